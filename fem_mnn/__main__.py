@@ -1,0 +1,5 @@
+import sys
+
+from fem_mnn.cli import main
+
+sys.exit(main())

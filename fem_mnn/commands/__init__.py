@@ -1,0 +1,1 @@
+"""Sub-commands of ``fem-mnn``: one module per command group, each with ``register``."""

@@ -1,0 +1,146 @@
+"""Parsing and output shared by the ``gradient`` commands of every model.
+
+``--load I:FX,FY`` puts the force (FX, FY) in N on node I; ``--target I:UX,UY``
+asks for displacement (UX, UY) in mm at node I, ``_`` leaving a component free.
+Repeated options add up into one load case. The loss is
+``1/2 sum (u - target)^2`` over the given components.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from fem_mnn.design import Design
+from fem_mnn.errors import InputError
+from fem_mnn.insitu import Backprop
+
+__all__ = [
+    "add_case_arguments",
+    "gradient_payload",
+    "gradient_table",
+    "parse_loads",
+    "parse_targets",
+]
+
+
+def _split_spec(spec: str, option: str, n_nodes: int, allow_free: bool) -> tuple[int, list[float]]:
+    if not isinstance(spec, str) or spec.count(":") != 1:
+        raise InputError("expected I:X,Y", source=option, value=spec, has_value=True)
+    node_s, vec_s = spec.split(":")
+    try:
+        node = int(node_s)
+    except ValueError:
+        raise InputError("node id must be an integer", source=option, field="I", value=spec) from None
+    if not 0 <= node < n_nodes:
+        raise InputError(f"unknown node id (nodes are 0..{n_nodes - 1})", source=option, field="I", value=spec)
+    parts = vec_s.split(",")
+    if len(parts) != 2:
+        raise InputError("expected two components X,Y", source=option, value=spec)
+    vals: list[float] = []
+    for name, p in zip(("X", "Y"), parts, strict=True):
+        p = p.strip()
+        if allow_free and p == "_":
+            vals.append(math.nan)
+            continue
+        try:
+            v = float(p)
+        except ValueError:
+            raise InputError("component must be a number" + (" or _" if allow_free else ""), source=option, field=name, value=spec) from None
+        if not math.isfinite(v):
+            raise InputError("component must be finite", source=option, field=name, value=spec)
+        vals.append(v)
+    return node, vals
+
+
+def parse_loads(specs: Sequence[str] | None, design: Design) -> np.ndarray:
+    """(1, n_nodes, 2) load case from ``I:FX,FY`` specs (N); refuses fixed nodes."""
+    if not specs:
+        raise InputError("no load given: the task is empty", source="--load")
+    f = np.zeros((1, design.n_nodes, 2))
+    for spec in specs:
+        node, (fx, fy) = _split_spec(spec, "--load", design.n_nodes, allow_free=False)
+        if node in design.fixed:
+            raise InputError("load on a fixed node (it would only be a reaction)", source="--load", field="I", value=spec)
+        f[0, node] += (fx, fy)
+    return f
+
+
+def parse_targets(specs: Sequence[str] | None, design: Design) -> np.ndarray:
+    """(1, n_nodes, 2) targets (mm) from ``I:UX,UY`` specs; NaN where free."""
+    if not specs:
+        raise InputError("no target given: the loss is empty", source="--target")
+    t = np.full((1, design.n_nodes, 2), np.nan)
+    for spec in specs:
+        node, vals = _split_spec(spec, "--target", design.n_nodes, allow_free=True)
+        if node in design.fixed:
+            raise InputError("target on a fixed node (its displacement is zero)", source="--target", field="I", value=spec)
+        for c, v in enumerate(vals):
+            if not math.isnan(v):
+                if not math.isnan(t[0, node, c]):
+                    raise InputError("component given twice", source="--target", field="XY"[c], value=spec)
+                t[0, node, c] = v
+    if np.all(np.isnan(t)):
+        raise InputError("every target component is free: the loss is empty", source="--target", value=list(specs))
+    return t
+
+
+def add_case_arguments(p: argparse.ArgumentParser) -> None:
+    """The options every ``gradient`` command shares."""
+    p.add_argument("design", metavar="DESIGN", help="design JSON file")
+    p.add_argument(
+        "--load", action="append", metavar="I:FX,FY", help="force (N) on node I; repeat for more nodes", required=True
+    )
+    p.add_argument(
+        "--target",
+        action="append",
+        metavar="I:UX,UY",
+        required=True,
+        help="target displacement (mm) of node I, '_' leaves a component free; repeat for more nodes",
+    )
+    p.add_argument("--out", metavar="FILE.json", help="write the result as JSON (default: print a table)")
+
+
+def gradient_payload(design: Design, loads: np.ndarray, targets: np.ndarray, bp: Backprop, model: str) -> dict[str, Any]:
+    """The JSON document of a gradient command (keys shared by every model)."""
+    from fem_mnn import __version__
+
+    return {
+        "model": model,
+        "units": {"length": "mm", "force": "N", "grad_k": "mm^2 (dL/dk, k in N/mm)", "grad_w": "N (dL/dw)"},
+        "package_version": __version__,
+        "design_hash": design.hash(),
+        "loads": [[i, *loads[0, i].tolist()] for i in np.nonzero(np.any(loads[0] != 0, axis=1))[0].tolist()],
+        "targets": [
+            [i, *[None if np.isnan(v) else float(v) for v in targets[0, i]]]
+            for i in np.nonzero(np.any(~np.isnan(targets[0]), axis=1))[0].tolist()
+        ],
+        "loss": bp.loss,
+        "u": bp.u[0].tolist(),
+        "elongation": bp.elongation[0].tolist(),
+        "adjoint_elongation": bp.adjoint_elongation[0].tolist(),
+        "grad_k": bp.grad_k.tolist(),
+        "grad_w": bp.grad_w.tolist(),
+    }
+
+
+def gradient_table(design: Design, bp: Backprop, out=None) -> None:
+    """Print the result as readable tables."""
+    out = out or sys.stdout
+    print(f"loss = {bp.loss:.6e}  (1/2 sum (u - target)^2, mm^2)", file=out)
+    print("\nnode      ux (mm)       uy (mm)", file=out)
+    for i, (ux, uy) in enumerate(bp.u[0]):
+        mark = "  fixed" if i in design.fixed else ""
+        print(f"{i:4d} {ux:13.6e} {uy:13.6e}{mark}", file=out)
+    print("\nbond   i   j   width     e (mm)      e_adj (mm)   dL/dk (mm^2)  dL/dw (N)", file=out)
+    for b, (i, j) in enumerate(design.bonds.tolist()):
+        print(
+            f"{b:4d} {i:3d} {j:3d} {design.widths[b]:7.4f} {bp.elongation[0, b]:12.5e} "
+            f"{bp.adjoint_elongation[0, b]:12.5e} {bp.grad_k[b]:13.5e} {bp.grad_w[b]:12.5e}",
+            file=out,
+        )

@@ -1,0 +1,144 @@
+"""The spring network: the reduced-order model of the paper.
+
+Elongations e = C u, stiffness D = C^T diag(k) C, forward D u = f on the free
+degrees of freedom (fixed nodes clamped). The default spring law is the paper's
+k = E t w / L.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import scipy.linalg
+import scipy.sparse as sp
+import scipy.sparse.linalg as spla
+
+from fem_mnn.design import Design
+from fem_mnn.errors import InputError
+from fem_mnn.model import Solution, as_cases
+
+__all__ = [
+    "SpringModel",
+    "SpringOperator",
+    "compatibility_matrix",
+    "free_dofs",
+    "nominal_stiffness",
+    "zero_modes",
+]
+
+#: A spring law returns (k, dk/dw) for the widths of every bond.
+SpringLaw = Callable[[Design, np.ndarray], tuple[np.ndarray, np.ndarray]]
+
+#: Above this many free dofs the rigidity check uses sparse shift-invert.
+_DENSE_LIMIT = 3000
+
+
+def compatibility_matrix(design: Design) -> sp.csr_matrix:
+    """C (n_bonds x 2 n_nodes): row i gives e_i = (u_b - u_a) . n_i.
+
+    Degrees of freedom are ordered node by node: (ux_0, uy_0, ux_1, uy_1, ...).
+    """
+    nb = design.n_bonds
+    n = design.directions
+    a, b = design.bonds[:, 0], design.bonds[:, 1]
+    rows = np.repeat(np.arange(nb), 4)
+    cols = np.stack([2 * a, 2 * a + 1, 2 * b, 2 * b + 1], axis=1).ravel()
+    vals = np.stack([-n[:, 0], -n[:, 1], n[:, 0], n[:, 1]], axis=1).ravel()
+    return sp.csr_matrix((vals, (rows, cols)), shape=(nb, 2 * design.n_nodes))
+
+
+def free_dofs(design: Design) -> np.ndarray:
+    """Indices of the degrees of freedom not clamped by ``design.fixed``."""
+    mask = np.ones(2 * design.n_nodes, dtype=bool)
+    for i in design.fixed:
+        mask[2 * i : 2 * i + 2] = False
+    return np.nonzero(mask)[0]
+
+
+def nominal_stiffness(design: Design, widths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The paper's law k = E t w / L and its derivative dk/dw = E t / L."""
+    dk = design.material.E * design.thickness / design.lengths
+    return dk * widths, dk.copy()
+
+
+def zero_modes(design: Design, rtol: float = 1e-9) -> np.ndarray:
+    """Zero-energy modes of the clamped network with unit spring constants.
+
+    Returns:
+        (2 n_nodes, m) orthonormal modes (zero on clamped dofs); m = 0 for a rigid
+        lattice.
+    """
+    C = compatibility_matrix(design)
+    free = free_dofs(design)
+    K = (C.T @ C).tocsr()[free][:, free]
+    if free.size == 0:
+        return np.zeros((2 * design.n_nodes, 0))
+    if free.size <= _DENSE_LIMIT:
+        w, v = scipy.linalg.eigh(K.toarray())
+        scale = max(float(w[-1]), 1e-300)
+        sel = v[:, w <= rtol * scale]
+    else:
+        scale = float(abs(K).sum(axis=1).max())
+        kk = min(12, free.size - 2)
+        w, v = spla.eigsh(K.tocsc(), k=kk, sigma=-1e-6 * scale, which="LM")
+        sel = v[:, w <= rtol * scale]
+    out = np.zeros((2 * design.n_nodes, sel.shape[1]))
+    out[free] = sel
+    return out
+
+
+class SpringOperator:
+    """D = C^T diag(k) C for one set of widths, factorised once (sparse LU).
+
+    Loads on clamped dofs are reactions and are ignored.
+    """
+
+    def __init__(self, design: Design, widths: np.ndarray, law: SpringLaw) -> None:
+        self.design = design
+        self.widths = np.array(widths, dtype=float)
+        if self.widths.shape != (design.n_bonds,):
+            raise InputError(f"needs {design.n_bonds} widths", field="widths", value=self.widths.shape)
+        self.k, self.dk_dw = law(design, self.widths)
+        if np.any(~np.isfinite(self.k)) or np.any(self.k <= 0):
+            b = int(np.argmax(~np.isfinite(self.k) | (self.k <= 0)))
+            raise InputError("spring constant must be finite and > 0", field=f"k[{b}]", value=float(self.k[b]))
+        self._C = compatibility_matrix(design)
+        self._free = free_dofs(design)
+        D = (self._C.T @ sp.diags(self.k) @ self._C).tocsc()
+        self._lu = spla.splu(D[self._free][:, self._free].tocsc())
+
+    def stiffness_matrix(self) -> sp.csr_matrix:
+        """The full (unclamped) D = C^T diag(k) C."""
+        return (self._C.T @ sp.diags(self.k) @ self._C).tocsr()
+
+    def solve(self, loads: np.ndarray) -> Solution:
+        f = as_cases(loads, self.design.n_nodes)
+        nc = f.shape[0]
+        rhs = f.reshape(nc, -1)[:, self._free].T
+        x = self._lu.solve(np.ascontiguousarray(rhs))
+        u = np.zeros((nc, 2 * self.design.n_nodes))
+        u[:, self._free] = x.T.reshape(nc, -1)
+        e = (self._C @ u.T).T
+        return Solution(u=u.reshape(nc, -1, 2), elongation=e)
+
+
+class SpringModel:
+    """The spring network of a design.
+
+    Args:
+        design: The lattice (positions, bonds, E, t, fixed nodes).
+        law: Spring law (k, dk/dw) = law(design, widths); default
+            :func:`nominal_stiffness`, the paper's k = E t w / L.
+    """
+
+    def __init__(self, design: Design, law: SpringLaw = nominal_stiffness) -> None:
+        self.design = design
+        self.law = law
+
+    def operator(self, widths: np.ndarray | None = None) -> SpringOperator:
+        return SpringOperator(self.design, self.design.widths if widths is None else widths, self.law)
+
+    def solve(self, loads: np.ndarray, widths: np.ndarray | None = None) -> Solution:
+        """Shortcut: build the operator and solve once."""
+        return self.operator(widths).solve(loads)

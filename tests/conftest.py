@@ -1,0 +1,24 @@
+"""Shared fixtures: the paper's sample and where the shared measured data live."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from fem_mnn.design import paper_sample
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = ROOT.parent / "shared" / "experiments" / "li-mao-2024"
+
+
+@pytest.fixture
+def paper():
+    return paper_sample()
+
+
+@pytest.fixture
+def shared_data() -> Path:
+    if not (SHARED_DATA / "figure1.csv").exists():
+        pytest.skip(f"the paper's measured data are not at {SHARED_DATA}")
+    return SHARED_DATA

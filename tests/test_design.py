@@ -1,0 +1,146 @@
+"""Design records: the paper's sample, generators, JSON round trip, validation."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from fem_mnn.design import (
+    design_from_dict,
+    load_design,
+    paper_sample,
+    save_design,
+    triangular_patch,
+    triangular_strip,
+)
+from fem_mnn.errors import InputError
+
+
+def test_paper_sample_matches_the_published_construction(paper):
+    assert (paper.n_nodes, paper.n_bonds) == (14, 28)
+    a = 16.0
+    # paper node n (1-based) at -j*a1 - i*a2: node 6 is the first of row 2, node 14 the last
+    np.testing.assert_allclose(paper.nodes[0], [0, 0])
+    np.testing.assert_allclose(paper.nodes[4], [-4 * a, 0])
+    np.testing.assert_allclose(paper.nodes[5], [-a / 2, -a * math.sqrt(3) / 2])
+    np.testing.assert_allclose(paper.nodes[13], [-a / 2 * 3 - a, -3 * a * math.sqrt(3) / 2])
+    np.testing.assert_allclose(paper.lengths, a)
+    assert paper.fixed == (0, 4)
+    assert paper.thickness == 2.0 and paper.material.E == 0.55
+    assert (paper.geometry.width_min, paper.geometry.width_max) == (1.5, 2.5)
+    np.testing.assert_allclose(paper.widths, 2.0)
+    # every node has between 2 and 6 neighbours, interior node 7 (id 6) has 6
+    deg = np.bincount(paper.bonds.ravel(), minlength=14)
+    assert deg[6] == 6 and deg.min() == 2
+
+
+@pytest.mark.parametrize("top,rows", [(2, 1), (3, 2), (5, 4), (7, 5), (8, 8)])
+def test_patches_have_the_triangular_counts(top, rows):
+    d = triangular_patch(top, rows)
+    n_nodes = sum(top - i for i in range(rows))
+    horiz = sum(top - i - 1 for i in range(rows))
+    diag = sum(2 * (top - i) for i in range(1, rows))
+    assert d.n_nodes == n_nodes and d.n_bonds == horiz + diag
+
+
+@pytest.mark.parametrize("cols,rows", [(2, 2), (6, 2), (4, 5)])
+def test_strips_are_rigid_and_counted(cols, rows):
+    d = triangular_strip(cols, rows)
+    assert d.n_nodes == cols * rows
+    # horizontal (cols-1)*rows, between rows 2*cols-1 per row gap
+    assert d.n_bonds == (cols - 1) * rows + (2 * cols - 1) * (rows - 1)
+
+
+def test_round_trip_keeps_everything(tmp_path, paper):
+    p = save_design(paper.with_widths(np.linspace(1.5, 2.5, 28)), tmp_path / "d.json")
+    back = load_design(p)
+    assert back.hash() == paper.with_widths(np.linspace(1.5, 2.5, 28)).hash()
+    np.testing.assert_array_equal(back.widths, np.linspace(1.5, 2.5, 28))
+    assert back.fixed == paper.fixed and back.geometry == paper.geometry
+
+
+def test_hash_changes_with_widths_only_when_they_change(paper):
+    assert paper.hash() == paper_sample().hash()
+    w = paper.widths.copy()
+    w[3] = 2.1
+    assert paper.with_widths(w).hash() != paper.hash()
+
+
+def _broken(mutate):
+    d = paper_sample().to_dict()
+    mutate(d)
+    return d
+
+
+BAD = {
+    "unknown node": (lambda d: d["bonds"].__setitem__(3, [0, 99]), "bonds[3][1]"),
+    "self bond": (lambda d: d["bonds"].__setitem__(3, [2, 2]), "bonds[3]"),
+    "duplicate bond": (lambda d: d["bonds"].__setitem__(3, list(reversed(d["bonds"][2]))), "bonds[3]"),
+    "nan node": (lambda d: d["nodes"][2].__setitem__(0, math.nan), "nodes[2][0]"),
+    "string width": (lambda d: d["widths"].__setitem__(5, "2"), "widths[5]"),
+    "zero width": (lambda d: d["widths"].__setitem__(5, 0.0), "widths[5]"),
+    "too wide": (lambda d: d["widths"].__setitem__(5, 2.6), "widths[5]"),
+    "too narrow": (lambda d: d["widths"].__setitem__(5, 1.4), "widths[5]"),
+    "missing key": (lambda d: d.pop("fixed"), "fixed"),
+    "unknown key": (lambda d: d.__setitem__("widht", 1), "widht"),
+    "bad E": (lambda d: d["material"].__setitem__("E", -1), "material.E"),
+    "bad nu": (lambda d: d["material"].__setitem__("nu", 0.5), "material.nu"),
+    "coincident nodes": (lambda d: d["nodes"].__setitem__(3, list(d["nodes"][2])), "nodes[3]"),
+    "one fixed node": (lambda d: d.__setitem__("fixed", [0]), "fixed"),
+    "no fixed node": (lambda d: d.__setitem__("fixed", []), "fixed"),
+    "unknown fixed": (lambda d: d.__setitem__("fixed", [0, 40]), "fixed[1]"),
+    "wrong width count": (lambda d: d["widths"].pop(), "widths"),
+    "thickness": (lambda d: d.__setitem__("thickness", 0), "thickness"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD))
+def test_bad_designs_are_refused_naming_file_field_and_value(tmp_path, case):
+    mutate, field = BAD[case]
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(_broken(mutate)))
+    with pytest.raises(InputError) as exc:
+        load_design(path)
+    msg = str(exc.value)
+    assert str(path) in msg and field in msg, msg
+    assert "\n" not in msg
+
+
+def test_a_mechanism_is_refused():
+    # a square without its diagonal is floppy even with two corners clamped
+    d = {
+        "nodes": [[0, 0], [10, 0], [10, 10], [0, 10]],
+        "bonds": [[0, 1], [1, 2], [2, 3], [3, 0]],
+        "widths": [2, 2, 2, 2],
+        "thickness": 2,
+        "material": {"E": 1},
+        "fixed": [0, 1],
+    }
+    with pytest.raises(InputError, match="zero-energy mode"):
+        design_from_dict(d)
+    d["bonds"].append([0, 2])
+    d["widths"].append(2)
+    assert design_from_dict(d).n_bonds == 5
+
+
+def test_crossing_bonds_are_refused():
+    d = {
+        "nodes": [[0, 0], [10, 0], [10, 10], [0, 10]],
+        "bonds": [[0, 1], [1, 2], [2, 3], [3, 0], [0, 2], [1, 3]],
+        "widths": [2] * 6,
+        "thickness": 2,
+        "material": {"E": 1},
+        "fixed": [0, 1],
+    }
+    with pytest.raises(InputError, match=r"bonds\[4\].*crosses bonds\[5\]"):
+        design_from_dict(d)
+
+
+def test_malformed_json_names_the_file(tmp_path):
+    p = tmp_path / "x.json"
+    p.write_text("{\"nodes\": [1, 2,")
+    with pytest.raises(InputError, match="x.json: not valid JSON"):
+        load_design(p)
