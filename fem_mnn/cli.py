@@ -9,7 +9,9 @@ for either.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 
@@ -22,10 +24,27 @@ __all__ = ["main"]
 COMMAND_MODULES = ("run", "design", "spring", "mesh", "stl", "validate", "fem", "compare")
 
 
+def _rank() -> int:
+    """MPI rank of this process (0 outside mpiexec), without importing MPI for it."""
+    mpi = sys.modules.get("mpi4py.MPI")
+    if mpi is not None:
+        with contextlib.suppress(Exception):
+            return int(mpi.COMM_WORLD.rank)
+    for var in ("PMI_RANK", "OMPI_COMM_WORLD_RANK", "PMIX_RANK"):
+        if os.environ.get(var, "").isdigit():
+            return int(os.environ[var])
+    return 0
+
+
+def _report(message: str) -> None:
+    """An error line on stderr, once per run (rank 0) under mpiexec."""
+    if _rank() == 0:
+        print(message, file=sys.stderr)
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # argparse exits 2 already; keep it one line
-        self.print_usage(sys.stderr)
-        self.exit(2, f"{self.prog}: error: {message}\n")
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n" if _rank() == 0 else None)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -48,17 +67,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, --version, or a usage error already reported in one line
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
     if not getattr(args, "func", None):
         parser.print_help()
         return 0 if args.command is None else 2
     try:
         return int(args.func(args) or 0)
     except InputError as err:
-        print(f"fem-mnn: error: {err}", file=sys.stderr)
+        _report(f"fem-mnn: error: {err}")
         return 2
     except EngineError as err:
-        print(f"fem-mnn: engine failure: {err}", file=sys.stderr)
+        _report(f"fem-mnn: engine failure: {err}")
         return 3
     except KeyboardInterrupt:
         print("fem-mnn: interrupted", file=sys.stderr)

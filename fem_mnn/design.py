@@ -29,6 +29,8 @@ __all__ = [
     "design_from_dict",
     "load_design",
     "paper_sample",
+    "parse_design",
+    "read_design_json",
     "save_design",
     "triangular_patch",
     "triangular_strip",
@@ -36,6 +38,8 @@ __all__ = [
 
 #: Relative tolerance used when a width sits exactly on a printable bound.
 _WIDTH_TOL = 1e-9
+#: Largest node coordinate (mm) accepted: far beyond any printer, well below float overflow.
+_COORD_MAX = 1e9
 
 
 @dataclass(frozen=True)
@@ -161,7 +165,10 @@ class Design:
 def _number(x: object, src: str | None, fld: str, *, positive: bool = False) -> float:
     if isinstance(x, bool) or not isinstance(x, (int, float)):
         raise InputError("must be a number", source=src, field=fld, value=x, has_value=True)
-    v = float(x)
+    try:
+        v = float(x)
+    except OverflowError:  # a JSON integer too large for a float
+        raise InputError("must be finite", source=src, field=fld, value=x, has_value=True) from None
     if not math.isfinite(v):
         raise InputError("must be finite", source=src, field=fld, value=x, has_value=True)
     if positive and v <= 0:
@@ -171,10 +178,12 @@ def _number(x: object, src: str | None, fld: str, *, positive: bool = False) -> 
 
 def _int(x: object, src: str | None, fld: str) -> int:
     if isinstance(x, bool) or not isinstance(x, int):
-        if isinstance(x, float) and x.is_integer():
-            return int(x)
-        raise InputError("must be an integer id", source=src, field=fld, value=x, has_value=True)
-    return int(x)
+        if not (isinstance(x, float) and x.is_integer()):
+            raise InputError("must be an integer id", source=src, field=fld, value=x, has_value=True)
+    v = int(x)
+    if not -(2**62) <= v < 2**62:  # ids are stored as int64
+        raise InputError("unknown node id (out of range)", source=src, field=fld, value=x, has_value=True)
+    return v
 
 
 def _list(x: object, src: str | None, fld: str) -> list:
@@ -189,6 +198,24 @@ def design_from_dict(data: object, source: str | None = None) -> Design:
     Raises:
         InputError: naming ``source``, the field and the offending value.
     """
+    design = parse_design(data, source)
+    try:
+        validate(design)
+    except InputError as err:
+        raise err.with_source(source) if source else err from None
+    return design
+
+
+def parse_design(data: object, source: str | None = None) -> Design:
+    """Build a design from its JSON dictionary checking only types and keys.
+
+    Unlike :func:`design_from_dict` it does not run :func:`validate` (ranges, ids,
+    crossings, rigidity), so that ``fem-mnn validate`` can report every geometric
+    problem of a design instead of stopping at the first.
+
+    Raises:
+        InputError: a key is missing or unknown, or a value has the wrong type.
+    """
     src = source
     if not isinstance(data, dict):
         raise InputError("a design must be a JSON object", source=src, value=type(data).__name__)
@@ -197,9 +224,9 @@ def design_from_dict(data: object, source: str | None = None) -> Design:
             raise InputError("missing required key", source=src, field=key)
     known = {"name", "units", "nodes", "bonds", "widths", "thickness", "material", "fixed"}
     known |= {"geometry", "comment"}
-    unknown = sorted(set(data) - known)
+    unknown = sorted(set(data) - known, key=str)
     if unknown:
-        raise InputError("unknown key", source=src, field=unknown[0])
+        raise InputError("unknown key", source=src, field=str(unknown[0]))
 
     nodes = []
     for n, p in enumerate(_list(data["nodes"], src, "nodes")):
@@ -217,7 +244,7 @@ def design_from_dict(data: object, source: str | None = None) -> Design:
     mat = data["material"]
     if not isinstance(mat, dict):
         raise InputError("must be an object {E, nu}", source=src, field="material", value=mat, has_value=True)
-    extra = sorted(set(mat) - {"E", "nu"})
+    extra = sorted(set(mat) - {"E", "nu"}, key=str)
     if extra:
         raise InputError("unknown key", source=src, field=f"material.{extra[0]}")
     if "E" not in mat:
@@ -231,7 +258,7 @@ def design_from_dict(data: object, source: str | None = None) -> Design:
     if not isinstance(geo_in, dict):
         raise InputError("must be an object", source=src, field="geometry", value=geo_in, has_value=True)
     geo_fields = {f.name for f in dataclasses.fields(Geometry)}
-    extra = sorted(set(geo_in) - geo_fields)
+    extra = sorted(set(geo_in) - geo_fields, key=str)
     if extra:
         raise InputError("unknown key", source=src, field=f"geometry.{extra[0]}")
     geo_vals = {k: _number(v, src, f"geometry.{k}", positive=True) for k, v in geo_in.items()}
@@ -252,10 +279,6 @@ def design_from_dict(data: object, source: str | None = None) -> Design:
         geometry=geometry,
         name=name,
     )
-    try:
-        validate(design)
-    except InputError as err:
-        raise err.with_source(src) if src else err from None
     return design
 
 
@@ -266,18 +289,30 @@ def load_design(path: str | Path) -> Design:
         InputError: the file is missing, not JSON, or not a valid design; the
             message names the file, the field and the value.
     """
+    return design_from_dict(read_design_json(path), source=str(path))
+
+
+def read_design_json(path: str | Path) -> Any:
+    """The JSON value in a design file, not yet checked (shared by the strict and lenient readers).
+
+    Raises:
+        InputError: the file cannot be read or is not JSON; the message names the file.
+    """
     path = Path(path)
     try:
         text = path.read_text()
     except FileNotFoundError:
         raise InputError("no such file", source=str(path)) from None
-    except (IsADirectoryError, PermissionError, UnicodeDecodeError) as exc:
+    except (OSError, ValueError) as exc:  # directory, permissions, name too long, NUL byte, not UTF-8
         raise InputError(f"cannot read the file ({exc.__class__.__name__})", source=str(path)) from None
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise InputError(f"not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}", source=str(path)) from None
-    return design_from_dict(data, source=str(path))
+    except (ValueError, RecursionError) as exc:  # integer literal over 4300 digits, nesting too deep
+        reason = "nested too deeply" if isinstance(exc, RecursionError) else "a number is too long"
+        raise InputError(f"not valid JSON: {reason}", source=str(path)) from None
+    return data
 
 
 def save_design(design: Design, path: str | Path) -> Path:
@@ -379,6 +414,11 @@ def validate(design: Design) -> None:
     if not np.all(np.isfinite(design.nodes)):
         i = int(np.argwhere(~np.isfinite(design.nodes))[0][0])
         raise InputError("must be finite", field=f"nodes[{i}]", value=design.nodes[i].tolist())
+    if np.any(np.abs(design.nodes) > _COORD_MAX):  # the geometric tests below would overflow
+        i = int(np.argwhere(np.abs(design.nodes) > _COORD_MAX)[0][0])
+        raise InputError(
+            f"coordinates must lie within +-{_COORD_MAX:g} mm", field=f"nodes[{i}]", value=design.nodes[i].tolist()
+        )
     g = design.geometry
     if g.width_min > g.width_max:
         raise InputError("must not exceed geometry.width_max", field="geometry.width_min", value=g.width_min)
@@ -484,6 +524,11 @@ def _bonds_at_distance(nodes: np.ndarray, a: float) -> np.ndarray:
     return np.stack([i, j], axis=1)
 
 
+def _check_spacing(a: float) -> None:
+    if not (math.isfinite(a) and a > 0):
+        raise InputError("the bond length must be finite and > 0", field="a", value=a)
+
+
 def _bond_widths(width: float | np.ndarray, n_bonds: int) -> np.ndarray:
     w = np.asarray(width, dtype=float)
     if w.ndim and w.shape != (n_bonds,):
@@ -507,6 +552,7 @@ def triangular_patch(
     """
     if top < 2 or rows < 1 or rows > top:
         raise InputError("needs top >= 2 and 1 <= rows <= top", field="patch", value=(top, rows))
+    _check_spacing(a)
     a1 = np.array([a, 0.0])
     a2 = np.array([a / 2, a * math.sqrt(3) / 2])
     nodes = np.array([-j * a1 - i * a2 for i in range(rows) for j in range(top - i)])
@@ -540,6 +586,7 @@ def triangular_strip(
     """
     if columns < 2 or rows < 2:
         raise InputError("needs columns >= 2 and rows >= 2", field="strip", value=(columns, rows))
+    _check_spacing(a)
     h = a * math.sqrt(3) / 2
     nodes = np.array([[j * a + (a / 2 if i % 2 else 0.0), -i * h] for i in range(rows) for j in range(columns)])
     bonds = _bonds_at_distance(nodes, a)

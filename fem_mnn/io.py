@@ -12,12 +12,15 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import stat
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from fem_mnn.errors import InputError
 
 __all__ = ["atomic_path", "atomic_write_bytes", "atomic_write_json", "atomic_write_text", "to_jsonable"]
 
@@ -31,18 +34,41 @@ def atomic_path(path: str | Path, suffix: str | None = None) -> Iterator[Path]:
     that choose a format by extension (gmsh, meshio) work unchanged.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     ext = suffix if suffix is not None else "".join(path.suffixes[-1:])
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{ext}", dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.stem[:64]}.", suffix=f".tmp{ext[:16]}", dir=path.parent)
+    except (OSError, ValueError) as exc:  # parent is a file, no permission, name too long, NUL byte
+        raise InputError(f"cannot write the file ({_why(exc)})", source=str(path)) from None
     os.close(fd)
     tmp_path = Path(tmp)
+    os.chmod(tmp_path, _file_mode(path))  # mkstemp makes 0600 files; keep the mode a plain open() would give
     try:
-        yield tmp_path
-        os.replace(tmp_path, path)
+        try:
+            yield tmp_path
+            os.replace(tmp_path, path)
+        except OSError as exc:  # disk full, quota; the target is a directory, or its name is too long
+            raise InputError(f"cannot write the file ({_why(exc)})", source=str(path)) from None
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             tmp_path.unlink()
         raise
+
+
+def _file_mode(path: Path) -> int:
+    """The mode of the file being replaced, or the default for a new file (0666 minus the umask)."""
+    try:
+        return stat.S_IMODE(os.stat(path).st_mode)
+    except OSError:
+        umask = os.umask(0o022)
+        os.umask(umask)
+        return 0o666 & ~umask
+
+
+def _why(exc: BaseException) -> str:
+    if isinstance(exc, (FileExistsError, NotADirectoryError)):
+        return "a parent folder is a file"
+    return getattr(exc, "strerror", None) or exc.__class__.__name__
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> Path:

@@ -15,7 +15,7 @@ import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
 from fem_mnn.design import Design
-from fem_mnn.errors import InputError
+from fem_mnn.errors import EngineError, InputError
 from fem_mnn.model import Solution, as_cases
 
 __all__ = [
@@ -29,6 +29,9 @@ __all__ = [
 
 #: A spring law returns (k, dk/dw) for the widths of every bond.
 SpringLaw = Callable[[Design, np.ndarray], tuple[np.ndarray, np.ndarray]]
+
+#: Smallest pivot / largest pivot of the LU factors below which the stiffness counts as singular.
+_PIVOT_RTOL = 1e-12
 
 #: Above this many free dofs the rigidity check uses sparse shift-invert.
 _DENSE_LIMIT = 3000
@@ -106,7 +109,16 @@ class SpringOperator:
         self._C = compatibility_matrix(design)
         self._free = free_dofs(design)
         D = (self._C.T @ sp.diags(self.k) @ self._C).tocsc()
-        self._lu = spla.splu(D[self._free][:, self._free].tocsc())
+        try:
+            self._lu = spla.splu(D[self._free][:, self._free].tocsc())
+        except RuntimeError as exc:  # "Factor is exactly singular"
+            raise EngineError(f"singular spring stiffness ({exc}): the lattice has a zero-energy mode") from None
+        pivots = np.abs(self._lu.U.diagonal())
+        if pivots.size and pivots.min() <= _PIVOT_RTOL * pivots.max():
+            raise EngineError(
+                f"near-singular spring stiffness (pivot ratio {pivots.min() / pivots.max():.1e}): "
+                "the lattice has a zero-energy mode"
+            )
 
     def stiffness_matrix(self) -> sp.csr_matrix:
         """The full (unclamped) D = C^T diag(k) C."""

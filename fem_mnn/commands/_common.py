@@ -29,6 +29,10 @@ __all__ = [
 ]
 
 
+#: Largest load (N) or target (mm) component accepted: squares of the solution stay far from overflow.
+_MAX_COMPONENT = 1e100
+
+
 def _split_spec(spec: str, option: str, n_nodes: int, allow_free: bool) -> tuple[int, list[float]]:
     if not isinstance(spec, str) or spec.count(":") != 1:
         raise InputError("expected I:X,Y", source=option, value=spec, has_value=True)
@@ -54,6 +58,8 @@ def _split_spec(spec: str, option: str, n_nodes: int, allow_free: bool) -> tuple
             raise InputError("component must be a number" + (" or _" if allow_free else ""), source=option, field=name, value=spec) from None
         if not math.isfinite(v):
             raise InputError("component must be finite", source=option, field=name, value=spec)
+        if abs(v) > _MAX_COMPONENT:  # the solution and the loss would overflow
+            raise InputError(f"component must lie within +-{_MAX_COMPONENT:g}", source=option, field=name, value=spec)
         vals.append(v)
     return node, vals
 
@@ -106,10 +112,18 @@ def add_case_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", metavar="FILE.json", help="write the result as JSON (default: print a table)")
 
 
+def check_finite(bp: Backprop) -> None:
+    """Refuse a result that overflowed (absurd loads or targets) rather than print or write inf/NaN."""
+    arrays = (bp.u, bp.elongation, bp.adjoint_elongation, bp.grad_k, bp.grad_w)
+    if not math.isfinite(bp.loss) or not all(np.all(np.isfinite(a)) for a in arrays):
+        raise InputError("the solution is not finite: the loads or targets are too large", source="--load/--target")
+
+
 def gradient_payload(design: Design, loads: np.ndarray, targets: np.ndarray, bp: Backprop, model: str) -> dict[str, Any]:
     """The JSON document of a gradient command (keys shared by every model)."""
     from fem_mnn import __version__
 
+    check_finite(bp)
     return {
         "model": model,
         "units": {"length": "mm", "force": "N", "grad_k": "mm^2 (dL/dk, k in N/mm)", "grad_w": "N (dL/dw)"},
@@ -131,6 +145,7 @@ def gradient_payload(design: Design, loads: np.ndarray, targets: np.ndarray, bp:
 
 def gradient_table(design: Design, bp: Backprop, out=None) -> None:
     """Print the result as readable tables."""
+    check_finite(bp)
     out = out or sys.stdout
     print(f"loss = {bp.loss:.6e}  (1/2 sum (u - target)^2, mm^2)", file=out)
     print("\nnode      ux (mm)       uy (mm)", file=out)

@@ -1,0 +1,26 @@
+"""Import DOLFINx the way this installation needs.
+
+The ``dolfinx-solver-real`` pip wheel ships PETSc/MPI libraries that must be loaded
+by ``import dolfinx_solver`` before ``dolfinx`` or ``petsc4py``; a conda install has
+no such module. Import DOLFINx through :func:`import_dolfinx` and lazily (inside the
+functions that need it), so that gmsh-only code runs without DOLFINx.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+from types import ModuleType
+
+__all__ = ["import_dolfinx"]
+
+
+def import_dolfinx() -> ModuleType:
+    """Return the ``dolfinx`` module, loading ``dolfinx_solver`` first if installed.
+
+    Raises:
+        ModuleNotFoundError: DOLFINx is not installed.
+    """
+    if importlib.util.find_spec("dolfinx_solver") is not None:
+        importlib.import_module("dolfinx_solver")
+    return importlib.import_module("dolfinx")

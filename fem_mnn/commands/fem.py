@@ -1,0 +1,173 @@
+"""``fem-mnn fem``: the printed lattice as a DOLFINx continuum (gradient).
+
+``fem-mnn fem gradient DESIGN --load I:FX,FY --target I:UX,UY [--out FILE.json]``
+writes the same keys as ``fem-mnn spring gradient`` (``loss``, ``u``,
+``elongation``, ``adjoint_elongation``, ``grad_k``, ``grad_w``; ``grad_w`` is the
+in situ estimate k'(w) e e_adj) plus ``grad_theta`` (the exact discrete gradient
+with respect to a stiffness factor on each bond, no remeshing) and a ``fem``
+record (discretisation, dofs, timings). ``--exact`` adds ``grad_w_exact`` (central
+finite differences with remeshing). Runs under ``mpiexec``; only rank 0 prints
+and writes files. DOLFINx is imported only when the command runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+from typing import Any
+
+import numpy as np
+
+from fem_mnn.commands._common import add_case_arguments, gradient_payload, gradient_table, parse_loads, parse_targets
+from fem_mnn.errors import InputError
+
+__all__ = ["register"]
+
+
+def _positive_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {v}")
+    return v
+
+
+def _positive_float(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}") from None
+    if not np.isfinite(v) or v <= 0:
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}")
+    return v
+
+
+def _gradient(args: argparse.Namespace) -> int:
+    from fem_mnn.design import load_design
+
+    design = load_design(args.design)
+    loads = parse_loads(args.load, design)
+    targets = parse_targets(args.target, design)
+
+    # DOLFINx only now: the rest of the CLI must not need it
+    try:
+        from fem_mnn.fem import FemModel, FemOptions, fd_width_gradient, stiffness_factor_gradient, write_fields
+    except ModuleNotFoundError as exc:
+        raise InputError(f"the FEM commands need DOLFINx, which is not installed ({exc.name})") from None
+    from mpi4py import MPI
+
+    from fem_mnn.geometry import MeshOptions
+    from fem_mnn.insitu import backprop_operator
+    from fem_mnn.io import atomic_write_json
+    from fem_mnn.losses import MSE
+
+    comm = MPI.COMM_WORLD
+    mesh_opts = MeshOptions(dim=args.dim, elements_across=args.elements_across, refinement=args.refinement)
+    options = FemOptions(dim=args.dim, degree=args.degree, mesh=mesh_opts, measure=args.measure)
+    model = FemModel(design, options, comm=comm)
+    loss = MSE(targets)
+    op = model.operator()
+    bp = backprop_operator(op, loads, loss)
+    theta = stiffness_factor_gradient(op, loads, loss)
+
+    payload: dict[str, Any] = gradient_payload(design, loads, targets, bp, model="fem")
+    payload["grad_theta"] = theta.bond.tolist()
+    payload["rotation"] = theta.forward.rotation[0].tolist()
+    payload["fem"] = {
+        "dim": options.dim,
+        "degree": options.degree,
+        "measure": options.measure,
+        "solver": f"{options.solver} (MUMPS)",
+        "mesh": {**dataclasses.asdict(mesh_opts), "key": mesh_opts.key()},
+        "n_dofs": op.n_dofs,
+        "ranks": comm.size,
+        "n_factorisations": op.n_factorisations,
+        "n_solves": op.n_solves,
+        "timings_s": op.timings,
+    }
+
+    # ---- exact gradient (--exact): central finite differences with remeshing.
+    # Kept behind its own flag and function (fem.fd_width_gradient) so that a
+    # better ground truth can replace it without touching the rest.
+    if args.exact:
+        fd = fd_width_gradient(model, loads, loss, delta=args.delta)
+        payload["grad_w_exact"] = fd.tolist()
+        payload["exact"] = {"method": "central finite differences with remeshing", "delta_mm": args.delta}
+
+    if args.fields:
+        fwd, adj = theta.forward, theta.adjoint
+        from pathlib import Path
+
+        folder = Path(args.fields)
+        err = None
+        if comm.rank == 0:
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:  # every rank must learn about it, or they hang in the writer
+                err = f"cannot create the folder ({exc.strerror})"
+        err = comm.bcast(err, root=0)
+        if err:
+            raise InputError(err, source="--fields", value=str(folder))
+        fwd.fields[0].name, adj.fields[0].name = "u", "u_adjoint"
+        write_fields(folder / "forward.bp", [fwd.fields[0]])
+        write_fields(folder / "adjoint.bp", [adj.fields[0]])
+        payload["fields"] = {"forward": str(folder / "forward.bp"), "adjoint": str(folder / "adjoint.bp")}
+
+    if comm.rank == 0:
+        if args.out:
+            atomic_write_json(args.out, payload)
+        else:
+            gradient_table(design, bp)
+            if args.exact:
+                print("\nbond   dL/dw in situ   dL/dw exact (FD)")
+                for b in range(design.n_bonds):
+                    print(f"{b:4d} {bp.grad_w[b]:14.5e} {payload['grad_w_exact'][b]:14.5e}")
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("fem", help="continuum (DOLFINx) model of the printed lattice")
+    fsub = p.add_subparsers(dest="fem_command", metavar="ACTION", parser_class=type(p))
+    g = fsub.add_parser(
+        "gradient",
+        help="in situ gradient estimate from FE forward + adjoint solves",
+        description="Mesh the lattice, solve the linear-elastic continuum under --load (uniform body force over "
+        "each loaded junction), read node displacements (junction averages) and elongations, solve the adjoint "
+        "under -dL/du with the same factorisation and report the in situ estimate dL/dw = k'(w) e e_adj "
+        "(k = E t w / L). Same JSON keys as 'fem-mnn spring gradient', plus grad_theta, rotation and fem. "
+        "Runs under mpiexec (rank 0 writes).",
+    )
+    add_case_arguments(g)
+    g.add_argument("--dim", type=int, choices=(2, 3), default=2, help="2 = plane stress (default), 3 = solid")
+    g.add_argument("--degree", type=int, choices=(1, 2, 3), default=2, help="Lagrange degree (default 2)")
+    g.add_argument(
+        "--elements-across",
+        type=_positive_int,
+        default=3,
+        metavar="N",
+        help="elements across the thinnest section (default 3)",
+    )
+    g.add_argument("--refinement", type=_positive_float, default=1.0, metavar="R", help="mesh-size divisor (default 1)")
+    g.add_argument(
+        "--measure",
+        choices=("average", "centre"),
+        default="average",
+        help="node displacement: junction average (default) or centre value",
+    )
+    g.add_argument("--fields", metavar="DIR", help="write forward and adjoint fields as VTX (.bp) folders for ParaView")
+    g.add_argument(
+        "--exact",
+        action="store_true",
+        help="add grad_w_exact: central finite differences with remeshing (2 meshes per bond)",
+    )
+    g.add_argument(
+        "--delta",
+        type=_positive_float,
+        default=0.05,
+        metavar="MM",
+        help="finite-difference step in width (default 0.05 mm)",
+    )
+    g.set_defaults(func=_gradient)
+    p.set_defaults(func=lambda a: (p.print_help(), 2)[1])

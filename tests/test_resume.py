@@ -1,0 +1,182 @@
+"""Interrupted training resumes bit for bit (issue 5).
+
+A ``fem-mnn spring train`` subprocess is SIGKILLed twice, each time right after a
+new checkpoint appears (the test waits for the checkpoint file, never for a fixed
+time), and resumed with ``--resume``; the final widths, the history (JSON and
+CSV), the trained design and the optimiser state must be bitwise identical to an
+uninterrupted run. Damaged or foreign checkpoints are refused in one line.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from fem_mnn.cli import main
+from fem_mnn.design import paper_sample, save_design
+from fem_mnn.errors import InputError
+
+training = pytest.importorskip("fem_mnn.training", reason="fem_mnn/training.py (training engine) has not landed")
+pytest.importorskip(
+    "fem_mnn.commands.train", reason="fem_mnn/commands/train.py (`fem-mnn spring train`) has not landed"
+)
+
+#: A small run with shuffled mini-batches (so the generator state matters): 150 epochs of
+#: the paper's regression task, a checkpoint every 5 epochs.
+ARGS = ["--task", "regression", "--epochs", "150", "--checkpoint-every", "5", "--seed", "3", "--quiet"]
+
+
+def _argv(design: Path, out: Path, *extra: str) -> list[str]:
+    return ["spring", "train", str(design), *ARGS, "--out", str(out), *extra]
+
+
+def _wait_for_checkpoint(ckpt: Path, proc: subprocess.Popen, after_epoch: int, timeout: float = 120.0) -> int:
+    """Poll until the checkpoint holds an epoch > after_epoch; return that epoch."""
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < timeout:
+        if proc.poll() is not None:
+            pytest.fail(f"training ended (rc {proc.returncode}) before it could be killed: {proc.stderr.read()}")
+        if ckpt.exists():
+            state, _ = training.load_checkpoint(ckpt)  # replaced atomically: never torn
+            if state.epoch > after_epoch:
+                return state.epoch
+        time.sleep(0.002)
+    pytest.fail(f"no checkpoint after epoch {after_epoch} within {timeout} s")
+
+
+def _kill_after_next_checkpoint(design: Path, out: Path, after_epoch: int, *extra: str) -> int:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "fem_mnn", *_argv(design, out, *extra)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        epoch = _wait_for_checkpoint(out / "checkpoint.npz", proc, after_epoch)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.communicate(timeout=60)
+    assert proc.returncode == -signal.SIGKILL
+    assert not (out / "result.json").exists(), "the run finished before the kill: make it longer"
+    return epoch
+
+
+@pytest.fixture(scope="module")
+def design_file(tmp_path_factory) -> Path:
+    return save_design(paper_sample(), tmp_path_factory.mktemp("design") / "paper.json")
+
+
+@pytest.fixture(scope="module")
+def reference(design_file, tmp_path_factory) -> Path:
+    """The uninterrupted run (in process)."""
+    out = tmp_path_factory.mktemp("reference") / "run"
+    assert main(_argv(design_file, out)) == 0
+    return out
+
+
+def _bits(values) -> np.ndarray:
+    return np.asarray(values, dtype=np.float64).view(np.uint64)
+
+
+def test_sigkilled_training_resumes_bitwise_identical(design_file, reference, tmp_path):
+    run = tmp_path / "run"
+    e1 = _kill_after_next_checkpoint(design_file, run, 0)
+    e2 = _kill_after_next_checkpoint(design_file, run, e1, "--resume")
+    assert e2 > e1
+    r = subprocess.run(
+        [sys.executable, "-m", "fem_mnn", *_argv(design_file, run, "--resume")], capture_output=True, text=True
+    )
+    assert r.returncode == 0, r.stderr
+
+    ref = json.loads((reference / "result.json").read_text())
+    res = json.loads((run / "result.json").read_text())
+    assert res["resumed_from"] == e2 and ref["resumed_from"] is None
+    np.testing.assert_array_equal(_bits(res["widths"]), _bits(ref["widths"]))
+    assert {k: v for k, v in res.items() if k != "resumed_from"} == {
+        k: v for k, v in ref.items() if k != "resumed_from"
+    }
+    for name in ("history.json", "history.csv", "design_trained.json"):
+        assert (run / name).read_bytes() == (reference / name).read_bytes(), name
+    history = json.loads((run / "history.json").read_text())
+    assert [h["epoch"] for h in history] == list(range(1, 151))
+
+    # the final optimiser state too (latent variable, Adam moments, generator)
+    s_run, h_run = training.load_checkpoint(run / "checkpoint.npz")
+    s_ref, h_ref = training.load_checkpoint(reference / "checkpoint.npz")
+    for name in ("latent", "widths"):
+        np.testing.assert_array_equal(_bits(getattr(s_run, name)), _bits(getattr(s_ref, name)))
+    np.testing.assert_array_equal(_bits(s_run.adam.m), _bits(s_ref.adam.m))
+    np.testing.assert_array_equal(_bits(s_run.adam.v), _bits(s_ref.adam.v))
+    assert s_run.adam.t == s_ref.adam.t and s_run.rng_state == s_ref.rng_state
+
+
+def _one_line_refusal(argv: list[str], capsys, needle: str) -> None:
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1 and needle in err, err
+
+
+def _partial_run(design_file: Path, out: Path) -> None:
+    from fem_mnn.spring import SpringModel
+    from fem_mnn.tasks import build_task
+
+    design = paper_sample()
+    config = training.paper_config("regression", epochs=150, checkpoint_every=5, seed=3)
+    training.train(SpringModel(design), build_task("regression", design, seed=3), config, out_dir=out, stop_after=5)
+
+
+def test_a_folder_with_a_checkpoint_needs_resume(design_file, tmp_path, capsys):
+    run = tmp_path / "run"
+    _partial_run(design_file, run)
+    _one_line_refusal(_argv(design_file, run), capsys, "--resume")
+
+
+def test_resume_refuses_a_checkpoint_of_another_run(design_file, tmp_path, capsys):
+    run = tmp_path / "run"
+    _partial_run(design_file, run)
+    argv = _argv(design_file, run, "--resume")
+    argv[argv.index("--seed") + 1] = "4"
+    _one_line_refusal(argv, capsys, "another run")
+
+
+@pytest.mark.parametrize("damage", ["truncated", "garbage", "empty", "bad-header", "no-history"])
+def test_resume_refuses_a_damaged_checkpoint_in_one_line(design_file, tmp_path, capsys, damage):
+    run = tmp_path / "run"
+    _partial_run(design_file, run)
+    ckpt = run / "checkpoint.npz"
+    data = ckpt.read_bytes()
+    if damage == "truncated":
+        ckpt.write_bytes(data[: len(data) // 2])
+    elif damage == "garbage":
+        ckpt.write_bytes(b"\x93NUMPY" + bytes(range(256)) * 4)
+    elif damage == "empty":
+        ckpt.write_bytes(b"")
+    else:
+        with zipfile.ZipFile(ckpt) as z:
+            members = {n: z.read(n) for n in z.namelist()}
+        if damage == "bad-header":
+            members["header.npy"] = _npy(json.dumps(["not", "a", "header"]))
+        else:
+            del members["history.npy"]
+        with zipfile.ZipFile(ckpt, "w") as z:
+            for n, b in members.items():
+                z.writestr(n, b)
+    with pytest.raises(InputError, match="checkpoint"):
+        training.load_checkpoint(ckpt)
+    _one_line_refusal(_argv(design_file, run, "--resume"), capsys, str(ckpt))
+
+
+def _npy(text: str) -> bytes:
+    import io
+
+    buf = io.BytesIO()
+    np.save(buf, np.array(text))
+    return buf.getvalue()

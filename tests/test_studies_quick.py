@@ -1,0 +1,74 @@
+"""Each paper study of Figures 1, 4 and 5 runs end to end in --quick mode."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+STUDIES = ("fig1_gradient", "fig4_iris", "fig5_retraining")
+
+
+@pytest.mark.parametrize("name", STUDIES)
+def test_study_quick(name: str, tmp_path: Path, shared_data: Path):
+    out = tmp_path / name
+    env = dict(os.environ, FEM_MNN_WORKERS="1", MPLBACKEND="Agg")
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "studies" / f"{name}.py"),
+            "--quick",
+            "--out",
+            str(out),
+            "--data",
+            str(shared_data),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    md = (out / "results.md").read_text()
+    data = json.loads((out / "results.json").read_text())
+    assert data["meta"]["study"] == name and data["quick"] is True
+    pngs = sorted(p.name for p in out.glob("*.png"))
+    assert pngs, "no plot written"
+    for p in pngs:
+        assert p in md
+    assert "paper" in md
+
+
+def test_missing_data_folder_is_a_clean_error(tmp_path: Path):
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "studies" / "fig1_gradient.py"),
+            "--quick",
+            "--data",
+            str(tmp_path / "none"),
+            "--out",
+            str(tmp_path / "o"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 2
+    assert "paper data folder not found" in proc.stderr and "Traceback" not in proc.stderr
+    assert not (tmp_path / "o").exists()
+
+
+def test_dense_spring_model_matches_the_sparse_one():
+    sys.path.insert(0, str(ROOT / "studies"))
+    from _dense_spring import check_against_sparse
+
+    from fem_mnn.design import paper_sample, triangular_patch, triangular_strip
+
+    for d in (paper_sample(), triangular_patch(6, 4), triangular_strip(5, 3)):
+        assert check_against_sparse(d) < 1e-12
