@@ -390,9 +390,7 @@ class CalibratedLaw:
         for tab in self.tables:
             if abs(tab.params["length"] - L) <= 1e-6 * max(L, 1.0):
                 return tab
-        raise InputError(
-            "no calibration for this bond length", field="length", value=L, has_value=True
-        )
+        raise InputError("no calibration for this bond length", field="length", value=L, has_value=True)
 
     def __call__(self, design: Design, widths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         w = np.asarray(widths, float)

@@ -235,9 +235,7 @@ class Comparison:
 
     def __post_init__(self) -> None:
         if not self.summary:
-            self.summary = {
-                m: error_summary(p, self.measured, self.spread) for m, p in self.predictions.items()
-            }
+            self.summary = {m: error_summary(p, self.measured, self.spread) for m, p in self.predictions.items()}
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready record."""
@@ -380,8 +378,12 @@ def parity_figure(comparisons: Sequence[Comparison], title: str = "") -> Any:
             ax.scatter(p, m, s=18, marker=markers.get(name, "o"), alpha=0.75, label=f"{name} (rel RMS {s.rel_rms:.2f})")
         if np.any(np.isfinite(cmp_.spread)):
             ax.errorbar(
-                list(cmp_.predictions.values())[0], m, yerr=np.nan_to_num(np.abs(cmp_.spread)), fmt="none",
-                ecolor="0.6", lw=0.6,
+                list(cmp_.predictions.values())[0],
+                m,
+                yerr=np.nan_to_num(np.abs(cmp_.spread)),
+                fmt="none",
+                ecolor="0.6",
+                lw=0.6,
             )
         ax.set_xlabel(f"predicted ({cmp_.unit})")
         ax.set_ylabel(f"measured ({cmp_.unit})")

@@ -112,9 +112,13 @@ def _rows(path: str | Path, columns: Sequence[str]) -> list[tuple[int, list[str]
         raise InputError("no such file", source=src) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(f"cannot read the file ({exc.__class__.__name__})", source=src) from None
+    try:
+        parsed = list(csv.reader(io.StringIO(text)))
+    except csv.Error as exc:  # e.g. a field over csv's size limit
+        raise InputError(f"not a readable CSV ({exc})", source=src) from None
     rows = []
     header = None
-    for lineno, cells in enumerate(csv.reader(io.StringIO(text)), start=1):
+    for lineno, cells in enumerate(parsed, start=1):
         if not cells or all(not c.strip() for c in cells) or cells[0].lstrip().startswith("#"):
             continue
         cells = [c.strip() for c in cells]
@@ -126,9 +130,7 @@ def _rows(path: str | Path, columns: Sequence[str]) -> list[tuple[int, list[str]
                 )
             continue
         if len(cells) != len(columns):
-            raise InputError(
-                f"expected {len(columns)} cells", source=src, field=f"row {lineno}", value=",".join(cells)
-            )
+            raise InputError(f"expected {len(columns)} cells", source=src, field=f"row {lineno}", value=",".join(cells))
         rows.append((lineno, cells))
     if header is None:
         raise InputError(f"empty file, expected the header {','.join(columns)}", source=src)
@@ -215,10 +217,14 @@ def read_gradients(path: str | Path) -> list[Gradient]:
     for lineno, c in _rows(path, GRADIENT_COLUMNS):
         b = _int(c[0], src, lineno, "bond")
         if b in seen:
-            raise InputError(f"bond listed twice (first on row {seen[b]})", source=src, field=f"row {lineno}, bond", value=c[0])
+            raise InputError(
+                f"bond listed twice (first on row {seen[b]})", source=src, field=f"row {lineno}, bond", value=c[0]
+            )
         seen[b] = lineno
         out.append(
-            Gradient(b, _float(c[1], src, lineno, "grad"), _float(c[2], src, lineno, "spread", optional=True, nonneg=True))
+            Gradient(
+                b, _float(c[1], src, lineno, "grad"), _float(c[2], src, lineno, "spread", optional=True, nonneg=True)
+            )
         )
     return out
 
@@ -232,7 +238,11 @@ def sniff(path: str | Path) -> str:
         raise InputError("no such file", source=src) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(f"cannot read the file ({exc.__class__.__name__})", source=src) from None
-    for cells in csv.reader(io.StringIO(text)):
+    try:
+        parsed = list(csv.reader(io.StringIO(text)))
+    except csv.Error as exc:  # e.g. a field over csv's size limit
+        raise InputError(f"not a readable CSV ({exc})", source=src) from None
+    for cells in parsed:
         if not cells or all(not c.strip() for c in cells) or cells[0].lstrip().startswith("#"):
             continue
         head = tuple(c.strip() for c in cells)
@@ -267,13 +277,17 @@ def check_against_design(design: Design, records: Sequence[Displacement | Gradie
         if isinstance(rec, Gradient):
             if rec.bond >= design.n_bonds:
                 raise InputError(
-                    f"unknown bond id (bonds are 0..{design.n_bonds - 1})", source=source, field=f"record {r}, bond",
+                    f"unknown bond id (bonds are 0..{design.n_bonds - 1})",
+                    source=source,
+                    field=f"record {r}, bond",
                     value=rec.bond,
                 )
         else:
             if rec.node >= design.n_nodes:
                 raise InputError(
-                    f"unknown node id (nodes are 0..{design.n_nodes - 1})", source=source, field=f"record {r}, node",
+                    f"unknown node id (nodes are 0..{design.n_nodes - 1})",
+                    source=source,
+                    field=f"record {r}, node",
                     value=rec.node,
                 )
 
@@ -369,8 +383,15 @@ def paper_records(figure: int, data_dir: str | Path | None = None) -> PaperRecor
             "The trained networks (u2, u3) are not converted: their widths are not published, so no model can "
             "predict them; compare the ratio measured/simulated instead (studies/vs_experiment.py).",
         ]
-        sim = {"u1": f2.u1, "u2": f2.u2, "u3": f2.u3, "u2_exp": f2.u2_exp, "u3_exp": f2.u3_exp,
-               "u2_spread": f2.u2_spread, "u3_spread": f2.u3_spread}
+        sim = {
+            "u1": f2.u1,
+            "u2": f2.u2,
+            "u3": f2.u3,
+            "u2_exp": f2.u2_exp,
+            "u3_exp": f2.u3_exp,
+            "u2_spread": f2.u2_spread,
+            "u3_spread": f2.u3_spread,
+        }
         return PaperRecords(2, "displacement", recs, loads, notes, sim)
     if figure == 3:
         f3 = pd.load_figure3(data_dir)
@@ -384,7 +405,9 @@ def paper_records(figure: int, data_dir: str | Path | None = None) -> PaperRecor
             loads.append(Load(lab, 10, 0.0, -float(m) * G * 1e-3))
             for k, node in enumerate((12, 13)):
                 recs.append(
-                    Displacement(lab, node, float(mean[2 * k]), float(mean[2 * k + 1]), float(std[2 * k]), float(std[2 * k + 1]))
+                    Displacement(
+                        lab, node, float(mean[2 * k]), float(mean[2 * k + 1]), float(std[2 * k]), float(std[2 * k + 1])
+                    )
                 )
         notes = [
             "Figure 3, printed trained regression network: (u_x, u_y) of ids 12, 13 under 2..12 g at id 10, mean and "

@@ -182,14 +182,19 @@ class MechanicalReport:
             "units": "mm, N, MPa",
             "loads": [list(x) for x in self.loads],
             "status": self.status,
-            "checks": [{"name": c.name, "status": c.status, "summary": c.summary, "values": _jsonable(c.values)} for c in self.checks],
+            "checks": [
+                {"name": c.name, "status": c.status, "summary": c.summary, "values": _jsonable(c.values)}
+                for c in self.checks
+            ],
             "n_dofs": self.n_dofs,
             "figures": list(self.figures),
         }
 
     def to_text(self) -> str:
         """Readable lines, one per check."""
-        lines = [f"mechanical checks of {self.design_name or self.design_hash} under loads {[list(x) for x in self.loads]} (N):"]
+        lines = [
+            f"mechanical checks of {self.design_name or self.design_hash} under loads {[list(x) for x in self.loads]} (N):"
+        ]
         for c in self.checks:
             lines.append(f"  [{c.status.upper():4}] {c.name}: {c.summary}")
         lines.append(f"mechanical: {self.status.upper()}")
@@ -198,7 +203,9 @@ class MechanicalReport:
     def to_markdown(self) -> str:
         """A readable page (pictures referenced by file name)."""
         out = [f"# Mechanical checks: {self.design_name or self.design_hash}\n"]
-        out.append(f"Design hash `{self.design_hash}`, {self.n_dofs} FE dofs, loads (node, Fx, Fy in N): {[list(x) for x in self.loads]}.\n")
+        out.append(
+            f"Design hash `{self.design_hash}`, {self.n_dofs} FE dofs, loads (node, Fx, Fy in N): {[list(x) for x in self.loads]}.\n"
+        )
         out.append(f"**Overall: {self.status.upper()}**\n")
         out.append("| check | status | result |\n|---|---|---|")
         for c in self.checks:
@@ -273,9 +280,9 @@ def _cell_fields(model: Any, u: Any, nonlinear: bool) -> tuple[np.ndarray, np.nd
     mesh = disc.mesh
     Q = dolfinx.fem.functionspace(mesh, ("DG", 0))
     gdim = disc.gdim
-    I = ufl.Identity(gdim)
+    Id = ufl.Identity(gdim)
     if nonlinear:
-        Fd = I + ufl.grad(u)
+        Fd = Id + ufl.grad(u)
         C = Fd.T * Fd
         if gdim == 2:
             tr, det = ufl.tr(C), ufl.det(C)
@@ -291,7 +298,7 @@ def _cell_fields(model: Any, u: Any, nonlinear: bool) -> tuple[np.ndarray, np.nd
             sig = P * Fd.T / J
         else:
             # 3D: principal stretches need a 3x3 eigen-solve; use Green-Lagrange bounds
-            E_gl = 0.5 * (C - I)
+            E_gl = 0.5 * (C - Id)
             e_vm = ufl.sqrt(ufl.inner(E_gl, E_gl))
             smax = ufl.sqrt(1 + 2 * e_vm) - 1
             smin = -smax
@@ -314,7 +321,7 @@ def _cell_fields(model: Any, u: Any, nonlinear: bool) -> tuple[np.ndarray, np.nd
     if gdim == 2:
         vm = ufl.sqrt(sig[0, 0] ** 2 - sig[0, 0] * sig[1, 1] + sig[1, 1] ** 2 + 3 * sig[0, 1] ** 2)
     else:
-        s = sig - ufl.tr(sig) / 3 * I
+        s = sig - ufl.tr(sig) / 3 * Id
         vm = ufl.sqrt(1.5 * ufl.inner(s, s))
     n_owned = mesh.topology.index_map(mesh.topology.dim).size_local
     cell_dof = Q.dofmap.list[:n_owned, 0]
@@ -341,8 +348,25 @@ def _peak(values: np.ndarray, disc: Any, comm: Any, sign: float = 1.0) -> PeakVa
         local = (-math.inf, -1, -1, 0.0, 0.0)
     best = max(comm.allgather(local), key=lambda t: t[0])
     v, b, j, x, y = best
-    region = f"bond {b}" if b >= 0 else f"junction {j}" if j >= 0 else "unassigned"
+    if b >= 0:
+        region = f"bond {b} ({_bond_part(disc.design, b, np.array([x, y]))})"
+    else:
+        region = f"junction {j}" if j >= 0 else "unassigned"
     return PeakValue(value=sign * v, region=region, point=(x, y))
+
+
+def _bond_part(design: Design, b: int, point: np.ndarray) -> str:
+    """Which part of bond ``b`` a point lies in: a thin end (named by its node) or the bar."""
+    from fem_mnn.outline import beam_layout
+
+    lay = beam_layout(design)
+    a, c = (int(k) for k in design.bonds[b])
+    s = float(np.dot(point - design.nodes[a], design.directions[b]))
+    if s < lay.radius + lay.thin_length[b]:
+        return f"thin end at node {a}"
+    if s > lay.length[b] - lay.radius - lay.thin_length[b]:
+        return f"thin end at node {c}"
+    return "bar"
 
 
 def _region_max(values: np.ndarray, disc: Any, comm: Any, design: Design) -> tuple[np.ndarray, np.ndarray]:
@@ -363,7 +387,12 @@ def _region_max(values: np.ndarray, disc: Any, comm: Any, design: Design) -> tup
 
 
 def strain_check(
-    design: Design, disc: Any, fields: tuple[np.ndarray, np.ndarray, np.ndarray], limits: MaterialLimits, which: str, comm: Any
+    design: Design,
+    disc: Any,
+    fields: tuple[np.ndarray, np.ndarray, np.ndarray],
+    limits: MaterialLimits,
+    which: str,
+    comm: Any,
 ) -> Check:
     """Peak principal strain and von Mises stress against the limits (collective)."""
     smax, smin, vm = fields
@@ -391,10 +420,18 @@ def strain_check(
         f"peak von Mises {ps.value:.3g} MPa in {ps.region} ({which})"
     )
     if peak_strain >= limits.strain_at_break or ps.value >= limits.tensile_strength:
-        return Check("strain", FAIL, msg + f"; beyond break ({100 * limits.strain_at_break:.0f} %, {limits.tensile_strength} MPa)", vals)
+        return Check(
+            "strain",
+            FAIL,
+            msg + f"; beyond break ({100 * limits.strain_at_break:.0f} %, {limits.tensile_strength} MPa)",
+            vals,
+        )
     if peak_strain > limits.working_strain or ps.value > limits.working_stress:
         return Check(
-            "strain", WARN, msg + f"; above the working limit ({100 * limits.working_strain:.0f} %, {limits.working_stress} MPa)", vals
+            "strain",
+            WARN,
+            msg + f"; above the working limit ({100 * limits.working_strain:.0f} %, {limits.working_stress} MPa)",
+            vals,
         )
     return Check("strain", PASS, msg + f"; working limit {100 * limits.working_strain:.0f} %", vals)
 
@@ -460,24 +497,43 @@ def linear_regime_check(nl: Any, loads: np.ndarray, factors: tuple[float, ...], 
                 x0, x1 = rows[k - 1]["load_factor"], rows[k]["load_factor"]
                 margin = x0 + (tol - dev[k - 1]) * (x1 - x0) / (y - dev[k - 1])
             break
-    vals = {"tolerance": tol, "margin_load_factor": margin, "probed": rows, "reached_load_factor": reached, "newton_error": error}
+    vals = {
+        "tolerance": tol,
+        "margin_load_factor": margin,
+        "probed": rows,
+        "reached_load_factor": reached,
+        "newton_error": error,
+    }
     if at_one is None:
         return (
-            Check("linear regime", FAIL, f"Newton could not reach the design loads (reached factor {reached:g}): {error}", vals),
+            Check(
+                "linear regime",
+                FAIL,
+                f"Newton could not reach the design loads (reached factor {reached:g}): {error}",
+                vals,
+            ),
             None,
             lin,
         )
     d1 = next(r for r in rows if r["load_factor"] == 1.0)
     base = f"at the design loads nonlinear vs linear: {100 * d1['dev_u']:.2f} % (node u), {100 * d1['dev_e']:.2f} % (elongations)"
     if margin is None:
-        return Check("linear regime", PASS, base + f"; within {100 * tol:g} % up to load factor {reached:g}", vals), at_one, lin
+        return (
+            Check("linear regime", PASS, base + f"; within {100 * tol:g} % up to load factor {reached:g}", vals),
+            at_one,
+            lin,
+        )
     if margin < 1.0:
         return (
             Check("linear regime", WARN, base + f"; departs by {100 * tol:g} % at load factor {margin:.3g} < 1", vals),
             at_one,
             lin,
         )
-    return Check("linear regime", PASS, base + f"; departs by {100 * tol:g} % at load factor {margin:.3g}", vals), at_one, lin
+    return (
+        Check("linear regime", PASS, base + f"; departs by {100 * tol:g} % at load factor {margin:.3g}", vals),
+        at_one,
+        lin,
+    )
 
 
 # ---------------------------------------------------------------------- pictures
@@ -509,7 +565,17 @@ def _gather_cells(values: np.ndarray, comm: Any) -> np.ndarray | None:
     return np.concatenate(g) if comm.rank == 0 else None
 
 
-def _draw(tri_xy: np.ndarray, disp: np.ndarray, scale: float, colour: np.ndarray, per_cell: bool, title: str, label: str, design: Design, loads: np.ndarray | None):
+def _draw(
+    tri_xy: np.ndarray,
+    disp: np.ndarray,
+    scale: float,
+    colour: np.ndarray,
+    per_cell: bool,
+    title: str,
+    label: str,
+    design: Design,
+    loads: np.ndarray | None,
+):
     import matplotlib
 
     matplotlib.use("Agg")
@@ -533,7 +599,9 @@ def _draw(tri_xy: np.ndarray, disp: np.ndarray, scale: float, colour: np.ndarray
         for j in np.nonzero(np.any(loads != 0, axis=1))[0]:
             x, y = design.nodes[j]
             fx, fy = loads[j] / fmax * 0.15 * span
-            ax.annotate("", xy=(x + fx, y + fy), xytext=(x, y), arrowprops={"color": "red", "width": 1.2, "headwidth": 6})
+            ax.annotate(
+                "", xy=(x + fx, y + fy), xytext=(x, y), arrowprops={"color": "red", "width": 1.2, "headwidth": 6}
+            )
     for j in design.fixed:
         x, y = design.nodes[j]
         ax.plot(x, y, "ks", ms=6)
@@ -608,7 +676,7 @@ def mechanical_report(
         fields = _cell_fields(nl, sol_nl.field, nonlinear=True)
         which, u_show = "neo-Hookean", sol_nl.field
     else:
-        fields = _cell_fields(fem, lin.fields[0], nonlinear=False)
+        fields = _cell_fields(disc, lin.fields[0], nonlinear=False)
         which, u_show = "linear", lin.fields[0]
     checks.append(strain_check(design, disc, fields, o.limits, which, comm))
     bk = buckling_analysis(design, F, options=BucklingOptions(n_modes=o.n_modes), model=fem)
@@ -631,18 +699,32 @@ def mechanical_report(
             fig = _draw(xy, du, 1.0, mag, False, f"deformed shape ({which}), true scale", "|u| (mm)", design, F)
             fig.savefig(out / "deformed.png", dpi=150, bbox_inches="tight")
             plt.close(fig)
-            fig = _draw(xy, 0 * du, 0.0, cells, True, f"peak principal strain per cell ({which})", "strain (-)", design, None)
+            fig = _draw(
+                xy, 0 * du, 0.0, cells, True, f"peak principal strain per cell ({which})", "strain (-)", design, None
+            )
             fig.savefig(out / "strain.png", dpi=150, bbox_inches="tight")
             plt.close(fig)
             figures += ["deformed.png", "strain.png"]
             if t_m is not None:
                 mxy, md = t_m
                 span = float(np.ptp(design.nodes, axis=0).max()) or 1.0
-                fig = _draw(mxy, md, 0.08 * span, np.hypot(md[..., 0], md[..., 1]), False, f"first buckling mode, load factor {bk.first:.3g}", "|phi| (-)", design, F)
+                fig = _draw(
+                    mxy,
+                    md,
+                    0.08 * span,
+                    np.hypot(md[..., 0], md[..., 1]),
+                    False,
+                    f"first buckling mode, load factor {bk.first:.3g}",
+                    "|phi| (-)",
+                    design,
+                    F,
+                )
                 fig.savefig(out / "buckling_mode.png", dpi=150, bbox_inches="tight")
                 plt.close(fig)
                 figures.append("buckling_mode.png")
-    rep = MechanicalReport(design.name, design.hash(), load_list, tuple(checks), n_dofs=bk.n_dofs, figures=tuple(figures))
+    rep = MechanicalReport(
+        design.name, design.hash(), load_list, tuple(checks), n_dofs=bk.n_dofs, figures=tuple(figures)
+    )
     if out_dir is not None and comm.rank == 0:
         rep.write(out_dir)
     return rep
@@ -661,9 +743,15 @@ def register_loads_option(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="design load (N) on node I; repeat for more nodes; enables rigidity, strain, buckling and linear-regime checks",
     )
-    g.add_argument("--safety", type=float, default=CheckOptions.buckling_safety, help="buckling safety factor (warn below)")
-    g.add_argument("--strain-limit", type=float, default=MaterialLimits.working_strain, help="working strain limit (default 0.25)")
-    g.add_argument("--linear-tol", type=float, default=CheckOptions.linear_tolerance, help="linear-regime tolerance (default 0.05)")
+    g.add_argument(
+        "--safety", type=float, default=CheckOptions.buckling_safety, help="buckling safety factor (warn below)"
+    )
+    g.add_argument(
+        "--strain-limit", type=float, default=MaterialLimits.working_strain, help="working strain limit (default 0.25)"
+    )
+    g.add_argument(
+        "--linear-tol", type=float, default=CheckOptions.linear_tolerance, help="linear-regime tolerance (default 0.05)"
+    )
     g.add_argument("--mech-dir", default=None, metavar="DIR", help="write mechanical.json, mechanical.md and PNGs here")
 
 

@@ -104,7 +104,9 @@ class NonlinearOptions:
         steps: Initial number of equal load increments from 0 to the full load.
         max_bisections: How often an increment may be halved after a failed solve.
         rtol: SNES relative tolerance on the residual norm.
-        atol: SNES absolute tolerance on the residual norm (N).
+        atol: SNES absolute tolerance on the residual norm (N), at least.
+        atol_load: Absolute tolerance as a fraction of the total applied load (sum of
+            |F| components); the larger of the two is used.
         max_it: Newton iterations per increment.
         linesearch: SNES line search (``"bt"`` backtracking, ``"basic"`` full steps).
         quadrature_degree: Quadrature degree of the hyperelastic forms (None = 2 x the
@@ -115,6 +117,7 @@ class NonlinearOptions:
     max_bisections: int = 8
     rtol: float = 1e-10
     atol: float = 1e-13
+    atol_load: float = 1e-10
     max_it: int = 30
     linesearch: str = "bt"
     quadrature_degree: int | None = None
@@ -178,6 +181,7 @@ class TangentOperator:
         self.model = model
         self.design = model.design
         d = model.disc
+        d.set_theta(np.ones(self.design.n_bonds))
         model._u.x.array[:] = state.x.array
         A = dolfinx.fem.petsc.assemble_matrix(model._J_form, bcs=[d.bc])
         A.assemble()
@@ -188,6 +192,8 @@ class TangentOperator:
         ksp.setType("preonly")
         ksp.getPC().setType("lu")
         ksp.getPC().setFactorSolverType("mumps")
+        ksp.getPC().setFactorSetUpSolverType()
+        ksp.getPC().getFactorMatrix().setMumpsIcntl(14, 200)  # work-array margin (INFOG(1) = -9 otherwise)
         try:
             ksp.setUp()
         except PETSc.Error as exc:
@@ -276,6 +282,7 @@ class NonlinearModel:
         self._J = ufl.derivative(self._R, self._u, du)
         self._J_form = dolfinx.fem.form(self._J)
         self._problem = None
+        self._last_reason = 0
         self.n_solves = 0
 
     # ----------------------------------------------------------------- physics
@@ -323,18 +330,26 @@ class NonlinearModel:
                 "pc_type": "lu",
                 "pc_factor_mat_solver_type": "mumps",
             }
+            prefix = f"fem_mnn_nl_{id(self):x}_"
+            # MUMPS may underestimate its work array (INFOG(1) = -9) on small or odd meshes;
+            # the factor reads its options at factorisation time, after NonlinearProblem has
+            # removed the petsc_options, so this one stays in the options database (own prefix)
+            PETSc.Options()[f"{prefix}mat_mumps_icntl_14"] = 200
             self._problem = dolfinx.fem.petsc.NonlinearProblem(
                 self._R,
                 self._u,
                 bcs=[self.disc.bc],
                 J=self._J,
-                petsc_options_prefix=f"fem_mnn_nl_{id(self):x}_",
+                petsc_options_prefix=prefix,
                 petsc_options=opts,
             )
         return self._problem
 
     def _set_load(self, F: np.ndarray) -> None:
         d = self.disc
+        # the stiffness factors live on the shared discretisation (a linear operator sets
+        # them when it is built); the nonlinear model is the nominal lattice: theta = 1
+        d.set_theta(np.ones(self.design.n_bonds))
         d.set_force(F)  # the linear solver's distribution: F_j / |Omega_j| on junction j
         self._f.x.array[:] = d.force.x.array
 
@@ -342,6 +357,10 @@ class NonlinearModel:
         """One Newton solve from the current state; (converged, iterations, residual)."""
         self._set_load(F)
         problem = self._snes()
+        # absolute tolerance relative to the load: small increments start from tiny residuals
+        # that a purely relative test cannot reduce 1e10 times below round-off
+        atol = max(self.options.atol, self.options.atol_load * float(np.abs(F).sum()))
+        problem.solver.setTolerances(atol=atol)
         try:
             problem.solve()
         except PETSc.Error:
@@ -350,6 +369,7 @@ class NonlinearModel:
         reason = snes.getConvergedReason()
         its = snes.getIterationNumber()
         res = float(snes.getFunctionNorm())
+        self._last_reason = int(reason)
         ok = reason > 0 and np.isfinite(res)
         if ok:
             # reject states with inverted elements (ln of a negative J gives nan first)
@@ -375,12 +395,15 @@ class NonlinearModel:
                 backup = self._u.x.array.copy()
                 continue
             self._u.x.array[:] = backup
+            # a failed factorisation (NaN from inverted elements) leaves the PC in a failed
+            # state that would fail every later solve: start from a fresh SNES
+            self._problem = None
             halvings += 1
             if halvings > o.max_bisections:
                 raise EngineError(
                     f"Newton did not converge for design {self.design.name or self.design.hash()}: "
                     f"stuck at load factor {s:.6g} trying {target:.6g} (increment halved {o.max_bisections} times), "
-                    f"residual norm {res:.3e} N after {its} iterations"
+                    f"residual norm {res:.3e} N after {its} iterations (SNES reason {self._last_reason})"
                 )
             ds = (target - s) / 2
         return its_total, n_inc, res

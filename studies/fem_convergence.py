@@ -16,7 +16,6 @@ Run: ``python studies/fem_convergence.py [--quick] [--out DIR]``.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import sys
 import time
 from pathlib import Path
@@ -124,8 +123,19 @@ def main(argv: list[str] | None = None) -> int:
     )
     rep.table(
         "Convergence against the reference",
-        ["element", "refinement", "h (mm)", "dofs", "t (s)", "elongation", "elong. (centre)", "dL/dtheta",
-         "in situ (nominal)", "beam-aware", "loss"],
+        [
+            "element",
+            "refinement",
+            "h (mm)",
+            "dofs",
+            "t (s)",
+            "elongation",
+            "elong. (centre)",
+            "dL/dtheta",
+            "in situ (nominal)",
+            "beam-aware",
+            "loss",
+        ],
         rows,
     )
     if not args.quick:
@@ -143,9 +153,24 @@ def main(argv: list[str] | None = None) -> int:
         sel = [r for r in runs if r["degree"] == deg]
         n = [r["n_dofs"] for r in sel]
         ax[0].loglog(n, [rel_l2(r["elong"], ref["elong"]) for r in sel], mk, label=f"P{deg} elongation")
-        ax[0].loglog(n, [rel_l2(r["grad_theta"], ref["grad_theta"]) for r in sel], mk.replace("-", "--"), label=f"P{deg} dL/dtheta")
-        ax[1].loglog([r["h_mm"] for r in sel], [rel_l2(r["beam_cal"], ref["beam_cal"]) for r in sel], mk, label=f"P{deg} beam-aware")
-        ax[1].loglog([r["h_mm"] for r in sel], [rel_l2(r["insitu_nominal"], ref["insitu_nominal"]) for r in sel], mk.replace("-", ":"), label=f"P{deg} in situ nominal")
+        ax[0].loglog(
+            n,
+            [rel_l2(r["grad_theta"], ref["grad_theta"]) for r in sel],
+            mk.replace("-", "--"),
+            label=f"P{deg} dL/dtheta",
+        )
+        ax[1].loglog(
+            [r["h_mm"] for r in sel],
+            [rel_l2(r["beam_cal"], ref["beam_cal"]) for r in sel],
+            mk,
+            label=f"P{deg} beam-aware",
+        )
+        ax[1].loglog(
+            [r["h_mm"] for r in sel],
+            [rel_l2(r["insitu_nominal"], ref["insitu_nominal"]) for r in sel],
+            mk.replace("-", ":"),
+            label=f"P{deg} in situ nominal",
+        )
     ax[0].set_xlabel("dofs")
     ax[0].set_ylabel("rel. error vs reference")
     ax[1].set_xlabel("h (mm)")

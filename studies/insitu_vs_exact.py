@@ -184,7 +184,15 @@ def main(argv: list[str] | None = None) -> int:
         ]
         rep.table(
             f"{name}: estimates vs exact dL/dw",
-            ["estimate", "cosine", "rel. L2 error", "sign agreement", "median bond rel. err", "max bond rel. err", "scale"],
+            [
+                "estimate",
+                "cosine",
+                "rel. L2 error",
+                "sign agreement",
+                "median bond rel. err",
+                "max bond rel. err",
+                "scale",
+            ],
             rows,
         )
     noise = data["designs"]["paper 2 mm"].get("fd_noise", {})
@@ -219,8 +227,18 @@ def main(argv: list[str] | None = None) -> int:
         order = np.argsort(wl)
         fig, ax = plt.subplots(1, 2, figsize=(10, 4))
         for est in ("nominal", "calibrated", "beam", "beam-cal", "energy/w"):
-            ax[0].plot(np.array(wl)[order], [data["designs"][names[i]]["metrics"][est]["cosine"] for i in order], "o-", label=est)
-            ax[1].plot(np.array(wl)[order], [data["designs"][names[i]]["metrics"][est]["rel_l2"] for i in order], "o-", label=est)
+            ax[0].plot(
+                np.array(wl)[order],
+                [data["designs"][names[i]]["metrics"][est]["cosine"] for i in order],
+                "o-",
+                label=est,
+            )
+            ax[1].plot(
+                np.array(wl)[order],
+                [data["designs"][names[i]]["metrics"][est]["rel_l2"] for i in order],
+                "o-",
+                label=est,
+            )
         ax[0].set_xlabel("w / L")
         ax[0].set_ylabel("cosine to exact")
         ax[1].set_xlabel("w / L")

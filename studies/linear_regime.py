@@ -120,7 +120,10 @@ def sweep_forward(nl: NonlinearModel, masses: list[float], protocols: bool) -> d
             row["err_superposed_vs_tangent"] = relative_deviation(sup.grad_k, bp.grad_k)
         row["seconds"] = time.perf_counter() - t0
         rows.append(row)
-        print(f"[A] {m:5.2f} g  dev_u {row['dev_u']:.4f}  dev_e {row['dev_e']:.4f}  dev_g {row['dev_grad_tangent']:.4f}", flush=True)
+        print(
+            f"[A] {m:5.2f} g  dev_u {row['dev_u']:.4f}  dev_e {row['dev_e']:.4f}  dev_g {row['dev_grad_tangent']:.4f}",
+            flush=True,
+        )
     return {"rows": rows, "linear_u_per_g": lin1.u[0].tolist(), "linear_e_per_g": lin1.elongation[0].tolist()}
 
 
@@ -152,7 +155,10 @@ def sweep_adjoint(nl: NonlinearModel, mass_g: float, offsets: list[float]) -> li
             row[f"rel_{name}"] = relative_deviation(g, g_exact)
             row[f"one_minus_cos_{name}"] = 1.0 - cosine(g, g_exact)
         rows.append(row)
-        print(f"[B] c {c:5.1f} mm  rel_sup {row['rel_superposed']:.3e}  1-cos_sup {row['one_minus_cos_superposed']:.3e}", flush=True)
+        print(
+            f"[B] c {c:5.1f} mm  rel_sup {row['rel_superposed']:.3e}  1-cos_sup {row['one_minus_cos_superposed']:.3e}",
+            flush=True,
+        )
     tan.destroy()
     return rows
 
@@ -181,7 +187,9 @@ def mesh_check(masses: list[float], refinement: float) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--data", default=str(ROOT.parent / "shared" / "experiments" / "li-mao-2024"), help="paper data folder")
+    ap.add_argument(
+        "--data", default=str(ROOT.parent / "shared" / "experiments" / "li-mao-2024"), help="paper data folder"
+    )
     ap.add_argument("--out", default=str(ROOT / "studies" / "results" / "linear_regime"))
     ap.add_argument("--quick", action="store_true", help="fewer load levels, no protocols, no mesh check")
     ap.add_argument("--refinement-check", type=float, default=2.0, help="refinement of the mesh check (0: skip)")
@@ -192,6 +200,7 @@ def main(argv: list[str] | None = None) -> int:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    rep = StudyReport("linear_regime", "Where the linear regime of the paper's sample ends", out_dir=Path(args.out))
     fig1 = load_figure1(args.data)
     design = paper_sample()
     t0 = time.perf_counter()
@@ -205,7 +214,6 @@ def main(argv: list[str] | None = None) -> int:
     if not args.quick and args.refinement_check > 0:
         mc = mesh_check([10.0, 20.0], args.refinement_check)
 
-    rep = StudyReport("linear_regime", "Where the linear regime of the paper's sample ends", out_dir=Path(args.out))
     rows = A["rows"]
     ms = [r["mass_g"] for r in rows]
     series = {
@@ -221,7 +229,9 @@ def main(argv: list[str] | None = None) -> int:
     thresholds = []
     for label, key in series.items():
         y = [r[key] for r in rows]
-        thresholds.append([label, crossing(ms, y, 0.01), crossing(ms, y, 0.05), y[ms.index(10.0)] if 10.0 in ms else None, y[-1]])
+        thresholds.append(
+            [label, crossing(ms, y, 0.01), crossing(ms, y, 0.05), y[ms.index(10.0)] if 10.0 in ms else None, y[-1]]
+        )
     rep.text(
         f"Paper sample ({design.n_nodes} nodes, {design.n_bonds} bonds, w = 2 mm, E = {design.material.E} MPa, "
         f"nu = {design.material.nu}), P2 plane stress, {op.n_dofs} dofs; neo-Hookean with exact plane-stress "
@@ -236,17 +246,56 @@ def main(argv: list[str] | None = None) -> int:
     )
     rep.table(
         "Sweep A: deviation from linear vs hanging weight",
-        ["m (g)", "max |u| (mm)", "u_y out (mm)", "f_adj (N)", "dev u", "dev e", "dev e true", "dev e_adj", "dev grad", "cos grad", "Newton its"],
         [
-            [r["mass_g"], r["u_max_mm"], r["u_y_out_mm"], r["adjoint_force_N"], r["dev_u"], r["dev_e"], r["dev_e_true"], r["dev_e_adj_tangent"], r["dev_grad_tangent"], r["cos_grad_tangent"], r["newton_iterations"]]
+            "m (g)",
+            "max |u| (mm)",
+            "u_y out (mm)",
+            "f_adj (N)",
+            "dev u",
+            "dev e",
+            "dev e true",
+            "dev e_adj",
+            "dev grad",
+            "cos grad",
+            "Newton its",
+        ],
+        [
+            [
+                r["mass_g"],
+                r["u_max_mm"],
+                r["u_y_out_mm"],
+                r["adjoint_force_N"],
+                r["dev_u"],
+                r["dev_e"],
+                r["dev_e_true"],
+                r["dev_e_adj_tangent"],
+                r["dev_grad_tangent"],
+                r["cos_grad_tangent"],
+                r["newton_iterations"],
+            ]
             for r in rows
         ],
     )
     if "dev_grad_separate" in rows[0]:
         rep.table(
             "Sweep A: physical in situ protocols vs the exact (tangent) gradient of the nonlinear model",
-            ["m (g)", "adjoint alone vs tangent", "adjoint added vs tangent", "adjoint alone vs linear", "adjoint added vs linear"],
-            [[r["mass_g"], r["err_separate_vs_tangent"], r["err_superposed_vs_tangent"], r["dev_grad_separate"], r["dev_grad_superposed"]] for r in rows],
+            [
+                "m (g)",
+                "adjoint alone vs tangent",
+                "adjoint added vs tangent",
+                "adjoint alone vs linear",
+                "adjoint added vs linear",
+            ],
+            [
+                [
+                    r["mass_g"],
+                    r["err_separate_vs_tangent"],
+                    r["err_superposed_vs_tangent"],
+                    r["dev_grad_separate"],
+                    r["dev_grad_superposed"],
+                ]
+                for r in rows
+            ],
         )
     # figure A
     fig, ax = plt.subplots(figsize=(6.4, 4.4))
@@ -258,7 +307,11 @@ def main(argv: list[str] | None = None) -> int:
     ax.set_ylabel("relative deviation from linear")
     ax.legend(fontsize=7)
     ax.grid(True, which="both", lw=0.3)
-    rep.figure(fig, "deviation_vs_load.png", "Relative deviation of the nonlinear from the linear prediction (dotted 1 %, dashed 5 %).")
+    rep.figure(
+        fig,
+        "deviation_vs_load.png",
+        "Relative deviation of the nonlinear from the linear prediction (dotted 1 %, dashed 5 %).",
+    )
     plt.close(fig)
 
     # sweep B and the paper
@@ -270,9 +323,27 @@ def main(argv: list[str] | None = None) -> int:
     slope_p = float(np.polyfit(np.log(off_p[sel]), np.log(err_p[sel]), 1)[0])
     rep.table(
         "Sweep B (forward 10 g at id 12): error of the in situ gradient vs the exact gradient of the nonlinear model, and the paper's error_adj",
-        ["offset c (mm)", "adjoint (g)", "rel, added", "1-cos, added", "rel, alone", "1-cos, alone", "rel, linear model", "paper error_adj"],
         [
-            [r["offset_mm"], r["adjoint_mass_g"], r["rel_superposed"], r["one_minus_cos_superposed"], r["rel_separate"], r["one_minus_cos_separate"], r["rel_linear"], p]
+            "offset c (mm)",
+            "adjoint (g)",
+            "rel, added",
+            "1-cos, added",
+            "rel, alone",
+            "1-cos, alone",
+            "rel, linear model",
+            "paper error_adj",
+        ],
+        [
+            [
+                r["offset_mm"],
+                r["adjoint_mass_g"],
+                r["rel_superposed"],
+                r["one_minus_cos_superposed"],
+                r["rel_separate"],
+                r["one_minus_cos_separate"],
+                r["rel_linear"],
+                p,
+            ]
             for r, p in zip(B, paper_at, strict=True)
         ],
     )
@@ -295,7 +366,11 @@ def main(argv: list[str] | None = None) -> int:
     ax.set_ylabel("error of the in situ gradient")
     ax.legend(fontsize=7)
     ax.grid(True, which="both", lw=0.3)
-    rep.figure(fig, "adjoint_error_vs_paper.png", "In situ gradient error from nonlinearity vs the adjoint size, FEM (neo-Hookean) beside the paper's Figure 1 series.")
+    rep.figure(
+        fig,
+        "adjoint_error_vs_paper.png",
+        "In situ gradient error from nonlinearity vs the adjoint size, FEM (neo-Hookean) beside the paper's Figure 1 series.",
+    )
     plt.close(fig)
 
     if mc is not None:
@@ -303,7 +378,13 @@ def main(argv: list[str] | None = None) -> int:
             f"Mesh check: deviations on a finer mesh (refinement {mc['refinement']}, {mc['n_dofs']} dofs) vs the study mesh",
             ["m (g)", "dev u (study)", "dev u (fine)", "dev e (study)", "dev e (fine)"],
             [
-                [m["mass_g"], next(r["dev_u"] for r in rows if r["mass_g"] == m["mass_g"]), m["dev_u"], next(r["dev_e"] for r in rows if r["mass_g"] == m["mass_g"]), m["dev_e"]]
+                [
+                    m["mass_g"],
+                    next(r["dev_u"] for r in rows if r["mass_g"] == m["mass_g"]),
+                    m["dev_u"],
+                    next(r["dev_e"] for r in rows if r["mass_g"] == m["mass_g"]),
+                    m["dev_e"],
+                ]
                 for m in mc["rows"]
             ],
         )
@@ -315,7 +396,10 @@ def main(argv: list[str] | None = None) -> int:
             "output_node": OUT_NODE,
             "g": G,
             "sweep_forward": A,
-            "thresholds": [{"quantity": t[0], "load_1pct_g": t[1], "load_5pct_g": t[2], "dev_10g": t[3], "dev_max": t[4]} for t in thresholds],
+            "thresholds": [
+                {"quantity": t[0], "load_1pct_g": t[1], "load_5pct_g": t[2], "dev_10g": t[3], "dev_max": t[4]}
+                for t in thresholds
+            ],
             "sweep_adjoint": B,
             "paper_error_adj_at_offsets": paper_at.tolist(),
             "paper_error_adj_loglog_slope": slope_p,

@@ -87,7 +87,10 @@ def run_design(design, law, F) -> dict:
             "u_shape_rel_l2": rel_l2(scale * sol.u, u_fem),
             "u_out_ratio": float(np.mean(sol.u[:, [12, 13], 1] / u_fem[:, [12, 13], 1])),
         }
-    row["elongations"] = {"fem": e_fem[0].tolist(), **{n: m.operator().solve(F).elongation[0].tolist() for n, m in models.items()}}
+    row["elongations"] = {
+        "fem": e_fem[0].tolist(),
+        **{n: m.operator().solve(F).elongation[0].tolist() for n, m in models.items()},
+    }
     return row
 
 
@@ -118,7 +121,9 @@ def main(argv: list[str] | None = None) -> int:
     sweep = {}
     for w in sweep_w:
         log(f"uniform w = {w}")
-        sweep[w] = results[f"uniform {w:g}"] = run_design(dataclasses.replace(wide, widths=np.full(base.n_bonds, w)), law, F)
+        sweep[w] = results[f"uniform {w:g}"] = run_design(
+            dataclasses.replace(wide, widths=np.full(base.n_bonds, w)), law, F
+        )
 
     mnames = ["spring", "spring-cal", "frame", "frame-cal"]
     rows = []
@@ -141,7 +146,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     rep.table(
         "Elongation error vs FEM",
-        ["design", "FEM dofs", *[f"{m} e err" for m in mnames], "spring u ratio", "spring-cal u ratio", "centre vs avg"],
+        [
+            "design",
+            "FEM dofs",
+            *[f"{m} e err" for m in mnames],
+            "spring u ratio",
+            "spring-cal u ratio",
+            "centre vs avg",
+        ],
         rows,
     )
     srows = []
@@ -170,7 +182,9 @@ def main(argv: list[str] | None = None) -> int:
     ax[0].legend()
     ax[1].axhline(1.0, color="k", lw=0.6)
     fig.tight_layout()
-    rep.figure(fig, "error_vs_slenderness.png", "Spring and frame models vs FEM against slenderness w/L (uniform widths).")
+    rep.figure(
+        fig, "error_vs_slenderness.png", "Spring and frame models vs FEM against slenderness w/L (uniform widths)."
+    )
     plt.close(fig)
 
     r0 = results["paper 2 mm"]["elongations"]

@@ -201,8 +201,7 @@ def main(argv: list[str] | None = None) -> int:
         hi = np.polyfit(X[mass >= 8], u_raw[mass >= 8, k], 1)[0]
         fits[name] = coef
         f3rows.append(
-            [name, coef[0], r2_, lo, hi, target[k]]
-            + [band[m][w][k] for m in ("spring", "fem") for w in widths_band]
+            [name, coef[0], r2_, lo, hi, target[k]] + [band[m][w][k] for m in ("spring", "fem") for w in widths_band]
         )
     rep.table(
         "Figure 3: measured compliance of the printed trained network (slope of u vs hanging force, mm/N), "
@@ -239,7 +238,11 @@ def main(argv: list[str] | None = None) -> int:
     ax[0].set_ylabel("displacement (mm)")
     ax[0].legend(fontsize=6)
     fig.tight_layout()
-    rep.figure(fig, "figure3_compliance.png", "Figure 3: measured outputs of the trained network vs load, target, uniform-network band.")
+    rep.figure(
+        fig,
+        "figure3_compliance.png",
+        "Figure 3: measured outputs of the trained network vs load, target, uniform-network band.",
+    )
     plt.close(fig)
 
     rep.data = {

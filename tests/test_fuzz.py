@@ -24,6 +24,7 @@ import subprocess
 import sys
 import warnings
 from pathlib import Path
+from unittest import mock
 
 import numpy as np
 import pytest
@@ -326,7 +327,13 @@ def _snapshot(root: Path) -> dict[str, bytes]:
 def run_main(argv: list[str]) -> tuple[int, str, str]:
     """main() in process; warnings count as stderr lines (the console script would print them)."""
     out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err), warnings.catch_warnings(record=True) as w:
+    # durability is test_atomic's business: skipping fsync here keeps 2000 cases fast
+    with (
+        mock.patch("os.fsync"),
+        contextlib.redirect_stdout(out),
+        contextlib.redirect_stderr(err),
+        warnings.catch_warnings(record=True) as w,
+    ):
         warnings.simplefilter("always")
         rc = main(argv)
     shown = "".join(f"{x.filename}:{x.lineno}: {x.category.__name__}: {x.message}\n" for x in w)
@@ -474,7 +481,7 @@ def test_other_commands_refuse_broken_input_in_one_line(fuzz_dir, data):
     assert _snapshot(root) == before
 
 
-@fuzz_settings(250, "validate")
+@fuzz_settings(100, "validate")
 @given(d=st.one_of(mutated_design(), targeted_design().map(lambda t: t[0])))
 def test_validate_reports_every_damaged_design_or_refuses_it_in_one_line(fuzz_dir, d):
     """``fem-mnn validate`` reads leniently and runs every check: the place where damaged data go deepest."""
@@ -494,6 +501,95 @@ def test_validate_reports_every_damaged_design_or_refuses_it_in_one_line(fuzz_di
         doc = json.loads(report.read_text())
         assert isinstance(doc, dict)
         report.unlink()
+
+
+# ------------------------------------------------------------- measured CSVs
+
+CSV_GOOD = {
+    "displacement": "# measured\nload_case,node,ux,uy,spread_ux,spread_uy\nm1,5,0.1,-0.2,0.01,\nm1,9,,-0.3,,\n",
+    "load": "load_case,node,fx,fy\nm1,5,0,-0.049\nm1,7,0.01,0\n",
+    "gradient": "bond,grad,spread\n0,1e-3,1e-4\n3,-2e-3,\n",
+}
+CSV_JUNK = ["", ",", ",,,,,", "nan", "inf", "-1", "1e999", "x", "1_0", "\x00", '"', '"a,b"', "#", "\ufeff", " 5 ", "٣"]
+
+
+@st.composite
+def damaged_csv(draw) -> tuple[str, bytes]:
+    kind = draw(st.sampled_from(sorted(CSV_GOOD)))
+    text = CSV_GOOD[kind]
+    how = draw(st.sampled_from(["cell", "cell", "truncate", "insert", "huge-field", "bytes", "header", "blank"]))
+    lines = text.splitlines(keepends=True)
+    if how == "cell":
+        r = draw(st.integers(0, len(lines) - 1))
+        cells = lines[r].rstrip("\n").split(",")
+        cells[draw(st.integers(0, len(cells) - 1))] = draw(st.sampled_from(CSV_JUNK) | st.text(max_size=6))
+        lines[r] = ",".join(cells) + "\n"
+        text = "".join(lines)
+    elif how == "truncate":
+        text = text[: draw(st.integers(0, len(text)))]
+    elif how == "insert":
+        a = draw(st.integers(0, len(text)))
+        text = text[:a] + draw(st.text(max_size=5)) + text[a:]
+    elif how == "huge-field":
+        text = text + "m1," + "9" * 200_000 + ",0,0,0,0\n"
+    elif how == "header":
+        text = text.replace(lines[1 if kind == "displacement" else 0].split(",")[1], draw(st.text(max_size=4)), 1)
+    elif how == "blank":
+        text = draw(st.sampled_from(["", "\n\n", "# only a comment\n", lines[1 if kind == "displacement" else 0]]))
+    raw = text.encode("utf-8", "surrogatepass")
+    if how == "bytes":
+        a = draw(st.integers(0, len(raw)))
+        raw = raw[:a] + draw(st.binary(min_size=1, max_size=3)) + raw[a:]
+    return kind, raw
+
+
+@fuzz_settings(300, "csv")
+@given(case=damaged_csv())
+def test_damaged_measurement_files_are_read_or_refused_in_one_line(fuzz_dir, case):
+    from fem_mnn import measured
+
+    _count("csv")
+    kind, raw = case
+    path = fuzz_dir / "m.csv"
+    path.write_bytes(raw)
+    reader = {
+        "displacement": measured.read_displacements,
+        "load": measured.read_loads,
+        "gradient": measured.read_gradients,
+    }
+    for f in (measured.sniff, reader[kind]):
+        try:
+            out = f(path)
+        except InputError as err:
+            assert_one_line_error(err, str(path))
+        else:
+            assert out
+
+
+@fuzz_settings(100, "compare")
+@given(measured=damaged_csv(), loads=st.one_of(st.just(("load", CSV_GOOD["load"].encode())), damaged_csv()))
+def test_compare_refuses_damaged_measurements_in_one_line(cli_files, measured, loads):
+    _count("compare")
+    root = cli_files["paper"].parent / "compare"
+    root.mkdir(exist_ok=True)
+    (root / "m.csv").write_bytes(measured[1])
+    (root / "l.csv").write_bytes(loads[1])
+    out = root / "out"
+    argv = ["compare", str(cli_files["paper"]), "--measured", str(root / "m.csv"), "--loads", str(root / "l.csv")]
+    before = _snapshot(root)
+    rc, _, stderr = run_main([*argv, "--models", "spring", "--out", str(out)])
+    assert rc in (0, 2), (rc, stderr)
+    if rc == 2:
+        # compare may print a progress line first; the error is one line, the last
+        lines = stderr.splitlines()
+        assert lines and lines[-1].startswith("fem-mnn: error: "), stderr
+        assert all(line.startswith("fem-mnn: ") and "error" not in line for line in lines[:-1]), stderr
+        assert _snapshot(root) == before
+    else:
+        assert (out / "comparison.json").exists()
+        for f in out.iterdir():
+            f.unlink()
+        out.rmdir()
 
 
 # -------------------------------------------------- the user never sees a traceback

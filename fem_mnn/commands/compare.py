@@ -18,10 +18,10 @@ __all__ = ["register"]
 
 
 def _run(args: argparse.Namespace) -> int:
+    from fem_mnn import measured as ms
     from fem_mnn.compare import ALL_MODELS, compare_displacements, compare_gradients, progress, write_comparison
     from fem_mnn.design import load_design
     from fem_mnn.errors import InputError
-    from fem_mnn import measured as ms
 
     design = load_design(args.design)
     models = [m.strip() for m in args.models.split(",") if m.strip()]
@@ -51,7 +51,9 @@ def _run(args: argparse.Namespace) -> int:
     for lab, F in cases.items():
         hit = [j for j in design.fixed if abs(F[j]).sum() > 0]
         if hit:
-            raise InputError("load on a fixed node (it would only be a reaction)", source=args.loads or src, field=lab, value=hit[0])
+            raise InputError(
+                "load on a fixed node (it would only be a reaction)", source=args.loads or src, field=lab, value=hit[0]
+            )
 
     comm = None
     fem_options = None
@@ -72,7 +74,9 @@ def _run(args: argparse.Namespace) -> int:
     preds = make_predictors(design, models, fem_options=fem_options, comm=comm, progress=say)
     if kind == "gradient":
         if "forward" not in cases or "adjoint" not in cases:
-            raise InputError("a gradient measurement needs load cases 'forward' and 'adjoint'", source=args.loads or src)
+            raise InputError(
+                "a gradient measurement needs load cases 'forward' and 'adjoint'", source=args.loads or src
+            )
         cmp_ = compare_gradients(design, records, cases["forward"], cases["adjoint"], preds)
     else:
         cmp_ = compare_displacements(design, records, cases, preds)

@@ -75,6 +75,13 @@ def _gradient(args: argparse.Namespace) -> int:
     payload: dict[str, Any] = gradient_payload(design, loads, targets, bp, model="fem")
     payload["grad_theta"] = theta.bond.tolist()
     payload["rotation"] = theta.forward.rotation[0].tolist()
+    # beam-aware in situ estimate (fem_mnn.frame): node displacements + junction rotations, axial + bending
+    from fem_mnn.frame import beam_gradient
+
+    fw, ad = theta.forward, theta.adjoint
+    beam = beam_gradient(design, op.widths, fw.u, fw.rotation, ad.u, ad.rotation)
+    payload["grad_w_beam"] = beam.total.tolist()
+    payload["grad_w_beam_bending"] = beam.bending.tolist()
     payload["fem"] = {
         "dim": options.dim,
         "degree": options.degree,

@@ -25,8 +25,22 @@ def report(args: argparse.Namespace) -> tuple[Design, PrintabilityReport]:
 def _validate(args: argparse.Namespace) -> int:
     design, rep = report(args)
     print(rep.to_text(), end="")
+    # --- mechanical checks under load (issue 6: fem_mnn.mechanical_checks) ---
+    mech = None
+    if getattr(args, "loads", None):
+        if rep.ok:
+            from fem_mnn.mechanical_checks import run_from_args
+
+            mech = run_from_args(args, design)
+            print(mech.to_text(), end="")
+        else:
+            print("mechanical checks skipped: fix the geometric problems first")
+    # --- end of the mechanical checks ---
     if args.json:
-        atomic_write_json(args.json, rep.to_dict())
+        data = rep.to_dict()
+        if mech is not None:
+            data["mechanical"] = mech.to_dict()
+        atomic_write_json(args.json, data)
     if args.png:
         from fem_mnn.plot_geometry import plot_geometry
 
@@ -34,7 +48,7 @@ def _validate(args: argparse.Namespace) -> int:
         nodes = sorted({j for f in rep.findings for j in f.nodes if not f.bonds})
         plot_geometry(design, args.png, highlight_bonds=bonds, highlight_nodes=nodes)
         print(f"wrote {args.png}")
-    return 0 if rep.ok else 1
+    return 0 if rep.ok and (mech is None or mech.ok) else 1
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -56,4 +70,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="printer build volume in mm (default 490 390 200, a Stratasys J8-series PolyJet tray)",
     )
     p.add_argument("--png", default=None, metavar="FILE", help="also draw the geometry, offending parts in red")
+    # --- mechanical checks under load (issue 6): --loads I:FX,FY and its options ---
+    from fem_mnn.mechanical_checks import register_loads_option
+
+    register_loads_option(p)
     p.set_defaults(func=_validate)

@@ -1,0 +1,128 @@
+"""Pre-print mechanical checks: floppy, slender and the paper's sample."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from fem_mnn.design import Design, Geometry, Material
+from fem_mnn.mechanical_checks import CheckOptions, MaterialLimits, rigidity_check
+
+SQUARE = Design(
+    nodes=np.array([[0.0, 0.0], [16.0, 0.0], [16.0, 16.0], [0.0, 16.0]]),
+    bonds=np.array([[0, 1], [1, 2], [2, 3], [3, 0]]),
+    widths=np.full(4, 2.0),
+    thickness=2.0,
+    fixed=(0, 1),
+    name="floppy-square",
+)
+
+
+def slender_tower() -> Design:
+    """Two 60 mm bars (w 1.5 mm) from two clamped feet to a loaded apex: rigid as a truss, slender in compression."""
+    return Design(
+        nodes=np.array([[0.0, 0.0], [10.0, 0.0], [5.0, 60.0]]),
+        bonds=np.array([[0, 2], [1, 2]]),
+        widths=np.full(2, 1.5),
+        thickness=2.0,
+        material=Material(E=0.55, nu=0.45),
+        fixed=(0, 1),
+        geometry=Geometry(thin_end_ratio=1.0),
+        name="slender-tower",
+    )
+
+
+def test_floppy_design_is_flagged_without_fe():
+    c = rigidity_check(SQUARE)
+    assert c.status == "fail"
+    assert c.values["zero_modes"] == 1
+    assert set(c.values["moving_nodes_first_mode"]) == {2, 3}
+
+
+def test_rigid_designs_pass_rigidity(paper):
+    assert rigidity_check(paper).status == "pass"
+    assert rigidity_check(slender_tower()).status == "pass"
+
+
+def test_report_of_floppy_design_skips_fe(tmp_path):
+    pytest.importorskip("fem_mnn.fem", reason="DOLFINx is not installed")
+    from fem_mnn.mechanical_checks import mechanical_report
+
+    F = np.zeros((4, 2))
+    F[2, 0] = 0.01
+    rep = mechanical_report(SQUARE, F, out_dir=tmp_path)
+    assert not rep.ok and rep.status == "fail"
+    assert [c.status for c in rep.checks] == ["fail", "skipped", "skipped", "skipped"]
+    data = json.loads((tmp_path / "mechanical.json").read_text())
+    assert data["status"] == "fail" and data["checks"][0]["values"]["zero_modes"] == 1
+
+
+@pytest.mark.fem
+def test_slender_compressed_design_is_flagged_by_buckling(tmp_path):
+    pytest.importorskip("fem_mnn.fem", reason="DOLFINx is not installed")
+    from fem_mnn.fem import FemOptions
+    from fem_mnn.geometry import MeshOptions
+    from fem_mnn.mechanical_checks import mechanical_report
+
+    d = slender_tower()
+    F = np.zeros((3, 2))
+    F[2, 1] = -2e-3 * 9.8  # 2 g on the apex
+    opts = CheckOptions(fem=FemOptions(mesh=MeshOptions(elements_across=2)), nonlinear=False, n_modes=2)
+    rep = mechanical_report(d, F, opts, out_dir=tmp_path)
+    b = rep.check("buckling")
+    assert b.status == "fail", b.summary
+    lf = b.values["load_factors"][0]
+    # each bar: about Euler's clamped-guided sway load pi^2 EI / l^2 shared by two bars;
+    # a generous bracket: between the clamped-free and the clamped-clamped bar
+    EI = 0.55 * 2.0 * 1.5**3 / 12
+    ell = math.hypot(5.0, 60.0) - 4.0
+    p = lf * 2e-3 * 9.8 / 2 * 60.0 / math.hypot(5.0, 60.0)  # axial force per bar at buckling
+    assert math.pi**2 * EI / (4 * ell**2) < p < 4 * math.pi**2 * EI / ell**2
+    assert rep.check("rigidity").status == "pass"
+    assert not rep.ok
+    assert (tmp_path / "buckling_mode.png").stat().st_size > 1000
+
+
+@pytest.mark.fem
+@pytest.mark.slow
+def test_paper_sample_passes_under_the_figure1_load(paper, tmp_path):
+    pytest.importorskip("fem_mnn.fem", reason="DOLFINx is not installed")
+    from fem_mnn.fem import FemOptions
+    from fem_mnn.geometry import MeshOptions
+    from fem_mnn.mechanical_checks import mechanical_report
+
+    F = np.zeros((paper.n_nodes, 2))
+    F[12, 1] = -10e-3 * 9.8
+    opts = CheckOptions(fem=FemOptions(mesh=MeshOptions(elements_across=2)), margin_factors=(0.5, 1.0, 2.0), n_modes=2)
+    rep = mechanical_report(paper, F, opts, out_dir=tmp_path)
+    assert rep.status == "pass", rep.to_text()
+    s = rep.check("strain").values
+    # the peak is in a bond (the thin ends next to the clamps), between 1 % and the working limit
+    assert s["peak_tensile_at"]["region"].startswith("bond") and "thin end" in s["peak_tensile_at"]["region"]
+    assert 0.01 < max(s["peak_tensile_strain"], -s["peak_compressive_strain"]) < MaterialLimits().working_strain
+    lr = rep.check("linear regime").values
+    assert 1.0 < lr["margin_load_factor"] < 2.0  # 5 % departure between 10 and 20 g
+    for f in ("mechanical.json", "mechanical.md", "deformed.png", "strain.png", "buckling_mode.png"):
+        assert (tmp_path / f).exists()
+
+
+def test_validate_command_with_loads_flags_a_floppy_design(tmp_path, capsys):
+    pytest.importorskip("fem_mnn.fem", reason="DOLFINx is not installed")
+    from fem_mnn.cli import main
+    from fem_mnn.design import save_design
+
+    path = tmp_path / "square.json"
+    save_design(SQUARE, path)
+    out = tmp_path / "report.json"
+    code = main(["validate", str(path), "--loads", "2:0.01,0", "--json", str(out), "--mech-dir", str(tmp_path / "mech")])
+    text = capsys.readouterr().out
+    assert code == 1
+    assert "[FAIL] rigidity" in text
+    data = json.loads(out.read_text())
+    assert data["mechanical"]["status"] == "fail"
+    assert (tmp_path / "mech" / "mechanical.md").exists()
+    # a load on a clamped node is refused as bad input
+    assert main(["validate", str(path), "--loads", "0:0.01,0"]) == 2

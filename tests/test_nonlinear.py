@@ -1,0 +1,129 @@
+"""Neo-Hookean large-deformation solver: small-load limit, convergence failure, MPI."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("fem_mnn.fem", reason="DOLFINx is not installed")
+
+from fem_mnn.design import triangular_patch  # noqa: E402
+from fem_mnn.errors import EngineError  # noqa: E402
+from fem_mnn.fem import FemOptions  # noqa: E402
+from fem_mnn.geometry import MeshOptions  # noqa: E402
+from fem_mnn.nonlinear import NonlinearModel, NonlinearOptions, relative_deviation, true_elongations  # noqa: E402
+
+pytestmark = pytest.mark.fem
+
+ROOT = Path(__file__).resolve().parents[1]
+COARSE = FemOptions(mesh=MeshOptions(elements_across=2))
+
+
+def small_design():
+    # 3 + 2 nodes, 7 bonds, clamped at ids 0 and 2; the load goes on id 4 (bottom right)
+    return triangular_patch(top=3, rows=2)
+
+
+def test_true_elongation_is_projected_one_at_first_order(paper):
+    rng = np.random.default_rng(1)
+    u = rng.normal(size=(paper.n_nodes, 2))
+    from fem_mnn.extract import elongations
+
+    for s in (1e-3, 1e-4):
+        d = true_elongations(s * u, paper) - elongations(s * u, paper)
+        # second order in the displacement
+        assert np.abs(d).max() < 2 * s**2 * np.abs(u).max() ** 2
+
+
+def test_small_load_limit_matches_linear_and_deviation_is_linear_in_load():
+    d = small_design()
+    nl = NonlinearModel(d, COARSE)
+    op = nl.linear_operator()
+    F = np.zeros((d.n_nodes, 2))
+    F[4] = (0.02, -0.098)  # 10 g down plus a side pull (N)
+    devs = []
+    for s in (0.01, 0.02, 0.04):
+        sol = nl.solve(s * F, steps=1)
+        lin = op.solve(s * F)
+        devs.append(relative_deviation(sol.u, lin.u[0]))
+        assert relative_deviation(sol.elongation, lin.elongation[0]) < 5e-3
+        assert sol.residual_norm < 1e-9
+    # nonlinear != linear (the deviation is not round-off), and first order in the load
+    assert 1e-6 < devs[0] < 2e-3
+    assert devs[1] / devs[0] == pytest.approx(2.0, rel=0.05)
+    assert devs[2] / devs[1] == pytest.approx(2.0, rel=0.05)
+
+
+def test_full_load_path_and_tangent_adjoint():
+    d = small_design()
+    nl = NonlinearModel(d, COARSE)
+    F = np.zeros((d.n_nodes, 2))
+    F[4, 1] = -0.098
+    path = nl.solve_path(F, [0.5, 1.0])
+    direct = nl.solve(F, steps=3)
+    assert np.allclose(path[-1].u, direct.u, rtol=1e-7, atol=1e-9)
+    # the tangent at (almost) zero load is the linear stiffness
+    tiny = nl.solve(1e-6 * F, steps=1)
+    tan = nl.tangent(tiny)
+    lin = nl.linear_operator()
+    f = np.zeros_like(F)
+    f[3, 0] = 0.01
+    assert relative_deviation(tan.solve(f).u[0], lin.solve(f).u[0]) < 1e-5
+    # at the full load the tangent differs from the linear stiffness (geometric stiffening/softening)
+    tan1 = nl.tangent(direct)
+    assert relative_deviation(tan1.solve(f).u[0], lin.solve(f).u[0]) > 1e-3
+
+
+def test_non_convergence_raises_engine_error_with_step_and_residual():
+    d = small_design()
+    nl = NonlinearModel(d, COARSE, NonlinearOptions(steps=1, max_bisections=1, max_it=3))
+    F = np.zeros((d.n_nodes, 2))
+    F[4, 1] = -50.0  # 5 kg on a 2 mm elastomer lattice
+    with pytest.raises(EngineError, match=r"load factor .* residual norm"):
+        nl.solve(F)
+
+
+_MPI_SCRIPT = """
+import json, sys
+import numpy as np
+from fem_mnn.design import triangular_patch
+from fem_mnn.fem import FemOptions
+from fem_mnn.geometry import MeshOptions
+from fem_mnn.nonlinear import NonlinearModel
+d = triangular_patch(top=3, rows=2)
+nl = NonlinearModel(d, FemOptions(mesh=MeshOptions(elements_across=2)))
+F = np.zeros((d.n_nodes, 2)); F[4] = (0.02, -0.196)
+s = nl.solve(F, steps=2)
+from mpi4py import MPI
+if MPI.COMM_WORLD.rank == 0:
+    print(json.dumps({"u": s.u.tolist(), "e": s.elongation.tolist(), "size": MPI.COMM_WORLD.size}))
+"""
+
+
+@pytest.mark.mpi
+def test_two_ranks_equal_serial(tmp_path):
+    script = tmp_path / "nl_mpi.py"
+    script.write_text(_MPI_SCRIPT)
+    mpiexec = Path(sys.executable).parent / "mpiexec"
+    if not mpiexec.exists():
+        pytest.skip("no mpiexec next to the interpreter")
+    out = {}
+    for n in (1, 2):
+        r = subprocess.run(
+            [str(mpiexec), "-n", str(n), sys.executable, str(script)],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            cwd=ROOT,
+        )
+        assert r.returncode == 0, r.stderr[-2000:]
+        out[n] = json.loads(r.stdout.strip().splitlines()[-1])
+    assert out[2]["size"] == 2
+    u1, u2 = np.array(out[1]["u"]), np.array(out[2]["u"])
+    assert np.abs(u1).max() > 0.1  # a large-deformation case, not a trivial one
+    assert np.abs(u1 - u2).max() <= 1e-8 * np.abs(u1).max()
