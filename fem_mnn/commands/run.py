@@ -64,9 +64,92 @@ def _stage_spring(design: Design, out: Path, ctx: dict[str, Any]) -> str:
     )
 
 
+def _stage_validate(design: Design, out: Path, ctx: dict[str, Any]) -> str:
+    from fem_mnn.plot_geometry import plot_geometry
+    from fem_mnn.printability import check_design
+
+    report = check_design(design)
+    atomic_write_json(out / "validate.json", report.to_dict())
+    atomic_write_text(out / "validate.txt", report.to_text())
+    plot_geometry(design, out / "geometry.png")
+    ctx.setdefault("figures", []).append("geometry.png")
+    verdict = "passes" if report.ok else f"FAILS ({len(report.findings)} findings)"
+    return f"printability {verdict} -> `validate.txt`, `validate.json`, `geometry.png`"
+
+
+def _stage_mesh(design: Design, out: Path, ctx: dict[str, Any]) -> str:
+    from fem_mnn.geometry import MeshOptions, write_msh
+
+    info = write_msh(design, MeshOptions(dim=2), out / "lattice.msh")
+    return f"2D mesh: {info.n_cells} triangles, h = {info.mesh_size:.3g} mm -> `lattice.msh`"
+
+
+def _stage_stl(design: Design, out: Path, ctx: dict[str, Any]) -> str:
+    from fem_mnn.stl import write_stl
+
+    info = write_stl(design, out / "lattice.stl")
+    return (
+        f"STL: {info.n_triangles} triangles, closed and outward, volume {info.volume:.2f} mm^3 "
+        f"(CAD {info.cad_volume:.2f}) -> `lattice.stl`"
+    )
+
+
+def _stage_fem(design: Design, out: Path, ctx: dict[str, Any]) -> str:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from fem_mnn.commands._common import gradient_payload
+    from fem_mnn.fem import FemModel, FemOptions
+    from fem_mnn.geometry import MeshOptions
+    from fem_mnn.insitu import backprop_operator
+    from fem_mnn.losses import MSE
+
+    f, t = ctx["loads"], ctx["targets"]
+    options = FemOptions(dim=2, degree=1 if ctx["quick"] else 2, mesh=MeshOptions(dim=2))
+    op = FemModel(design, options).operator()
+    bp = backprop_operator(op, f, MSE(t))
+    payload = gradient_payload(design, f, t, bp, model="fem")
+    payload["fem"] = {"dofs": int(op.n_dofs), "degree": options.degree, "dim": options.dim}
+    atomic_write_json(out / "fem_gradient.json", payload)
+    sp = ctx["spring"]
+    e_s, e_f = sp.elongation[0], bp.elongation[0]
+    corr = float(np.corrcoef(e_s, e_f)[0, 1])
+    scale = float(e_s @ e_f / (e_s @ e_s))
+    g_s, g_f = sp.grad_w, bp.grad_w
+    cos = float(g_s @ g_f / (np.linalg.norm(g_s) * np.linalg.norm(g_f)))
+    fig, axes = plt.subplots(1, 2, figsize=(9, 4))
+    for ax, (a, b, name, unit) in zip(
+        axes, [(e_s, e_f, "elongation", "mm"), (g_s, g_f, "in situ dL/dw", "N")], strict=True
+    ):
+        ax.plot(a, b, "o", ms=4)
+        lim = [min(a.min(), b.min()), max(a.max(), b.max())]
+        ax.plot(lim, lim, "k--", lw=0.8)
+        ax.set_xlabel(f"spring model ({unit})")
+        ax.set_ylabel(f"FEM, P{options.degree} plane stress ({unit})")
+        ax.set_title(name)
+    fig.tight_layout()
+    from fem_mnn.io import atomic_path
+
+    with atomic_path(out / "spring_vs_fem.png") as tmp:
+        fig.savefig(tmp, dpi=130)
+    plt.close(fig)
+    ctx.setdefault("figures", []).append("spring_vs_fem.png")
+    return (
+        f"FEM (P{options.degree}, {op.n_dofs} dofs): loss {bp.loss:.4g} mm^2; elongations vs spring: "
+        f"correlation {corr:.4f}, FEM/spring scale {scale:.3f}; in situ gradients cosine {cos:.4f} "
+        "-> `fem_gradient.json`, `spring_vs_fem.png`"
+    )
+
+
 #: (name, function) in pipeline order; later issues append stages here.
 STAGES: list[tuple[str, Callable[[Design, Path, dict[str, Any]], str]]] = [
     ("spring", _stage_spring),
+    ("validate", _stage_validate),
+    ("mesh", _stage_mesh),
+    ("stl", _stage_stl),
+    ("fem", _stage_fem),
 ]
 
 
