@@ -243,7 +243,7 @@ def calibration_key(design: Design, length: float, options: Any, widths: np.ndar
     """
     params = {
         "format": _FORMAT,
-        "method": "chain-3",
+        "method": "single+chain3",
         "nu": float(design.material.nu),
         "geometry": {k: v for k, v in dataclasses.asdict(design.geometry).items() if k in _SHAPE_KEYS},
         "length": round(float(length), 9),

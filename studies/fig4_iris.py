@@ -66,11 +66,13 @@ def _train_job(job: tuple[Variant, int, int]) -> Run:
     return run_task(DenseSpringModel(d), task, variant.train_config(split, epochs=epochs), variant.key, split)
 
 
-def _optimum_job(job: tuple[str, int]) -> dict[str, float]:
-    """Fully converged optimum of the loss (bounded L-BFGS-B on all training cases, from 2 mm)."""
+def _optimum_job(job: tuple[str, int] | tuple[str, int, int]) -> dict[str, float]:
+    """Converged optimum of the loss (bounded L-BFGS-B on all training cases) from 2 mm, or the best of
+    that and ``extra`` random starts (uniform widths, seeded by the split)."""
     from scipy.optimize import minimize
 
-    norm, split = job
+    norm, split = job[0], job[1]
+    extra = job[2] if len(job) > 2 else 0
     d = paper_sample()
     v = Variant("opt", "", {}, norm, SOFTMAX_SCALE)
     task = iris_task(d, split, v)
@@ -83,13 +85,21 @@ def _optimum_job(job: tuple[str, int]) -> dict[str, float]:
         return bp.loss, bp.grad_w
 
     g = d.geometry
-    r = minimize(
-        fg,
-        d.widths.copy(),
-        jac=True,
-        method="L-BFGS-B",
-        bounds=[(g.width_min, g.width_max)] * d.n_bonds,
-        options={"maxiter": 5000, "ftol": 1e-12, "gtol": 1e-10},
+    rng = np.random.default_rng(1000 + split)
+    starts = [d.widths.copy()] + [rng.uniform(g.width_min, g.width_max, d.n_bonds) for _ in range(extra)]
+    r = min(
+        (
+            minimize(
+                fg,
+                w0,
+                jac=True,
+                method="L-BFGS-B",
+                bounds=[(g.width_min, g.width_max)] * d.n_bonds,
+                options={"maxiter": 5000, "ftol": 1e-12, "gtol": 1e-10},
+            )
+            for w0 in starts
+        ),
+        key=lambda res: res.fun,
     )
     op = model.operator(r.x)
     tr = task.metrics("train", op.solve(task.train_loads).u)["accuracy"]
@@ -168,7 +178,7 @@ def run(data: str | None, out: Path, quick: bool) -> Path:
     tic = time.time()
     runs: list[Run] = run_many(_train_job, jobs)
     log(NAME, f"training done in {time.time() - tic:.1f} s")
-    opt_jobs = [(n, s) for n in ("linear", "softmax") for s in splits]
+    opt_jobs = [(n, s, 0) for n in ("linear", "softmax") for s in splits] + [("linear", s, 3) for s in splits]
     tic = time.time()
     optima = run_many(_optimum_job, opt_jobs)
     log(NAME, f"converged optima done in {time.time() - tic:.1f} s")
@@ -288,22 +298,28 @@ def run(data: str | None, out: Path, quick: bool) -> Path:
 
     # ------------------------------------------------------------------ optimum of the losses
     opt_rows = []
-    for norm in ("linear", "softmax"):
-        o = [x for (n, _), x in zip(opt_jobs, optima, strict=True) if n == norm]
+    for norm, extra in (("linear", 0), ("softmax", 0), ("linear", 3)):
+        o = [x for (n, _, e), x in zip(opt_jobs, optima, strict=True) if n == norm and e == extra]
         tr = np.array([x["train"] for x in o])
         te = np.array([x["test"] for x in o])
         opt_rows.append(
             [
-                f"{norm} CE" + (f" (scale {SOFTMAX_SCALE} mm)" if norm == "softmax" else " (paper)"),
+                f"{norm} CE"
+                + (f" (scale {SOFTMAX_SCALE} mm)" if norm == "softmax" else " (paper)")
+                + (f", best of 2 mm and {extra} random starts" if extra else ", from 2 mm"),
                 f"{100 * tr.mean():.2f} ± {100 * tr.std():.2f}",
                 f"{100 * te.mean():.2f} ± {100 * te.std():.2f}",
                 float(np.mean([x["loss"] for x in o])),
                 float(np.mean([x["at_bound"] for x in o])),
             ]
         )
-        results[f"optimum_{norm}"] = {"train": summarise(tr), "test": summarise(te), "per_split": o}
+        results[f"optimum_{norm}" + (f"_best_of_{extra + 1}" if extra else "")] = {
+            "train": summarise(tr),
+            "test": summarise(te),
+            "per_split": o,
+        }
     rep.table(
-        "The converged optimum of each loss (bounded L-BFGS-B on all training flowers, from 2 mm; same splits)",
+        "The converged optimum of each loss (bounded L-BFGS-B on all training flowers; same splits)",
         ["loss", "train acc (%)", "test acc (%)", "mean loss", "widths on a bound (of 28)"],
         opt_rows,
     )
@@ -322,8 +338,10 @@ def run(data: str | None, out: Path, quick: bool) -> Path:
     text = (
         "Reading: with the paper's linear normalisation p = |u| / sum |u| the converged optimum of the loss "
         f"classifies {100 * lin['train']['mean']:.1f} % / {100 * lin['test']['mean']:.1f} % (train / test), "
-        f"below the paper's {100 * p_tr:.2f} / {100 * p_te:.2f} %: better optimisation of this loss cannot "
-        "close the gap. "
+        f"below the paper's {100 * p_tr:.2f} / {100 * p_te:.2f} % (best of four starts per split: "
+        f"{100 * results['optimum_linear_best_of_4']['train']['mean']:.1f} % / "
+        f"{100 * results['optimum_linear_best_of_4']['test']['mean']:.1f} %): better optimisation of this loss "
+        "does not close the gap. "
     )
     stuck = {k: results[k]["stuck_below_60pct"] for k in ("faithful", "chain") if k in results}
     if stuck:

@@ -410,6 +410,7 @@ def test_random_design_command_lines(fuzz_dir, kind, size, a, width):
 
 
 BAD_OPTIONS = {
+    "run": [["--stages", "bogus"], ["--stages", ""], ["--stages", "spring,nope"], ["--out", "{design}"]],
     "spring train": [
         ["--task", "regression", "--epochs", "-1"],
         ["--task", "regression", "--lr", "nan"],
@@ -438,13 +439,20 @@ BAD_OPTIONS = {
     "validate": [["--build-volume", "1", "2"], ["--build-volume", "a", "b", "c"]],
     "fem gradient": [["--load", "99:0,1"], ["--load", "4:0,1"], ["--target", "9:_,2"], ["--load", "5:nan,0"]],
 }
-OUT_NAMES = {"mesh": "m.msh", "stl": "s.stl", "validate": "r.json", "fem gradient": "g.json", "spring train": "run"}
+OUT_NAMES = {
+    "mesh": "m.msh",
+    "stl": "s.stl",
+    "validate": "r.json",
+    "fem gradient": "g.json",
+    "spring train": "run",
+    "run": "job",
+}
 
 
 @fuzz_settings(200, "other-cmds")
 @given(data=st.data())
 def test_other_commands_refuse_broken_input_in_one_line(fuzz_dir, data):
-    """mesh, stl, validate, fem gradient, spring train on damaged designs or bad options (never reaching the engines)."""
+    """mesh, stl, validate, fem gradient, spring train, run on damaged designs or bad options (before any engine)."""
     _count("other-cmds")
     root = fuzz_dir / "other"
     root.mkdir(exist_ok=True)
@@ -461,12 +469,14 @@ def test_other_commands_refuse_broken_input_in_one_line(fuzz_dir, data):
         argv += ["--json", str(out)]
     elif cmd == "fem gradient":
         argv += ["--load", "5:0,-0.01", "--target", "9:_,-1", "--out", str(out)]
+    elif cmd == "run":
+        argv += ["--out", str(out), "--quick"] + ([] if broken else ["--stages", "spring"])
     elif cmd == "spring train":
         argv += ["--out", str(out), "--quiet"] + (["--task", "regression", "--epochs", "2"] if broken else [])
     else:
         argv += ["-o", str(out) if data.draw(st.integers(0, 5)) else str(out.with_suffix(".txt"))]
     if not broken:
-        argv += data.draw(st.sampled_from(BAD_OPTIONS[cmd]))
+        argv += [a.replace("{design}", str(design)) for a in data.draw(st.sampled_from(BAD_OPTIONS[cmd]))]
     before = _snapshot(root)
     rc, stdout, stderr = run_main(argv)
     if cmd == "validate":
@@ -590,6 +600,17 @@ def test_compare_refuses_damaged_measurements_in_one_line(cli_files, measured, l
         for f in out.iterdir():
             f.unlink()
         out.rmdir()
+
+
+@pytest.mark.parametrize(
+    "argv,code",
+    [(["--help"], 0), (["--version"], 0), (["spring", "gradient", "--help"], 0), (["nope"], 2), (["spring"], 2)],
+)
+def test_main_returns_its_exit_code_instead_of_raising_systemexit(argv, code):
+    rc, stdout, stderr = run_main(argv)
+    assert rc == code and (stdout or stderr)
+    if code == 2 and argv == ["nope"]:
+        assert len(stderr.splitlines()) == 1, stderr
 
 
 # -------------------------------------------------- the user never sees a traceback

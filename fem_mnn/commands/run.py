@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from fem_mnn.design import Design, load_design, paper_sample, save_design
+from fem_mnn.errors import InputError
 from fem_mnn.io import atomic_write_json, atomic_write_text
 
 __all__ = ["register"]
@@ -155,8 +156,15 @@ STAGES: list[tuple[str, Callable[[Design, Path, dict[str, Any]], str]]] = [
 
 def _run(args: argparse.Namespace) -> int:
     design = load_design(args.design) if args.design else paper_sample()
+    known = [n for n, _ in STAGES]
+    unknown = sorted(set(args.stages.split(",")) - set(known)) if args.stages is not None else []
+    if unknown:
+        raise InputError(f"unknown stage (choose from {', '.join(known)})", source="--stages", value=unknown[0])
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:  # a file of that name, no permission
+        raise InputError(f"cannot create the output folder ({exc.strerror})", source="--out", value=str(out)) from None
     save_design(design, out / "design.json")
     f, t = default_case(design)
     ctx: dict[str, Any] = {"loads": f, "targets": t, "quick": args.quick}
