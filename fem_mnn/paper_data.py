@@ -12,7 +12,7 @@ each and return frozen records in project units:
   :func:`fem_mnn.design.paper_sample` (bonds sorted, i < j).
 
 Where a column's unit cannot be converted without guessing, the field name says
-so (for example ``fd_step_si``). Bands are published as a mean and two signed
+so (for example ``adjoint_offset``). Bands are published as a mean and two signed
 columns titled ``+`` and ``-``: ``+`` holds mean - upper (<= 0) and ``-`` holds
 mean - lower (>= 0). This reading keeps every accuracy band inside [0, 1] (the
 opposite one reaches 1.2), and at epoch 100 of Figure 4 it gives train 98/105 to
@@ -119,10 +119,11 @@ class Figure1(NamedTuple):
     swapped within their group without changing ``grad_sim``).
     """
 
-    fd_step_si: np.ndarray
-    """(n,) finite-difference step as published (on k, SI units N/m)."""
+    fd_step: np.ndarray
+    """(n,) finite-difference step as published. The Figure 1 study identifies it as a forward-difference
+    step on every bond width in mm (k changes by E t h / L); the data README reads it as a step on k."""
     fd_error: np.ndarray
-    """(n,) error of the FD gradient at that step (dimensionless, as published)."""
+    """(n,) error of the FD gradient at that step, as published (identified as 1 - cos(g_FD, g))."""
     adjoint_offset: np.ndarray
     """(m,) size of the adjoint (offset of the loss) as published; 25 is the main case's 0.025 m, so mm."""
     adjoint_error: np.ndarray
@@ -400,7 +401,7 @@ def load_figure1(data_dir: str | Path | None = None) -> Figure1:
     p_index, bond = paper_bond_ids(folder)
     design = paper_sample()
     return Figure1(
-        fd_step_si=step,
+        fd_step=step,
         fd_error=err,
         adjoint_offset=adj,
         adjoint_error=err_adj,

@@ -142,3 +142,16 @@ def test_bad_options():
         FrameOptions(bending_factor=0.0)
     with pytest.raises(InputError):
         FrameModel(paper_sample()).operator(np.zeros(28))
+
+
+def test_frame_implements_the_model_interface(paper):
+    from fem_mnn.model import LinearOperator, MechanicalModel
+
+    model = FrameModel(paper)
+    assert isinstance(model, MechanicalModel)
+    op = model.operator()
+    assert isinstance(op, LinearOperator)
+    F = np.zeros((paper.n_nodes, 2))
+    F[12, 1] = -0.098
+    sol = op.solve(F)
+    assert sol.u.shape == (1, paper.n_nodes, 2) and sol.elongation.shape == (1, paper.n_bonds)

@@ -87,7 +87,6 @@ def test_slender_compressed_design_is_flagged_by_buckling(tmp_path):
 
 
 @pytest.mark.fem
-@pytest.mark.slow
 def test_paper_sample_passes_under_the_figure1_load(paper, tmp_path):
     pytest.importorskip("fem_mnn.fem", reason="DOLFINx is not installed")
     from fem_mnn.fem import FemOptions
@@ -117,7 +116,9 @@ def test_validate_command_with_loads_flags_a_floppy_design(tmp_path, capsys):
     path = tmp_path / "square.json"
     save_design(SQUARE, path)
     out = tmp_path / "report.json"
-    code = main(["validate", str(path), "--loads", "2:0.01,0", "--json", str(out), "--mech-dir", str(tmp_path / "mech")])
+    code = main(
+        ["validate", str(path), "--loads", "2:0.01,0", "--json", str(out), "--mech-dir", str(tmp_path / "mech")]
+    )
     text = capsys.readouterr().out
     assert code == 1
     assert "[FAIL] rigidity" in text

@@ -47,7 +47,7 @@ def test_reads_every_figure(shared_data):
     assert sorted(f1.bond.tolist()) == list(range(28))
     # units: published m^2 -> mm^2; largest simulated gradient 7.94e-8 m^2
     assert np.isclose(f1.grad_sim.max(), 7.94e-2)
-    assert len(f1.fd_step_si) == len(f1.fd_error) == 2000
+    assert len(f1.fd_step) == len(f1.fd_error) == 2000
     assert d.figure2.output_nodes == (12, 13)
     assert np.isclose(d.figure2.u2[0], -0.625333, atol=1e-6)
     assert d.figure3.u_exp.shape == (19, 4) and d.figure3.mass_g[1] == 2.0
