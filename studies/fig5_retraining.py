@@ -38,14 +38,13 @@ for _p in (str(ROOT), str(ROOT / "studies")):
     if _p not in sys.path:
         sys.path.insert(0, _p)
 
-from _dense_spring import DenseSpringModel  # noqa: E402
 from _training_runs import Run, Variant, iris_task, log, run_many, run_task, summarise  # noqa: E402
 
 from fem_mnn.design import Design, paper_sample, validate  # noqa: E402
 from fem_mnn.errors import InputError  # noqa: E402
 from fem_mnn.paper_data import load_figure5  # noqa: E402
 from fem_mnn.report import StudyReport  # noqa: E402
-from fem_mnn.spring import zero_modes  # noqa: E402
+from fem_mnn.spring import SpringModel, zero_modes  # noqa: E402
 from fem_mnn.tasks import REGRESSION_COMPLIANCE, regression  # noqa: E402
 from fem_mnn.training import TrainConfig  # noqa: E402
 
@@ -93,7 +92,7 @@ def teacher_compliance() -> np.ndarray:
     w = np.random.default_rng(TEACHER_SEED).uniform(d.geometry.width_min, d.geometry.width_max, d.n_bonds)
     f = np.zeros((1, d.n_nodes, 2))
     f[0, 10, 1] = 1.0
-    u = DenseSpringModel(d).operator(w).solve(f).u[0]
+    u = SpringModel(d).operator(w).solve(f).u[0]
     return np.array([u[12, 0], u[12, 1], u[13, 0], u[13, 1]])
 
 
@@ -120,7 +119,7 @@ def cut_design(design: Design, cut: tuple[int, ...]) -> tuple[Design, np.ndarray
 def _switch_job(job: tuple[Chain, int, int, int]) -> tuple[Run, Run, Run]:
     chain, split, iris_epochs, reg_epochs = job
     d = paper_sample()
-    model = DenseSpringModel(d)
+    model = SpringModel(d)
     a = run_task(
         model, iris_task(d, split, chain.iris), chain.iris.train_config(split, epochs=iris_epochs), chain.key, split
     )
@@ -143,7 +142,7 @@ def _damage_job(job: tuple[Chain, int, tuple[int, ...], np.ndarray, int]) -> Run
     chain, split, cut, widths, epochs = job
     d, keep = cut_design(paper_sample(), cut)
     return run_task(
-        DenseSpringModel(d),
+        SpringModel(d),
         iris_task(d, split, chain.iris),
         chain.iris.train_config(split, epochs=epochs),
         f"{chain.key} cut {cut}",

@@ -113,3 +113,19 @@ def test_backprop_matches_central_differences_on_k(loss_kind):
         lp = np.mean(loss(model.solve(f, wp).u)[0])
         lm = np.mean(loss(model.solve(f, wm).u)[0])
         np.testing.assert_allclose(bp.grad_w[b], (lp - lm) / (2 * h), rtol=1e-6, atol=1e-9 * np.abs(bp.grad_w).max())
+
+
+@pytest.mark.parametrize("design", [triangular_strip(5, 3), triangular_strip(30, 12)], ids=["small", "large"])
+def test_dense_and_sparse_paths_agree(design):
+    rng = np.random.default_rng(0)
+    g = design.geometry
+    w = rng.uniform(g.width_min, g.width_max, design.n_bonds)
+    f = rng.normal(scale=0.05, size=(4, design.n_nodes, 2))
+    dense = SpringModel(design, solver="dense").operator(w)
+    sparse = SpringModel(design, solver="sparse").operator(w)
+    assert dense.dense and not sparse.dense
+    a, b = dense.solve(f), sparse.solve(f)
+    np.testing.assert_allclose(a.u, b.u, rtol=0, atol=1e-12 * np.abs(b.u).max())
+    np.testing.assert_allclose(a.elongation, b.elongation, rtol=0, atol=1e-12 * np.abs(b.elongation).max())
+    # "auto" picks dense for the small lattice only
+    assert SpringModel(design).operator(w).dense == (design.n_nodes * 2 - 4 <= 600)

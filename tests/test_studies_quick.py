@@ -62,13 +62,3 @@ def test_missing_data_folder_is_a_clean_error(tmp_path: Path):
     assert proc.returncode == 2
     assert "paper data folder not found" in proc.stderr and "Traceback" not in proc.stderr
     assert not (tmp_path / "o").exists()
-
-
-def test_dense_spring_model_matches_the_sparse_one():
-    sys.path.insert(0, str(ROOT / "studies"))
-    from _dense_spring import check_against_sparse
-
-    from fem_mnn.design import paper_sample, triangular_patch, triangular_strip
-
-    for d in (paper_sample(), triangular_patch(6, 4), triangular_strip(5, 3)):
-        assert check_against_sparse(d) < 1e-12
