@@ -22,7 +22,8 @@ import numpy as np
 
 from fem_mnn.errors import InputError
 
-__all__ = ["atomic_path", "atomic_write_bytes", "atomic_write_json", "atomic_write_text", "to_jsonable"]
+__all__ = [
+    "atomic_savefig","atomic_path", "atomic_write_bytes", "atomic_write_json", "atomic_write_text", "to_jsonable"]
 
 
 @contextlib.contextmanager
@@ -104,3 +105,12 @@ def to_jsonable(obj: Any) -> Any:
 def atomic_write_json(path: str | Path, data: Any, indent: int | None = 1) -> Path:
     """Write ``data`` as JSON atomically; numpy values are converted."""
     return atomic_write_text(path, json.dumps(to_jsonable(data), indent=indent) + "\n")
+
+
+def atomic_savefig(fig: Any, path: str | Path, **kwargs: Any) -> Path:
+    """Save a matplotlib figure atomically (PNG unless the extension says otherwise)."""
+    path = Path(path)
+    kwargs.setdefault("format", path.suffix.lstrip(".") or "png")
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, **kwargs)
+    return path

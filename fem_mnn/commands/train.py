@@ -9,6 +9,7 @@ import numpy as np
 
 from fem_mnn.design import load_design, save_design
 from fem_mnn.errors import InputError
+from fem_mnn.io import atomic_savefig
 
 __all__ = ["register_spring", "run_train"]
 
@@ -71,7 +72,7 @@ def run_train(args: argparse.Namespace) -> int:
         loads=task.train_loads[0],
         outputs=[tuple(o) for o in task.outputs],
     )
-    fig.savefig(out / "lattice.png", dpi=130, bbox_inches="tight")
+    atomic_savefig(fig, out / "lattice.png", dpi=130, bbox_inches="tight")
     plt.close(fig)
     keys = [
         k
@@ -79,7 +80,7 @@ def run_train(args: argparse.Namespace) -> int:
         if k in (result.final.metrics if result.final else {})
     ]
     fig = training_curves_figure([(task.name, result)], metric_keys=keys, title=f"{task.name} training")
-    fig.savefig(out / "training.png", dpi=130, bbox_inches="tight")
+    atomic_savefig(fig, out / "training.png", dpi=130, bbox_inches="tight")
     plt.close(fig)
 
     fin = result.final
