@@ -716,7 +716,11 @@ def write_fields(path: str | Path, functions: Sequence[Any]) -> Path:
     """Write Functions (same space, e.g. one per load case) to a VTX ``.bp`` folder for ParaView (collective).
 
     Higher-degree fields are written as they are (VTX supports P2 on the mesh).
+    The folder is written under a temporary name and renamed into place by rank 0,
+    so an interrupted run leaves the old folder or the new one, never half of one.
     """
+    import shutil
+
     from dolfinx.io import VTXWriter
 
     path = Path(path)
@@ -725,6 +729,21 @@ def write_fields(path: str | Path, functions: Sequence[Any]) -> Path:
     if not functions:
         raise ValueError("nothing to write")
     mesh = functions[0].function_space.mesh
-    with VTXWriter(mesh.comm, str(path), list(functions), engine="BP4") as w:
+    comm = mesh.comm
+    tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
+    old = path.with_name(f".{path.stem}.old{path.suffix}")
+    if comm.rank == 0:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(tmp, ignore_errors=True)
+    comm.barrier()
+    with VTXWriter(comm, str(tmp), list(functions), engine="BP4") as w:
         w.write(0.0)
+    comm.barrier()
+    if comm.rank == 0:
+        shutil.rmtree(old, ignore_errors=True)
+        if path.exists():
+            path.rename(old)  # directories cannot be replaced in one rename
+        tmp.rename(path)
+        shutil.rmtree(old, ignore_errors=True)
+    comm.barrier()
     return path

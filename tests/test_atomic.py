@@ -301,7 +301,6 @@ _ALLOWED = {
 }
 #: Known gaps, each reported to its owner; the test turns XPASS (fails) once fixed.
 _KNOWN_GAPS = {
-    "fem.py": "write_fields: VTXWriter writes the .bp folder in place",
     "mechanical_checks.py": "deformed.png / strain.png / buckling_mode.png are written by savefig straight to out",
 }
 
