@@ -46,6 +46,7 @@ import numpy as np
 
 from fem_mnn.design import Design
 from fem_mnn.errors import EngineError, InputError
+from fem_mnn.io import atomic_savefig
 
 __all__ = [
     "Check",
@@ -697,12 +698,12 @@ def mechanical_report(
             xy, du = t_u
             mag = np.hypot(du[..., 0], du[..., 1])
             fig = _draw(xy, du, 1.0, mag, False, f"deformed shape ({which}), true scale", "|u| (mm)", design, F)
-            fig.savefig(out / "deformed.png", dpi=150, bbox_inches="tight")
+            atomic_savefig(fig, out / "deformed.png", dpi=150, bbox_inches="tight")
             plt.close(fig)
             fig = _draw(
                 xy, 0 * du, 0.0, cells, True, f"peak principal strain per cell ({which})", "strain (-)", design, None
             )
-            fig.savefig(out / "strain.png", dpi=150, bbox_inches="tight")
+            atomic_savefig(fig, out / "strain.png", dpi=150, bbox_inches="tight")
             plt.close(fig)
             figures += ["deformed.png", "strain.png"]
             if t_m is not None:
@@ -719,7 +720,7 @@ def mechanical_report(
                     design,
                     F,
                 )
-                fig.savefig(out / "buckling_mode.png", dpi=150, bbox_inches="tight")
+                atomic_savefig(fig, out / "buckling_mode.png", dpi=150, bbox_inches="tight")
                 plt.close(fig)
                 figures.append("buckling_mode.png")
     rep = MechanicalReport(

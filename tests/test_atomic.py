@@ -300,9 +300,6 @@ _ALLOWED = {
     ("stl.py", "open(os.devnull"): "silences gmsh's stdout",
 }
 #: Known gaps, each reported to its owner; the test turns XPASS (fails) once fixed.
-_KNOWN_GAPS = {
-    "mechanical_checks.py": "deformed.png / strain.png / buckling_mode.png are written by savefig straight to out",
-}
 
 
 def _direct_writes() -> dict[str, list[str]]:
@@ -323,14 +320,8 @@ def _direct_writes() -> dict[str, list[str]]:
 
 
 def test_every_writer_goes_through_a_temporary_name():
-    offenders = {f: calls for f, calls in _direct_writes().items() if f not in _KNOWN_GAPS}
+    offenders = _direct_writes()
     assert not offenders, f"write these through fem_mnn.io.atomic_path: {offenders}"
-
-
-@pytest.mark.parametrize("gap", sorted(_KNOWN_GAPS))
-@pytest.mark.xfail(strict=True, reason="known non-atomic writer, see _KNOWN_GAPS")
-def test_known_non_atomic_writers(gap):
-    assert gap not in _direct_writes(), _KNOWN_GAPS[gap]
 
 
 def test_a_command_that_fails_writes_nothing(tmp_path, design_file, capsys):
