@@ -308,7 +308,9 @@ def read_design_json(path: str | Path) -> Any:
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise InputError(f"not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}", source=str(path)) from None
+        raise InputError(
+            f"not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}", source=str(path)
+        ) from None
     except (ValueError, RecursionError) as exc:  # integer literal over 4300 digits, nesting too deep
         reason = "nested too deeply" if isinstance(exc, RecursionError) else "a number is too long"
         raise InputError(f"not valid JSON: {reason}", source=str(path)) from None
@@ -330,7 +332,9 @@ def check_widths(design: Design) -> None:
     g = design.geometry
     if design.widths.shape != (design.n_bonds,):
         raise InputError(
-            f"needs one width per bond ({design.n_bonds})", field="widths", value=design.widths.shape[0] if design.widths.ndim else design.widths
+            f"needs one width per bond ({design.n_bonds})",
+            field="widths",
+            value=design.widths.shape[0] if design.widths.ndim else design.widths,
         )
     for b, w in enumerate(design.widths):
         if not math.isfinite(w):
@@ -362,9 +366,11 @@ def _segments_cross(p1, p2, q1, q2) -> bool:
         return True
 
     def on_seg(a, b, c, d) -> bool:  # c on segment ab (collinear)
-        return abs(d) <= eps and min(a[0], b[0]) - 1e-12 <= c[0] <= max(a[0], b[0]) + 1e-12 and min(
-            a[1], b[1]
-        ) - 1e-12 <= c[1] <= max(a[1], b[1]) + 1e-12
+        return (
+            abs(d) <= eps
+            and min(a[0], b[0]) - 1e-12 <= c[0] <= max(a[0], b[0]) + 1e-12
+            and min(a[1], b[1]) - 1e-12 <= c[1] <= max(a[1], b[1]) + 1e-12
+        )
 
     return on_seg(q1, q2, p1, d1) or on_seg(q1, q2, p2, d2) or on_seg(p1, p2, q1, d3) or on_seg(p1, p2, q2, d4)
 
@@ -470,7 +476,9 @@ def validate(design: Design) -> None:
     crossing = crossing_bonds(design)
     if crossing:
         a, c = crossing[0]
-        raise InputError(f"crosses bonds[{c}] away from a shared node", field=f"bonds[{a}]", value=design.bonds[a].tolist())
+        raise InputError(
+            f"crosses bonds[{c}] away from a shared node", field=f"bonds[{a}]", value=design.bonds[a].tolist()
+        )
     from fem_mnn.spring import zero_modes
 
     modes = zero_modes(design)

@@ -23,7 +23,13 @@ import numpy as np
 from fem_mnn.errors import InputError
 
 __all__ = [
-    "atomic_savefig","atomic_path", "atomic_write_bytes", "atomic_write_json", "atomic_write_text", "to_jsonable"]
+    "atomic_savefig",
+    "atomic_path",
+    "atomic_write_bytes",
+    "atomic_write_json",
+    "atomic_write_text",
+    "to_jsonable",
+]
 
 
 @contextlib.contextmanager

@@ -8,18 +8,19 @@ Files are written atomically; under MPI only rank 0 should call these.
 
 from __future__ import annotations
 
+import argparse
 import platform
 import shlex
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from fem_mnn.io import atomic_path, atomic_write_json, atomic_write_text
 
-__all__ = ["StudyReport", "fmt", "markdown_table"]
+__all__ = ["StudyReport", "fmt", "markdown_table", "paper_study_main"]
 
 
 def fmt(x: object, digits: int = 4) -> str:
@@ -101,3 +102,33 @@ class StudyReport:
         atomic_write_text(self.out_dir / "results.md", header + "\n" + "\n".join(self.sections))
         atomic_write_json(self.out_dir / "results.json", {"meta": meta, **self.data})
         return self.out_dir
+
+
+def paper_study_main(
+    name: str,
+    doc: str,
+    run: Callable[[str | None, Path, bool], object],
+    argv: Sequence[str] | None = None,
+    quick_help: str = "a smoke version (seconds)",
+) -> int:
+    """Command line of a study on the paper's data: ``[--data DIR] [--out DIR] [--quick]``.
+
+    Calls ``run(data_dir, out_dir, quick)``; bad input (e.g. a missing data
+    folder) ends with one line on stderr and exit code 2.
+    """
+    from fem_mnn.errors import InputError
+
+    p = argparse.ArgumentParser(description=doc.split("\n")[0])
+    p.add_argument(
+        "--data", default=None, help="folder of the paper's data (default ../shared/experiments/li-mao-2024)"
+    )
+    p.add_argument("--out", default=None, help=f"output folder (default studies/results/{name})")
+    p.add_argument("--quick", action="store_true", help=quick_help)
+    a = p.parse_args(argv)
+    out = Path(a.out) if a.out else Path(__file__).resolve().parents[1] / "studies" / "results" / name
+    try:
+        run(a.data, out, a.quick)
+    except InputError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0

@@ -12,7 +12,6 @@ Run: ``python studies/fig1_gradient.py [--data DIR] [--out DIR] [--quick]``.
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from pathlib import Path
@@ -26,7 +25,7 @@ if str(ROOT) not in sys.path:
 from fem_mnn.design import paper_sample  # noqa: E402
 from fem_mnn.paper_data import G, load_figure1  # noqa: E402
 from fem_mnn.plotting import draw_lattice  # noqa: E402
-from fem_mnn.report import StudyReport  # noqa: E402
+from fem_mnn.report import StudyReport, paper_study_main  # noqa: E402
 from fem_mnn.spring import SpringModel, compatibility_matrix, free_dofs  # noqa: E402
 
 NAME = "fig1_gradient"
@@ -549,22 +548,7 @@ def run(data: str | None, out: Path, quick: bool) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument(
-        "--data", default=None, help="folder of the paper's data (default ../shared/experiments/li-mao-2024)"
-    )
-    p.add_argument("--out", default=None, help=f"output folder (default studies/results/{NAME})")
-    p.add_argument("--quick", action="store_true", help="coarse FD sweep (seconds)")
-    a = p.parse_args(argv)
-    out = Path(a.out) if a.out else ROOT / "studies" / "results" / NAME
-    from fem_mnn.errors import InputError
-
-    try:
-        run(a.data, out, a.quick)
-    except InputError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    return 0
+    return paper_study_main(NAME, __doc__, run, argv, quick_help="coarse FD sweep (seconds)")
 
 
 if __name__ == "__main__":

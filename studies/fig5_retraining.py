@@ -24,7 +24,6 @@ import os
 for _v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_v, "1")
 
-import argparse  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 from dataclasses import dataclass, field  # noqa: E402
@@ -43,7 +42,7 @@ from _training_runs import Run, Variant, iris_task, log, run_many, run_task, sum
 from fem_mnn.design import Design, paper_sample, validate  # noqa: E402
 from fem_mnn.errors import InputError  # noqa: E402
 from fem_mnn.paper_data import load_figure5  # noqa: E402
-from fem_mnn.report import StudyReport  # noqa: E402
+from fem_mnn.report import StudyReport, paper_study_main  # noqa: E402
 from fem_mnn.spring import SpringModel, zero_modes  # noqa: E402
 from fem_mnn.tasks import REGRESSION_COMPLIANCE, regression  # noqa: E402
 from fem_mnn.training import TrainConfig  # noqa: E402
@@ -503,20 +502,7 @@ def run(data: str | None, out: Path, quick: bool) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument(
-        "--data", default=None, help="folder of the paper's data (default ../shared/experiments/li-mao-2024)"
-    )
-    p.add_argument("--out", default=None, help=f"output folder (default studies/results/{NAME})")
-    p.add_argument("--quick", action="store_true", help="1 split, short phases, 3 cuts (seconds)")
-    a = p.parse_args(argv)
-    out = Path(a.out) if a.out else ROOT / "studies" / "results" / NAME
-    try:
-        run(a.data, out, a.quick)
-    except InputError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    return 0
+    return paper_study_main(NAME, __doc__, run, argv, quick_help="1 split, short phases, 3 cuts (seconds)")
 
 
 if __name__ == "__main__":

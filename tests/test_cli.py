@@ -27,8 +27,23 @@ def strip_file(tmp_path):
 def test_spring_gradient_json_on_any_design(tmp_path, strip_file):
     d, path = strip_file
     out = tmp_path / "g.json"
-    rc = main(["spring", "gradient", str(path), "--load", "14:0.01,-0.05", "--load", "16:0,-0.02",
-               "--target", "17:_,-2", "--target", "12:0.5,_", "--out", str(out)])
+    rc = main(
+        [
+            "spring",
+            "gradient",
+            str(path),
+            "--load",
+            "14:0.01,-0.05",
+            "--load",
+            "16:0,-0.02",
+            "--target",
+            "17:_,-2",
+            "--target",
+            "12:0.5,_",
+            "--out",
+            str(out),
+        ]
+    )
     assert rc == 0
     doc = json.loads(out.read_text())
     assert KEYS <= set(doc)
@@ -68,7 +83,8 @@ def test_bad_command_lines_exit_2_with_one_line(tmp_path, strip_file, args, need
     out = tmp_path / "never.json"
     r = subprocess.run(
         [sys.executable, "-m", "fem_mnn", "spring", "gradient", str(path), *args, "--out", str(out)],
-        capture_output=True, text=True,
+        capture_output=True,
+        text=True,
     )
     assert r.returncode == 2
     lines = r.stderr.strip().splitlines()
@@ -79,8 +95,11 @@ def test_bad_command_lines_exit_2_with_one_line(tmp_path, strip_file, args, need
 def test_bad_design_file_exit_2(tmp_path):
     p = tmp_path / "d.json"
     p.write_text('{"nodes": []}')
-    r = subprocess.run([sys.executable, "-m", "fem_mnn", "spring", "gradient", str(p), "--load", "1:0,1",
-                        "--target", "1:0,1"], capture_output=True, text=True)
+    r = subprocess.run(
+        [sys.executable, "-m", "fem_mnn", "spring", "gradient", str(p), "--load", "1:0,1", "--target", "1:0,1"],
+        capture_output=True,
+        text=True,
+    )
     assert r.returncode == 2 and str(p) in r.stderr and "Traceback" not in r.stderr
 
 

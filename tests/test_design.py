@@ -141,6 +141,6 @@ def test_crossing_bonds_are_refused():
 
 def test_malformed_json_names_the_file(tmp_path):
     p = tmp_path / "x.json"
-    p.write_text("{\"nodes\": [1, 2,")
+    p.write_text('{"nodes": [1, 2,')
     with pytest.raises(InputError, match="x.json: not valid JSON"):
         load_design(p)

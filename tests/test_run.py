@@ -13,8 +13,17 @@ pytestmark = pytest.mark.fem
 
 def test_main_job_on_the_paper_sample(tmp_path):
     assert main(["run", "--out", str(tmp_path), "--quick"]) == 0
-    for name in ("design.json", "spring_gradient.json", "validate.json", "lattice.msh", "lattice.stl",
-                 "fem_gradient.json", "spring_vs_fem.png", "geometry.png", "summary.md"):
+    for name in (
+        "design.json",
+        "spring_gradient.json",
+        "validate.json",
+        "lattice.msh",
+        "lattice.stl",
+        "fem_gradient.json",
+        "spring_vs_fem.png",
+        "geometry.png",
+        "summary.md",
+    ):
         assert (tmp_path / name).stat().st_size > 0, name
     spring = json.loads((tmp_path / "spring_gradient.json").read_text())
     fem = json.loads((tmp_path / "fem_gradient.json").read_text())

@@ -55,7 +55,9 @@ def _split_spec(spec: str, option: str, n_nodes: int, allow_free: bool) -> tuple
         try:
             v = float(p)
         except ValueError:
-            raise InputError("component must be a number" + (" or _" if allow_free else ""), source=option, field=name, value=spec) from None
+            raise InputError(
+                "component must be a number" + (" or _" if allow_free else ""), source=option, field=name, value=spec
+            ) from None
         if not math.isfinite(v):
             raise InputError("component must be finite", source=option, field=name, value=spec)
         if abs(v) > _MAX_COMPONENT:  # the solution and the loss would overflow
@@ -72,7 +74,9 @@ def parse_loads(specs: Sequence[str] | None, design: Design) -> np.ndarray:
     for spec in specs:
         node, (fx, fy) = _split_spec(spec, "--load", design.n_nodes, allow_free=False)
         if node in design.fixed:
-            raise InputError("load on a fixed node (it would only be a reaction)", source="--load", field="I", value=spec)
+            raise InputError(
+                "load on a fixed node (it would only be a reaction)", source="--load", field="I", value=spec
+            )
         f[0, node] += (fx, fy)
     return f
 
@@ -85,7 +89,9 @@ def parse_targets(specs: Sequence[str] | None, design: Design) -> np.ndarray:
     for spec in specs:
         node, vals = _split_spec(spec, "--target", design.n_nodes, allow_free=True)
         if node in design.fixed:
-            raise InputError("target on a fixed node (its displacement is zero)", source="--target", field="I", value=spec)
+            raise InputError(
+                "target on a fixed node (its displacement is zero)", source="--target", field="I", value=spec
+            )
         for c, v in enumerate(vals):
             if not math.isnan(v):
                 if not math.isnan(t[0, node, c]):
@@ -119,7 +125,9 @@ def check_finite(bp: Backprop) -> None:
         raise InputError("the solution is not finite: the loads or targets are too large", source="--load/--target")
 
 
-def gradient_payload(design: Design, loads: np.ndarray, targets: np.ndarray, bp: Backprop, model: str) -> dict[str, Any]:
+def gradient_payload(
+    design: Design, loads: np.ndarray, targets: np.ndarray, bp: Backprop, model: str
+) -> dict[str, Any]:
     """The JSON document of a gradient command (keys shared by every model)."""
     from fem_mnn import __version__
 

@@ -29,7 +29,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         "nodes. strip COLUMNS ROWS: strip of triangles. Top-row end nodes are clamped.",
     )
     p.add_argument("kind", choices=["paper", "patch", "strip"])
-    p.add_argument("--size", nargs=2, type=int, default=(5, 4), metavar=("A", "B"), help="patch: TOP ROWS; strip: COLUMNS ROWS")
+    p.add_argument(
+        "--size", nargs=2, type=int, default=(5, 4), metavar=("A", "B"), help="patch: TOP ROWS; strip: COLUMNS ROWS"
+    )
     p.add_argument("--a", type=float, default=16.0, help="bond length (mm), default 16")
     p.add_argument("--width", type=float, default=2.0, help="every bond's width (mm), default 2")
     p.add_argument("-o", "--output", required=True, help="design JSON to write")
