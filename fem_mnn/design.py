@@ -544,6 +544,32 @@ def _bond_widths(width: float | np.ndarray, n_bonds: int) -> np.ndarray:
     return np.broadcast_to(w, (n_bonds,)).copy()
 
 
+def _lattice(
+    nodes: np.ndarray,
+    a: float,
+    width: float | np.ndarray,
+    thickness: float,
+    material: Material | None,
+    geometry: Geometry | None,
+    fixed: tuple[int, ...],
+    name: str,
+) -> Design:
+    """A validated design joining every pair of nodes ``a`` apart."""
+    bonds = _bonds_at_distance(nodes, a)
+    d = Design(
+        nodes=nodes,
+        bonds=bonds,
+        widths=_bond_widths(width, len(bonds)),
+        thickness=thickness,
+        material=material or Material(),
+        fixed=fixed,
+        geometry=geometry or Geometry(),
+        name=name,
+    )
+    validate(d)
+    return d
+
+
 def triangular_patch(
     top: int = 5,
     rows: int = 4,
@@ -564,20 +590,7 @@ def triangular_patch(
     a1 = np.array([a, 0.0])
     a2 = np.array([a / 2, a * math.sqrt(3) / 2])
     nodes = np.array([-j * a1 - i * a2 for i in range(rows) for j in range(top - i)])
-    bonds = _bonds_at_distance(nodes, a)
-    w = _bond_widths(width, len(bonds))
-    d = Design(
-        nodes=nodes,
-        bonds=bonds,
-        widths=w,
-        thickness=thickness,
-        material=material or Material(),
-        fixed=(0, top - 1),
-        geometry=geometry or Geometry(),
-        name=f"triangular-patch-{top}x{rows}",
-    )
-    validate(d)
-    return d
+    return _lattice(nodes, a, width, thickness, material, geometry, (0, top - 1), f"triangular-patch-{top}x{rows}")
 
 
 def triangular_strip(
@@ -597,17 +610,6 @@ def triangular_strip(
     _check_spacing(a)
     h = a * math.sqrt(3) / 2
     nodes = np.array([[j * a + (a / 2 if i % 2 else 0.0), -i * h] for i in range(rows) for j in range(columns)])
-    bonds = _bonds_at_distance(nodes, a)
-    w = _bond_widths(width, len(bonds))
-    d = Design(
-        nodes=nodes,
-        bonds=bonds,
-        widths=w,
-        thickness=thickness,
-        material=material or Material(),
-        fixed=(0, columns - 1),
-        geometry=geometry or Geometry(),
-        name=f"triangular-strip-{columns}x{rows}",
+    return _lattice(
+        nodes, a, width, thickness, material, geometry, (0, columns - 1), f"triangular-strip-{columns}x{rows}"
     )
-    validate(d)
-    return d
