@@ -292,6 +292,21 @@ def load_design(path: str | Path) -> Design:
     return design_from_dict(read_design_json(path), source=str(path))
 
 
+class _RepeatedKeyError(ValueError):
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+def _no_repeated_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in pairs:
+        if k in out:
+            raise _RepeatedKeyError(k)
+        out[k] = v
+    return out
+
+
 def read_design_json(path: str | Path) -> Any:
     """The JSON value in a design file, not yet checked (shared by the strict and lenient readers).
 
@@ -306,7 +321,11 @@ def read_design_json(path: str | Path) -> Any:
     except (OSError, ValueError) as exc:  # directory, permissions, name too long, NUL byte, not UTF-8
         raise InputError(f"cannot read the file ({exc.__class__.__name__})", source=str(path)) from None
     try:
-        data = json.loads(text)
+        data = json.loads(text, object_pairs_hook=_no_repeated_keys)
+    except _RepeatedKeyError as exc:
+        raise InputError(
+            "key given twice (which one counts would be a guess)", source=str(path), field=exc.key
+        ) from None
     except json.JSONDecodeError as exc:
         raise InputError(
             f"not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}", source=str(path)

@@ -60,6 +60,9 @@ __all__ = [
 #: Bumped whenever the geometry or meshing changes for the same design and options
 #: (the mesh cache regenerates meshes made by another version).
 GEOMETRY_VERSION = 2
+#: Largest mesh (cells) that ``build_model`` will try: ~1.5 GB in gmsh, and well
+#: beyond what a 2-core machine solves in minutes.
+MAX_CELLS = 5_000_000
 
 
 @dataclass(frozen=True)
@@ -397,6 +400,15 @@ def build_model(design: Design, options: MeshOptions | None = None, *, mesh: boo
     h = mesh_size(design, options)
     n_cells = n_vertices = 0
     if mesh:
+        # refuse before gmsh runs out of memory: cells of an ideal mesh of size h
+        measure = float(sum(region_measure.values()))
+        estimate = measure / (0.433 * h * h) if dim == 2 else measure / (0.118 * h**3)
+        if estimate > MAX_CELLS:
+            raise InputError(
+                f"the mesh would have about {estimate:.2g} cells (limit {MAX_CELLS:.0e}) at h = {h:.3g} mm",
+                field="refinement / elements_across / max_size",
+                value=(options.refinement, options.elements_across, options.max_size),
+            )
         gmsh.option.setNumber("Mesh.MeshSizeMax", h)
         gmsh.option.setNumber("Mesh.MeshSizeMin", 0.0)
         gmsh.option.setNumber("Mesh.MeshSizeFromPoints", 0)

@@ -144,3 +144,11 @@ def test_malformed_json_names_the_file(tmp_path):
     p.write_text('{"nodes": [1, 2,')
     with pytest.raises(InputError, match="x.json: not valid JSON"):
         load_design(p)
+
+
+def test_a_repeated_key_is_refused(tmp_path):
+    p = tmp_path / "twice.json"
+    text = json.dumps(paper_sample().to_dict())
+    p.write_text(text[:-1] + ', "thickness": 3}')
+    with pytest.raises(InputError, match=r"twice.json: thickness: key given twice"):
+        load_design(p)

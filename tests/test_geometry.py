@@ -408,3 +408,15 @@ def test_generate_mesh_3d_volumes_match_cad():
     R, ht = d.geometry.junction_radius, 0.5 * 2.5 / 2
     arc = 2 * np.pi * R - 2 * 2 * R * np.arcsin(ht / R)  # node 0 has two bonds
     assert side == pytest.approx(arc * d.thickness, rel=1e-3)
+
+
+def test_a_runaway_mesh_is_refused_before_gmsh_meshes(paper):
+    import time
+
+    from fem_mnn.errors import InputError
+    from fem_mnn.geometry import MeshOptions, build_model, gmsh_session
+
+    t0 = time.perf_counter()
+    with gmsh_session(), pytest.raises(InputError, match="cells"):
+        build_model(paper, MeshOptions(refinement=1e4))
+    assert time.perf_counter() - t0 < 30  # refused from the estimate, not after meshing
