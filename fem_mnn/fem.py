@@ -700,15 +700,13 @@ def _fixed_size_model(model: FemModel, w0: np.ndarray, w: np.ndarray) -> FemMode
     width step on the thinnest bond would refine the whole mesh and bias the
     finite difference by the change of discretisation error.
     """
+    from fem_mnn.geometry import MeshOptions, mesh_size
+
     mo = model.options.mesh_options()
-    if not (dataclasses.is_dataclass(mo) and hasattr(mo, "refinement")):
-        return model
-    g = model.design.geometry
-    thin0 = float(np.min(g.thin_end_ratio * w0))
-    thin = float(np.min(g.thin_end_ratio * w))
-    if thin == thin0:
-        return model
-    mo = dataclasses.replace(mo, refinement=mo.refinement * thin / thin0)
+    if not isinstance(mo, MeshOptions) or mo.size is not None:
+        return model  # a foreign mesher, or the size is already fixed
+    h0 = mesh_size(dataclasses.replace(model.design, widths=w0), mo)  # no validation: FD may leave the range
+    mo = dataclasses.replace(mo, size=h0 * mo.refinement)
     return FemModel(model.design, dataclasses.replace(model.options, mesh=mo), model.comm, model.law, model.mesher)
 
 

@@ -76,6 +76,9 @@ class MeshOptions:
         refinement: Mesh-size divisor for convergence studies (2 halves the size).
         order: Geometric order of the gmsh mesh (1 straight, 2 curved edges).
         max_size: Optional cap on the element size (mm).
+        size: Optional element size (mm) that replaces the thin-end rule, so the
+            mesh size does not follow the widths (training, finite differences);
+            still divided by ``refinement``.
     """
 
     dim: int = 2
@@ -83,6 +86,7 @@ class MeshOptions:
     refinement: float = 1.0
     order: int = 1
     max_size: float | None = None
+    size: float | None = None
 
     def __post_init__(self) -> None:
         if self.dim not in (2, 3):
@@ -99,11 +103,14 @@ class MeshOptions:
             raise InputError("must be 1 or 2", field="order", value=self.order)
         if self.max_size is not None and not (np.isfinite(self.max_size) and self.max_size > 0):
             raise InputError("must be > 0", field="max_size", value=self.max_size)
+        if self.size is not None and not (np.isfinite(self.size) and self.size > 0):
+            raise InputError("must be > 0", field="size", value=self.size)
 
     def key(self) -> str:
         """Short text that identifies these options in file names."""
         k = f"d{self.dim}-n{self.elements_across}-r{self.refinement:g}-o{self.order}"
-        return k + (f"-h{self.max_size:g}" if self.max_size is not None else "")
+        k += f"-h{self.max_size:g}" if self.max_size is not None else ""
+        return k + (f"-s{self.size:g}" if self.size is not None else "")
 
 
 @dataclass(frozen=True)
@@ -176,9 +183,15 @@ def gmsh_session(verbose: bool = False) -> Iterator[None]:
 
 
 def mesh_size(design: Design, options: MeshOptions) -> float:
-    """Element size h (mm): thinnest thin end / elements_across / refinement."""
-    thinnest = float(np.min(design.geometry.thin_end_ratio * np.asarray(design.widths)))
-    h = thinnest / options.elements_across / options.refinement
+    """Element size h (mm): thinnest thin end / elements_across / refinement.
+
+    With ``options.size`` set, h = size / refinement whatever the widths.
+    """
+    if options.size is not None:
+        h = options.size / options.refinement
+    else:
+        thinnest = float(np.min(design.geometry.thin_end_ratio * np.asarray(design.widths)))
+        h = thinnest / options.elements_across / options.refinement
     if options.max_size is not None:
         h = min(h, options.max_size)
     return h
