@@ -103,8 +103,8 @@ class Gradient(NamedTuple):
 # ---------------------------------------------------------------------- reading
 
 
-def _rows(path: str | Path, columns: Sequence[str]) -> list[tuple[int, list[str]]]:
-    """(line number, cells) of the data rows, after checking the header."""
+def _content_lines(path: str | Path) -> list[tuple[int, list[str]]]:
+    """(line number, stripped cells) of every non-blank, non-comment CSV line."""
     src = str(path)
     try:
         text = Path(path).read_text(encoding="utf-8")
@@ -116,12 +116,20 @@ def _rows(path: str | Path, columns: Sequence[str]) -> list[tuple[int, list[str]
         parsed = list(csv.reader(io.StringIO(text)))
     except csv.Error as exc:  # e.g. a field over csv's size limit
         raise InputError(f"not a readable CSV ({exc})", source=src) from None
+    return [
+        (lineno, [c.strip() for c in cells])
+        for lineno, cells in enumerate(parsed, start=1)
+        if cells and any(c.strip() for c in cells) and not cells[0].lstrip().startswith("#")
+    ]
+
+
+def _rows(path: str | Path, columns: Sequence[str]) -> list[tuple[int, list[str]]]:
+    """(line number, cells) of the data rows, after checking the header."""
+    src = str(path)
+    parsed = _content_lines(path)
     rows = []
     header = None
-    for lineno, cells in enumerate(parsed, start=1):
-        if not cells or all(not c.strip() for c in cells) or cells[0].lstrip().startswith("#"):
-            continue
-        cells = [c.strip() for c in cells]
+    for lineno, cells in parsed:
         if header is None:
             header = cells
             if tuple(header) != tuple(columns):
@@ -232,20 +240,9 @@ def read_gradients(path: str | Path) -> list[Gradient]:
 def sniff(path: str | Path) -> str:
     """``"displacement"``, ``"gradient"`` or ``"load"`` from the header of a CSV."""
     src = str(path)
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InputError("no such file", source=src) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"cannot read the file ({exc.__class__.__name__})", source=src) from None
-    try:
-        parsed = list(csv.reader(io.StringIO(text)))
-    except csv.Error as exc:  # e.g. a field over csv's size limit
-        raise InputError(f"not a readable CSV ({exc})", source=src) from None
-    for cells in parsed:
-        if not cells or all(not c.strip() for c in cells) or cells[0].lstrip().startswith("#"):
-            continue
-        head = tuple(c.strip() for c in cells)
+    parsed = _content_lines(path)
+    for _, cells in parsed:
+        head = tuple(cells)
         for kind, cols in (
             ("displacement", DISPLACEMENT_COLUMNS),
             ("gradient", GRADIENT_COLUMNS),

@@ -22,6 +22,9 @@ from fem_mnn.insitu import Backprop
 
 __all__ = [
     "add_case_arguments",
+    "count",
+    "natural",
+    "positive_float",
     "gradient_payload",
     "gradient_table",
     "parse_loads",
@@ -64,6 +67,37 @@ def _split_spec(spec: str, option: str, n_nodes: int, allow_free: bool) -> tuple
             raise InputError(f"component must lie within +-{_MAX_COMPONENT:g}", source=option, field=name, value=spec)
         vals.append(v)
     return node, vals
+
+
+def _integer(text: str, minimum: int) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= {minimum}, got {text!r}") from None
+    if v < minimum:
+        raise argparse.ArgumentTypeError(f"expected an integer >= {minimum}, got {v}")
+    return v
+
+
+def natural(text: str) -> int:
+    """argparse type: an integer >= 1."""
+    return _integer(text, 1)
+
+
+def count(text: str) -> int:
+    """argparse type: an integer >= 0 (0 often means "off" or "all")."""
+    return _integer(text, 0)
+
+
+def positive_float(text: str) -> float:
+    """argparse type: a finite number > 0."""
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}") from None
+    if not math.isfinite(v) or v <= 0:
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}")
+    return v
 
 
 def parse_loads(specs: Sequence[str] | None, design: Design) -> np.ndarray:

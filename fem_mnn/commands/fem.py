@@ -16,32 +16,18 @@ import argparse
 import dataclasses
 from typing import Any
 
-import numpy as np
-
-from fem_mnn.commands._common import add_case_arguments, gradient_payload, gradient_table, parse_loads, parse_targets
+from fem_mnn.commands._common import (
+    add_case_arguments,
+    gradient_payload,
+    gradient_table,
+    natural,
+    parse_loads,
+    parse_targets,
+    positive_float,
+)
 from fem_mnn.errors import InputError
 
 __all__ = ["register"]
-
-
-def _positive_int(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}") from None
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {v}")
-    return v
-
-
-def _positive_float(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}") from None
-    if not np.isfinite(v) or v <= 0:
-        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}")
-    return v
 
 
 def _gradient(args: argparse.Namespace) -> int:
@@ -151,12 +137,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--degree", type=int, choices=(1, 2, 3), default=2, help="Lagrange degree (default 2)")
     g.add_argument(
         "--elements-across",
-        type=_positive_int,
+        type=natural,
         default=3,
         metavar="N",
         help="elements across the thinnest section (default 3)",
     )
-    g.add_argument("--refinement", type=_positive_float, default=1.0, metavar="R", help="mesh-size divisor (default 1)")
+    g.add_argument("--refinement", type=positive_float, default=1.0, metavar="R", help="mesh-size divisor (default 1)")
     g.add_argument(
         "--measure",
         choices=("average", "centre"),
@@ -171,7 +157,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     g.add_argument(
         "--delta",
-        type=_positive_float,
+        type=positive_float,
         default=0.05,
         metavar="MM",
         help="finite-difference step in width (default 0.05 mm)",

@@ -7,31 +7,12 @@ import sys
 
 import numpy as np
 
+from fem_mnn.commands._common import count, positive_float
 from fem_mnn.design import load_design, save_design
 from fem_mnn.errors import InputError
 from fem_mnn.io import atomic_savefig
 
 __all__ = ["register_spring", "run_train"]
-
-
-def _positive_int(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if v < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0: {text!r}")
-    return v
-
-
-def _positive_float(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not (v > 0 and np.isfinite(v)):
-        raise argparse.ArgumentTypeError(f"must be a finite number > 0: {text!r}")
-    return v
 
 
 def run_train(args: argparse.Namespace) -> int:
@@ -108,10 +89,10 @@ def register_spring(ssub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("design", metavar="DESIGN", help="design JSON file (the tasks use the paper's node ids)")
     p.add_argument("--task", required=True, choices=TASK_NAMES, help="which task")
-    p.add_argument("--epochs", type=_positive_int, default=None, help="maximum epochs (default: the paper's)")
-    p.add_argument("--lr", type=_positive_float, default=None, help="Adam step size (default: the paper's)")
-    p.add_argument("--batch", type=_positive_int, default=None, help="mini-batch size, 0 = full batch")
-    p.add_argument("--beta", type=_positive_float, default=None, help="sigmoid steepness of the width parametrisation")
+    p.add_argument("--epochs", type=count, default=None, help="maximum epochs (default: the paper's)")
+    p.add_argument("--lr", type=positive_float, default=None, help="Adam step size (default: the paper's)")
+    p.add_argument("--batch", type=count, default=None, help="mini-batch size, 0 = full batch")
+    p.add_argument("--beta", type=positive_float, default=None, help="sigmoid steepness of the width parametrisation")
     p.add_argument("--parametrisation", choices=("sigmoid", "clip"), default=None, help="width parametrisation")
     p.add_argument("--seed", type=int, default=0, help="seed of the data split/noise and of the batch shuffling")
     p.add_argument(
@@ -121,7 +102,7 @@ def register_spring(ssub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--out", type=_out_dir, default=None, help="output folder (default ./train-TASK)")
     p.add_argument("--resume", action="store_true", help="continue from --out/checkpoint.npz")
-    p.add_argument("--checkpoint-every", type=_positive_int, default=0, metavar="N", help="checkpoint every N epochs")
+    p.add_argument("--checkpoint-every", type=count, default=0, metavar="N", help="checkpoint every N epochs")
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
     p.set_defaults(func=_run)
 
