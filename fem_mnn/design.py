@@ -26,6 +26,7 @@ __all__ = [
     "Design",
     "Geometry",
     "Material",
+    "components",
     "design_from_dict",
     "load_design",
     "paper_sample",
@@ -419,6 +420,20 @@ def crossing_bonds(design: Design) -> list[tuple[int, int]]:
             elif _segments_cross(pa, pb, qa, qb):
                 out.append((a, int(c)))
     return out
+
+
+def components(design: Design) -> np.ndarray:
+    """(n_nodes,) label of the connected part (joined by bonds) each node belongs to.
+
+    Works on any design, valid or not, as long as the bond ids are in range.
+    """
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    n = design.n_nodes
+    b = design.bonds.reshape(-1, 2)
+    graph = coo_matrix((np.ones(len(b)), (b[:, 0], b[:, 1])), shape=(n, n))
+    return connected_components(graph, directed=False)[1]
 
 
 def validate(design: Design) -> None:

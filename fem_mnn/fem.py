@@ -47,7 +47,7 @@ import numpy as np
 
 from fem_mnn import tags as _tags
 from fem_mnn._dolfinx import import_dolfinx
-from fem_mnn.design import Design
+from fem_mnn.design import Design, components
 from fem_mnn.errors import EngineError, InputError
 from fem_mnn.extract import CellIntegrator, Extractor, elongations, region_map, region_sums
 from fem_mnn.losses import Loss
@@ -184,18 +184,9 @@ def _check_clamped(design: Design) -> None:
             value=list(design.fixed),
             has_value=True,
         )
-    parent = list(range(n))
-
-    def root(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
-    for i, j in design.bonds.tolist():
-        parent[root(i)] = root(j)
-    clamped = {root(i) for i in design.fixed}
-    loose = [i for i in range(n) if root(i) not in clamped]
+    part = components(design)
+    clamped = set(part[list(design.fixed)].tolist())
+    loose = [i for i in range(n) if part[i] not in clamped]
     if loose:
         raise InputError(
             "the stiffness is singular: this node's part of the lattice holds no fixed node",

@@ -50,7 +50,7 @@ from typing import Any
 
 import numpy as np
 
-from fem_mnn.design import _COORD_MAX, Design, parse_design, read_design_json
+from fem_mnn.design import _COORD_MAX, Design, components, parse_design, read_design_json
 from fem_mnn.errors import InputError
 from fem_mnn.outline import beam_layout, bond_rectangles
 
@@ -473,19 +473,9 @@ def check_build_volume(design: Design, build_volume: Sequence[float] = DEFAULT_B
 
 def check_connected(design: Design) -> list[Finding]:
     """All nodes must be joined by bonds into one printed part."""
-    parent = list(range(design.n_nodes))
-
-    def find(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
-    for a, b in design.bonds.tolist():
-        parent[find(a)] = find(b)
     parts: dict[int, list[int]] = {}
-    for i in range(design.n_nodes):
-        parts.setdefault(find(i), []).append(i)
+    for i, label in enumerate(components(design).tolist()):
+        parts.setdefault(label, []).append(i)
     if len(parts) <= 1:
         return []
     groups = sorted(parts.values(), key=lambda g: (-len(g), g[0]))
