@@ -75,6 +75,11 @@ __all__ = [
     "write_fields",
 ]
 
+#: Widths are rounded to this many decimals (mm) before meshing: 1 nm, far below
+#: print resolution, far above the round-off that separates serial and MPI runs.
+GEOMETRY_DECIMALS = 6
+GEOMETRY_RESOLUTION = 10.0**-GEOMETRY_DECIMALS
+
 #: A mesher returns a NamedTuple (mesh, cell_tags, facet_tags, info) for a design (collective).
 Mesher = Callable[[Design, Any, Any], Any]
 
@@ -587,8 +592,13 @@ class FemModel:
         return w
 
     def discretisation(self, widths: np.ndarray | None = None) -> tuple[_Discretisation, float]:
-        """The (cached) mesh and forms for ``widths`` and the seconds spent meshing (collective)."""
-        w = self._widths(widths)
+        """The (cached) mesh and forms for ``widths`` and the seconds spent meshing (collective).
+
+        The geometry is built from the widths rounded to :data:`GEOMETRY_RESOLUTION`:
+        a mesh is a discontinuous function of the geometry, so widths that differ by
+        round-off (a serial and a parallel training run) must give the same mesh.
+        """
+        w = np.round(self._widths(widths), GEOMETRY_DECIMALS)
         key = w.tobytes()
         if self._cache is not None and self._cache[0] == key:
             return self._cache[1], 0.0

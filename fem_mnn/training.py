@@ -511,6 +511,7 @@ def train(
     resume: bool = False,
     progress: bool | float = False,
     stop_after: int | None = None,
+    write: bool = True,
 ) -> TrainResult:
     """Train the bond widths of ``model.design`` on ``task``.
 
@@ -525,6 +526,9 @@ def train(
             that many seconds, ``False`` = silent.
         stop_after: Return after this epoch without finishing (writes a checkpoint
             when ``out_dir`` is given); used to test kill-and-resume in process.
+        write: Write files into ``out_dir``. Under MPI pass ``comm.rank == 0``: every
+            rank then reads the checkpoint on resume (and so continues from the same
+            state) but only rank 0 writes. With an FE model the call is collective.
 
     Returns:
         The final widths and the per-epoch history.
@@ -591,7 +595,7 @@ def train(
 
     metric_names: list[str] | None = None
     csv_path = out / "history.csv" if out is not None else None
-    if out is not None:
+    if out is not None and write:
         out.mkdir(parents=True, exist_ok=True)
         if state.history:
             metric_names = sorted(state.history[0].metrics)
@@ -615,7 +619,7 @@ def train(
     bs_nominal = n_train if not config.batch_size else int(config.batch_size)
 
     def save(ep: int) -> None:
-        if out is None:
+        if out is None or not write:
             return
         st = TrainState(
             epoch=ep,
@@ -673,7 +677,7 @@ def train(
             if finished:
                 stop_reason = reason
 
-            if out is not None:
+            if out is not None and write:
                 if metric_names is None:
                     metric_names = sorted(metrics)
                 if csv_fh is None:
@@ -700,7 +704,7 @@ def train(
             csv_fh.close()
 
     result = _result(widths, w_init, history, stop_reason, epoch, config, meta, resumed_from)
-    if out is not None:
+    if out is not None and write:
         save(epoch)
         atomic_write_json(out / "result.json", result.to_dict())
     return result

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+import sys
 from pathlib import Path
 
 import pytest
@@ -22,3 +24,13 @@ def shared_data() -> Path:
     if not (SHARED_DATA / "figure1.csv").exists():
         pytest.skip(f"the paper's measured data are not at {SHARED_DATA}")
     return SHARED_DATA
+
+
+@pytest.fixture
+def mpiexec() -> str:
+    """The MPI launcher beside the interpreter (call the venv's own binary: hydra hangs through a symlinked copy)."""
+    cand = Path(sys.executable).parent / "mpiexec"
+    found = str(cand) if cand.exists() else shutil.which("mpiexec")
+    if found is None:
+        pytest.skip("no mpiexec beside the interpreter or on PATH")
+    return found

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -198,18 +197,8 @@ def test_lu_and_cholesky_agree(small):
     np.testing.assert_allclose(u_l, u_c, rtol=0, atol=1e-12 * np.abs(u_c).max())
 
 
-def _mpiexec() -> str | None:
-    cand = Path(sys.executable).parent / "mpiexec"
-    if cand.exists():
-        return str(cand)  # the venv's own binary: a symlinked copy makes hydra hang
-    return shutil.which("mpiexec")
-
-
 @pytest.mark.mpi
-def test_two_ranks_equal_serial(tmp_path):
-    mpiexec = _mpiexec()
-    if mpiexec is None:
-        pytest.skip("no mpiexec")
+def test_two_ranks_equal_serial(tmp_path, mpiexec):
     out = tmp_path / "par.json"
     env = dict(os.environ, PYTHONPATH=str(TESTS.parent))
     subprocess.run(

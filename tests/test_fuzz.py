@@ -654,10 +654,7 @@ def test_no_traceback_reaches_the_user(tmp_path, case):
     [["--load", "4:0,-0.01", "--target", "9:_,-1"], ["--load", "5:0,-0.01"]],
     ids=["load-on-fixed", "usage-error"],
 )
-def test_bad_input_under_mpiexec_is_reported_once(tmp_path, args):
-    mpiexec = Path(sys.executable).parent / "mpiexec"
-    if not mpiexec.exists():
-        pytest.skip("no mpiexec beside the interpreter")
+def test_bad_input_under_mpiexec_is_reported_once(tmp_path, args, mpiexec):
     design = save_design(BASES["paper"], tmp_path / "d.json")
     out = tmp_path / "g.json"
     r = subprocess.run(

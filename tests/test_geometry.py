@@ -256,11 +256,8 @@ def test_generate_mesh_dolfinx_regions_match_cad():
 
 @pytest.mark.fem
 @pytest.mark.mpi
-def test_generate_mesh_under_mpi_two_ranks():
+def test_generate_mesh_under_mpi_two_ranks(mpiexec):
     need_dolfinx()
-    mpiexec = Path(sys.executable).parent / "mpiexec"
-    if not mpiexec.exists():
-        pytest.skip("no mpiexec beside the interpreter")
     script = (
         "from fem_mnn.design import triangular_patch\n"
         "from fem_mnn.geometry import MeshOptions, generate_mesh\n"

@@ -106,12 +106,9 @@ if MPI.COMM_WORLD.rank == 0:
 
 
 @pytest.mark.mpi
-def test_two_ranks_equal_serial(tmp_path):
+def test_two_ranks_equal_serial(tmp_path, mpiexec):
     script = tmp_path / "nl_mpi.py"
     script.write_text(_MPI_SCRIPT)
-    mpiexec = Path(sys.executable).parent / "mpiexec"
-    if not mpiexec.exists():
-        pytest.skip("no mpiexec next to the interpreter")
     out = {}
     for n in (1, 2):
         r = subprocess.run(

@@ -163,4 +163,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="finite-difference step in width (default 0.05 mm)",
     )
     g.set_defaults(func=_gradient)
+    from fem_mnn.commands.train import register_fem
+
+    register_fem(fsub)
     p.set_defaults(func=lambda a: (p.print_help(), 2)[1])

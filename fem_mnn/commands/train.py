@@ -1,4 +1,10 @@
-"""``fem-mnn spring train``: train a design's widths on one of the paper's tasks."""
+"""``fem-mnn spring train`` and ``fem-mnn fem train``: train a design's widths on one of the paper's tasks.
+
+Both run the same engine (:func:`fem_mnn.training.train`); only the model differs.
+The FE model is meshed with a fixed element size (the initial mesh's), so the mesh
+does not jump when the thinnest bond changes. ``fem train`` is collective under
+MPI: every rank trains, only rank 0 writes and prints.
+"""
 
 from __future__ import annotations
 
@@ -7,23 +13,48 @@ import sys
 
 import numpy as np
 
-from fem_mnn.commands._common import count, positive_float
+from fem_mnn.commands._common import count, natural, positive_float
 from fem_mnn.design import load_design, save_design
 from fem_mnn.errors import InputError
 from fem_mnn.io import atomic_savefig
 
-__all__ = ["register_spring", "run_train"]
+__all__ = ["register_fem", "register_spring", "run_train"]
+
+
+def _model(args: argparse.Namespace, design) -> tuple[object, int]:
+    """(model, MPI rank) for ``args.model``: the spring network or the FE continuum."""
+    if args.model == "spring":
+        from fem_mnn.spring import SpringModel
+
+        return SpringModel(design), 0
+    import dataclasses
+
+    from fem_mnn.fem import FemModel, FemOptions
+    from fem_mnn.geometry import MeshOptions, mesh_size
+
+    comm = _comm()
+    mo = MeshOptions(dim=args.dim, elements_across=args.elements_across)
+    mo = dataclasses.replace(mo, size=mesh_size(design, mo))
+    return FemModel(design, FemOptions(dim=args.dim, degree=args.degree, mesh=mo), comm), comm.rank
+
+
+def _comm():
+    from fem_mnn._dolfinx import import_dolfinx
+
+    import_dolfinx()
+    from mpi4py import MPI
+
+    return MPI.COMM_WORLD
 
 
 def run_train(args: argparse.Namespace) -> int:
-    """Run ``fem-mnn spring train`` (also usable by other model groups with ``args.model``)."""
+    """Run ``fem-mnn spring train`` or ``fem-mnn fem train`` (``args.model``)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     from fem_mnn.plotting import compare_widths_figure, training_curves_figure
-    from fem_mnn.spring import SpringModel
     from fem_mnn.tasks import build_task
     from fem_mnn.training import paper_config, train
 
@@ -39,8 +70,12 @@ def run_train(args: argparse.Namespace) -> int:
     out = args.out
     if not args.resume and (out / "checkpoint.npz").exists():
         raise InputError("holds a checkpoint: pass --resume to continue it, or choose another --out", source=str(out))
-    model = SpringModel(design)
-    result = train(model, task, config, out_dir=out, resume=args.resume, progress=not args.quiet)
+    model, rank = _model(args, design)
+    result = train(
+        model, task, config, out_dir=out, resume=args.resume, progress=not args.quiet and rank == 0, write=rank == 0
+    )
+    if rank != 0:
+        return 0
 
     trained = design.with_widths(np.clip(result.widths, design.geometry.width_min, design.geometry.width_max))
     save_design(trained, out / "design_trained.json")
@@ -75,14 +110,13 @@ def run_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def register_spring(ssub: argparse._SubParsersAction) -> None:
-    """Add ``train`` under the ``fem-mnn spring`` group."""
+def _add_train_parser(ssub: argparse._SubParsersAction, model: str, what: str) -> argparse.ArgumentParser:
     from fem_mnn.tasks import TASK_NAMES
 
     p = ssub.add_parser(
         "train",
         help="train the widths on a task of the paper (in situ backpropagation + Adam)",
-        description="Train bond widths of DESIGN on a task of Li & Mao (2024) with the spring model. Defaults are "
+        description=f"Train bond widths of DESIGN on a task of Li & Mao (2024) with {what}. Defaults are "
         "the authors' settings per task (behaviour: step 5e-3, full batch, stop at relative width change 1e-8; "
         "regression: 5000 epochs, step 0.1, batch 16; iris: 100 epochs, step 6e-3, batch 16, beta 5). Writes "
         "history.csv/json, result.json, checkpoint.npz, design_trained.json, lattice.png and training.png into --out.",
@@ -104,7 +138,23 @@ def register_spring(ssub: argparse._SubParsersAction) -> None:
     p.add_argument("--resume", action="store_true", help="continue from --out/checkpoint.npz")
     p.add_argument("--checkpoint-every", type=count, default=0, metavar="N", help="checkpoint every N epochs")
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
-    p.set_defaults(func=_run)
+    p.set_defaults(func=_run, model=model)
+    return p
+
+
+def register_spring(ssub: argparse._SubParsersAction) -> None:
+    """Add ``train`` under the ``fem-mnn spring`` group."""
+    _add_train_parser(ssub, "spring", "the spring model")
+
+
+def register_fem(fsub: argparse._SubParsersAction) -> None:
+    """Add ``train`` under the ``fem-mnn fem`` group (collective under MPI)."""
+    p = _add_train_parser(fsub, "fem", "the FE model of the printed lattice (one mesh + factorisation per step)")
+    p.add_argument("--dim", type=int, choices=(2, 3), default=2, help="2 = plane stress (default), 3 = solid")
+    p.add_argument("--degree", type=int, choices=(1, 2), default=2, help="Lagrange degree (default 2)")
+    p.add_argument(
+        "--elements-across", type=natural, default=3, metavar="N", help="elements across the thinnest thin end"
+    )
 
 
 def _out_dir(text: str):
