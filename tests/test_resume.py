@@ -206,3 +206,30 @@ def test_fem_driven_training_resumes_within_1e_10(tmp_path):
     for a, b in zip(res.history, ref.history, strict=True):
         assert abs(a.loss - b.loss) <= 1e-10 * abs(b.loss)
         assert np.max(np.abs(np.subtract(a.widths, b.widths))) <= 1e-10
+
+
+def test_sigkilled_fem_training_resumes_from_the_command_line(design_file, tmp_path):
+    """`fem-mnn fem train`, killed with SIGKILL after its first checkpoint, resumed: same widths (1e-10)."""
+    pytest.importorskip("fem_mnn.fem", reason="DOLFINx is not installed")
+    args = ["--task", "behaviour-ce", "--epochs", "6", "--degree", "1", "--elements-across", "1"]
+    args += ["--checkpoint-every", "1", "--quiet"]
+    ref, run = tmp_path / "ref", tmp_path / "run"
+    assert main(["fem", "train", str(design_file), *args, "--out", str(ref)]) == 0
+    argv = [sys.executable, "-m", "fem_mnn", "fem", "train", str(design_file), *args, "--out", str(run)]
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        killed_at = _wait_for_checkpoint(run / "checkpoint.npz", proc, 0)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.communicate(timeout=60)
+    assert proc.returncode == -signal.SIGKILL and not (run / "result.json").exists()
+    r = subprocess.run([*argv, "--resume"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    a = json.loads((run / "result.json").read_text())
+    b = json.loads((ref / "result.json").read_text())
+    assert a["resumed_from"] >= killed_at
+    np.testing.assert_allclose(a["widths"], b["widths"], rtol=0, atol=1e-10)
+    ha = json.loads((run / "history.json").read_text())
+    hb = json.loads((ref / "history.json").read_text())
+    assert [h["epoch"] for h in ha] == list(range(1, 7))
+    np.testing.assert_allclose([h["loss"] for h in ha], [h["loss"] for h in hb], rtol=1e-10)
