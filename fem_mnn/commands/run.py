@@ -9,6 +9,7 @@ whose engine is missing is reported as skipped, not failed.
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 import time
 from collections.abc import Callable
@@ -78,10 +79,18 @@ def _stage_validate(design: Design, out: Path, ctx: dict[str, Any]) -> str:
     return f"printability {verdict} -> `validate.txt`, `validate.json`, `geometry.png`"
 
 
-def _stage_mesh(design: Design, out: Path, ctx: dict[str, Any]) -> str:
-    from fem_mnn.geometry import MeshOptions, write_msh
+#: The main job's mesh cache (inside --out): the mesh stage writes the mesh once and
+#: the FEM stage reads it instead of meshing again.
+MESH_CACHE = ".mesh-cache"
 
-    info = write_msh(design, MeshOptions(dim=2), out / "lattice.msh")
+
+def _stage_mesh(design: Design, out: Path, ctx: dict[str, Any]) -> str:
+    from fem_mnn.geometry import MeshOptions
+    from fem_mnn.io import atomic_write_bytes
+    from fem_mnn.mesh_cache import ensure_mesh
+
+    path, info = ensure_mesh(design, MeshOptions(dim=2), root=out / MESH_CACHE)
+    atomic_write_bytes(out / "lattice.msh", path.read_bytes())
     return f"2D mesh: {info.n_cells} triangles, h = {info.mesh_size:.3g} mm -> `lattice.msh`"
 
 
@@ -106,10 +115,13 @@ def _stage_fem(design: Design, out: Path, ctx: dict[str, Any]) -> str:
     from fem_mnn.geometry import MeshOptions
     from fem_mnn.insitu import backprop_operator
     from fem_mnn.losses import MSE
+    from fem_mnn.mesh_cache import load_mesh
 
     f, t = ctx["loads"], ctx["targets"]
     options = FemOptions(dim=2, degree=1 if ctx["quick"] else 2, mesh=MeshOptions(dim=2))
-    op = FemModel(design, options).operator()
+    # the mesh stage's mesh (meshed here only when that stage did not run)
+    mesher = functools.partial(load_mesh, root=out / MESH_CACHE)
+    op = FemModel(design, options, mesher=mesher).operator()
     bp = backprop_operator(op, f, MSE(t))
     payload = gradient_payload(design, f, t, bp, model="fem")
     payload["fem"] = {"dofs": int(op.n_dofs), "degree": options.degree, "dim": options.dim}
