@@ -1,22 +1,28 @@
 """fem_mnn: mechanical neural networks, from spring networks to printed beams.
 
-Stages, one module each: :mod:`~fem_mnn.design` (the lattice as data) ->
-:mod:`~fem_mnn.geometry` (Gmsh geometry and meshes) -> :mod:`~fem_mnn.fem`
-(DOLFINx solves) -> :mod:`~fem_mnn.extract` (per-bond quantities) ->
-:mod:`~fem_mnn.training` (in situ backpropagation with Adam). The spring network
-(:mod:`~fem_mnn.spring`) offers the same interface as the FE model.
+Stages, one sub-package each, data flowing left to right:
+:mod:`~fem_mnn.design` (the lattice as data) -> :mod:`~fem_mnn.geometry` (gmsh
+geometry, tags, STL) -> :mod:`~fem_mnn.fem` (DOLFINx solves and per-bond
+extraction) -> :mod:`~fem_mnn.learn` (losses, tasks, in situ backpropagation,
+Adam). :mod:`~fem_mnn.spring` (spring network, frame model) offers the same
+interface as the FE model, :mod:`~fem_mnn.contract`. Beside them: :mod:`~fem_mnn.io`
+(measured and paper data, reports), :mod:`~fem_mnn.fidelity` (comparisons),
+:mod:`~fem_mnn.viz` (pictures), and :mod:`~fem_mnn.core` (errors, atomic files,
+units, metrics) below everything; :mod:`~fem_mnn.commands` and :mod:`~fem_mnn.cli`
+on top.
 
 Units: mm, N, MPa. Node and bond ids are 0-based.
 """
 
-from fem_mnn.design import Design, Geometry, Material, load_design, paper_sample
-from fem_mnn.errors import EngineError, InputError
-from fem_mnn.insitu import Backprop, backprop
-from fem_mnn.losses import MSE, CrossEntropy, Output
-from fem_mnn.model import Solution
-from fem_mnn.spring import SpringModel
-
-__version__ = "0.1.0"
+from fem_mnn.contract import Solution
+from fem_mnn.core.errors import EngineError, InputError
+from fem_mnn.core.version import __version__
+from fem_mnn.design.builders import paper_sample
+from fem_mnn.design.files import load_design
+from fem_mnn.design.records import Design, Geometry, Material
+from fem_mnn.learn.insitu import Backprop, backprop
+from fem_mnn.learn.losses import MSE, CrossEntropy, Output
+from fem_mnn.spring.network import SpringModel
 
 __all__ = [
     "MSE",

@@ -15,8 +15,8 @@ import os
 import sys
 from collections.abc import Sequence
 
-from fem_mnn import __version__
-from fem_mnn.errors import EngineError, InputError
+from fem_mnn.core.errors import EngineError, InputError
+from fem_mnn.core.version import __version__
 
 __all__ = ["main"]
 

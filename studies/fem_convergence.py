@@ -31,17 +31,19 @@ import matplotlib  # noqa: E402
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from fem_mnn.calibration import calibrated_law  # noqa: E402
-from fem_mnn.compare import rel_l2  # noqa: E402
+from fem_mnn.contract import (
+    elongations,  # noqa: E402
+    nominal_stiffness,  # noqa: E402
+)
 from fem_mnn.design import paper_sample  # noqa: E402
-from fem_mnn.extract import elongations  # noqa: E402
-from fem_mnn.fem import FemModel, FemOptions, fd_width_gradient, stiffness_factor_gradient  # noqa: E402
-from fem_mnn.frame import beam_gradient  # noqa: E402
-from fem_mnn.geometry import MeshOptions  # noqa: E402
-from fem_mnn.losses import MSE  # noqa: E402
-from fem_mnn.paper_data import G  # noqa: E402
-from fem_mnn.report import StudyReport  # noqa: E402
-from fem_mnn.spring import nominal_stiffness  # noqa: E402
+from fem_mnn.fem.calibration import calibrated_law  # noqa: E402
+from fem_mnn.fem.linear import FemModel, FemOptions, fd_width_gradient, stiffness_factor_gradient  # noqa: E402
+from fem_mnn.fidelity.compare import rel_l2  # noqa: E402
+from fem_mnn.geometry.build import MeshOptions  # noqa: E402
+from fem_mnn.io.paper_data import G  # noqa: E402
+from fem_mnn.io.report import StudyReport  # noqa: E402
+from fem_mnn.learn.losses import MSE  # noqa: E402
+from fem_mnn.spring.frame import beam_gradient  # noqa: E402
 
 FD_BONDS = (1, 13)
 

@@ -23,10 +23,11 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from fem_mnn.design import paper_sample  # noqa: E402
-from fem_mnn.paper_data import G, load_figure1  # noqa: E402
-from fem_mnn.plotting import draw_lattice  # noqa: E402
-from fem_mnn.report import StudyReport, paper_study_main  # noqa: E402
-from fem_mnn.spring import SpringModel, compatibility_matrix, free_dofs  # noqa: E402
+from fem_mnn.design.rigidity import compatibility_matrix, free_dofs  # noqa: E402
+from fem_mnn.io.paper_data import G, load_figure1  # noqa: E402
+from fem_mnn.io.report import StudyReport, paper_study_main  # noqa: E402
+from fem_mnn.spring.network import SpringModel
+from fem_mnn.viz.training import draw_lattice  # noqa: E402
 
 NAME = "fig1_gradient"
 GRAM = G * 1e-3  # N per gram

@@ -34,13 +34,13 @@ import matplotlib.pyplot as plt  # noqa: E402
 from scipy.optimize import minimize  # noqa: E402
 
 from fem_mnn.design import paper_sample  # noqa: E402
-from fem_mnn.insitu import backprop  # noqa: E402
-from fem_mnn.paper_data import load_figure2  # noqa: E402
-from fem_mnn.plotting import compare_widths_figure, draw_lattice, training_curves_figure  # noqa: E402
-from fem_mnn.report import StudyReport  # noqa: E402
-from fem_mnn.spring import SpringModel  # noqa: E402
-from fem_mnn.tasks import behaviour_cross_entropy, behaviour_mse  # noqa: E402
-from fem_mnn.training import paper_config, train  # noqa: E402
+from fem_mnn.io.paper_data import load_figure2  # noqa: E402
+from fem_mnn.io.report import StudyReport  # noqa: E402
+from fem_mnn.learn.insitu import backprop  # noqa: E402
+from fem_mnn.learn.tasks import behaviour_cross_entropy, behaviour_mse  # noqa: E402
+from fem_mnn.learn.training import paper_config, train  # noqa: E402
+from fem_mnn.spring.network import SpringModel  # noqa: E402
+from fem_mnn.viz.training import compare_widths_figure, draw_lattice, training_curves_figure  # noqa: E402
 
 
 def outputs(res) -> tuple[float, float]:

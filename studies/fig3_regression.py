@@ -32,15 +32,16 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from scipy.optimize import brentq, minimize  # noqa: E402
 
+from fem_mnn.contract import nominal_stiffness  # noqa: E402
 from fem_mnn.design import Design, paper_sample  # noqa: E402
-from fem_mnn.insitu import backprop  # noqa: E402
-from fem_mnn.losses import MSE  # noqa: E402
-from fem_mnn.paper_data import load_figure3  # noqa: E402
-from fem_mnn.plotting import compare_widths_figure, training_curves_figure  # noqa: E402
-from fem_mnn.report import StudyReport  # noqa: E402
-from fem_mnn.spring import SpringModel, nominal_stiffness  # noqa: E402
-from fem_mnn.tasks import REGRESSION_COMPLIANCE, gram_force, regression  # noqa: E402
-from fem_mnn.training import paper_config, train  # noqa: E402
+from fem_mnn.io.paper_data import load_figure3  # noqa: E402
+from fem_mnn.io.report import StudyReport  # noqa: E402
+from fem_mnn.learn.insitu import backprop  # noqa: E402
+from fem_mnn.learn.losses import MSE  # noqa: E402
+from fem_mnn.learn.tasks import REGRESSION_COMPLIANCE, gram_force, regression  # noqa: E402
+from fem_mnn.learn.training import paper_config, train  # noqa: E402
+from fem_mnn.spring.network import SpringModel
+from fem_mnn.viz.training import compare_widths_figure, training_curves_figure  # noqa: E402
 
 S_STAR = np.array(REGRESSION_COMPLIANCE)  # mm/N
 

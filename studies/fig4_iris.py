@@ -32,11 +32,11 @@ for _p in (str(ROOT), str(ROOT / "studies")):
 from _training_runs import Run, Variant, iris_task, log, run_many, run_task, summarise  # noqa: E402
 
 from fem_mnn.design import paper_sample  # noqa: E402
-from fem_mnn.insitu import backprop_operator  # noqa: E402
-from fem_mnn.paper_data import load_figure4  # noqa: E402
-from fem_mnn.report import StudyReport, paper_study_main  # noqa: E402
-from fem_mnn.spring import SpringModel  # noqa: E402
-from fem_mnn.tasks import IRIS_CLASSES, regression  # noqa: E402
+from fem_mnn.io.paper_data import load_figure4  # noqa: E402
+from fem_mnn.io.report import StudyReport, paper_study_main  # noqa: E402
+from fem_mnn.learn.insitu import backprop_operator  # noqa: E402
+from fem_mnn.learn.tasks import IRIS_CLASSES, regression  # noqa: E402
+from fem_mnn.spring.network import SpringModel  # noqa: E402
 
 NAME = "fig4_iris"
 SOFTMAX_SCALE = 0.05  # mm: outputs |u_x| are ~0.03-0.06 mm under the 5 g inputs
@@ -157,7 +157,7 @@ def stack(runs: list[Run], attr: str) -> np.ndarray:
 def run(data: str | None, out: Path, quick: bool) -> Path:
     import matplotlib.pyplot as plt
 
-    from fem_mnn.plotting import compare_widths_figure
+    from fem_mnn.viz.training import compare_widths_figure
 
     t0 = time.time()
     paper = load_figure4(data)
@@ -397,7 +397,7 @@ def run(data: str | None, out: Path, quick: bool) -> Path:
     sx_rows, sx = [], {}
     for key in [v.key for v in variants if v.key in ("faithful", BEST)]:
         P = np.array([normalised_outputs(r.widths) for r in by_var[key]])  # (nets, 150, 3)
-        from fem_mnn.tasks import load_iris
+        from fem_mnn.learn.tasks import load_iris
 
         _, labels = load_iris()
         for k in range(3):

@@ -39,13 +39,14 @@ for _p in (str(ROOT), str(ROOT / "studies")):
 
 from _training_runs import Run, Variant, iris_task, log, run_many, run_task, summarise  # noqa: E402
 
+from fem_mnn.core.errors import InputError  # noqa: E402
 from fem_mnn.design import Design, paper_sample, validate  # noqa: E402
-from fem_mnn.errors import InputError  # noqa: E402
-from fem_mnn.paper_data import load_figure5  # noqa: E402
-from fem_mnn.report import StudyReport, paper_study_main  # noqa: E402
-from fem_mnn.spring import SpringModel, zero_modes  # noqa: E402
-from fem_mnn.tasks import REGRESSION_COMPLIANCE, regression  # noqa: E402
-from fem_mnn.training import TrainConfig  # noqa: E402
+from fem_mnn.design.rigidity import zero_modes  # noqa: E402
+from fem_mnn.io.paper_data import load_figure5  # noqa: E402
+from fem_mnn.io.report import StudyReport, paper_study_main  # noqa: E402
+from fem_mnn.learn.tasks import REGRESSION_COMPLIANCE, regression  # noqa: E402
+from fem_mnn.learn.training import TrainConfig  # noqa: E402
+from fem_mnn.spring.network import SpringModel
 
 NAME = "fig5_retraining"
 TEACHER_SEED = 123
@@ -472,7 +473,7 @@ def run(data: str | None, out: Path, quick: bool) -> Path:
     rep.figure(fig, "damage_retraining.png", f"Retraining after cutting bond {head[0]}, mean over splits.")
     plt.close(fig)
 
-    from fem_mnn.plotting import draw_lattice
+    from fem_mnn.viz.training import draw_lattice
 
     fig, ax = plt.subplots(figsize=(7, 5))
     vals = np.full(d0.n_bonds, np.nan)

@@ -15,9 +15,9 @@ import platform
 import time
 from pathlib import Path
 
+from fem_mnn.core.files import atomic_write_json, atomic_write_text
 from fem_mnn.design import paper_sample
-from fem_mnn.geometry import MeshOptions, build_model, gmsh_session
-from fem_mnn.io import atomic_write_json, atomic_write_text
+from fem_mnn.geometry.build import MeshOptions, build_model, gmsh_session
 
 OUT = Path(__file__).resolve().parent / "results" / "geometry_refinement"
 
@@ -28,10 +28,10 @@ LEVELS = [(2, 3, 1.0), (2, 3, 2.0), (2, 3, 4.0), (3, 1, 1.0), (3, 1, 2.0), (3, 1
 
 def main() -> None:
     try:
-        from fem_mnn._dolfinx import import_dolfinx
+        from fem_mnn.fem._dolfinx import import_dolfinx
 
         import_dolfinx()
-        from fem_mnn.geometry import generate_mesh
+        from fem_mnn.fem.meshing import generate_mesh
     except ImportError:
         generate_mesh = None
     design = paper_sample()

@@ -10,9 +10,9 @@ elsewhere.
 Estimates, all from ONE FEM forward + adjoint pair (what a camera could measure):
 
 * ``nominal``: (E t / L) e e_adj with e from junction-average displacements;
-* ``calibrated``: k_cal'(w) e e_adj (:mod:`fem_mnn.calibration`);
+* ``calibrated``: k_cal'(w) e e_adj (:mod:`fem_mnn.fem.calibration`);
 * ``beam``: the frame estimate from node displacements AND junction rotations,
-  axial part from beam theory + bending part (:func:`fem_mnn.frame.beam_gradient`);
+  axial part from beam theory + bending part (:func:`fem_mnn.spring.frame.beam_gradient`);
 * ``beam-cal``: the same with the calibrated axial law;
 * ``energy/w``: the exact per-bond energy product (dL/dtheta, stiffness-factor
   gradient) divided by w -- exact if a bond's stiffness were proportional to w; a
@@ -46,16 +46,17 @@ import matplotlib  # noqa: E402
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from fem_mnn.calibration import calibrated_law  # noqa: E402
-from fem_mnn.compare import bond_rel_error, cosine, rel_l2, sign_agreement  # noqa: E402
+from fem_mnn.contract import nominal_stiffness  # noqa: E402
 from fem_mnn.design import paper_sample  # noqa: E402
-from fem_mnn.fem import FemModel, FemOptions, fd_width_gradient, stiffness_factor_gradient  # noqa: E402
-from fem_mnn.frame import FrameModel, beam_gradient  # noqa: E402
-from fem_mnn.insitu import backprop  # noqa: E402
-from fem_mnn.losses import MSE  # noqa: E402
-from fem_mnn.paper_data import G  # noqa: E402
-from fem_mnn.report import StudyReport  # noqa: E402
-from fem_mnn.spring import SpringModel, nominal_stiffness  # noqa: E402
+from fem_mnn.fem.calibration import calibrated_law  # noqa: E402
+from fem_mnn.fem.linear import FemModel, FemOptions, fd_width_gradient, stiffness_factor_gradient  # noqa: E402
+from fem_mnn.fidelity.compare import bond_rel_error, cosine, rel_l2, sign_agreement  # noqa: E402
+from fem_mnn.io.paper_data import G  # noqa: E402
+from fem_mnn.io.report import StudyReport  # noqa: E402
+from fem_mnn.learn.insitu import backprop  # noqa: E402
+from fem_mnn.learn.losses import MSE  # noqa: E402
+from fem_mnn.spring.frame import FrameModel, beam_gradient  # noqa: E402
+from fem_mnn.spring.network import SpringModel
 
 GRAM = G * 1e-3
 ESTIMATES = ("nominal", "calibrated", "beam", "beam-cal", "energy/w", "spring-model", "frame-model")

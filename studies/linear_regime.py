@@ -1,7 +1,7 @@
 """Where the linear regime of the paper's sample ends (issue 6).
 
 Study on :func:`fem_mnn.design.paper_sample` (P2 plane stress, default mesh),
-comparing the neo-Hookean large-deformation solution (:mod:`fem_mnn.nonlinear`)
+comparing the neo-Hookean large-deformation solution (:mod:`fem_mnn.fem.nonlinear`)
 with the linear solver (:mod:`fem_mnn.fem`) on the same mesh, loads and clamp:
 
 A. Forward load sweep, the Figure 1 gradient experiment scaled: a hanging weight of
@@ -36,11 +36,11 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from fem_mnn.design import paper_sample  # noqa: E402
-from fem_mnn.fem import FemOptions  # noqa: E402
-from fem_mnn.geometry import MeshOptions  # noqa: E402
-from fem_mnn.nonlinear import NonlinearModel, relative_deviation  # noqa: E402
-from fem_mnn.paper_data import G, load_figure1  # noqa: E402
-from fem_mnn.report import StudyReport, fmt  # noqa: E402
+from fem_mnn.fem.linear import FemOptions  # noqa: E402
+from fem_mnn.fem.nonlinear import NonlinearModel, relative_deviation  # noqa: E402
+from fem_mnn.geometry.build import MeshOptions  # noqa: E402
+from fem_mnn.io.paper_data import G, load_figure1  # noqa: E402
+from fem_mnn.io.report import StudyReport, fmt  # noqa: E402
 
 FWD_NODE = 12  # paper node 13
 OUT_NODE = 13  # paper node 14

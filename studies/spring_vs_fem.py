@@ -8,7 +8,7 @@ node 11 = id 10). FEM: P2 plane stress, default mesh, node displacement = juncti
 average (the reference); also the node-centre value.
 
 Models against FEM: ``spring`` (E t w / L), ``spring-cal`` (k(w) calibrated,
-:mod:`fem_mnn.calibration`), ``frame`` (stepped beams, axial law from beam theory),
+:mod:`fem_mnn.fem.calibration`), ``frame`` (stepped beams, axial law from beam theory),
 ``frame-cal`` (stepped beams, calibrated axial law).
 
 Run: ``python studies/spring_vs_fem.py [--quick] [--out DIR]``.
@@ -33,14 +33,14 @@ import matplotlib  # noqa: E402
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from fem_mnn.calibration import calibrated_law  # noqa: E402
-from fem_mnn.compare import rel_l2  # noqa: E402
 from fem_mnn.design import paper_sample  # noqa: E402
-from fem_mnn.fem import FemModel, FemOptions  # noqa: E402
-from fem_mnn.frame import FrameModel  # noqa: E402
-from fem_mnn.paper_data import G  # noqa: E402
-from fem_mnn.report import StudyReport  # noqa: E402
-from fem_mnn.spring import SpringModel  # noqa: E402
+from fem_mnn.fem.calibration import calibrated_law  # noqa: E402
+from fem_mnn.fem.linear import FemModel, FemOptions  # noqa: E402
+from fem_mnn.fidelity.compare import rel_l2  # noqa: E402
+from fem_mnn.io.paper_data import G  # noqa: E402
+from fem_mnn.io.report import StudyReport  # noqa: E402
+from fem_mnn.spring.frame import FrameModel  # noqa: E402
+from fem_mnn.spring.network import SpringModel  # noqa: E402
 
 GRAM = G * 1e-3
 
@@ -62,7 +62,7 @@ def run_design(design, law, F) -> dict:
     op = FemModel(design, FemOptions()).operator()
     s = op.solve_fields(F)
     centre = np.stack([op.extractor.centre_values(f)[:, :2] for f in s.fields])
-    from fem_mnn.extract import elongations
+    from fem_mnn.contract import elongations
 
     e_fem, u_fem = s.elongation, s.u
     e_centre = elongations(centre, design)

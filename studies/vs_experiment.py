@@ -38,16 +38,16 @@ import matplotlib  # noqa: E402
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from fem_mnn.compare import (  # noqa: E402
+from fem_mnn.design import paper_sample  # noqa: E402
+from fem_mnn.fidelity.compare import (
     compare_displacements,
     compare_gradients,
     error_summary,
     make_predictors,
     parity_figure,
 )
-from fem_mnn.design import paper_sample  # noqa: E402
-from fem_mnn.measured import load_cases, paper_records  # noqa: E402
-from fem_mnn.report import StudyReport  # noqa: E402
+from fem_mnn.io.measured import load_cases, paper_records  # noqa: E402
+from fem_mnn.io.report import StudyReport  # noqa: E402
 
 MODELS = ("spring", "spring-calibrated", "frame", "fem", "fem-centre")
 

@@ -30,7 +30,7 @@ def case_loads(design) -> np.ndarray:
 
 
 def case_loss(design):
-    from fem_mnn.losses import MSE
+    from fem_mnn.learn.losses import MSE
 
     t = np.full((2, design.n_nodes, 2), np.nan)
     t[:, design.n_nodes - 1, 1] = -0.02
@@ -40,9 +40,9 @@ def case_loss(design):
 
 def run_case(comm) -> dict:
     """Collective: solve the case on ``comm``; every rank returns the same dict."""
-    from fem_mnn.fem import FemModel, FemOptions, stiffness_factor_gradient
-    from fem_mnn.geometry import MeshOptions
-    from fem_mnn.insitu import backprop_operator
+    from fem_mnn.fem.linear import FemModel, FemOptions, stiffness_factor_gradient
+    from fem_mnn.geometry.build import MeshOptions
+    from fem_mnn.learn.insitu import backprop_operator
 
     d = case_design()
     model = FemModel(d, FemOptions(mesh=MeshOptions(elements_across=2)), comm=comm)
@@ -69,7 +69,7 @@ def run_case(comm) -> dict:
 if __name__ == "__main__":
     from mpi4py import MPI
 
-    import fem_mnn.fem  # noqa: F401  (loads dolfinx_solver before anything else)
+    import fem_mnn.fem.linear  # noqa: F401  (loads dolfinx_solver before anything else)
 
     out = run_case(MPI.COMM_WORLD)
     if MPI.COMM_WORLD.rank == 0:

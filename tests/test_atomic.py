@@ -1,6 +1,6 @@
 """Nothing half-written: an output is either the old file or the complete new one.
 
-* :mod:`fem_mnn.io` under exceptions raised midway (``OSError``, ``KeyboardInterrupt``,
+* :mod:`fem_mnn.core.files` under exceptions raised midway (``OSError``, ``KeyboardInterrupt``,
   a bug) and under SIGKILL of a process that writes a large file in a loop;
 * the real writers (design JSON, gradient results, gmsh meshes, STL, training
   checkpoints) when the disk fails midway;
@@ -25,9 +25,9 @@ import numpy as np
 import pytest
 
 from fem_mnn.cli import main
+from fem_mnn.core.errors import EngineError, InputError
+from fem_mnn.core.files import atomic_path, atomic_write_json, atomic_write_text
 from fem_mnn.design import paper_sample, save_design
-from fem_mnn.errors import EngineError, InputError
-from fem_mnn.io import atomic_path, atomic_write_json, atomic_write_text
 
 PACKAGE = Path(__file__).resolve().parents[1] / "fem_mnn"
 OLD = b"old complete version\n"
@@ -42,7 +42,7 @@ def _disk_full(*args, **kwargs):
     raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
 
-# ------------------------------------------------------------ fem_mnn.io itself
+# ------------------------------------------------------------ fem_mnn.core.files itself
 
 
 @pytest.mark.parametrize(
@@ -111,7 +111,7 @@ _WRITER = textwrap.dedent(
     """
     import hashlib, os, sys, time
     from pathlib import Path
-    from fem_mnn.io import atomic_write_bytes
+    from fem_mnn.core.files import atomic_write_bytes
 
     target, mode = Path(sys.argv[1]), sys.argv[2]
 
@@ -223,8 +223,8 @@ def test_design_file_survives_a_full_disk(tmp_path, monkeypatch):
 
 
 def test_mesh_writer_failing_midway_keeps_the_old_mesh(tmp_path, monkeypatch):
-    geometry = pytest.importorskip("fem_mnn.geometry")
-    from fem_mnn.geometry import MeshOptions, write_msh
+    geometry = pytest.importorskip("fem_mnn.geometry.build")
+    from fem_mnn.geometry.build import MeshOptions, write_msh
 
     target = tmp_path / "m.msh"
     target.write_bytes(OLD)
@@ -247,7 +247,7 @@ def test_mesh_writer_failing_midway_keeps_the_old_mesh(tmp_path, monkeypatch):
 
 
 def test_stl_writer_failing_midway_keeps_the_old_file(tmp_path, monkeypatch):
-    stl = pytest.importorskip("fem_mnn.stl")
+    stl = pytest.importorskip("fem_mnn.geometry.stl")
     # a unit cube instead of gmsh's lattice surface: this test is about the file, not the solid
     pts = np.array([[x, y, z] for x in (0, 1) for y in (0, 1) for z in (0, 1)], dtype=float)
     quads = [(0, 1, 3, 2), (4, 6, 7, 5), (0, 4, 5, 1), (2, 3, 7, 6), (0, 2, 6, 4), (1, 5, 7, 3)]
@@ -266,9 +266,9 @@ def test_stl_writer_failing_midway_keeps_the_old_file(tmp_path, monkeypatch):
 
 
 def test_training_checkpoint_survives_a_full_disk(tmp_path, monkeypatch):
-    training = pytest.importorskip("fem_mnn.training")
-    from fem_mnn.spring import SpringModel
-    from fem_mnn.tasks import build_task
+    training = pytest.importorskip("fem_mnn.learn.training")
+    from fem_mnn.learn.tasks import build_task
+    from fem_mnn.spring.network import SpringModel
 
     design = paper_sample()
     task = build_task("behaviour", design, seed=0)

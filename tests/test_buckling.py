@@ -7,13 +7,13 @@ import math
 import numpy as np
 import pytest
 
-pytest.importorskip("fem_mnn.fem", reason="DOLFINx is not installed")
+pytest.importorskip("fem_mnn.fem.linear", reason="DOLFINx is not installed")
 
-from fem_mnn.buckling import BucklingOptions, buckling_analysis, euler_cantilever_load  # noqa: E402
 from fem_mnn.design import Design, Geometry, Material  # noqa: E402
-from fem_mnn.fem import FemOptions  # noqa: E402
-from fem_mnn.geometry import MeshOptions  # noqa: E402
-from fem_mnn.mechanical_checks import buckling_check  # noqa: E402
+from fem_mnn.fem.buckling import BucklingOptions, buckling_analysis, euler_cantilever_load  # noqa: E402
+from fem_mnn.fem.linear import FemOptions  # noqa: E402
+from fem_mnn.fem.mechanical_checks import buckling_check  # noqa: E402
+from fem_mnn.geometry.build import MeshOptions  # noqa: E402
 
 pytestmark = pytest.mark.fem
 

@@ -11,10 +11,10 @@ pytest.importorskip("dolfinx_solver", reason="needs the DOLFINx wheel")
 
 from mpi4py import MPI  # noqa: E402
 
-from fem_mnn import calibration as cal  # noqa: E402
+from fem_mnn.core.errors import InputError  # noqa: E402
 from fem_mnn.design import Design, Geometry, Material  # noqa: E402
-from fem_mnn.errors import InputError  # noqa: E402
-from fem_mnn.spring import SpringModel  # noqa: E402
+from fem_mnn.fem import calibration as cal  # noqa: E402
+from fem_mnn.spring.network import SpringModel  # noqa: E402
 
 pytestmark = pytest.mark.fem
 

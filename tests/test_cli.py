@@ -11,9 +11,9 @@ import pytest
 
 from fem_mnn.cli import main
 from fem_mnn.design import save_design, triangular_strip
-from fem_mnn.insitu import backprop
-from fem_mnn.losses import MSE
-from fem_mnn.spring import SpringModel
+from fem_mnn.learn.insitu import backprop
+from fem_mnn.learn.losses import MSE
+from fem_mnn.spring.network import SpringModel
 
 KEYS = {"loss", "u", "elongation", "adjoint_elongation", "grad_k", "grad_w"}
 

@@ -8,12 +8,12 @@ import math
 import numpy as np
 import pytest
 
-from fem_mnn import measured as ms
 from fem_mnn.cli import main
-from fem_mnn.compare import bond_rel_error, cosine, error_summary, rel_l2, sign_agreement
+from fem_mnn.contract import elongations
 from fem_mnn.design import save_design, triangular_patch
-from fem_mnn.extract import elongations
-from fem_mnn.spring import SpringModel
+from fem_mnn.fidelity.compare import bond_rel_error, cosine, error_summary, rel_l2, sign_agreement
+from fem_mnn.io import measured as ms
+from fem_mnn.spring.network import SpringModel
 
 
 def test_metrics():

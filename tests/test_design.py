@@ -8,15 +8,8 @@ import math
 import numpy as np
 import pytest
 
-from fem_mnn.design import (
-    design_from_dict,
-    load_design,
-    paper_sample,
-    save_design,
-    triangular_patch,
-    triangular_strip,
-)
-from fem_mnn.errors import InputError
+from fem_mnn.core.errors import InputError
+from fem_mnn.design import design_from_dict, load_design, paper_sample, save_design, triangular_patch, triangular_strip
 
 
 def test_paper_sample_matches_the_published_construction(paper):

@@ -15,9 +15,9 @@ import re
 import numpy as np
 import pytest
 
+from fem_mnn.core.errors import EngineError, InputError
 from fem_mnn.design import Design, paper_sample
-from fem_mnn.errors import EngineError, InputError
-from fem_mnn.spring import SpringModel
+from fem_mnn.spring.network import SpringModel
 
 SQUARE = dict(
     nodes=np.array([[0.0, 0.0], [16.0, 0.0], [16.0, 16.0], [0.0, 16.0]]),
@@ -60,8 +60,8 @@ def test_the_pivot_check_leaves_valid_lattices_alone():
 
 @pytest.fixture(scope="module")
 def fem():
-    fem_module = pytest.importorskip("fem_mnn.fem", reason="DOLFINx is not installed")
-    from fem_mnn.geometry import MeshOptions
+    fem_module = pytest.importorskip("fem_mnn.fem.linear", reason="DOLFINx is not installed")
+    from fem_mnn.geometry.build import MeshOptions
 
     def model(design: Design):
         opts = fem_module.FemOptions(degree=1, mesh=MeshOptions(elements_across=1))
@@ -101,7 +101,7 @@ def test_gmsh_failing_on_a_geometry_is_an_engine_error(fem):
 
 
 def test_gmsh_failing_to_write_a_mesh_is_an_engine_error(tmp_path, monkeypatch):
-    geometry = pytest.importorskip("fem_mnn.geometry")
+    geometry = pytest.importorskip("fem_mnn.geometry.build")
 
     def fail(name):
         raise Exception("Error   : Could not open file")  # what gmsh raises
@@ -113,11 +113,11 @@ def test_gmsh_failing_to_write_a_mesh_is_an_engine_error(tmp_path, monkeypatch):
 
 
 def test_newton_that_does_not_converge_is_an_engine_error():
-    pytest.importorskip("fem_mnn.fem", reason="DOLFINx is not installed")
-    nonlinear = pytest.importorskip("fem_mnn.nonlinear")
+    pytest.importorskip("fem_mnn.fem.linear", reason="DOLFINx is not installed")
+    nonlinear = pytest.importorskip("fem_mnn.fem.nonlinear")
     from fem_mnn.design import triangular_patch
-    from fem_mnn.fem import FemOptions
-    from fem_mnn.geometry import MeshOptions
+    from fem_mnn.fem.linear import FemOptions
+    from fem_mnn.geometry.build import MeshOptions
 
     d = triangular_patch(3, 2)
     model = nonlinear.NonlinearModel(
@@ -133,7 +133,7 @@ def test_newton_that_does_not_converge_is_an_engine_error():
 
 def test_cli_reports_an_engine_error_with_exit_3(tmp_path, monkeypatch, capsys):
     """An engine failure inside a command: one error line (after any progress lines), exit 3, no output file."""
-    geometry = pytest.importorskip("fem_mnn.geometry")
+    geometry = pytest.importorskip("fem_mnn.geometry.build")
     from fem_mnn.cli import main
     from fem_mnn.design import save_design
 
@@ -153,9 +153,9 @@ def test_cli_reports_an_engine_error_with_exit_3(tmp_path, monkeypatch, capsys):
 
 @pytest.fixture
 def cache(tmp_path):
-    mesh_cache = pytest.importorskip("fem_mnn.mesh_cache")
+    mesh_cache = pytest.importorskip("fem_mnn.geometry.cache")
     from fem_mnn.design import triangular_patch
-    from fem_mnn.geometry import MeshOptions
+    from fem_mnn.geometry.build import MeshOptions
 
     design, opts = triangular_patch(3, 2), MeshOptions(elements_across=1)
     mesh_cache.ensure_mesh(design, opts, tmp_path)
@@ -178,9 +178,9 @@ def test_a_damaged_or_foreign_cache_record_is_rebuilt(cache, tmp_path, damage):
 
 
 def test_a_damaged_cached_mesh_is_an_engine_error_naming_the_file(cache, tmp_path):
-    pytest.importorskip("fem_mnn.fem", reason="DOLFINx is not installed")
-    mesh_cache, design, opts, paths = cache
+    meshing = pytest.importorskip("fem_mnn.fem.meshing", reason="DOLFINx is not installed")
+    _, design, opts, paths = cache
     data = paths["msh"].read_bytes()
     paths["msh"].write_bytes(data[: len(data) // 2])
     with pytest.raises(EngineError, match=re.escape(str(paths["msh"])) + ".*delete it"):
-        mesh_cache.load_mesh(design, opts, root=tmp_path)
+        meshing.load_mesh(design, opts, root=tmp_path)

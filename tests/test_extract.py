@@ -9,10 +9,11 @@ pytest.importorskip("dolfinx_solver", reason="needs the DOLFINx wheel")
 
 from mpi4py import MPI  # noqa: E402
 
+from fem_mnn.contract import elongations  # noqa: E402
 from fem_mnn.design import paper_sample  # noqa: E402
-from fem_mnn.extract import centre_values, elongations, region_average, rotation  # noqa: E402
-from fem_mnn.fem import FemModel, FemOptions  # noqa: E402
-from fem_mnn.geometry import MeshOptions  # noqa: E402
+from fem_mnn.fem.extract import centre_values, region_average, rotation
+from fem_mnn.fem.linear import FemModel, FemOptions  # noqa: E402
+from fem_mnn.geometry.build import MeshOptions  # noqa: E402
 
 pytestmark = pytest.mark.fem
 
@@ -40,7 +41,7 @@ def test_region_measure_is_the_hub_area(op):
     import dolfinx.fem
     import ufl
 
-    from fem_mnn import tags
+    from fem_mnn.geometry import tags
 
     # independently: integrate 1 over the tagged cells with a subdomain measure
     dx = ufl.Measure("dx", domain=op.mesh, subdomain_data=op.cell_tags)

@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from fem_mnn.core.errors import InputError
 from fem_mnn.design import Design, Geometry, Material, paper_sample
-from fem_mnn.errors import InputError
-from fem_mnn.frame import FrameModel, FrameOptions, beam_axial_law, beam_gradient, element_matrices
-from fem_mnn.losses import MSE
-from fem_mnn.spring import SpringModel
+from fem_mnn.learn.losses import MSE
+from fem_mnn.spring.frame import FrameModel, FrameOptions, beam_axial_law, beam_gradient, element_matrices
+from fem_mnn.spring.network import SpringModel
 
 E, NU, T = 0.55, 0.45, 2.0
 PRISMATIC = Geometry(width_min=0.1, width_max=20.0, thin_end_ratio=1.0, junction_radius=1.0)
@@ -145,7 +145,7 @@ def test_bad_options():
 
 
 def test_frame_implements_the_model_interface(paper):
-    from fem_mnn.model import LinearOperator, MechanicalModel
+    from fem_mnn.contract import LinearOperator, MechanicalModel
 
     model = FrameModel(paper)
     assert isinstance(model, MechanicalModel)

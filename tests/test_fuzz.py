@@ -40,10 +40,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from fem_mnn.cli import main
+from fem_mnn.core.errors import InputError
 from fem_mnn.design import Design, design_from_dict, load_design, save_design
-from fem_mnn.errors import InputError
-from fem_mnn.printability import read_design_lenient
-from fem_mnn.spring import SpringModel, compatibility_matrix, free_dofs
+from fem_mnn.design.printability import read_design_lenient
+from fem_mnn.design.rigidity import compatibility_matrix, free_dofs
+from fem_mnn.spring.network import SpringModel
 
 SRC = "fuzzed.json"
 COUNT: dict[str, int] = {}
@@ -556,7 +557,7 @@ def damaged_csv(draw) -> tuple[str, bytes]:
 @fuzz_settings(300, "csv")
 @given(case=damaged_csv())
 def test_damaged_measurement_files_are_read_or_refused_in_one_line(fuzz_dir, case):
-    from fem_mnn import measured
+    from fem_mnn.io import measured
 
     _count("csv")
     kind, raw = case

@@ -12,18 +12,18 @@ import gmsh
 import numpy as np
 import pytest
 
-from fem_mnn import tags
+from fem_mnn.core.errors import InputError
 from fem_mnn.design import Design, Geometry, paper_sample, triangular_patch, triangular_strip
-from fem_mnn.errors import InputError
-from fem_mnn.geometry import MeshOptions, build_model, gmsh_session, mesh_size, write_msh
-from fem_mnn.outline import beam_layout
+from fem_mnn.design.outline import beam_layout
+from fem_mnn.geometry import tags
+from fem_mnn.geometry.build import MeshOptions, build_model, gmsh_session, mesh_size, write_msh
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def need_dolfinx():
     """Import DOLFINx the project's way, or skip."""
-    from fem_mnn._dolfinx import import_dolfinx
+    from fem_mnn.fem._dolfinx import import_dolfinx
 
     try:
         return import_dolfinx()
@@ -239,7 +239,7 @@ def test_generate_mesh_dolfinx_regions_match_cad():
     dolfinx = need_dolfinx()
     import ufl
 
-    from fem_mnn.geometry import generate_mesh
+    from fem_mnn.fem.meshing import generate_mesh
 
     d = paper_sample()
     md = generate_mesh(d, MeshOptions(dim=2, order=2))
@@ -260,7 +260,8 @@ def test_generate_mesh_under_mpi_two_ranks(mpiexec):
     need_dolfinx()
     script = (
         "from fem_mnn.design import triangular_patch\n"
-        "from fem_mnn.geometry import MeshOptions, generate_mesh\n"
+        "from fem_mnn.geometry.build import MeshOptions\n"
+        "from fem_mnn.fem.meshing import generate_mesh\n"
         "md = generate_mesh(triangular_patch(3, 2), MeshOptions())\n"
         "n = md.mesh.topology.index_map(2).size_local\n"
         "tot = md.mesh.comm.allreduce(n)\n"
@@ -301,22 +302,22 @@ def test_mesh_command(tmp_path, capsys):
 def test_committed_mesh_cache_is_fresh():
     import json
 
-    from fem_mnn.geometry import GEOMETRY_VERSION
-    from fem_mnn.mesh_cache import DEFAULT_ROOT, REFERENCE, cache_paths
+    from fem_mnn.geometry.build import GEOMETRY_VERSION
+    from fem_mnn.geometry.cache import DEFAULT_ROOT, REFERENCE, cache_paths
 
     for make, options in REFERENCE.values():
         d = make()
         for opts in options:
             for p in cache_paths(d, opts, DEFAULT_ROOT).values():
-                assert p.exists(), f"{p} missing: run python -m fem_mnn.mesh_cache"
+                assert p.exists(), f"{p} missing: run python -m fem_mnn.geometry.cache"
             info = json.loads(cache_paths(d, opts, DEFAULT_ROOT)["info"].read_text())
-            assert info["version"] == GEOMETRY_VERSION, "stale: run python -m fem_mnn.mesh_cache"
+            assert info["version"] == GEOMETRY_VERSION, "stale: run python -m fem_mnn.geometry.cache"
     total = sum(f.stat().st_size for f in DEFAULT_ROOT.glob("*"))
     assert total < 5e6
 
 
 def test_mesh_cache_regenerates_when_the_design_changes(tmp_path, monkeypatch):
-    from fem_mnn import mesh_cache
+    from fem_mnn.geometry import cache as mesh_cache
 
     small = lambda: triangular_patch(3, 2)  # noqa: E731
     monkeypatch.setattr(mesh_cache, "REFERENCE", {"small": (small, (MeshOptions(elements_across=1),))})
@@ -335,7 +336,7 @@ def test_mesh_cache_regenerates_when_the_design_changes(tmp_path, monkeypatch):
 @pytest.mark.fem
 def test_load_cached_mesh_into_dolfinx():
     need_dolfinx()
-    from fem_mnn.mesh_cache import load_mesh
+    from fem_mnn.fem.meshing import load_mesh
 
     md = load_mesh(paper_sample(), MeshOptions(dim=2))
     assert md.mesh.topology.index_map(2).size_global == md.info.n_cells
@@ -348,7 +349,7 @@ def test_load_cached_mesh_into_dolfinx():
 def test_pictures_of_geometry_and_mesh_are_to_scale(tmp_path):
     import matplotlib.image as mpimg
 
-    from fem_mnn.plot_geometry import plot_geometry, plot_mesh
+    from fem_mnn.viz.geometry import plot_geometry, plot_mesh
 
     d = paper_sample()
     g = plot_geometry(d, tmp_path / "g.png", highlight_bonds=[4])
@@ -371,7 +372,7 @@ def test_write_xdmf_round_trip(tmp_path):
     from dolfinx.io import XDMFFile
     from mpi4py import MPI
 
-    from fem_mnn.geometry import write_xdmf
+    from fem_mnn.fem.meshing import write_xdmf
 
     d = triangular_patch(3, 2)
     info = write_xdmf(d, MeshOptions(elements_across=2), tmp_path / "p.xdmf")
@@ -391,7 +392,7 @@ def test_generate_mesh_3d_volumes_match_cad():
     dolfinx = need_dolfinx()
     import ufl
 
-    from fem_mnn.geometry import generate_mesh
+    from fem_mnn.fem.meshing import generate_mesh
 
     d = triangular_patch(3, 2, width=2.5)
     md = generate_mesh(d, MeshOptions(dim=3, elements_across=1, order=2))
@@ -410,8 +411,8 @@ def test_generate_mesh_3d_volumes_match_cad():
 def test_a_runaway_mesh_is_refused_before_gmsh_meshes(paper):
     import time
 
-    from fem_mnn.errors import InputError
-    from fem_mnn.geometry import MeshOptions, build_model, gmsh_session
+    from fem_mnn.core.errors import InputError
+    from fem_mnn.geometry.build import MeshOptions, build_model, gmsh_session
 
     t0 = time.perf_counter()
     with gmsh_session(), pytest.raises(InputError, match="cells"):

@@ -7,8 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from fem_mnn import measured as ms
-from fem_mnn.errors import InputError
+from fem_mnn.core.errors import InputError
+from fem_mnn.io import measured as ms
 
 
 def test_displacements_round_trip(tmp_path):

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from fem_mnn.design import Design, Geometry, Material
-from fem_mnn.mechanical_checks import CheckOptions, MaterialLimits, rigidity_check
+from fem_mnn.fem.mechanical_checks import CheckOptions, MaterialLimits, rigidity_check
 
 SQUARE = Design(
     nodes=np.array([[0.0, 0.0], [16.0, 0.0], [16.0, 16.0], [0.0, 16.0]]),
@@ -48,8 +48,8 @@ def test_rigid_designs_pass_rigidity(paper):
 
 
 def test_report_of_floppy_design_skips_fe(tmp_path):
-    pytest.importorskip("fem_mnn.fem", reason="DOLFINx is not installed")
-    from fem_mnn.mechanical_checks import mechanical_report
+    pytest.importorskip("fem_mnn.fem.linear", reason="DOLFINx is not installed")
+    from fem_mnn.fem.mechanical_checks import mechanical_report
 
     F = np.zeros((4, 2))
     F[2, 0] = 0.01
@@ -62,10 +62,10 @@ def test_report_of_floppy_design_skips_fe(tmp_path):
 
 @pytest.mark.fem
 def test_slender_compressed_design_is_flagged_by_buckling(tmp_path):
-    pytest.importorskip("fem_mnn.fem", reason="DOLFINx is not installed")
-    from fem_mnn.fem import FemOptions
-    from fem_mnn.geometry import MeshOptions
-    from fem_mnn.mechanical_checks import mechanical_report
+    pytest.importorskip("fem_mnn.fem.linear", reason="DOLFINx is not installed")
+    from fem_mnn.fem.linear import FemOptions
+    from fem_mnn.fem.mechanical_checks import mechanical_report
+    from fem_mnn.geometry.build import MeshOptions
 
     d = slender_tower()
     F = np.zeros((3, 2))
@@ -88,10 +88,10 @@ def test_slender_compressed_design_is_flagged_by_buckling(tmp_path):
 
 @pytest.mark.fem
 def test_paper_sample_passes_under_the_figure1_load(paper, tmp_path):
-    pytest.importorskip("fem_mnn.fem", reason="DOLFINx is not installed")
-    from fem_mnn.fem import FemOptions
-    from fem_mnn.geometry import MeshOptions
-    from fem_mnn.mechanical_checks import mechanical_report
+    pytest.importorskip("fem_mnn.fem.linear", reason="DOLFINx is not installed")
+    from fem_mnn.fem.linear import FemOptions
+    from fem_mnn.fem.mechanical_checks import mechanical_report
+    from fem_mnn.geometry.build import MeshOptions
 
     F = np.zeros((paper.n_nodes, 2))
     F[12, 1] = -10e-3 * 9.8
@@ -109,7 +109,7 @@ def test_paper_sample_passes_under_the_figure1_load(paper, tmp_path):
 
 
 def test_validate_command_with_loads_flags_a_floppy_design(tmp_path, capsys):
-    pytest.importorskip("fem_mnn.fem", reason="DOLFINx is not installed")
+    pytest.importorskip("fem_mnn.fem.linear", reason="DOLFINx is not installed")
     from fem_mnn.cli import main
     from fem_mnn.design import save_design
 

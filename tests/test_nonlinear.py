@@ -10,13 +10,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-pytest.importorskip("fem_mnn.fem", reason="DOLFINx is not installed")
+pytest.importorskip("fem_mnn.fem.linear", reason="DOLFINx is not installed")
 
+from fem_mnn.core.errors import EngineError  # noqa: E402
 from fem_mnn.design import triangular_patch  # noqa: E402
-from fem_mnn.errors import EngineError  # noqa: E402
-from fem_mnn.fem import FemOptions  # noqa: E402
-from fem_mnn.geometry import MeshOptions  # noqa: E402
-from fem_mnn.nonlinear import NonlinearModel, NonlinearOptions, relative_deviation, true_elongations  # noqa: E402
+from fem_mnn.fem.linear import FemOptions  # noqa: E402
+from fem_mnn.fem.nonlinear import NonlinearModel, NonlinearOptions, relative_deviation, true_elongations  # noqa: E402
+from fem_mnn.geometry.build import MeshOptions  # noqa: E402
 
 pytestmark = pytest.mark.fem
 
@@ -32,7 +32,7 @@ def small_design():
 def test_true_elongation_is_projected_one_at_first_order(paper):
     rng = np.random.default_rng(1)
     u = rng.normal(size=(paper.n_nodes, 2))
-    from fem_mnn.extract import elongations
+    from fem_mnn.contract import elongations
 
     for s in (1e-3, 1e-4):
         d = true_elongations(s * u, paper) - elongations(s * u, paper)
@@ -92,9 +92,9 @@ _MPI_SCRIPT = """
 import json, sys
 import numpy as np
 from fem_mnn.design import triangular_patch
-from fem_mnn.fem import FemOptions
-from fem_mnn.geometry import MeshOptions
-from fem_mnn.nonlinear import NonlinearModel
+from fem_mnn.fem.linear import FemOptions
+from fem_mnn.geometry.build import MeshOptions
+from fem_mnn.fem.nonlinear import NonlinearModel
 d = triangular_patch(top=3, rows=2)
 nl = NonlinearModel(d, FemOptions(mesh=MeshOptions(elements_across=2)))
 F = np.zeros((d.n_nodes, 2)); F[4] = (0.02, -0.196)

@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from fem_mnn.core.errors import InputError
 from fem_mnn.design import paper_sample
-from fem_mnn.errors import InputError
-from fem_mnn.paper_data import (
+from fem_mnn.io.paper_data import (
     default_data_dir,
     load_all,
     load_figure1,
@@ -26,7 +26,7 @@ def test_default_folder_is_next_to_the_project(monkeypatch):
     monkeypatch.delenv("FEM_MNN_PAPER_DATA", raising=False)
     d = default_data_dir()
     assert d.parts[-3:] == ("shared", "experiments", "li-mao-2024")
-    assert d.parent.parent.parent == Path(__file__).resolve().parents[2]
+    assert d.parent.parent.parent == Path(__file__).resolve().parents[2]  # ../shared beside the checkout
 
 
 def test_environment_variable_overrides_the_default(monkeypatch, tmp_path):

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 from fem_mnn.cli import main
+from fem_mnn.core.errors import InputError
 from fem_mnn.design import Design, Geometry, Material, paper_sample, save_design, triangular_patch
-from fem_mnn.errors import InputError
-from fem_mnn.printability import DEFAULT_BUILD_VOLUME, check_design, lattice_extent
+from fem_mnn.design.printability import DEFAULT_BUILD_VOLUME, check_design, lattice_extent
 
 
 def raw(nodes, bonds, widths, geometry=None, thickness=2.0, fixed=(0,)) -> Design:

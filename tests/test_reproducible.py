@@ -86,7 +86,7 @@ def test_training_same_seed_same_files_other_seed_other_result(tmp_path, design_
 
 
 def test_mesh_and_stl_are_byte_identical(tmp_path):
-    pytest.importorskip("fem_mnn.geometry")
+    pytest.importorskip("fem_mnn.geometry.build")
     pytest.importorskip("fem_mnn.commands.stl")
     design_file = save_design(triangular_patch(3, 2, width=[1.5, 1.7, 1.9, 2.1, 2.3, 2.5, 2.0]), tmp_path / "p.json")
     mesh = ["mesh", str(design_file), "--elements-across", "2"]
@@ -99,7 +99,7 @@ def test_mesh_and_stl_are_byte_identical(tmp_path):
 
 
 def test_fem_gradient_is_identical_up_to_timings(tmp_path, design_file):
-    pytest.importorskip("fem_mnn.fem", reason="DOLFINx is not installed")
+    pytest.importorskip("fem_mnn.fem.linear", reason="DOLFINx is not installed")
     argv = ["fem", "gradient", str(design_file), "--load", "5:0,-0.01", "--target", "9:_,-1"]
     argv += ["--degree", "1", "--elements-across", "1"]
     assert main([*argv, "--out", str(tmp_path / "a.json")]) == 0

@@ -21,10 +21,10 @@ import numpy as np
 import pytest
 
 from fem_mnn.cli import main
+from fem_mnn.core.errors import InputError
 from fem_mnn.design import paper_sample, save_design
-from fem_mnn.errors import InputError
 
-training = pytest.importorskip("fem_mnn.training", reason="fem_mnn/training.py (training engine) has not landed")
+training = pytest.importorskip("fem_mnn.learn.training", reason="fem_mnn/training.py (training engine) has not landed")
 pytest.importorskip(
     "fem_mnn.commands.train", reason="fem_mnn/commands/train.py (`fem-mnn spring train`) has not landed"
 )
@@ -128,8 +128,8 @@ def _one_line_refusal(argv: list[str], capsys, needle: str) -> None:
 
 
 def _partial_run(design_file: Path, out: Path) -> None:
-    from fem_mnn.spring import SpringModel
-    from fem_mnn.tasks import build_task
+    from fem_mnn.learn.tasks import build_task
+    from fem_mnn.spring.network import SpringModel
 
     design = paper_sample()
     config = training.paper_config("regression", epochs=150, checkpoint_every=5, seed=3)
@@ -187,10 +187,10 @@ def _npy(text: str) -> bytes:
 
 def test_fem_driven_training_resumes_within_1e_10(tmp_path):
     """The same checkpoint serves FEM-driven training (issue 5: within 1e-10; in practice bitwise)."""
-    pytest.importorskip("fem_mnn.fem", reason="DOLFINx is not installed")
-    from fem_mnn.fem import FemModel, FemOptions
-    from fem_mnn.geometry import MeshOptions
-    from fem_mnn.tasks import build_task
+    pytest.importorskip("fem_mnn.fem.linear", reason="DOLFINx is not installed")
+    from fem_mnn.fem.linear import FemModel, FemOptions
+    from fem_mnn.geometry.build import MeshOptions
+    from fem_mnn.learn.tasks import build_task
 
     design = paper_sample()
     options = FemOptions(degree=1, mesh=MeshOptions(elements_across=1))
@@ -210,7 +210,7 @@ def test_fem_driven_training_resumes_within_1e_10(tmp_path):
 
 def test_sigkilled_fem_training_resumes_from_the_command_line(design_file, tmp_path):
     """`fem-mnn fem train`, killed with SIGKILL after its first checkpoint, resumed: same widths (1e-10)."""
-    pytest.importorskip("fem_mnn.fem", reason="DOLFINx is not installed")
+    pytest.importorskip("fem_mnn.fem.linear", reason="DOLFINx is not installed")
     args = ["--task", "behaviour-ce", "--epochs", "6", "--degree", "1", "--elements-across", "1"]
     args += ["--checkpoint-every", "1", "--quiet"]
     ref, run = tmp_path / "ref", tmp_path / "run"

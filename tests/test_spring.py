@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 
 from fem_mnn.design import Design, Material, triangular_strip
-from fem_mnn.insitu import backprop
-from fem_mnn.losses import MSE, CrossEntropy
-from fem_mnn.spring import SpringModel, compatibility_matrix, zero_modes
+from fem_mnn.design.rigidity import compatibility_matrix, zero_modes
+from fem_mnn.learn.insitu import backprop
+from fem_mnn.learn.losses import MSE, CrossEntropy
+from fem_mnn.spring.network import SpringModel
 
 G = 9.8e-3  # N per gram, as in the paper
 

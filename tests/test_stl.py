@@ -2,7 +2,7 @@
 body, volume within 0.5 % of the CAD volume (issue 3).
 
 The checks below read the file back and count edges themselves; they share no code
-with :mod:`fem_mnn.stl`.
+with :mod:`fem_mnn.geometry.stl`.
 """
 
 from __future__ import annotations
@@ -16,10 +16,10 @@ import pytest
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
+from fem_mnn.core.errors import InputError
 from fem_mnn.design import Design, paper_sample, triangular_patch, triangular_strip
-from fem_mnn.errors import InputError
-from fem_mnn.geometry import MeshOptions, build_model, gmsh_session
-from fem_mnn.stl import write_step, write_stl
+from fem_mnn.geometry.build import MeshOptions, build_model, gmsh_session
+from fem_mnn.geometry.stl import write_step, write_stl
 
 
 def read_binary_stl(path: Path) -> np.ndarray:

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from fem_mnn.cli import main
+from fem_mnn.core.errors import InputError
 from fem_mnn.design import load_design, save_design, triangular_patch
-from fem_mnn.errors import InputError
-from fem_mnn.tasks import (
+from fem_mnn.learn.tasks import (
     TASK_NAMES,
     behaviour_cross_entropy,
     behaviour_mse,

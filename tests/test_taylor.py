@@ -18,10 +18,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from fem_mnn.contract import nominal_stiffness
 from fem_mnn.design import Design, triangular_patch, triangular_strip
-from fem_mnn.insitu import backprop
-from fem_mnn.losses import MSE, CrossEntropy
-from fem_mnn.spring import SpringModel, nominal_stiffness
+from fem_mnn.learn.insitu import backprop
+from fem_mnn.learn.losses import MSE, CrossEntropy
+from fem_mnn.spring.network import SpringModel
 
 SEEDS = range(12)
 LOSSES = ("mse", "ce-linear", "ce-softmax")

@@ -8,11 +8,10 @@ import math
 import numpy as np
 import pytest
 
-from fem_mnn.errors import InputError
-from fem_mnn.insitu import backprop
-from fem_mnn.spring import SpringModel
-from fem_mnn.tasks import behaviour_cross_entropy, behaviour_mse, iris, regression
-from fem_mnn.training import (
+from fem_mnn.core.errors import InputError
+from fem_mnn.learn.insitu import backprop
+from fem_mnn.learn.tasks import behaviour_cross_entropy, behaviour_mse, iris, regression
+from fem_mnn.learn.training import (
     Adam,
     TrainConfig,
     latent_from_widths,
@@ -22,6 +21,7 @@ from fem_mnn.training import (
     sigmoid_widths,
     train,
 )
+from fem_mnn.spring.network import SpringModel
 
 EPS = math.sqrt(np.finfo(float).eps)
 

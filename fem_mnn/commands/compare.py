@@ -3,7 +3,7 @@
 ``fem-mnn compare DESIGN --measured FILE.csv [--loads FILE.csv] --out DIR`` or
 ``fem-mnn compare DESIGN --paper-figure 1|2|3 [--data DIR] --out DIR`` writes
 ``comparison.md`` (table + error summary), ``comparison.json`` and ``parity.png``.
-The measured file is a displacements or a gradients CSV (:mod:`fem_mnn.measured`,
+The measured file is a displacements or a gradients CSV (:mod:`fem_mnn.io.measured`,
 told apart by the header); ``--loads`` is required for a measured file. Models:
 ``--models`` (default spring, spring-calibrated, fem). Progress on stderr; under
 ``mpiexec`` only rank 0 writes.
@@ -18,10 +18,16 @@ __all__ = ["register"]
 
 
 def _run(args: argparse.Namespace) -> int:
-    from fem_mnn import measured as ms
-    from fem_mnn.compare import ALL_MODELS, compare_displacements, compare_gradients, progress, write_comparison
-    from fem_mnn.design import load_design
-    from fem_mnn.errors import InputError
+    from fem_mnn.core.errors import InputError
+    from fem_mnn.design.files import load_design
+    from fem_mnn.fidelity.compare import (
+        ALL_MODELS,
+        compare_displacements,
+        compare_gradients,
+        progress,
+        write_comparison,
+    )
+    from fem_mnn.io import measured as ms
 
     design = load_design(args.design)
     models = [m.strip() for m in args.models.split(",") if m.strip()]
@@ -61,14 +67,14 @@ def _run(args: argparse.Namespace) -> int:
         try:
             from mpi4py import MPI
 
-            from fem_mnn.fem import FemOptions
+            from fem_mnn.fem.linear import FemOptions
         except ModuleNotFoundError as exc:
             raise InputError(f"the FEM-based models need DOLFINx, which is not installed ({exc.name})") from None
         comm = MPI.COMM_WORLD
         fem_options = FemOptions(degree=args.degree)
     rank0 = comm is None or comm.rank == 0
     say = progress if rank0 else (lambda _m: None)
-    from fem_mnn.compare import make_predictors
+    from fem_mnn.fidelity.compare import make_predictors
 
     say(f"{src}: {len(records)} {kind} records, models {', '.join(models)}")
     preds = make_predictors(design, models, fem_options=fem_options, comm=comm, progress=say)
@@ -101,7 +107,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "compare",
         help="spring, calibrated spring and FEM predictions beside measured data",
         description="Put model predictions beside measured node displacements or per-bond gradients (CSV formats "
-        "in fem_mnn.measured; docs/fidelity.md) and write a table, an error summary and a parity plot.",
+        "in fem_mnn.io.measured; docs/fidelity.md) and write a table, an error summary and a parity plot.",
     )
     p.add_argument("design", metavar="DESIGN", help="design JSON file")
     p.add_argument("--measured", metavar="FILE.csv", help="measured displacements or gradients (CSV)")

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from fem_mnn.design import paper_sample, save_design, triangular_patch, triangular_strip
+from fem_mnn.design.builders import paper_sample, triangular_patch, triangular_strip
+from fem_mnn.design.files import save_design
 
 __all__ = ["register"]
 

@@ -25,13 +25,13 @@ from fem_mnn.commands._common import (
     parse_targets,
     positive_float,
 )
-from fem_mnn.errors import InputError
+from fem_mnn.core.errors import InputError
 
 __all__ = ["register"]
 
 
 def _gradient(args: argparse.Namespace) -> int:
-    from fem_mnn.design import load_design
+    from fem_mnn.design.files import load_design
 
     design = load_design(args.design)
     loads = parse_loads(args.load, design)
@@ -39,15 +39,15 @@ def _gradient(args: argparse.Namespace) -> int:
 
     # DOLFINx only now: the rest of the CLI must not need it
     try:
-        from fem_mnn.fem import FemModel, FemOptions, fd_width_gradient, stiffness_factor_gradient, write_fields
+        from fem_mnn.fem.linear import FemModel, FemOptions, fd_width_gradient, stiffness_factor_gradient, write_fields
     except ModuleNotFoundError as exc:
         raise InputError(f"the FEM commands need DOLFINx, which is not installed ({exc.name})") from None
     from mpi4py import MPI
 
-    from fem_mnn.geometry import MeshOptions
-    from fem_mnn.insitu import backprop_operator
-    from fem_mnn.io import atomic_write_json
-    from fem_mnn.losses import MSE
+    from fem_mnn.core.files import atomic_write_json
+    from fem_mnn.geometry.build import MeshOptions
+    from fem_mnn.learn.insitu import backprop_operator
+    from fem_mnn.learn.losses import MSE
 
     comm = MPI.COMM_WORLD
     mesh_opts = MeshOptions(dim=args.dim, elements_across=args.elements_across, refinement=args.refinement)
@@ -61,8 +61,8 @@ def _gradient(args: argparse.Namespace) -> int:
     payload: dict[str, Any] = gradient_payload(design, loads, targets, bp, model="fem")
     payload["grad_theta"] = theta.bond.tolist()
     payload["rotation"] = theta.forward.rotation[0].tolist()
-    # beam-aware in situ estimate (fem_mnn.frame): node displacements + junction rotations, axial + bending
-    from fem_mnn.frame import beam_gradient
+    # beam-aware in situ estimate (fem_mnn.spring.frame): node displacements + junction rotations, axial + bending
+    from fem_mnn.spring.frame import beam_gradient
 
     fw, ad = theta.forward, theta.adjoint
     beam = beam_gradient(design, op.widths, fw.u, fw.rotation, ad.u, ad.rotation)

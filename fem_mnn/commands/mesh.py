@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from fem_mnn.design import load_design
-from fem_mnn.errors import InputError
-from fem_mnn.geometry import MeshOptions, progress, write_msh
+from fem_mnn.core.errors import InputError
+from fem_mnn.design.files import load_design
+from fem_mnn.geometry.build import MeshOptions, progress, write_msh
 
 __all__ = ["register"]
 
@@ -39,7 +39,7 @@ def _mesh(args: argparse.Namespace) -> int:
     opts = _options(args)
     if _rank() != 0:
         if args.xdmf:  # collective
-            from fem_mnn.geometry import write_xdmf
+            from fem_mnn.fem.meshing import write_xdmf
 
             write_xdmf(design, opts, out.with_suffix(".xdmf"))
         return 0
@@ -54,7 +54,7 @@ def _mesh(args: argparse.Namespace) -> int:
         print(f"note: beams overlap outside the hubs at nodes {list(info.overlap_nodes)} (tagged overlap_{{j}})")
     if args.xdmf:
         try:
-            from fem_mnn.geometry import write_xdmf
+            from fem_mnn.fem.meshing import write_xdmf
 
             xdmf = out.with_suffix(".xdmf")
             progress(f"writing {xdmf} (DOLFINx)")
@@ -63,7 +63,7 @@ def _mesh(args: argparse.Namespace) -> int:
             raise InputError("--xdmf needs DOLFINx, which is not installed", source="--xdmf") from exc
         print(f"wrote {xdmf} and {xdmf.with_suffix('.h5')} (cell tags 'cells', facet tags 'facets')")
     if args.png:
-        from fem_mnn.plot_geometry import plot_mesh
+        from fem_mnn.viz.geometry import plot_mesh
 
         plot_mesh(design, opts, args.png)
         print(f"wrote {args.png}")

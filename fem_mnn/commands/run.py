@@ -18,9 +18,11 @@ from typing import Any
 
 import numpy as np
 
-from fem_mnn.design import Design, load_design, paper_sample, save_design
-from fem_mnn.errors import InputError
-from fem_mnn.io import atomic_write_json, atomic_write_text
+from fem_mnn.core.errors import InputError
+from fem_mnn.core.files import atomic_write_json, atomic_write_text
+from fem_mnn.design.builders import paper_sample
+from fem_mnn.design.files import load_design, save_design
+from fem_mnn.design.records import Design
 
 __all__ = ["register"]
 
@@ -50,9 +52,9 @@ def default_case(design: Design) -> tuple[np.ndarray, np.ndarray]:
 
 def _stage_spring(design: Design, out: Path, ctx: dict[str, Any]) -> str:
     from fem_mnn.commands._common import gradient_payload
-    from fem_mnn.insitu import backprop
-    from fem_mnn.losses import MSE
-    from fem_mnn.spring import SpringModel
+    from fem_mnn.learn.insitu import backprop
+    from fem_mnn.learn.losses import MSE
+    from fem_mnn.spring.network import SpringModel
 
     f, t = ctx["loads"], ctx["targets"]
     bp = backprop(SpringModel(design), design.widths, f, MSE(t))
@@ -67,8 +69,8 @@ def _stage_spring(design: Design, out: Path, ctx: dict[str, Any]) -> str:
 
 
 def _stage_validate(design: Design, out: Path, ctx: dict[str, Any]) -> str:
-    from fem_mnn.plot_geometry import plot_geometry
-    from fem_mnn.printability import check_design
+    from fem_mnn.design.printability import check_design
+    from fem_mnn.viz.geometry import plot_geometry
 
     report = check_design(design)
     atomic_write_json(out / "validate.json", report.to_dict())
@@ -85,9 +87,9 @@ MESH_CACHE = ".mesh-cache"
 
 
 def _stage_mesh(design: Design, out: Path, ctx: dict[str, Any]) -> str:
-    from fem_mnn.geometry import MeshOptions
-    from fem_mnn.io import atomic_write_bytes
-    from fem_mnn.mesh_cache import ensure_mesh
+    from fem_mnn.core.files import atomic_write_bytes
+    from fem_mnn.geometry.build import MeshOptions
+    from fem_mnn.geometry.cache import ensure_mesh
 
     path, info = ensure_mesh(design, MeshOptions(dim=2), root=out / MESH_CACHE)
     atomic_write_bytes(out / "lattice.msh", path.read_bytes())
@@ -95,7 +97,7 @@ def _stage_mesh(design: Design, out: Path, ctx: dict[str, Any]) -> str:
 
 
 def _stage_stl(design: Design, out: Path, ctx: dict[str, Any]) -> str:
-    from fem_mnn.stl import write_stl
+    from fem_mnn.geometry.stl import write_stl
 
     info = write_stl(design, out / "lattice.stl")
     return (
@@ -111,11 +113,11 @@ def _stage_fem(design: Design, out: Path, ctx: dict[str, Any]) -> str:
     import matplotlib.pyplot as plt
 
     from fem_mnn.commands._common import gradient_payload
-    from fem_mnn.fem import FemModel, FemOptions
-    from fem_mnn.geometry import MeshOptions
-    from fem_mnn.insitu import backprop_operator
-    from fem_mnn.losses import MSE
-    from fem_mnn.mesh_cache import load_mesh
+    from fem_mnn.fem.linear import FemModel, FemOptions
+    from fem_mnn.fem.meshing import load_mesh
+    from fem_mnn.geometry.build import MeshOptions
+    from fem_mnn.learn.insitu import backprop_operator
+    from fem_mnn.learn.losses import MSE
 
     f, t = ctx["loads"], ctx["targets"]
     options = FemOptions(dim=2, degree=1 if ctx["quick"] else 2, mesh=MeshOptions(dim=2))
@@ -143,7 +145,7 @@ def _stage_fem(design: Design, out: Path, ctx: dict[str, Any]) -> str:
         ax.set_ylabel(f"FEM, P{options.degree} plane stress ({unit})")
         ax.set_title(name)
     fig.tight_layout()
-    from fem_mnn.io import atomic_path
+    from fem_mnn.core.files import atomic_path
 
     with atomic_path(out / "spring_vs_fem.png") as tmp:
         fig.savefig(tmp, dpi=130)

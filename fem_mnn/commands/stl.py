@@ -5,15 +5,15 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from fem_mnn.design import load_design
-from fem_mnn.errors import InputError
-from fem_mnn.geometry import progress
+from fem_mnn.core.errors import InputError
+from fem_mnn.design.files import load_design
+from fem_mnn.geometry.build import progress
 
 __all__ = ["register"]
 
 
 def _stl(args: argparse.Namespace) -> int:
-    from fem_mnn.stl import write_step, write_stl
+    from fem_mnn.geometry.stl import write_step, write_stl
 
     out = Path(args.output)
     suffix = out.suffix.lower()

@@ -1,6 +1,6 @@
 """``fem-mnn spring train`` and ``fem-mnn fem train``: train a design's widths on one of the paper's tasks.
 
-Both run the same engine (:func:`fem_mnn.training.train`); only the model differs.
+Both run the same engine (:func:`fem_mnn.learn.training.train`); only the model differs.
 The FE model is meshed with a fixed element size (the initial mesh's), so the mesh
 does not jump when the thinnest bond changes. ``fem train`` is collective under
 MPI: every rank trains, only rank 0 writes and prints.
@@ -14,9 +14,9 @@ import sys
 import numpy as np
 
 from fem_mnn.commands._common import count, natural, positive_float
-from fem_mnn.design import load_design, save_design
-from fem_mnn.errors import InputError
-from fem_mnn.io import atomic_savefig
+from fem_mnn.core.errors import InputError
+from fem_mnn.core.files import atomic_savefig
+from fem_mnn.design.files import load_design, save_design
 
 __all__ = ["register_fem", "register_spring", "run_train"]
 
@@ -24,13 +24,13 @@ __all__ = ["register_fem", "register_spring", "run_train"]
 def _model(args: argparse.Namespace, design) -> tuple[object, int]:
     """(model, MPI rank) for ``args.model``: the spring network or the FE continuum."""
     if args.model == "spring":
-        from fem_mnn.spring import SpringModel
+        from fem_mnn.spring.network import SpringModel
 
         return SpringModel(design), 0
     import dataclasses
 
-    from fem_mnn.fem import FemModel, FemOptions
-    from fem_mnn.geometry import MeshOptions, mesh_size
+    from fem_mnn.fem.linear import FemModel, FemOptions
+    from fem_mnn.geometry.build import MeshOptions, mesh_size
 
     comm = _comm()
     mo = MeshOptions(dim=args.dim, elements_across=args.elements_across)
@@ -39,7 +39,7 @@ def _model(args: argparse.Namespace, design) -> tuple[object, int]:
 
 
 def _comm():
-    from fem_mnn._dolfinx import import_dolfinx
+    from fem_mnn.fem._dolfinx import import_dolfinx
 
     import_dolfinx()
     from mpi4py import MPI
@@ -54,9 +54,9 @@ def run_train(args: argparse.Namespace) -> int:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from fem_mnn.plotting import compare_widths_figure, training_curves_figure
-    from fem_mnn.tasks import build_task
-    from fem_mnn.training import paper_config, train
+    from fem_mnn.learn.tasks import build_task
+    from fem_mnn.learn.training import paper_config, train
+    from fem_mnn.viz.training import compare_widths_figure, training_curves_figure
 
     design = load_design(args.design)
     task = build_task(args.task, design, seed=args.seed)
@@ -111,7 +111,7 @@ def run_train(args: argparse.Namespace) -> int:
 
 
 def _add_train_parser(ssub: argparse._SubParsersAction, model: str, what: str) -> argparse.ArgumentParser:
-    from fem_mnn.tasks import TASK_NAMES
+    from fem_mnn.learn.tasks import TASK_NAMES
 
     p = ssub.add_parser(
         "train",

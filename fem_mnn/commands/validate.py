@@ -9,9 +9,13 @@ from __future__ import annotations
 
 import argparse
 
-from fem_mnn.design import Design
-from fem_mnn.io import atomic_write_json
-from fem_mnn.printability import DEFAULT_BUILD_VOLUME, PrintabilityReport, check_design, read_design_lenient
+import numpy as np
+
+from fem_mnn.commands._common import parse_loads
+from fem_mnn.core.files import atomic_write_json
+from fem_mnn.design.printability import DEFAULT_BUILD_VOLUME, PrintabilityReport, check_design, read_design_lenient
+from fem_mnn.design.records import Design
+from fem_mnn.fem.mechanical_checks import CheckOptions, MaterialLimits, MechanicalReport, mechanical_report
 
 __all__ = ["register", "report"]
 
@@ -25,24 +29,20 @@ def report(args: argparse.Namespace) -> tuple[Design, PrintabilityReport]:
 def _validate(args: argparse.Namespace) -> int:
     design, rep = report(args)
     print(rep.to_text(), end="")
-    # --- mechanical checks under load (issue 6: fem_mnn.mechanical_checks) ---
     mech = None
     if getattr(args, "loads", None):
         if rep.ok:
-            from fem_mnn.mechanical_checks import run_from_args
-
             mech = run_from_args(args, design)
             print(mech.to_text(), end="")
         else:
             print("mechanical checks skipped: fix the geometric problems first")
-    # --- end of the mechanical checks ---
     if args.json:
         data = rep.to_dict()
         if mech is not None:
             data["mechanical"] = mech.to_dict()
         atomic_write_json(args.json, data)
     if args.png:
-        from fem_mnn.plot_geometry import plot_geometry
+        from fem_mnn.viz.geometry import plot_geometry
 
         bonds = sorted({b for f in rep.findings for b in f.bonds})
         nodes = sorted({j for f in rep.findings for j in f.nodes if not f.bonds})
@@ -70,8 +70,45 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="printer build volume in mm (default 490 390 200, a Stratasys J8-series PolyJet tray)",
     )
     p.add_argument("--png", default=None, metavar="FILE", help="also draw the geometry, offending parts in red")
-    # --- mechanical checks under load (issue 6): --loads I:FX,FY and its options ---
-    from fem_mnn.mechanical_checks import register_loads_option
-
     register_loads_option(p)
     p.set_defaults(func=_validate)
+
+
+def register_loads_option(parser: argparse.ArgumentParser) -> None:
+    """Add ``--loads I:FX,FY`` (repeatable) and the mechanical options to a parser."""
+    g = parser.add_argument_group("mechanical checks under load")
+    g.add_argument(
+        "--loads",
+        action="append",
+        metavar="I:FX,FY",
+        default=None,
+        help="design load (N) on node I; repeat for more nodes; enables rigidity, strain, buckling and linear-regime checks",
+    )
+    g.add_argument(
+        "--safety", type=float, default=CheckOptions.buckling_safety, help="buckling safety factor (warn below)"
+    )
+    g.add_argument(
+        "--strain-limit", type=float, default=MaterialLimits.working_strain, help="working strain limit (default 0.25)"
+    )
+    g.add_argument(
+        "--linear-tol", type=float, default=CheckOptions.linear_tolerance, help="linear-regime tolerance (default 0.05)"
+    )
+    g.add_argument("--mech-dir", default=None, metavar="DIR", help="write mechanical.json, mechanical.md and PNGs here")
+
+
+def parse_loads_option(specs: list[str] | None, design: Design) -> np.ndarray:
+    """(n_nodes, 2) loads from ``--loads I:FX,FY`` specs (N)."""
+    return parse_loads(specs, design)[0]
+
+
+def run_from_args(args: argparse.Namespace, design: Design) -> MechanicalReport | None:
+    """Mechanical report for parsed ``--loads`` arguments; None when no load was given."""
+    if not getattr(args, "loads", None):
+        return None
+    loads = parse_loads_option(args.loads, design)
+    opts = CheckOptions(
+        limits=MaterialLimits(working_strain=args.strain_limit),
+        buckling_safety=args.safety,
+        linear_tolerance=args.linear_tol,
+    )
+    return mechanical_report(design, loads, opts, out_dir=args.mech_dir)

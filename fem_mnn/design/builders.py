@@ -1,0 +1,130 @@
+"""Built-in designs: the paper's sample and triangular patches and strips of any size."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from fem_mnn.core.errors import InputError
+from fem_mnn.design.records import Design, Geometry, Material
+from fem_mnn.design.validate import validate
+
+
+def paper_sample(width: float = 2.0) -> Design:
+    """The printed sample of Li & Mao (2024), node for node.
+
+    Inverted triangle with rows of 5, 4, 3, 2 nodes, a = 16 mm, t = 2 mm,
+    E = 0.55 MPa, every width ``width`` (2 mm as printed), printable 1.5-2.5 mm.
+    Paper node n is id n - 1: node n sits at ``-j*a1 - i*a2`` for i = 0..3,
+    j = 0..4-i (a1 = (a, 0), a2 = (a/2, a*sqrt(3)/2)). Paper nodes 1 and 5 (ids 0
+    and 4, the ends of the top row) are clamped. Bonds join every pair of nodes
+    a apart, ordered by (i, j) with i < j.
+    """
+    a = 16.0
+    a1 = np.array([a, 0.0])
+    a2 = np.array([a / 2, a * math.sqrt(3) / 2])
+    nodes = [-j * a1 - i * a2 for i in range(4) for j in range(5 - i)]
+    d = _bonds_at_distance(np.array(nodes), a)
+    design = Design(
+        nodes=np.array(nodes),
+        bonds=d,
+        widths=np.full(len(d), width),
+        thickness=2.0,
+        material=Material(E=0.55),
+        fixed=(0, 4),
+        geometry=Geometry(),
+        name="li-mao-2024-sample",
+    )
+    validate(design)
+    return design
+
+
+def _bonds_at_distance(nodes: np.ndarray, a: float) -> np.ndarray:
+    diff = nodes[:, None, :] - nodes[None, :, :]
+    dist = np.hypot(diff[..., 0], diff[..., 1])
+    i, j = np.nonzero(np.triu(np.abs(dist - a) < 1e-6 * a))
+    return np.stack([i, j], axis=1)
+
+
+def _check_spacing(a: float) -> None:
+    if not (math.isfinite(a) and a > 0):
+        raise InputError("the bond length must be finite and > 0", field="a", value=a)
+
+
+def _bond_widths(width: float | np.ndarray, n_bonds: int) -> np.ndarray:
+    w = np.asarray(width, dtype=float)
+    if w.ndim and w.shape != (n_bonds,):
+        raise InputError(f"needs one width or {n_bonds} widths", field="widths", value=w.shape[0])
+    return np.broadcast_to(w, (n_bonds,)).copy()
+
+
+def _lattice(
+    nodes: np.ndarray,
+    a: float,
+    width: float | np.ndarray,
+    thickness: float,
+    material: Material | None,
+    geometry: Geometry | None,
+    fixed: tuple[int, ...],
+    name: str,
+) -> Design:
+    """A validated design joining every pair of nodes ``a`` apart."""
+    bonds = _bonds_at_distance(nodes, a)
+    d = Design(
+        nodes=nodes,
+        bonds=bonds,
+        widths=_bond_widths(width, len(bonds)),
+        thickness=thickness,
+        material=material or Material(),
+        fixed=fixed,
+        geometry=geometry or Geometry(),
+        name=name,
+    )
+    validate(d)
+    return d
+
+
+def triangular_patch(
+    top: int = 5,
+    rows: int = 4,
+    a: float = 16.0,
+    width: float | np.ndarray = 2.0,
+    thickness: float = 2.0,
+    material: Material | None = None,
+    geometry: Geometry | None = None,
+) -> Design:
+    """An inverted triangular patch: ``rows`` rows of top, top-1, ... nodes.
+
+    Same construction as :func:`paper_sample` (which is ``triangular_patch(5, 4)``);
+    the two ends of the top row are clamped.
+    """
+    if top < 2 or rows < 1 or rows > top:
+        raise InputError("needs top >= 2 and 1 <= rows <= top", field="patch", value=(top, rows))
+    _check_spacing(a)
+    a1 = np.array([a, 0.0])
+    a2 = np.array([a / 2, a * math.sqrt(3) / 2])
+    nodes = np.array([-j * a1 - i * a2 for i in range(rows) for j in range(top - i)])
+    return _lattice(nodes, a, width, thickness, material, geometry, (0, top - 1), f"triangular-patch-{top}x{rows}")
+
+
+def triangular_strip(
+    columns: int = 6,
+    rows: int = 2,
+    a: float = 16.0,
+    width: float | np.ndarray = 2.0,
+    thickness: float = 2.0,
+    material: Material | None = None,
+    geometry: Geometry | None = None,
+) -> Design:
+    """A strip of triangles: ``rows`` rows of ``columns`` nodes, every other row
+    shifted by a/2. The two ends of the top row are clamped.
+    """
+    if columns < 2 or rows < 2:
+        raise InputError("needs columns >= 2 and rows >= 2", field="strip", value=(columns, rows))
+    _check_spacing(a)
+    h = a * math.sqrt(3) / 2
+    nodes = np.array([[j * a + (a / 2 if i % 2 else 0.0), -i * h] for i in range(rows) for j in range(columns)])
+    return _lattice(
+        nodes, a, width, thickness, material, geometry, (0, columns - 1), f"triangular-strip-{columns}x{rows}"
+    )

@@ -1,0 +1,747 @@
+"""The printed lattice as a linear-elastic continuum (DOLFINx), behind the model interface.
+
+:class:`FemModel` implements :class:`fem_mnn.contract.MechanicalModel`: ``operator(widths)``
+meshes the lattice for those widths (cached: remeshing only when they change),
+assembles the stiffness once, factorises it once with an explicit PETSc KSP
+(``preonly`` + MUMPS Cholesky or LU) and returns a :class:`FemOperator`, whose
+:meth:`FemOperator.solve` answers any number of load cases (forward and adjoint)
+with that one factorisation. :func:`fem_mnn.learn.insitu.backprop_operator` works on it
+unchanged.
+
+Physics and conventions (units mm, N, MPa):
+
+* plane stress with thickness ``t`` (``dim=2``, default) or a 3D solid (``dim=3``);
+  Lagrange elements of degree 2 by default; E and nu from the design;
+* a fixed node clamps its whole junction region (every dof of its hub cells);
+* a load F at node j is a uniform body force over junction region j with total
+  force F (density F / (A_j t) in plane stress, F / V_j in 3D). It is
+  work-conjugate to the region-average displacement, which is the default node
+  displacement (``measure="average"``), so the adjoint load -dL/du of a loss on
+  node displacements is exact for the discretised problem. With
+  ``measure="centre"`` node displacements are point values at the node centres
+  while loads stay region body forces (the adjoint is then approximate);
+* per-bond stiffness factors theta_i multiply E on the cells of bond i (1 by
+  default); ``dK/dtheta_i`` is the energy product over bond i
+  (:meth:`FemOperator.energy_product`), which gives the exact discrete gradient
+  ``dL/dtheta_i = int_{bond i} sigma(u) : eps(u_adj) t dx`` without remeshing.
+
+``k`` and ``dk_dw`` of an operator come from a pluggable spring law (default the
+paper's nominal ``E t w / L``) and feed the in situ *estimate* ``k'(w) e e_adj``.
+
+All methods that touch the mesh are collective over the model's communicator:
+call them on every rank with the same arguments. The KSP has the options prefix
+``fem_mnn_``: e.g. ``PETSC_OPTIONS="-fem_mnn_ksp_view"`` or
+``-fem_mnn_mat_mumps_icntl_14 50`` reach every factorisation.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from fem_mnn.contract import Loss, Solution, SpringLaw, as_cases, elongations, nominal_stiffness
+from fem_mnn.core.errors import EngineError, InputError
+from fem_mnn.design.records import Design
+from fem_mnn.design.validate import components
+from fem_mnn.fem._dolfinx import import_dolfinx
+from fem_mnn.fem.extract import CellIntegrator, Extractor, region_map, region_sums
+from fem_mnn.geometry import tags as _tags
+
+import_dolfinx()  # loads dolfinx_solver's PETSc before petsc4py
+
+import dolfinx  # noqa: E402
+import dolfinx.fem  # noqa: E402
+import dolfinx.fem.petsc  # noqa: E402
+import ufl  # noqa: E402
+from mpi4py import MPI  # noqa: E402
+from petsc4py import PETSc  # noqa: E402
+
+__all__ = [
+    "EnergyProducts",
+    "FemModel",
+    "FemOperator",
+    "FemOptions",
+    "FemSolution",
+    "ThetaGradient",
+    "fd_width_gradient",
+    "stiffness_factor_gradient",
+    "write_fields",
+]
+
+#: Widths are rounded to this many decimals (mm) before meshing: 1 nm, far below
+#: print resolution, far above the round-off that separates serial and MPI runs.
+GEOMETRY_DECIMALS = 6
+GEOMETRY_RESOLUTION = 10.0**-GEOMETRY_DECIMALS
+
+#: A mesher returns a NamedTuple (mesh, cell_tags, facet_tags, info) for a design (collective).
+Mesher = Callable[[Design, Any, Any], Any]
+
+
+@dataclass(frozen=True)
+class FemOptions:
+    """How the continuum is discretised and solved.
+
+    Attributes:
+        dim: 2 = plane stress with the design's thickness (default); 3 = solid.
+        degree: Lagrange degree of the displacement (2 = P2, default).
+        mesh: :class:`fem_mnn.geometry.MeshOptions` (its ``dim`` is overridden by
+            ``dim``); None = the geometry defaults.
+        measure: Node displacement: ``"average"`` over the junction region
+            (default, work-conjugate to the loads) or ``"centre"`` (point value at
+            the node centre, what marker tracking measures).
+        solver: ``"cholesky"`` (default; the clamped stiffness is SPD) or ``"lu"``,
+            both through MUMPS.
+    """
+
+    dim: int = 2
+    degree: int = 2
+    mesh: Any = None
+    measure: str = "average"
+    solver: str = "cholesky"
+
+    def __post_init__(self) -> None:
+        if self.dim not in (2, 3):
+            raise InputError("must be 2 (plane stress) or 3 (solid)", field="dim", value=self.dim)
+        if not isinstance(self.degree, int) or not 1 <= self.degree <= 4:
+            raise InputError("must be an integer in 1..4", field="degree", value=self.degree)
+        if self.measure not in ("average", "centre"):
+            raise InputError("must be 'average' or 'centre'", field="measure", value=self.measure)
+        if self.solver not in ("cholesky", "lu"):
+            raise InputError("must be 'cholesky' or 'lu'", field="solver", value=self.solver)
+
+    def mesh_options(self) -> Any:
+        """The mesh options to pass to the mesher, with ``dim`` set to :attr:`dim`."""
+        if self.mesh is None:
+            from fem_mnn.geometry.build import MeshOptions
+
+            return MeshOptions(dim=self.dim)
+        if dataclasses.is_dataclass(self.mesh) and hasattr(self.mesh, "dim"):
+            return dataclasses.replace(self.mesh, dim=self.dim)
+        return self.mesh
+
+
+class FemSolution(NamedTuple):
+    """Response to a batch of load cases, with the FE fields."""
+
+    u: np.ndarray
+    """(n_cases, n_nodes, 2) node displacements (mm), by the model's ``measure``."""
+    elongation: np.ndarray
+    """(n_cases, n_bonds) bond elongations (mm) from ``u``."""
+    rotation: np.ndarray
+    """(n_cases, n_nodes) junction-average rotation omega_z (rad)."""
+    u_average: np.ndarray
+    """(n_cases, n_nodes, 2) junction-region averages (whatever the measure)."""
+    fields: list
+    """One dolfinx Function per case (vector P``degree``); ghosts updated."""
+
+
+class EnergyProducts(NamedTuple):
+    """Region integrals of ``sigma_E(u) : eps(v)`` (times t in 2D) with the base modulus E."""
+
+    bond: np.ndarray
+    """(n_cases, n_bonds): dK/dtheta_i contracted with (u, v)."""
+    junction: np.ndarray
+    """(n_cases, n_nodes): the same over every junction region."""
+
+
+class ThetaGradient(NamedTuple):
+    """Exact discrete gradient of a batch loss with respect to stiffness factors."""
+
+    loss: float
+    """Mean loss over the cases."""
+    bond: np.ndarray
+    """(n_bonds,) dL/dtheta_i of each bond's stiffness factor."""
+    junction: np.ndarray
+    """(n_nodes,) the same for a factor on each junction region."""
+    forward: FemSolution
+    """The forward solution (fields included)."""
+    adjoint: FemSolution
+    """The adjoint solution under -dL/du (fields included)."""
+
+
+def _default_mesher(design: Design, mesh_options: Any, comm: Any) -> Any:
+    from fem_mnn.fem.meshing import generate_mesh
+
+    return generate_mesh(design, mesh_options, comm)
+
+
+def _check_clamped(design: Design) -> None:
+    """Refuse a lattice whose stiffness is singular: a connected part holds no fixed node.
+
+    For the continuum this is exact (a clamped hub removes every rigid motion of its
+    part), and it catches what MUMPS's SPD path does not report (no null-pivot check).
+    Designs from :func:`fem_mnn.design.load_design` never get here; ``Design(...)``
+    built directly or read leniently can.
+    """
+    n = design.n_nodes
+    bad = [i for i in design.fixed if not 0 <= i < n]
+    if not design.fixed or bad:
+        raise InputError(
+            "no fixed node: the stiffness is singular" if not bad else f"unknown node id (nodes are 0..{n - 1})",
+            field="fixed",
+            value=list(design.fixed),
+            has_value=True,
+        )
+    part = components(design)
+    clamped = set(part[list(design.fixed)].tolist())
+    loose = [i for i in range(n) if part[i] not in clamped]
+    if loose:
+        raise InputError(
+            "the stiffness is singular: this node's part of the lattice holds no fixed node",
+            field=f"nodes[{loose[0]}]",
+            value=design.nodes[loose[0]].tolist(),
+        )
+
+
+class _Discretisation:
+    """Mesh, spaces, boundary condition and compiled forms for one set of widths (collective)."""
+
+    def __init__(self, design: Design, options: FemOptions, comm: Any, mesher: Mesher) -> None:
+        _check_clamped(design)
+        t0 = time.perf_counter()
+        md = mesher(design, options.mesh_options(), comm)
+        self.t_mesh = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        self.design = design
+        self.mesh, self.cell_tags, self.facet_tags, self.info = md.mesh, md.cell_tags, md.facet_tags, md.info
+        mesh = self.mesh
+        self.comm = mesh.comm
+        self.gdim = mesh.geometry.dim
+        self.tdim = mesh.topology.dim
+        if self.gdim != options.dim:
+            raise EngineError(f"mesher returned a {self.gdim}D mesh for dim={options.dim}")
+        self.n_owned_cells = mesh.topology.index_map(self.tdim).size_local
+        self.V = dolfinx.fem.functionspace(mesh, ("Lagrange", options.degree, (self.gdim,)))
+        self.regions = region_map(mesh, self.cell_tags, design.n_nodes, design.n_bonds)
+        missing = np.setdiff1d(np.arange(design.n_bonds), self._global_ids(self.regions.bond_of_cell))
+        if missing.size:
+            raise EngineError(f"mesh has no cells tagged for bond {int(missing[0])}")
+        z_mid = 0.0
+        if self.gdim == 3:
+            z = mesh.geometry.x[:, 2]
+            lo = self.comm.allreduce(float(z.min()) if z.size else np.inf, op=MPI.MIN)
+            hi = self.comm.allreduce(float(z.max()) if z.size else -np.inf, op=MPI.MAX)
+            z_mid = 0.5 * (lo + hi)
+        self.extractor = Extractor(self.V, self.regions, design.nodes, z_mid=z_mid)
+        self.measure = self.extractor.measure
+
+        # clamp: every dof of the junction cells (ghosts included) of the fixed nodes
+        clamp_tags = [_tags.node_tag(j) for j in design.fixed] + [_tags.overlap_tag(j) for j in design.fixed]
+        cells = np.unique(np.concatenate([self.cell_tags.find(tg) for tg in clamp_tags])).astype(np.int32)
+        dofs = dolfinx.fem.locate_dofs_topological(self.V, self.tdim, cells)
+        zero = np.zeros(self.gdim, dtype=PETSc.ScalarType)
+        self.bc = dolfinx.fem.dirichletbc(zero, dofs, self.V)
+
+        # DG0 coefficients: stiffness factor theta and body-force density f
+        self.Q = dolfinx.fem.functionspace(mesh, ("DG", 0))
+        self.Qv = dolfinx.fem.functionspace(mesh, ("DG", 0, (self.gdim,)))
+        self.theta = dolfinx.fem.Function(self.Q, name="theta")
+        self.force = dolfinx.fem.Function(self.Qv, name="load_density")
+        self._cell_dof = self.Q.dofmap.list[: self.n_owned_cells, 0]
+        self._cell_dof_v = self.Qv.dofmap.list[: self.n_owned_cells, 0]
+
+        mat = design.material
+        E, nu = mat.E, mat.nu
+        mu = E / (2 * (1 + nu))
+        lam = E * nu / (1 - nu**2) if self.gdim == 2 else E * nu / ((1 + nu) * (1 - 2 * nu))
+        self.mu = dolfinx.fem.Constant(mesh, PETSc.ScalarType(mu))
+        self.lam = dolfinx.fem.Constant(mesh, PETSc.ScalarType(lam))
+        # thickness factor of the plane-stress weak form (loads carry it implicitly)
+        self.tfac = dolfinx.fem.Constant(mesh, PETSc.ScalarType(design.thickness if self.gdim == 2 else 1.0))
+
+        u, v = ufl.TrialFunction(self.V), ufl.TestFunction(self.V)
+        dx = ufl.dx(domain=mesh)
+        self.a_form = dolfinx.fem.form(self.tfac * self.theta * ufl.inner(self.sigma(u), self.eps(v)) * dx)
+        # sum_j F_j / |Omega_j| int_{Omega_j} v dx: the same integrals as the region average
+        self.L_form = dolfinx.fem.form(ufl.inner(self.force, v) * dx)
+
+        # energy products sigma_E(u):eps(w) per cell (base modulus, no theta)
+        self._eu = dolfinx.fem.Function(self.V)
+        self._ev = dolfinx.fem.Function(self.V)
+        self._energy = CellIntegrator(
+            mesh, lambda q: self.tfac * ufl.inner(self.sigma(self._eu), self.eps(self._ev)) * q * dx, 1
+        )
+        self.t_setup = time.perf_counter() - t0
+
+    def _global_ids(self, ids: np.ndarray) -> np.ndarray:
+        local = np.unique(ids[ids >= 0])
+        return np.unique(np.concatenate(self.comm.allgather(local)))
+
+    @staticmethod
+    def eps(u: Any) -> Any:
+        return ufl.sym(ufl.grad(u))
+
+    def sigma(self, u: Any) -> Any:
+        e = self.eps(u)
+        return 2 * self.mu * e + self.lam * ufl.tr(e) * ufl.Identity(self.gdim)
+
+    def set_theta(self, factors: np.ndarray) -> None:
+        vals = np.ones(self.n_owned_cells)
+        sel = self.regions.bond_of_cell >= 0
+        vals[sel] = factors[self.regions.bond_of_cell[sel]]
+        self.theta.x.array[self._cell_dof] = vals
+        self.theta.x.scatter_forward()
+
+    def set_force(self, F: np.ndarray) -> None:
+        """Load density for nodal forces F (n_nodes, 2): F_j / |Omega_j| on region j.
+
+        The load form is ``int f . v dx`` without the thickness: in plane stress the
+        body force F / (A_j t) times t, so the total force on region j is F_j.
+        """
+        dens = np.zeros((self.n_owned_cells, self.gdim))
+        sel = self.regions.node_of_cell >= 0
+        nodes = self.regions.node_of_cell[sel]
+        dens[sel, :2] = F[nodes] / self.measure[nodes][:, None]
+        arr = self.force.x.array.reshape(-1, self.gdim)
+        arr[self._cell_dof_v] = dens
+        self.force.x.scatter_forward()
+
+    def energy_per_cell(self, u: Any, v: Any) -> np.ndarray:
+        self._eu.x.array[:] = u.x.array
+        self._ev.x.array[:] = v.x.array
+        return self._energy.per_cell()[:, 0]
+
+
+class FemOperator:
+    """The assembled and factorised FE stiffness for one set of widths and stiffness factors.
+
+    Built by :meth:`FemModel.operator` (collective). Implements
+    :class:`fem_mnn.contract.LinearOperator`.
+
+    Attributes:
+        widths: (n_bonds,) widths of the mesh (mm).
+        k: (n_bonds,) spring constants of the law (N/mm) for the in situ estimate.
+        dk_dw: (n_bonds,) their derivatives (N/mm^2).
+        stiffness_factors: (n_bonds,) theta_i multiplying E on bond i.
+        n_factorisations: Numeric factorisations done (1 after construction).
+        n_solves: Right-hand sides solved so far (forward and adjoint alike).
+        block_solve: In serial, solve a batch with one MatMatSolve (default True);
+            otherwise (and always in parallel) one KSP solve per case.
+        timings: Seconds spent: ``mesh`` (0 when reused), ``setup``, ``assemble``,
+            ``factorise``, ``solve`` (cumulative), ``extract`` (cumulative).
+    """
+
+    def __init__(
+        self,
+        model: FemModel,
+        disc: _Discretisation,
+        widths: np.ndarray,
+        stiffness_factors: np.ndarray,
+        mesh_time: float,
+    ) -> None:
+        self.model = model
+        self.design = disc.design  # the model's design with these widths
+        self.options = model.options
+        self._disc = disc
+        self.widths = np.array(widths, dtype=float)
+        self.stiffness_factors = np.array(stiffness_factors, dtype=float)
+        self.k, self.dk_dw = model.law(self.design, self.widths)
+        self.n_factorisations = 0
+        self.n_solves = 0
+        self.timings = {
+            "mesh": mesh_time,
+            "setup": 0.0,
+            "assemble": 0.0,
+            "factorise": 0.0,
+            "solve": 0.0,
+            "extract": 0.0,
+        }
+
+        t0 = time.perf_counter()
+        disc.set_theta(self.stiffness_factors)
+        A = dolfinx.fem.petsc.assemble_matrix(disc.a_form, bcs=[disc.bc])
+        A.assemble()
+        if self.options.solver == "cholesky":
+            # symmetric lifting keeps A symmetric; MUMPS uses its SPD path
+            A.setOption(PETSc.Mat.Option.SPD, True)
+        self.A = A
+        self.timings["assemble"] = time.perf_counter() - t0
+
+        t0 = time.perf_counter()
+        ksp = PETSc.KSP().create(disc.comm)
+        # a fixed prefix: PETSc options such as -fem_mnn_mat_mumps_icntl_14 50 tune every solve
+        ksp.setOptionsPrefix("fem_mnn_")
+        ksp.setOperators(A)
+        ksp.setType("preonly")
+        pc = ksp.getPC()
+        pc.setType(self.options.solver)
+        pc.setFactorSolverType("mumps")
+        ksp.setFromOptions()
+        try:
+            ksp.setUp()
+        except PETSc.Error as exc:
+            raise EngineError(f"MUMPS factorisation failed: {exc}") from None
+        info = pc.getFactorMatrix().getMumpsInfog(1)
+        if info < 0:
+            raise EngineError(f"MUMPS factorisation failed (INFOG(1) = {info})")
+        self.ksp = ksp
+        self.n_factorisations += 1
+        self.timings["factorise"] = time.perf_counter() - t0
+        self.block_solve = True
+        """Serial batches go through one MatMatSolve (faster per case than a loop)."""
+
+    # ------------------------------------------------------------------ access
+    @property
+    def mesh(self) -> Any:
+        """The dolfinx mesh."""
+        return self._disc.mesh
+
+    @property
+    def cell_tags(self) -> Any:
+        """Cell tags of the mesh (:mod:`fem_mnn.geometry.tags`)."""
+        return self._disc.cell_tags
+
+    @property
+    def facet_tags(self) -> Any:
+        """Facet tags of the mesh, as returned by the mesher."""
+        return self._disc.facet_tags
+
+    @property
+    def mesh_info(self) -> Any:
+        """The mesher's ``info`` record."""
+        return self._disc.info
+
+    @property
+    def V(self) -> Any:
+        """The displacement function space."""
+        return self._disc.V
+
+    @property
+    def extractor(self) -> Extractor:
+        """The extractor of this mesh (region averages, rotations, centre values)."""
+        return self._disc.extractor
+
+    @property
+    def region_measure(self) -> np.ndarray:
+        """(n_nodes,) area (2D) or volume (3D) of every junction region."""
+        return self._disc.measure.copy()
+
+    @property
+    def n_dofs(self) -> int:
+        """Global number of displacement dofs."""
+        im = self._disc.V.dofmap.index_map
+        return int(im.size_global * self._disc.V.dofmap.index_map_bs)
+
+    # ------------------------------------------------------------------ solves
+    def solve_fields(self, loads: np.ndarray) -> FemSolution:
+        """Solve every load case with the one factorisation; keep the fields (collective).
+
+        Args:
+            loads: (n_cases, n_nodes, 2) or (n_nodes, 2) nodal forces (N). Forces on
+                fixed nodes are reactions and are ignored.
+
+        Returns:
+            Node displacements, elongations, rotations and one Function per case.
+        """
+        d = self._disc
+        f = as_cases(loads, self.design.n_nodes)
+        nc = f.shape[0]
+        u_nodes = np.zeros((nc, self.design.n_nodes, 2))
+        u_avg = np.zeros_like(u_nodes)
+        rot = np.zeros((nc, self.design.n_nodes))
+        t0 = time.perf_counter()
+        fields = [dolfinx.fem.Function(d.V, name=f"u_{c}") for c in range(nc)]
+        rhs = [self._rhs(f[c]) for c in range(nc)]
+        if nc > 1 and d.comm.size == 1 and self.block_solve:
+            self._solve_block(rhs, fields)
+        else:
+            for b, uh in zip(rhs, fields, strict=True):
+                self.ksp.solve(b, uh.x.petsc_vec)
+                reason = self.ksp.getConvergedReason()
+                if reason < 0:
+                    raise EngineError(f"linear solve failed (KSP reason {reason})")
+        for b, uh in zip(rhs, fields, strict=True):
+            uh.x.scatter_forward()
+            b.destroy()
+        self.n_solves += nc
+        t1 = time.perf_counter()
+        self.timings["solve"] += t1 - t0
+        for c, uh in enumerate(fields):
+            avg, r = d.extractor.node_quantities(uh)
+            u_avg[c] = avg[:, :2]
+            rot[c] = r
+            u_nodes[c] = u_avg[c] if self.options.measure == "average" else d.extractor.centre_values(uh)[:, :2]
+        self.timings["extract"] += time.perf_counter() - t1
+        return FemSolution(
+            u=u_nodes,
+            elongation=elongations(u_nodes, self.design),
+            rotation=rot,
+            u_average=u_avg,
+            fields=fields,
+        )
+
+    def _rhs(self, F: np.ndarray) -> Any:
+        """Assembled load vector of nodal forces F (n_nodes, 2), zero on clamped dofs."""
+        d = self._disc
+        d.set_force(F)
+        b = dolfinx.fem.petsc.create_vector(d.V)
+        with b.localForm() as loc:
+            loc.set(0.0)
+        dolfinx.fem.petsc.assemble_vector(b, d.L_form)
+        b.ghostUpdate(addv=PETSc.InsertMode.ADD, mode=PETSc.ScatterMode.REVERSE)
+        dolfinx.fem.petsc.set_bc(b, [d.bc])
+        return b
+
+    def _solve_block(self, rhs: list, fields: list) -> None:
+        """All right-hand sides at once through the factor's MatMatSolve (serial only)."""
+        n = rhs[0].getLocalSize()
+        B = np.empty((n, len(rhs)), order="F")
+        for c, b in enumerate(rhs):
+            B[:, c] = b.array_r
+        Bm = PETSc.Mat().createDense((n, len(rhs)), array=B, comm=PETSc.COMM_SELF)
+        Xm = PETSc.Mat().createDense((n, len(rhs)), comm=PETSc.COMM_SELF)
+        Xm.setUp()
+        try:
+            self.ksp.getPC().getFactorMatrix().matSolve(Bm, Xm)
+        except PETSc.Error as exc:
+            raise EngineError(f"MUMPS block solve failed: {exc}") from None
+        X = Xm.getDenseArray(readonly=True)
+        for c, uh in enumerate(fields):
+            uh.x.petsc_vec.array_w[:] = X[:, c]
+        Bm.destroy()
+        Xm.destroy()
+
+    def solve(self, loads: np.ndarray) -> Solution:
+        """Node displacements and elongations for every load case (collective; one factorisation)."""
+        s = self.solve_fields(loads)
+        return Solution(u=s.u, elongation=s.elongation)
+
+    def energy_product(self, u_fields: Sequence[Any], v_fields: Sequence[Any]) -> EnergyProducts:
+        """Per-bond and per-junction integrals of sigma_E(u) : eps(v) (collective).
+
+        With the base modulus E (no stiffness factor) and the thickness factor in
+        2D, ``bond[c, i]`` is ``v_c^T (dK/dtheta_i) u_c``; for u the forward and v the
+        adjoint field it is the exact discrete ``dL/dtheta_i`` of case c.
+
+        Args:
+            u_fields: Functions on :attr:`V`, one per case.
+            v_fields: Functions on :attr:`V`, as many as ``u_fields``.
+        """
+        if len(u_fields) != len(v_fields):
+            raise ValueError("u_fields and v_fields must have the same length")
+        d = self._disc
+        nc = len(u_fields)
+        bond = np.zeros((nc, self.design.n_bonds))
+        junc = np.zeros((nc, self.design.n_nodes))
+        for c, (u, v) in enumerate(zip(u_fields, v_fields, strict=True)):
+            per_cell = d.energy_per_cell(u, v)
+            bond[c] = region_sums(per_cell, d.regions.bond_of_cell, self.design.n_bonds, d.comm)[:, 0]
+            junc[c] = region_sums(per_cell, d.regions.node_of_cell, self.design.n_nodes, d.comm)[:, 0]
+        return EnergyProducts(bond=bond, junction=junc)
+
+    def compliance(self, u_fields: Sequence[Any]) -> np.ndarray:
+        """(n_cases,) u^T K u for each field, including the stiffness factors (collective)."""
+        e = self.energy_product(u_fields, u_fields)
+        return e.bond @ self.stiffness_factors + e.junction.sum(axis=1)
+
+    def destroy(self) -> None:
+        """Free the PETSc objects (also done by garbage collection)."""
+        self.ksp.destroy()
+        self.A.destroy()
+
+
+class FemModel:
+    """The printed lattice as a DOLFINx continuum (implements the MechanicalModel protocol).
+
+    Args:
+        design: The lattice.
+        options: Discretisation and solver options.
+        comm: MPI communicator (default ``MPI.COMM_WORLD``); every call is collective on it.
+        law: Spring law ``(k, dk/dw) = law(design, widths)`` for the in situ
+            estimate (default the nominal ``E t w / L``).
+        mesher: ``mesher(design, mesh_options, comm) -> (mesh, cell_tags,
+            facet_tags, info)``, collective; default
+            :func:`fem_mnn.geometry.generate_mesh`. :func:`fem_mnn.geometry.cache.load_mesh`
+            fits too (reads cached ``.msh`` files of reference designs).
+
+    The mesh of the last widths is kept: operators for the same widths (e.g. with
+    other stiffness factors) do not remesh.
+    """
+
+    def __init__(
+        self,
+        design: Design,
+        options: FemOptions | None = None,
+        comm: Any = None,
+        law: SpringLaw = nominal_stiffness,
+        mesher: Mesher | None = None,
+    ) -> None:
+        self.design = design
+        self.options = options or FemOptions()
+        self.comm = comm if comm is not None else MPI.COMM_WORLD
+        self.law = law
+        self.mesher = mesher or _default_mesher
+        self._cache: tuple[bytes, _Discretisation] | None = None
+        self.n_meshes = 0
+        """Number of meshes generated so far."""
+
+    def _widths(self, widths: np.ndarray | None) -> np.ndarray:
+        w = np.array(self.design.widths if widths is None else widths, dtype=float)
+        if w.shape != (self.design.n_bonds,):
+            raise InputError(f"needs {self.design.n_bonds} widths", field="widths", value=w.shape)
+        if not np.all(np.isfinite(w)) or np.any(w <= 0):
+            b = int(np.argmax(~np.isfinite(w) | (w <= 0)))
+            raise InputError("must be finite and > 0", field=f"widths[{b}]", value=float(w[b]))
+        return w
+
+    def discretisation(self, widths: np.ndarray | None = None) -> tuple[_Discretisation, float]:
+        """The (cached) mesh and forms for ``widths`` and the seconds spent meshing (collective).
+
+        The geometry is built from the widths rounded to :data:`GEOMETRY_RESOLUTION`:
+        a mesh is a discontinuous function of the geometry, so widths that differ by
+        round-off (a serial and a parallel training run) must give the same mesh.
+        """
+        w = np.round(self._widths(widths), GEOMETRY_DECIMALS)
+        key = w.tobytes()
+        if self._cache is not None and self._cache[0] == key:
+            return self._cache[1], 0.0
+        self._cache = None  # free the old mesh first
+        # widths outside the printable range are allowed here (finite differences at a bound)
+        design = dataclasses.replace(self.design, widths=w)
+        disc = _Discretisation(design, self.options, self.comm, self.mesher)
+        self.n_meshes += 1
+        self._cache = (key, disc)
+        return disc, disc.t_mesh
+
+    def operator(self, widths: np.ndarray | None = None, stiffness_factors: np.ndarray | None = None) -> FemOperator:
+        """Mesh (if the widths changed), assemble and factorise (collective).
+
+        Args:
+            widths: (n_bonds,) widths (mm); default the design's.
+            stiffness_factors: (n_bonds,) factors theta_i on E of each bond (default 1).
+        """
+        disc, t_mesh = self.discretisation(widths)
+        theta = np.ones(self.design.n_bonds) if stiffness_factors is None else np.array(stiffness_factors, float)
+        if theta.shape != (self.design.n_bonds,) or not np.all(np.isfinite(theta)) or np.any(theta <= 0):
+            raise InputError("needs one finite factor > 0 per bond", field="stiffness_factors", value=theta.tolist())
+        op = FemOperator(self, disc, disc.design.widths, theta, t_mesh)
+        op.timings["setup"] = disc.t_setup if t_mesh else 0.0
+        return op
+
+    def solve(self, loads: np.ndarray, widths: np.ndarray | None = None) -> Solution:
+        """Shortcut: build the operator and solve once (collective)."""
+        return self.operator(widths).solve(loads)
+
+
+def stiffness_factor_gradient(op: FemOperator, loads: np.ndarray, loss: Loss) -> ThetaGradient:
+    """Exact discrete gradient of the mean batch loss w.r.t. stiffness factors (collective).
+
+    One forward and one adjoint solve with ``op``'s factorisation; then
+    ``dL/dtheta_i = mean_c int_{bond i} sigma_E(u_c) : eps(u_adj,c) t dx``. The
+    junction entries are the gradient for a factor on each junction region (not a
+    parameter of :class:`FemModel`, but the same formula).
+    """
+    fwd = op.solve_fields(loads)
+    case_loss, dldu = loss(fwd.u)
+    adj = op.solve_fields(-dldu)
+    ep = op.energy_product(fwd.fields, adj.fields)
+    nc = len(fwd.fields)
+    return ThetaGradient(
+        loss=float(np.mean(case_loss)),
+        bond=ep.bond.sum(0) / nc,
+        junction=ep.junction.sum(0) / nc,
+        forward=fwd,
+        adjoint=adj,
+    )
+
+
+def fd_width_gradient(
+    model: FemModel,
+    loads: np.ndarray,
+    loss: Loss,
+    delta: float = 0.05,
+    widths: np.ndarray | None = None,
+    bonds: Sequence[int] | None = None,
+) -> np.ndarray:
+    """dL/dw by central finite differences with remeshing (collective).
+
+    For every bond, the lattice is remeshed, reassembled and refactorised at
+    ``w +- delta e_i``: 2 meshes per bond. The meshes at the two widths are not
+    related, so the result carries discretisation noise (about 0.5 % of the largest
+    gradient at delta = 0.05 mm on a welded-frame prototype); widths may leave the
+    printable range by delta.
+
+    Args:
+        model: The FE model (its mesh cache may be overwritten). Use a mesher that
+            meshes any design (not a file cache of reference designs).
+        loads: (n_cases, n_nodes, 2) loads (N).
+        loss: Loss on the node displacements; the mean over cases is differentiated.
+        delta: Width step (mm).
+        widths: Base widths (default the design's).
+        bonds: Bonds to differentiate (default all); others are NaN.
+
+    Returns:
+        (n_bonds,) dL/dw (N, with L in mm^2).
+    """
+    w0 = np.array(model.design.widths if widths is None else widths, dtype=float)
+    out = np.full(model.design.n_bonds, np.nan)
+    for i in range(model.design.n_bonds) if bonds is None else bonds:
+        vals = []
+        for s in (1.0, -1.0):
+            w = w0.copy()
+            w[i] += s * delta
+            op = _fixed_size_model(model, w0, w).operator(w)
+            vals.append(float(np.mean(loss(op.solve(loads).u)[0])))
+            op.destroy()
+        out[i] = (vals[0] - vals[1]) / (2 * delta)
+    return out
+
+
+def _fixed_size_model(model: FemModel, w0: np.ndarray, w: np.ndarray) -> FemModel:
+    """A model for widths ``w`` meshed with the element size of ``w0``.
+
+    The geometry's element size follows the thinnest thin end: without this a
+    width step on the thinnest bond would refine the whole mesh and bias the
+    finite difference by the change of discretisation error.
+    """
+    from fem_mnn.geometry.build import MeshOptions, mesh_size
+
+    mo = model.options.mesh_options()
+    if not isinstance(mo, MeshOptions) or mo.size is not None:
+        return model  # a foreign mesher, or the size is already fixed
+    h0 = mesh_size(dataclasses.replace(model.design, widths=w0), mo)  # no validation: FD may leave the range
+    mo = dataclasses.replace(mo, size=h0 * mo.refinement)
+    return FemModel(model.design, dataclasses.replace(model.options, mesh=mo), model.comm, model.law, model.mesher)
+
+
+def write_fields(path: str | Path, functions: Sequence[Any]) -> Path:
+    """Write Functions (same space, e.g. one per load case) to a VTX ``.bp`` folder for ParaView (collective).
+
+    Higher-degree fields are written as they are (VTX supports P2 on the mesh).
+    The folder is written under a temporary name and renamed into place by rank 0,
+    so an interrupted run leaves the old folder or the new one, never half of one.
+    """
+    import shutil
+
+    from dolfinx.io import VTXWriter
+
+    path = Path(path)
+    if path.suffix != ".bp":
+        path = path.with_suffix(".bp")
+    if not functions:
+        raise ValueError("nothing to write")
+    mesh = functions[0].function_space.mesh
+    comm = mesh.comm
+    tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
+    old = path.with_name(f".{path.stem}.old{path.suffix}")
+    if comm.rank == 0:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(tmp, ignore_errors=True)
+    comm.barrier()
+    with VTXWriter(comm, str(tmp), list(functions), engine="BP4") as w:
+        w.write(0.0)
+    comm.barrier()
+    if comm.rank == 0:
+        shutil.rmtree(old, ignore_errors=True)
+        if path.exists():
+            path.rename(old)  # directories cannot be replaced in one rename
+        tmp.rename(path)
+        shutil.rmtree(old, ignore_errors=True)
+    comm.barrier()
+    return path

@@ -1,0 +1,726 @@
+"""Pre-print mechanical checks under the design loads: will the lattice hold, and stay linear?
+
+:func:`mechanical_report` runs four checks, each with a status (``pass``, ``warn``,
+``fail``) and the numbers behind it:
+
+* **rigidity**: no zero-energy mode of the pin-jointed spring network once the fixed
+  nodes are clamped (:func:`fem_mnn.spring.zero_modes`). The continuum with welded
+  joints has no exact zero mode when it is connected; a spring-network mechanism
+  shows up there as a bending-dominated, very compliant mode, which is what the
+  in situ rule (elongations only) cannot learn. Floppy = ``fail``.
+* **strain**: peak principal strain (engineering, principal stretch - 1, from the
+  neo-Hookean solution; the linear one when ``nonlinear=False``) and peak von Mises
+  stress under the design loads, with the bond or junction and the point where they
+  occur, against :class:`MaterialLimits`. Values are cell-centre values of P2 fields:
+  the thin-end steps are sharp re-entrant corners, so the peak grows slowly with
+  refinement there (a stress singularity of the idealised geometry); read it as
+  "strain at the resolution of the mesh", the region where it occurs is robust.
+* **buckling**: first load factor of linear eigenvalue buckling
+  (:mod:`fem_mnn.fem.buckling`); ``fail`` below 1, ``warn`` below the safety factor.
+* **linear regime**: the load factor at which the nonlinear node displacements or
+  elongations depart from the linear prediction by more than a tolerance
+  (:mod:`fem_mnn.fem.nonlinear`); ``warn`` when that is below 1 (the in situ gradient
+  is then off by about the same fraction), ``fail`` if Newton cannot reach the
+  design loads.
+
+The result is a :class:`MechanicalReport` (JSON via :meth:`MechanicalReport.to_dict`,
+text via :meth:`MechanicalReport.to_text`, a markdown page with PNGs via
+:meth:`MechanicalReport.write`). The command line adds ``--loads I:FX,FY`` to
+``fem-mnn validate`` through :mod:`fem_mnn.commands.validate`.
+
+Everything that touches the FE model is collective over ``comm``; pictures and files
+are made on rank 0.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from fem_mnn.core.errors import EngineError, InputError
+from fem_mnn.core.files import atomic_savefig
+from fem_mnn.design.records import Design
+
+__all__ = [
+    "Check",
+    "CheckOptions",
+    "MaterialLimits",
+    "MechanicalReport",
+    "PeakValue",
+    "mechanical_report",
+]
+
+PASS, WARN, FAIL = "pass", "warn", "fail"
+
+
+@dataclass(frozen=True)
+class MaterialLimits:
+    """Strength of the printed material (defaults: Agilus30, Stratasys datasheet ranges).
+
+    Attributes:
+        strain_at_break: Elongation at break (engineering strain). Agilus30: 220-270 %;
+            the lower end is used.
+        tensile_strength: Tensile strength (MPa). Agilus30: 2.4-3.1 MPa; lower end.
+        working_strain: Largest principal strain allowed in service (0.25): about a
+            ninth of the elongation at break, where a neo-Hookean fit at E = 0.55 MPa
+            is still close to the material and creep/fatigue of the printed elastomer
+            stay small. A peak between the working strain and the break strain is a
+            warning, beyond the break strain a failure.
+        working_stress: Largest von Mises stress allowed in service (MPa), a third of
+            the tensile strength by default.
+    """
+
+    strain_at_break: float = 2.2
+    tensile_strength: float = 2.4
+    working_strain: float = 0.25
+    working_stress: float = 0.8
+
+
+@dataclass(frozen=True)
+class CheckOptions:
+    """What to check and against what.
+
+    Attributes:
+        limits: Material limits.
+        buckling_safety: Warn when the first buckling load factor is below this
+            (fail below 1).
+        linear_tolerance: Relative departure of the nonlinear from the linear model
+            that ends the "linear regime" (0.05 = 5 %).
+        margin_factors: Load factors probed for the linear-regime margin.
+        nonlinear: Solve the neo-Hookean model (strain check at large deformation and
+            linear-regime margin); False keeps the linear checks only.
+        fem: :class:`fem_mnn.fem.FemOptions` (None = defaults: P2 plane stress).
+        n_modes: Buckling modes to compute.
+        pictures: Draw PNGs when writing the report (2D meshes only).
+    """
+
+    limits: MaterialLimits = field(default_factory=MaterialLimits)
+    buckling_safety: float = 2.0
+    linear_tolerance: float = 0.05
+    margin_factors: tuple[float, ...] = (0.25, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0)
+    nonlinear: bool = True
+    fem: Any = None
+    n_modes: int = 4
+    pictures: bool = True
+
+
+class Check(NamedTuple):
+    """One check: name, status (pass / warn / fail), one-line summary and its numbers."""
+
+    name: str
+    status: str
+    summary: str
+    values: dict
+
+
+class PeakValue(NamedTuple):
+    """Largest value of a cell field and where it occurs."""
+
+    value: float
+    region: str
+    """``bond i``, ``junction j`` or ``overlap j``."""
+    point: tuple[float, float]
+    """Cell centre in the reference configuration (mm)."""
+
+
+@dataclass(frozen=True)
+class MechanicalReport:
+    """Mechanical checks of one design under one load case.
+
+    Attributes:
+        design_name: The design's name.
+        design_hash: :meth:`Design.hash`.
+        loads: ``[[node, fx, fy], ...]`` non-zero design loads (N).
+        checks: The checks in order (rigidity, strain, buckling, linear regime).
+        n_dofs: FE displacement dofs (0 if no FE model was built).
+        figures: PNG file names written next to the report (empty until written).
+    """
+
+    design_name: str
+    design_hash: str
+    loads: tuple
+    checks: tuple
+    n_dofs: int = 0
+    figures: tuple = ()
+
+    @property
+    def status(self) -> str:
+        """Worst status of the checks."""
+        s = [c.status for c in self.checks]
+        return FAIL if FAIL in s else WARN if WARN in s else PASS
+
+    @property
+    def ok(self) -> bool:
+        """No check failed (warnings allowed)."""
+        return self.status != FAIL
+
+    def check(self, name: str) -> Check:
+        """The check called ``name``."""
+        for c in self.checks:
+            if c.name == name:
+                return c
+        raise KeyError(name)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dictionary."""
+        from fem_mnn.core.version import __version__
+
+        return {
+            "kind": "mechanical_report",
+            "package_version": __version__,
+            "design_name": self.design_name,
+            "design_hash": self.design_hash,
+            "units": "mm, N, MPa",
+            "loads": [list(x) for x in self.loads],
+            "status": self.status,
+            "checks": [
+                {"name": c.name, "status": c.status, "summary": c.summary, "values": _jsonable(c.values)}
+                for c in self.checks
+            ],
+            "n_dofs": self.n_dofs,
+            "figures": list(self.figures),
+        }
+
+    def to_text(self) -> str:
+        """Readable lines, one per check."""
+        lines = [
+            f"mechanical checks of {self.design_name or self.design_hash} under loads {[list(x) for x in self.loads]} (N):"
+        ]
+        for c in self.checks:
+            lines.append(f"  [{c.status.upper():4}] {c.name}: {c.summary}")
+        lines.append(f"mechanical: {self.status.upper()}")
+        return "\n".join(lines) + "\n"
+
+    def to_markdown(self) -> str:
+        """A readable page (pictures referenced by file name)."""
+        out = [f"# Mechanical checks: {self.design_name or self.design_hash}\n"]
+        out.append(
+            f"Design hash `{self.design_hash}`, {self.n_dofs} FE dofs, loads (node, Fx, Fy in N): {[list(x) for x in self.loads]}.\n"
+        )
+        out.append(f"**Overall: {self.status.upper()}**\n")
+        out.append("| check | status | result |\n|---|---|---|")
+        for c in self.checks:
+            out.append(f"| {c.name} | {c.status.upper()} | {c.summary} |")
+        out.append("")
+        for c in self.checks:
+            out.append(f"## {c.name}\n\n```json\n{json.dumps(_jsonable(c.values), indent=1)}\n```\n")
+        captions = {
+            "deformed.png": "Deformed shape under the design loads (true scale), colour = |u| (mm).",
+            "strain.png": "Peak principal strain per cell (engineering), reference configuration.",
+            "buckling_mode.png": "First buckling mode (scaled), colour = |phi|.",
+        }
+        for f in self.figures:
+            out.append(f"![{f}]({f})\n\n{captions.get(f, '')}\n")
+        return "\n".join(out)
+
+    def write(self, out_dir: str | Path) -> Path:
+        """Write ``mechanical.json`` and ``mechanical.md`` (pictures are written by :func:`mechanical_report`)."""
+        from fem_mnn.core.files import atomic_write_json, atomic_write_text
+
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(out / "mechanical.json", self.to_dict())
+        atomic_write_text(out / "mechanical.md", self.to_markdown())
+        return out
+
+
+def _jsonable(x: Any) -> Any:
+    if isinstance(x, dict):
+        return {str(k): _jsonable(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_jsonable(v) for v in x]
+    if isinstance(x, np.ndarray):
+        return _jsonable(x.tolist())
+    if isinstance(x, (np.floating, float)):
+        v = float(x)
+        return v if math.isfinite(v) else (None if math.isnan(v) else ("inf" if v > 0 else "-inf"))
+    if isinstance(x, (np.integer,)):
+        return int(x)
+    return x
+
+
+# ------------------------------------------------------------------------ checks
+
+
+def rigidity_check(design: Design) -> Check:
+    """Spring-network zero modes with the fixed nodes clamped (local, cheap)."""
+    from fem_mnn.design.rigidity import zero_modes
+
+    modes = zero_modes(design)
+    m = modes.shape[1]
+    if m == 0:
+        return Check("rigidity", PASS, "no zero-energy mode with the fixed nodes clamped", {"zero_modes": 0})
+    mode = modes[:, 0].reshape(-1, 2)
+    amp = np.hypot(mode[:, 0], mode[:, 1])
+    moving = [int(i) for i in np.nonzero(amp > 1e-6 * amp.max())[0]]
+    return Check(
+        "rigidity",
+        FAIL,
+        f"{m} zero-energy mode(s) of the spring network: nodes {moving} move without stretching any bond "
+        "(in the printed part only beam bending resists them)",
+        {"zero_modes": m, "moving_nodes_first_mode": moving, "first_mode": mode},
+    )
+
+
+def _cell_fields(model: Any, u: Any, nonlinear: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(strain_max, strain_min, von_mises) per owned cell at the cell centre (collective)."""
+    import dolfinx.fem
+    import ufl
+
+    disc = model.disc if hasattr(model, "disc") else model
+    mesh = disc.mesh
+    Q = dolfinx.fem.functionspace(mesh, ("DG", 0))
+    gdim = disc.gdim
+    Id = ufl.Identity(gdim)
+    if nonlinear:
+        Fd = Id + ufl.grad(u)
+        C = Fd.T * Fd
+        if gdim == 2:
+            tr, det = ufl.tr(C), ufl.det(C)
+            disc_ = ufl.sqrt(ufl.max_value((tr / 2) ** 2 - det, 0.0))
+            l1 = ufl.sqrt(tr / 2 + disc_)
+            l2 = ufl.sqrt(ufl.max_value(tr / 2 - disc_, 1e-30))
+            l3 = model.stretch_33(u)
+            smax = ufl.max_value(ufl.max_value(l1, l2), l3) - 1
+            smin = ufl.min_value(ufl.min_value(l1, l2), l3) - 1
+            Fv = ufl.variable(Fd)
+            P = ufl.diff(model.energy_density_of_F(Fv), Fv)
+            J = ufl.det(Fd) * l3
+            sig = P * Fd.T / J
+        else:
+            # 3D: principal stretches need a 3x3 eigen-solve; use Green-Lagrange bounds
+            E_gl = 0.5 * (C - Id)
+            e_vm = ufl.sqrt(ufl.inner(E_gl, E_gl))
+            smax = ufl.sqrt(1 + 2 * e_vm) - 1
+            smin = -smax
+            Fv = ufl.variable(Fd)
+            P = ufl.diff(model.energy_density_of_F(Fv), Fv)
+            sig = P * Fd.T / ufl.det(Fd)
+    else:
+        eps = ufl.sym(ufl.grad(u))
+        if gdim == 2:
+            nu = disc.design.material.nu
+            tr, det = ufl.tr(eps), ufl.det(eps)
+            r = ufl.sqrt(ufl.max_value((tr / 2) ** 2 - det, 0.0))
+            e33 = -nu / (1 - nu) * tr
+            smax = ufl.max_value(tr / 2 + r, e33)
+            smin = ufl.min_value(tr / 2 - r, e33)
+        else:
+            smax = ufl.sqrt(ufl.inner(eps, eps))
+            smin = -smax
+        sig = disc.sigma(u)
+    if gdim == 2:
+        vm = ufl.sqrt(sig[0, 0] ** 2 - sig[0, 0] * sig[1, 1] + sig[1, 1] ** 2 + 3 * sig[0, 1] ** 2)
+    else:
+        s = sig - ufl.tr(sig) / 3 * Id
+        vm = ufl.sqrt(1.5 * ufl.inner(s, s))
+    n_owned = mesh.topology.index_map(mesh.topology.dim).size_local
+    cell_dof = Q.dofmap.list[:n_owned, 0]
+    out = []
+    for expr in (smax, smin, vm):
+        f = dolfinx.fem.Function(Q)
+        f.interpolate(dolfinx.fem.Expression(expr, Q.element.interpolation_points))
+        out.append(f.x.array[cell_dof].copy())
+    return out[0], out[1], out[2]
+
+
+def _peak(values: np.ndarray, disc: Any, comm: Any, sign: float = 1.0) -> PeakValue:
+    """Largest sign*value over all ranks, with its region and cell centre (collective)."""
+    import dolfinx.mesh
+
+    mesh = disc.mesh
+    tdim = mesh.topology.dim
+    if values.size:
+        k = int(np.argmax(sign * values))
+        mid = dolfinx.mesh.compute_midpoints(mesh, tdim, np.array([k], dtype=np.int32))[0]
+        b, j = int(disc.regions.bond_of_cell[k]), int(disc.regions.node_of_cell[k])
+        local = (float(sign * values[k]), b, j, float(mid[0]), float(mid[1]))
+    else:
+        local = (-math.inf, -1, -1, 0.0, 0.0)
+    best = max(comm.allgather(local), key=lambda t: t[0])
+    v, b, j, x, y = best
+    if b >= 0:
+        region = f"bond {b} ({_bond_part(disc.design, b, np.array([x, y]))})"
+    else:
+        region = f"junction {j}" if j >= 0 else "unassigned"
+    return PeakValue(value=sign * v, region=region, point=(x, y))
+
+
+def _bond_part(design: Design, b: int, point: np.ndarray) -> str:
+    """Which part of bond ``b`` a point lies in: a thin end (named by its node) or the bar."""
+    from fem_mnn.design.outline import beam_layout
+
+    lay = beam_layout(design)
+    a, c = (int(k) for k in design.bonds[b])
+    s = float(np.dot(point - design.nodes[a], design.directions[b]))
+    if s < lay.radius + lay.thin_length[b]:
+        return f"thin end at node {a}"
+    if s > lay.length[b] - lay.radius - lay.thin_length[b]:
+        return f"thin end at node {c}"
+    return "bar"
+
+
+def _region_max(values: np.ndarray, disc: Any, comm: Any, design: Design) -> tuple[np.ndarray, np.ndarray]:
+    """Per-bond and per-junction maxima of a cell field (collective)."""
+    from mpi4py import MPI
+
+    nb, nn = design.n_bonds, design.n_nodes
+    bmax = np.full(nb, -np.inf)
+    nmax = np.full(nn, -np.inf)
+    sel = disc.regions.bond_of_cell >= 0
+    np.maximum.at(bmax, disc.regions.bond_of_cell[sel], values[sel])
+    sel = disc.regions.node_of_cell >= 0
+    np.maximum.at(nmax, disc.regions.node_of_cell[sel], values[sel])
+    gb, gn = np.empty_like(bmax), np.empty_like(nmax)
+    comm.Allreduce(bmax, gb, op=MPI.MAX)
+    comm.Allreduce(nmax, gn, op=MPI.MAX)
+    return gb, gn
+
+
+def strain_check(
+    design: Design,
+    disc: Any,
+    fields: tuple[np.ndarray, np.ndarray, np.ndarray],
+    limits: MaterialLimits,
+    which: str,
+    comm: Any,
+) -> Check:
+    """Peak principal strain and von Mises stress against the limits (collective)."""
+    smax, smin, vm = fields
+    pk = _peak(smax, disc, comm)
+    pc = _peak(smin, disc, comm, sign=-1.0)
+    ps = _peak(vm, disc, comm)
+    bmax, _ = _region_max(np.maximum(smax, -smin), disc, comm, design)
+    top = [int(i) for i in np.argsort(-bmax)[:5]]
+    peak_strain = max(pk.value, -pc.value)
+    where = pk if pk.value >= -pc.value else pc
+    vals = {
+        "model": which,
+        "peak_tensile_strain": pk.value,
+        "peak_tensile_at": {"region": pk.region, "point_mm": pk.point},
+        "peak_compressive_strain": pc.value,
+        "peak_compressive_at": {"region": pc.region, "point_mm": pc.point},
+        "peak_von_mises_MPa": ps.value,
+        "peak_von_mises_at": {"region": ps.region, "point_mm": ps.point},
+        "most_strained_bonds": top,
+        "bond_peak_strain": bmax,
+        "limits": asdict(limits),
+    }
+    msg = (
+        f"peak strain {100 * peak_strain:.1f} % in {where.region} at ({where.point[0]:.2f}, {where.point[1]:.2f}) mm, "
+        f"peak von Mises {ps.value:.3g} MPa in {ps.region} ({which})"
+    )
+    if peak_strain >= limits.strain_at_break or ps.value >= limits.tensile_strength:
+        return Check(
+            "strain",
+            FAIL,
+            msg + f"; beyond break ({100 * limits.strain_at_break:.0f} %, {limits.tensile_strength} MPa)",
+            vals,
+        )
+    if peak_strain > limits.working_strain or ps.value > limits.working_stress:
+        return Check(
+            "strain",
+            WARN,
+            msg + f"; above the working limit ({100 * limits.working_strain:.0f} %, {limits.working_stress} MPa)",
+            vals,
+        )
+    return Check("strain", PASS, msg + f"; working limit {100 * limits.working_strain:.0f} %", vals)
+
+
+def buckling_check(result: Any, safety: float) -> Check:
+    """Status of the first buckling load factor."""
+    lf = result.first
+    vals = {"load_factors": result.load_factors, "safety_factor": safety}
+    if result.load_factors.size:
+        amp = np.hypot(*result.mode_node_u[0].T)
+        vals["first_mode_node_amplitude"] = amp
+        vals["first_mode_local"] = bool(amp.max() < 0.1)
+    if not math.isfinite(lf):
+        return Check("buckling", PASS, "no buckling mode under these loads (no compression that can buckle)", vals)
+    kind = " (local: a bond buckles between its junctions)" if vals.get("first_mode_local") else ""
+    msg = f"first buckling load factor {lf:.3g}{kind}"
+    if lf < 1.0:
+        return Check("buckling", FAIL, msg + ": the design loads buckle the lattice", vals)
+    if lf < safety:
+        return Check("buckling", WARN, msg + f" < safety factor {safety:g}", vals)
+    return Check("buckling", PASS, msg + f" >= safety factor {safety:g}", vals)
+
+
+def linear_regime_check(nl: Any, loads: np.ndarray, factors: tuple[float, ...], tol: float) -> tuple[Check, Any, Any]:
+    """Load factor where nonlinear departs from linear by more than ``tol`` (collective).
+
+    Returns the check, the nonlinear solution at factor 1 (None if not reached) and the
+    linear solution at factor 1.
+    """
+    from fem_mnn.fem.nonlinear import relative_deviation
+
+    lin = nl.linear_operator().solve_fields(loads)
+    fs = sorted(set(float(f) for f in factors) | {1.0})
+    rows = []
+    at_one = None
+    reached = 0.0
+    error = None
+    try:
+        path = nl.solve_path(loads, fs)
+    except EngineError as exc:
+        error = str(exc)
+        path = []
+        # retry factor by factor to find how far Newton gets
+        for f in fs:
+            try:
+                path.append(nl.solve(loads * f, steps=4))
+            except EngineError:
+                break
+    for f, sol in zip(fs, path, strict=False):
+        du = relative_deviation(sol.u, f * lin.u[0])
+        de = relative_deviation(sol.elongation, f * lin.elongation[0])
+        rows.append({"load_factor": f, "dev_u": du, "dev_e": de, "newton_iterations": sol.newton_iterations})
+        reached = f
+        if f == 1.0:
+            at_one = sol
+    dev = [max(r["dev_u"], r["dev_e"]) for r in rows]
+    margin = None
+    for k, y in enumerate(dev):
+        if y > tol:
+            if k == 0:
+                margin = rows[0]["load_factor"] * tol / y
+            else:
+                x0, x1 = rows[k - 1]["load_factor"], rows[k]["load_factor"]
+                margin = x0 + (tol - dev[k - 1]) * (x1 - x0) / (y - dev[k - 1])
+            break
+    vals = {
+        "tolerance": tol,
+        "margin_load_factor": margin,
+        "probed": rows,
+        "reached_load_factor": reached,
+        "newton_error": error,
+    }
+    if at_one is None:
+        return (
+            Check(
+                "linear regime",
+                FAIL,
+                f"Newton could not reach the design loads (reached factor {reached:g}): {error}",
+                vals,
+            ),
+            None,
+            lin,
+        )
+    d1 = next(r for r in rows if r["load_factor"] == 1.0)
+    base = f"at the design loads nonlinear vs linear: {100 * d1['dev_u']:.2f} % (node u), {100 * d1['dev_e']:.2f} % (elongations)"
+    if margin is None:
+        return (
+            Check("linear regime", PASS, base + f"; within {100 * tol:g} % up to load factor {reached:g}", vals),
+            at_one,
+            lin,
+        )
+    if margin < 1.0:
+        return (
+            Check("linear regime", WARN, base + f"; departs by {100 * tol:g} % at load factor {margin:.3g} < 1", vals),
+            at_one,
+            lin,
+        )
+    return (
+        Check("linear regime", PASS, base + f"; departs by {100 * tol:g} % at load factor {margin:.3g}", vals),
+        at_one,
+        lin,
+    )
+
+
+# ---------------------------------------------------------------------- pictures
+
+
+def _triangulation(disc: Any, u: Any, comm: Any) -> tuple[np.ndarray, np.ndarray] | None:
+    """Owned cells' vertex coordinates (n, 3, 2) and P1 values of ``u`` (n, 3, 2) gathered on rank 0 (collective)."""
+    import dolfinx.fem
+
+    mesh = disc.mesh
+    if mesh.topology.dim != 2:
+        return None
+    V1 = dolfinx.fem.functionspace(mesh, ("Lagrange", 1, (2,)))
+    u1 = dolfinx.fem.Function(V1)
+    u1.interpolate(u)
+    n_owned = mesh.topology.index_map(2).size_local
+    dofs = V1.dofmap.list[:n_owned]
+    X = V1.tabulate_dof_coordinates()[:, :2]
+    xy = X[dofs]
+    vals = u1.x.array.reshape(-1, 2)[dofs]
+    g = comm.gather((xy, vals), root=0)
+    if comm.rank != 0:
+        return None
+    return np.concatenate([a for a, _ in g]), np.concatenate([b for _, b in g])
+
+
+def _gather_cells(values: np.ndarray, comm: Any) -> np.ndarray | None:
+    g = comm.gather(values, root=0)
+    return np.concatenate(g) if comm.rank == 0 else None
+
+
+def _draw(
+    tri_xy: np.ndarray,
+    disp: np.ndarray,
+    scale: float,
+    colour: np.ndarray,
+    per_cell: bool,
+    title: str,
+    label: str,
+    design: Design,
+    loads: np.ndarray | None,
+):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.tri import Triangulation
+
+    n = tri_xy.shape[0]
+    pts = (tri_xy + scale * disp).reshape(-1, 2)
+    tri = Triangulation(pts[:, 0], pts[:, 1], np.arange(3 * n).reshape(n, 3))
+    fig, ax = plt.subplots(figsize=(7, 5.5))
+    ref = tri_xy.reshape(-1, 2)
+    ax.triplot(Triangulation(ref[:, 0], ref[:, 1], np.arange(3 * n).reshape(n, 3)), color="0.85", lw=0.1)
+    if per_cell:
+        pc = ax.tripcolor(tri, facecolors=colour, cmap="magma", shading="flat")
+    else:
+        pc = ax.tripcolor(tri, colour.reshape(-1), cmap="viridis", shading="gouraud")
+    fig.colorbar(pc, ax=ax, label=label, shrink=0.8)
+    if loads is not None:
+        span = float(np.ptp(design.nodes, axis=0).max()) or 1.0
+        fmax = float(np.abs(loads).max()) or 1.0
+        for j in np.nonzero(np.any(loads != 0, axis=1))[0]:
+            x, y = design.nodes[j]
+            fx, fy = loads[j] / fmax * 0.15 * span
+            ax.annotate(
+                "", xy=(x + fx, y + fy), xytext=(x, y), arrowprops={"color": "red", "width": 1.2, "headwidth": 6}
+            )
+    for j in design.fixed:
+        x, y = design.nodes[j]
+        ax.plot(x, y, "ks", ms=6)
+    ax.set_aspect("equal")
+    ax.set_title(title, fontsize=9)
+    ax.set_xlabel("x (mm)")
+    ax.set_ylabel("y (mm)")
+    return fig
+
+
+# -------------------------------------------------------------------------- main
+
+
+def mechanical_report(
+    design: Design,
+    loads: np.ndarray,
+    options: CheckOptions | None = None,
+    comm: Any = None,
+    out_dir: str | Path | None = None,
+) -> MechanicalReport:
+    """Run the mechanical checks of ``design`` under ``loads`` (collective over ``comm``).
+
+    Args:
+        design: The lattice (need not pass :func:`fem_mnn.design.validate`: a floppy
+            design is reported, not refused).
+        loads: (n_nodes, 2) or (1, n_nodes, 2) design loads (N).
+        options: Limits, safety factor, tolerance, FE options.
+        comm: MPI communicator (default ``MPI.COMM_WORLD``).
+        out_dir: If given, write ``mechanical.json``, ``mechanical.md`` and the PNGs
+            (deformed shape, strain map, buckling mode) there (rank 0).
+
+    Returns:
+        The report; a floppy design gets the rigidity failure only (no FE solve of a
+        mechanism).
+    """
+    from fem_mnn.fem._dolfinx import import_dolfinx
+
+    import_dolfinx()
+    from mpi4py import MPI
+
+    from fem_mnn.fem.buckling import BucklingOptions, buckling_analysis
+    from fem_mnn.fem.linear import FemModel, FemOptions
+    from fem_mnn.fem.nonlinear import NonlinearModel
+
+    o = options or CheckOptions()
+    comm = comm if comm is not None else MPI.COMM_WORLD
+    F = np.asarray(loads, dtype=float)
+    if F.ndim == 3 and F.shape[0] == 1:
+        F = F[0]
+    if F.shape != (design.n_nodes, 2) or not np.all(np.isfinite(F)):
+        raise InputError(f"loads must be finite with shape ({design.n_nodes}, 2)", field="loads", value=F.shape)
+    if not np.any(F):
+        raise InputError("no load given", field="loads")
+    load_list = tuple((int(j), float(F[j, 0]), float(F[j, 1])) for j in np.nonzero(np.any(F != 0, axis=1))[0])
+    checks = [rigidity_check(design)]
+    if checks[0].status == FAIL:
+        for name in ("strain", "buckling", "linear regime"):
+            checks.append(Check(name, "skipped", "not computed: the lattice is a mechanism", {}))
+        rep = MechanicalReport(design.name, design.hash(), load_list, tuple(checks))
+        if out_dir is not None and comm.rank == 0:
+            rep.write(out_dir)
+        return rep
+
+    fem = FemModel(design, o.fem or FemOptions(), comm=comm)
+    nl = NonlinearModel(design, fem=fem) if o.nonlinear else None
+    disc, _ = fem.discretisation()
+    if nl is not None:
+        lr, sol_nl, lin = linear_regime_check(nl, F, o.margin_factors, o.linear_tolerance)
+    else:
+        lr, sol_nl, lin = None, None, fem.operator().solve_fields(F)
+    if sol_nl is not None:
+        fields = _cell_fields(nl, sol_nl.field, nonlinear=True)
+        which, u_show = "neo-Hookean", sol_nl.field
+    else:
+        fields = _cell_fields(disc, lin.fields[0], nonlinear=False)
+        which, u_show = "linear", lin.fields[0]
+    checks.append(strain_check(design, disc, fields, o.limits, which, comm))
+    bk = buckling_analysis(design, F, options=BucklingOptions(n_modes=o.n_modes), model=fem)
+    checks.append(buckling_check(bk, o.buckling_safety))
+    checks.append(lr if lr is not None else Check("linear regime", "skipped", "nonlinear solve disabled", {}))
+
+    figures: list[str] = []
+    if out_dir is not None and o.pictures and disc.gdim == 2:
+        out = Path(out_dir)
+        if comm.rank == 0:
+            out.mkdir(parents=True, exist_ok=True)
+        t_u = _triangulation(disc, u_show, comm)
+        cells = _gather_cells(np.maximum(fields[0], -fields[1]), comm)
+        t_m = _triangulation(disc, bk.modes[0], comm) if bk.modes else None
+        if comm.rank == 0 and t_u is not None:
+            import matplotlib.pyplot as plt
+
+            xy, du = t_u
+            mag = np.hypot(du[..., 0], du[..., 1])
+            fig = _draw(xy, du, 1.0, mag, False, f"deformed shape ({which}), true scale", "|u| (mm)", design, F)
+            atomic_savefig(fig, out / "deformed.png", dpi=150, bbox_inches="tight")
+            plt.close(fig)
+            fig = _draw(
+                xy, 0 * du, 0.0, cells, True, f"peak principal strain per cell ({which})", "strain (-)", design, None
+            )
+            atomic_savefig(fig, out / "strain.png", dpi=150, bbox_inches="tight")
+            plt.close(fig)
+            figures += ["deformed.png", "strain.png"]
+            if t_m is not None:
+                mxy, md = t_m
+                span = float(np.ptp(design.nodes, axis=0).max()) or 1.0
+                fig = _draw(
+                    mxy,
+                    md,
+                    0.08 * span,
+                    np.hypot(md[..., 0], md[..., 1]),
+                    False,
+                    f"first buckling mode, load factor {bk.first:.3g}",
+                    "|phi| (-)",
+                    design,
+                    F,
+                )
+                atomic_savefig(fig, out / "buckling_mode.png", dpi=150, bbox_inches="tight")
+                plt.close(fig)
+                figures.append("buckling_mode.png")
+    rep = MechanicalReport(
+        design.name, design.hash(), load_list, tuple(checks), n_dofs=bk.n_dofs, figures=tuple(figures)
+    )
+    if out_dir is not None and comm.rank == 0:
+        rep.write(out_dir)
+    return rep

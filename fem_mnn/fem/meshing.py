@@ -1,0 +1,156 @@
+"""Gmsh meshes into DOLFINx: generate, read from the cache, write XDMF.
+
+Every function here is collective over its communicator: gmsh runs on rank 0 only
+and DOLFINx distributes the mesh.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+import gmsh
+
+from fem_mnn.core.errors import EngineError
+from fem_mnn.design.records import Design
+from fem_mnn.geometry.build import GeometryInfo, MeshOptions, build_model, gmsh_session
+from fem_mnn.geometry.cache import DEFAULT_ROOT, ensure_mesh
+
+if TYPE_CHECKING:
+    pass
+
+__all__ = ["MeshData", "generate_mesh", "load_mesh", "write_xdmf"]
+
+
+class MeshData(NamedTuple):
+    """A DOLFINx mesh of the lattice with its tags (see :mod:`fem_mnn.geometry.tags`)."""
+
+    mesh: Any
+    cell_tags: Any
+    facet_tags: Any
+    info: GeometryInfo
+
+
+def generate_mesh(design: Design, options: MeshOptions | None = None, comm: Any = None) -> MeshData:
+    """Mesh the lattice and hand it to DOLFINx.
+
+    Collective over ``comm`` (default ``MPI.COMM_WORLD``): gmsh runs on rank 0 only,
+    then ``dolfinx.io.gmsh.model_to_mesh`` distributes the mesh. Every rank gets the
+    same :class:`GeometryInfo`.
+
+    Returns:
+        ``MeshData(mesh, cell_tags, facet_tags, info)``; ``cell_tags`` values are
+        the tags of :mod:`fem_mnn.geometry.tags` (bond, node, overlap), ``facet_tags`` the
+        ``node_{j}_boundary`` facets.
+
+    Raises:
+        InputError, EngineError: on every rank, if rank 0 failed.
+    """
+    from fem_mnn.fem._dolfinx import import_dolfinx
+
+    import_dolfinx()
+    from dolfinx.io import gmsh as dgmsh
+    from mpi4py import MPI
+
+    options = options or MeshOptions()
+    comm = comm if comm is not None else MPI.COMM_WORLD
+    with gmsh_session() if comm.rank == 0 else contextlib.nullcontext():
+        info = err = None
+        if comm.rank == 0:
+            try:
+                info = build_model(design, options)
+            except Exception as exc:  # every rank must learn about it, or they hang
+                err = exc
+        info, err = comm.bcast((info, err), root=0)
+        if err is not None:
+            raise err
+        try:
+            data = dgmsh.model_to_mesh(gmsh.model if comm.rank == 0 else None, comm, 0, gdim=options.dim)
+        except RuntimeError as exc:
+            raise EngineError(f"DOLFINx could not import the gmsh mesh: {exc}") from exc
+    data.cell_tags.name = "cells"
+    if data.facet_tags is not None:
+        data.facet_tags.name = "facets"
+    return MeshData(data.mesh, data.cell_tags, data.facet_tags, info)
+
+
+def write_xdmf(
+    design: Design, options: MeshOptions | None = None, path: str | Path = "lattice.xdmf", comm: Any = None
+) -> GeometryInfo:
+    """Mesh ``design`` and write XDMF + HDF5 with cell and facet tags (for ParaView
+    and :class:`dolfinx.io.XDMFFile`).
+
+    Collective over ``comm``. The two files are written in a temporary folder beside
+    ``path`` and moved into place by rank 0 (the ``.h5`` first, then the ``.xdmf``).
+    The mesh is named ``lattice``, the tags ``cells`` and ``facets``.
+    """
+    from fem_mnn.fem._dolfinx import import_dolfinx
+
+    import_dolfinx()
+    from dolfinx.io import XDMFFile
+    from mpi4py import MPI
+
+    comm = comm if comm is not None else MPI.COMM_WORLD
+    path = Path(path).with_suffix(".xdmf")
+    md = generate_mesh(design, options, comm)
+    tmpdir = None
+    if comm.rank == 0:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmpdir = tempfile.mkdtemp(prefix=f".{path.stem}.", dir=path.parent)
+    tmpdir = Path(comm.bcast(tmpdir, root=0))
+    try:
+        md.mesh.name = "lattice"
+        md.mesh.topology.create_connectivity(md.mesh.topology.dim - 1, md.mesh.topology.dim)
+        with XDMFFile(comm, str(tmpdir / path.name), "w") as xf:
+            xf.write_mesh(md.mesh)
+            xf.write_meshtags(md.cell_tags, md.mesh.geometry)
+            if md.facet_tags is not None:
+                xf.write_meshtags(md.facet_tags, md.mesh.geometry)
+        comm.barrier()
+        if comm.rank == 0:
+            h5 = path.with_suffix(".h5")
+            os.replace(tmpdir / h5.name, h5)
+            os.replace(tmpdir / path.name, path)
+    finally:
+        comm.barrier()
+        if comm.rank == 0:
+            for f in tmpdir.glob("*"):
+                f.unlink()
+            tmpdir.rmdir()
+    return md.info
+
+
+def load_mesh(design: Design, options: MeshOptions, comm: Any = None, root: str | Path = DEFAULT_ROOT) -> MeshData:
+    """The cached mesh as DOLFINx objects (meshing it first if missing).
+
+    Collective over ``comm`` (default ``MPI.COMM_WORLD``): rank 0 makes sure the
+    file exists, then ``dolfinx.io.gmsh.read_from_msh`` distributes it.
+    """
+    from fem_mnn.fem._dolfinx import import_dolfinx
+
+    import_dolfinx()
+    from dolfinx.io import gmsh as dgmsh
+    from mpi4py import MPI
+
+    comm = comm if comm is not None else MPI.COMM_WORLD
+    res = err = None
+    if comm.rank == 0:
+        try:
+            res = ensure_mesh(design, options, root)
+        except Exception as exc:  # tell every rank, or they hang
+            err = exc
+    res, err = comm.bcast((res, err), root=0)
+    if err is not None:
+        raise err
+    path, info = res
+    try:
+        data = dgmsh.read_from_msh(str(path), comm, 0, gdim=options.dim)
+    except Exception as exc:  # gmsh raises a bare Exception on a damaged file
+        raise EngineError(f"cannot read the cached mesh {path} ({exc}); delete it to mesh again") from exc
+    data.cell_tags.name = "cells"
+    if data.facet_tags is not None:
+        data.facet_tags.name = "facets"
+    return MeshData(data.mesh, data.cell_tags, data.facet_tags, info)

@@ -1,0 +1,524 @@
+"""Large deformations: a compressible neo-Hookean lattice solved by Newton (PETSc SNES).
+
+The linear model of :mod:`fem_mnn.fem` is exact only while displacements and strains
+are small. This module solves the *same* discretisation (mesh, P2 space, clamp of
+the fixed nodes' junction regions, loads as uniform body forces over junction
+regions, node displacement = junction-region average: all taken from
+:class:`fem_mnn.fem.FemModel`) with a hyperelastic material and full geometric
+nonlinearity, so that linear and nonlinear answers can be compared node by node.
+
+Material (per unit reference volume, C = F^T F, J = det F)::
+
+    W = mu/2 (I1 - 3) - mu ln J + lam/4 (J^2 - 1 - 2 ln J)
+
+with the 3D Lame constants of the design's E and nu. It linearises exactly to
+Hooke's law with (lam, mu).
+
+Formulation (``dim=2``, the default, like the linear solver): **exact plane stress**.
+The out-of-plane stretch is not a field; the plane-stress condition S33 = 0 is
+solved in closed form at every point, which this energy allows:
+``C33 = (2 mu + lam) / (2 mu + lam det C2)`` (C2 the in-plane block), and the
+reduced energy ``W(C2, C33(C2))`` is integrated over the 2D mesh times the
+thickness t. Because dW/dC33 = 0 there, its derivatives are the plane-stress
+stresses and the consistent tangent. In the small-load limit it reproduces the
+linear plane-stress solver (effective lam* = 2 mu lam / (lam + 2 mu) = E nu / (1 - nu^2))
+exactly, so any difference is nonlinearity, not a change of model. Plane strain with
+thickness scaling would be stiffer than plane stress by up to 1/(1 - nu^2) (+25 % at
+nu = 0.45) already at zero load; a 3D solid is available with ``dim=3`` (same
+energy, tetrahedra; much more expensive).
+
+Loads are dead loads (hanging weights: fixed direction and size), applied in
+increments of the load factor with the previous converged state as the initial
+guess; a failed Newton solve halves the increment (``max_bisections`` times) before
+raising :class:`~fem_mnn.core.errors.EngineError` with the load factor and the residual.
+
+Every method that touches the mesh is collective over the model's communicator.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from fem_mnn.contract import Loss, Solution, as_cases, elongations
+from fem_mnn.core.errors import EngineError, InputError
+from fem_mnn.design.records import Design
+from fem_mnn.fem._dolfinx import import_dolfinx
+from fem_mnn.fem.linear import FemModel, FemOperator, FemOptions
+
+import_dolfinx()  # dolfinx_solver's PETSc before petsc4py
+
+import dolfinx  # noqa: E402
+import dolfinx.fem  # noqa: E402
+import dolfinx.fem.petsc  # noqa: E402
+import ufl  # noqa: E402
+from petsc4py import PETSc  # noqa: E402
+
+__all__ = [
+    "NonlinearBackprop",
+    "NonlinearModel",
+    "NonlinearOptions",
+    "NonlinearSolution",
+    "TangentOperator",
+    "lame_3d",
+    "relative_deviation",
+    "true_elongations",
+]
+
+
+def lame_3d(E: float, nu: float) -> tuple[float, float]:
+    """3D Lame constants (mu, lam) of Young's modulus E and Poisson's ratio nu."""
+    return E / (2 * (1 + nu)), E * nu / ((1 + nu) * (1 - 2 * nu))
+
+
+def true_elongations(u_nodes: np.ndarray, design: Design) -> np.ndarray:
+    """Change of node-to-node distance ``|x_b + u_b - x_a - u_a| - L`` (local, no communication).
+
+    The linear elongation :func:`fem_mnn.contract.elongations` projects on the
+    reference direction; this is what a camera measuring node positions sees.
+    """
+    u = np.asarray(u_nodes, dtype=float)[..., :2]
+    a, b = design.bonds[:, 0], design.bonds[:, 1]
+    d = design.nodes[b] - design.nodes[a] + u[..., b, :] - u[..., a, :]
+    return np.hypot(d[..., 0], d[..., 1]) - design.lengths
+
+
+def relative_deviation(x: np.ndarray, ref: np.ndarray) -> float:
+    """``||x - ref|| / ||ref||`` over all entries (0 when both are 0)."""
+    x, ref = np.asarray(x, float), np.asarray(ref, float)
+    n = float(np.linalg.norm(ref))
+    d = float(np.linalg.norm(x - ref))
+    return d / n if n > 0 else (0.0 if d == 0 else float("inf"))
+
+
+@dataclass(frozen=True)
+class NonlinearOptions:
+    """Newton and load stepping.
+
+    Attributes:
+        steps: Initial number of equal load increments from 0 to the full load.
+        max_bisections: How often an increment may be halved after a failed solve.
+        rtol: SNES relative tolerance on the residual norm.
+        atol: SNES absolute tolerance on the residual norm (N), at least.
+        atol_load: Absolute tolerance as a fraction of the total applied load (sum of
+            |F| components); the larger of the two is used.
+        max_it: Newton iterations per increment.
+        linesearch: SNES line search (``"bt"`` backtracking, ``"basic"`` full steps).
+        quadrature_degree: Quadrature degree of the hyperelastic forms (None = 2 x the
+            element degree, which integrates the linearised form exactly).
+    """
+
+    steps: int = 2
+    max_bisections: int = 8
+    rtol: float = 1e-10
+    atol: float = 1e-13
+    atol_load: float = 1e-10
+    max_it: int = 30
+    linesearch: str = "bt"
+    quadrature_degree: int | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.steps, int) or self.steps < 1:
+            raise InputError("must be an integer >= 1", field="steps", value=self.steps)
+        if self.linesearch not in ("bt", "basic", "l2", "cp"):
+            raise InputError("unknown SNES line search", field="linesearch", value=self.linesearch)
+
+
+class NonlinearSolution(NamedTuple):
+    """Equilibrium under one load case."""
+
+    u: np.ndarray
+    """(n_nodes, 2) node displacements (junction-region averages, mm)."""
+    elongation: np.ndarray
+    """(n_bonds,) ``(u_b - u_a) . n_i`` (the linear definition, mm)."""
+    true_elongation: np.ndarray
+    """(n_bonds,) change of node distance (mm)."""
+    rotation: np.ndarray
+    """(n_nodes,) junction-average infinitesimal rotation of the field (rad)."""
+    field: Any
+    """The displacement Function (a copy; ghosts updated)."""
+    load_factor: float
+    """Load factor reached (1 = the given loads)."""
+    newton_iterations: int
+    """Newton iterations summed over the increments."""
+    increments: int
+    """Increments used (after bisections)."""
+    residual_norm: float
+    """Final residual norm (N)."""
+
+
+class NonlinearBackprop(NamedTuple):
+    """Forward (nonlinear) and adjoint responses for in situ gradients."""
+
+    loss: float
+    u: np.ndarray
+    """(n_nodes, 2) forward node displacements (nonlinear)."""
+    elongation: np.ndarray
+    """(n_bonds,) forward elongations."""
+    adjoint_load: np.ndarray
+    """(n_nodes, 2) -dL/du at the nonlinear state."""
+    adjoint_elongation: np.ndarray
+    """(n_bonds,) adjoint elongations by the chosen protocol."""
+    grad_k: np.ndarray
+    """(n_bonds,) e * e_adj."""
+
+
+class TangentOperator:
+    """The consistent tangent stiffness at a deformed state, factorised once (MUMPS LU).
+
+    Solves ``K_T(u*) du = f`` for load cases f (adjoint loads of the nonlinear
+    problem; the tangent is symmetric for a hyperelastic material). Implements the
+    ``solve`` of :class:`fem_mnn.contract.LinearOperator`. Built by
+    :meth:`NonlinearModel.tangent` (collective).
+    """
+
+    def __init__(self, model: NonlinearModel, state: Any) -> None:
+        self.model = model
+        self.design = model.design
+        d = model.disc
+        d.set_theta(np.ones(self.design.n_bonds))
+        model._u.x.array[:] = state.x.array
+        A = dolfinx.fem.petsc.assemble_matrix(model._J_form, bcs=[d.bc])
+        A.assemble()
+        self.A = A
+        ksp = PETSc.KSP().create(d.comm)
+        ksp.setOptionsPrefix(f"fem_mnn_tangent_{id(self):x}_")
+        ksp.setOperators(A)
+        ksp.setType("preonly")
+        ksp.getPC().setType("lu")
+        ksp.getPC().setFactorSolverType("mumps")
+        ksp.getPC().setFactorSetUpSolverType()
+        ksp.getPC().getFactorMatrix().setMumpsIcntl(14, 200)  # work-array margin (INFOG(1) = -9 otherwise)
+        try:
+            ksp.setUp()
+        except PETSc.Error as exc:
+            raise EngineError(f"MUMPS factorisation of the tangent failed: {exc}") from None
+        self.ksp = ksp
+        self._b = dolfinx.fem.petsc.create_vector(d.V)
+        self.widths = d.design.widths.copy()
+        self.k, self.dk_dw = model.fem.law(self.design, self.widths)
+
+    def solve_fields(self, loads: np.ndarray) -> tuple[np.ndarray, list]:
+        """Node displacements (n_cases, n_nodes, 2) and Functions of K_T du = f (collective)."""
+        d = self.model.disc
+        f = as_cases(loads, self.design.n_nodes)
+        out = np.zeros_like(f)
+        fields = []
+        for c in range(f.shape[0]):
+            d.set_force(f[c])
+            with self._b.localForm() as loc:
+                loc.set(0.0)
+            dolfinx.fem.petsc.assemble_vector(self._b, d.L_form)
+            self._b.ghostUpdate(addv=PETSc.InsertMode.ADD, mode=PETSc.ScatterMode.REVERSE)
+            dolfinx.fem.petsc.set_bc(self._b, [d.bc])
+            w = dolfinx.fem.Function(d.V)
+            self.ksp.solve(self._b, w.x.petsc_vec)
+            if self.ksp.getConvergedReason() < 0:
+                raise EngineError(f"tangent solve failed (KSP reason {self.ksp.getConvergedReason()})")
+            w.x.scatter_forward()
+            out[c] = d.extractor.node_quantities(w)[0][:, :2]
+            fields.append(w)
+        return out, fields
+
+    def solve(self, loads: np.ndarray) -> Solution:
+        """Displacements and elongations of the tangent problem (collective)."""
+        u, _ = self.solve_fields(loads)
+        return Solution(u=u, elongation=elongations(u, self.design))
+
+    def destroy(self) -> None:
+        """Free the PETSc objects."""
+        self.ksp.destroy()
+        self.A.destroy()
+        self._b.destroy()
+
+
+class NonlinearModel:
+    """Neo-Hookean lattice on the linear solver's discretisation.
+
+    Args:
+        design: The lattice.
+        fem_options: Discretisation (dim 2 = exact plane stress, 3 = solid; degree;
+            mesh). Default :class:`fem_mnn.fem.FemOptions`.
+        options: Newton and load stepping.
+        comm: MPI communicator (default ``MPI.COMM_WORLD``); every call is collective.
+        fem: An existing :class:`~fem_mnn.fem.FemModel` to share its mesh with (then
+            ``fem_options`` and ``comm`` are taken from it).
+        mesher: Passed to :class:`~fem_mnn.fem.FemModel` (tests use small meshes).
+    """
+
+    def __init__(
+        self,
+        design: Design,
+        fem_options: FemOptions | None = None,
+        options: NonlinearOptions | None = None,
+        comm: Any = None,
+        fem: FemModel | None = None,
+        mesher: Any = None,
+    ) -> None:
+        self.fem = fem or FemModel(design, fem_options, comm=comm, mesher=mesher)
+        self.design = self.fem.design
+        self.options = options or NonlinearOptions()
+        self.disc, _ = self.fem.discretisation()
+        d = self.disc
+        mesh = d.mesh
+        mu, lam = lame_3d(self.design.material.E, self.design.material.nu)
+        self.mu = dolfinx.fem.Constant(mesh, PETSc.ScalarType(mu))
+        self.lam = dolfinx.fem.Constant(mesh, PETSc.ScalarType(lam))
+        self._u = dolfinx.fem.Function(d.V, name="u")
+        self._f = dolfinx.fem.Function(d.Qv, name="dead_load")
+        v = ufl.TestFunction(d.V)
+        du = ufl.TrialFunction(d.V)
+        psi = self.energy_density(self._u)
+        # the integrand is not polynomial: fix the rule (degree 2p integrates the linearised form exactly)
+        qdeg = self.options.quadrature_degree or 2 * self.fem.options.degree
+        dx = ufl.dx(domain=mesh, metadata={"quadrature_degree": qdeg})
+        Pi = d.tfac * d.theta * psi * dx
+        self._R = ufl.derivative(Pi, self._u, v) - ufl.inner(self._f, v) * dx
+        self._J = ufl.derivative(self._R, self._u, du)
+        self._J_form = dolfinx.fem.form(self._J)
+        self._problem = None
+        self._last_reason = 0
+        self.n_solves = 0
+
+    # ----------------------------------------------------------------- physics
+    def energy_density(self, u: Any) -> Any:
+        """UFL strain energy per unit reference volume of the displacement ``u`` (plane stress condensed in 2D)."""
+        return self.energy_density_of_F(ufl.Identity(self.disc.gdim) + ufl.grad(u))
+
+    def energy_density_of_F(self, F: Any) -> Any:
+        """UFL strain energy of the deformation gradient ``F`` (2x2: exact plane stress; 3x3: solid).
+
+        Differentiate it with respect to a ``ufl.variable(F)`` for the first
+        Piola-Kirchhoff stress (in 2D, the in-plane block of the plane-stress P).
+        """
+        mu, lam = self.mu, self.lam
+        C = F.T * F
+        if F.ufl_shape == (2, 2):
+            c = ufl.det(C)
+            C33 = (2 * mu + lam) / (2 * mu + lam * c)
+            J2 = c * C33
+            I1 = ufl.tr(C) + C33
+        else:
+            J2 = ufl.det(C)
+            I1 = ufl.tr(C)
+        lnJ = 0.5 * ufl.ln(J2)
+        return mu / 2 * (I1 - 3) - mu * lnJ + lam / 4 * (J2 - 1 - 2 * lnJ)
+
+    def stretch_33(self, u: Any) -> Any:
+        """UFL out-of-plane stretch lambda_3 = sqrt(C33) of the plane-stress model (2D only)."""
+        F = ufl.Identity(2) + ufl.grad(u)
+        c = ufl.det(F.T * F)
+        return ufl.sqrt((2 * self.mu + self.lam) / (2 * self.mu + self.lam * c))
+
+    # ----------------------------------------------------------------- solver
+    def _snes(self) -> Any:
+        if self._problem is None:
+            o = self.options
+            opts = {
+                "snes_type": "newtonls",
+                "snes_linesearch_type": o.linesearch,
+                "snes_rtol": o.rtol,
+                "snes_atol": o.atol,
+                "snes_stol": 0.0,
+                "snes_max_it": o.max_it,
+                "ksp_type": "preonly",
+                "pc_type": "lu",
+                "pc_factor_mat_solver_type": "mumps",
+            }
+            prefix = f"fem_mnn_nl_{id(self):x}_"
+            # MUMPS may underestimate its work array (INFOG(1) = -9) on small or odd meshes;
+            # the factor reads its options at factorisation time, after NonlinearProblem has
+            # removed the petsc_options, so this one stays in the options database (own prefix)
+            PETSc.Options()[f"{prefix}mat_mumps_icntl_14"] = 200
+            self._problem = dolfinx.fem.petsc.NonlinearProblem(
+                self._R,
+                self._u,
+                bcs=[self.disc.bc],
+                J=self._J,
+                petsc_options_prefix=prefix,
+                petsc_options=opts,
+            )
+        return self._problem
+
+    def _set_load(self, F: np.ndarray) -> None:
+        d = self.disc
+        # the stiffness factors live on the shared discretisation (a linear operator sets
+        # them when it is built); the nonlinear model is the nominal lattice: theta = 1
+        d.set_theta(np.ones(self.design.n_bonds))
+        d.set_force(F)  # the linear solver's distribution: F_j / |Omega_j| on junction j
+        self._f.x.array[:] = d.force.x.array
+
+    def _newton(self, F: np.ndarray) -> tuple[bool, int, float]:
+        """One Newton solve from the current state; (converged, iterations, residual)."""
+        self._set_load(F)
+        problem = self._snes()
+        # absolute tolerance relative to the load: small increments start from tiny residuals
+        # that a purely relative test cannot reduce 1e10 times below round-off
+        atol = max(self.options.atol, self.options.atol_load * float(np.abs(F).sum()))
+        problem.solver.setTolerances(atol=atol)
+        try:
+            problem.solve()
+        except PETSc.Error:
+            return False, problem.solver.getIterationNumber(), float("nan")
+        snes = problem.solver
+        reason = snes.getConvergedReason()
+        its = snes.getIterationNumber()
+        res = float(snes.getFunctionNorm())
+        self._last_reason = int(reason)
+        ok = reason > 0 and np.isfinite(res)
+        if ok:
+            # reject states with inverted elements (ln of a negative J gives nan first)
+            ok = bool(np.all(np.isfinite(self._u.x.array)))
+        return ok, its, res
+
+    def _advance(self, loads: np.ndarray, s0: float, s1: float) -> tuple[int, int, float]:
+        """Advance the current state from load factor s0 to s1 with bisection (collective)."""
+        o = self.options
+        s = s0
+        ds = s1 - s0
+        its_total = n_inc = 0
+        res = 0.0
+        halvings = 0
+        backup = self._u.x.array.copy()
+        while s < s1 - 1e-14 * max(1.0, abs(s1)):
+            target = min(s + ds, s1)
+            ok, its, res = self._newton(target * loads)
+            its_total += its
+            if ok:
+                s = target
+                n_inc += 1
+                backup = self._u.x.array.copy()
+                continue
+            self._u.x.array[:] = backup
+            # a failed factorisation (NaN from inverted elements) leaves the PC in a failed
+            # state that would fail every later solve: start from a fresh SNES
+            self._problem = None
+            halvings += 1
+            if halvings > o.max_bisections:
+                raise EngineError(
+                    f"Newton did not converge for design {self.design.name or self.design.hash()}: "
+                    f"stuck at load factor {s:.6g} trying {target:.6g} (increment halved {o.max_bisections} times), "
+                    f"residual norm {res:.3e} N after {its} iterations (SNES reason {self._last_reason})"
+                )
+            ds = (target - s) / 2
+        return its_total, n_inc, res
+
+    def _solution(self, s: float, its: int, n_inc: int, res: float) -> NonlinearSolution:
+        d = self.disc
+        avg, rot = d.extractor.node_quantities(self._u)
+        u = avg[:, :2]
+        field = dolfinx.fem.Function(d.V, name="u_nonlinear")
+        field.x.array[:] = self._u.x.array
+        return NonlinearSolution(
+            u=u,
+            elongation=elongations(u, self.design),
+            true_elongation=true_elongations(u, self.design),
+            rotation=rot,
+            field=field,
+            load_factor=float(s),
+            newton_iterations=int(its),
+            increments=int(n_inc),
+            residual_norm=float(res),
+        )
+
+    def solve(self, loads: np.ndarray, steps: int | None = None) -> NonlinearSolution:
+        """Equilibrium under the dead loads ``loads`` (n_nodes, 2) in N, from the undeformed state (collective).
+
+        Raises:
+            EngineError: Newton failed even after bisecting the increments; the
+                message gives the load factor reached and the residual norm.
+        """
+        F = self._check_loads(loads)
+        n = steps or self.options.steps
+        self._u.x.array[:] = 0.0
+        its = n_inc = 0
+        res = 0.0
+        for k in range(n):
+            i, m, res = self._advance(F, k / n, (k + 1) / n)
+            its += i
+            n_inc += m
+        self.n_solves += 1
+        return self._solution(1.0, its, n_inc, res)
+
+    def solve_path(self, loads: np.ndarray, factors: Sequence[float]) -> list[NonlinearSolution]:
+        """Solutions at increasing load factors ``factors`` (continuation from 0; collective).
+
+        Each level starts from the previous one, so a sweep costs little more than
+        its largest load.
+        """
+        F = self._check_loads(loads)
+        fs = [float(s) for s in factors]
+        if any(b <= a for a, b in zip([0.0, *fs[:-1]], fs, strict=True)):
+            raise InputError("load factors must be > 0 and increasing", field="factors", value=fs)
+        self._u.x.array[:] = 0.0
+        out = []
+        s0 = 0.0
+        for s in fs:
+            its, n_inc, res = self._advance(F, s0, s)
+            out.append(self._solution(s, its, n_inc, res))
+            s0 = s
+        self.n_solves += 1
+        return out
+
+    def _check_loads(self, loads: np.ndarray) -> np.ndarray:
+        F = np.asarray(loads, dtype=float)
+        if F.shape != (self.design.n_nodes, 2):
+            raise InputError(f"loads must have shape ({self.design.n_nodes}, 2)", field="loads", value=F.shape)
+        if not np.all(np.isfinite(F)):
+            raise InputError("loads must be finite", field="loads")
+        return F
+
+    # ------------------------------------------------------------- linearised
+    def linear_operator(self) -> FemOperator:
+        """The linear solver's factorised operator on the same mesh (collective)."""
+        return self.fem.operator()
+
+    def tangent(self, state: NonlinearSolution | Any) -> TangentOperator:
+        """Factorised consistent tangent at a solved state (collective)."""
+        field = state.field if isinstance(state, NonlinearSolution) else state
+        return TangentOperator(self, field)
+
+    def backprop(
+        self, loads: np.ndarray, loss: Loss, adjoint: str = "tangent", state: NonlinearSolution | None = None
+    ) -> NonlinearBackprop:
+        """In situ gradient e * e_adj with a nonlinear forward solve (collective).
+
+        Args:
+            loads: (n_nodes, 2) forward loads (N).
+            loss: Loss on node displacements; the adjoint load is -dL/du at the
+                nonlinear state.
+            adjoint: How e_adj is obtained: ``"tangent"`` solves the consistent
+                tangent at the forward state (the exact adjoint of the nonlinear
+                model); ``"separate"`` is the physical protocol with the adjoint load
+                applied alone to the unloaded lattice (nonlinear); ``"superposed"``
+                applies forward + adjoint loads and takes the difference of the
+                elongations from the forward state (nonlinear).
+            state: A forward solution already computed for ``loads`` (saves a solve).
+        """
+        if adjoint not in ("tangent", "separate", "superposed"):
+            raise InputError("must be tangent, separate or superposed", field="adjoint", value=adjoint)
+        fwd = state if state is not None else self.solve(loads)
+        case_loss, dldu = loss(fwd.u[None])
+        f_adj = -dldu[0]
+        if adjoint == "tangent":
+            op = self.tangent(fwd)
+            try:
+                e_adj = op.solve(f_adj).elongation[0]
+            finally:
+                op.destroy()
+        elif adjoint == "separate":
+            e_adj = self.solve(f_adj).elongation
+        else:
+            both = self.solve(np.asarray(loads, float) + f_adj)
+            e_adj = both.elongation - fwd.elongation
+        return NonlinearBackprop(
+            loss=float(case_loss[0]),
+            u=fwd.u,
+            elongation=fwd.elongation,
+            adjoint_load=f_adj,
+            adjoint_elongation=e_adj,
+            grad_k=fwd.elongation * e_adj,
+        )

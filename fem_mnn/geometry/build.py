@@ -1,0 +1,486 @@
+"""Gmsh geometry and meshes of the printed lattice (OCC kernel).
+
+Stage 2 of the pipeline: a :class:`~fem_mnn.design.Design` becomes a tagged mesh.
+
+* Each bond is a beam thin end | bar | thin end between two hub circles
+  (:mod:`fem_mnn.design.outline`); each node is a circular hub of radius
+  ``design.geometry.junction_radius`` (a cylinder in 3D), independent of the widths.
+* The beams are cut by their hubs, then everything is fragmented
+  (``occ.fragment``) so that the mesh is conforming, and every piece is put in
+  exactly one physical group following :mod:`fem_mnn.geometry.tags`.
+* Mesh size: ``h = min(thin-end width) / elements_across / refinement`` (capped by
+  ``max_size``), uniform, so the thinnest section of the lattice gets at least
+  ``elements_across`` elements across it.
+* 2D: triangles in the plane z = 0 (plane stress). 3D: the same pieces extruded by
+  ``design.thickness`` (z from 0 to t), tetrahedra.
+
+Gmsh only: nothing here imports DOLFINx (:mod:`fem_mnn.fem.meshing` hands the
+model to DOLFINx).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import gmsh
+import numpy as np
+
+from fem_mnn.core.errors import EngineError, FemMnnError, InputError
+from fem_mnn.core.files import atomic_path
+from fem_mnn.design.outline import BeamLayout, beam_layout, bond_polygon
+from fem_mnn.design.records import Design
+from fem_mnn.geometry import tags
+
+__all__ = [
+    "GEOMETRY_VERSION",
+    "GeometryInfo",
+    "MeshOptions",
+    "add_lattice_shapes",
+    "build_model",
+    "check_buildable",
+    "gmsh_session",
+    "mesh_size",
+    "progress",
+    "write_msh",
+]
+
+
+#: Bumped whenever the geometry or meshing changes for the same design and options
+#: (the mesh cache regenerates meshes made by another version).
+GEOMETRY_VERSION = 2
+#: Largest mesh (cells) that ``build_model`` will try: ~1.5 GB in gmsh, and well
+#: beyond what a 2-core machine solves in minutes.
+MAX_CELLS = 5_000_000
+
+
+@dataclass(frozen=True)
+class MeshOptions:
+    """How to mesh a design.
+
+    Attributes:
+        dim: 2 (triangles, plane stress) or 3 (tetrahedra, extruded by the thickness).
+        elements_across: Minimum number of elements across the thinnest section
+            (the narrowest thin end of the lattice).
+        refinement: Mesh-size divisor for convergence studies (2 halves the size).
+        order: Geometric order of the gmsh mesh (1 straight, 2 curved edges).
+        max_size: Optional cap on the element size (mm).
+        size: Optional element size (mm) that replaces the thin-end rule, so the
+            mesh size does not follow the widths (training, finite differences);
+            still divided by ``refinement``.
+    """
+
+    dim: int = 2
+    elements_across: int = 3
+    refinement: float = 1.0
+    order: int = 1
+    max_size: float | None = None
+    size: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.dim not in (2, 3):
+            raise InputError("must be 2 or 3", field="dim", value=self.dim)
+        if (
+            isinstance(self.elements_across, bool)
+            or not isinstance(self.elements_across, int)
+            or self.elements_across < 1
+        ):
+            raise InputError("must be an integer >= 1", field="elements_across", value=self.elements_across)
+        if not (np.isfinite(self.refinement) and self.refinement > 0):
+            raise InputError("must be > 0", field="refinement", value=self.refinement)
+        if self.order not in (1, 2):
+            raise InputError("must be 1 or 2", field="order", value=self.order)
+        if self.max_size is not None and not (np.isfinite(self.max_size) and self.max_size > 0):
+            raise InputError("must be > 0", field="max_size", value=self.max_size)
+        if self.size is not None and not (np.isfinite(self.size) and self.size > 0):
+            raise InputError("must be > 0", field="size", value=self.size)
+
+    def key(self) -> str:
+        """Short text that identifies these options in file names."""
+        k = f"d{self.dim}-n{self.elements_across}-r{self.refinement:g}-o{self.order}"
+        k += f"-h{self.max_size:g}" if self.max_size is not None else ""
+        return k + (f"-s{self.size:g}" if self.size is not None else "")
+
+
+@dataclass(frozen=True)
+class GeometryInfo:
+    """What :func:`build_model` made.
+
+    Attributes:
+        design_hash: :meth:`Design.hash` of the design.
+        options: The mesh options used.
+        mesh_size: Element size h (mm).
+        cad_measure: CAD area (2D, mm^2) or volume (3D, mm^3) of the lattice.
+        n_cells: Number of cells (triangles or tetrahedra).
+        n_vertices: Number of mesh nodes (including high-order nodes).
+        cell_groups: Physical tag -> name of the cell groups.
+        facet_groups: Physical tag -> name of the facet groups.
+        region_measure: Physical cell tag -> CAD area/volume of that region.
+        overlap_nodes: Nodes with an ``overlap_{j}`` region (normally none).
+        seconds: Wall time of geometry + meshing on rank 0 (s).
+        version: :data:`GEOMETRY_VERSION` of the code that built it.
+    """
+
+    design_hash: str
+    options: MeshOptions
+    mesh_size: float
+    cad_measure: float
+    n_cells: int
+    n_vertices: int
+    cell_groups: dict[int, str] = field(default_factory=dict)
+    facet_groups: dict[int, str] = field(default_factory=dict)
+    region_measure: dict[int, float] = field(default_factory=dict)
+    overlap_nodes: tuple[int, ...] = ()
+    seconds: float = 0.0
+    version: int = GEOMETRY_VERSION
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready summary."""
+        d = asdict(self)
+        d["cell_groups"] = {str(k): v for k, v in self.cell_groups.items()}
+        d["facet_groups"] = {str(k): v for k, v in self.facet_groups.items()}
+        d["region_measure"] = {str(k): v for k, v in self.region_measure.items()}
+        return d
+
+
+# ------------------------------------------------------------------------- helpers
+
+
+@contextlib.contextmanager
+def gmsh_session(verbose: bool = False) -> Iterator[None]:
+    """Run the body in a gmsh session: initialise gmsh if needed, finalise it after
+    if (and only if) this call initialised it."""
+    owner = not gmsh.isInitialized()
+    if owner:
+        # gmsh's SIGINT handler can only be installed from the main thread
+        gmsh.initialize(interruptible=threading.current_thread() is threading.main_thread())
+    gmsh.option.setNumber("General.Terminal", 1 if verbose else 0)
+    try:
+        yield
+    finally:
+        if owner:
+            gmsh.finalize()
+
+
+def mesh_size(design: Design, options: MeshOptions) -> float:
+    """Element size h (mm): thinnest thin end / elements_across / refinement.
+
+    With ``options.size`` set, h = size / refinement whatever the widths.
+    """
+    if options.size is not None:
+        h = options.size / options.refinement
+    else:
+        thinnest = float(np.min(design.geometry.thin_end_ratio * np.asarray(design.widths)))
+        h = thinnest / options.elements_across / options.refinement
+    if options.max_size is not None:
+        h = min(h, options.max_size)
+    return h
+
+
+def check_buildable(design: Design) -> None:
+    """Refuse designs whose geometry cannot be built (as :class:`InputError`).
+
+    Checks that the ids fit the tag numbering, widths and the hub radius are > 0 and
+    that every beam has a free length between its hubs. (Full printability checks
+    are in :mod:`fem_mnn.design.printability`.)
+    """
+    if design.n_nodes > tags.MAX_ID + 1 or design.n_bonds > tags.MAX_ID + 1:
+        raise InputError(f"at most {tags.MAX_ID + 1} nodes and bonds", field="nodes", value=design.n_nodes)
+    if design.widths.shape != (design.n_bonds,):
+        raise InputError(f"needs one width per bond ({design.n_bonds})", field="widths", value=design.widths.size)
+    bad = np.nonzero(~(np.isfinite(design.widths) & (design.widths > 0)))[0]
+    if bad.size:
+        raise InputError("must be > 0", field=f"widths[{bad[0]}]", value=float(design.widths[bad[0]]))
+    if not design.geometry.junction_radius > 0:
+        raise InputError("must be > 0", field="geometry.junction_radius", value=design.geometry.junction_radius)
+    if not design.thickness > 0:
+        raise InputError("must be > 0", field="thickness", value=design.thickness)
+    lay = beam_layout(design)
+    short = np.nonzero(lay.free_length <= 0)[0]
+    if short.size:
+        i = int(short[0])
+        raise InputError(
+            f"the hubs (radius {lay.radius} mm) swallow the whole beam (length {lay.length[i]:.4g} mm)",
+            field=f"bonds[{i}]",
+            value=design.bonds[i].tolist(),
+        )
+
+
+def _add_polygon(pts: np.ndarray) -> int:
+    occ = gmsh.model.occ
+    p = [occ.addPoint(float(x), float(y), 0.0) for x, y in pts]
+    lines = [occ.addLine(p[k], p[(k + 1) % len(p)]) for k in range(len(p))]
+    return occ.addPlaneSurface([occ.addCurveLoop(lines)])
+
+
+def _solid(dim: int, surface: int, thickness: float) -> tuple[int, int]:
+    """The 2D surface itself, or in 3D the volume extruded from it."""
+    if dim == 2:
+        return (2, surface)
+    out = gmsh.model.occ.extrude([(2, surface)], 0.0, 0.0, thickness)
+    return next(dt for dt in out if dt[0] == 3)
+
+
+def _add_bond_between_hubs(design: Design, i: int, lay: BeamLayout) -> int | None:
+    """Surface of bond ``i`` outside its hubs, its ends arcs of the hub circles.
+
+    Built directly (no boolean cut: one OCC cut per bond costs ~30 ms on a 250-bond
+    lattice). None when the thin end is not narrower than the hub (no arc exists).
+    """
+    R, ht = lay.radius, lay.thin_width[i] / 2
+    if ht >= R * (1 - 1e-9):
+        return None
+    occ = gmsh.model.occ
+    pts = bond_polygon(design, i, lay).copy()  # node centre to node centre, CCW
+    k = len(pts)
+    c = np.sqrt(R * R - ht * ht)  # where the thin-end edges meet the hub circle
+    u = design.directions[i]
+    pts[[0, k - 1]] += c * u
+    pts[[k // 2 - 1, k // 2]] -= c * u
+    a, b = (design.nodes[int(n)] for n in design.bonds[i])
+    ca, cb = (occ.addPoint(float(x), float(y), 0.0) for x, y in (a, b))
+    p = [occ.addPoint(float(x), float(y), 0.0) for x, y in pts]
+    curves = []
+    for m in range(k):
+        n = (m + 1) % k
+        if m == k // 2 - 1:
+            curves.append(occ.addCircleArc(p[m], cb, p[n]))
+        elif m == k - 1:
+            curves.append(occ.addCircleArc(p[m], ca, p[n]))
+        else:
+            curves.append(occ.addLine(p[m], p[n]))
+    return occ.addPlaneSurface([occ.addCurveLoop(curves)])
+
+
+def add_lattice_shapes(
+    design: Design, dim: int, *, between_hubs: bool = False
+) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
+    """Add one shape per node (hub disk or cylinder) and one per bond to the current
+    OCC model; return (hubs, bonds).
+
+    A bond is its full outline from node centre to node centre, or with
+    ``between_hubs`` only its part outside the two hubs (ending on arcs of the hub
+    circles), which a fragment joins to the hubs without a boolean cut.
+    """
+    occ = gmsh.model.occ
+    R = float(design.geometry.junction_radius)
+    t = float(design.thickness)
+    hubs = []
+    for x, y in design.nodes:
+        if dim == 2:
+            hubs.append((2, occ.addDisk(float(x), float(y), 0.0, R, R)))
+        else:
+            hubs.append((3, occ.addCylinder(float(x), float(y), 0.0, 0.0, 0.0, t, R)))
+    lay = beam_layout(design)
+    bonds = []
+    for i in range(design.n_bonds):
+        surf = _add_bond_between_hubs(design, i, lay) if between_hubs else None
+        if surf is None:
+            surf = _add_polygon(bond_polygon(design, i, lay))
+            if between_hubs:  # rare fallback (thin end wider than the hub): cut it
+                a, b = (int(n) for n in design.bonds[i])
+                out, _ = occ.cut([(2, surf)], [(2, occ.addDisk(*design.nodes[n], 0.0, R, R)) for n in (a, b)])
+                surf = next(tg for d, tg in out if d == 2)
+        bonds.append(_solid(dim, surf, t))
+    return hubs, bonds
+
+
+# --------------------------------------------------------------------------- model
+
+
+def build_model(design: Design, options: MeshOptions | None = None, *, mesh: bool = True) -> GeometryInfo:
+    """Build, tag and mesh the lattice in the current gmsh session.
+
+    Adds a new gmsh model (made current), creates hubs and beams (ending on arcs of
+    their hub circles), fragments everything, creates the physical groups of
+    :mod:`fem_mnn.geometry.tags` and (if ``mesh``) generates the mesh. Call it inside
+    :func:`gmsh_session` (or an initialised gmsh) on one process.
+
+    Args:
+        design: The lattice (need not pass :func:`fem_mnn.design.validate`, but must
+            be buildable, see :func:`check_buildable`).
+        options: Mesh options (default :class:`MeshOptions`).
+        mesh: False stops after the tagged geometry (no mesh).
+
+    Returns:
+        Tags, counts, CAD measures and timing.
+
+    Raises:
+        InputError: the design cannot be built.
+        EngineError: gmsh failed, or a cell ended up untagged.
+    """
+    options = options or MeshOptions()
+    check_buildable(design)
+    if not gmsh.isInitialized():
+        raise EngineError("gmsh is not initialised: call build_model inside geometry.gmsh_session()")
+    t0 = time.perf_counter()
+    dim = options.dim
+    try:
+        gmsh.model.add(f"lattice-{design.hash()}-{options.key()}")
+        occ = gmsh.model.occ
+        # Beams stop on their hub circles: no beam piece is left inside a hub (no
+        # slivers, no tiny hub pieces), and the fragment makes the arcs conforming.
+        hubs, objects = add_lattice_shapes(design, dim, between_hubs=True)
+        owner_of_object = list(range(len(objects)))
+        _, frag_map = occ.fragment(objects, hubs)
+        occ.synchronize()
+    except FemMnnError:
+        raise
+    except Exception as exc:
+        raise EngineError(f"gmsh geometry failed: {exc}") from exc
+
+    # parents of every fragment piece: which bonds and which hubs it came from
+    bond_parents: dict[int, set[int]] = {}
+    hub_parents: dict[int, set[int]] = {}
+    for k, pieces in enumerate(frag_map):
+        for d, tag in pieces:
+            if d != dim:
+                continue
+            if k < len(objects):
+                bond_parents.setdefault(tag, set()).add(owner_of_object[k])
+            else:
+                hub_parents.setdefault(tag, set()).add(k - len(objects))
+    all_pieces = sorted(set(bond_parents) | set(hub_parents))
+    groups: dict[int, list[int]] = {}
+    overlap_nodes: set[int] = set()
+    for tag in all_pieces:
+        if tag in hub_parents:
+            # a piece inside a hub belongs to the hub (two hubs overlap only in
+            # unprintable designs: the lower node id wins)
+            ptag = tags.node_tag(min(hub_parents[tag]))
+        elif len(bond_parents[tag]) == 1:
+            ptag = tags.bond_tag(next(iter(bond_parents[tag])))
+        else:
+            c = np.array(gmsh.model.occ.getCenterOfMass(dim, tag)[:2])
+            j = int(np.argmin(np.hypot(*(design.nodes - c).T)))
+            overlap_nodes.add(j)
+            ptag = tags.overlap_tag(j)
+        groups.setdefault(ptag, []).append(tag)
+
+    missing = [i for i in range(design.n_bonds) if tags.bond_tag(i) not in groups]
+    if missing:
+        raise EngineError(f"bond {missing[0]} has no region left after fragmenting (is it swallowed by hubs?)")
+    cell_groups: dict[int, str] = {}
+    region_measure: dict[int, float] = {}
+    for ptag in sorted(groups):
+        gmsh.model.addPhysicalGroup(dim, groups[ptag], tag=ptag, name=tags.name(ptag))
+        cell_groups[ptag] = tags.name(ptag)
+        region_measure[ptag] = float(sum(occ.getMass(dim, t) for t in groups[ptag]))
+
+    # exposed boundary of each hub: hub boundary that is also on the lattice boundary
+    outer = {t for d, t in gmsh.model.getBoundary([(dim, t) for t in all_pieces], combined=True, oriented=False)}
+    facet_groups: dict[int, str] = {}
+    for j in range(design.n_nodes):
+        hub_pieces = groups.get(tags.node_tag(j), [])
+        if not hub_pieces:
+            continue
+        bnd = gmsh.model.getBoundary([(dim, t) for t in hub_pieces], combined=True, oriented=False)
+        exposed = []
+        for d, t in bnd:
+            if t not in outer:
+                continue
+            if dim == 3:
+                box = gmsh.model.getBoundingBox(d, t)
+                # top or bottom face (flat; OCC pads boxes by ~1e-7): not part of the arc
+                if abs(box[5] - box[2]) < 1e-3 * design.thickness:
+                    continue
+            exposed.append(t)
+        if exposed:
+            ftag = tags.node_boundary_tag(j)
+            gmsh.model.addPhysicalGroup(dim - 1, exposed, tag=ftag, name=tags.name(ftag))
+            facet_groups[ftag] = tags.name(ftag)
+
+    h = mesh_size(design, options)
+    n_cells = n_vertices = 0
+    if mesh:
+        # refuse before gmsh runs out of memory: cells of an ideal mesh of size h
+        measure = float(sum(region_measure.values()))
+        estimate = measure / (0.433 * h * h) if dim == 2 else measure / (0.118 * h**3)
+        if estimate > MAX_CELLS:
+            raise InputError(
+                f"the mesh would have about {estimate:.2g} cells (limit {MAX_CELLS:.0e}) at h = {h:.3g} mm",
+                field="refinement / elements_across / max_size",
+                value=(options.refinement, options.elements_across, options.max_size),
+            )
+        gmsh.option.setNumber("Mesh.MeshSizeMax", h)
+        gmsh.option.setNumber("Mesh.MeshSizeMin", 0.0)
+        gmsh.option.setNumber("Mesh.MeshSizeFromPoints", 0)
+        gmsh.option.setNumber("Mesh.MeshSizeExtendFromBoundary", 1)
+        gmsh.option.setNumber("Mesh.MeshSizeFromCurvature", 0)
+        if dim == 3:
+            # HXT on one thread: measured 1.6x faster than the default Delaunay on the
+            # paper's sample, minimum gamma quality 0.30 vs 0.09, and deterministic
+            gmsh.option.setNumber("Mesh.Algorithm3D", 10)
+            gmsh.option.setNumber("General.NumThreads", 1)
+        try:
+            gmsh.model.mesh.generate(dim)
+            if options.order > 1:
+                gmsh.model.mesh.setOrder(options.order)
+        except Exception as exc:
+            raise EngineError(f"gmsh meshing failed: {exc}") from exc
+        n_cells = _count_and_check_cells(dim)
+        n_vertices = int(len(gmsh.model.mesh.getNodes()[0]))
+    return GeometryInfo(
+        design_hash=design.hash(),
+        options=options,
+        mesh_size=h,
+        cad_measure=float(sum(region_measure.values())),
+        n_cells=n_cells,
+        n_vertices=n_vertices,
+        cell_groups=cell_groups,
+        facet_groups=facet_groups,
+        region_measure=region_measure,
+        overlap_nodes=tuple(sorted(overlap_nodes)),
+        seconds=time.perf_counter() - t0,
+    )
+
+
+def _count_and_check_cells(dim: int) -> int:
+    """Number of top-dimensional cells; raise if one is in no or two groups."""
+    counts: dict[int, int] = {}
+    for _, ptag in gmsh.model.getPhysicalGroups(dim):
+        for ent in gmsh.model.getEntitiesForPhysicalGroup(dim, ptag):
+            _, etags, _ = gmsh.model.mesh.getElements(dim, int(ent))
+            for arr in etags:
+                for e in arr:
+                    counts[int(e)] = counts.get(int(e), 0) + 1
+    _, all_tags, _ = gmsh.model.mesh.getElements(dim)
+    all_e = np.concatenate([np.asarray(a) for a in all_tags]) if all_tags else np.empty(0)
+    if len(counts) != all_e.size or any(c != 1 for c in counts.values()):
+        raise EngineError("some cells are not in exactly one physical group")
+    return int(all_e.size)
+
+
+# ---------------------------------------------------------------------------- files
+
+
+def write_msh(
+    design: Design, options: MeshOptions | None = None, path: str | Path = "lattice.msh", *, binary: bool = False
+) -> GeometryInfo:
+    """Mesh ``design`` and write a gmsh ``.msh`` (format 4.1) atomically.
+
+    Runs gmsh on the calling process only (call it on rank 0).
+    """
+    options = options or MeshOptions()
+    with gmsh_session():
+        info = build_model(design, options)
+        gmsh.option.setNumber("Mesh.Binary", 1 if binary else 0)
+        gmsh.option.setNumber("Mesh.MshFileVersion", 4.1)
+        gmsh.option.setNumber("Mesh.SaveAll", 0)  # physical groups only: every cell is in one
+        with atomic_path(path) as tmp:
+            try:
+                gmsh.write(str(tmp))
+            except Exception as exc:  # gmsh raises a bare Exception
+                raise EngineError(f"gmsh could not write the mesh: {exc}") from exc
+    return info
+
+
+def progress(message: str) -> None:
+    """One line of progress on stderr."""
+    print(f"fem-mnn: {message}", file=sys.stderr, flush=True)

@@ -1,0 +1,1 @@
+"""Pictures: lattice geometry, tagged meshes, training curves, parity plots (matplotlib object API)."""

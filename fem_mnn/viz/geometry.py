@@ -1,0 +1,173 @@
+"""Pictures of the printed geometry and of its tagged mesh (PNG, drawn to scale).
+
+:func:`plot_geometry` draws the beam outlines (thin end | bar | thin end) and the
+hubs from the design alone; :func:`plot_mesh` meshes the design in 2D with gmsh and
+colours every triangle by its physical group (bonds by id, hubs grey, overlaps red),
+with the bond and node ids written on them. Both use matplotlib's Agg backend.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from pathlib import Path
+
+import gmsh
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from matplotlib.collections import PolyCollection  # noqa: E402
+from matplotlib.patches import Circle, Polygon  # noqa: E402
+
+from fem_mnn.core.files import atomic_path  # noqa: E402
+from fem_mnn.design.outline import beam_layout, bond_polygon  # noqa: E402
+from fem_mnn.design.records import Design  # noqa: E402
+from fem_mnn.geometry import tags  # noqa: E402
+from fem_mnn.geometry.build import GeometryInfo, MeshOptions, build_model, gmsh_session  # noqa: E402
+
+__all__ = ["plot_geometry", "plot_mesh"]
+
+# tab20 without its greys (the hubs are grey)
+_BOND_COLOURS = [c for k, c in enumerate(plt.get_cmap("tab20").colors) if k not in (14, 15)]
+_NC = len(_BOND_COLOURS)
+
+
+def _figure(design: Design, scale: float = 0.11) -> tuple[plt.Figure, plt.Axes]:
+    """A figure sized to the lattice (``scale`` inch per mm, capped)."""
+    R = design.geometry.junction_radius
+    span = np.ptp(design.nodes, axis=0) + 2 * R + 8
+    k = min(scale, 16.0 / max(span))
+    fig, ax = plt.subplots(figsize=(max(span[0] * k, 4.0), max(span[1] * k, 3.0) + 0.6))
+    ax.set_aspect("equal")
+    ax.set_xlabel("x (mm)")
+    ax.set_ylabel("y (mm)")
+    lo = design.nodes.min(axis=0) - R - 4
+    hi = design.nodes.max(axis=0) + R + 4
+    ax.set_xlim(lo[0], hi[0])
+    ax.set_ylim(lo[1], hi[1])
+    return fig, ax
+
+
+def _labels(ax: plt.Axes, design: Design, fontsize: float = 7, node_colour: str = "white") -> None:
+    mid = 0.5 * (design.nodes[design.bonds[:, 0]] + design.nodes[design.bonds[:, 1]])
+    for i, (x, y) in enumerate(mid):
+        ax.text(
+            x,
+            y,
+            str(i),
+            ha="center",
+            va="center",
+            fontsize=fontsize,
+            color="black",
+            clip_on=True,
+            bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.8},
+        )
+    for j, (x, y) in enumerate(design.nodes):
+        ax.text(
+            x, y, str(j), ha="center", va="center", fontsize=fontsize, color=node_colour, weight="bold", clip_on=True
+        )
+
+
+def _save(fig: plt.Figure, path: str | Path) -> Path:
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=150, bbox_inches="tight", format="png")
+    plt.close(fig)
+    return Path(path)
+
+
+def plot_geometry(
+    design: Design, path: str | Path, *, highlight_bonds: Sequence[int] = (), highlight_nodes: Sequence[int] = ()
+) -> Path:
+    """PNG of the beam outlines and hubs, to scale, bonds and nodes labelled by id.
+
+    Clamped nodes are hatched; ``highlight_*`` (e.g. the ids of a printability
+    report) are outlined in thick red.
+    """
+    hb, hn = set(highlight_bonds), set(highlight_nodes)
+    fig, ax = _figure(design)
+    lay = beam_layout(design)
+    for i in range(design.n_bonds):
+        red = i in hb
+        ax.add_patch(
+            Polygon(
+                bond_polygon(design, i, lay),
+                closed=True,
+                fc=_BOND_COLOURS[i % _NC],
+                ec="red" if red else "k",
+                lw=1.5 if red else 0.4,
+                zorder=1.5 if red else 1,  # under the hubs, over the other beams
+            )
+        )
+    for j, (x, y) in enumerate(design.nodes):
+        fixed = j in design.fixed
+        red = j in hn
+        ax.add_patch(
+            Circle(
+                (x, y),
+                lay.radius,
+                fc="dimgray",
+                ec="red" if red else "k",
+                lw=1.5 if red else 0.6,
+                hatch="////" if fixed else None,
+                zorder=4 if red else 2,
+            )
+        )
+    _labels(ax, design)
+    g = design.geometry
+    ax.set_title(
+        f"{design.name or 'design'}: w {design.widths.min():.2f}-{design.widths.max():.2f} mm, thin ends x{g.thin_end_ratio:g}, "
+        f"bar:thin {g.bar_to_thin_end:g}:1, hub R {g.junction_radius:g} mm, t {design.thickness:g} mm (hatched: clamped)",
+        fontsize=8,
+    )
+    return _save(fig, path)
+
+
+def plot_mesh(
+    design: Design, options: MeshOptions | None, path: str | Path, *, zoom_node: int | None = None
+) -> GeometryInfo:
+    """PNG of the 2D mesh coloured by physical group, bonds and nodes labelled.
+
+    A 3D option set is drawn as its 2D cross-section mesh (same size rule).
+    ``zoom_node`` frames the junction of that node (to count elements across the
+    thin ends). Runs gmsh on this process.
+    """
+    opts = dataclasses.replace(options or MeshOptions(), dim=2, order=1)
+    with gmsh_session():
+        info = build_model(design, opts)
+        node_tags, coords, _ = gmsh.model.mesh.getNodes()
+        x = np.asarray(coords).reshape(-1, 3)[:, :2]
+        index = np.full(int(node_tags.max()) + 1, -1, dtype=np.int64)
+        index[node_tags.astype(np.int64)] = np.arange(len(node_tags))
+        polys, region = [], []
+        for _, ptag in gmsh.model.getPhysicalGroups(2):
+            for ent in gmsh.model.getEntitiesForPhysicalGroup(2, ptag):
+                _, _, en = gmsh.model.mesh.getElements(2, int(ent))
+                tri = index[np.asarray(en[0], dtype=np.int64)].reshape(-1, 3)
+                polys.append(x[tri])
+                region.append(np.full(len(tri), ptag))
+    verts = np.concatenate(polys)
+    region = np.concatenate(region)
+    colours = []
+    for t in region.tolist():
+        kind, i = tags.decode(t)
+        colours.append(_BOND_COLOURS[i % _NC] if kind == "bond" else ("lightgray" if kind == "node" else "red"))
+    fig, ax = _figure(design)
+    if zoom_node is not None:
+        fig.set_size_inches(7, 7)
+    ax.add_collection(PolyCollection(verts, facecolors=colours, edgecolors="k", linewidths=0.08))
+    _labels(ax, design, node_colour="black")
+    if zoom_node is not None:
+        c, span = design.nodes[zoom_node], 3 * design.geometry.junction_radius
+        ax.set_xlim(c[0] - span, c[0] + span)
+        ax.set_ylim(c[1] - span, c[1] + span)
+    extra = f", overlaps at nodes {list(info.overlap_nodes)} (red)" if info.overlap_nodes else ""
+    ax.set_title(
+        f"{design.name or 'design'}: {info.n_cells} triangles, h = {info.mesh_size:.3g} mm "
+        f"({opts.elements_across} across the thinnest thin end, refinement {opts.refinement:g}); "
+        f"bond_i 10000+i (colours), node_j 20000+j (grey){extra}",
+        fontsize=8,
+    )
+    _save(fig, path)
+    return info
