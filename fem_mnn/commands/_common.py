@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from fem_mnn.core.errors import InputError
+from fem_mnn.core.version import __version__
 from fem_mnn.design.records import Design
 from fem_mnn.learn.insitu import Backprop
 
@@ -163,8 +164,6 @@ def gradient_payload(
     design: Design, loads: np.ndarray, targets: np.ndarray, bp: Backprop, model: str
 ) -> dict[str, Any]:
     """The JSON document of a gradient command (keys shared by every model)."""
-    from fem_mnn.core.version import __version__
-
     check_finite(bp)
     return {
         "model": model,

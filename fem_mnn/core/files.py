@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from fem_mnn.core.errors import InputError
+from fem_mnn.core.provenance import provenance as _provenance
 
 __all__ = [
     "atomic_savefig",
@@ -108,8 +109,15 @@ def to_jsonable(obj: Any) -> Any:
     return obj
 
 
-def atomic_write_json(path: str | Path, data: Any, indent: int | None = 1) -> Path:
-    """Write ``data`` as JSON atomically; numpy values are converted."""
+def atomic_write_json(path: str | Path, data: Any, indent: int | None = 1, *, provenance: bool = True) -> Path:
+    """Write ``data`` as JSON atomically; numpy values are converted.
+
+    A dictionary gets the :func:`fem_mnn.core.provenance.provenance` block under
+    ``"provenance"`` (unless it has one, or ``provenance=False`` for caches that are
+    read back as records).
+    """
+    if provenance and isinstance(data, dict) and "provenance" not in data:
+        data = {**data, "provenance": _provenance()}
     return atomic_write_text(path, json.dumps(to_jsonable(data), indent=indent) + "\n")
 
 

@@ -370,7 +370,7 @@ def calibrate(
             data = _read_cache(path)  # re-read: another process may have added entries
             data["entries"][key] = entry
             path.parent.mkdir(parents=True, exist_ok=True)
-            atomic_write_json(path, data)
+            atomic_write_json(path, data, provenance=False)
     return CalibrationTable.from_dict(key, entry)
 
 

@@ -43,7 +43,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from fem_mnn.core.errors import EngineError, InputError
-from fem_mnn.core.files import atomic_savefig
+from fem_mnn.core.files import atomic_savefig, atomic_write_text, to_jsonable
 from fem_mnn.design.records import Design
 
 __all__ = [
@@ -179,7 +179,7 @@ class MechanicalReport:
             "loads": [list(x) for x in self.loads],
             "status": self.status,
             "checks": [
-                {"name": c.name, "status": c.status, "summary": c.summary, "values": _jsonable(c.values)}
+                {"name": c.name, "status": c.status, "summary": c.summary, "values": to_jsonable(c.values)}
                 for c in self.checks
             ],
             "n_dofs": self.n_dofs,
@@ -208,7 +208,7 @@ class MechanicalReport:
             out.append(f"| {c.name} | {c.status.upper()} | {c.summary} |")
         out.append("")
         for c in self.checks:
-            out.append(f"## {c.name}\n\n```json\n{json.dumps(_jsonable(c.values), indent=1)}\n```\n")
+            out.append(f"## {c.name}\n\n```json\n{json.dumps(to_jsonable(c.values), indent=1)}\n```\n")
         captions = {
             "deformed.png": "Deformed shape under the design loads (true scale), colour = |u| (mm).",
             "strain.png": "Peak principal strain per cell (engineering), reference configuration.",
@@ -220,28 +220,13 @@ class MechanicalReport:
 
     def write(self, out_dir: str | Path) -> Path:
         """Write ``mechanical.json`` and ``mechanical.md`` (pictures are written by :func:`mechanical_report`)."""
-        from fem_mnn.core.files import atomic_write_json, atomic_write_text
+        from fem_mnn.core.files import atomic_write_json
 
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
         atomic_write_json(out / "mechanical.json", self.to_dict())
         atomic_write_text(out / "mechanical.md", self.to_markdown())
         return out
-
-
-def _jsonable(x: Any) -> Any:
-    if isinstance(x, dict):
-        return {str(k): _jsonable(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_jsonable(v) for v in x]
-    if isinstance(x, np.ndarray):
-        return _jsonable(x.tolist())
-    if isinstance(x, (np.floating, float)):
-        v = float(x)
-        return v if math.isfinite(v) else (None if math.isnan(v) else ("inf" if v > 0 else "-inf"))
-    if isinstance(x, (np.integer,)):
-        return int(x)
-    return x
 
 
 # ------------------------------------------------------------------------ checks

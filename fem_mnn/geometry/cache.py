@@ -76,7 +76,7 @@ def ensure_mesh(design: Design, options: MeshOptions, root: str | Path = DEFAULT
     progress(f"meshing {design.name} ({options.key()}) into {p['msh']}")
     save_design(design, p["design"])
     info = write_msh(design, options, p["msh"], binary=True)
-    atomic_write_json(p["info"], info.to_dict())
+    atomic_write_json(p["info"], info.to_dict(), provenance=False)
     return p["msh"], info
 
 

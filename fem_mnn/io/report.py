@@ -20,6 +20,7 @@ from typing import Any
 
 from fem_mnn.core.files import atomic_path, atomic_write_json, atomic_write_text
 from fem_mnn.core.paths import checkout_root
+from fem_mnn.core.provenance import provenance
 
 __all__ = ["StudyReport", "fmt", "markdown_table", "paper_study_main"]
 
@@ -99,9 +100,13 @@ class StudyReport:
             "python": platform.python_version(),
             "wall_time_s": round(time.time() - self.started, 3),
         }
-        header = f"# {self.title}\n\nMade by `{command}` (fem_mnn {__version__}, {meta['wall_time_s']} s).\n"
+        prov = provenance()
+        commit = (prov["commit"] or "no git checkout")[:12] + (
+            "" if prov["clean"] in (True, None) else ", modified tree"
+        )
+        header = f"# {self.title}\n\nMade by `{command}` (fem_mnn {__version__}, commit {commit}, {meta['wall_time_s']} s).\n"
         atomic_write_text(self.out_dir / "results.md", header + "\n" + "\n".join(self.sections))
-        atomic_write_json(self.out_dir / "results.json", {"meta": meta, **self.data})
+        atomic_write_json(self.out_dir / "results.json", {"meta": meta, **self.data, "provenance": prov})
         return self.out_dir
 
 

@@ -1,0 +1,88 @@
+"""Which code, which libraries and which command made a result: one block for every JSON the package writes.
+
+:func:`provenance` is the only builder. It reads versions from the installed
+distributions' metadata (it never imports DOLFINx or gmsh to ask them) and the git
+commit of the checkout the package runs from, if any.
+"""
+
+from __future__ import annotations
+
+import functools
+import platform
+import shlex
+import subprocess
+import sys
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any
+
+from fem_mnn.core.paths import checkout_root
+from fem_mnn.core.version import __version__
+
+__all__ = ["provenance", "git_state", "library_versions"]
+
+#: distribution names whose versions are recorded (the first installed name of each group wins)
+_LIBRARIES = {
+    "dolfinx": ("fenics-dolfinx", "dolfinx-solver-real"),
+    "petsc4py": ("petsc4py", "dolfinx-solver-real"),
+    "gmsh": ("gmsh",),
+    "numpy": ("numpy",),
+    "scipy": ("scipy",),
+    "ufl": ("fenics-ufl",),
+    "mpi4py": ("mpi4py",),
+}
+
+
+@functools.cache
+def git_state() -> dict[str, Any]:
+    """``{"commit": sha or None, "clean": bool or None}`` of the checkout the package runs from."""
+    root = checkout_root()
+    if root is None or not (root / ".git").exists():
+        return {"commit": None, "clean": None}
+    try:
+        sha = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no", "--", "fem_mnn", "studies"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return {"commit": None, "clean": None}
+    return {"commit": sha, "clean": dirty == ""}
+
+
+@functools.cache
+def library_versions() -> dict[str, str | None]:
+    """Installed versions of the libraries that make the numbers (None where absent)."""
+    out: dict[str, str | None] = {"python": platform.python_version()}
+    for key, dists in _LIBRARIES.items():
+        out[key] = None
+        for d in dists:
+            try:
+                out[key] = f"{version(d)}" if d == dists[0] else f"{version(d)} ({d})"
+                break
+            except PackageNotFoundError:
+                continue
+    return out
+
+
+def provenance(*, mpi_size: int | None = None, data_files: dict[str, str] | None = None) -> dict[str, Any]:
+    """The provenance block: package version, git commit and clean flag, library versions, command line.
+
+    Args:
+        mpi_size: number of MPI ranks that computed the result (None: not an MPI computation).
+        data_files: name -> SHA-256 of every data file read.
+    """
+    block: dict[str, Any] = {"package": "fem_mnn", "version": __version__, **git_state()}
+    block["libraries"] = library_versions()
+    block["command"] = " ".join(shlex.quote(a) for a in sys.argv)
+    if mpi_size is None and "mpi4py.MPI" in sys.modules:  # never import MPI just to ask
+        mpi_size = sys.modules["mpi4py.MPI"].COMM_WORLD.size
+    if mpi_size is not None:
+        block["mpi_size"] = int(mpi_size)
+    if data_files:
+        block["data_files"] = dict(data_files)
+    return block
