@@ -12,10 +12,12 @@ import argparse
 import contextlib
 import importlib
 import os
+import shlex
 import sys
 from collections.abc import Sequence
 
 from fem_mnn.core.errors import EngineError, InputError
+from fem_mnn.core.provenance import COMMAND
 from fem_mnn.core.version import __version__
 
 __all__ = ["main"]
@@ -74,6 +76,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 0 if args.command is None else 2
+    token = COMMAND.set(" ".join(shlex.quote(a) for a in ["fem-mnn", *(sys.argv[1:] if argv is None else argv)]))
     try:
         return int(args.func(args) or 0)
     except InputError as err:
@@ -88,6 +91,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # output piped into head & co.
         sys.stderr.close()
         return 0
+    finally:
+        COMMAND.reset(token)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -14,20 +14,21 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from fem_mnn.core.errors import InputError
+from fem_mnn.core.log import get_logger
+from fem_mnn.design.files import load_design
+from fem_mnn.io import measured as ms
+
 __all__ = ["register"]
 
 
 def _run(args: argparse.Namespace) -> int:
-    from fem_mnn.core.errors import InputError
-    from fem_mnn.design.files import load_design
     from fem_mnn.fidelity.compare import (
         ALL_MODELS,
         compare_displacements,
         compare_gradients,
-        progress,
         write_comparison,
     )
-    from fem_mnn.io import measured as ms
 
     design = load_design(args.design)
     models = [m.strip() for m in args.models.split(",") if m.strip()]
@@ -73,7 +74,7 @@ def _run(args: argparse.Namespace) -> int:
         comm = MPI.COMM_WORLD
         fem_options = FemOptions(degree=args.degree)
     rank0 = comm is None or comm.rank == 0
-    say = progress if rank0 else (lambda _m: None)
+    say = get_logger(__name__).info if rank0 else (lambda _m: None)
     from fem_mnn.fidelity.compare import make_predictors
 
     say(f"{src}: {len(records)} {kind} records, models {', '.join(models)}")

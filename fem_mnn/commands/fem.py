@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+from pathlib import Path
 from typing import Any
 
 from fem_mnn.commands._common import (
@@ -26,12 +27,16 @@ from fem_mnn.commands._common import (
     positive_float,
 )
 from fem_mnn.core.errors import InputError
+from fem_mnn.core.files import atomic_write_json
+from fem_mnn.design.files import load_design
+from fem_mnn.learn.insitu import backprop_operator
+from fem_mnn.learn.losses import MSE
+from fem_mnn.spring.frame import beam_gradient
 
 __all__ = ["register"]
 
 
 def _gradient(args: argparse.Namespace) -> int:
-    from fem_mnn.design.files import load_design
 
     design = load_design(args.design)
     loads = parse_loads(args.load, design)
@@ -44,10 +49,7 @@ def _gradient(args: argparse.Namespace) -> int:
         raise InputError(f"the FEM commands need DOLFINx, which is not installed ({exc.name})") from None
     from mpi4py import MPI
 
-    from fem_mnn.core.files import atomic_write_json
     from fem_mnn.geometry.build import MeshOptions
-    from fem_mnn.learn.insitu import backprop_operator
-    from fem_mnn.learn.losses import MSE
 
     comm = MPI.COMM_WORLD
     mesh_opts = MeshOptions(dim=args.dim, elements_across=args.elements_across, refinement=args.refinement)
@@ -62,7 +64,6 @@ def _gradient(args: argparse.Namespace) -> int:
     payload["grad_theta"] = theta.bond.tolist()
     payload["rotation"] = theta.forward.rotation[0].tolist()
     # beam-aware in situ estimate (fem_mnn.spring.frame): node displacements + junction rotations, axial + bending
-    from fem_mnn.spring.frame import beam_gradient
 
     fw, ad = theta.forward, theta.adjoint
     beam = beam_gradient(design, op.widths, fw.u, fw.rotation, ad.u, ad.rotation)
@@ -91,7 +92,6 @@ def _gradient(args: argparse.Namespace) -> int:
 
     if args.fields:
         fwd, adj = theta.forward, theta.adjoint
-        from pathlib import Path
 
         folder = Path(args.fields)
         err = None

@@ -6,10 +6,13 @@ import argparse
 from pathlib import Path
 
 from fem_mnn.core.errors import InputError
+from fem_mnn.core.log import get_logger
 from fem_mnn.design.files import load_design
-from fem_mnn.geometry.build import MeshOptions, progress, write_msh
+from fem_mnn.geometry.build import MeshOptions, write_msh
 
 __all__ = ["register"]
+
+log = get_logger(__name__)
 
 
 def _options(args: argparse.Namespace) -> MeshOptions:
@@ -43,7 +46,7 @@ def _mesh(args: argparse.Namespace) -> int:
 
             write_xdmf(design, opts, out.with_suffix(".xdmf"))
         return 0
-    progress(f"meshing {design.name or args.design} ({design.n_nodes} nodes, {design.n_bonds} bonds), {opts.key()}")
+    log.info(f"meshing {design.name or args.design} ({design.n_nodes} nodes, {design.n_bonds} bonds), {opts.key()}")
     info = write_msh(design, opts, out, binary=args.binary)
     print(
         f"wrote {out}: {info.n_cells} {'triangles' if opts.dim == 2 else 'tetrahedra'}, {info.n_vertices} nodes, "
@@ -57,7 +60,7 @@ def _mesh(args: argparse.Namespace) -> int:
             from fem_mnn.fem.meshing import write_xdmf
 
             xdmf = out.with_suffix(".xdmf")
-            progress(f"writing {xdmf} (DOLFINx)")
+            log.info(f"writing {xdmf} (DOLFINx)")
             write_xdmf(design, opts, xdmf)
         except ModuleNotFoundError as exc:
             raise InputError("--xdmf needs DOLFINx, which is not installed", source="--xdmf") from exc

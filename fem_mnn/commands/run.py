@@ -2,31 +2,38 @@
 
 Default: the paper's sample under the Figure 1 case (10 g at paper node 13, loss
 on u_y of paper node 14 with target -25 mm, whose adjoint load is about 5 g). Each
-stage writes its files into ``--out`` and adds a line to ``summary.md``; a stage
-whose engine is missing is reported as skipped, not failed.
+stage writes its files into ``--out`` and adds a line to ``summary.md``. Any
+subset of stages runs (``--stages``); stages hand typed records to later ones.
 """
 
 from __future__ import annotations
 
 import argparse
 import functools
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Literal, NamedTuple
 
 import numpy as np
 
+from fem_mnn.commands._common import gradient_payload
 from fem_mnn.core.errors import InputError
-from fem_mnn.core.files import atomic_write_json, atomic_write_text
+from fem_mnn.core.files import atomic_savefig, atomic_write_bytes, atomic_write_json, atomic_write_text
+from fem_mnn.core.log import get_logger
+from fem_mnn.core.metrics import cosine
+from fem_mnn.core.units import GRAM_FORCE
 from fem_mnn.design.builders import paper_sample
 from fem_mnn.design.files import load_design, save_design
+from fem_mnn.design.printability import check_design
 from fem_mnn.design.records import Design
+from fem_mnn.learn.insitu import Backprop, backprop, backprop_operator
+from fem_mnn.learn.losses import MSE
+from fem_mnn.spring.network import SpringModel
 
-__all__ = ["register"]
+__all__ = ["STAGES", "RunCase", "StageResult", "parse_stages", "register"]
 
-G = 9.8e-3  # N per gram (the paper's g = 9.8 m/s^2)
+log = get_logger(__name__)
 
 
 def default_case(design: Design) -> tuple[np.ndarray, np.ndarray]:
@@ -45,40 +52,57 @@ def default_case(design: Design) -> tuple[np.ndarray, np.ndarray]:
         dist = np.min(np.linalg.norm(design.nodes[:, None] - fixed[None], axis=2), axis=1)
         order = [i for i in np.argsort(-dist) if i not in design.fixed]
         load_node, target_node = int(order[0]), int(order[1])
-    f[0, load_node, 1] = -10 * G
+    f[0, load_node, 1] = -10 * GRAM_FORCE
     t[0, target_node, 1] = -25.0
     return f, t
 
 
-def _stage_spring(design: Design, out: Path, ctx: dict[str, Any]) -> str:
-    from fem_mnn.commands._common import gradient_payload
-    from fem_mnn.learn.insitu import backprop
-    from fem_mnn.learn.losses import MSE
-    from fem_mnn.spring.network import SpringModel
+class RunCase(NamedTuple):
+    """What every stage of the main job reads: the design, its load case and the options."""
 
-    f, t = ctx["loads"], ctx["targets"]
-    bp = backprop(SpringModel(design), design.widths, f, MSE(t))
-    ctx["spring"] = bp
-    atomic_write_json(out / "spring_gradient.json", gradient_payload(design, f, t, bp, model="spring"))
+    design: Design
+    loads: np.ndarray
+    """(1, n_nodes, 2) nodal forces (N)."""
+    targets: np.ndarray
+    """(1, n_nodes, 2) target displacements (mm), NaN where free."""
+    out: Path
+    quick: bool
+
+
+class StageResult(NamedTuple):
+    """What a stage hands on: its summary line, the figures it drew and its result record."""
+
+    line: str
+    figures: tuple[str, ...] = ()
+    backprop: Backprop | None = None
+
+
+def _spring_backprop(case: RunCase) -> Backprop:
+    return backprop(SpringModel(case.design), case.design.widths, case.loads, MSE(case.targets))
+
+
+def _stage_spring(case: RunCase, done: dict[str, StageResult]) -> StageResult:
+    design, f, t = case.design, case.loads, case.targets
+    bp = _spring_backprop(case)
+    atomic_write_json(case.out / "spring_gradient.json", gradient_payload(design, f, t, bp, model="spring"))
     top = np.argsort(-np.abs(bp.grad_w))[:3]
-    return (
+    line = (
         f"spring model: loss {bp.loss:.4g} mm^2; largest |dL/dw| on bonds "
-        + ", ".join(f"{b} ({bp.grad_w[b]:.3g} N)" for b in top)
+        + ", ".join(f"{b} ({bp.grad_w[b]:.3g} mm)" for b in top)
         + " -> `spring_gradient.json`"
     )
+    return StageResult(line, backprop=bp)
 
 
-def _stage_validate(design: Design, out: Path, ctx: dict[str, Any]) -> str:
-    from fem_mnn.design.printability import check_design
-    from fem_mnn.viz.geometry import plot_geometry
+def _stage_validate(case: RunCase, done: dict[str, StageResult]) -> StageResult:
+    from fem_mnn.viz.geometry import plot_geometry  # lazy: matplotlib and gmsh
 
-    report = check_design(design)
-    atomic_write_json(out / "validate.json", report.to_dict())
-    atomic_write_text(out / "validate.txt", report.to_text())
-    plot_geometry(design, out / "geometry.png")
-    ctx.setdefault("figures", []).append("geometry.png")
+    report = check_design(case.design)
+    atomic_write_json(case.out / "validate.json", report.to_dict())
+    atomic_write_text(case.out / "validate.txt", report.to_text())
+    plot_geometry(case.design, case.out / "geometry.png")
     verdict = "passes" if report.ok else f"FAILS ({len(report.findings)} findings)"
-    return f"printability {verdict} -> `validate.txt`, `validate.json`, `geometry.png`"
+    return StageResult(f"printability {verdict} -> `validate.txt`, `validate.json`, `geometry.png`", ("geometry.png",))
 
 
 #: The main job's mesh cache (inside --out): the mesh stage writes the mesh once and
@@ -86,94 +110,104 @@ def _stage_validate(design: Design, out: Path, ctx: dict[str, Any]) -> str:
 MESH_CACHE = ".mesh-cache"
 
 
-def _stage_mesh(design: Design, out: Path, ctx: dict[str, Any]) -> str:
-    from fem_mnn.core.files import atomic_write_bytes
-    from fem_mnn.geometry.build import MeshOptions
+def _stage_mesh(case: RunCase, done: dict[str, StageResult]) -> StageResult:
+    from fem_mnn.geometry.build import MeshOptions  # lazy: gmsh
     from fem_mnn.geometry.cache import ensure_mesh
 
-    path, info = ensure_mesh(design, MeshOptions(dim=2), root=out / MESH_CACHE)
-    atomic_write_bytes(out / "lattice.msh", path.read_bytes())
-    return f"2D mesh: {info.n_cells} triangles, h = {info.mesh_size:.3g} mm -> `lattice.msh`"
+    path, info = ensure_mesh(case.design, MeshOptions(dim=2), root=case.out / MESH_CACHE)
+    atomic_write_bytes(case.out / "lattice.msh", path.read_bytes())
+    return StageResult(f"2D mesh: {info.n_cells} triangles, h = {info.mesh_size:.3g} mm -> `lattice.msh`")
 
 
-def _stage_stl(design: Design, out: Path, ctx: dict[str, Any]) -> str:
-    from fem_mnn.geometry.stl import write_stl
+def _stage_stl(case: RunCase, done: dict[str, StageResult]) -> StageResult:
+    from fem_mnn.geometry.stl import write_stl  # lazy: gmsh
 
-    info = write_stl(design, out / "lattice.stl")
-    return (
+    info = write_stl(case.design, case.out / "lattice.stl")
+    return StageResult(
         f"STL: {info.n_triangles} triangles, closed and outward, volume {info.volume:.2f} mm^3 "
         f"(CAD {info.cad_volume:.2f}) -> `lattice.stl`"
     )
 
 
-def _stage_fem(design: Design, out: Path, ctx: dict[str, Any]) -> str:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from fem_mnn.commands._common import gradient_payload
-    from fem_mnn.fem.linear import FemModel, FemOptions
+def _stage_fem(case: RunCase, done: dict[str, StageResult]) -> StageResult:
+    from fem_mnn.fem.linear import FemModel, FemOptions  # lazy: DOLFINx
     from fem_mnn.fem.meshing import load_mesh
     from fem_mnn.geometry.build import MeshOptions
-    from fem_mnn.learn.insitu import backprop_operator
-    from fem_mnn.learn.losses import MSE
+    from fem_mnn.viz.parity import parity_panels
 
-    f, t = ctx["loads"], ctx["targets"]
-    options = FemOptions(dim=2, degree=1 if ctx["quick"] else 2, mesh=MeshOptions(dim=2))
+    design, f, t = case.design, case.loads, case.targets
+    options = FemOptions(dim=2, degree=1 if case.quick else 2, mesh=MeshOptions(dim=2))
     # the mesh stage's mesh (meshed here only when that stage did not run)
-    mesher = functools.partial(load_mesh, root=out / MESH_CACHE)
+    mesher = functools.partial(load_mesh, root=case.out / MESH_CACHE)
     op = FemModel(design, options, mesher=mesher).operator()
     bp = backprop_operator(op, f, MSE(t))
     payload = gradient_payload(design, f, t, bp, model="fem")
     payload["fem"] = {"dofs": int(op.n_dofs), "degree": options.degree, "dim": options.dim}
-    atomic_write_json(out / "fem_gradient.json", payload)
-    sp = ctx["spring"]
+    atomic_write_json(case.out / "fem_gradient.json", payload)
+    # the spring model is the reference: the spring stage's result, or computed here (milliseconds)
+    sp = done["spring"].backprop if "spring" in done else _spring_backprop(case)
+    assert sp is not None
     e_s, e_f = sp.elongation[0], bp.elongation[0]
     corr = float(np.corrcoef(e_s, e_f)[0, 1])
     scale = float(e_s @ e_f / (e_s @ e_s))
-    g_s, g_f = sp.grad_w, bp.grad_w
-    cos = float(g_s @ g_f / (np.linalg.norm(g_s) * np.linalg.norm(g_f)))
-    fig, axes = plt.subplots(1, 2, figsize=(9, 4))
-    for ax, (a, b, name, unit) in zip(
-        axes, [(e_s, e_f, "elongation", "mm"), (g_s, g_f, "in situ dL/dw", "N")], strict=True
-    ):
-        ax.plot(a, b, "o", ms=4)
-        lim = [min(a.min(), b.min()), max(a.max(), b.max())]
-        ax.plot(lim, lim, "k--", lw=0.8)
-        ax.set_xlabel(f"spring model ({unit})")
-        ax.set_ylabel(f"FEM, P{options.degree} plane stress ({unit})")
-        ax.set_title(name)
-    fig.tight_layout()
-    from fem_mnn.core.files import atomic_path
-
-    with atomic_path(out / "spring_vs_fem.png") as tmp:
-        fig.savefig(tmp, dpi=130)
-    plt.close(fig)
-    ctx.setdefault("figures", []).append("spring_vs_fem.png")
-    return (
+    cos = cosine(sp.grad_w, bp.grad_w)
+    fig = parity_panels(
+        [(e_s, e_f, "elongation", "mm"), (sp.grad_w, bp.grad_w, "in situ dL/dw", "mm")],
+        xlabel="spring model",
+        ylabel=f"FEM, P{options.degree} plane stress",
+    )
+    atomic_savefig(fig, case.out / "spring_vs_fem.png", dpi=130)
+    return StageResult(
         f"FEM (P{options.degree}, {op.n_dofs} dofs): loss {bp.loss:.4g} mm^2; elongations vs spring: "
         f"correlation {corr:.4f}, FEM/spring scale {scale:.3f}; in situ gradients cosine {cos:.4f} "
-        "-> `fem_gradient.json`, `spring_vs_fem.png`"
+        "-> `fem_gradient.json`, `spring_vs_fem.png`",
+        ("spring_vs_fem.png",),
+        bp,
     )
 
 
-#: (name, function) in pipeline order; later issues append stages here.
-STAGES: list[tuple[str, Callable[[Design, Path, dict[str, Any]], str]]] = [
-    ("spring", _stage_spring),
-    ("validate", _stage_validate),
-    ("mesh", _stage_mesh),
-    ("stl", _stage_stl),
-    ("fem", _stage_fem),
-]
+StageName = Literal["spring", "validate", "mesh", "stl", "fem"]
+
+#: The stages in pipeline order. Any subset runs: a stage that compares with an
+#: earlier one (fem with spring) computes what it needs when that stage is not run.
+STAGES: dict[str, Callable[[RunCase, dict[str, StageResult]], StageResult]] = {
+    "spring": _stage_spring,
+    "validate": _stage_validate,
+    "mesh": _stage_mesh,
+    "stl": _stage_stl,
+    "fem": _stage_fem,
+}
+
+
+def parse_stages(spec: str | None) -> list[str]:
+    """The stages named in ``--stages`` (comma-separated), in pipeline order; all when None."""
+    if spec is None:
+        return list(STAGES)
+    names = [n.strip() for n in spec.split(",")]
+    for n in names:
+        if n not in STAGES:
+            raise InputError(f"unknown stage (choose from {', '.join(STAGES)})", source="--stages", value=n)
+    return [n for n in STAGES if n in names]
+
+
+def _summary_header(case: RunCase, label: str) -> list[str]:
+    design, f, t = case.design, case.loads, case.targets
+    loads = ", ".join(f"node {i}: ({f[0, i, 0]:.4g}, {f[0, i, 1]:.4g}) N" for i in np.nonzero(np.any(f[0], axis=1))[0])
+    targets = ", ".join(
+        f"node {i}: ({t[0, i, 0]:.4g}, {t[0, i, 1]:.4g}) mm" for i in np.nonzero(np.any(~np.isnan(t[0]), axis=1))[0]
+    )
+    return [
+        f"# fem-mnn run: {design.name or label}",
+        "",
+        f"{design.n_nodes} nodes, {design.n_bonds} bonds, design hash `{design.hash()}`.",
+        f"Load case: {loads}; target: {targets} (nan = free).",
+        "",
+    ]
 
 
 def _run(args: argparse.Namespace) -> int:
     design = load_design(args.design) if args.design else paper_sample()
-    known = [n for n, _ in STAGES]
-    unknown = sorted(set(args.stages.split(",")) - set(known)) if args.stages is not None else []
-    if unknown:
-        raise InputError(f"unknown stage (choose from {', '.join(known)})", source="--stages", value=unknown[0])
+    stages = parse_stages(args.stages)
     out = Path(args.out)
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -181,34 +215,21 @@ def _run(args: argparse.Namespace) -> int:
         raise InputError(f"cannot create the output folder ({exc.strerror})", source="--out", value=str(out)) from None
     save_design(design, out / "design.json")
     f, t = default_case(design)
-    ctx: dict[str, Any] = {"loads": f, "targets": t, "quick": args.quick}
-    lines = [
-        f"# fem-mnn run: {design.name or args.design}",
-        "",
-        f"{design.n_nodes} nodes, {design.n_bonds} bonds, design hash `{design.hash()}`.",
-        "Load case: "
-        + ", ".join(f"node {i}: ({f[0, i, 0]:.4g}, {f[0, i, 1]:.4g}) N" for i in np.nonzero(np.any(f[0], axis=1))[0])
-        + "; target: "
-        + ", ".join(
-            f"node {i}: ({t[0, i, 0]:.4g}, {t[0, i, 1]:.4g}) mm" for i in np.nonzero(np.any(~np.isnan(t[0]), axis=1))[0]
-        )
-        + " (nan = free).",
-        "",
-    ]
-    wanted = set(args.stages.split(",")) if args.stages else None
-    for name, stage in STAGES:
-        if wanted is not None and name not in wanted:
-            continue
+    case = RunCase(design, f, t, out, bool(args.quick))
+    lines = _summary_header(case, str(args.design))
+    done: dict[str, StageResult] = {}
+    for name in stages:
         t0 = time.perf_counter()
-        print(f"[run] {name} ...", file=sys.stderr, flush=True)
-        line = stage(design, out, ctx)
+        log.info("%s ...", name)
+        res = STAGES[name](case, done)
+        done[name] = res
         dt = time.perf_counter() - t0
-        print(f"[run] {name}: {line} ({dt:.1f} s)", file=sys.stderr, flush=True)
-        lines.append(f"- **{name}** ({dt:.1f} s): {line}")
-    for fig in ctx.get("figures", []):
+        log.info("%s: %s (%.1f s)", name, res.line, dt)
+        lines.append(f"- **{name}** ({dt:.1f} s): {res.line}")
+    for fig in (fig for res in done.values() for fig in res.figures):
         lines += ["", f"![{fig}]({fig})"]
     atomic_write_text(out / "summary.md", "\n".join(lines) + "\n")
-    print(f"[run] wrote {out / 'summary.md'}", file=sys.stderr)
+    log.info("wrote %s", out / "summary.md")
     return 0
 
 
@@ -221,6 +242,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("design", nargs="?", help="design JSON (default: the paper's sample)")
     p.add_argument("--out", default="out", help="output folder (default: out)")
-    p.add_argument("--stages", help="comma-separated subset of: " + ", ".join(n for n, _ in STAGES))
+    p.add_argument("--stages", help="comma-separated subset of: " + ", ".join(STAGES) + " (any subset runs)")
     p.add_argument("--quick", action="store_true", help="coarser meshes, for a smoke test")
     p.set_defaults(func=_run)

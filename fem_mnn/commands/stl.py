@@ -6,10 +6,12 @@ import argparse
 from pathlib import Path
 
 from fem_mnn.core.errors import InputError
+from fem_mnn.core.log import get_logger
 from fem_mnn.design.files import load_design
-from fem_mnn.geometry.build import progress
 
 __all__ = ["register"]
+
+log = get_logger(__name__)
 
 
 def _stl(args: argparse.Namespace) -> int:
@@ -20,7 +22,7 @@ def _stl(args: argparse.Namespace) -> int:
     if suffix not in (".stl", ".step", ".stp"):
         raise InputError("the output must end in .stl, .step or .stp", source="-o", value=str(out))
     design = load_design(args.design)
-    progress(f"building the solid of {design.name or args.design} ({design.n_bonds} bonds)")
+    log.info(f"building the solid of {design.name or args.design} ({design.n_bonds} bonds)")
     if suffix == ".stl":
         info = write_stl(design, out, ascii=args.ascii)
         err = 100 * (info.volume - info.cad_volume) / info.cad_volume
@@ -31,7 +33,7 @@ def _stl(args: argparse.Namespace) -> int:
             f"{info.bbox[5] - info.bbox[2]:.1f} mm"
         )
         if info.n_bodies > 1:
-            progress(f"warning: the lattice prints as {info.n_bodies} separate parts (see fem-mnn validate)")
+            log.info(f"warning: the lattice prints as {info.n_bodies} separate parts (see fem-mnn validate)")
     else:
         if args.ascii:
             raise InputError("--ascii applies to STL only", source="--ascii")

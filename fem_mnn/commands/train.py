@@ -9,7 +9,9 @@ MPI: every rank trains, only rank 0 writes and prints.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
+from pathlib import Path
 
 import numpy as np
 
@@ -17,6 +19,9 @@ from fem_mnn.commands._common import count, natural, positive_float
 from fem_mnn.core.errors import InputError
 from fem_mnn.core.files import atomic_savefig
 from fem_mnn.design.files import load_design, save_design
+from fem_mnn.learn.tasks import TASK_NAMES, build_task
+from fem_mnn.learn.training import paper_config, train
+from fem_mnn.spring.network import SpringModel
 
 __all__ = ["register_fem", "register_spring", "run_train"]
 
@@ -24,10 +29,7 @@ __all__ = ["register_fem", "register_spring", "run_train"]
 def _model(args: argparse.Namespace, design) -> tuple[object, int]:
     """(model, MPI rank) for ``args.model``: the spring network or the FE continuum."""
     if args.model == "spring":
-        from fem_mnn.spring.network import SpringModel
-
         return SpringModel(design), 0
-    import dataclasses
 
     from fem_mnn.fem.linear import FemModel, FemOptions
     from fem_mnn.geometry.build import MeshOptions, mesh_size
@@ -49,13 +51,7 @@ def _comm():
 
 def run_train(args: argparse.Namespace) -> int:
     """Run ``fem-mnn spring train`` or ``fem-mnn fem train`` (``args.model``)."""
-    import matplotlib
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from fem_mnn.learn.tasks import build_task
-    from fem_mnn.learn.training import paper_config, train
     from fem_mnn.viz.training import compare_widths_figure, training_curves_figure
 
     design = load_design(args.design)
@@ -89,7 +85,6 @@ def run_train(args: argparse.Namespace) -> int:
         outputs=[tuple(o) for o in task.outputs],
     )
     atomic_savefig(fig, out / "lattice.png", dpi=130, bbox_inches="tight")
-    plt.close(fig)
     keys = [
         k
         for k in ("train_accuracy", "test_accuracy", "train_rel_error", "test_rel_error")
@@ -97,7 +92,6 @@ def run_train(args: argparse.Namespace) -> int:
     ]
     fig = training_curves_figure([(task.name, result)], metric_keys=keys, title=f"{task.name} training")
     atomic_savefig(fig, out / "training.png", dpi=130, bbox_inches="tight")
-    plt.close(fig)
 
     fin = result.final
     print(f"task {task.name}: {result.epochs} epochs, stopped by {result.stop_reason}")
@@ -111,7 +105,6 @@ def run_train(args: argparse.Namespace) -> int:
 
 
 def _add_train_parser(ssub: argparse._SubParsersAction, model: str, what: str) -> argparse.ArgumentParser:
-    from fem_mnn.learn.tasks import TASK_NAMES
 
     p = ssub.add_parser(
         "train",
@@ -158,13 +151,11 @@ def register_fem(fsub: argparse._SubParsersAction) -> None:
 
 
 def _out_dir(text: str):
-    from pathlib import Path
 
     return Path(text)
 
 
 def _run(args: argparse.Namespace) -> int:
-    from pathlib import Path
 
     if args.out is None:
         args.out = Path(f"train-{args.task}")

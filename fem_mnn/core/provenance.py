@@ -7,6 +7,7 @@ commit of the checkout the package runs from, if any.
 
 from __future__ import annotations
 
+import contextvars
 import functools
 import platform
 import shlex
@@ -18,7 +19,10 @@ from typing import Any
 from fem_mnn.core.paths import checkout_root
 from fem_mnn.core.version import __version__
 
-__all__ = ["provenance", "git_state", "library_versions"]
+__all__ = ["COMMAND", "provenance", "git_state", "library_versions"]
+
+#: The command line being run, set by ``fem_mnn.cli.main`` (``fem-mnn ARGS``); else ``sys.argv``.
+COMMAND: contextvars.ContextVar[str | None] = contextvars.ContextVar("fem_mnn_command", default=None)
 
 #: distribution names whose versions are recorded (the first installed name of each group wins)
 _LIBRARIES = {
@@ -78,7 +82,7 @@ def provenance(*, mpi_size: int | None = None, data_files: dict[str, str] | None
     """
     block: dict[str, Any] = {"package": "fem_mnn", "version": __version__, **git_state()}
     block["libraries"] = library_versions()
-    block["command"] = " ".join(shlex.quote(a) for a in sys.argv)
+    block["command"] = COMMAND.get() or " ".join(shlex.quote(a) for a in sys.argv)
     if mpi_size is None and "mpi4py.MPI" in sys.modules:  # never import MPI just to ask
         mpi_size = sys.modules["mpi4py.MPI"].COMM_WORLD.size
     if mpi_size is not None:

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from fem_mnn.core.errors import InputError
+from fem_mnn.core.files import atomic_write_text
 from fem_mnn.design.records import Design, Geometry, Material
 from fem_mnn.design.validate import validate
 
@@ -191,6 +192,5 @@ def read_design_json(path: str | Path) -> Any:
 
 def save_design(design: Design, path: str | Path) -> Path:
     """Write the design as JSON (atomically: a reader sees the old or the new file)."""
-    from fem_mnn.core.files import atomic_write_text
 
     return atomic_write_text(path, json.dumps(design.to_dict(), indent=1) + "\n")

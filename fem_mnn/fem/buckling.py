@@ -34,12 +34,12 @@ from fem_mnn.fem.linear import FemModel, FemOptions
 
 import_dolfinx()
 
-import dolfinx  # noqa: E402
-import dolfinx.fem  # noqa: E402
-import dolfinx.fem.petsc  # noqa: E402
-import ufl  # noqa: E402
-from petsc4py import PETSc  # noqa: E402
-from slepc4py import SLEPc  # noqa: E402
+import dolfinx
+import dolfinx.fem
+import dolfinx.fem.petsc
+import ufl
+from petsc4py import PETSc
+from slepc4py import SLEPc
 
 __all__ = [
     "BucklingOptions",

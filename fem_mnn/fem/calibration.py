@@ -61,7 +61,6 @@ import dataclasses
 import hashlib
 import json
 import os
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -71,8 +70,11 @@ import numpy as np
 
 from fem_mnn.core.errors import InputError
 from fem_mnn.core.files import atomic_write_json
+from fem_mnn.core.log import get_logger
 from fem_mnn.core.paths import cache_dir, shipped_data
+from fem_mnn.design.outline import beam_layout
 from fem_mnn.design.records import Design
+from fem_mnn.fem.linear import FemModel, FemOptions
 
 __all__ = [
     "CACHE_ENV",
@@ -89,6 +91,8 @@ __all__ = [
     "single_bond_design",
     "series_stiffness",
 ]
+
+log = get_logger(__name__)
 
 #: Environment variable that may point at the cache file.
 CACHE_ENV = "FEM_MNN_CALIBRATION"
@@ -208,7 +212,6 @@ def series_stiffness(design: Design, widths: np.ndarray, hubs: bool = True) -> t
     Returns:
         (k, dk/dw) per bond (N/mm, N/mm^2).
     """
-    from fem_mnn.design.outline import beam_layout
 
     w = np.asarray(widths, float)
     g = design.geometry
@@ -289,7 +292,6 @@ def chain_design(design: Design, length: float, width: float, n_bonds: int = 3) 
 
 def _solve_table(design: Design, length: float, widths: np.ndarray, options: Any, comm: Any) -> dict[str, Any]:
     """Chain and single-bond FEM solves for every width (collective)."""
-    from fem_mnn.fem.linear import FemModel
 
     E, t = design.material.E, design.thickness
     scale = E * t if options.dim == 2 else E
@@ -340,7 +342,6 @@ def calibrate(
     Returns:
         The table (k/(E t) on the grid, transverse checks).
     """
-    from fem_mnn.fem.linear import FemOptions
 
     options = options or FemOptions()
     L = float(design.lengths[0] if length is None else length)
@@ -363,7 +364,7 @@ def calibrate(
         entry = comm.bcast(entry, root=0)
     if entry is None:
         if comm.rank == 0:
-            print(f"fem-mnn: calibrating k(w) for L = {L:g} mm on {grid.size} widths", file=sys.stderr, flush=True)
+            log.info("calibrating k(w) for L = %g mm on %d widths", L, grid.size)
         res = _solve_table(design, L, grid, options, comm)
         entry = {"params": params, "widths": grid.tolist(), **res}
         if comm.rank == 0:
@@ -437,7 +438,6 @@ def calibrated_law(
     The result can be passed as ``law=`` to :class:`fem_mnn.spring.SpringModel` and
     :class:`fem_mnn.fem.FemModel` (the estimate law of the in situ gradient).
     """
-    from fem_mnn.fem.linear import FemOptions
 
     options = options or FemOptions()
     lengths = np.unique(np.round(design.lengths, 6))

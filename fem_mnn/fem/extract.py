@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
+from fem_mnn.core.errors import EngineError
 from fem_mnn.fem._dolfinx import import_dolfinx
 from fem_mnn.geometry import tags as _tags
 
@@ -187,8 +188,6 @@ class Extractor:
         """(n_nodes,) area (2D) or volume (3D) of every junction region."""
         empty = np.nonzero(self.measure <= 0)[0]
         if empty.size:
-            from fem_mnn.core.errors import EngineError
-
             raise EngineError(f"mesh has no cells tagged for the junction of node {int(empty[0])}")
         pts = np.zeros((len(centres), 3))
         pts[:, :2] = np.asarray(centres, dtype=float)[:, :2]
@@ -265,8 +264,6 @@ class PointEvaluator:
         owner = np.empty_like(mine)
         self.comm.Allreduce(mine, owner, op=MPI.MIN)
         if np.any(owner == size):
-            from fem_mnn.core.errors import EngineError
-
             p = int(np.argmax(owner == size))
             raise EngineError(f"point {p} at {self.points[p].tolist()} lies outside the mesh")
         cells[owner != rank] = -1

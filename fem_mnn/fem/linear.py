@@ -37,6 +37,7 @@ call them on every rank with the same arguments. The KSP has the options prefix
 from __future__ import annotations
 
 import dataclasses
+import shutil
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -55,12 +56,14 @@ from fem_mnn.geometry import tags as _tags
 
 import_dolfinx()  # loads dolfinx_solver's PETSc before petsc4py
 
-import dolfinx  # noqa: E402
-import dolfinx.fem  # noqa: E402
-import dolfinx.fem.petsc  # noqa: E402
-import ufl  # noqa: E402
-from mpi4py import MPI  # noqa: E402
-from petsc4py import PETSc  # noqa: E402
+import dolfinx
+import dolfinx.fem
+import dolfinx.fem.petsc
+import ufl
+from mpi4py import MPI
+from petsc4py import PETSc
+
+from fem_mnn.fem.meshing import generate_mesh
 
 __all__ = [
     "EnergyProducts",
@@ -166,7 +169,6 @@ class ThetaGradient(NamedTuple):
 
 
 def _default_mesher(design: Design, mesh_options: Any, comm: Any) -> Any:
-    from fem_mnn.fem.meshing import generate_mesh
 
     return generate_mesh(design, mesh_options, comm)
 
@@ -717,7 +719,6 @@ def write_fields(path: str | Path, functions: Sequence[Any]) -> Path:
     The folder is written under a temporary name and renamed into place by rank 0,
     so an interrupted run leaves the old folder or the new one, never half of one.
     """
-    import shutil
 
     from dolfinx.io import VTXWriter
 

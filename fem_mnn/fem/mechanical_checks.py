@@ -43,8 +43,11 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from fem_mnn.core.errors import EngineError, InputError
-from fem_mnn.core.files import atomic_savefig, atomic_write_text, to_jsonable
+from fem_mnn.core.files import atomic_savefig, atomic_write_json, atomic_write_text, to_jsonable
+from fem_mnn.core.version import __version__
+from fem_mnn.design.outline import beam_layout
 from fem_mnn.design.records import Design
+from fem_mnn.design.rigidity import zero_modes
 
 __all__ = [
     "Check",
@@ -168,7 +171,6 @@ class MechanicalReport:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dictionary."""
-        from fem_mnn.core.version import __version__
 
         return {
             "kind": "mechanical_report",
@@ -220,7 +222,6 @@ class MechanicalReport:
 
     def write(self, out_dir: str | Path) -> Path:
         """Write ``mechanical.json`` and ``mechanical.md`` (pictures are written by :func:`mechanical_report`)."""
-        from fem_mnn.core.files import atomic_write_json
 
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
@@ -234,7 +235,6 @@ class MechanicalReport:
 
 def rigidity_check(design: Design) -> Check:
     """Spring-network zero modes with the fixed nodes clamped (local, cheap)."""
-    from fem_mnn.design.rigidity import zero_modes
 
     modes = zero_modes(design)
     m = modes.shape[1]
@@ -338,7 +338,6 @@ def _peak(values: np.ndarray, disc: Any, comm: Any, sign: float = 1.0) -> PeakVa
 
 def _bond_part(design: Design, b: int, point: np.ndarray) -> str:
     """Which part of bond ``b`` a point lies in: a thin end (named by its node) or the bar."""
-    from fem_mnn.design.outline import beam_layout
 
     lay = beam_layout(design)
     a, c = (int(k) for k in design.bonds[b])
@@ -442,7 +441,7 @@ def linear_regime_check(nl: Any, loads: np.ndarray, factors: tuple[float, ...], 
     Returns the check, the nonlinear solution at factor 1 (None if not reached) and the
     linear solution at factor 1.
     """
-    from fem_mnn.fem.nonlinear import relative_deviation
+    from fem_mnn.fem.nonlinear import relative_deviation  # lazy: DOLFINx
 
     lin = nl.linear_operator().solve_fields(loads)
     fs = sorted(set(float(f) for f in factors) | {1.0})
@@ -557,16 +556,14 @@ def _draw(
     design: Design,
     loads: np.ndarray | None,
 ):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     from matplotlib.tri import Triangulation
 
     n = tri_xy.shape[0]
     pts = (tri_xy + scale * disp).reshape(-1, 2)
     tri = Triangulation(pts[:, 0], pts[:, 1], np.arange(3 * n).reshape(n, 3))
-    fig, ax = plt.subplots(figsize=(7, 5.5))
+    from fem_mnn.viz.figure import subplots  # lazy: matplotlib
+
+    fig, ax = subplots(figsize=(7, 5.5))
     ref = tri_xy.reshape(-1, 2)
     ax.triplot(Triangulation(ref[:, 0], ref[:, 1], np.arange(3 * n).reshape(n, 3)), color="0.85", lw=0.1)
     if per_cell:
@@ -618,14 +615,14 @@ def mechanical_report(
         The report; a floppy design gets the rigidity failure only (no FE solve of a
         mechanism).
     """
+    # lazy: the records above are used by the command line without DOLFINx
     from fem_mnn.fem._dolfinx import import_dolfinx
-
-    import_dolfinx()
-    from mpi4py import MPI
-
     from fem_mnn.fem.buckling import BucklingOptions, buckling_analysis
     from fem_mnn.fem.linear import FemModel, FemOptions
     from fem_mnn.fem.nonlinear import NonlinearModel
+
+    import_dolfinx()
+    from mpi4py import MPI
 
     o = options or CheckOptions()
     comm = comm if comm is not None else MPI.COMM_WORLD
@@ -673,18 +670,14 @@ def mechanical_report(
         cells = _gather_cells(np.maximum(fields[0], -fields[1]), comm)
         t_m = _triangulation(disc, bk.modes[0], comm) if bk.modes else None
         if comm.rank == 0 and t_u is not None:
-            import matplotlib.pyplot as plt
-
             xy, du = t_u
             mag = np.hypot(du[..., 0], du[..., 1])
             fig = _draw(xy, du, 1.0, mag, False, f"deformed shape ({which}), true scale", "|u| (mm)", design, F)
             atomic_savefig(fig, out / "deformed.png", dpi=150, bbox_inches="tight")
-            plt.close(fig)
             fig = _draw(
                 xy, 0 * du, 0.0, cells, True, f"peak principal strain per cell ({which})", "strain (-)", design, None
             )
             atomic_savefig(fig, out / "strain.png", dpi=150, bbox_inches="tight")
-            plt.close(fig)
             figures += ["deformed.png", "strain.png"]
             if t_m is not None:
                 mxy, md = t_m
@@ -701,7 +694,6 @@ def mechanical_report(
                     F,
                 )
                 atomic_savefig(fig, out / "buckling_mode.png", dpi=150, bbox_inches="tight")
-                plt.close(fig)
                 figures.append("buckling_mode.png")
     rep = MechanicalReport(
         design.name, design.hash(), load_list, tuple(checks), n_dofs=bk.n_dofs, figures=tuple(figures)

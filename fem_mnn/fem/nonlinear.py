@@ -51,11 +51,11 @@ from fem_mnn.fem.linear import FemModel, FemOperator, FemOptions
 
 import_dolfinx()  # dolfinx_solver's PETSc before petsc4py
 
-import dolfinx  # noqa: E402
-import dolfinx.fem  # noqa: E402
-import dolfinx.fem.petsc  # noqa: E402
-import ufl  # noqa: E402
-from petsc4py import PETSc  # noqa: E402
+import dolfinx
+import dolfinx.fem
+import dolfinx.fem.petsc
+import ufl
+from petsc4py import PETSc
 
 __all__ = [
     "NonlinearBackprop",

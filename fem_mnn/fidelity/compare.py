@@ -24,7 +24,6 @@ sees). FEM-based models are collective over MPI.
 from __future__ import annotations
 
 import math
-import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,8 +31,15 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from fem_mnn.contract import elongations
 from fem_mnn.core.errors import InputError
+from fem_mnn.core.files import atomic_path, atomic_write_json, atomic_write_text
+from fem_mnn.core.metrics import cosine, rel_l2, sign_agreement, significant
 from fem_mnn.design.records import Design
+from fem_mnn.io.report import markdown_table
+from fem_mnn.spring.frame import FrameModel
+from fem_mnn.spring.network import SpringModel
+from fem_mnn.viz.figure import subplots
 
 __all__ = [
     "ALL_MODELS",
@@ -58,38 +64,9 @@ ALL_MODELS = ("spring", "spring-calibrated", "frame", "fem", "fem-centre")
 # ---------------------------------------------------------------------- metrics
 
 
-def cosine(a: np.ndarray, b: np.ndarray) -> float:
-    """Cosine of the angle between two vectors (NaN entries of either dropped)."""
-    a, b = np.asarray(a, float).ravel(), np.asarray(b, float).ravel()
-    ok = np.isfinite(a) & np.isfinite(b)
-    na, nb = np.linalg.norm(a[ok]), np.linalg.norm(b[ok])
-    return float(a[ok] @ b[ok] / (na * nb)) if na > 0 and nb > 0 else math.nan
-
-
-def rel_l2(a: np.ndarray, ref: np.ndarray) -> float:
-    """``||a - ref|| / ||ref||``."""
-    a, ref = np.asarray(a, float).ravel(), np.asarray(ref, float).ravel()
-    ok = np.isfinite(a) & np.isfinite(ref)
-    n = np.linalg.norm(ref[ok])
-    return float(np.linalg.norm(a[ok] - ref[ok]) / n) if n > 0 else math.nan
-
-
-def _significant(ref: np.ndarray, floor: float) -> np.ndarray:
-    ref = np.asarray(ref, float)
-    return np.isfinite(ref) & (np.abs(ref) > floor * np.nanmax(np.abs(ref)))
-
-
-def sign_agreement(a: np.ndarray, ref: np.ndarray, floor: float = 0.05) -> float:
-    """Fraction of entries with the same sign, among those with ``|ref| > floor max|ref|``."""
-    sel = _significant(ref, floor)
-    if not sel.any():
-        return math.nan
-    return float(np.mean(np.sign(np.asarray(a, float)[sel]) == np.sign(np.asarray(ref, float)[sel])))
-
-
 def bond_rel_error(a: np.ndarray, ref: np.ndarray, floor: float = 0.05) -> tuple[float, float]:
     """(median, max) of ``|a - ref| / |ref|`` over entries with ``|ref| > floor max|ref|``."""
-    sel = _significant(ref, floor)
+    sel = significant(ref, floor)
     if not sel.any():
         return math.nan, math.nan
     r = np.abs(np.asarray(a, float)[sel] - np.asarray(ref, float)[sel]) / np.abs(np.asarray(ref, float)[sel])
@@ -160,7 +137,6 @@ def make_predictors(
 
     The calibrated law is computed (or read from the cache) when a model needs it.
     """
-    from fem_mnn.spring.network import SpringModel
 
     unknown = [m for m in models if m not in ALL_MODELS]
     if unknown:
@@ -180,8 +156,6 @@ def make_predictors(
         opc = SpringModel(design, law).operator()
         out["spring-calibrated"] = lambda f, op=opc: op.solve(f).u
     if "frame" in models:
-        from fem_mnn.spring.frame import FrameModel
-
         opf = FrameModel(design, law=law).operator()
         out["frame"] = lambda f, op=opf: op.solve(f).u
     if "fem" in models or "fem-centre" in models:
@@ -257,7 +231,6 @@ class Comparison:
 
     def markdown(self) -> str:
         """Tables: the rows, then the error summary."""
-        from fem_mnn.io.report import markdown_table
 
         models = list(self.predictions)
         rows = [
@@ -339,7 +312,6 @@ def compare_gradients(
         adjoint: (n_nodes, 2) adjoint load (N).
         predictors: From :func:`make_predictors`.
     """
-    from fem_mnn.contract import elongations
 
     F = np.stack([forward, adjoint])
     preds = {}
@@ -359,13 +331,9 @@ def compare_gradients(
 
 def parity_figure(comparisons: Sequence[Comparison], title: str = "") -> Any:
     """Parity plot (predicted vs measured, one panel per comparison, one colour per model)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
     n = len(comparisons)
-    fig, axes = plt.subplots(1, n, figsize=(4.8 * n, 4.6), squeeze=False)
+    fig, axes = subplots(1, n, figsize=(4.8 * n, 4.6), squeeze=False)
     markers = {"spring": "o", "spring-calibrated": "s", "frame": "^", "fem": "D", "fem-centre": "v"}
     for ax, cmp_ in zip(axes[0], comparisons, strict=True):
         m = cmp_.measured
@@ -397,9 +365,6 @@ def parity_figure(comparisons: Sequence[Comparison], title: str = "") -> Any:
 
 def write_comparison(out: str | Path, comparisons: Sequence[Comparison], meta: dict[str, Any], title: str) -> Path:
     """Write comparison.md, comparison.json and parity.png into ``out`` (call on rank 0 only)."""
-    import matplotlib.pyplot as plt
-
-    from fem_mnn.core.files import atomic_path, atomic_write_json, atomic_write_text
 
     out = Path(out)
     md = f"# {title}\n\n" + "\n".join(f"- {k}: {v}" for k, v in meta.items()) + "\n\n"
@@ -410,10 +375,4 @@ def write_comparison(out: str | Path, comparisons: Sequence[Comparison], meta: d
     fig = parity_figure(comparisons, title)
     with atomic_path(out / "parity.png") as tmp:
         fig.savefig(tmp, dpi=130, bbox_inches="tight")
-    plt.close(fig)
     return out
-
-
-def progress(message: str) -> None:
-    """One line of progress on stderr."""
-    print(f"fem-mnn: {message}", file=sys.stderr, flush=True)

@@ -21,7 +21,6 @@ model to DOLFINx).
 from __future__ import annotations
 
 import contextlib
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -34,6 +33,7 @@ import numpy as np
 
 from fem_mnn.core.errors import EngineError, FemMnnError, InputError
 from fem_mnn.core.files import atomic_path
+from fem_mnn.core.log import get_logger
 from fem_mnn.design.outline import BeamLayout, beam_layout, bond_polygon
 from fem_mnn.design.records import Design
 from fem_mnn.geometry import tags
@@ -50,6 +50,8 @@ __all__ = [
     "progress",
     "write_msh",
 ]
+
+log = get_logger(__name__)
 
 
 #: Bumped whenever the geometry or meshing changes for the same design and options
@@ -482,5 +484,5 @@ def write_msh(
 
 
 def progress(message: str) -> None:
-    """One line of progress on stderr."""
-    print(f"fem-mnn: {message}", file=sys.stderr, flush=True)
+    """One line of progress (the package logger: stderr, rank 0)."""
+    log.info("%s", message)

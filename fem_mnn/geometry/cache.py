@@ -21,13 +21,16 @@ from pathlib import Path
 from typing import Any
 
 from fem_mnn.core.files import atomic_write_json
+from fem_mnn.core.log import get_logger
 from fem_mnn.core.paths import cache_dir, checkout_root
 from fem_mnn.design.builders import paper_sample
 from fem_mnn.design.files import save_design
 from fem_mnn.design.records import Design
-from fem_mnn.geometry.build import GEOMETRY_VERSION, GeometryInfo, MeshOptions, progress, write_msh
+from fem_mnn.geometry.build import GEOMETRY_VERSION, GeometryInfo, MeshOptions, write_msh
 
 __all__ = ["DEFAULT_ROOT", "REFERENCE", "cache_paths", "ensure_mesh", "main", "refresh"]
+
+log = get_logger(__name__)
 
 #: The cache folder: ``meshes/`` of a source checkout, else ``meshes`` in the user cache directory.
 DEFAULT_ROOT = (checkout_root() / "meshes") if checkout_root() else cache_dir("meshes")
@@ -73,7 +76,7 @@ def ensure_mesh(design: Design, options: MeshOptions, root: str | Path = DEFAULT
             info = None
         if info is not None and info.version == GEOMETRY_VERSION and info.design_hash == design.hash():
             return p["msh"], info
-    progress(f"meshing {design.name} ({options.key()}) into {p['msh']}")
+    log.info(f"meshing {design.name} ({options.key()}) into {p['msh']}")
     save_design(design, p["design"])
     info = write_msh(design, options, p["msh"], binary=True)
     atomic_write_json(p["info"], info.to_dict(), provenance=False)
@@ -95,7 +98,7 @@ def refresh(root: str | Path = DEFAULT_ROOT, names: Sequence[str] | None = None)
         mine = re.compile(re.escape(_slug(design)) + r"-[0-9a-f]{16}[-.]")
         for f in root.glob(f"{_slug(design)}-*"):
             if mine.match(f.name) and f not in keep:
-                progress(f"removing stale {f}")
+                log.info(f"removing stale {f}")
                 f.unlink()
     return out
 

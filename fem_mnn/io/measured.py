@@ -45,6 +45,7 @@ import numpy as np
 from fem_mnn.core.errors import InputError
 from fem_mnn.core.files import atomic_write_text
 from fem_mnn.design.records import Design
+from fem_mnn.io import paper_data as pd
 
 __all__ = [
     "DISPLACEMENT_COLUMNS",
@@ -352,7 +353,6 @@ def paper_records(figure: int, data_dir: str | Path | None = None) -> PaperRecor
     Returns:
         Records and loads in this module's formats, with notes.
     """
-    from fem_mnn.io import paper_data as pd
 
     if figure == 1:
         f1 = pd.load_figure1(data_dir)

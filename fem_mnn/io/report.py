@@ -18,9 +18,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from fem_mnn.core.errors import InputError
 from fem_mnn.core.files import atomic_path, atomic_write_json, atomic_write_text
 from fem_mnn.core.paths import checkout_root
 from fem_mnn.core.provenance import provenance
+from fem_mnn.core.version import __version__
 
 __all__ = ["StudyReport", "fmt", "markdown_table", "paper_study_main"]
 
@@ -90,7 +92,6 @@ class StudyReport:
 
     def write(self) -> Path:
         """Write results.md and results.json; return the folder."""
-        from fem_mnn.core.version import __version__
 
         command = "python " + " ".join(shlex.quote(a) for a in sys.argv)
         meta = {
@@ -122,7 +123,6 @@ def paper_study_main(
     Calls ``run(data_dir, out_dir, quick)``; bad input (e.g. a missing data
     folder) ends with one line on stderr and exit code 2.
     """
-    from fem_mnn.core.errors import InputError
 
     p = argparse.ArgumentParser(description=doc.split("\n")[0])
     p.add_argument(

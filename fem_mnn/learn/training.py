@@ -51,7 +51,6 @@ import io
 import json
 import math
 import os
-import sys
 import time
 import zipfile
 from collections.abc import Sequence
@@ -64,6 +63,8 @@ import numpy as np
 from fem_mnn.contract import LinearOperator, MechanicalModel
 from fem_mnn.core.errors import InputError
 from fem_mnn.core.files import atomic_path, atomic_write_json, atomic_write_text
+from fem_mnn.core.log import get_logger
+from fem_mnn.core.version import __version__
 from fem_mnn.learn.insitu import Backprop, backprop_operator
 from fem_mnn.learn.tasks import Task
 
@@ -82,6 +83,8 @@ __all__ = [
     "sigmoid_widths",
     "train",
 ]
+
+log = get_logger(__name__)
 
 CHECKPOINT_FORMAT = "fem_mnn.learn.training.checkpoint/1"
 STOP_REASONS = ("max_epochs", "loss_tol", "patience", "step_tol", "metric_tol", "interrupted")
@@ -498,7 +501,7 @@ def _batches(n: int, batch_size: int | None, order: np.ndarray) -> list[np.ndarr
 
 
 def _progress(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
+    log.info("%s", msg)
 
 
 def train(
@@ -536,7 +539,6 @@ def train(
     Raises:
         InputError: bad configuration, or a checkpoint that belongs to another run.
     """
-    from fem_mnn.core.version import __version__
 
     design = model.design
     geo = design.geometry

@@ -41,7 +41,7 @@ import numpy as np
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
-from fem_mnn.contract import Loss, Solution, SpringLaw, as_cases
+from fem_mnn.contract import Loss, Solution, SpringLaw, as_cases, elongations
 from fem_mnn.core.errors import InputError
 from fem_mnn.design.records import Design
 
@@ -342,7 +342,6 @@ class FrameOperator:
         d[:, self._free] = x.T
         d = d.reshape(nc, nn, 3)
         u = d[:, :, :2].copy()
-        from fem_mnn.contract import elongations
 
         return FrameSolution(u=u, elongation=elongations(u, self.design), rotation=d[:, :, 2].copy())
 

@@ -14,32 +14,31 @@ from pathlib import Path
 
 import gmsh
 import matplotlib
+import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.collections import PolyCollection
+from matplotlib.patches import Circle, Polygon
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from matplotlib.collections import PolyCollection  # noqa: E402
-from matplotlib.patches import Circle, Polygon  # noqa: E402
-
-from fem_mnn.core.files import atomic_path  # noqa: E402
-from fem_mnn.design.outline import beam_layout, bond_polygon  # noqa: E402
-from fem_mnn.design.records import Design  # noqa: E402
-from fem_mnn.geometry import tags  # noqa: E402
-from fem_mnn.geometry.build import GeometryInfo, MeshOptions, build_model, gmsh_session  # noqa: E402
+from fem_mnn.core.files import atomic_path
+from fem_mnn.design.outline import beam_layout, bond_polygon
+from fem_mnn.design.records import Design
+from fem_mnn.geometry import tags
+from fem_mnn.geometry.build import GeometryInfo, MeshOptions, build_model, gmsh_session
+from fem_mnn.viz.figure import Figure, subplots
 
 __all__ = ["plot_geometry", "plot_mesh"]
 
 # tab20 without its greys (the hubs are grey)
-_BOND_COLOURS = [c for k, c in enumerate(plt.get_cmap("tab20").colors) if k not in (14, 15)]
+_BOND_COLOURS = [c for k, c in enumerate(matplotlib.colormaps["tab20"].colors) if k not in (14, 15)]
 _NC = len(_BOND_COLOURS)
 
 
-def _figure(design: Design, scale: float = 0.11) -> tuple[plt.Figure, plt.Axes]:
+def _figure(design: Design, scale: float = 0.11) -> tuple[Figure, Axes]:
     """A figure sized to the lattice (``scale`` inch per mm, capped)."""
     R = design.geometry.junction_radius
     span = np.ptp(design.nodes, axis=0) + 2 * R + 8
     k = min(scale, 16.0 / max(span))
-    fig, ax = plt.subplots(figsize=(max(span[0] * k, 4.0), max(span[1] * k, 3.0) + 0.6))
+    fig, ax = subplots(figsize=(max(span[0] * k, 4.0), max(span[1] * k, 3.0) + 0.6))
     ax.set_aspect("equal")
     ax.set_xlabel("x (mm)")
     ax.set_ylabel("y (mm)")
@@ -50,7 +49,7 @@ def _figure(design: Design, scale: float = 0.11) -> tuple[plt.Figure, plt.Axes]:
     return fig, ax
 
 
-def _labels(ax: plt.Axes, design: Design, fontsize: float = 7, node_colour: str = "white") -> None:
+def _labels(ax: Axes, design: Design, fontsize: float = 7, node_colour: str = "white") -> None:
     mid = 0.5 * (design.nodes[design.bonds[:, 0]] + design.nodes[design.bonds[:, 1]])
     for i, (x, y) in enumerate(mid):
         ax.text(
@@ -70,10 +69,9 @@ def _labels(ax: plt.Axes, design: Design, fontsize: float = 7, node_colour: str 
         )
 
 
-def _save(fig: plt.Figure, path: str | Path) -> Path:
+def _save(fig: Figure, path: str | Path) -> Path:
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=150, bbox_inches="tight", format="png")
-    plt.close(fig)
     return Path(path)
 
 

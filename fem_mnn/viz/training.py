@@ -11,16 +11,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import matplotlib
+import numpy as np
+from matplotlib.collections import PatchCollection
+from matplotlib.patches import Polygon
 
-matplotlib.use("Agg")
-
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from matplotlib.collections import PatchCollection  # noqa: E402
-from matplotlib.patches import Polygon  # noqa: E402
-
-from fem_mnn.design.records import Design  # noqa: E402
+from fem_mnn.design.records import Design
+from fem_mnn.viz.figure import subplots
 
 __all__ = ["compare_widths_figure", "draw_lattice", "lattice_figure", "training_curves_figure"]
 
@@ -121,7 +117,7 @@ def draw_lattice(
 
 def lattice_figure(design: Design, widths: np.ndarray | None = None, title: str = "", **kwargs: Any) -> Any:
     """One lattice panel with a width colour bar; ``kwargs`` go to :func:`draw_lattice`."""
-    fig, ax = plt.subplots(figsize=(6.5, 4.8))
+    fig, ax = subplots(figsize=(6.5, 4.8))
     coll = draw_lattice(ax, design, widths, **kwargs)
     fig.colorbar(coll, ax=ax, label="bond width (mm)", shrink=0.8)
     ax.set_title(title)
@@ -138,7 +134,7 @@ def compare_widths_figure(
     **kwargs: Any,
 ) -> Any:
     """Two lattices side by side on one colour scale (e.g. before/after training)."""
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4.8))
+    fig, axes = subplots(1, 2, figsize=(12, 4.8))
     coll = None
     for ax, w, t in zip(axes, (before, after), titles, strict=True):
         coll = draw_lattice(ax, design, w, **kwargs)
@@ -173,7 +169,7 @@ def training_curves_figure(
         logx: Epochs on a log scale.
     """
     n = 2 if metric_keys else 1
-    fig, axes = plt.subplots(1, n, figsize=(6 * n, 4.2), squeeze=False)
+    fig, axes = subplots(1, n, figsize=(6 * n, 4.2), squeeze=False)
     ax = axes[0, 0]
     for label, res in runs:
         y = res.series(loss_key)
