@@ -57,13 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"fem-mnn {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for name in COMMAND_MODULES:
-        try:
-            mod = importlib.import_module(f"fem_mnn.commands.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name == f"fem_mnn.commands.{name}":
-                continue  # command group not built yet
-            raise
-        mod.register(sub)
+        importlib.import_module(f"fem_mnn.commands.{name}").register(sub)
     return parser
 
 

@@ -22,7 +22,7 @@ class _RankZero(logging.Filter):
 
     def __init__(self) -> None:
         super().__init__()
-        rank = os.environ.get("PMI_RANK") or os.environ.get("OMPI_COMM_WORLD_RANK") or "0"
+        rank = next((os.environ[v] for v in ("PMI_RANK", "OMPI_COMM_WORLD_RANK", "PMIX_RANK") if v in os.environ), "0")
         self.rank = int(rank) if rank.isdigit() else 0
 
     def filter(self, record: logging.LogRecord) -> bool:

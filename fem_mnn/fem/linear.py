@@ -48,6 +48,7 @@ import numpy as np
 
 from fem_mnn.contract import Loss, Solution, SpringLaw, as_cases, elongations, nominal_stiffness
 from fem_mnn.core.errors import EngineError, InputError
+from fem_mnn.core.units import lame_parameters
 from fem_mnn.design.records import Design
 from fem_mnn.design.validate import components
 from fem_mnn.fem._dolfinx import import_dolfinx
@@ -66,6 +67,7 @@ from petsc4py import PETSc
 from fem_mnn.fem.meshing import generate_mesh
 
 __all__ = [
+    "Discretisation",
     "EnergyProducts",
     "FemModel",
     "FemOperator",
@@ -201,8 +203,30 @@ def _check_clamped(design: Design) -> None:
         )
 
 
-class _Discretisation:
-    """Mesh, spaces, boundary condition and compiled forms for one set of widths (collective)."""
+class Discretisation:
+    """Mesh, spaces, boundary condition and compiled forms of one design's geometry.
+
+    Built by :meth:`FemModel.discretisation` (collective over the model's
+    communicator: gmsh meshes on rank 0, DOLFINx distributes). The solvers of this
+    package (:mod:`.linear`, :mod:`.nonlinear`, :mod:`.buckling`,
+    :mod:`.mechanical_checks`) share it, so a design is meshed and its forms compiled
+    once.
+
+    Attributes:
+        design: the design it was built for.
+        mesh, cell_tags, facet_tags, info: the DOLFINx mesh, its tags (:mod:`fem_mnn.geometry.tags`)
+            and the gmsh :class:`~fem_mnn.geometry.build.GeometryInfo`.
+        V: vector Lagrange space of the displacement (degree ``options.degree``).
+        bc: the clamp (zero displacement on every dof of the fixed nodes' hub cells).
+        regions: cell -> bond / node maps (:class:`~fem_mnn.fem.extract.RegionMap`).
+        extractor: per-node region averages and per-bond quantities.
+        measure: (n_nodes,) area (2D) or volume (3D) of each hub region.
+        theta: DG0 stiffness factor (1 on hubs; per bond on beams).
+        force: DG0 body-force density of the current load case.
+        mu, lam: Lame constants (plane-stress ``lam*`` in 2D), MPa.
+        a_form, L_form: compiled bilinear (stiffness) and linear (load) forms.
+        t_mesh, t_setup: wall seconds spent meshing and building the forms.
+    """
 
     def __init__(self, design: Design, options: FemOptions, comm: Any, mesher: Mesher) -> None:
         _check_clamped(design)
@@ -250,8 +274,7 @@ class _Discretisation:
 
         mat = design.material
         E, nu = mat.E, mat.nu
-        mu = E / (2 * (1 + nu))
-        lam = E * nu / (1 - nu**2) if self.gdim == 2 else E * nu / ((1 + nu) * (1 - 2 * nu))
+        mu, lam = lame_parameters(E, nu, plane_stress=self.gdim == 2)
         self.mu = dolfinx.fem.Constant(mesh, PETSc.ScalarType(mu))
         self.lam = dolfinx.fem.Constant(mesh, PETSc.ScalarType(lam))
         # thickness factor of the plane-stress weak form (loads carry it implicitly)
@@ -332,7 +355,7 @@ class FemOperator:
     def __init__(
         self,
         model: FemModel,
-        disc: _Discretisation,
+        disc: Discretisation,
         widths: np.ndarray,
         stiffness_factors: np.ndarray,
         mesh_time: float,
@@ -579,7 +602,7 @@ class FemModel:
         self.comm = comm if comm is not None else MPI.COMM_WORLD
         self.law = law
         self.mesher = mesher or _default_mesher
-        self._cache: tuple[bytes, _Discretisation] | None = None
+        self._cache: tuple[bytes, Discretisation] | None = None
         self.n_meshes = 0
         """Number of meshes generated so far."""
 
@@ -592,7 +615,7 @@ class FemModel:
             raise InputError("must be finite and > 0", field=f"widths[{b}]", value=float(w[b]))
         return w
 
-    def discretisation(self, widths: np.ndarray | None = None) -> tuple[_Discretisation, float]:
+    def discretisation(self, widths: np.ndarray | None = None) -> tuple[Discretisation, float]:
         """The (cached) mesh and forms for ``widths`` and the seconds spent meshing (collective).
 
         The geometry is built from the widths rounded to :data:`GEOMETRY_RESOLUTION`:
@@ -606,7 +629,7 @@ class FemModel:
         self._cache = None  # free the old mesh first
         # widths outside the printable range are allowed here (finite differences at a bound)
         design = dataclasses.replace(self.design, widths=w)
-        disc = _Discretisation(design, self.options, self.comm, self.mesher)
+        disc = Discretisation(design, self.options, self.comm, self.mesher)
         self.n_meshes += 1
         self._cache = (key, disc)
         return disc, disc.t_mesh

@@ -38,9 +38,13 @@ import json
 import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from fem_mnn.fem.linear import Discretisation
+    from fem_mnn.fem.nonlinear import NonlinearModel
 
 from fem_mnn.core.errors import EngineError, InputError
 from fem_mnn.core.files import atomic_savefig, atomic_write_json, atomic_write_text, to_jsonable
@@ -252,12 +256,20 @@ def rigidity_check(design: Design) -> Check:
     )
 
 
-def _cell_fields(model: Any, u: Any, nonlinear: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(strain_max, strain_min, von_mises) per owned cell at the cell centre (collective)."""
+def _cell_fields(
+    model: NonlinearModel | Discretisation, u: Any, nonlinear: bool
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(strain_max, strain_min, von_mises) per owned cell at the cell centre (collective).
+
+    ``model`` is the nonlinear model (its discretisation and strain energy) or, for
+    the linear state, the :class:`~fem_mnn.fem.linear.Discretisation` itself.
+    """
     import dolfinx.fem
     import ufl
 
-    disc = model.disc if hasattr(model, "disc") else model
+    from fem_mnn.fem.nonlinear import NonlinearModel  # lazy: DOLFINx
+
+    disc = model.disc if isinstance(model, NonlinearModel) else model
     mesh = disc.mesh
     Q = dolfinx.fem.functionspace(mesh, ("DG", 0))
     gdim = disc.gdim
@@ -626,13 +638,7 @@ def mechanical_report(
 
     o = options or CheckOptions()
     comm = comm if comm is not None else MPI.COMM_WORLD
-    F = np.asarray(loads, dtype=float)
-    if F.ndim == 3 and F.shape[0] == 1:
-        F = F[0]
-    if F.shape != (design.n_nodes, 2) or not np.all(np.isfinite(F)):
-        raise InputError(f"loads must be finite with shape ({design.n_nodes}, 2)", field="loads", value=F.shape)
-    if not np.any(F):
-        raise InputError("no load given", field="loads")
+    F = _check_loads(loads, design)
     load_list = tuple((int(j), float(F[j, 0]), float(F[j, 1])) for j in np.nonzero(np.any(F != 0, axis=1))[0])
     checks = [rigidity_check(design)]
     if checks[0].status == FAIL:
@@ -661,43 +667,51 @@ def mechanical_report(
     checks.append(buckling_check(bk, o.buckling_safety))
     checks.append(lr if lr is not None else Check("linear regime", "skipped", "nonlinear solve disabled", {}))
 
-    figures: list[str] = []
+    figures: tuple[str, ...] = ()
     if out_dir is not None and o.pictures and disc.gdim == 2:
-        out = Path(out_dir)
-        if comm.rank == 0:
-            out.mkdir(parents=True, exist_ok=True)
-        t_u = _triangulation(disc, u_show, comm)
-        cells = _gather_cells(np.maximum(fields[0], -fields[1]), comm)
-        t_m = _triangulation(disc, bk.modes[0], comm) if bk.modes else None
-        if comm.rank == 0 and t_u is not None:
-            xy, du = t_u
-            mag = np.hypot(du[..., 0], du[..., 1])
-            fig = _draw(xy, du, 1.0, mag, False, f"deformed shape ({which}), true scale", "|u| (mm)", design, F)
-            atomic_savefig(fig, out / "deformed.png", dpi=150, bbox_inches="tight")
-            fig = _draw(
-                xy, 0 * du, 0.0, cells, True, f"peak principal strain per cell ({which})", "strain (-)", design, None
-            )
-            atomic_savefig(fig, out / "strain.png", dpi=150, bbox_inches="tight")
-            figures += ["deformed.png", "strain.png"]
-            if t_m is not None:
-                mxy, md = t_m
-                span = float(np.ptp(design.nodes, axis=0).max()) or 1.0
-                fig = _draw(
-                    mxy,
-                    md,
-                    0.08 * span,
-                    np.hypot(md[..., 0], md[..., 1]),
-                    False,
-                    f"first buckling mode, load factor {bk.first:.3g}",
-                    "|phi| (-)",
-                    design,
-                    F,
-                )
-                atomic_savefig(fig, out / "buckling_mode.png", dpi=150, bbox_inches="tight")
-                figures.append("buckling_mode.png")
-    rep = MechanicalReport(
-        design.name, design.hash(), load_list, tuple(checks), n_dofs=bk.n_dofs, figures=tuple(figures)
-    )
+        figures = _write_pictures(Path(out_dir), design, F, disc, u_show, fields, bk, which, comm)
+    rep = MechanicalReport(design.name, design.hash(), load_list, tuple(checks), n_dofs=bk.n_dofs, figures=figures)
     if out_dir is not None and comm.rank == 0:
         rep.write(out_dir)
     return rep
+
+
+def _check_loads(loads: np.ndarray, design: Design) -> np.ndarray:
+    """(n_nodes, 2) finite, non-zero loads, or an InputError."""
+    F = np.asarray(loads, dtype=float)
+    if F.ndim == 3 and F.shape[0] == 1:
+        F = F[0]
+    if F.shape != (design.n_nodes, 2) or not np.all(np.isfinite(F)):
+        raise InputError(f"loads must be finite with shape ({design.n_nodes}, 2)", field="loads", value=F.shape)
+    if not np.any(F):
+        raise InputError("no load given", field="loads")
+    return F
+
+
+def _write_pictures(
+    out: Path, design: Design, F: np.ndarray, disc: Any, u_show: Any, fields: tuple, bk: Any, which: str, comm: Any
+) -> tuple[str, ...]:
+    """Deformed shape, strain map and first buckling mode as PNGs (collective; rank 0 writes)."""
+    if comm.rank == 0:
+        out.mkdir(parents=True, exist_ok=True)
+    t_u = _triangulation(disc, u_show, comm)
+    cells = _gather_cells(np.maximum(fields[0], -fields[1]), comm)
+    t_m = _triangulation(disc, bk.modes[0], comm) if bk.modes else None
+    if comm.rank != 0 or t_u is None:
+        return ()
+    xy, du = t_u
+    mag = np.hypot(du[..., 0], du[..., 1])
+    fig = _draw(xy, du, 1.0, mag, False, f"deformed shape ({which}), true scale", "|u| (mm)", design, F)
+    atomic_savefig(fig, out / "deformed.png", dpi=150, bbox_inches="tight")
+    title = f"peak principal strain per cell ({which})"
+    fig = _draw(xy, 0 * du, 0.0, cells, True, title, "strain (-)", design, None)
+    atomic_savefig(fig, out / "strain.png", dpi=150, bbox_inches="tight")
+    figures = ["deformed.png", "strain.png"]
+    if t_m is not None:
+        mxy, md = t_m
+        span = float(np.ptp(design.nodes, axis=0).max()) or 1.0
+        title = f"first buckling mode, load factor {bk.first:.3g}"
+        fig = _draw(mxy, md, 0.08 * span, np.hypot(md[..., 0], md[..., 1]), False, title, "|phi| (-)", design, F)
+        atomic_savefig(fig, out / "buckling_mode.png", dpi=150, bbox_inches="tight")
+        figures.append("buckling_mode.png")
+    return tuple(figures)

@@ -45,6 +45,7 @@ import numpy as np
 
 from fem_mnn.contract import Loss, Solution, as_cases, elongations
 from fem_mnn.core.errors import EngineError, InputError
+from fem_mnn.core.units import lame_parameters
 from fem_mnn.design.records import Design
 from fem_mnn.fem._dolfinx import import_dolfinx
 from fem_mnn.fem.linear import FemModel, FemOperator, FemOptions
@@ -71,7 +72,7 @@ __all__ = [
 
 def lame_3d(E: float, nu: float) -> tuple[float, float]:
     """3D Lame constants (mu, lam) of Young's modulus E and Poisson's ratio nu."""
-    return E / (2 * (1 + nu)), E * nu / ((1 + nu) * (1 - 2 * nu))
+    return lame_parameters(E, nu, plane_stress=False)
 
 
 def true_elongations(u_nodes: np.ndarray, design: Design) -> np.ndarray:

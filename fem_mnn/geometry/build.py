@@ -323,35 +323,61 @@ def build_model(design: Design, options: MeshOptions | None = None, *, mesh: boo
         raise EngineError("gmsh is not initialised: call build_model inside geometry.gmsh_session()")
     t0 = time.perf_counter()
     dim = options.dim
+    n_objects, frag_map = _fragment(design, options)
+    groups, overlap_nodes = _group_pieces(design, dim, n_objects, frag_map)
+    cell_groups, region_measure = _add_cell_groups(groups, dim)
+    facet_groups = _add_exposed_hub_facets(design, dim, groups)
+    h = mesh_size(design, options)
+    n_cells = n_vertices = 0
+    if mesh:
+        n_cells, n_vertices = _mesh(options, h, float(sum(region_measure.values())))
+    return GeometryInfo(
+        design_hash=design.hash(),
+        options=options,
+        mesh_size=h,
+        cad_measure=float(sum(region_measure.values())),
+        n_cells=n_cells,
+        n_vertices=n_vertices,
+        cell_groups=cell_groups,
+        facet_groups=facet_groups,
+        region_measure=region_measure,
+        overlap_nodes=tuple(sorted(overlap_nodes)),
+        seconds=time.perf_counter() - t0,
+    )
+
+
+def _fragment(design: Design, options: MeshOptions) -> tuple[int, list]:
+    """Add the hubs and beams to a new gmsh model and fragment them: (number of beam shapes, fragment map)."""
     try:
         gmsh.model.add(f"lattice-{design.hash()}-{options.key()}")
         occ = gmsh.model.occ
         # Beams stop on their hub circles: no beam piece is left inside a hub (no
         # slivers, no tiny hub pieces), and the fragment makes the arcs conforming.
-        hubs, objects = add_lattice_shapes(design, dim, between_hubs=True)
-        owner_of_object = list(range(len(objects)))
+        hubs, objects = add_lattice_shapes(design, options.dim, between_hubs=True)
         _, frag_map = occ.fragment(objects, hubs)
         occ.synchronize()
     except FemMnnError:
         raise
     except Exception as exc:
         raise EngineError(f"gmsh geometry failed: {exc}") from exc
+    return len(objects), frag_map
 
-    # parents of every fragment piece: which bonds and which hubs it came from
+
+def _group_pieces(design: Design, dim: int, n_objects: int, frag_map: list) -> tuple[dict[int, list[int]], set[int]]:
+    """Physical tag -> fragment pieces, from which bonds and hubs each piece came; and the overlap nodes."""
     bond_parents: dict[int, set[int]] = {}
     hub_parents: dict[int, set[int]] = {}
     for k, pieces in enumerate(frag_map):
         for d, tag in pieces:
             if d != dim:
                 continue
-            if k < len(objects):
-                bond_parents.setdefault(tag, set()).add(owner_of_object[k])
+            if k < n_objects:  # objects are the beams, one per bond, in bond order
+                bond_parents.setdefault(tag, set()).add(k)
             else:
-                hub_parents.setdefault(tag, set()).add(k - len(objects))
-    all_pieces = sorted(set(bond_parents) | set(hub_parents))
+                hub_parents.setdefault(tag, set()).add(k - n_objects)
     groups: dict[int, list[int]] = {}
     overlap_nodes: set[int] = set()
-    for tag in all_pieces:
+    for tag in sorted(set(bond_parents) | set(hub_parents)):
         if tag in hub_parents:
             # a piece inside a hub belongs to the hub (two hubs overlap only in
             # unprintable designs: the lower node id wins)
@@ -364,18 +390,26 @@ def build_model(design: Design, options: MeshOptions | None = None, *, mesh: boo
             overlap_nodes.add(j)
             ptag = tags.overlap_tag(j)
         groups.setdefault(ptag, []).append(tag)
-
     missing = [i for i in range(design.n_bonds) if tags.bond_tag(i) not in groups]
     if missing:
         raise EngineError(f"bond {missing[0]} has no region left after fragmenting (is it swallowed by hubs?)")
+    return groups, overlap_nodes
+
+
+def _add_cell_groups(groups: dict[int, list[int]], dim: int) -> tuple[dict[int, str], dict[int, float]]:
+    """One physical group per tag; returns tag -> name and tag -> CAD area/volume."""
     cell_groups: dict[int, str] = {}
     region_measure: dict[int, float] = {}
     for ptag in sorted(groups):
         gmsh.model.addPhysicalGroup(dim, groups[ptag], tag=ptag, name=tags.name(ptag))
         cell_groups[ptag] = tags.name(ptag)
-        region_measure[ptag] = float(sum(occ.getMass(dim, t) for t in groups[ptag]))
+        region_measure[ptag] = float(sum(gmsh.model.occ.getMass(dim, t) for t in groups[ptag]))
+    return cell_groups, region_measure
 
-    # exposed boundary of each hub: hub boundary that is also on the lattice boundary
+
+def _add_exposed_hub_facets(design: Design, dim: int, groups: dict[int, list[int]]) -> dict[int, str]:
+    """Facet groups of each hub's exposed boundary (hub boundary that is also the lattice boundary)."""
+    all_pieces = [t for pieces in groups.values() for t in pieces]
     outer = {t for d, t in gmsh.model.getBoundary([(dim, t) for t in all_pieces], combined=True, oriented=False)}
     facet_groups: dict[int, str] = {}
     for j in range(design.n_nodes):
@@ -397,50 +431,37 @@ def build_model(design: Design, options: MeshOptions | None = None, *, mesh: boo
             ftag = tags.node_boundary_tag(j)
             gmsh.model.addPhysicalGroup(dim - 1, exposed, tag=ftag, name=tags.name(ftag))
             facet_groups[ftag] = tags.name(ftag)
+    return facet_groups
 
-    h = mesh_size(design, options)
-    n_cells = n_vertices = 0
-    if mesh:
-        # refuse before gmsh runs out of memory: cells of an ideal mesh of size h
-        measure = float(sum(region_measure.values()))
-        estimate = measure / (0.433 * h * h) if dim == 2 else measure / (0.118 * h**3)
-        if estimate > MAX_CELLS:
-            raise InputError(
-                f"the mesh would have about {estimate:.2g} cells (limit {MAX_CELLS:.0e}) at h = {h:.3g} mm",
-                field="refinement / elements_across / max_size",
-                value=(options.refinement, options.elements_across, options.max_size),
-            )
-        gmsh.option.setNumber("Mesh.MeshSizeMax", h)
-        gmsh.option.setNumber("Mesh.MeshSizeMin", 0.0)
-        gmsh.option.setNumber("Mesh.MeshSizeFromPoints", 0)
-        gmsh.option.setNumber("Mesh.MeshSizeExtendFromBoundary", 1)
-        gmsh.option.setNumber("Mesh.MeshSizeFromCurvature", 0)
-        if dim == 3:
-            # HXT on one thread: measured 1.6x faster than the default Delaunay on the
-            # paper's sample, minimum gamma quality 0.30 vs 0.09, and deterministic
-            gmsh.option.setNumber("Mesh.Algorithm3D", 10)
-            gmsh.option.setNumber("General.NumThreads", 1)
-        try:
-            gmsh.model.mesh.generate(dim)
-            if options.order > 1:
-                gmsh.model.mesh.setOrder(options.order)
-        except Exception as exc:
-            raise EngineError(f"gmsh meshing failed: {exc}") from exc
-        n_cells = _count_and_check_cells(dim)
-        n_vertices = int(len(gmsh.model.mesh.getNodes()[0]))
-    return GeometryInfo(
-        design_hash=design.hash(),
-        options=options,
-        mesh_size=h,
-        cad_measure=float(sum(region_measure.values())),
-        n_cells=n_cells,
-        n_vertices=n_vertices,
-        cell_groups=cell_groups,
-        facet_groups=facet_groups,
-        region_measure=region_measure,
-        overlap_nodes=tuple(sorted(overlap_nodes)),
-        seconds=time.perf_counter() - t0,
-    )
+
+def _mesh(options: MeshOptions, h: float, measure: float) -> tuple[int, int]:
+    """Generate the mesh of size ``h``; refuse runaway meshes first. Returns (cells, vertices)."""
+    dim = options.dim
+    # refuse before gmsh runs out of memory: cells of an ideal mesh of size h
+    estimate = measure / (0.433 * h * h) if dim == 2 else measure / (0.118 * h**3)
+    if estimate > MAX_CELLS:
+        raise InputError(
+            f"the mesh would have about {estimate:.2g} cells (limit {MAX_CELLS:.0e}) at h = {h:.3g} mm",
+            field="refinement / elements_across / max_size",
+            value=(options.refinement, options.elements_across, options.max_size),
+        )
+    gmsh.option.setNumber("Mesh.MeshSizeMax", h)
+    gmsh.option.setNumber("Mesh.MeshSizeMin", 0.0)
+    gmsh.option.setNumber("Mesh.MeshSizeFromPoints", 0)
+    gmsh.option.setNumber("Mesh.MeshSizeExtendFromBoundary", 1)
+    gmsh.option.setNumber("Mesh.MeshSizeFromCurvature", 0)
+    if dim == 3:
+        # HXT on one thread: measured 1.6x faster than the default Delaunay on the
+        # paper's sample, minimum gamma quality 0.30 vs 0.09, and deterministic
+        gmsh.option.setNumber("Mesh.Algorithm3D", 10)
+        gmsh.option.setNumber("General.NumThreads", 1)
+    try:
+        gmsh.model.mesh.generate(dim)
+        if options.order > 1:
+            gmsh.model.mesh.setOrder(options.order)
+    except Exception as exc:
+        raise EngineError(f"gmsh meshing failed: {exc}") from exc
+    return _count_and_check_cells(dim), int(len(gmsh.model.mesh.getNodes()[0]))
 
 
 def _count_and_check_cells(dim: int) -> int:

@@ -24,7 +24,7 @@ import gmsh
 import numpy as np
 
 from fem_mnn.core.errors import EngineError, FemMnnError, InputError
-from fem_mnn.core.files import atomic_path, atomic_write_bytes, atomic_write_text
+from fem_mnn.core.files import atomic_path
 from fem_mnn.design.records import Design
 from fem_mnn.geometry.build import add_lattice_shapes, check_buildable, gmsh_session
 
@@ -185,27 +185,13 @@ def orient_outward(points: np.ndarray, triangles: np.ndarray) -> tuple[np.ndarra
     return tri, n_bodies
 
 
-def _stl_bytes(points: np.ndarray, tri: np.ndarray, name: str) -> bytes:
-    v = points[tri].astype(np.float32)
-    nrm = np.cross(v[:, 1] - v[:, 0], v[:, 2] - v[:, 0])
-    nrm /= np.maximum(np.linalg.norm(nrm, axis=1, keepdims=True), 1e-30)
-    rec = np.zeros(len(tri), dtype=[("n", "<f4", 3), ("v", "<f4", (3, 3)), ("a", "<u2")])
-    rec["n"], rec["v"] = nrm, v
-    header = f"fem_mnn {name} units=mm".encode()[:80].ljust(80, b" ")
-    return header + np.uint32(len(tri)).tobytes() + rec.tobytes()
+def _write_stl_file(path: str | Path, points: np.ndarray, tri: np.ndarray, *, binary: bool) -> None:
+    """STL through meshio (normals from the vertex order), written atomically."""
+    import meshio  # lazy: only the STL writer needs it
 
-
-def _stl_text(points: np.ndarray, tri: np.ndarray, name: str) -> str:
-    v = points[tri]
-    nrm = np.cross(v[:, 1] - v[:, 0], v[:, 2] - v[:, 0])
-    nrm /= np.maximum(np.linalg.norm(nrm, axis=1, keepdims=True), 1e-30)
-    out = [f"solid {name}"]
-    for n, (a, b, c) in zip(nrm, v, strict=True):
-        out.append(f"facet normal {n[0]:.7e} {n[1]:.7e} {n[2]:.7e}\n outer loop")
-        out += [f"  vertex {p[0]:.9e} {p[1]:.9e} {p[2]:.9e}" for p in (a, b, c)]
-        out.append(" endloop\nendfacet")
-    out.append(f"endsolid {name}")
-    return "\n".join(out) + "\n"
+    mesh = meshio.Mesh(np.asarray(points, float), [("triangle", np.asarray(tri, np.int64))])
+    with atomic_path(path, suffix=".stl") as tmp:
+        meshio.write(tmp, mesh, file_format="stl", binary=binary)
 
 
 def write_stl(design: Design, path: str | Path, *, ascii: bool = False) -> SurfaceInfo:
@@ -224,11 +210,7 @@ def write_stl(design: Design, path: str | Path, *, ascii: bool = False) -> Surfa
     vol = signed_volume(points, tri)
     if abs(vol - cad_volume) > 0.005 * cad_volume:
         raise EngineError(f"STL volume {vol:.6g} mm^3 is more than 0.5 % off the CAD volume {cad_volume:.6g} mm^3")
-    name = "".join(c if c.isalnum() or c in "-_" else "_" for c in (design.name or "lattice"))
-    if ascii:
-        atomic_write_text(path, _stl_text(points, tri, name))
-    else:
-        atomic_write_bytes(path, _stl_bytes(points, tri, name))
+    _write_stl_file(path, points, tri, binary=not ascii)
     lo, hi = points.min(axis=0), points.max(axis=0)
     return SurfaceInfo(len(tri), n_bodies, vol, cad_volume, tuple(float(x) for x in (*lo, *hi)))
 
