@@ -60,7 +60,7 @@ def test_bad_input_exits_2(strip: Path, tmp_path: Path, capsys):
 @pytest.mark.slow
 def test_exact_gradient_by_finite_differences(strip: Path, tmp_path: Path):
     out = tmp_path / "g.json"
-    assert main(["fem", "gradient", str(strip), *CASE, "--exact", "--out", str(out)]) == 0
+    assert main(["fem", "gradient", str(strip), *CASE, "--exact", "--exact-method", "fd", "--out", str(out)]) == 0
     g = json.loads(out.read_text())
     est, fd = np.array(g["grad_w"]), np.array(g["grad_w_exact"])
     cos = est @ fd / np.linalg.norm(est) / np.linalg.norm(fd)

@@ -292,6 +292,7 @@ class Discretisation:
         self._energy = CellIntegrator(
             mesh, lambda q: self.tfac * ufl.inner(self.sigma(self._eu), self.eps(self._ev)) * q * dx, 1
         )
+        self.width_map = None  # fem_mnn.fem.width_map.WidthMap of this mesh, made on demand (fem_mnn.fem.shape)
         self.t_setup = time.perf_counter() - t0
 
     def _global_ids(self, ids: np.ndarray) -> np.ndarray:
@@ -359,6 +360,7 @@ class FemOperator:
         widths: np.ndarray,
         stiffness_factors: np.ndarray,
         mesh_time: float,
+        reuse: FemOperator | None = None,
     ) -> None:
         self.model = model
         self.design = disc.design  # the model's design with these widths
@@ -380,6 +382,28 @@ class FemOperator:
 
         t0 = time.perf_counter()
         disc.set_theta(self.stiffness_factors)
+        if reuse is not None and reuse._disc is disc:
+            # same mesh topology (moved nodes): same Mat and KSP, numeric refactorisation only
+            A = reuse.A
+            A.zeroEntries()
+            dolfinx.fem.petsc.assemble_matrix(A, disc.a_form, bcs=[disc.bc])
+            A.assemble()
+            self.A = A
+            self.timings["assemble"] = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            ksp = reuse.ksp
+            ksp.setOperators(A)
+            try:
+                ksp.setUp()
+            except PETSc.Error as exc:
+                raise EngineError(f"MUMPS factorisation failed: {exc}") from None
+            if ksp.getPC().getFactorMatrix().getMumpsInfog(1) < 0:
+                raise EngineError("MUMPS factorisation failed")
+            self.ksp = ksp
+            self.n_factorisations += 1
+            self.timings["factorise"] = time.perf_counter() - t0
+            self.block_solve = True
+            return
         A = dolfinx.fem.petsc.assemble_matrix(disc.a_form, bcs=[disc.bc])
         A.assemble()
         if self.options.solver == "cholesky":

@@ -649,7 +649,10 @@ def train(
             loss_sum, loss_paper_sum, n_batches = 0.0, 0.0, 0
             for idx in _batches(n_train, config.batch_size, order):
                 op = ev.operator(widths)
-                bp: Backprop = backprop_operator(op, task.train_loads[idx], task.loss("train", idx))
+                # a model may supply its own gradient (fem_mnn.fem.morph.MorphingFemModel: the exact one)
+                bp: Backprop = getattr(model, "backprop_operator", backprop_operator)(
+                    op, task.train_loads[idx], task.loss("train", idx)
+                )
                 loss_sum += float(np.sum(bp.case_loss))
                 loss_paper_sum += float(np.sum(bp.case_loss)) * task.loss_si_scale / bs_nominal
                 n_batches += 1

@@ -1,0 +1,191 @@
+"""Mesh morphing for training: move the mesh with the widths instead of remeshing.
+
+:class:`MorphingFemModel` meshes the design once, then writes the exact width map of
+:mod:`fem_mnn.fem.width_map` into ``mesh.geometry.x`` for every new set of widths,
+keeping the compiled forms, the matrix and MUMPS's symbolic analysis; it remeshes
+only when a cell inverts or its quality drops below a stated bound.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from typing import Any
+
+import numpy as np
+
+from fem_mnn.core.errors import InputError
+from fem_mnn.design.records import Design
+from fem_mnn.fem.linear import FemModel, FemOperator
+from fem_mnn.fem.shape import shape_backprop
+from fem_mnn.fem.width_map import MIN_QUALITY, MIN_QUALITY_RATIO, WidthMap, cell_quality
+
+__all__ = ["MorphingFemModel"]
+
+
+class MorphingFemModel:
+    """An FE model that moves its mesh when the widths change, instead of remeshing.
+
+    The first :meth:`operator` call meshes the design at its own widths (as
+    :class:`~fem_mnn.fem.linear.FemModel` does) and keeps that mesh as the reference, whatever
+    widths were asked for (so a resumed training run starts from the same mesh). Later calls with other widths write
+    ``X_ref + map(w_ref -> w)`` into ``mesh.geometry.x`` (never cumulatively), keep the
+    compiled forms, the matrix (same sparsity, same PETSc Mat) and the KSP (so MUMPS
+    only refactorises numerically), recompute the junction areas, and check the cells:
+    a cell whose Jacobian determinant changes sign, or quality below the bounds
+    (:data:`MIN_QUALITY_RATIO` of its reference value, :data:`MIN_QUALITY` absolute)
+    triggers a fresh mesh at ``w``, which becomes the new reference
+    (:attr:`n_remeshes` counts them).
+
+    An operator is valid until the next :meth:`operator` call with other widths (the
+    mesh it lives on moves). All calls are collective.
+
+    Args:
+        design, options, comm, law, mesher: as :class:`~fem_mnn.fem.linear.FemModel`. Use a
+            fixed element size (``MeshOptions(size=...)``) so a remesh does not
+            change the resolution.
+        gradient: ``"exact"`` (default): :meth:`backprop_operator` returns the
+            shape-derivative gradient in ``grad_w``; ``"insitu"``: the in situ estimate.
+    """
+
+    def __init__(
+        self,
+        design: Design,
+        options: Any = None,
+        comm: Any = None,
+        law: Any = None,
+        mesher: Any = None,
+        gradient: str = "exact",
+    ) -> None:
+        if gradient not in ("exact", "insitu"):
+            raise InputError("must be 'exact' or 'insitu'", field="gradient", value=gradient)
+        kw = {} if law is None else {"law": law}
+        self._fem = FemModel(design, options, comm, mesher=mesher, **kw)
+        if self._fem.options.measure != "average":
+            raise InputError("mesh morphing needs measure='average'", field="measure", value=self._fem.options.measure)
+        self.design = design
+        self.options = self._fem.options
+        self.comm = self._fem.comm
+        self.gradient = gradient
+        self._disc = None
+        self._map: WidthMap | None = None
+        self._op = None
+        self._widths: np.ndarray | None = None
+        self._theta: np.ndarray | None = None
+        self._q_ref: np.ndarray | None = None
+        self._det_sign: np.ndarray | None = None
+        self.n_remeshes = 0
+        """Meshes made after the first because the morphed mesh was too poor."""
+        self.n_morphs = 0
+        """Operators built on a morphed mesh."""
+        self.min_quality_ratio = MIN_QUALITY_RATIO
+        self.min_quality = MIN_QUALITY
+        self.last_quality: tuple[float, float] = (1.0, 1.0)
+        """(min q, min q/q_ref) of the current mesh (global)."""
+
+    @property
+    def n_meshes(self) -> int:
+        """Meshes generated so far (the first included)."""
+        return self._fem.n_meshes
+
+    @property
+    def width_map(self) -> WidthMap | None:
+        """The width map of the current reference mesh."""
+        return self._map
+
+    def _remesh(self, w: np.ndarray) -> None:
+        self._fem._cache = None
+        disc, t_mesh = self._fem.discretisation(w)
+        self._disc = disc
+        self._t_mesh = t_mesh
+        mesh = disc.mesh
+        w_ref = np.array(disc.design.widths, dtype=float)  # rounded to GEOMETRY_RESOLUTION
+        self._map = WidthMap(self.design, mesh.geometry.x, w_ref)
+        disc.width_map = self._map
+        det, q = cell_quality(mesh)
+        self._q_ref, self._det_sign = q, np.sign(det)
+        self._op = None
+        self._widths = w_ref
+
+    def _morph(self, w: np.ndarray) -> bool:
+        """Move the mesh to ``w`` if the quality allows it; False if a remesh is needed (collective)."""
+        from mpi4py import MPI
+
+        X = self._map.coordinates(w)
+        mesh = self._disc.mesh
+        gdim = mesh.geometry.dim
+        x_new = np.array(mesh.geometry.x)
+        x_new[:, :2] = X
+        det, q = cell_quality(mesh, x_new[:, :gdim])
+        inverted = bool(np.any(np.sign(det) != self._det_sign))
+        qmin = float(q.min()) if q.size else 1.0
+        ratio = float(np.min(q / self._q_ref)) if q.size else 1.0
+        inverted = self.comm.allreduce(inverted, op=MPI.LOR)
+        qmin = self.comm.allreduce(qmin, op=MPI.MIN)
+        ratio = self.comm.allreduce(ratio, op=MPI.MIN)
+        if inverted or qmin < self.min_quality or ratio < self.min_quality_ratio:
+            return False
+        mesh.geometry.x[:, :2] = X
+        self.last_quality = (qmin, ratio)
+        disc = self._disc
+        disc.design = dataclasses.replace(self.design, widths=np.array(w, dtype=float))
+        _update_measures(disc)
+        self._widths = np.array(w, dtype=float)
+        return True
+
+    def operator(self, widths: np.ndarray | None = None, stiffness_factors: np.ndarray | None = None) -> Any:
+        """The factorised operator at ``widths`` on the morphed (or fresh) mesh (collective)."""
+        w = self._fem._widths(widths)
+        theta = np.ones(self.design.n_bonds) if stiffness_factors is None else np.array(stiffness_factors, float)
+        if theta.shape != (self.design.n_bonds,) or not np.all(np.isfinite(theta)) or np.any(theta <= 0):
+            raise InputError("needs one finite factor > 0 per bond", field="stiffness_factors", value=theta.tolist())
+        t0 = time.perf_counter()
+        t_mesh = 0.0
+        if self._disc is None:
+            # the reference is the design's widths, whatever is asked first: a resumed
+            # training run morphs from the same mesh as the run it continues
+            self._remesh(self._fem._widths(None))
+            t_mesh = self._t_mesh
+        if not np.array_equal(w, self._widths):
+            if not self._morph(w):
+                self.n_remeshes += 1
+                self._remesh(w)
+                t_mesh = self._t_mesh
+                if not np.array_equal(w, self._widths):  # meshed at w rounded: morph the last nanometre
+                    self._morph(w)
+            else:
+                self.n_morphs += 1
+        elif self._op is not None and self._theta is not None and np.array_equal(theta, self._theta):
+            return self._op
+        t_morph = time.perf_counter() - t0 - t_mesh
+        op = FemOperator(self._fem, self._disc, self._widths, theta, t_mesh, reuse=self._op)
+        op.timings["morph"] = t_morph
+        op.model = self
+        self._op, self._theta = op, theta
+        return op
+
+    def solve(self, loads: np.ndarray, widths: np.ndarray | None = None) -> Any:
+        """Shortcut: build the operator and solve once (collective)."""
+        return self.operator(widths).solve(loads)
+
+    def backprop_operator(self, op: Any, loads: np.ndarray, loss: Any) -> Any:
+        """Forward + adjoint on ``op``; ``grad_w`` exact (shape derivative) or the in situ estimate."""
+        from fem_mnn.learn.insitu import backprop_operator
+
+        if self.gradient == "insitu":
+            return backprop_operator(op, loads, loss)
+        return shape_backprop(op, loads, loss)
+
+
+def _update_measures(disc: Any) -> None:
+    """Recompute the junction areas of a discretisation after its mesh moved (collective)."""
+    from fem_mnn.fem.extract import region_sums
+
+    ext = disc.extractor
+    gdim = ext.gdim
+    ext.measure = region_sums(
+        ext._node_int.per_cell()[:, gdim + 1], ext.regions.node_of_cell, ext.regions.n_nodes, ext.comm
+    )[:, 0]
+    disc.measure = ext.measure
+    if ext._points is not None:
+        ext._points = None  # centre points must be searched again on the moved mesh

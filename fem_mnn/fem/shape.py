@@ -1,0 +1,371 @@
+"""Exact beam-width gradient of the FE model by an adjoint shape derivative.
+
+For a batch loss ``L = mean_c l(u_bar_c)`` on junction-region averages, with loads
+that are body-force densities ``F_j / |Omega_j|`` over the junction regions, the
+discrete Lagrangian of case c is (u the forward field, lambda the adjoint field under
+the load ``-dl/du_bar``, as :func:`fem_mnn.fem.stiffness_factor_gradient` builds it)::
+
+    Lag_c(X) = int (gamma . u - beta) dx + int t theta sigma(u) : eps(lambda) dx
+               - int (f . lambda - eta) dx
+
+with DG0 region coefficients ``gamma = g_j / A_j``, ``beta = g_j . u_bar_j / A_j``,
+``f = F_j / A_j``, ``eta = F_j . lambda_bar_j / A_j`` (g = dl/du_bar, A_j = |Omega_j|),
+all frozen at the current mesh. Differentiating ``Lag_c`` with respect to the mesh
+coordinates X at fixed nodal values gives the total derivative dL/dX of the discrete
+loss (the first and last integrals carry the region-area dependence of the averages
+and of the load densities). Then ``dL/dw_i = <dL/dX, V_i>`` with the design velocity
+``V_i`` of :class:`fem_mnn.fem.morph.WidthMap`.
+
+Two assemblies of dL/dX (same numbers to round-off):
+
+* ``"ufl"``: per case, ``ufl.derivative(Lag_c, SpatialCoordinate, dV)`` (one compiled
+  form, one assembly per case);
+* ``"batched"`` (affine geometry, the default when the mesh is straight-sided): the
+  integrand is ``P_c : grad(dV)`` with the Eshelby-like tensor
+  ``P = t theta [(sigma(u):grad(lambda)) I - grad(lambda)^T sigma(u) - grad(u)^T sigma(lambda)]
+  + (gamma.u - beta - f.lambda + eta) I``; on affine cells grad(dV) is constant per cell,
+  so only the cell averages of ``sum_c P_c`` matter. They are evaluated per case at
+  quadrature points (a compiled ``fem.Expression``) and summed in numpy; one
+  assembly then serves the whole batch.
+
+Everything here is collective over the mesh communicator and returns the same numbers
+on every rank.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from fem_mnn.core.errors import InputError
+from fem_mnn.fem._dolfinx import import_dolfinx
+from fem_mnn.fem.width_map import geometry_degree, geometry_dofmap
+
+import_dolfinx()
+
+import basix  # noqa: E402
+import dolfinx  # noqa: E402
+import dolfinx.fem  # noqa: E402
+import dolfinx.la  # noqa: E402
+import ufl  # noqa: E402
+from mpi4py import MPI  # noqa: E402
+
+__all__ = ["ShapeGradient", "shape_backprop", "shape_vector", "shape_width_gradient", "width_map"]
+
+
+class ShapeGradient(NamedTuple):
+    """Exact dL/dw of a batch loss by the shape derivative."""
+
+    loss: float
+    """Mean loss over the cases."""
+    case_loss: np.ndarray
+    """(n_cases,) loss of every case."""
+    grad_w: np.ndarray
+    """(n_bonds,) dL/dw of the mean loss (N, with L in mm^2)."""
+    per_case: np.ndarray | None
+    """(n_cases, n_bonds) dl_c/dw of every case (with ``per_case=True``), else None."""
+    forward: Any
+    """Forward :class:`fem_mnn.fem.FemSolution` (fields included)."""
+    adjoint: Any
+    """Adjoint :class:`fem_mnn.fem.FemSolution` under -dl/du."""
+    timings: dict
+    """Seconds: ``solve`` (forward + adjoint), ``shape`` (dL/dX), ``velocity``, ``contract``."""
+
+
+def width_map(op: Any) -> Any:
+    """The :class:`fem_mnn.fem.morph.WidthMap` of an operator's mesh (made once per mesh, collective-free)."""
+    from fem_mnn.fem.width_map import WidthMap
+
+    disc = op._disc
+    if getattr(disc, "width_map", None) is None:
+        disc.width_map = WidthMap(disc.design, disc.mesh.geometry.x, np.asarray(disc.design.widths, dtype=float))
+    return disc.width_map
+
+
+class _ShapeForms:
+    """Compiled forms and scratch coefficients of the shape derivative on one discretisation."""
+
+    def __init__(self, disc: Any) -> None:
+        self.disc = disc
+        mesh = disc.mesh
+        self.mesh = mesh
+        gdim = mesh.geometry.dim
+        self.gdim = gdim
+        deg = geometry_degree(mesh)
+        self.affine = deg == 1
+        self.Vg = dolfinx.fem.functionspace(mesh, ("Lagrange", deg, (gdim,)))
+        # geometry node of every dof of Vg, through the two cell dofmaps (no ordering assumed)
+        gd = geometry_dofmap(mesh)
+        vd = np.asarray(self.Vg.dofmap.list)
+        im = self.Vg.dofmap.index_map
+        n_local = im.size_local + im.num_ghosts
+        node = np.full(n_local, -1, dtype=np.int64)
+        node[vd.ravel()] = gd.ravel()
+        if np.any(node < 0):
+            raise RuntimeError("geometry space has dofs outside every cell")
+        check = np.full(n_local, -1, dtype=np.int64)
+        check[vd.ravel()[::-1]] = gd.ravel()[::-1]
+        if not np.array_equal(node, check):
+            raise RuntimeError("geometry space dofs and geometry nodes do not pair one to one")
+        xd = self.Vg.tabulate_dof_coordinates()[:, :gdim]
+        if not np.allclose(xd, mesh.geometry.x[node, :gdim], rtol=0, atol=1e-12 * (1 + np.abs(xd).max())):
+            raise RuntimeError("geometry space dof coordinates differ from the geometry nodes")
+        self.node_of_dof = node
+        self.n_owned_dofs = im.size_local
+
+        V, Q, Qv = disc.V, disc.Q, disc.Qv
+        self.u = dolfinx.fem.Function(V)
+        self.lam = dolfinx.fem.Function(V)
+        self.gam = dolfinx.fem.Function(Qv)
+        self.beta = dolfinx.fem.Function(Q)
+        self.fden = dolfinx.fem.Function(Qv)
+        self.eta = dolfinx.fem.Function(Q)
+        u, lam = self.u, self.lam
+        dx = ufl.dx(domain=mesh)
+        tth = disc.tfac * disc.theta
+        lag = (
+            (ufl.inner(self.gam, u) - self.beta) * dx
+            + tth * ufl.inner(disc.sigma(u), disc.eps(lam)) * dx
+            - (ufl.inner(self.fden, lam) - self.eta) * dx
+        )
+        dV = ufl.TestFunction(self.Vg)
+        self.case_form = dolfinx.fem.form(ufl.derivative(lag, ufl.SpatialCoordinate(mesh), dV))
+
+        if self.affine:
+            eye = ufl.Identity(gdim)
+            gu, gl = ufl.grad(u), ufl.grad(lam)
+            su, sl = disc.sigma(u), disc.sigma(lam)
+            S = ufl.inner(self.gam, u) - self.beta - ufl.inner(self.fden, lam) + self.eta
+            P = tth * (ufl.inner(su, gl) * eye - ufl.dot(gl.T, su) - ufl.dot(gu.T, sl)) + S * eye
+            k = V.ufl_element().embedded_superdegree
+            qdeg = max(2 * (k - 1), k)
+            ct = basix.CellType.triangle if gdim == 2 else basix.CellType.tetrahedron
+            pts, wts = basix.make_quadrature(ct, qdeg)
+            self.q_weights = wts / wts.sum()
+            self.nq = len(wts)
+            self.P_expr = dolfinx.fem.Expression(P, pts)
+            self.Qt = dolfinx.fem.functionspace(mesh, ("DG", 0, (gdim, gdim)))
+            self.Pbar = dolfinx.fem.Function(self.Qt)
+            self.batch_form = dolfinx.fem.form(ufl.inner(self.Pbar, ufl.grad(dV)) * dx)
+            n_owned = disc.n_owned_cells
+            self.owned_cells = np.arange(n_owned, dtype=np.int32)
+            self._pbar_dof = self.Qt.dofmap.list[:n_owned, 0]
+
+    # ------------------------------------------------------------------ helpers
+    def _fill(self, fn: Any, per_node: np.ndarray) -> None:
+        """DG0 ``fn`` = per_node[j] on the owned cells of junction region j, 0 elsewhere."""
+        if not hasattr(self, "_region_cells"):
+            d = self.disc
+            sel = np.nonzero(d.regions.node_of_cell >= 0)[0]
+            self._region_cells = (sel, d.regions.node_of_cell[sel])
+        cells, region = self._region_cells
+        bs = fn.function_space.dofmap.index_map_bs
+        pn = np.asarray(per_node, dtype=float).reshape(len(per_node), -1)
+        arr = fn.x.array.reshape(-1, bs)
+        arr[:] = 0.0
+        dofs = fn.function_space.dofmap.list[cells, 0]
+        arr[dofs, : pn.shape[1]] = pn[region]
+        fn.x.scatter_forward()
+
+    def set_case(
+        self, u_field: Any, lam_field: Any, g: np.ndarray, u_bar: np.ndarray, F: np.ndarray, lam_bar: np.ndarray
+    ) -> None:
+        """Coefficients of case c: fields, dl/du_bar g, averages and nodal loads (n_nodes, 2)."""
+        A = self.disc.measure
+        self.u.x.array[:] = u_field.x.array
+        self.lam.x.array[:] = lam_field.x.array
+        self._fill(self.gam, g / A[:, None])
+        self._fill(self.beta, np.sum(g * u_bar, axis=1) / A)
+        self._fill(self.fden, F / A[:, None])
+        self._fill(self.eta, np.sum(F * lam_bar, axis=1) / A)
+
+    def assemble(self, form: Any) -> np.ndarray:
+        """(n_owned_dofs, gdim) assembled dL/dX on the owned geometry dofs of this rank."""
+        vec = dolfinx.fem.assemble_vector(form)
+        vec.scatter_reverse(dolfinx.la.InsertMode.add)
+        return vec.array[: self.n_owned_dofs * self.gdim].reshape(-1, self.gdim).copy()
+
+    def P_at_points(self) -> np.ndarray:
+        """(n_owned_cells, n_points * gdim * gdim) P of the current case at the quadrature points."""
+        return np.asarray(self.P_expr.eval(self.mesh, self.owned_cells)).reshape(len(self.owned_cells), -1)
+
+    def cell_average(self, vals: np.ndarray) -> np.ndarray:
+        """(n_owned_cells, gdim, gdim) cell averages from values at the quadrature points."""
+        vals = vals.reshape(len(self.owned_cells), self.nq, self.gdim * self.gdim)
+        out = vals[:, 0] * self.q_weights[0]
+        for q in range(1, self.nq):
+            out += vals[:, q] * self.q_weights[q]
+        return out.reshape(-1, self.gdim, self.gdim)
+
+    def cell_average_P(self) -> np.ndarray:
+        """(n_owned_cells, gdim, gdim) cell averages of P for the current case."""
+        return self.cell_average(self.P_at_points())
+
+    def assemble_batch(self, Pbar: np.ndarray) -> np.ndarray:
+        g = self.gdim
+        arr = self.Pbar.x.array.reshape(-1, g * g)
+        arr[:] = 0.0
+        arr[self._pbar_dof] = Pbar.reshape(-1, g * g)
+        self.Pbar.x.scatter_forward()
+        return self.assemble(self.batch_form)
+
+
+def _forms(op: Any) -> _ShapeForms:
+    disc = op._disc
+    sf = getattr(disc, "_shape_forms", None)
+    if sf is None:
+        sf = _ShapeForms(disc)
+        disc._shape_forms = sf
+    return sf
+
+
+def _case_data(op: Any, loads: np.ndarray, loss: Any) -> tuple:
+    from fem_mnn.contract import as_cases
+
+    if op.options.measure != "average":
+        raise InputError("the shape gradient needs measure='average'", field="measure", value=op.options.measure)
+    f = as_cases(loads, op.design.n_nodes)
+    fwd = op.solve_fields(f)
+    case_loss, dldu = loss(fwd.u)
+    adj = op.solve_fields(-dldu)
+    return f, fwd, adj, np.asarray(case_loss, dtype=float), np.asarray(dldu, dtype=float)
+
+
+def shape_vector(op: Any, loads: np.ndarray, loss: Any, method: str = "auto", per_case: bool = False) -> tuple:
+    """dL/dX of the mean batch loss on the owned geometry dofs (collective).
+
+    Returns:
+        ``(gX, gX_cases, fwd, adj, case_loss, timings)``: gX (n_owned_dofs, gdim);
+        gX_cases a list of per-case vectors of l_c (``per_case``) or None.
+    """
+    t0 = time.perf_counter()
+    f, fwd, adj, case_loss, g = _case_data(op, loads, loss)
+    t1 = time.perf_counter()
+    sf = _forms(op)
+    nc = f.shape[0]
+    if method == "auto":
+        method = "batched" if sf.affine and not per_case else "ufl"
+    if method == "batched" and not sf.affine:
+        raise InputError("the batched shape assembly needs straight-sided (affine) cells", field="method")
+    if method not in ("batched", "ufl"):
+        raise InputError("must be 'auto', 'batched' or 'ufl'", field="method", value=method)
+    cases = []
+    if method == "ufl":
+        total = None
+        for c in range(nc):
+            sf.set_case(fwd.fields[c], adj.fields[c], g[c], fwd.u_average[c], f[c], adj.u_average[c])
+            v = sf.assemble(sf.case_form)
+            if per_case:
+                cases.append(v)
+            total = v if total is None else total + v
+        gX = total / nc
+    else:
+        acc = None
+        for c in range(nc):
+            sf.set_case(fwd.fields[c], adj.fields[c], g[c], fwd.u_average[c], f[c], adj.u_average[c])
+            vals = sf.P_at_points()
+            if acc is None:
+                acc = vals
+            else:
+                acc += vals  # sum over the cases at the quadrature points, average once
+        gX = sf.assemble_batch(sf.cell_average(acc) / nc)
+    t2 = time.perf_counter()
+    return (
+        gX,
+        (cases if per_case else None),
+        fwd,
+        adj,
+        case_loss,
+        {"solve": t1 - t0, "shape": t2 - t1, "method": method},
+    )
+
+
+def _contract(op: Any, sf: _ShapeForms, gX: np.ndarray) -> np.ndarray:
+    """(n_bonds,) <gX, V_i> summed over the owned dofs of every rank (collective)."""
+    wm = width_map(op)
+    bond, V = wm.velocity(np.asarray(op.widths, dtype=float))
+    nodes = sf.node_of_dof[: sf.n_owned_dofs]
+    b = bond[nodes]
+    sel = b >= 0
+    Vn = np.zeros((int(sel.sum()), sf.gdim))
+    Vn[:, :2] = V[nodes[sel]]
+    contrib = np.einsum("pk,pk->p", gX[sel], Vn)
+    local = np.bincount(b[sel], weights=contrib, minlength=op.design.n_bonds).astype(float)
+    out = np.empty_like(local)
+    sf.mesh.comm.Allreduce(local, out, op=MPI.SUM)
+    return out
+
+
+def shape_width_gradient(
+    op_or_model: Any,
+    loads: np.ndarray,
+    loss: Any,
+    widths: np.ndarray | None = None,
+    method: str = "auto",
+    per_case: bool = False,
+) -> ShapeGradient:
+    """Exact dL/dw of the mean batch loss by the adjoint shape derivative (collective).
+
+    One forward and one adjoint solve per case with the operator's factorisation, one
+    dL/dX assembly (batched) or one per case (``method="ufl"``), one dot product with
+    the design velocities. The gradient is that of the discrete loss on meshes moved by
+    :class:`fem_mnn.fem.morph.WidthMap` (exact to round-off); it approximates the gradient
+    of the remeshed loss to the discretisation error.
+
+    Args:
+        op_or_model: A :class:`fem_mnn.fem.FemOperator`, or a model whose
+            ``operator(widths)`` gives one.
+        loads: (n_cases, n_nodes, 2) nodal loads (N).
+        loss: Loss on region-average node displacements (:mod:`fem_mnn.losses`).
+        widths: Widths for a model (default the design's); ignored for an operator.
+        method: ``"auto"`` (batched on affine meshes), ``"batched"`` or ``"ufl"``.
+        per_case: Also return every case's gradient (forces ``"ufl"``).
+    """
+    op = op_or_model if hasattr(op_or_model, "solve_fields") else op_or_model.operator(widths)
+    gX, cases, fwd, adj, case_loss, tm = shape_vector(op, loads, loss, method=method, per_case=per_case)
+    sf = _forms(op)
+    t0 = time.perf_counter()
+    width_map(op)
+    t1 = time.perf_counter()
+    grad = _contract(op, sf, gX)
+    pc = None
+    if per_case:
+        pc = np.array([_contract(op, sf, v) for v in cases])
+    t2 = time.perf_counter()
+    tm.update({"velocity": t1 - t0, "contract": t2 - t1})
+    return ShapeGradient(
+        loss=float(np.mean(case_loss)),
+        case_loss=case_loss,
+        grad_w=grad,
+        per_case=pc,
+        forward=fwd,
+        adjoint=adj,
+        timings=tm,
+    )
+
+
+def shape_backprop(op: Any, loads: np.ndarray, loss: Any) -> Any:
+    """:class:`fem_mnn.insitu.Backprop` whose ``grad_w`` is the exact shape gradient (collective).
+
+    ``grad_k`` stays the in situ ``mean_c e_c e_adj,c`` (what the paper's gradient
+    option feeds to the latent variables).
+    """
+    from fem_mnn.learn.insitu import Backprop
+
+    sg = shape_width_gradient(op, loads, loss)
+    fwd, adj = sg.forward, sg.adjoint
+    nc = len(fwd.fields)
+    _, dldu = loss(fwd.u)
+    return Backprop(
+        loss=sg.loss,
+        case_loss=sg.case_loss,
+        u=fwd.u,
+        elongation=fwd.elongation,
+        adjoint_load=-dldu,
+        adjoint_u=adj.u,
+        adjoint_elongation=adj.elongation,
+        grad_k=np.sum(fwd.elongation * adj.elongation, axis=0) / nc,
+        grad_w=sg.grad_w,
+    )
