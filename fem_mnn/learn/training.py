@@ -541,22 +541,8 @@ def train(
     """
 
     design = model.design
-    geo = design.geometry
-    w_min, w_max = float(geo.width_min), float(geo.width_max)
-    n_bonds = design.n_bonds
-    n_train = int(task.train_loads.shape[0])
-    if n_train == 0:
-        raise InputError("the task has no training case", field="task", value=task.name)
-    if task.train_loads.shape[1] != design.n_nodes:
-        raise InputError(
-            f"the task's loads are for {task.train_loads.shape[1]} nodes, the design has {design.n_nodes}",
-            field="task",
-            value=task.name,
-        )
-    w_init = np.array(design.widths if widths0 is None else widths0, dtype=float)
-    if w_init.shape != (n_bonds,):
-        raise InputError(f"needs {n_bonds} widths", field="widths0", value=w_init.shape)
-
+    w_min, w_max = float(design.geometry.width_min), float(design.geometry.width_max)
+    w_init = _initial_widths(design, task, widths0)
     out = Path(out_dir) if out_dir is not None else None
     meta = {
         "task": task.name,
@@ -568,11 +554,87 @@ def train(
     }
     adam = Adam(config.lr, config.beta1, config.beta2, config.eps)
     rng = np.random.Generator(np.random.PCG64(config.seed))
-    sigmoid = config.parametrisation == "sigmoid"
-
-    resumed_from: int | None = None
     ckpt = out / "checkpoint.npz" if out is not None else None
-    if resume and ckpt is not None and ckpt.exists():
+    state, resumed_from = _start_state(config, w_init, w_min, w_max, meta, rng, ckpt if resume else None)
+    files = _RunFiles(out, ckpt, meta, config, design.n_bonds) if out is not None and write else None
+    if files is not None:
+        files.reset_csv(state.history)
+
+    ev = _Evaluator(model)
+    # a model may supply its own gradient (fem_mnn.fem.morph.MorphingFemModel: the exact one)
+    gradient = getattr(model, "backprop_operator", backprop_operator)
+    st = state
+    stop_reason = "max_epochs"
+    finished = False
+    if st.history:
+        # a resumed run that had already met a stopping rule stops again at once
+        finished, stop_reason = _check_stop(config, st.history[-1], st.since_best)
+    period = 2.0 if progress is True else float(progress or 0)
+    last_print = t0 = time.monotonic()
+    try:
+        while not finished and st.epoch < config.epochs:
+            st = _run_epoch(st, ev, gradient, task, config, adam, rng, w_min, w_max)
+            rec = st.history[-1]
+            finished, reason = _check_stop(config, rec, st.since_best)
+            if finished:
+                stop_reason = reason
+            if files is not None:
+                files.append(rec)
+                if config.checkpoint_every and st.epoch % config.checkpoint_every == 0:
+                    files.save(st)
+            if period and (time.monotonic() - last_print >= period or finished or st.epoch == config.epochs):
+                last_print = time.monotonic()
+                shown = ", ".join(f"{k} {v:.4g}" for k, v in sorted(rec.metrics.items()))
+                _progress(
+                    f"[{task.name}] epoch {st.epoch}/{config.epochs} loss {rec.loss:.4e} step {rec.step:.2e}"
+                    f" {shown} ({time.monotonic() - t0:.1f} s)"
+                )
+            if stop_after is not None and st.epoch >= stop_after and not finished:
+                if files is not None:
+                    files.save(st)
+                return _result(st.widths, w_init, list(st.history), "interrupted", st.epoch, config, meta, resumed_from)
+    finally:
+        if files is not None:
+            files.close()
+
+    result = _result(st.widths, w_init, list(st.history), stop_reason, st.epoch, config, meta, resumed_from)
+    if files is not None:
+        files.save(st)
+        atomic_write_json(out / "result.json", result.to_dict())
+    return result
+
+
+def _initial_widths(design: Any, task: Task, widths0: np.ndarray | None) -> np.ndarray:
+    """The starting widths, after checking that the task fits the design."""
+    n_train = int(task.train_loads.shape[0])
+    if n_train == 0:
+        raise InputError("the task has no training case", field="task", value=task.name)
+    if task.train_loads.shape[1] != design.n_nodes:
+        raise InputError(
+            f"the task's loads are for {task.train_loads.shape[1]} nodes, the design has {design.n_nodes}",
+            field="task",
+            value=task.name,
+        )
+    w_init = np.array(design.widths if widths0 is None else widths0, dtype=float)
+    if w_init.shape != (design.n_bonds,):
+        raise InputError(f"needs {design.n_bonds} widths", field="widths0", value=w_init.shape)
+    return w_init
+
+
+def _start_state(
+    config: TrainConfig,
+    w_init: np.ndarray,
+    w_min: float,
+    w_max: float,
+    meta: dict[str, Any],
+    rng: np.random.Generator,
+    ckpt: Path | None,
+) -> tuple[TrainState, int | None]:
+    """The state to start from: the checkpoint's (when ``ckpt`` exists and belongs to this run), else a fresh one.
+
+    Sets ``rng`` to the checkpoint's generator state on resume.
+    """
+    if ckpt is not None and ckpt.exists():
         state, header = load_checkpoint(ckpt)
         for key in ("task", "task_hash", "design_hash", "config", "initial_widths"):
             if _comparable(key, header.get(key)) != _comparable(key, json.loads(json.dumps(meta[key]))):
@@ -580,139 +642,124 @@ def train(
                     "the checkpoint belongs to another run (different " + key + ")", source=str(ckpt), field=key
                 )
         rng.bit_generator.state = state.rng_state
-        resumed_from = state.epoch
-    else:
-        latent = latent_from_widths(w_init, w_min, w_max, config.beta) if sigmoid else np.clip(w_init, w_min, w_max)
-        widths = sigmoid_widths(latent, w_min, w_max, config.beta)[0] if sigmoid else latent.copy()
-        state = TrainState(
-            epoch=0,
-            latent=latent,
-            widths=widths,
-            adam=Adam.init(n_bonds),
-            rng_state=rng.bit_generator.state,
-            history=(),
-            best_loss=math.inf,
-            since_best=0,
-        )
+        return state, state.epoch
+    sigmoid = config.parametrisation == "sigmoid"
+    latent = latent_from_widths(w_init, w_min, w_max, config.beta) if sigmoid else np.clip(w_init, w_min, w_max)
+    widths = sigmoid_widths(latent, w_min, w_max, config.beta)[0] if sigmoid else latent.copy()
+    state = TrainState(
+        epoch=0,
+        latent=latent,
+        widths=widths,
+        adam=Adam.init(w_init.size),
+        rng_state=rng.bit_generator.state,
+        history=(),
+        best_loss=math.inf,
+        since_best=0,
+    )
+    return state, None
 
-    metric_names: list[str] | None = None
-    csv_path = out / "history.csv" if out is not None else None
-    if out is not None and write:
-        out.mkdir(parents=True, exist_ok=True)
-        if state.history:
-            metric_names = sorted(state.history[0].metrics)
-            cols = _csv_columns(metric_names, n_bonds, config.record_widths)
-            text = (
-                ",".join(cols) + "\n" + "".join(_csv_line(r, metric_names, config.record_widths) for r in state.history)
-            )
-            atomic_write_text(csv_path, text)  # drop lines written after the checkpoint
-        elif csv_path.exists():
-            csv_path.unlink()
 
-    ev = _Evaluator(model)
-    latent, widths, adam_state = state.latent.copy(), state.widths.copy(), state.adam
-    history = list(state.history)
-    best_loss, since_best = state.best_loss, state.since_best
-    epoch = state.epoch
-    stop_reason = "max_epochs"
-    period = 2.0 if progress is True else float(progress or 0)
-    last_print = time.monotonic()
-    t0 = time.monotonic()
+def _run_epoch(
+    st: TrainState,
+    ev: _Evaluator,
+    gradient: Any,
+    task: Task,
+    config: TrainConfig,
+    adam: Adam,
+    rng: np.random.Generator,
+    w_min: float,
+    w_max: float,
+) -> TrainState:
+    """One epoch: Adam steps over the mini-batches, then the metrics; returns the new state."""
+    n_train = int(task.train_loads.shape[0])
     bs_nominal = n_train if not config.batch_size else int(config.batch_size)
+    sigmoid = config.parametrisation == "sigmoid"
+    latent, widths, adam_state = st.latent.copy(), st.widths.copy(), st.adam
+    order = rng.permutation(n_train) if config.shuffle else np.arange(n_train)
+    w_start = widths.copy()
+    loss_sum, loss_paper_sum, n_batches = 0.0, 0.0, 0
+    for idx in _batches(n_train, config.batch_size, order):
+        op = ev.operator(widths)
+        bp: Backprop = gradient(op, task.train_loads[idx], task.loss("train", idx))
+        loss_sum += float(np.sum(bp.case_loss))
+        loss_paper_sum += float(np.sum(bp.case_loss)) * task.loss_si_scale / bs_nominal
+        n_batches += 1
+        g = latent_gradient(config, bp, latent, w_min, w_max, task.loss_si_scale)
+        latent, adam_state = adam.step(latent, g, adam_state)
+        if sigmoid:
+            widths = sigmoid_widths(latent, w_min, w_max, config.beta)[0]
+        else:
+            latent = np.clip(latent, w_min, w_max)
+            widths = latent.copy()
+    step = float(np.linalg.norm(widths - w_start) / np.linalg.norm(w_start))
+    metrics = _evaluate(ev, task, widths)
+    rec = EpochRecord(
+        epoch=st.epoch + 1,
+        loss=loss_sum / n_train,
+        loss_paper=loss_paper_sum / n_batches,
+        step=step,
+        metrics=metrics,
+        widths=tuple(widths.tolist()) if config.record_widths else (),
+    )
+    best_loss, since_best = st.best_loss, st.since_best
+    if rec.loss < best_loss * (1.0 - config.min_delta) or not math.isfinite(best_loss):
+        best_loss, since_best = rec.loss, 0
+    else:
+        since_best += 1
+    return TrainState(
+        epoch=rec.epoch,
+        latent=latent,
+        widths=widths,
+        adam=adam_state,
+        rng_state=rng.bit_generator.state,
+        history=(*st.history, rec),
+        best_loss=best_loss,
+        since_best=since_best,
+    )
 
-    def save(ep: int) -> None:
-        if out is None or not write:
-            return
-        st = TrainState(
-            epoch=ep,
-            latent=latent,
-            widths=widths,
-            adam=adam_state,
-            rng_state=rng.bit_generator.state,
-            history=tuple(history),
-            best_loss=best_loss,
-            since_best=since_best,
-        )
-        _save_checkpoint(ckpt, st, meta)
-        atomic_write_text(out / "history.json", "[" + ",\n".join(json.dumps(r.to_dict()) for r in history) + "]\n")
 
-    finished = False
-    if history:
-        # a resumed run that had already met a stopping rule stops again at once
-        finished, stop_reason = _check_stop(config, history[-1], since_best)
-    csv_fh = None
-    try:
-        while not finished and epoch < config.epochs:
-            epoch += 1
-            order = rng.permutation(n_train) if config.shuffle else np.arange(n_train)
-            w_start = widths.copy()
-            loss_sum, loss_paper_sum, n_batches = 0.0, 0.0, 0
-            for idx in _batches(n_train, config.batch_size, order):
-                op = ev.operator(widths)
-                # a model may supply its own gradient (fem_mnn.fem.morph.MorphingFemModel: the exact one)
-                bp: Backprop = getattr(model, "backprop_operator", backprop_operator)(
-                    op, task.train_loads[idx], task.loss("train", idx)
+class _RunFiles:
+    """The files of a training run in ``out``: history.csv (appended per epoch), history.json and the checkpoint."""
+
+    def __init__(self, out: Path, ckpt: Path, meta: dict[str, Any], config: TrainConfig, n_bonds: int) -> None:
+        self.out, self.ckpt, self.meta, self.config, self.n_bonds = out, ckpt, meta, config, n_bonds
+        self.csv_path = out / "history.csv"
+        self.metric_names: list[str] | None = None
+        self._fh: Any = None
+        out.mkdir(parents=True, exist_ok=True)
+
+    def reset_csv(self, history: tuple[EpochRecord, ...]) -> None:
+        """Rewrite history.csv from the checkpoint's history (drops lines written after it), or remove it."""
+        if history:
+            self.metric_names = sorted(history[0].metrics)
+            cols = _csv_columns(self.metric_names, self.n_bonds, self.config.record_widths)
+            lines = "".join(_csv_line(r, self.metric_names, self.config.record_widths) for r in history)
+            atomic_write_text(self.csv_path, ",".join(cols) + "\n" + lines)
+        elif self.csv_path.exists():
+            self.csv_path.unlink()
+
+    def append(self, rec: EpochRecord) -> None:
+        if self.metric_names is None:
+            self.metric_names = sorted(rec.metrics)
+        if self._fh is None:
+            new = not self.csv_path.exists()
+            self._fh = open(self.csv_path, "a")  # noqa: SIM115 - kept open for the run
+            if new:
+                self._fh.write(
+                    ",".join(_csv_columns(self.metric_names, self.n_bonds, self.config.record_widths)) + "\n"
                 )
-                loss_sum += float(np.sum(bp.case_loss))
-                loss_paper_sum += float(np.sum(bp.case_loss)) * task.loss_si_scale / bs_nominal
-                n_batches += 1
-                g = latent_gradient(config, bp, latent, w_min, w_max, task.loss_si_scale)
-                latent, adam_state = adam.step(latent, g, adam_state)
-                if sigmoid:
-                    widths = sigmoid_widths(latent, w_min, w_max, config.beta)[0]
-                else:
-                    latent = np.clip(latent, w_min, w_max)
-                    widths = latent.copy()
-            step = float(np.linalg.norm(widths - w_start) / np.linalg.norm(w_start))
-            metrics = _evaluate(ev, task, widths)
-            rec = EpochRecord(
-                epoch=epoch,
-                loss=loss_sum / n_train,
-                loss_paper=loss_paper_sum / n_batches,
-                step=step,
-                metrics=metrics,
-                widths=tuple(widths.tolist()) if config.record_widths else (),
-            )
-            history.append(rec)
-            if rec.loss < best_loss * (1.0 - config.min_delta) or not math.isfinite(best_loss):
-                best_loss, since_best = rec.loss, 0
-            else:
-                since_best += 1
-            finished, reason = _check_stop(config, rec, since_best)
-            if finished:
-                stop_reason = reason
+        self._fh.write(_csv_line(rec, self.metric_names, self.config.record_widths))
+        self._fh.flush()
 
-            if out is not None and write:
-                if metric_names is None:
-                    metric_names = sorted(metrics)
-                if csv_fh is None:
-                    new = not csv_path.exists()
-                    csv_fh = open(csv_path, "a")  # noqa: SIM115 - kept open for the run
-                    if new:
-                        csv_fh.write(",".join(_csv_columns(metric_names, n_bonds, config.record_widths)) + "\n")
-                csv_fh.write(_csv_line(rec, metric_names, config.record_widths))
-                csv_fh.flush()
-                if config.checkpoint_every and epoch % config.checkpoint_every == 0:
-                    save(epoch)
-            if period and (time.monotonic() - last_print >= period or finished or epoch == config.epochs):
-                last_print = time.monotonic()
-                shown = ", ".join(f"{k} {v:.4g}" for k, v in sorted(metrics.items()))
-                _progress(
-                    f"[{task.name}] epoch {epoch}/{config.epochs} loss {rec.loss:.4e} step {step:.2e}"
-                    f" {shown} ({time.monotonic() - t0:.1f} s)"
-                )
-            if stop_after is not None and epoch >= stop_after and not finished:
-                save(epoch)
-                return _result(widths, w_init, history, "interrupted", epoch, config, meta, resumed_from)
-    finally:
-        if csv_fh is not None:
-            csv_fh.close()
+    def save(self, st: TrainState) -> None:
+        """Checkpoint and history.json of state ``st`` (atomic)."""
+        _save_checkpoint(self.ckpt, st, self.meta)
+        text = "[" + ",\n".join(json.dumps(r.to_dict()) for r in st.history) + "]\n"
+        atomic_write_text(self.out / "history.json", text)
 
-    result = _result(widths, w_init, history, stop_reason, epoch, config, meta, resumed_from)
-    if out is not None and write:
-        save(epoch)
-        atomic_write_json(out / "result.json", result.to_dict())
-    return result
+    def close(self) -> None:
+        if self._fh is not None:
+            self._fh.close()
 
 
 def _comparable(key: str, value: Any) -> Any:
