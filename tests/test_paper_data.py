@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 from pathlib import Path
@@ -9,8 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fem_mnn.core.errors import InputError
+from fem_mnn.core.errors import EngineError, InputError
 from fem_mnn.design import paper_sample
+from fem_mnn.io import paper_data as pd
 from fem_mnn.io.paper_data import (
     default_data_dir,
     load_all,
@@ -22,11 +24,28 @@ from fem_mnn.io.paper_data import (
 )
 
 
-def test_default_folder_is_next_to_the_project(monkeypatch):
+def test_default_folder_is_the_shipped_copy(monkeypatch):
     monkeypatch.delenv("FEM_MNN_PAPER_DATA", raising=False)
     d = default_data_dir()
-    assert d.parts[-3:] == ("shared", "experiments", "li-mao-2024")
-    assert d.parent.parent.parent == Path(__file__).resolve().parents[2]  # ../shared beside the checkout
+    assert d == pd.SHIPPED and d.parts[-3:] == ("fem_mnn", "data", "li-mao-2024")
+    assert (d / "LICENSE").read_text().startswith("MIT License")
+
+
+def test_shipped_copy_matches_its_checksums_and_the_authors_workbook():
+    sums = pd.shipped_checksums()
+    assert sums["source-data.xlsx"] == pd.WORKBOOK_SHA256
+    for name, digest in sums.items():
+        assert hashlib.sha256((pd.SHIPPED / name).read_bytes()).hexdigest() == digest, name
+    assert set(pd.data_checksums()) == {"bond-order-figure1.json"} | {f"figure{k}.csv" for k in range(1, 6)}
+
+
+def test_a_damaged_shipped_file_is_refused(monkeypatch, tmp_path):
+    copy = tmp_path / "li-mao-2024"
+    shutil.copytree(pd.SHIPPED, copy)
+    (copy / "figure2.csv").write_bytes((copy / "figure2.csv").read_bytes().replace(b"0", b"1", 1))
+    monkeypatch.setattr(pd, "SHIPPED", copy)
+    with pytest.raises(EngineError, match="SHA256SUMS"):
+        pd.load_figure2(copy)
 
 
 def test_environment_variable_overrides_the_default(monkeypatch, tmp_path):

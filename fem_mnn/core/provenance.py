@@ -9,17 +9,19 @@ from __future__ import annotations
 
 import contextvars
 import functools
+import hashlib
 import platform
 import shlex
 import subprocess
 import sys
 from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
 from typing import Any
 
 from fem_mnn.core.paths import checkout_root
 from fem_mnn.core.version import __version__
 
-__all__ = ["COMMAND", "provenance", "git_state", "library_versions"]
+__all__ = ["COMMAND", "git_state", "library_versions", "provenance", "sha256_file"]
 
 #: The command line being run, set by ``fem_mnn.cli.main`` (``fem-mnn ARGS``); else ``sys.argv``.
 COMMAND: contextvars.ContextVar[str | None] = contextvars.ContextVar("fem_mnn_command", default=None)
@@ -34,6 +36,15 @@ _LIBRARIES = {
     "ufl": ("fenics-ufl",),
     "mpi4py": ("mpi4py",),
 }
+
+
+def sha256_file(path: str | Path) -> str:
+    """SHA-256 (hex) of a file's bytes."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
 
 
 @functools.cache

@@ -1,8 +1,10 @@
 """Reader of the published measurements of Li & Mao (Nat. Commun. 2024).
 
-The Source Data of the paper live outside the project, in a folder holding
-``figure1.csv`` ... ``figure5.csv`` and ``bond-order-figure1.json`` (see that
-folder's README). :func:`load_figure1` ... :func:`load_figure5` read one figure
+The Source Data of the paper ship with the package (``fem_mnn/data/li-mao-2024``:
+``figure1.csv`` ... ``figure5.csv`` and ``bond-order-figure1.json``, the authors'
+workbook, their MIT licence, a README of the columns and ``SHA256SUMS``, checked on
+read). ``--data DIR`` or ``$FEM_MNN_PAPER_DATA`` point the readers at another folder
+of the same layout (a user's own measurements). :func:`load_figure1` ... :func:`load_figure5` read one figure
 each and return frozen records in project units:
 
 * lengths in mm (the CSVs are in m unless the README says otherwise),
@@ -26,6 +28,8 @@ Every defect (missing folder or file, unexpected header, non-numeric cell) raise
 from __future__ import annotations
 
 import csv
+import hashlib
+import io
 import json
 import math
 import os
@@ -35,8 +39,9 @@ from typing import NamedTuple
 
 import numpy as np
 
-from fem_mnn.core.errors import InputError
-from fem_mnn.core.paths import checkout_root
+from fem_mnn.core.errors import EngineError, InputError
+from fem_mnn.core.paths import shipped_data
+from fem_mnn.core.provenance import sha256_file
 from fem_mnn.design.builders import paper_sample
 from fem_mnn.design.records import Design
 
@@ -57,7 +62,11 @@ __all__ = [
     "load_figure3",
     "load_figure4",
     "load_figure5",
+    "SHIPPED",
+    "WORKBOOK_SHA256",
+    "data_checksums",
     "paper_bond_ids",
+    "shipped_checksums",
     "resolve_data_dir",
 ]
 
@@ -72,18 +81,32 @@ _M2 = 1e6  # m^2 -> mm^2
 # ------------------------------------------------------------------------ folder
 
 
-def default_data_dir() -> Path:
-    """``../shared/experiments/li-mao-2024`` seen from the project root.
+#: The copy of the paper's Source Data shipped inside the package (the authors' MIT licence
+#: and ``SHA256SUMS`` beside the files; the workbook is ``source-data.xlsx``).
+SHIPPED = shipped_data("li-mao-2024")
+#: SHA-256 of the authors' Source Data workbook (``data.xlsx`` in their repository).
+WORKBOOK_SHA256 = "5b36a6fc336f1fad5155775c90747c3008654a69c46ea523ed32de2416f49a2e"
 
-    The project root is the folder holding the ``fem_mnn`` package, so the
-    default does not depend on the working directory. ``$FEM_MNN_PAPER_DATA``
-    overrides it.
-    """
+
+def default_data_dir() -> Path:
+    """The folder of the paper's data: ``$FEM_MNN_PAPER_DATA`` if set, else the copy shipped in the package."""
     env = os.environ.get(DATA_ENV)
     if env:
         return Path(env).expanduser()
-    root = checkout_root() or Path.cwd()
-    return (root / ".." / "shared" / "experiments" / "li-mao-2024").resolve()
+    return SHIPPED
+
+
+def shipped_checksums() -> dict[str, str]:
+    """File name -> SHA-256 of the shipped copy, from its ``SHA256SUMS``."""
+    lines = (SHIPPED / "SHA256SUMS").read_text().splitlines()
+    return {name.strip(): digest for digest, name in (line.split(None, 1) for line in lines if line.strip())}
+
+
+def data_checksums(data_dir: str | Path | None = None) -> dict[str, str]:
+    """File name -> SHA-256 of the data files in a folder (for the provenance of a result)."""
+    folder = resolve_data_dir(data_dir)
+    names = ["bond-order-figure1.json"] + [f"figure{k}.csv" for k in range(1, 6)]
+    return {n: sha256_file(folder / n) for n in names if (folder / n).is_file()}
 
 
 def resolve_data_dir(data_dir: str | Path | None = None) -> Path:
@@ -246,12 +269,19 @@ class _Table:
     def __init__(self, path: Path, header: Sequence[str]) -> None:
         self.path = path
         try:
-            with open(path, newline="") as fh:
-                rows = list(csv.reader(fh))
+            raw = path.read_bytes()
+            rows = list(csv.reader(io.StringIO(raw.decode("utf-8"), newline="")))
         except FileNotFoundError:
             raise InputError("no such file", source=str(path)) from None
         except (OSError, UnicodeDecodeError) as exc:
             raise InputError(f"cannot read the file ({exc.__class__.__name__})", source=str(path)) from None
+        self.sha256 = hashlib.sha256(raw).hexdigest()
+        if path.parent.resolve() == SHIPPED.resolve():
+            want = shipped_checksums().get(path.name)
+            if want is not None and want != self.sha256:
+                raise EngineError(
+                    f"the shipped data file differs from its SHA256SUMS entry ({want[:12]}...): reinstall"
+                )
         if not rows:
             raise InputError("empty file, expected a header row", source=str(path))
         got = [h.strip() for h in rows[0]]
