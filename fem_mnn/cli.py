@@ -17,8 +17,7 @@ import sys
 from collections.abc import Sequence
 
 from fem_mnn.core.errors import EngineError, InputError
-from fem_mnn.core.provenance import COMMAND
-from fem_mnn.core.version import __version__
+from fem_mnn.core.provenance import COMMAND, version_report
 
 __all__ = ["main"]
 
@@ -44,6 +43,14 @@ def _report(message: str) -> None:
         print(message, file=sys.stderr)
 
 
+class _Version(argparse.Action):
+    """``--version``: the stack, one fact per line (argparse's own action would re-wrap it)."""
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:  # noqa: ANN001
+        print(version_report())
+        parser.exit(0)
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # argparse exits 2 already; keep it one line
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n" if _rank() == 0 else None)
@@ -54,7 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="fem-mnn",
         description="Mechanical neural networks: spring model, printed-lattice geometry and FEM.",
     )
-    parser.add_argument("--version", action="version", version=f"fem-mnn {__version__}")
+    parser.add_argument("--version", action=_Version, nargs=0, help="the package, its commit and the library stack")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for name in COMMAND_MODULES:
         importlib.import_module(f"fem_mnn.commands.{name}").register(sub)

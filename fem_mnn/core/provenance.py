@@ -21,7 +21,15 @@ from typing import Any
 from fem_mnn.core.paths import checkout_root
 from fem_mnn.core.version import __version__
 
-__all__ = ["COMMAND", "git_state", "library_versions", "provenance", "sha256_file"]
+__all__ = [
+    "COMMAND",
+    "git_state",
+    "library_versions",
+    "lock_sha256",
+    "provenance",
+    "sha256_file",
+    "version_report",
+]
 
 #: The command line being run, set by ``fem_mnn.cli.main`` (``fem-mnn ARGS``); else ``sys.argv``.
 COMMAND: contextvars.ContextVar[str | None] = contextvars.ContextVar("fem_mnn_command", default=None)
@@ -70,6 +78,23 @@ def git_state() -> dict[str, Any]:
 
 
 @functools.cache
+def lock_sha256() -> str | None:
+    """SHA-256 of the checkout's ``requirements.lock`` (None for an installed package)."""
+    root = checkout_root()
+    lock = root / "requirements.lock" if root is not None else None
+    return sha256_file(lock) if lock is not None and lock.is_file() else None
+
+
+def version_report() -> str:
+    """``fem-mnn --version``: the package, its commit and the library stack."""
+    g = git_state()
+    commit = "not a git checkout" if g["commit"] is None else g["commit"][:12] + ("" if g["clean"] else " (modified)")
+    libs = ", ".join(f"{k} {v}" for k, v in library_versions().items() if v is not None)
+    lock = lock_sha256()
+    return f"fem-mnn {__version__} ({commit})\n{libs}" + (f"\nrequirements.lock sha256 {lock[:16]}" if lock else "")
+
+
+@functools.cache
 def library_versions() -> dict[str, str | None]:
     """Installed versions of the libraries that make the numbers (None where absent)."""
     out: dict[str, str | None] = {"python": platform.python_version()}
@@ -93,6 +118,7 @@ def provenance(*, mpi_size: int | None = None, data_files: dict[str, str] | None
     """
     block: dict[str, Any] = {"package": "fem_mnn", "version": __version__, **git_state()}
     block["libraries"] = library_versions()
+    block["lock_sha256"] = lock_sha256()
     block["command"] = COMMAND.get() or " ".join(shlex.quote(a) for a in sys.argv)
     if mpi_size is None and "mpi4py.MPI" in sys.modules:  # never import MPI just to ask
         mpi_size = sys.modules["mpi4py.MPI"].COMM_WORLD.size

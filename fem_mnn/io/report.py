@@ -126,7 +126,9 @@ def paper_study_main(
 
     p = argparse.ArgumentParser(description=doc.split("\n")[0])
     p.add_argument(
-        "--data", default=None, help="folder of the paper's data (default: the copy shipped in the package, or $FEM_MNN_PAPER_DATA)"
+        "--data",
+        default=None,
+        help="folder of the paper's data (default: the copy shipped in the package, or $FEM_MNN_PAPER_DATA)",
     )
     p.add_argument("--out", default=None, help=f"output folder (default studies/results/{name})")
     p.add_argument("--quick", action="store_true", help=quick_help)
