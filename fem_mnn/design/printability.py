@@ -46,7 +46,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -99,7 +99,7 @@ class Finding:
     nodes: tuple[int, ...] = ()
     value: float | tuple[float, ...] | None = None
     limit: float | tuple[float, ...] | None = None
-    severity: str = "error"
+    severity: Literal["error", "warning"] = "error"
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -42,7 +42,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 import numpy as np
 
@@ -107,8 +107,8 @@ class FemOptions:
     dim: int = 2
     degree: int = 2
     mesh: Any = None
-    measure: str = "average"
-    solver: str = "cholesky"
+    measure: Literal["average", "centre"] = "average"
+    solver: Literal["cholesky", "lu"] = "cholesky"
 
     def __post_init__(self) -> None:
         if self.dim not in (2, 3):

@@ -10,7 +10,7 @@ import contextlib
 import os
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import gmsh
 
@@ -20,7 +20,8 @@ from fem_mnn.geometry.build import GeometryInfo, MeshOptions, build_model, gmsh_
 from fem_mnn.geometry.cache import DEFAULT_ROOT, ensure_mesh
 
 if TYPE_CHECKING:
-    pass
+    import dolfinx.mesh
+    from mpi4py import MPI
 
 __all__ = ["MeshData", "generate_mesh", "load_mesh", "write_xdmf"]
 
@@ -28,13 +29,13 @@ __all__ = ["MeshData", "generate_mesh", "load_mesh", "write_xdmf"]
 class MeshData(NamedTuple):
     """A DOLFINx mesh of the lattice with its tags (see :mod:`fem_mnn.geometry.tags`)."""
 
-    mesh: Any
-    cell_tags: Any
-    facet_tags: Any
+    mesh: dolfinx.mesh.Mesh
+    cell_tags: dolfinx.mesh.MeshTags
+    facet_tags: dolfinx.mesh.MeshTags | None
     info: GeometryInfo
 
 
-def generate_mesh(design: Design, options: MeshOptions | None = None, comm: Any = None) -> MeshData:
+def generate_mesh(design: Design, options: MeshOptions | None = None, comm: MPI.Comm | None = None) -> MeshData:
     """Mesh the lattice and hand it to DOLFINx.
 
     Collective over ``comm`` (default ``MPI.COMM_WORLD``): gmsh runs on rank 0 only,
@@ -78,7 +79,7 @@ def generate_mesh(design: Design, options: MeshOptions | None = None, comm: Any 
 
 
 def write_xdmf(
-    design: Design, options: MeshOptions | None = None, path: str | Path = "lattice.xdmf", comm: Any = None
+    design: Design, options: MeshOptions | None = None, path: str | Path = "lattice.xdmf", comm: MPI.Comm | None = None
 ) -> GeometryInfo:
     """Mesh ``design`` and write XDMF + HDF5 with cell and facet tags (for ParaView
     and :class:`dolfinx.io.XDMFFile`).
@@ -123,7 +124,9 @@ def write_xdmf(
     return md.info
 
 
-def load_mesh(design: Design, options: MeshOptions, comm: Any = None, root: str | Path = DEFAULT_ROOT) -> MeshData:
+def load_mesh(
+    design: Design, options: MeshOptions, comm: MPI.Comm | None = None, root: str | Path = DEFAULT_ROOT
+) -> MeshData:
     """The cached mesh as DOLFINx objects (meshing it first if missing).
 
     Collective over ``comm`` (default ``MPI.COMM_WORLD``): rank 0 makes sure the

@@ -39,7 +39,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 import numpy as np
 
@@ -118,7 +118,7 @@ class NonlinearOptions:
     atol: float = 1e-13
     atol_load: float = 1e-10
     max_it: int = 30
-    linesearch: str = "bt"
+    linesearch: Literal["bt", "basic", "l2", "cp"] = "bt"
     quadrature_degree: int | None = None
 
     def __post_init__(self) -> None:

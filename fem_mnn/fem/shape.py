@@ -35,7 +35,7 @@ on every rank.
 from __future__ import annotations
 
 import time
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 import numpy as np
 
@@ -303,7 +303,7 @@ def shape_width_gradient(
     loads: np.ndarray,
     loss: Any,
     widths: np.ndarray | None = None,
-    method: str = "auto",
+    method: Literal["auto", "batched", "ufl"] = "auto",
     per_case: bool = False,
 ) -> ShapeGradient:
     """Exact dL/dw of the mean batch loss by the adjoint shape derivative (collective).

@@ -56,7 +56,7 @@ import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -133,7 +133,7 @@ class TrainConfig:
     beta1: float = 0.9
     beta2: float = 0.999
     eps: float = math.sqrt(float(np.finfo(float).eps))
-    parametrisation: str = "sigmoid"
+    parametrisation: Literal["sigmoid", "clip"] = "sigmoid"
     beta: float = 10.0
     paper_gradient: bool = False
     seed: int = 0
