@@ -55,6 +55,10 @@ def _box_pair_chunks(lo: np.ndarray, hi: np.ndarray, pad: float):
     n = len(lo)
     if n < 2:
         return
+    if not (np.all(np.isfinite(lo)) and np.all(np.isfinite(hi))):  # no grid: every pair
+        i, j = np.triu_indices(n, 1)
+        yield i.astype(np.int64), j.astype(np.int64)
+        return
     cells, count = _grid_cells(lo, hi, pad)
     # one entry per (box, cell it covers)
     box = np.repeat(np.arange(n), count)
