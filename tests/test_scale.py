@@ -231,8 +231,9 @@ def test_printability_findings_equal_the_all_pairs_scan(monkeypatch, seed):
 # --------------------------------------------------------------------------- rigidity and the sparse solver
 
 
-def test_pivot_rigidity_agrees_with_the_eigenvalues():
-    d = triangular_strip(16, 14)  # 444 free dofs: above the pivot-test limit
+@pytest.mark.parametrize("size", [(16, 14), (40, 40)])  # dense eigenvalues / sparse shift-invert
+def test_pivot_rigidity_agrees_with_the_eigenvalues(size):
+    d = triangular_strip(*size)  # 444 and 3196 free dofs: above the pivot-test limit
     assert rigid_by_pivots(d) and zero_modes(d).shape[1] == 0
     # cut the two bonds holding the last node of the bottom row: it swings freely
     last = d.n_nodes - 1

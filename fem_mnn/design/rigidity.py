@@ -186,7 +186,17 @@ def zero_modes(design: Design, rtol: float = 1e-9) -> np.ndarray:
     else:
         scale = float(abs(K).sum(axis=1).max())
         kk = min(12, free.size - 2)
-        w, v = spla.eigsh(K.tocsc(), k=kk, sigma=-1e-6 * scale, which="LM")
+        sigma = -1e-6 * scale
+        # shift-invert with the nested-dissection factors of K - sigma I (SPD)
+        lu, perm = factorize_spd(K - sigma * sp.identity(free.size, format="csc"), design, free)
+
+        def shifted_solve(x: np.ndarray) -> np.ndarray:
+            y = np.empty(free.size)
+            y[perm] = lu.solve(np.ascontiguousarray(np.ravel(x)[perm]))
+            return y
+
+        op_inv = spla.LinearOperator(K.shape, matvec=shifted_solve, dtype=float)
+        w, v = spla.eigsh(K.tocsc(), k=kk, sigma=sigma, which="LM", OPinv=op_inv)
         sel = v[:, w <= rtol * scale]
     out = np.zeros((2 * design.n_nodes, sel.shape[1]))
     out[free] = sel

@@ -75,7 +75,8 @@ def _box_pair_chunks(lo: np.ndarray, hi: np.ndarray, pad: float):
     cum = np.cumsum(later)
     pos = 0
     while pos < box.size:
-        # a run of entries whose pairs fit in one chunk (whole cells not needed)
+        # a run of entries whose pairs fit in one chunk (a chunk may split a cell: each
+        # entry pairs with the later entries of its own cell)
         top = int(np.searchsorted(cum, (cum[pos - 1] if pos else 0) + _PAIR_CHUNK, side="right"))
         top = max(top, pos + 1)
         idx = np.arange(pos, top)
