@@ -10,6 +10,7 @@ factorisation are in the time). Numpy/scipy only.
 from __future__ import annotations
 
 import math
+import os
 import resource
 import sys
 import time
@@ -86,6 +87,13 @@ def _time_row(bonds: int, repeats: int) -> dict:
     }
 
 
+def _machine() -> dict:
+    """What the times depend on: cores, load, BLAS thread settings (set them before numpy loads)."""
+    env = {v: os.environ[v] for v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS") if v in os.environ}
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
+    return {"cpus": os.cpu_count(), "load_average_1min": load, "blas_threads_env": env}
+
+
 def _slope(rows: list[dict]) -> float | None:
     if len(rows) < 2:
         return None
@@ -104,14 +112,16 @@ def spring_scaling(sizes: Sequence[int] | None = None, quick: bool = False, repe
 
     Returns:
         ``{"spring_100k_seconds", "spring_scaling_exponent",
-        "spring_scaling_exponent_1k_up", "rows"}``: the median gradient time of
+        "spring_scaling_exponent_1k_up", "rows", "machine"}``: the median gradient time of
         the size nearest 100 000 bonds (left out when no size reaches 50 000), the
         fitted slope of log time against log bonds over all sizes (and over the
         sizes from 1 000 bonds, where fixed costs no longer dominate), and one row
         per size: ``bonds, nodes, dofs, build_s`` (construction, validation
         included), ``validate_s`` (validation alone), ``gradient_s`` (median),
         ``gradient_min_s, repeats, peak_mb`` (peak resident memory of the process
-        so far, MB; sizes run smallest first).
+        so far, MB; sizes run smallest first); ``machine``: cores, 1-minute load
+        average and the BLAS thread variables (on a loaded machine BLAS threads
+        slow the sparse factorisation: pin them before numpy is imported).
     """
     sizes = tuple(sizes) if sizes is not None else (QUICK_SIZES if quick else DEFAULT_SIZES)
     rows = [_time_row(int(b), repeats) for b in sorted(sizes)]
@@ -119,6 +129,7 @@ def spring_scaling(sizes: Sequence[int] | None = None, quick: bool = False, repe
         "spring_scaling_exponent": _slope(rows),
         "spring_scaling_exponent_1k_up": _slope([r for r in rows if r["bonds"] >= 1000]),
         "rows": rows,
+        "machine": _machine(),
     }
     big = [r for r in rows if r["bonds"] >= 50_000]
     if big:
