@@ -49,12 +49,13 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
+from scipy.spatial import cKDTree
 
 from fem_mnn.core.errors import InputError
 from fem_mnn.design.files import parse_design, read_design_json
 from fem_mnn.design.outline import beam_layout, bond_rectangles
 from fem_mnn.design.records import _COORD_MAX, Design
-from fem_mnn.design.validate import components
+from fem_mnn.design.validate import box_pairs, components
 
 __all__ = [
     "DEFAULT_BUILD_VOLUME",
@@ -359,22 +360,38 @@ def check_junctions(design: Design) -> list[Finding]:
             )
     bonded = {tuple(sorted(p)) for p in design.bonds.tolist()}
     x = design.nodes
-    for i in range(design.n_nodes):
-        d = np.hypot(*(x[i + 1 :] - x[i]).T)
-        for k in np.nonzero(d < 2 * R - _TOL)[0]:
-            j = i + 1 + int(k)
-            if (i, j) in bonded:
-                continue  # reported as junction_swallows_beam
-            out.append(
-                Finding(
-                    "hubs_overlap",
-                    f"nodes {i} and {j}: hubs overlap (centres {d[k]:.4g} mm apart, hub diameter {2 * R:g} mm)",
-                    nodes=(i, j),
-                    value=float(d[k]),
-                    limit=2 * R,
-                )
+    pairs = _node_pairs_closer_than(x, 2 * R - _TOL)
+    dist = np.hypot(*(x[pairs[:, 1]] - x[pairs[:, 0]]).T)
+    for (i, j), d in zip(pairs.tolist(), dist.tolist(), strict=True):
+        if (i, j) in bonded:
+            continue  # reported as junction_swallows_beam
+        out.append(
+            Finding(
+                "hubs_overlap",
+                f"nodes {i} and {j}: hubs overlap (centres {d:.4g} mm apart, hub diameter {2 * R:g} mm)",
+                nodes=(i, j),
+                value=float(d),
+                limit=2 * R,
             )
+        )
     return out
+
+
+def _node_pairs_closer_than(x: np.ndarray, limit: float) -> np.ndarray:
+    """(m, 2) node pairs i < j whose centres are less than ``limit`` apart, sorted.
+
+    A k-d tree gives the candidates (O(n log n)); the distance test is the exact one.
+    """
+    n = len(x)
+    if not limit > 0 or n < 2:  # NaN or non-positive: no pair
+        return np.zeros((0, 2), dtype=np.int64)
+    if not np.isfinite(limit):
+        pairs = np.stack(np.triu_indices(n, 1), axis=1)
+    else:
+        pairs = cKDTree(x).query_pairs(limit * (1 + 1e-9), output_type="ndarray").reshape(-1, 2)
+    pairs = np.sort(pairs.astype(np.int64), axis=1)
+    pairs = pairs[np.hypot(*(x[pairs[:, 1]] - x[pairs[:, 0]]).T) < limit]
+    return pairs[np.lexsort((pairs[:, 1], pairs[:, 0]))]
 
 
 def check_intersections(design: Design) -> list[Finding]:
@@ -387,44 +404,44 @@ def check_intersections(design: Design) -> list[Finding]:
     hi = {b: np.max([r.max(axis=0) for r in rs], axis=0) for b, rs in rects.items()}
     out: list[Finding] = []
     ids = sorted(rects)
-    for n_a, a in enumerate(ids):
-        for c in ids[n_a + 1 :]:
-            if np.any(lo[c] > hi[a] + _TOL) or np.any(lo[a] > hi[c] + _TOL):
-                continue
-            shared = set(design.bonds[a].tolist()) & set(design.bonds[c].tolist())
-            if not shared:
-                if any(_sat_overlap(p, q) for p in rects[a] for q in rects[c]):
-                    out.append(
-                        Finding(
-                            "beam_intersection",
-                            f"bonds {a} and {c} intersect (no common node)",
-                            bonds=(a, c),
-                            nodes=tuple(sorted({*design.bonds[a].tolist(), *design.bonds[c].tolist()})),
-                        )
-                    )
-                continue
-            s = shared.pop()
-            worst = 0.0
-            for p in rects[a]:
-                for q in rects[c]:
-                    piece = _clip(p, q)
-                    if _polygon_area(piece) <= _TOL**2:
-                        continue
-                    worst = max(worst, float(np.max(np.hypot(*(piece - design.nodes[s]).T))))
-            if worst > R + _TOL:
+    for a, c in _outline_box_pairs(ids, lo, hi):
+        if np.any(lo[c] > hi[a] + _TOL) or np.any(lo[a] > hi[c] + _TOL):
+            continue
+        shared = set(design.bonds[a].tolist()) & set(design.bonds[c].tolist())
+        if not shared:
+            if any(_sat_overlap(p, q) for p in rects[a] for q in rects[c]):
                 out.append(
                     Finding(
-                        "beam_overlap_outside_hub",
-                        f"bonds {a} and {c} overlap up to {worst:.4g} mm from node {s}, outside its hub (radius {R:g} mm)",
+                        "beam_intersection",
+                        f"bonds {a} and {c} intersect (no common node)",
                         bonds=(a, c),
-                        nodes=(s,),
-                        value=worst,
-                        limit=R,
+                        nodes=tuple(sorted({*design.bonds[a].tolist(), *design.bonds[c].tolist()})),
                     )
                 )
+            continue
+        s = shared.pop()
+        worst = 0.0
+        for p in rects[a]:
+            for q in rects[c]:
+                piece = _clip(p, q)
+                if _polygon_area(piece) <= _TOL**2:
+                    continue
+                worst = max(worst, float(np.max(np.hypot(*(piece - design.nodes[s]).T))))
+        if worst > R + _TOL:
+            out.append(
+                Finding(
+                    "beam_overlap_outside_hub",
+                    f"bonds {a} and {c} overlap up to {worst:.4g} mm from node {s}, outside its hub (radius {R:g} mm)",
+                    bonds=(a, c),
+                    nodes=(s,),
+                    value=worst,
+                    limit=R,
+                )
+            )
+    tree = cKDTree(design.nodes) if ids and np.isfinite(R) else None
     for b in ids:
         ends = set(design.bonds[b].tolist())
-        near = np.nonzero(np.all(design.nodes >= lo[b] - R, axis=1) & np.all(design.nodes <= hi[b] + R, axis=1))[0]
+        near = _nodes_in_box(design.nodes, tree, lo[b] - R, hi[b] + R)
         for k in near.tolist():
             if k in ends:
                 continue
@@ -441,6 +458,29 @@ def check_intersections(design: Design) -> list[Finding]:
                     )
                 )
     return out
+
+
+def _outline_box_pairs(ids: list[int], lo: dict, hi: dict) -> list[tuple[int, int]]:
+    """Pairs (a, c) of bonds in ``ids`` (a < c, sorted) whose outline boxes may meet within _TOL.
+
+    A grid of the boxes (:func:`~fem_mnn.design.validate.box_pairs`) instead of all pairs;
+    the caller keeps its exact box test.
+    """
+    if len(ids) < 2:
+        return []
+    pos = box_pairs(np.array([lo[b] for b in ids]), np.array([hi[b] for b in ids]), _TOL)
+    return [(ids[i], ids[j]) for i, j in pos.tolist()]
+
+
+def _nodes_in_box(x: np.ndarray, tree: cKDTree | None, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """Ids (ascending) of the nodes inside the closed box [lo, hi], found with a k-d tree."""
+    if tree is None or not (np.all(np.isfinite(lo)) and np.all(np.isfinite(hi))):
+        return np.nonzero(np.all(x >= lo, axis=1) & np.all(x <= hi, axis=1))[0]
+    centre, half = (lo + hi) / 2, float(np.max(hi - lo)) / 2
+    cand = np.array(sorted(tree.query_ball_point(centre, half * (1 + 1e-9) + 1e-12, p=np.inf)), dtype=np.int64)
+    if not cand.size:
+        return cand
+    return cand[np.all(x[cand] >= lo, axis=1) & np.all(x[cand] <= hi, axis=1)]
 
 
 def lattice_extent(design: Design) -> tuple[np.ndarray, np.ndarray]:
