@@ -1,36 +1,179 @@
-"""Shared fixtures: the paper's sample and where the shared measured data live."""
+"""Shared fixtures and helpers: DOLFINx skips, design files, the CLI in process or under mpiexec.
+
+Helpers (import them with ``from conftest import ...``; ``tests/`` is on the path
+through ``pythonpath`` in ``pyproject.toml``):
+
+* :func:`need_dolfinx` -- the ``dolfinx`` module, or a skip (test or whole module);
+* :func:`run_cli` -- ``fem-mnn ARGV`` in this process (1 rank) or under ``mpiexec``;
+* :func:`run_python`, :func:`python_command`, :func:`cli_command`, :func:`child_env` --
+  a fresh Python process (optionally under ``mpiexec -n RANKS``) that imports this checkout.
+
+Fixtures: ``paper`` (the paper's sample), ``design`` / ``design_file`` (a design and
+its JSON file in ``tmp_path``), ``paper_file`` (the paper's sample as JSON, once per
+session, read only), ``shared_data`` and ``mpiexec``.
+
+Every test runs with ``$FEM_MNN_CACHE`` set to a temporary folder of the session (set
+here, before the package is imported), so that calibrations and meshes never land in
+the user's cache or in the source tree.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import io
+import os
 import shutil
+import subprocess
 import sys
+import tempfile
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
-from fem_mnn.design import paper_sample
+# before anything reads it: fem_mnn.fem.calibration and fem_mnn.geometry.cache
+# resolve their default paths at import time
+_SESSION_CACHE = tempfile.mkdtemp(prefix="fem-mnn-test-cache-")
+os.environ.setdefault("FEM_MNN_CACHE", _SESSION_CACHE)
+os.environ.pop("FEM_MNN_CALIBRATION", None)  # a user's calibration file is not the tests' to write
+
+from fem_mnn.design import Design, paper_sample, save_design  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED_DATA = ROOT.parent / "shared" / "experiments" / "li-mao-2024"
+TESTS = ROOT / "tests"
 
 
-@pytest.fixture
-def paper():
-    return paper_sample()
+def pytest_sessionfinish(session, exitstatus):
+    shutil.rmtree(_SESSION_CACHE, ignore_errors=True)
 
 
-@pytest.fixture
-def shared_data() -> Path:
-    if not (SHARED_DATA / "figure1.csv").exists():
-        pytest.skip(f"the paper's measured data are not at {SHARED_DATA}")
-    return SHARED_DATA
+# ------------------------------------------------------------------------- DOLFINx
 
 
-@pytest.fixture
-def mpiexec() -> str:
-    """The MPI launcher beside the interpreter (call the venv's own binary: hydra hangs through a symlinked copy)."""
+def need_dolfinx() -> ModuleType:
+    """The ``dolfinx`` module (loaded the way this installation needs), or skip.
+
+    Keyed on ``dolfinx`` itself, not on the pip wheel's ``dolfinx_solver`` (a conda
+    install has no such module). Call it inside a test, or at module level before
+    importing ``fem_mnn.fem.*`` to skip the whole module.
+    """
+    from fem_mnn.fem._dolfinx import import_dolfinx
+
+    try:
+        return import_dolfinx()
+    except ImportError as exc:
+        pytest.skip(f"DOLFINx is not installed ({exc})", allow_module_level=True)
+
+
+# --------------------------------------------------------------- child processes
+
+
+def mpiexec_path() -> str:
+    """The MPI launcher beside the interpreter (hydra hangs through a symlinked copy), else on PATH; or skip."""
     cand = Path(sys.executable).parent / "mpiexec"
     found = str(cand) if cand.exists() else shutil.which("mpiexec")
     if found is None:
         pytest.skip("no mpiexec beside the interpreter or on PATH")
     return found
+
+
+def child_env(**overrides: str) -> dict[str, str]:
+    """The environment of a child process: this one, with this checkout first on ``PYTHONPATH``."""
+    env = dict(os.environ, **overrides)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH", "")) if p)
+    return env
+
+
+def python_command(*args: str | os.PathLike, ranks: int | None = None) -> list[str]:
+    """``python ARGS``, or ``mpiexec -n RANKS python ARGS`` when ``ranks`` is given."""
+    cmd = [sys.executable, *map(str, args)]
+    return cmd if ranks is None else [mpiexec_path(), "-n", str(ranks), *cmd]
+
+
+def cli_command(*argv: str | os.PathLike, ranks: int | None = None) -> list[str]:
+    """``python -m fem_mnn ARGV`` (under ``mpiexec -n RANKS`` if given), e.g. for ``subprocess.Popen``."""
+    return python_command("-m", "fem_mnn", *argv, ranks=ranks)
+
+
+def run_python(
+    *args: str | os.PathLike,
+    ranks: int | None = None,
+    timeout: float = 300,
+    cwd: str | os.PathLike | None = None,
+    env: dict[str, str] | None = None,
+) -> subprocess.CompletedProcess:
+    """Run ``python ARGS`` (under ``mpiexec -n RANKS`` if given) in a fresh process; text output captured."""
+    return subprocess.run(
+        python_command(*args, ranks=ranks),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=cwd,
+        env=child_env() if env is None else env,
+    )
+
+
+def run_cli(
+    *argv: str | os.PathLike,
+    ranks: int = 1,
+    process: bool = False,
+    timeout: float = 300,
+    env: dict[str, str] | None = None,
+) -> subprocess.CompletedProcess:
+    """``fem-mnn ARGV``: exit code and captured output as ``returncode``, ``stdout``, ``stderr``.
+
+    One rank runs :func:`fem_mnn.cli.main` in this process (its output is also echoed to
+    this process's streams, so ``capsys`` and failure reports still see it) unless
+    ``process`` asks for a fresh ``python -m fem_mnn``; more ranks run under ``mpiexec``.
+    """
+    argv = [str(a) for a in argv]
+    if ranks > 1 or process:
+        return run_python("-m", "fem_mnn", *argv, ranks=ranks if ranks > 1 else None, timeout=timeout, env=env)
+    from fem_mnn.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(argv)
+    sys.stdout.write(out.getvalue())
+    sys.stderr.write(err.getvalue())
+    return subprocess.CompletedProcess(["fem-mnn", *argv], code, out.getvalue(), err.getvalue())
+
+
+# ------------------------------------------------------------------------ fixtures
+
+
+@pytest.fixture
+def paper() -> Design:
+    return paper_sample()
+
+
+@pytest.fixture
+def design() -> Design:
+    """The design ``design_file`` writes: the paper's sample (override it in a module, or parametrise it)."""
+    return paper_sample()
+
+
+@pytest.fixture
+def design_file(design: Design, tmp_path: Path) -> Path:
+    """``design`` written as ``tmp_path/design.json``."""
+    return save_design(design, tmp_path / "design.json")
+
+
+@pytest.fixture(scope="session")
+def paper_file(tmp_path_factory) -> Path:
+    """The paper's sample as JSON, written once per session (read it, never change it)."""
+    return save_design(paper_sample(), tmp_path_factory.mktemp("design") / "paper.json")
+
+
+@pytest.fixture
+def shared_data() -> Path:
+    """The paper's data: the copy shipped in the package, or ``$FEM_MNN_PAPER_DATA`` (never skipped)."""
+    from fem_mnn.io.paper_data import resolve_data_dir
+
+    return resolve_data_dir()
+
+
+@pytest.fixture
+def mpiexec() -> str:
+    """The MPI launcher (prefer :func:`run_cli` / :func:`run_python` with ``ranks=2``)."""
+    return mpiexec_path()

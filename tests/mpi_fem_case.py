@@ -1,6 +1,6 @@
 """One FEM case run the same way in serial (imported by the tests) and under mpiexec.
 
-Usage: ``mpiexec -n 2 python tests/mpi_fem_case.py OUT.json``: rank 0 writes the
+Usage: ``mpiexec -n 2 python tests/mpi_fem_case.py OUT.json`` (``run_python`` of conftest): rank 0 writes the
 results (node displacements, elongations, rotations, centre values, the exact
 stiffness-factor gradient and the in situ estimate) of a small lattice.
 """
@@ -67,9 +67,11 @@ def run_case(comm) -> dict:
 
 
 if __name__ == "__main__":
-    from mpi4py import MPI
+    from fem_mnn.fem._dolfinx import import_dolfinx
 
-    import fem_mnn.fem.linear  # noqa: F401  (loads dolfinx_solver before anything else)
+    import_dolfinx()  # loads dolfinx_solver (the pip wheel's PETSc/MPI) before anything else
+
+    from mpi4py import MPI
 
     out = run_case(MPI.COMM_WORLD)
     if MPI.COMM_WORLD.rank == 0:

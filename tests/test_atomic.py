@@ -16,20 +16,20 @@ import os
 import re
 import signal
 import subprocess
-import sys
 import textwrap
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import ROOT, child_env, cli_command, python_command
 
 from fem_mnn.cli import main
 from fem_mnn.core.errors import EngineError, InputError
 from fem_mnn.core.files import atomic_path, atomic_write_json, atomic_write_text
 from fem_mnn.design import paper_sample, save_design
 
-PACKAGE = Path(__file__).resolve().parents[1] / "fem_mnn"
+PACKAGE = ROOT / "fem_mnn"
 OLD = b"old complete version\n"
 
 
@@ -151,7 +151,11 @@ def _version_of(target: Path) -> int | None:
 
 def _start_writer(target: Path, mode: str) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-c", _WRITER, str(target), mode], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        python_command("-c", _WRITER, target, mode),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=child_env(),
     )
 
 
@@ -196,11 +200,6 @@ def test_the_torn_file_check_can_fail(tmp_path):
 
 
 # ---------------------------------------------------------------- the writers
-
-
-@pytest.fixture
-def design_file(tmp_path):
-    return save_design(paper_sample(), tmp_path / "paper.json")
 
 
 def test_gradient_result_survives_a_full_disk(tmp_path, design_file, monkeypatch, capsys):
@@ -352,9 +351,10 @@ def test_sigkill_of_the_mesh_command_leaves_old_or_complete(tmp_path, design_fil
     for delay in (0.3, 0.8, 1.2, 1.6, 2.5):
         target.write_bytes(OLD)
         proc = subprocess.Popen(
-            [sys.executable, "-m", "fem_mnn", "mesh", str(design_file), "-o", str(target)],
+            cli_command("mesh", design_file, "-o", target),
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
+            env=child_env(),
         )
         time.sleep(delay)
         proc.send_signal(signal.SIGKILL)

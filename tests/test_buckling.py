@@ -6,8 +6,9 @@ import math
 
 import numpy as np
 import pytest
+from conftest import need_dolfinx
 
-pytest.importorskip("fem_mnn.fem.linear", reason="DOLFINx is not installed")
+need_dolfinx()
 
 from fem_mnn.design import Design, Geometry, Material  # noqa: E402
 from fem_mnn.fem.buckling import BucklingOptions, buckling_analysis, euler_cantilever_load  # noqa: E402

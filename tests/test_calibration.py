@@ -6,8 +6,9 @@ import dataclasses
 
 import numpy as np
 import pytest
+from conftest import need_dolfinx
 
-pytest.importorskip("dolfinx_solver", reason="needs the DOLFINx wheel")
+need_dolfinx()
 
 from mpi4py import MPI  # noqa: E402
 

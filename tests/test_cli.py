@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
+from conftest import run_cli
 
 from fem_mnn.cli import main
-from fem_mnn.design import save_design, triangular_strip
+from fem_mnn.design import Design, triangular_strip
 from fem_mnn.learn.insitu import backprop
 from fem_mnn.learn.losses import MSE
 from fem_mnn.spring.network import SpringModel
@@ -19,9 +18,14 @@ KEYS = {"loss", "u", "elongation", "adjoint_elongation", "grad_k", "grad_w"}
 
 
 @pytest.fixture
-def strip_file(tmp_path):
-    d = triangular_strip(6, 3, width=np.random.default_rng(5).uniform(1.5, 2.5, 37))
-    return d, save_design(d, tmp_path / "strip.json")
+def design() -> Design:
+    """A 6 x 3 strip with random widths: the design ``design_file`` writes in this module."""
+    return triangular_strip(6, 3, width=np.random.default_rng(5).uniform(1.5, 2.5, 37))
+
+
+@pytest.fixture
+def strip_file(design, design_file):
+    return design, design_file
 
 
 def test_spring_gradient_json_on_any_design(tmp_path, strip_file):
@@ -81,11 +85,7 @@ def test_table_without_out(capsys, strip_file):
 def test_bad_command_lines_exit_2_with_one_line(tmp_path, strip_file, args, needle):
     _, path = strip_file
     out = tmp_path / "never.json"
-    r = subprocess.run(
-        [sys.executable, "-m", "fem_mnn", "spring", "gradient", str(path), *args, "--out", str(out)],
-        capture_output=True,
-        text=True,
-    )
+    r = run_cli("spring", "gradient", path, *args, "--out", out, process=True)
     assert r.returncode == 2
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and needle in lines[0] and "Traceback" not in r.stderr
@@ -95,11 +95,7 @@ def test_bad_command_lines_exit_2_with_one_line(tmp_path, strip_file, args, need
 def test_bad_design_file_exit_2(tmp_path):
     p = tmp_path / "d.json"
     p.write_text('{"nodes": []}')
-    r = subprocess.run(
-        [sys.executable, "-m", "fem_mnn", "spring", "gradient", str(p), "--load", "1:0,1", "--target", "1:0,1"],
-        capture_output=True,
-        text=True,
-    )
+    r = run_cli("spring", "gradient", p, "--load", "1:0,1", "--target", "1:0,1", process=True)
     assert r.returncode == 2 and str(p) in r.stderr and "Traceback" not in r.stderr
 
 

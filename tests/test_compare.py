@@ -7,10 +7,11 @@ import math
 
 import numpy as np
 import pytest
+from conftest import need_dolfinx
 
 from fem_mnn.cli import main
 from fem_mnn.contract import elongations
-from fem_mnn.design import save_design, triangular_patch
+from fem_mnn.design import Design, triangular_patch
 from fem_mnn.fidelity.compare import bond_rel_error, cosine, error_summary, rel_l2, sign_agreement
 from fem_mnn.io import measured as ms
 from fem_mnn.spring.network import SpringModel
@@ -34,9 +35,14 @@ def test_metrics():
 
 
 @pytest.fixture
-def tiny(tmp_path):
-    d = triangular_patch(3, 2)  # 5 nodes, 7 bonds, nodes 0 and 2 clamped
-    path = save_design(d, tmp_path / "tiny.json")
+def design() -> Design:
+    """The design ``design_file`` writes in this module: 5 nodes, 7 bonds, nodes 0 and 2 clamped."""
+    return triangular_patch(3, 2)
+
+
+@pytest.fixture
+def tiny(design, design_file, tmp_path):
+    d, path = design, design_file
     F = np.zeros((2, d.n_nodes, 2))
     F[0, 3, 1] = -0.05
     F[1, 4, 0] = 0.02
@@ -167,7 +173,7 @@ def test_compare_bad_input(tiny, capsys):
 
 @pytest.mark.fem
 def test_compare_with_fem_on_synthetic_displacements(tiny):
-    pytest.importorskip("dolfinx_solver", reason="needs the DOLFINx wheel")
+    need_dolfinx()
     d, path, tmp = tiny
     rc = main(
         [

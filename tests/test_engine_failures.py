@@ -14,6 +14,7 @@ import re
 
 import numpy as np
 import pytest
+from conftest import need_dolfinx
 
 from fem_mnn.core.errors import EngineError, InputError
 from fem_mnn.design import Design, paper_sample
@@ -60,7 +61,8 @@ def test_the_pivot_check_leaves_valid_lattices_alone():
 
 @pytest.fixture(scope="module")
 def fem():
-    fem_module = pytest.importorskip("fem_mnn.fem.linear", reason="DOLFINx is not installed")
+    need_dolfinx()
+    import fem_mnn.fem.linear as fem_module
     from fem_mnn.geometry.build import MeshOptions
 
     def model(design: Design):
@@ -70,6 +72,7 @@ def fem():
     return model
 
 
+@pytest.mark.fem
 @pytest.mark.parametrize(
     "name,match",
     [
@@ -83,12 +86,14 @@ def test_singular_fem_stiffness_is_refused_before_mumps(fem, name, match):
         fem(SINGULAR[name]).solve(_loads(SINGULAR[name]))
 
 
+@pytest.mark.fem
 def test_a_spring_mechanism_is_a_rigid_frame_for_the_fem(fem):
     # the floppy square is singular for springs only: its hubs and beams make a rigid frame
     u = fem(SINGULAR["floppy-square"]).solve(_loads(SINGULAR["floppy-square"])).u
     assert np.all(np.isfinite(u)) and 0 < np.abs(u).max() < 10
 
 
+@pytest.mark.fem
 def test_gmsh_failing_on_a_geometry_is_an_engine_error(fem):
     bad = Design(
         nodes=np.array([[0.0, 0.0], [16.0, 0.0], [np.nan, 13.9]]),
@@ -112,10 +117,11 @@ def test_gmsh_failing_to_write_a_mesh_is_an_engine_error(tmp_path, monkeypatch):
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.fem
 def test_newton_that_does_not_converge_is_an_engine_error():
-    pytest.importorskip("fem_mnn.fem.linear", reason="DOLFINx is not installed")
-    nonlinear = pytest.importorskip("fem_mnn.fem.nonlinear")
+    need_dolfinx()
     from fem_mnn.design import triangular_patch
+    from fem_mnn.fem import nonlinear
     from fem_mnn.fem.linear import FemOptions
     from fem_mnn.geometry.build import MeshOptions
 
@@ -131,16 +137,14 @@ def test_newton_that_does_not_converge_is_an_engine_error():
         model.solve(f)
 
 
-def test_cli_reports_an_engine_error_with_exit_3(tmp_path, monkeypatch, capsys):
+def test_cli_reports_an_engine_error_with_exit_3(design_file, tmp_path, monkeypatch, capsys):
     """An engine failure inside a command: one error line (after any progress lines), exit 3, no output file."""
     geometry = pytest.importorskip("fem_mnn.geometry.build")
     from fem_mnn.cli import main
-    from fem_mnn.design import save_design
 
     monkeypatch.setattr(geometry.gmsh, "write", lambda name: (_ for _ in ()).throw(Exception("Error   : disk")))
-    design = save_design(P, tmp_path / "d.json")
     out = tmp_path / "m.msh"
-    assert main(["mesh", str(design), "-o", str(out), "--elements-across", "1", "--max-size", "4"]) == 3
+    assert main(["mesh", str(design_file), "-o", str(out), "--elements-across", "1", "--max-size", "4"]) == 3
     err = capsys.readouterr().err
     lines = err.splitlines()
     assert lines[-1].startswith("fem-mnn: engine failure: gmsh could not write") and "Traceback" not in err
@@ -177,8 +181,11 @@ def test_a_damaged_or_foreign_cache_record_is_rebuilt(cache, tmp_path, damage):
     assert json.loads(paths["info"].read_text())["design_hash"] == design.hash()
 
 
+@pytest.mark.fem
 def test_a_damaged_cached_mesh_is_an_engine_error_naming_the_file(cache, tmp_path):
-    meshing = pytest.importorskip("fem_mnn.fem.meshing", reason="DOLFINx is not installed")
+    need_dolfinx()
+    from fem_mnn.fem import meshing
+
     _, design, opts, paths = cache
     data = paths["msh"].read_bytes()
     paths["msh"].write_bytes(data[: len(data) // 2])

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import need_dolfinx
 
-pytest.importorskip("dolfinx_solver", reason="needs the DOLFINx wheel")
+need_dolfinx()
 
 from mpi4py import MPI  # noqa: E402
 
 from fem_mnn.contract import elongations  # noqa: E402
 from fem_mnn.design import paper_sample  # noqa: E402
-from fem_mnn.fem.extract import centre_values, region_average, rotation
+from fem_mnn.fem.extract import centre_values, region_average, rotation  # noqa: E402
 from fem_mnn.fem.linear import FemModel, FemOptions  # noqa: E402
 from fem_mnn.geometry.build import MeshOptions  # noqa: E402
 

@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import TESTS, need_dolfinx, run_python
 
-pytest.importorskip("dolfinx_solver", reason="needs the DOLFINx wheel")
+need_dolfinx()
 
 from mpi4py import MPI  # noqa: E402
 
@@ -25,8 +22,6 @@ from fem_mnn.spring.network import SpringModel  # noqa: E402
 
 pytestmark = pytest.mark.fem
 
-TESTS = Path(__file__).resolve().parent
-sys.path.insert(0, str(TESTS))
 import mpi_fem_case  # noqa: E402
 
 COMM = MPI.COMM_SELF
@@ -198,15 +193,10 @@ def test_lu_and_cholesky_agree(small):
 
 
 @pytest.mark.mpi
-def test_two_ranks_equal_serial(tmp_path, mpiexec):
+def test_two_ranks_equal_serial(tmp_path):
     out = tmp_path / "par.json"
-    env = dict(os.environ, PYTHONPATH=str(TESTS.parent))
-    subprocess.run(
-        [mpiexec, "-n", "2", sys.executable, str(TESTS / "mpi_fem_case.py"), str(out)],
-        check=True,
-        timeout=300,
-        env=env,
-    )
+    r = run_python(TESTS / "mpi_fem_case.py", out, ranks=2)
+    assert r.returncode == 0, r.stderr[-2000:]
     par = json.loads(out.read_text())
     ser = mpi_fem_case.run_case(COMM)
     assert par["ranks"] == 2 and par["n_dofs"] == ser["n_dofs"]

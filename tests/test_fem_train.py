@@ -3,28 +3,23 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
+from conftest import need_dolfinx, run_cli
 
 from fem_mnn.cli import main
-from fem_mnn.design import paper_sample, save_design
 
 pytestmark = pytest.mark.fem
+
+need_dolfinx()
 
 ARGS = ["--task", "behaviour-ce", "--epochs", "3", "--degree", "1", "--quiet"]
 
 
-@pytest.fixture
-def paper_file(tmp_path):
-    return save_design(paper_sample(), tmp_path / "paper.json")
-
-
-def test_fem_training_lowers_the_loss(paper_file, tmp_path):
+def test_fem_training_lowers_the_loss(design_file, tmp_path):
     out = tmp_path / "serial"
-    assert main(["fem", "train", str(paper_file), *ARGS, "--out", str(out)]) == 0
+    assert main(["fem", "train", str(design_file), *ARGS, "--out", str(out)]) == 0
     history = json.loads((out / "history.json").read_text())
     losses = [r["loss"] for r in history]
     assert len(losses) == 3 and losses[2] < losses[1] < losses[0]
@@ -35,28 +30,10 @@ def test_fem_training_lowers_the_loss(paper_file, tmp_path):
 
 
 @pytest.mark.mpi
-def test_fem_training_on_two_ranks_equals_serial_and_writes_once(paper_file, tmp_path, mpiexec):
+def test_fem_training_on_two_ranks_equals_serial_and_writes_once(design_file, tmp_path):
     serial, par = tmp_path / "serial", tmp_path / "par"
-    assert main(["fem", "train", str(paper_file), *ARGS, "--out", str(serial)]) == 0
-    r = subprocess.run(
-        [
-            mpiexec,
-            "-n",
-            "2",
-            sys.executable,
-            "-m",
-            "fem_mnn",
-            "fem",
-            "train",
-            str(paper_file),
-            *ARGS,
-            "--out",
-            str(par),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    assert run_cli("fem", "train", design_file, *ARGS, "--out", serial).returncode == 0
+    r = run_cli("fem", "train", design_file, *ARGS, "--out", par, ranks=2)
     assert r.returncode == 0, r.stderr[-2000:]
     w_s = np.array(json.loads((serial / "result.json").read_text())["widths"])
     w_p = np.array(json.loads((par / "result.json").read_text())["widths"])

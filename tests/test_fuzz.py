@@ -20,8 +20,6 @@ import io
 import json
 import math
 import os
-import subprocess
-import sys
 import warnings
 from pathlib import Path
 from unittest import mock
@@ -36,6 +34,7 @@ from _fuzz_strategies import (
     mutated_design,
     targeted_design,
 )
+from conftest import need_dolfinx, run_cli
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -638,45 +637,23 @@ def test_no_traceback_reaches_the_user(tmp_path, case):
     (tmp_path / "adir").mkdir()
     args = [a.replace("{dir}", str(tmp_path / "adir")) for a in args]
     before = _snapshot(tmp_path)
-    r = subprocess.run(
-        [sys.executable, "-m", "fem_mnn", "spring", "gradient", str(design), *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    r = run_cli("spring", "gradient", design, *args, process=True, timeout=60)
     assert r.returncode == 2, r.stderr
     assert "Traceback" not in r.stderr and len(r.stderr.splitlines()) == 1, r.stderr
     assert _snapshot(tmp_path) == before
 
 
+@pytest.mark.fem
 @pytest.mark.mpi
 @pytest.mark.parametrize(
     "args",
     [["--load", "4:0,-0.01", "--target", "9:_,-1"], ["--load", "5:0,-0.01"]],
     ids=["load-on-fixed", "usage-error"],
 )
-def test_bad_input_under_mpiexec_is_reported_once(tmp_path, args, mpiexec):
-    design = save_design(BASES["paper"], tmp_path / "d.json")
+def test_bad_input_under_mpiexec_is_reported_once(tmp_path, args, design_file):
+    need_dolfinx()
     out = tmp_path / "g.json"
-    r = subprocess.run(
-        [
-            str(mpiexec),
-            "-n",
-            "2",
-            sys.executable,
-            "-m",
-            "fem_mnn",
-            "fem",
-            "gradient",
-            str(design),
-            *args,
-            "--out",
-            str(out),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    r = run_cli("fem", "gradient", design_file, *args, "--out", out, ranks=2, timeout=120)
     assert r.returncode == 2, r.stderr
     assert len(r.stderr.splitlines()) == 1 and "Traceback" not in r.stderr, r.stderr
     assert not out.exists()

@@ -4,31 +4,17 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import subprocess
-import sys
-from pathlib import Path
 
 import gmsh
 import numpy as np
 import pytest
+from conftest import need_dolfinx, run_python
 
 from fem_mnn.core.errors import InputError
 from fem_mnn.design import Design, Geometry, paper_sample, triangular_patch, triangular_strip
 from fem_mnn.design.outline import beam_layout
 from fem_mnn.geometry import tags
 from fem_mnn.geometry.build import MeshOptions, build_model, gmsh_session, mesh_size, write_msh
-
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def need_dolfinx():
-    """Import DOLFINx the project's way, or skip."""
-    from fem_mnn.fem._dolfinx import import_dolfinx
-
-    try:
-        return import_dolfinx()
-    except ImportError:
-        pytest.skip("DOLFINx is not installed")
 
 
 def bond_area(design: Design, i: int) -> float:
@@ -256,7 +242,7 @@ def test_generate_mesh_dolfinx_regions_match_cad():
 
 @pytest.mark.fem
 @pytest.mark.mpi
-def test_generate_mesh_under_mpi_two_ranks(mpiexec):
+def test_generate_mesh_under_mpi_two_ranks():
     need_dolfinx()
     script = (
         "from fem_mnn.design import triangular_patch\n"
@@ -269,9 +255,7 @@ def test_generate_mesh_under_mpi_two_ranks(mpiexec):
         "assert n > 0\n"
         "print('ok', md.mesh.comm.rank, n, tot)\n"
     )
-    r = subprocess.run(
-        [str(mpiexec), "-n", "2", sys.executable, "-c", script], capture_output=True, text=True, timeout=120, cwd=ROOT
-    )
+    r = run_python("-c", script, ranks=2, timeout=120)
     assert r.returncode == 0, r.stderr
     assert r.stdout.count("ok") == 2
 

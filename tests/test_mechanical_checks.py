@@ -7,9 +7,14 @@ import math
 
 import numpy as np
 import pytest
+from conftest import need_dolfinx
 
-from fem_mnn.design import Design, Geometry, Material
-from fem_mnn.fem.mechanical_checks import CheckOptions, MaterialLimits, rigidity_check
+need_dolfinx()
+
+from fem_mnn.design import Design, Geometry, Material  # noqa: E402
+from fem_mnn.fem.mechanical_checks import CheckOptions, MaterialLimits, rigidity_check  # noqa: E402
+
+pytestmark = pytest.mark.fem
 
 SQUARE = Design(
     nodes=np.array([[0.0, 0.0], [16.0, 0.0], [16.0, 16.0], [0.0, 16.0]]),
@@ -48,7 +53,6 @@ def test_rigid_designs_pass_rigidity(paper):
 
 
 def test_report_of_floppy_design_skips_fe(tmp_path):
-    pytest.importorskip("fem_mnn.fem.linear", reason="DOLFINx is not installed")
     from fem_mnn.fem.mechanical_checks import mechanical_report
 
     F = np.zeros((4, 2))
@@ -60,9 +64,7 @@ def test_report_of_floppy_design_skips_fe(tmp_path):
     assert data["status"] == "fail" and data["checks"][0]["values"]["zero_modes"] == 1
 
 
-@pytest.mark.fem
 def test_slender_compressed_design_is_flagged_by_buckling(tmp_path):
-    pytest.importorskip("fem_mnn.fem.linear", reason="DOLFINx is not installed")
     from fem_mnn.fem.linear import FemOptions
     from fem_mnn.fem.mechanical_checks import mechanical_report
     from fem_mnn.geometry.build import MeshOptions
@@ -86,9 +88,7 @@ def test_slender_compressed_design_is_flagged_by_buckling(tmp_path):
     assert (tmp_path / "buckling_mode.png").stat().st_size > 1000
 
 
-@pytest.mark.fem
 def test_paper_sample_passes_under_the_figure1_load(paper, tmp_path):
-    pytest.importorskip("fem_mnn.fem.linear", reason="DOLFINx is not installed")
     from fem_mnn.fem.linear import FemOptions
     from fem_mnn.fem.mechanical_checks import mechanical_report
     from fem_mnn.geometry.build import MeshOptions
@@ -109,7 +109,6 @@ def test_paper_sample_passes_under_the_figure1_load(paper, tmp_path):
 
 
 def test_validate_command_with_loads_flags_a_floppy_design(tmp_path, capsys):
-    pytest.importorskip("fem_mnn.fem.linear", reason="DOLFINx is not installed")
     from fem_mnn.cli import main
     from fem_mnn.design import save_design
 

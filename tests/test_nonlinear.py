@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import need_dolfinx, run_python
 
-pytest.importorskip("fem_mnn.fem.linear", reason="DOLFINx is not installed")
+need_dolfinx()
 
 from fem_mnn.core.errors import EngineError  # noqa: E402
 from fem_mnn.design import triangular_patch  # noqa: E402
@@ -20,7 +18,6 @@ from fem_mnn.geometry.build import MeshOptions  # noqa: E402
 
 pytestmark = pytest.mark.fem
 
-ROOT = Path(__file__).resolve().parents[1]
 COARSE = FemOptions(mesh=MeshOptions(elements_across=2))
 
 
@@ -106,18 +103,12 @@ if MPI.COMM_WORLD.rank == 0:
 
 
 @pytest.mark.mpi
-def test_two_ranks_equal_serial(tmp_path, mpiexec):
+def test_two_ranks_equal_serial(tmp_path):
     script = tmp_path / "nl_mpi.py"
     script.write_text(_MPI_SCRIPT)
     out = {}
     for n in (1, 2):
-        r = subprocess.run(
-            [str(mpiexec), "-n", str(n), sys.executable, str(script)],
-            capture_output=True,
-            text=True,
-            timeout=300,
-            cwd=ROOT,
-        )
+        r = run_python(script, ranks=n)
         assert r.returncode == 0, r.stderr[-2000:]
         out[n] = json.loads(r.stdout.strip().splitlines()[-1])
     assert out[2]["size"] == 2

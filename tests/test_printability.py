@@ -11,7 +11,7 @@ import pytest
 
 from fem_mnn.cli import main
 from fem_mnn.core.errors import InputError
-from fem_mnn.design import Design, Geometry, Material, paper_sample, save_design, triangular_patch
+from fem_mnn.design import Design, Geometry, Material, paper_sample, triangular_patch
 from fem_mnn.design.printability import DEFAULT_BUILD_VOLUME, check_design, lattice_extent
 
 
@@ -173,8 +173,8 @@ def test_structural_problems_are_input_errors():
 # ----------------------------------------------------------------------------- CLI
 
 
-def test_validate_command_exit_codes_and_json(tmp_path, capsys):
-    good = save_design(paper_sample(), tmp_path / "good.json")
+def test_validate_command_exit_codes_and_json(design_file, tmp_path, capsys):
+    good = design_file
     assert main(["validate", str(good), "--json", str(tmp_path / "good-report.json")]) == 0
     assert "PASS" in capsys.readouterr().out
     assert json.loads((tmp_path / "good-report.json").read_text())["passed"] is True

@@ -8,17 +8,14 @@ depend on process state (hash randomisation, import order, a global generator).
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import child_env, need_dolfinx, run_cli
 
 import fem_mnn
 from fem_mnn.cli import main
-from fem_mnn.design import load_design, paper_sample, save_design, triangular_patch, triangular_strip
+from fem_mnn.design import load_design, save_design, triangular_patch, triangular_strip
 
 #: Keys that hold wall-clock times; everything else must match exactly.
 TIMING_KEYS = {"timings_s", "seconds", "elapsed", "elapsed_s", "wall_time"}
@@ -27,8 +24,7 @@ RUN_KEYS = {"command", "mpi_size"}
 
 
 def _subprocess(argv: list[str]) -> None:
-    env = dict(os.environ, PYTHONHASHSEED="random")
-    r = subprocess.run([sys.executable, "-m", "fem_mnn", *argv], capture_output=True, text=True, env=env)
+    r = run_cli(*argv, process=True, env=child_env(PYTHONHASHSEED="random"))
     assert r.returncode == 0, r.stderr
 
 
@@ -40,11 +36,6 @@ def _strip_timings(obj):
     return obj
 
 
-@pytest.fixture(scope="module")
-def design_file(tmp_path_factory) -> Path:
-    return save_design(paper_sample(), tmp_path_factory.mktemp("design") / "paper.json")
-
-
 def test_design_command_is_byte_identical(tmp_path):
     argv = ["design", "strip", "--size", "5", "3", "--width", "2.2"]
     assert main([*argv, "-o", str(tmp_path / "a.json")]) == 0
@@ -53,8 +44,8 @@ def test_design_command_is_byte_identical(tmp_path):
     assert load_design(tmp_path / "a.json").hash() == triangular_strip(5, 3, width=2.2).hash()
 
 
-def test_spring_gradient_is_byte_identical_and_records_its_provenance(tmp_path, design_file):
-    argv = ["spring", "gradient", str(design_file), "--load", "5:0.01,-0.05", "--load", "7:0,-0.02"]
+def test_spring_gradient_is_byte_identical_and_records_its_provenance(tmp_path, paper_file):
+    argv = ["spring", "gradient", str(paper_file), "--load", "5:0.01,-0.05", "--load", "7:0,-0.02"]
     argv += ["--target", "12:_,-1", "--target", "13:0.2,_"]
     assert main([*argv, "--out", str(tmp_path / "a.json")]) == 0
     _subprocess([*argv, "--out", str(tmp_path / "b.json")])
@@ -65,16 +56,16 @@ def test_spring_gradient_is_byte_identical_and_records_its_provenance(tmp_path, 
     assert doc["provenance"]["version"] == fem_mnn.__version__
     assert doc["provenance"]["libraries"]["numpy"] == np.__version__
     assert "spring gradient" in doc["provenance"]["command"]
-    assert doc["design_hash"] == load_design(design_file).hash()
+    assert doc["design_hash"] == load_design(paper_file).hash()
 
 
 TRAIN = ["--task", "regression-noisy", "--epochs", "12", "--quiet"]
 TRAIN_FILES = ("result.json", "history.json", "history.csv", "design_trained.json")
 
 
-def test_training_same_seed_same_files_other_seed_other_result(tmp_path, design_file):
+def test_training_same_seed_same_files_other_seed_other_result(tmp_path, paper_file):
     pytest.importorskip("fem_mnn.commands.train", reason="`fem-mnn spring train` has not landed")
-    base = ["spring", "train", str(design_file), *TRAIN]
+    base = ["spring", "train", str(paper_file), *TRAIN]
     assert main([*base, "--seed", "7", "--out", str(tmp_path / "a")]) == 0
     _subprocess([*base, "--seed", "7", "--out", str(tmp_path / "b")])
     assert main([*base, "--seed", "8", "--out", str(tmp_path / "c")]) == 0
@@ -86,7 +77,7 @@ def test_training_same_seed_same_files_other_seed_other_result(tmp_path, design_
     res = json.loads((tmp_path / "a" / "result.json").read_text())
     assert res["seed"] == 7 and res["config"]["seed"] == 7
     assert res["package_version"] == fem_mnn.__version__
-    assert res["design_hash"] == load_design(design_file).hash()
+    assert res["design_hash"] == load_design(paper_file).hash()
     # the seed is not decorative: another seed (noise, split, shuffling) gives other widths
     other = json.loads((tmp_path / "c" / "result.json").read_text())
     assert other["seed"] == 8 and other["widths"] != res["widths"]
@@ -105,13 +96,14 @@ def test_mesh_and_stl_are_byte_identical(tmp_path):
     assert (tmp_path / "a.stl").read_bytes() == (tmp_path / "b.stl").read_bytes()
 
 
-def test_fem_gradient_is_identical_up_to_timings(tmp_path, design_file):
-    pytest.importorskip("fem_mnn.fem.linear", reason="DOLFINx is not installed")
-    argv = ["fem", "gradient", str(design_file), "--load", "5:0,-0.01", "--target", "9:_,-1"]
+@pytest.mark.fem
+def test_fem_gradient_is_identical_up_to_timings(tmp_path, paper_file):
+    need_dolfinx()
+    argv = ["fem", "gradient", str(paper_file), "--load", "5:0,-0.01", "--target", "9:_,-1"]
     argv += ["--degree", "1", "--elements-across", "1"]
     assert main([*argv, "--out", str(tmp_path / "a.json")]) == 0
     assert main([*argv, "--out", str(tmp_path / "b.json")]) == 0
     a, b = (json.loads((tmp_path / n).read_text()) for n in ("a.json", "b.json"))
     assert "timings_s" in a["fem"]  # the only field allowed to differ
     assert _strip_timings(a) == _strip_timings(b)
-    assert a["package_version"] == fem_mnn.__version__ and a["design_hash"] == load_design(design_file).hash()
+    assert a["package_version"] == fem_mnn.__version__ and a["design_hash"] == load_design(paper_file).hash()

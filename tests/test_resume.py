@@ -12,17 +12,17 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
-import sys
 import time
 import zipfile
 from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import child_env, cli_command, need_dolfinx, run_cli
 
 from fem_mnn.cli import main
 from fem_mnn.core.errors import InputError
-from fem_mnn.design import paper_sample, save_design
+from fem_mnn.design import paper_sample
 
 training = pytest.importorskip("fem_mnn.learn.training", reason="fem_mnn/training.py (training engine) has not landed")
 pytest.importorskip(
@@ -54,10 +54,11 @@ def _wait_for_checkpoint(ckpt: Path, proc: subprocess.Popen, after_epoch: int, t
 
 def _kill_after_next_checkpoint(design: Path, out: Path, after_epoch: int, *extra: str, sig=signal.SIGKILL) -> int:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "fem_mnn", *_argv(design, out, *extra)],
+        cli_command(*_argv(design, out, *extra)),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
+        env=child_env(),
     )
     try:
         epoch = _wait_for_checkpoint(out / "checkpoint.npz", proc, after_epoch)
@@ -73,15 +74,10 @@ def _kill_after_next_checkpoint(design: Path, out: Path, after_epoch: int, *extr
 
 
 @pytest.fixture(scope="module")
-def design_file(tmp_path_factory) -> Path:
-    return save_design(paper_sample(), tmp_path_factory.mktemp("design") / "paper.json")
-
-
-@pytest.fixture(scope="module")
-def reference(design_file, tmp_path_factory) -> Path:
+def reference(paper_file, tmp_path_factory) -> Path:
     """The uninterrupted run (in process)."""
     out = tmp_path_factory.mktemp("reference") / "run"
-    assert main(_argv(design_file, out)) == 0
+    assert main(_argv(paper_file, out)) == 0
     return out
 
 
@@ -89,14 +85,12 @@ def _bits(values) -> np.ndarray:
     return np.asarray(values, dtype=np.float64).view(np.uint64)
 
 
-def test_sigkilled_training_resumes_bitwise_identical(design_file, reference, tmp_path):
+def test_sigkilled_training_resumes_bitwise_identical(paper_file, reference, tmp_path):
     run = tmp_path / "run"
-    e1 = _kill_after_next_checkpoint(design_file, run, 0)
-    e2 = _kill_after_next_checkpoint(design_file, run, e1, "--resume", sig=signal.SIGINT)
+    e1 = _kill_after_next_checkpoint(paper_file, run, 0)
+    e2 = _kill_after_next_checkpoint(paper_file, run, e1, "--resume", sig=signal.SIGINT)
     assert e2 > e1
-    r = subprocess.run(
-        [sys.executable, "-m", "fem_mnn", *_argv(design_file, run, "--resume")], capture_output=True, text=True
-    )
+    r = run_cli(*_argv(paper_file, run, "--resume"), process=True)
     assert r.returncode == 0, r.stderr
 
     ref = json.loads((reference / "result.json").read_text())
@@ -128,7 +122,7 @@ def _one_line_refusal(argv: list[str], capsys, needle: str) -> None:
     assert len(err.splitlines()) == 1 and needle in err, err
 
 
-def _partial_run(design_file: Path, out: Path) -> None:
+def _partial_run(paper_file: Path, out: Path) -> None:
     from fem_mnn.learn.tasks import build_task
     from fem_mnn.spring.network import SpringModel
 
@@ -137,24 +131,24 @@ def _partial_run(design_file: Path, out: Path) -> None:
     training.train(SpringModel(design), build_task("regression", design, seed=3), config, out_dir=out, stop_after=5)
 
 
-def test_a_folder_with_a_checkpoint_needs_resume(design_file, tmp_path, capsys):
+def test_a_folder_with_a_checkpoint_needs_resume(paper_file, tmp_path, capsys):
     run = tmp_path / "run"
-    _partial_run(design_file, run)
-    _one_line_refusal(_argv(design_file, run), capsys, "--resume")
+    _partial_run(paper_file, run)
+    _one_line_refusal(_argv(paper_file, run), capsys, "--resume")
 
 
-def test_resume_refuses_a_checkpoint_of_another_run(design_file, tmp_path, capsys):
+def test_resume_refuses_a_checkpoint_of_another_run(paper_file, tmp_path, capsys):
     run = tmp_path / "run"
-    _partial_run(design_file, run)
-    argv = _argv(design_file, run, "--resume")
+    _partial_run(paper_file, run)
+    argv = _argv(paper_file, run, "--resume")
     argv[argv.index("--seed") + 1] = "4"
     _one_line_refusal(argv, capsys, "another run")
 
 
 @pytest.mark.parametrize("damage", ["truncated", "garbage", "empty", "bad-header", "no-history"])
-def test_resume_refuses_a_damaged_checkpoint_in_one_line(design_file, tmp_path, capsys, damage):
+def test_resume_refuses_a_damaged_checkpoint_in_one_line(paper_file, tmp_path, capsys, damage):
     run = tmp_path / "run"
-    _partial_run(design_file, run)
+    _partial_run(paper_file, run)
     ckpt = run / "checkpoint.npz"
     data = ckpt.read_bytes()
     if damage == "truncated":
@@ -175,7 +169,7 @@ def test_resume_refuses_a_damaged_checkpoint_in_one_line(design_file, tmp_path, 
                 z.writestr(n, b)
     with pytest.raises(InputError, match="checkpoint"):
         training.load_checkpoint(ckpt)
-    _one_line_refusal(_argv(design_file, run, "--resume"), capsys, str(ckpt))
+    _one_line_refusal(_argv(paper_file, run, "--resume"), capsys, str(ckpt))
 
 
 def _npy(text: str) -> bytes:
@@ -186,9 +180,10 @@ def _npy(text: str) -> bytes:
     return buf.getvalue()
 
 
+@pytest.mark.fem
 def test_fem_driven_training_resumes_within_1e_10(tmp_path):
     """The same checkpoint serves FEM-driven training (issue 5: within 1e-10; in practice bitwise)."""
-    pytest.importorskip("fem_mnn.fem.linear", reason="DOLFINx is not installed")
+    need_dolfinx()
     from fem_mnn.fem.linear import FemModel, FemOptions
     from fem_mnn.geometry.build import MeshOptions
     from fem_mnn.learn.tasks import build_task
@@ -209,22 +204,25 @@ def test_fem_driven_training_resumes_within_1e_10(tmp_path):
         assert np.max(np.abs(np.subtract(a.widths, b.widths))) <= 1e-10
 
 
-def test_sigkilled_fem_training_resumes_from_the_command_line(design_file, tmp_path):
+@pytest.mark.fem
+def test_sigkilled_fem_training_resumes_from_the_command_line(paper_file, tmp_path):
     """`fem-mnn fem train`, killed with SIGKILL after its first checkpoint, resumed: same widths (1e-10)."""
-    pytest.importorskip("fem_mnn.fem.linear", reason="DOLFINx is not installed")
+    need_dolfinx()
     args = ["--task", "behaviour-ce", "--epochs", "6", "--degree", "1", "--elements-across", "1"]
     args += ["--checkpoint-every", "1", "--quiet"]
     ref, run = tmp_path / "ref", tmp_path / "run"
-    assert main(["fem", "train", str(design_file), *args, "--out", str(ref)]) == 0
-    argv = [sys.executable, "-m", "fem_mnn", "fem", "train", str(design_file), *args, "--out", str(run)]
-    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    assert main(["fem", "train", str(paper_file), *args, "--out", str(ref)]) == 0
+    argv = ["fem", "train", paper_file, *args, "--out", run]
+    proc = subprocess.Popen(
+        cli_command(*argv), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=child_env()
+    )
     try:
         killed_at = _wait_for_checkpoint(run / "checkpoint.npz", proc, 0)
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.communicate(timeout=60)
     assert proc.returncode == -signal.SIGKILL and not (run / "result.json").exists()
-    r = subprocess.run([*argv, "--resume"], capture_output=True, text=True)
+    r = run_cli(*argv, "--resume", process=True)
     assert r.returncode == 0, r.stderr
     a = json.loads((run / "result.json").read_text())
     b = json.loads((ref / "result.json").read_text())

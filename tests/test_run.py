@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from conftest import need_dolfinx
 
 from fem_mnn.cli import main
 
@@ -12,6 +13,7 @@ pytestmark = pytest.mark.fem
 
 
 def test_main_job_on_the_paper_sample(tmp_path):
+    need_dolfinx()
     assert main(["run", "--out", str(tmp_path), "--quick"]) == 0
     for name in (
         "design.json",

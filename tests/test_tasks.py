@@ -10,7 +10,7 @@ import pytest
 
 from fem_mnn.cli import main
 from fem_mnn.core.errors import InputError
-from fem_mnn.design import load_design, save_design, triangular_patch
+from fem_mnn.design import load_design, triangular_patch
 from fem_mnn.learn.tasks import (
     TASK_NAMES,
     behaviour_cross_entropy,
@@ -124,8 +124,8 @@ def test_train_help(capsys):
     assert "--paper-gradient" in capsys.readouterr().out
 
 
-def test_train_cli_tiny_run_and_resume(paper, tmp_path, capsys):
-    design = save_design(paper, tmp_path / "paper.json")
+def test_train_cli_tiny_run_and_resume(paper, design_file, tmp_path, capsys):
+    design = design_file
     out = tmp_path / "run"
     args = ["spring", "train", str(design), "--task", "behaviour-ce", "--epochs", "6", "--out", str(out), "--quiet"]
     assert main([*args, "--checkpoint-every", "3"]) == 0
@@ -144,8 +144,8 @@ def test_train_cli_tiny_run_and_resume(paper, tmp_path, capsys):
     assert json.loads((out / "result.json").read_text())["epochs"] == 8
 
 
-def test_train_cli_bad_input(paper, tmp_path, capsys):
-    design = save_design(paper, tmp_path / "paper.json")
+def test_train_cli_bad_input(design_file, tmp_path, capsys):
+    design = design_file
     assert main(["spring", "train", str(design), "--task", "nope"]) == 2
     assert (
         main(["spring", "train", str(tmp_path / "missing.json"), "--task", "iris", "--out", str(tmp_path / "o")]) == 2
