@@ -54,6 +54,7 @@ def atomic_path(path: str | Path, suffix: str | None = None) -> Iterator[Path]:
     try:
         try:
             yield tmp_path
+            _fsync(tmp_path)  # whatever wrote it (ours, gmsh, meshio, matplotlib): on disk before the rename
             os.replace(tmp_path, path)
         except OSError as exc:  # disk full, quota; the target is a directory, or its name is too long
             raise InputError(f"cannot write the file ({_why(exc)})", source=str(path)) from None
@@ -61,6 +62,14 @@ def atomic_path(path: str | Path, suffix: str | None = None) -> Iterator[Path]:
         with contextlib.suppress(FileNotFoundError):
             tmp_path.unlink()
         raise
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _file_mode(path: Path) -> int:
@@ -82,10 +91,7 @@ def _why(exc: BaseException) -> str:
 def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
     """Write ``data`` to ``path`` atomically (fsync before the rename)."""
     with atomic_path(path) as tmp:
-        with open(tmp, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
+        tmp.write_bytes(data)
     return Path(path)
 
 
