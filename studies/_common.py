@@ -149,3 +149,61 @@ def study_main(
     render(results, out)
     log(name, f"computed in {compute_s:.1f} s, wrote {out}")
     return 0
+
+
+def sampled_curve(result: Any, keys: Sequence[str], points: int = 400) -> dict[str, list[float]]:
+    """A training run's history at about ``points`` log-spaced epochs (for plots): ``epoch`` and ``keys``.
+
+    ``result`` has ``series(key)`` (a :class:`~fem_mnn.learn.training.TrainResult`).
+    """
+    import numpy as np
+
+    n = len(result.series("loss"))
+    idx = np.unique(np.round(np.geomspace(1, max(n, 1), points)).astype(int)) - 1 if n else np.array([], int)
+    out = {"epoch": (idx + 1).tolist()}
+    for k in keys:
+        out[k] = np.asarray(result.series(k))[idx].tolist()
+    return out
+
+
+def curves_figure(
+    runs: Sequence[tuple[str, dict[str, list[float]]]],
+    loss_key: str,
+    metric_keys: Sequence[str] = (),
+    loss_label: str = "loss",
+    metric_label: str = "",
+    paper: Sequence[tuple[str, Any, Any]] = (),
+    title: str = "",
+    logx: bool = False,
+) -> Any:
+    """Loss (log scale) and metrics against epoch, from :func:`sampled_curve` records (object API)."""
+    n = 2 if metric_keys else 1
+    fig = figure(6 * n, 4.2)
+    axes = fig.subplots(1, n, squeeze=False)[0]
+    ax = axes[0]
+    for label, c in runs:
+        ax.semilogy(c["epoch"], c[loss_key], label=label)
+    styles = [("k", "--"), ("0.45", "--"), ("k", ":"), ("0.45", ":")]
+    for i, (label, ep, val) in enumerate(paper):
+        color, ls = styles[i % len(styles)]
+        ax.semilogy(ep, val, ls, color=color, lw=1.2, label=label)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(loss_label)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    if metric_keys:
+        ax2 = axes[1]
+        for label, c in runs:
+            for key in metric_keys:
+                ax2.plot(c["epoch"], c[key], label=f"{label}: {key}" if len(metric_keys) > 1 else label)
+        ax2.set_xlabel("epoch")
+        ax2.set_ylabel(metric_label)
+        ax2.grid(True, alpha=0.3)
+        ax2.legend(fontsize=7)
+    if logx:
+        for a in axes:
+            a.set_xscale("log")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
