@@ -212,17 +212,13 @@ def test_planted_dolfinx_import_in_geometry_fails(planted):
 
 
 def test_planted_upward_import_of_the_cli_fails(planted):
-    v = planted(
-        "fem/extract.py", "def _f():\n    from fem_mnn.commands._common import parse_loads\n    return parse_loads"
-    )
+    v = planted("fem/extract.py", "def _f():\n    from fem_mnn.commands._common import parse_loads\n    return parse_loads")
     assert any(line.startswith("upward: fem_mnn.fem.extract") for line in v), v
 
 
 def test_planted_cycle_fails(planted):
     # design.records -> spring.network -> design.records
-    v = planted(
-        "design/records.py", "def _f():\n    from fem_mnn.spring.network import SpringModel\n    return SpringModel"
-    )
+    v = planted("design/records.py", "def _f():\n    from fem_mnn.spring.network import SpringModel\n    return SpringModel")
     assert any(line.startswith("module cycle:") for line in v), v
     assert any(line.startswith("stage cycle:") for line in v), v
 
