@@ -10,49 +10,57 @@ remeshing), the in situ estimate k'(w) e e_adj (nominal law) and the beam-aware
 estimate (frame, calibrated axial law, junction rotations); plus the exact dL/dw
 by finite differences with remeshing (delta = 0.05 mm) on two bonds.
 
-Run: ``python studies/fem_convergence.py [--quick] [--out DIR]``.
+Observed orders: p = log(e_1 / e_2) / log(h_1 / h_2) between consecutive meshes of one
+degree, e the relative error against the reference.
+
+Run: ``python studies/fem_convergence.py [--quick] [--out DIR]``; ``compute(quick)`` returns the
+numbers, ``render(results, out)`` writes the report.
 """
 
 from __future__ import annotations
 
-import argparse
-import sys
-import time
-from pathlib import Path
+import os
 
-import numpy as np
+for _v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):  # before numpy loads
+    os.environ.setdefault(_v, "1")
+
+import sys  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
+
+import numpy as np  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+for _p in (str(ROOT), str(ROOT / "studies")):
+    if _p not in sys.path:
+        sys.path.insert(0, _p)
 
-import matplotlib  # noqa: E402
+from _common import figure, study_main  # noqa: E402
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-
-from fem_mnn.contract import (
-    elongations,  # noqa: E402
-    nominal_stiffness,  # noqa: E402
-)
+from fem_mnn.contract import elongations, nominal_stiffness  # noqa: E402
 from fem_mnn.design import paper_sample  # noqa: E402
-from fem_mnn.fem.calibration import calibrated_law  # noqa: E402
-from fem_mnn.fem.linear import FemModel, FemOptions, fd_width_gradient, stiffness_factor_gradient  # noqa: E402
 from fem_mnn.fidelity.compare import rel_l2  # noqa: E402
-from fem_mnn.geometry.build import MeshOptions  # noqa: E402
 from fem_mnn.io.paper_data import G  # noqa: E402
 from fem_mnn.io.report import StudyReport  # noqa: E402
 from fem_mnn.learn.losses import MSE  # noqa: E402
-from fem_mnn.spring.frame import beam_gradient  # noqa: E402
 
+NAME = "fem_convergence"
 FD_BONDS = (1, 13)
+KEYS = ("elong", "elong_centre", "grad_theta", "insitu_nominal", "beam_cal")
+QUICK_PLAN = ([(1, 1.0), (1, 2.0), (2, 0.5), (2, 1.0)], (2, 2.0))
+FULL_PLAN = ([(1, 1.0), (1, 2.0), (1, 4.0), (2, 0.5), (2, 1.0), (2, 2.0)], (2, 3.0))
 
 
 def log(msg: str) -> None:
     print(f"[fem_convergence {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
 
-def run(design, law, degree: int, refinement: float, F, loss, fd: bool) -> dict:
+def solve_case(design, law, degree: int, refinement: float, F, loss, fd: bool) -> dict:
+    from fem_mnn.fem.linear import FemModel, FemOptions, fd_width_gradient, stiffness_factor_gradient
+    from fem_mnn.geometry.build import MeshOptions
+    from fem_mnn.spring.frame import beam_gradient
+
     opts = FemOptions(degree=degree, mesh=MeshOptions(refinement=refinement))
     model = FemModel(design, opts)
     t0 = time.perf_counter()
@@ -83,12 +91,39 @@ def run(design, law, degree: int, refinement: float, F, loss, fd: bool) -> dict:
     return res
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--out", type=Path, default=ROOT / "studies" / "results" / "fem_convergence")
-    ap.add_argument("--quick", action="store_true", help="two meshes per degree, coarser reference, no FD")
-    args = ap.parse_args(argv)
-    rep = StudyReport("fem_convergence", "Mesh convergence: elongations and gradients, P1 vs P2", out_dir=args.out)
+def _jsonable(r: dict[str, Any]) -> dict[str, Any]:
+    return {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in r.items()}
+
+
+def _errors(runs: list[dict[str, Any]], ref: dict[str, Any]) -> None:
+    """Add each run's relative L2 errors against the reference (in place)."""
+    for r in runs:
+        r["errors"] = {k: rel_l2(np.asarray(r[k]), np.asarray(ref[k])) for k in KEYS}
+        r["errors"]["loss"] = abs(r["loss"] / ref["loss"] - 1)
+
+
+def _orders(runs: list[dict[str, Any]]) -> dict[str, dict[str, list[float]]]:
+    """Observed orders in h between consecutive meshes of each degree, per quantity."""
+    out: dict[str, dict[str, list[float]]] = {}
+    for deg in sorted({r["degree"] for r in runs}):
+        sel = sorted((r for r in runs if r["degree"] == deg), key=lambda r: -r["h_mm"])
+        out[f"P{deg}"] = {
+            k: [
+                float(np.log(a["errors"][k] / b["errors"][k]) / np.log(a["h_mm"] / b["h_mm"]))
+                for a, b in zip(sel[:-1], sel[1:], strict=True)
+            ]
+            for k in (*KEYS, "loss")
+        }
+    return out
+
+
+def compute(quick: bool, data_dir: str | Path | None = None) -> dict[str, Any]:
+    """Solve the Figure 1 case on every mesh of the plan (no files); ``quick``: two meshes per degree, no FD.
+
+    ``data_dir`` is not used (the study reads none of the paper's data); it keeps the studies' signature.
+    """
+    from fem_mnn.fem.calibration import calibrated_law
+
     design = paper_sample()
     law = calibrated_law(design)
     F = np.zeros((1, design.n_nodes, 2))
@@ -96,32 +131,34 @@ def main(argv: list[str] | None = None) -> int:
     T = np.full((1, design.n_nodes, 2), np.nan)
     T[0, 13, 1] = -25.0
     loss = MSE(T)
-
-    if args.quick:
-        plan = [(1, 1.0), (1, 2.0), (2, 0.5), (2, 1.0)]
-        ref_plan = (2, 2.0)
-    else:
-        plan = [(1, 1.0), (1, 2.0), (1, 4.0), (2, 0.5), (2, 1.0), (2, 2.0)]
-        ref_plan = (2, 3.0)
+    plan, ref_plan = QUICK_PLAN if quick else FULL_PLAN
     log(f"reference P{ref_plan[0]} r{ref_plan[1]:g}")
-    ref = run(design, law, *ref_plan, F, loss, fd=False)
+    ref = _jsonable(solve_case(design, law, *ref_plan, F, loss, fd=False))
     runs = []
     for deg, r in plan:
         log(f"P{deg} r{r:g}")
-        runs.append(run(design, law, deg, r, F, loss, fd=not args.quick))
+        runs.append(_jsonable(solve_case(design, law, deg, r, F, loss, fd=not quick)))
+    _errors(runs, ref)
+    return {"quick": quick, "reference": ref, "runs": runs, "orders": _orders(runs), "fd_bonds": list(FD_BONDS)}
 
-    keys = ("elong", "elong_centre", "grad_theta", "insitu_nominal", "beam_cal")
-    rows = []
-    for res in runs:
-        rows.append(
-            [f"P{res['degree']}", res["refinement"], res["h_mm"], res["n_dofs"], res["t_s"]]
-            + [rel_l2(res[k], ref[k]) for k in keys]
-            + [abs(res["loss"] / ref["loss"] - 1)]
-        )
+
+def headline(results: dict[str, Any]) -> dict[str, float]:
+    """Observed orders (finest pair) of the elongations and of dL/dtheta for P1 and P2, and the finest errors."""
+    out = {}
+    for el, o in results["orders"].items():
+        for k in ("elong", "grad_theta"):
+            out[f"{el}_{k}_order"] = o[k][-1]
+    for r in results["runs"]:
+        out[f"P{r['degree']}_r{r['refinement']:g}_elong_error"] = r["errors"]["elong"]
+    return out
+
+
+def _render_tables(rep: StudyReport, r: dict[str, Any]) -> None:
+    ref, runs = r["reference"], r["runs"]
     rep.text(
-        f"Reference: P{ref_plan[0]} at refinement {ref_plan[1]:g} (h = {ref['h_mm']:.3f} mm, {ref['n_dofs']} dofs). "
-        "Errors are relative L2 norms over the 28 bonds against the reference. t = mesh + assemble + factorise + "
-        "forward + adjoint + extraction (s, shared 2-core machine)."
+        f"Reference: P{ref['degree']} at refinement {ref['refinement']:g} (h = {ref['h_mm']:.3f} mm, "
+        f"{ref['n_dofs']} dofs). Errors are relative L2 norms over the 28 bonds against the reference. t = mesh + "
+        "assemble + factorise + forward + adjoint + extraction (s, shared 2-core machine)."
     )
     rep.table(
         "Convergence against the reference",
@@ -138,40 +175,49 @@ def main(argv: list[str] | None = None) -> int:
             "beam-aware",
             "loss",
         ],
+        [
+            [f"P{x['degree']}", x["refinement"], x["h_mm"], x["n_dofs"], x["t_s"]]
+            + [x["errors"][k] for k in (*KEYS, "loss")]
+            for x in runs
+        ],
+    )
+    rows = []
+    for el, o in r["orders"].items():
+        for i in range(len(o["elong"])):
+            rows.append([el, i + 1] + [o[k][i] for k in (*KEYS, "loss")])
+    rep.table(
+        "Observed order in h, p = log(e_1 / e_2) / log(h_1 / h_2), between consecutive meshes of one degree "
+        "(pair 1 = the two coarsest); errors against the reference, so the finest pair is biased low",
+        ["element", "pair", "elongation", "elong. (centre)", "dL/dtheta", "in situ (nominal)", "beam-aware", "loss"],
         rows,
     )
-    if not args.quick:
-        frows = []
-        for res in runs:
-            frows.append([f"P{res['degree']}", res["refinement"], *[res["fd"][b] for b in FD_BONDS]])
+    if not r["quick"]:
         rep.table(
-            f"Exact dL/dw by FD with remeshing (delta 0.05 mm) on bonds {FD_BONDS} (N)",
-            ["element", "refinement", *[f"bond {b}" for b in FD_BONDS]],
-            frows,
+            f"Exact dL/dw by FD with remeshing (delta 0.05 mm) on bonds {tuple(r['fd_bonds'])} (N)",
+            ["element", "refinement", *[f"bond {b}" for b in r["fd_bonds"]]],
+            [
+                [
+                    f"P{x['degree']}",
+                    x["refinement"],
+                    *[x["fd"][str(b)] if str(b) in x["fd"] else x["fd"][b] for b in r["fd_bonds"]],
+                ]
+                for x in runs
+            ],
         )
 
-    fig, ax = plt.subplots(1, 2, figsize=(10, 4))
+
+def _plot(rep: StudyReport, r: dict[str, Any]) -> None:
+    fig = figure(10, 4)
+    ax = fig.subplots(1, 2)
     for deg, mk in ((1, "o-"), (2, "s-")):
-        sel = [r for r in runs if r["degree"] == deg]
-        n = [r["n_dofs"] for r in sel]
-        ax[0].loglog(n, [rel_l2(r["elong"], ref["elong"]) for r in sel], mk, label=f"P{deg} elongation")
-        ax[0].loglog(
-            n,
-            [rel_l2(r["grad_theta"], ref["grad_theta"]) for r in sel],
-            mk.replace("-", "--"),
-            label=f"P{deg} dL/dtheta",
-        )
+        sel = [x for x in r["runs"] if x["degree"] == deg]
+        n = [x["n_dofs"] for x in sel]
+        h = [x["h_mm"] for x in sel]
+        ax[0].loglog(n, [x["errors"]["elong"] for x in sel], mk, label=f"P{deg} elongation")
+        ax[0].loglog(n, [x["errors"]["grad_theta"] for x in sel], mk.replace("-", "--"), label=f"P{deg} dL/dtheta")
+        ax[1].loglog(h, [x["errors"]["beam_cal"] for x in sel], mk, label=f"P{deg} beam-aware")
         ax[1].loglog(
-            [r["h_mm"] for r in sel],
-            [rel_l2(r["beam_cal"], ref["beam_cal"]) for r in sel],
-            mk,
-            label=f"P{deg} beam-aware",
-        )
-        ax[1].loglog(
-            [r["h_mm"] for r in sel],
-            [rel_l2(r["insitu_nominal"], ref["insitu_nominal"]) for r in sel],
-            mk.replace("-", ":"),
-            label=f"P{deg} in situ nominal",
+            h, [x["errors"]["insitu_nominal"] for x in sel], mk.replace("-", ":"), label=f"P{deg} in situ nominal"
         )
     ax[0].set_xlabel("dofs")
     ax[0].set_ylabel("rel. error vs reference")
@@ -180,16 +226,22 @@ def main(argv: list[str] | None = None) -> int:
     ax[1].legend(fontsize=7)
     fig.tight_layout()
     rep.figure(fig, "convergence.png", "Relative error against the reference mesh.")
-    plt.close(fig)
 
-    def js(r: dict) -> dict:
-        return {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in r.items()}
 
-    rep.data = {"reference": js(ref), "runs": [js(r) for r in runs], "fd_bonds": list(FD_BONDS)}
+def render(results: dict[str, Any], out: Path) -> None:
+    """results.md, results.json and the figure of ``compute``'s results in ``out``."""
+    rep = StudyReport(NAME, "Mesh convergence: elongations and gradients, P1 vs P2", out_dir=out)
+    _render_tables(rep, results)
+    _plot(rep, results)
+    rep.data.update(results)
     rep.write()
-    log(f"wrote {rep.out_dir}")
-    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return study_main(
+        NAME, __doc__, compute, render, argv, "two meshes per degree, coarser reference, no FD", takes_data=False
+    )
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    sys.exit(main())

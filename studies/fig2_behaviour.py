@@ -12,25 +12,29 @@
   relative error or k change <= 1e-8, at most 30000 iterations), and MSE aimed at
   the paper's u2 outputs (a reachable target).
 
-Run: ``python studies/fig2_behaviour.py [--out DIR] [--quick] [--data DIR]``.
+Run: ``python studies/fig2_behaviour.py [--out DIR] [--quick] [--data DIR]``; ``compute(quick, data_dir)``
+returns the numbers, ``render(results, out)`` writes the report.
 """
 
 from __future__ import annotations
 
-import argparse
-import sys
-from pathlib import Path
+import os
 
-import numpy as np
+for _v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):  # before numpy loads
+    os.environ.setdefault(_v, "1")
+
+import sys  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
+
+import numpy as np  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+for _p in (str(ROOT), str(ROOT / "studies")):
+    if _p not in sys.path:
+        sys.path.insert(0, _p)
 
-import matplotlib  # noqa: E402
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+from _common import close, curves_figure, figure, paper_data_dir, sampled_curve, study_main  # noqa: E402
 from scipy.optimize import minimize  # noqa: E402
 
 from fem_mnn.design import paper_sample  # noqa: E402
@@ -38,9 +42,12 @@ from fem_mnn.io.paper_data import load_figure2  # noqa: E402
 from fem_mnn.io.report import StudyReport  # noqa: E402
 from fem_mnn.learn.insitu import backprop  # noqa: E402
 from fem_mnn.learn.tasks import behaviour_cross_entropy, behaviour_mse  # noqa: E402
-from fem_mnn.learn.training import paper_config, train  # noqa: E402
+from fem_mnn.learn.training import TrainResult, paper_config, train  # noqa: E402
 from fem_mnn.spring.network import SpringModel  # noqa: E402
-from fem_mnn.viz.training import compare_widths_figure, draw_lattice, training_curves_figure  # noqa: E402
+
+NAME = "fig2_behaviour"
+MSE_SCRIPT = "script targets (-0.5, -0.8)"
+MSE_U2 = "targets = paper u2"
 
 
 def outputs(res) -> tuple[float, float]:
@@ -77,141 +84,214 @@ def f6(x: float) -> str:
     return f"{x:.6f}"
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--out", type=Path, default=ROOT / "studies" / "results" / "fig2_behaviour")
-    ap.add_argument("--quick", action="store_true", help="fewer iterations (smoke test)")
-    ap.add_argument("--data", type=Path, default=None, help="folder of the paper's Source Data CSVs")
-    args = ap.parse_args(argv)
+# ------------------------------------------------------------------ compute
 
-    design = paper_sample()
-    model = SpringModel(design)
-    fig2 = load_figure2(args.data)
-    rep = StudyReport("fig2_behaviour", "Figure 2: behaviour learning (spring network)", out_dir=args.out)
-    cap = {"epochs": 300} if args.quick else {}
 
-    # ---- uniform network
-    ce13 = behaviour_cross_entropy(design, dominant=0)
-    u_uniform = model.operator().solve(ce13.train_loads).u[0, [12, 13], 1]
+def _ce_record(r: TrainResult, paper: np.ndarray) -> dict[str, Any]:
+    return {
+        "paper": paper.tolist(),
+        "ours": list(outputs(r)),
+        "iterations": r.epochs,
+        "stop_reason": r.stop_reason,
+        "final_loss": r.final.loss,
+        "widths": r.widths.tolist(),
+        "config": r.config.to_dict(),
+        "curve": sampled_curve(r, ("loss", "train_u_12y", "train_u_13y")),
+    }
 
-    # ---- cross-entropy runs
-    runs = {}
+
+def _train_cross_entropy(model: SpringModel, fig2: Any, cap: dict[str, int]) -> dict[str, Any]:
+    """Cross-entropy runs: u2 (id 12 dominant) and its mirror u3, authors' and exact gradient; u2 without the k stop."""
+    design = model.design
+    out = {}
     for dominant in (0, 1):
         task = behaviour_cross_entropy(design, dominant=dominant)
         for grad in ("paper", "exact"):
             cfg = paper_config("behaviour-ce", paper_gradient=(grad == "paper"), **cap)
-            runs[(dominant, grad)] = train(model, task, cfg, progress=5.0)
+            key = f"{'u2' if dominant == 0 else 'u3'}_{grad}"
+            out[key] = _ce_record(train(model, task, cfg, progress=5.0), fig2.u2 if dominant == 0 else fig2.u3)
     # the stopping rule matters: the same run without the k-change rule, to 10000 iterations
-    no_stop = train(
-        model,
-        ce13,
-        paper_config("behaviour-ce", paper_gradient=True, step_tol=None, **cap),
-        progress=5.0,
+    cfg = paper_config("behaviour-ce", paper_gradient=True, step_tol=None, **cap)
+    no_stop = train(model, behaviour_cross_entropy(design, dominant=0), cfg, progress=5.0)
+    out["no_stop"] = {"ours": list(outputs(no_stop)), "iterations": no_stop.epochs, "stop_reason": no_stop.stop_reason}
+    return out
+
+
+def _train_mse(model: SpringModel, fig2: Any, cap: dict[str, int]) -> dict[str, Any]:
+    """MSE runs with the authors' script targets and with the paper's u2 as targets, both gradients."""
+    design = model.design
+    tasks = (
+        (MSE_SCRIPT, behaviour_mse(design)),
+        (MSE_U2, behaviour_mse(design, targets=tuple(float(v) for v in fig2.u2))),
     )
-
-    # ---- MSE runs
-    mse_script = behaviour_mse(design)  # targets -0.5 / -0.8 mm
-    mse_u2 = behaviour_mse(design, targets=tuple(float(v) for v in fig2.u2))
-    mse_runs = {}
-    for name, task in (("script targets (-0.5, -0.8)", mse_script), ("targets = paper u2", mse_u2)):
+    out = {}
+    for name, task in tasks:
         for grad in ("paper", "exact"):
-            cfg = paper_config("behaviour", paper_gradient=(grad == "paper"), **cap)
-            mse_runs[(name, grad)] = train(model, task, cfg, progress=5.0)
+            r = train(model, task, paper_config("behaviour", paper_gradient=(grad == "paper"), **cap), progress=5.0)
+            out[f"{name} / {grad}"] = {
+                "ours": [r.final.metrics["train_u_12y"], r.final.metrics["train_u_13y"]],
+                "rel_error": r.final.metrics["train_rel_error"],
+                "iterations": r.epochs,
+                "stop_reason": r.stop_reason,
+                "widths": r.widths.tolist(),
+                "curve": sampled_curve(r, ("loss", "train_rel_error")),
+            }
+    return out
 
-    # ---- tables
+
+def compute(quick: bool, data_dir: str | Path | None = None) -> dict[str, Any]:
+    """All numbers of the study (no files); ``quick`` caps every run at 300 iterations."""
+    fig2 = load_figure2(paper_data_dir(data_dir))
+    design = paper_sample()
+    model = SpringModel(design)
+    cap = {"epochs": 300} if quick else {}
+    ce13 = behaviour_cross_entropy(design, dominant=0)
+    u_uniform = model.operator().solve(ce13.train_loads).u[0, [12, 13], 1]
+    ce = _train_cross_entropy(model, fig2, cap)
+    mse = _train_mse(model, fig2, cap)
     ce_opt_loss, ce_opt_u, ce_opt_w = bounded_optimum(model, ce13)
+    mse_script = behaviour_mse(design)
     mse_floor_loss, mse_floor_u, _ = bounded_optimum(model, mse_script)
-    mse_floor_err = float(
-        np.linalg.norm(mse_floor_u - mse_script.train_targets[0]) / np.linalg.norm(mse_script.train_targets[0])
-    )
-    rows = [["u1 (uniform 2 mm)", *map(f6, fig2.u1), *map(f6, u_uniform), "-", "-"]]
-    for dominant, key in ((0, "u2"), (1, "u3")):
-        paper = getattr(fig2, key)
+    t = mse_script.train_targets[0]
+    return {
+        "design_hash": design.hash(),
+        "quick": quick,
+        "uniform": {"paper": fig2.u1.tolist(), "ours": u_uniform.tolist()},
+        "cross_entropy": {k: v for k, v in ce.items() if k != "no_stop"},
+        "cross_entropy_no_stop": ce["no_stop"],
+        "cross_entropy_bounded_optimum": {"loss": ce_opt_loss, "ours": ce_opt_u.tolist(), "widths": ce_opt_w.tolist()},
+        "mse_script_targets_bounded_optimum": {
+            "loss_mm2": mse_floor_loss,
+            "outputs": mse_floor_u.tolist(),
+            "rel_error": float(np.linalg.norm(mse_floor_u - t) / np.linalg.norm(t)),
+        },
+        "paper": {k: getattr(fig2, k).tolist() for k in ("u1", "u2", "u3")},
+        "measured": {k: getattr(fig2, k).tolist() for k in ("u1_exp", "u2_exp", "u3_exp")},
+        "measured_spread": {k: getattr(fig2, k).tolist() for k in ("u1_spread", "u2_spread", "u3_spread")},
+        "mse": mse,
+    }
+
+
+def headline(results: dict[str, Any]) -> dict[str, float]:
+    """Figure 2's outputs (mm) of paper nodes 13 and 14 after cross-entropy training (authors' gradient)."""
+    u2 = results["cross_entropy"]["u2_paper"]["ours"]
+    opt = results["cross_entropy_bounded_optimum"]["ours"]
+    return {
+        "u2_node13_mm": u2[0],
+        "u2_node14_mm": u2[1],
+        "u2_iterations": results["cross_entropy"]["u2_paper"]["iterations"],
+        "optimum_node13_mm": opt[0],
+        "optimum_node14_mm": opt[1],
+        "uniform_node13_mm": results["uniform"]["ours"][0],
+        "mse_script_floor_rel_error": results["mse_script_targets_bounded_optimum"]["rel_error"],
+    }
+
+
+# ------------------------------------------------------------------ render
+
+
+def _render_cross_entropy(rep: StudyReport, r: dict[str, Any]) -> None:
+    ce, p = r["cross_entropy"], r["paper"]
+    ns = r["cross_entropy_no_stop"]
+    rows = [["u1 (uniform 2 mm)", *map(f6, p["u1"]), *map(f6, r["uniform"]["ours"]), "-", "-"]]
+    for key in ("u2", "u3"):
         for grad in ("paper", "exact"):
-            r = runs[(dominant, grad)]
-            rows.append([f"{key} ({grad} gradient)", *map(f6, paper), *map(f6, outputs(r)), r.epochs, r.stop_reason])
+            c = ce[f"{key}_{grad}"]
+            rows.append(
+                [f"{key} ({grad} gradient)", *map(f6, p[key]), *map(f6, c["ours"]), c["iterations"], c["stop_reason"]]
+            )
     rows.append(
         [
             "u2, paper gradient, no k-change stop",
-            *map(f6, fig2.u2),
-            *map(f6, outputs(no_stop)),
-            no_stop.epochs,
-            no_stop.stop_reason,
+            *map(f6, p["u2"]),
+            *map(f6, ns["ours"]),
+            ns["iterations"],
+            ns["stop_reason"],
         ]
     )
-    rows.append(["u2, bounded optimum (L-BFGS-B)", *map(f6, fig2.u2), *map(f6, ce_opt_u), "-", "-"])
+    opt = r["cross_entropy_bounded_optimum"]
+    rows.append(["u2, bounded optimum (L-BFGS-B)", *map(f6, p["u2"]), *map(f6, opt["ours"]), "-", "-"])
     rep.table(
         "Output displacements u_y (mm) of paper nodes 13 and 14 under 5 g at node 11: paper (simulated) vs ours",
         ["case", "paper node 13", "paper node 14", "ours node 13", "ours node 14", "iterations", "stopped by"],
         rows,
     )
-    r2 = runs[(0, "paper")]
-    rx = runs[(0, "exact")]
-    err_u2 = float(np.max(np.abs(np.array(outputs(r2)) - fig2.u2)))
-    err_x = float(np.max(np.abs(np.array(outputs(rx)) - fig2.u2)))
-    n_bound = int(np.sum((ce_opt_w <= 1.5 + 1e-6) | (ce_opt_w >= 2.5 - 1e-6)))
+    r2, rx = ce["u2_paper"], ce["u2_exact"]
+    u2 = np.array(p["u2"])
+    err_u2 = float(np.max(np.abs(np.array(r2["ours"]) - u2)))
+    err_x = float(np.max(np.abs(np.array(rx["ours"]) - u2)))
+    w = np.array(opt["widths"])
+    n_bound = int(np.sum((w <= 1.5 + 1e-6) | (w >= 2.5 - 1e-6)))
+    moved = float(np.max(np.abs(np.array(ns["ours"]) - np.array(r2["ours"]))))
     rep.text(
-        f"With the authors' gradient and stopping rule the cross-entropy run stops after {r2.epochs} iterations "
+        f"With the authors' gradient and stopping rule the cross-entropy run stops after {r2['iterations']} iterations "
         f"(relative change of k per iteration <= 1e-8; the MATLAB loop counts one more, as it tests the change made "
         f"by the previous step) and gives the paper's u2 to {err_u2:.1e} mm. The published u2 is the optimum of the "
         f"bounded problem: L-BFGS-B over widths in [1.5, 2.5] mm finds the same outputs ({n_bound} of 28 widths on a "
-        f"bound), and running on without the k-change rule to {no_stop.epochs} iterations changes them by "
-        f"{np.max(np.abs(np.array(outputs(no_stop)) - outputs(r2))):.1e} mm. With the exact chain rule "
+        f"bound), and running on without the k-change rule to {ns['iterations']} iterations changes them by "
+        f"{moved:.1e} mm. With the exact chain rule "
         f"(dL/dz = dL/dw dw/dz) the sigmoid factor shrinks the gradient of the saturating bonds, so the run takes "
-        f"{rx.epochs} iterations to meet the same stop and ends {err_x:.1e} mm from u2."
+        f"{rx['iterations']} iterations to meet the same stop and ends {err_x:.1e} mm from u2."
     )
     meas = []
     for key in ("u1", "u2", "u3"):
-        sim, exp, spread = getattr(fig2, key), getattr(fig2, f"{key}_exp"), getattr(fig2, f"{key}_spread")
-        ours = u_uniform if key == "u1" else outputs(runs[(0 if key == "u2" else 1, "paper")])
+        sim, exp, spread = p[key], r["measured"][f"{key}_exp"], r["measured_spread"][f"{key}_spread"]
+        ours = r["uniform"]["ours"] if key == "u1" else ce[f"{key}_paper"]["ours"]
         for n in range(2):
             meas.append([f"{key} node {13 + n}", sim[n], ours[n], exp[n], spread[n], ours[n] - exp[n]])
     rep.table(
-        "Measured outputs of the printed samples (u*_exp, mm) against the simulations",
-        ["case", "paper sim", "ours (paper gradient)", "measured", "+-", "ours - measured"],
+        "Measured outputs of the printed samples (u*_exp, mm) against the simulations; ± is the paper's published "
+        "spread of the measurement (its definition is not given). The trained widths of the printed samples are not "
+        "published: ours are reproductions with the authors' recipe",
+        ["case", "paper sim", "ours (paper gradient)", "measured", "±", "ours - measured"],
         meas,
     )
-    mrows = []
-    for (name, grad), r in mse_runs.items():
-        t = r.final.metrics
-        mrows.append([name, grad, t["train_u_12y"], t["train_u_13y"], t["train_rel_error"], r.epochs, r.stop_reason])
+
+
+def _render_mse(rep: StudyReport, r: dict[str, Any]) -> None:
+    mse = r["mse"]
+    rows = []
+    for key, m in mse.items():
+        name, grad = key.split(" / ")
+        rows.append([name, grad, *m["ours"], m["rel_error"], m["iterations"], m["stop_reason"]])
     rep.table(
         "MSE behaviour learning (authors' Learningspring2D_MSE.m settings)",
         ["targets", "gradient", "u node 13", "u node 14", "relative error", "iterations", "stopped by"],
-        mrows,
+        rows,
     )
-    pe = mse_runs[("script targets (-0.5, -0.8)", "paper")]
-    xe = mse_runs[("script targets (-0.5, -0.8)", "exact")]
-    pu = mse_runs[("targets = paper u2", "paper")]
-    xu = mse_runs[("targets = paper u2", "exact")]
+    pe, xe = mse[f"{MSE_SCRIPT} / paper"], mse[f"{MSE_SCRIPT} / exact"]
+    pu, xu = mse[f"{MSE_U2} / paper"], mse[f"{MSE_U2} / exact"]
+    fl = r["mse_script_targets_bounded_optimum"]
     rep.text(
         f"The MSE script's targets (-0.5, -0.8) mm are out of reach of k = E t w / L with widths in 1.5-2.5 mm: the "
-        f"bounded optimum (L-BFGS-B) is u = ({mse_floor_u[0]:.4f}, {mse_floor_u[1]:.4f}) mm, a "
-        f"{100 * mse_floor_err:.2f} % relative error. The exact chain rule reaches it "
-        f"({100 * xe.final.metrics['train_rel_error']:.2f} % after {xe.epochs} iterations); the authors' gradient "
-        f"is still at {100 * pe.final.metrics['train_rel_error']:.2f} % after {pe.epochs}: in SI units dL/dk of an "
+        f"bounded optimum (L-BFGS-B) is u = ({fl['outputs'][0]:.4f}, {fl['outputs'][1]:.4f}) mm, a "
+        f"{100 * fl['rel_error']:.2f} % relative error. The exact chain rule reaches it "
+        f"({100 * xe['rel_error']:.2f} % after {xe['iterations']} iterations); the authors' gradient "
+        f"is still at {100 * pe['rel_error']:.2f} % after {pe['iterations']}: in SI units dL/dk of an "
         "MSE in m^2 is ~1e-9 or less, below Adam's eps = 1.5e-8, so Adam's step is lr g / eps rather than ~lr and "
         f"shrinks with the residual. The paper's u2 outputs given as MSE targets are reached with the exact chain "
-        f"rule ({100 * xu.final.metrics['train_rel_error']:.3f} % after {xu.epochs} iterations, the u_conv stop) but "
-        f"not with the authors' gradient ({100 * pu.final.metrics['train_rel_error']:.2f} % after {pu.epochs})."
+        f"rule ({100 * xu['rel_error']:.3f} % after {xu['iterations']} iterations, the u_conv stop) but "
+        f"not with the authors' gradient ({100 * pu['rel_error']:.2f} % after {pu['iterations']})."
     )
 
-    # ---- figures
-    curves = [("u2, authors' gradient", runs[(0, "paper")]), ("u2, exact gradient", runs[(0, "exact")])]
-    fig = training_curves_figure(
-        curves,
+
+def _plot_training(rep: StudyReport, r: dict[str, Any]) -> None:
+    ce = r["cross_entropy"]
+    fig = curves_figure(
+        [("u2, authors' gradient", ce["u2_paper"]["curve"]), ("u2, exact gradient", ce["u2_exact"]["curve"])],
+        loss_key="loss",
         metric_keys=("train_u_12y", "train_u_13y"),
         loss_label="cross-entropy loss",
         metric_label="u_y (mm) of ids 12, 13 (paper nodes 13, 14)",
         title="Figure 2: cross-entropy behaviour learning (u3 is the mirror image)",
         logx=True,
     )
-    for v in fig2.u2:
+    for v in r["paper"]["u2"]:
         fig.axes[1].axhline(v, color="k", ls="--", lw=0.8)
     rep.figure(fig, "training_ce.png", "Cross-entropy loss and the two outputs per iteration; dashed: the paper's u2.")
-    plt.close(fig)
-    fig = training_curves_figure(
-        [(f"{n} {g}", r) for (n, g), r in mse_runs.items()],
+    fig = curves_figure(
+        [(key, m["curve"]) for key, m in r["mse"].items()],
+        loss_key="loss",
         metric_keys=("train_rel_error",),
         loss_label="MSE loss (mm^2)",
         metric_label="relative error",
@@ -219,73 +299,51 @@ def main(argv: list[str] | None = None) -> int:
         logx=True,
     )
     rep.figure(fig, "training_mse.png", "MSE loss and relative output error per iteration.")
-    plt.close(fig)
+
+
+def _plot_lattices(rep: StudyReport, r: dict[str, Any]) -> None:
+    from fem_mnn.viz.training import compare_widths_figure, draw_lattice
+
+    design = paper_sample()
+    model = SpringModel(design)
+    ce13 = behaviour_cross_entropy(design, dominant=0)
+    ce = r["cross_entropy"]
+    w_u2, w_u3 = np.array(ce["u2_paper"]["widths"]), np.array(ce["u3_paper"]["widths"])
     kw = {"loads": ce13.train_loads[0], "outputs": [tuple(o) for o in ce13.outputs]}
     fig = compare_widths_figure(
         design,
-        runs[(0, "paper")].widths,
-        runs[(1, "paper")].widths,
+        w_u2,
+        w_u3,
         titles=("trained for u2 (node 13 = id 12 dominant)", "trained for u3 (node 14 = id 13 dominant)"),
         suptitle="Cross-entropy, authors' gradient: trained widths to scale",
         **kw,
     )
     rep.figure(fig, "lattice_ce_paper.png", "Trained widths (mm) of the two mirror-image networks.")
-    plt.close(fig)
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4.8))
-    for ax, (w, t) in zip(
-        axes, ((design.widths, "uniform 2 mm"), (runs[(0, "paper")].widths, "trained (u2)")), strict=True
-    ):
+    close(fig)
+    fig = figure(12, 4.8)
+    axes = fig.subplots(1, 2)
+    coll = None
+    for ax, (w, t) in zip(axes, ((design.widths, "uniform 2 mm"), (w_u2, "trained (u2)")), strict=True):
         u = model.operator(w).solve(ce13.train_loads).u[0]
         coll = draw_lattice(ax, design, w, displacement=u, disp_scale=10.0, **kw)
         ax.set_title(f"{t}: deformed x10 (dashed)")
     fig.colorbar(coll, ax=list(axes), label="bond width (mm)", shrink=0.8)
     rep.figure(fig, "deformed.png", "Deformation under 5 g at id 10 (x10), before and after training.")
-    plt.close(fig)
 
-    rep.data.update(
-        {
-            "design_hash": design.hash(),
-            "quick": args.quick,
-            "uniform": {"paper": fig2.u1.tolist(), "ours": u_uniform.tolist()},
-            "cross_entropy": {
-                f"{'u2' if d == 0 else 'u3'}_{g}": {
-                    "paper": (fig2.u2 if d == 0 else fig2.u3).tolist(),
-                    "ours": list(outputs(r)),
-                    "iterations": r.epochs,
-                    "stop_reason": r.stop_reason,
-                    "final_loss": r.final.loss,
-                    "widths": r.widths.tolist(),
-                    "config": r.config.to_dict(),
-                }
-                for (d, g), r in runs.items()
-            },
-            "cross_entropy_no_stop": {"ours": list(outputs(no_stop)), "iterations": no_stop.epochs},
-            "cross_entropy_bounded_optimum": {
-                "loss": ce_opt_loss,
-                "ours": ce_opt_u.tolist(),
-                "widths": ce_opt_w.tolist(),
-            },
-            "mse_script_targets_bounded_optimum": {
-                "loss_mm2": mse_floor_loss,
-                "outputs": mse_floor_u.tolist(),
-                "rel_error": mse_floor_err,
-            },
-            "measured": {k: getattr(fig2, k).tolist() for k in ("u1_exp", "u2_exp", "u3_exp")},
-            "mse": {
-                f"{n} / {g}": {
-                    "ours": [r.final.metrics["train_u_12y"], r.final.metrics["train_u_13y"]],
-                    "rel_error": r.final.metrics["train_rel_error"],
-                    "iterations": r.epochs,
-                    "stop_reason": r.stop_reason,
-                    "widths": r.widths.tolist(),
-                }
-                for (n, g), r in mse_runs.items()
-            },
-        }
-    )
-    out = rep.write()
-    print(f"wrote {out}")
-    return 0
+
+def render(results: dict[str, Any], out: Path) -> None:
+    """results.md, results.json and the figures of ``compute``'s results in ``out``."""
+    rep = StudyReport(NAME, "Figure 2: behaviour learning (spring network)", out_dir=out)
+    _render_cross_entropy(rep, results)
+    _render_mse(rep, results)
+    _plot_training(rep, results)
+    _plot_lattices(rep, results)
+    rep.data.update(results)
+    rep.write()
+
+
+def main(argv: list[str] | None = None) -> int:
+    return study_main(NAME, __doc__, compute, render, argv, quick_help="every run capped at 300 iterations")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,48 @@
+"""The committed quick results (``studies/results/<name>/quick/results.json``) are what the code computes.
+
+The committed ``studies/results/<name>/results.json`` are full runs; the quick ones beside them are
+regenerated with ``python studies/<name>.py --quick``. Spring-network studies are deterministic
+arithmetic: their headline numbers must agree to 1e-9 relative (room for a different BLAS build
+only). The FE study goes through gmsh and a sparse direct solver: 1e-6 relative.
+Every committed results file records its provenance (package version, commit, clean flag).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from _studies import committed_quick, quick_results, study
+
+ROOT = Path(__file__).resolve().parents[1]
+SPRING = ["fig1_gradient", "fig2_behaviour", "fig3_regression", "fig4_iris", "fig5_retraining"]
+
+
+def _compare(name: str, data_dir: Path | None, rtol: float) -> None:
+    mod = study(name)
+    now = mod.headline(quick_results(name, data_dir))
+    then = mod.headline(committed_quick(name))
+    assert set(now) == set(then)
+    for k in now:
+        assert now[k] == pytest.approx(then[k], rel=rtol, abs=1e-15), k
+
+
+@pytest.mark.parametrize("name", SPRING)
+def test_quick_headline_matches_committed(name: str, shared_data: Path):
+    _compare(name, shared_data, rtol=1e-9)
+
+
+@pytest.mark.fem
+def test_fem_quick_headline_matches_committed():
+    pytest.importorskip("fem_mnn.fem.linear", reason="DOLFINx is not installed")
+    _compare("fem_convergence", None, rtol=1e-6)
+
+
+def test_committed_results_record_provenance():
+    files = sorted((ROOT / "studies" / "results").glob("*/quick/results.json"))
+    assert {f.parent.parent.name for f in files} >= set(SPRING) | {"fem_convergence"}
+    for f in files:
+        prov = json.loads(f.read_text())["provenance"]
+        assert {"version", "commit", "clean", "libraries"} <= set(prov), f
+        assert json.loads(f.read_text())["quick"] is True, f
