@@ -295,7 +295,10 @@ _WRITE_CALL = re.compile(
 #: Direct writes that are fine, with the reason.
 _ALLOWED = {
     ("training.py", "np.savez("): "into an in-memory buffer, then written through atomic_path",
-    ("training.py", 'open(self.csv_path, "a")'): "history.csv is an append-only log; resume rewrites it from the checkpoint",
+    (
+        "training.py",
+        'open(self.csv_path, "a")',
+    ): "history.csv is an append-only log; resume rewrites it from the checkpoint",
     ("stl.py", "open(os.devnull"): "silences gmsh's stdout",
 }
 #: Known gaps, each reported to its owner; the test turns XPASS (fails) once fixed.
