@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from fem_mnn.core.errors import InputError
-from fem_mnn.core.files import atomic_write_text
+from fem_mnn.core.files import atomic_write_text, compact_json
 from fem_mnn.design.records import Design, Geometry, Material
 from fem_mnn.design.validate import validate
 
@@ -191,6 +191,9 @@ def read_design_json(path: str | Path) -> Any:
 
 
 def save_design(design: Design, path: str | Path) -> Path:
-    """Write the design as JSON (atomically: a reader sees the old or the new file)."""
+    """Write the design as compact JSON (one line per node, bonds packed), atomically.
 
-    return atomic_write_text(path, json.dumps(design.to_dict(), indent=1) + "\n")
+    ``-0.0`` coordinates are kept: the design hash (the mesh cache key) is computed from the
+    values, and a written design must load with the same hash.
+    """
+    return atomic_write_text(path, compact_json(design.to_dict(), negative_zero=True) + "\n")
