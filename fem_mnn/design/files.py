@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import json
 import math
 from pathlib import Path
@@ -73,14 +74,16 @@ def parse_design(data: object, source: str | None = None) -> Design:
     src = source
     if not isinstance(data, dict):
         raise InputError("a design must be a JSON object", source=src, value=type(data).__name__)
-    for key in ("nodes", "bonds", "widths", "thickness", "material", "fixed"):
-        if key not in data:
-            raise InputError("missing required key", source=src, field=key)
     known = {"name", "units", "nodes", "bonds", "widths", "thickness", "material", "fixed"}
     known |= {"geometry", "comment"}
     unknown = sorted(set(data) - known, key=str)
-    if unknown:
-        raise InputError("unknown key", source=src, field=str(unknown[0]))
+    if unknown:  # before the missing keys: a typo (widht) is named, not only the key it hides
+        near = difflib.get_close_matches(str(unknown[0]), sorted(known), n=1)
+        hint = f" (did you mean {near[0]!r}?)" if near else f" (known: {', '.join(sorted(known))})"
+        raise InputError("unknown key" + hint, source=src, field=str(unknown[0]))
+    for key in ("nodes", "bonds", "widths", "thickness", "material", "fixed"):
+        if key not in data:
+            raise InputError("missing required key", source=src, field=key)
 
     nodes = []
     for n, p in enumerate(_list(data["nodes"], src, "nodes")):
