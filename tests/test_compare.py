@@ -198,3 +198,36 @@ def test_compare_with_fem_on_synthetic_displacements(tiny):
         assert 0.6 < s["best_scale"] < 1.2
     rows = res["rows"]
     assert all(math.isfinite(r["fem"]) for r in rows)
+
+
+# ------------------------------------------------------------- honest comparisons (issue 12)
+
+
+def test_paper_figure_refuses_a_design_that_is_not_the_paper_sample(tmp_path):
+    from conftest import run_cli
+
+    from fem_mnn.design import paper_sample, save_design, triangular_patch
+
+    patch = save_design(triangular_patch(7, 5), tmp_path / "patch.json")
+    r = run_cli("compare", patch, "--paper-figure", "1", "--models", "spring", "--out", tmp_path / "c")
+    assert r.returncode == 2 and len(r.stderr.splitlines()) == 1 and "not the paper's sample" in r.stderr, r.stderr
+    assert not (tmp_path / "c").exists()
+    d = paper_sample()
+    from dataclasses import replace
+
+    other = save_design(replace(d, fixed=(0, 3)), tmp_path / "other.json")
+    r = run_cli("compare", other, "--paper-figure", "2", "--models", "spring", "--out", tmp_path / "c")
+    assert r.returncode == 2 and "clamps" in r.stderr
+
+
+def test_figure3_says_untrained_model_vs_trained_measurement(paper_file, tmp_path):
+    import json
+
+    from conftest import run_cli
+
+    out = tmp_path / "c"
+    r = run_cli("compare", paper_file, "--paper-figure", "3", "--models", "spring", "--out", out)
+    assert r.returncode == 0, r.stderr
+    md = (out / "comparison.md").read_text()
+    assert md.startswith("# UNTRAINED model") and "**Measured vs predicted (displacement, mm): UNTRAINED" in md
+    assert "TRAINED" in json.loads((out / "comparison.json").read_text())["comparisons"][0]["caveat"]

@@ -145,3 +145,68 @@ def test_a_repeated_key_is_refused(tmp_path):
     p.write_text(text[:-1] + ', "thickness": 3}')
     with pytest.raises(InputError, match=r"twice.json: thickness: key given twice"):
         load_design(p)
+
+
+# --------------------------------------------------------- editing designs (issue 12)
+
+
+def test_design_command_sets_fixed_widths_thickness_and_E(tmp_path):
+    from conftest import run_cli
+
+    from fem_mnn.design import load_design
+
+    out = tmp_path / "d.json"
+    csv = tmp_path / "w.csv"
+    csv.write_text("bond,width\n3,1.7\n4,1.8\n")
+    r = run_cli("design", "strip", "--size", "6", "4", "--fixed", "0", "2", "5", "--width", "2.2", "--width",
+                "10=2.5", "--width", str(csv), "--thickness", "3", "--E", "1.2", "-o", out)  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    d = load_design(out)
+    assert d.fixed == (0, 2, 5) and d.thickness == 3.0 and d.material.E == 1.2
+    assert d.widths[10] == 2.5 and d.widths[3] == 1.7 and d.widths[4] == 1.8 and d.widths[0] == 2.2
+    text = out.read_text()
+    assert len(text.splitlines()) < 60  # compact: 24 nodes, 53 bonds
+    # the old form still works
+    assert run_cli("design", "paper", "--width", "2.1", "-o", out).returncode == 0
+    assert set(load_design(out).widths) == {2.1}
+
+
+@pytest.mark.parametrize(
+    ("argv", "needle"),
+    [
+        (["--width", "99=2"], "unknown bond id"),
+        (["--width", "0"], "> 0"),
+        (["--width", "3.5"], "--width"),
+        (["--fixed", "0"], "--fixed"),
+        (["--fixed", "77"], "unknown node id"),
+    ],
+)
+def test_design_command_refuses_bad_edits_in_one_line(tmp_path, argv, needle):
+    from conftest import run_cli
+
+    r = run_cli("design", "paper", *argv, "-o", tmp_path / "d.json")
+    assert r.returncode == 2 and len(r.stderr.splitlines()) == 1 and needle in r.stderr, r.stderr
+    assert not (tmp_path / "d.json").exists()
+
+
+def test_validate_runs_the_loading_checks(paper_file, tmp_path):
+    import json
+
+    from conftest import run_cli
+
+    base = json.loads(paper_file.read_text())
+    cases = [
+        ({**base, "fixed": []}, "no fixed node"),
+        ({**base, "fixed": [0]}, "do not pin"),
+        ({**base, "widths": [0.0] + base["widths"][1:]}, "widths[0]"),
+    ]
+    typo = dict(base)
+    typo["widht"] = typo.pop("widths")
+    cases.append((typo, "widht: unknown key (did you mean 'widths'?)"))
+    for data, needle in cases:
+        f = tmp_path / "v.json"
+        f.write_text(json.dumps(data))
+        r = run_cli("validate", f)
+        assert r.returncode == 2 and needle in r.stderr and len(r.stderr.splitlines()) == 1, r.stderr
+    f.write_text(json.dumps({**base, "widths": [3.0] + base["widths"][1:]}))
+    assert run_cli("validate", f).returncode == 1  # outside the printable range: a failed check

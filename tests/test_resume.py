@@ -67,8 +67,13 @@ def _kill_after_next_checkpoint(design: Path, out: Path, after_epoch: int, *extr
         _, err = proc.communicate(timeout=60)
     if sig == signal.SIGKILL:
         assert proc.returncode == -signal.SIGKILL
-    else:  # Ctrl-C: the CLI says so in one line and exits 130, no traceback
-        assert proc.returncode == 130 and err.splitlines() == ["fem-mnn: interrupted"], (proc.returncode, err)
+    else:  # Ctrl-C: the run stops after the current epoch, checkpoints, says where in one line, exits 130
+        state, _ = training.load_checkpoint(out / "checkpoint.npz")
+        assert state.epoch >= epoch
+        epoch = state.epoch
+        lines = err.splitlines()
+        assert proc.returncode == 130 and len(lines) == 1, (proc.returncode, err)
+        assert f"after epoch {epoch}" in lines[0] and str(out / "checkpoint.npz") in lines[0], err
     assert not (out / "result.json").exists(), "the run finished before the kill: make it longer"
     return epoch
 

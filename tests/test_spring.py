@@ -130,3 +130,22 @@ def test_dense_and_sparse_paths_agree(design):
     np.testing.assert_allclose(a.elongation, b.elongation, rtol=0, atol=1e-12 * np.abs(b.elongation).max())
     # "auto" picks dense for the small lattice only
     assert SpringModel(design).operator(w).dense == (design.n_nodes * 2 - 4 <= 600)
+
+
+def test_gradient_json_documents_every_key_with_its_unit(paper_file, tmp_path):
+    """Issue 12: grad_w is mm (not N), grad_k mm^3/N (not mm^2), e_adj mm^2/N (a length applied as a force)."""
+    import json
+
+    from conftest import run_cli
+
+    out = tmp_path / "g.json"
+    r = run_cli("spring", "gradient", paper_file, "--load", "12:0,-0.098", "--target", "13:_,-25", "--out", out)
+    assert r.returncode == 0, r.stderr
+    data = json.loads(out.read_text())
+    units = data["units"]
+    for key in ("loss", "u", "elongation", "adjoint_elongation", "grad_k", "grad_w", "loads", "targets"):
+        assert key in units, key
+    assert units["grad_w"].startswith("mm ") and units["grad_k"].startswith("mm^3/N")
+    assert units["adjoint_elongation"].startswith("mm^2/N") and "force" in units["adjoint_elongation"]
+    r = run_cli("spring", "gradient", paper_file, "--load", "12:0,-0.098", "--target", "13:_,-25")
+    assert "dL/dw (mm)" in r.stdout and "e_adj (mm^2/N)" in r.stdout and "dL/dw (N)" not in r.stdout

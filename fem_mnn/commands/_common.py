@@ -22,6 +22,7 @@ from fem_mnn.design.records import Design
 from fem_mnn.learn.insitu import Backprop
 
 __all__ = [
+    "GRADIENT_UNITS",
     "add_case_arguments",
     "count",
     "natural",
@@ -32,6 +33,24 @@ __all__ = [
     "parse_targets",
 ]
 
+
+#: Every key of the gradient JSON with its unit and meaning (also written as the JSON's ``units``).
+#: The loss is L = 1/2 sum (u - target)^2 in mm^2. The adjoint problem is loaded with -dL/du,
+#: a length (mm), applied as a force (N) of the same magnitude: its displacements and
+#: elongations are therefore in mm per N of that load times mm, i.e. mm^2/N, not mm.
+GRADIENT_UNITS = {
+    "length": "mm",
+    "force": "N",
+    "loads": "N: [node, F_x, F_y]",
+    "targets": "mm: [node, u_x, u_y] (null = free)",
+    "loss": "mm^2: L = 1/2 sum (u - target)^2",
+    "u": "mm: node displacements under the loads",
+    "elongation": "mm: e = (u_j - u_i) . n per bond",
+    "adjoint_elongation": "mm^2/N: e_adj per bond under the adjoint load -dL/du (mm) applied as a force (N) "
+    "of the same magnitude",
+    "grad_k": "mm^3/N: dL/dk = e * e_adj (L in mm^2, k in N/mm)",
+    "grad_w": "mm (= mm^2/mm): dL/dw, in situ estimate k'(w) e e_adj with k = E t w / L",
+}
 
 #: Largest load (N) or target (mm) component accepted: squares of the solution stay far from overflow.
 _MAX_COMPONENT = 1e100
@@ -167,7 +186,7 @@ def gradient_payload(
     check_finite(bp)
     return {
         "model": model,
-        "units": {"length": "mm", "force": "N", "grad_k": "mm^2 (dL/dk, k in N/mm)", "grad_w": "N (dL/dw)"},
+        "units": dict(GRADIENT_UNITS),
         "package_version": __version__,
         "design_hash": design.hash(),
         "loads": [[i, *loads[0, i].tolist()] for i in np.nonzero(np.any(loads[0] != 0, axis=1))[0].tolist()],
@@ -189,11 +208,12 @@ def gradient_table(design: Design, bp: Backprop, out=None) -> None:
     check_finite(bp)
     out = out or sys.stdout
     print(f"loss = {bp.loss:.6e}  (1/2 sum (u - target)^2, mm^2)", file=out)
+    print("e_adj: elongation under the adjoint load -dL/du (mm) applied as a force (N), hence mm^2/N", file=out)
     print("\nnode      ux (mm)       uy (mm)", file=out)
     for i, (ux, uy) in enumerate(bp.u[0]):
         mark = "  fixed" if i in design.fixed else ""
         print(f"{i:4d} {ux:13.6e} {uy:13.6e}{mark}", file=out)
-    print("\nbond   i   j   width     e (mm)      e_adj (mm)   dL/dk (mm^2)  dL/dw (N)", file=out)
+    print("\nbond   i   j   width     e (mm)   e_adj (mm^2/N) dL/dk (mm^3/N) dL/dw (mm)", file=out)
     for b, (i, j) in enumerate(design.bonds.tolist()):
         print(
             f"{b:4d} {i:3d} {j:3d} {design.widths[b]:7.4f} {bp.elongation[0, b]:12.5e} "

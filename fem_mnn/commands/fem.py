@@ -34,7 +34,16 @@ from fem_mnn.learn.insitu import backprop_operator
 from fem_mnn.learn.losses import MSE
 from fem_mnn.spring.frame import beam_gradient
 
-__all__ = ["register"]
+__all__ = ["FEM_GRADIENT_UNITS", "register"]
+
+#: Units of the keys ``fem gradient`` adds to the spring command's (see GRADIENT_UNITS).
+FEM_GRADIENT_UNITS = {
+    "grad_theta": "mm^2: dL/dtheta, exact discrete gradient w.r.t. a dimensionless stiffness factor per bond",
+    "rotation": "rad: junction rotation per node (forward case)",
+    "grad_w_beam": "mm: beam-aware in situ estimate of dL/dw (axial + bending, junction rotations)",
+    "grad_w_beam_bending": "mm: the bending part of grad_w_beam",
+    "grad_w_exact": "mm: exact dL/dw of the FE model (--exact)",
+}
 
 
 def _gradient(args: argparse.Namespace) -> int:
@@ -62,6 +71,7 @@ def _gradient(args: argparse.Namespace) -> int:
     theta = stiffness_factor_gradient(op, loads, loss)
 
     payload: dict[str, Any] = gradient_payload(design, loads, targets, bp, model="fem")
+    payload["units"].update(FEM_GRADIENT_UNITS)
     payload["grad_theta"] = theta.bond.tolist()
     payload["rotation"] = theta.forward.rotation[0].tolist()
     # beam-aware in situ estimate (fem_mnn.spring.frame): node displacements + junction rotations, axial + bending

@@ -19,11 +19,17 @@ from fem_mnn.commands._common import count, natural, positive_float
 from fem_mnn.core.errors import InputError
 from fem_mnn.core.files import atomic_savefig
 from fem_mnn.design.files import load_design, save_design
-from fem_mnn.learn.tasks import TASK_NAMES, build_task
-from fem_mnn.learn.training import paper_config, train
+from fem_mnn.learn.taskfile import load_task_file, paper_task
+from fem_mnn.learn.tasks import TASK_NAMES, Task
+from fem_mnn.learn.training import TrainConfig, paper_config, train
 from fem_mnn.spring.network import SpringModel
 
-__all__ = ["register_fem", "register_spring", "run_train"]
+__all__ = ["DEFAULT_CHECKPOINT_EVERY", "register_fem", "register_spring", "run_train"]
+
+#: ``--checkpoint-every`` default per model: an FE epoch costs seconds (a checkpoint every 10 bounds
+#: the work a SIGKILL loses to about 10 epochs); a spring epoch costs microseconds to milliseconds, so
+#: the spring run checkpoints at the end only. Both checkpoint on SIGINT/SIGTERM and at the end.
+DEFAULT_CHECKPOINT_EVERY = {"spring": 0, "fem": 10}
 
 
 def _model(args: argparse.Namespace, design) -> tuple[object, int]:
@@ -55,27 +61,64 @@ def _comm():
     return MPI.COMM_WORLD
 
 
+def _task_and_config(args: argparse.Namespace, design) -> tuple[Task, TrainConfig]:
+    """The task (a paper task from its shipped file, or ``--task-file``) and the training settings."""
+    overrides: dict = {"paper_gradient": args.paper_gradient, "checkpoint_every": args.checkpoint_every}
+    if args.seed is not None:
+        overrides["seed"] = args.seed
+    for name, key in (("epochs", "epochs"), ("lr", "lr"), ("batch", "batch_size"), ("beta", "beta")):
+        if getattr(args, name) is not None:
+            overrides[key] = getattr(args, name)
+    if args.parametrisation is not None:
+        overrides["parametrisation"] = args.parametrisation
+    if args.task_file is not None:
+        task = load_task_file(args.task_file, design, seed=args.seed)
+        settings = dict(task.train_settings)
+        if settings.get("metric_tol") is not None:
+            settings["metric_tol"] = tuple(settings["metric_tol"])
+        try:
+            config = TrainConfig(**{**settings, **overrides})
+        except InputError as err:
+            raise err.with_source(str(args.task_file)) from None
+        return task, config
+    task = paper_task(args.task, design, seed=args.seed if args.seed is not None else 0)
+    return task, paper_config(args.task, **overrides)
+
+
 def run_train(args: argparse.Namespace) -> int:
     """Run ``fem-mnn spring train`` or ``fem-mnn fem train`` (``args.model``)."""
 
     from fem_mnn.viz.training import compare_widths_figure, training_curves_figure
 
     design = load_design(args.design)
-    task = build_task(args.task, design, seed=args.seed)
-    overrides = {"seed": args.seed, "paper_gradient": args.paper_gradient, "checkpoint_every": args.checkpoint_every}
-    for name, key in (("epochs", "epochs"), ("lr", "lr"), ("batch", "batch_size"), ("beta", "beta")):
-        if getattr(args, name) is not None:
-            overrides[key] = getattr(args, name)
-    if args.parametrisation is not None:
-        overrides["parametrisation"] = args.parametrisation
-    config = paper_config(args.task, **overrides)
+    if args.checkpoint_every is None:
+        args.checkpoint_every = DEFAULT_CHECKPOINT_EVERY[args.model]
+    task, config = _task_and_config(args, design)
     out = args.out
-    if not args.resume and (out / "checkpoint.npz").exists():
+    ckpt = out / "checkpoint.npz"
+    if not args.resume and ckpt.exists():
         raise InputError("holds a checkpoint: pass --resume to continue it, or choose another --out", source=str(out))
+    if args.resume and not ckpt.exists():
+        raise InputError("no checkpoint to resume from (start without --resume)", source=str(ckpt))
     model, rank = _model(args, design)
     result = train(
-        model, task, config, out_dir=out, resume=args.resume, progress=not args.quiet and rank == 0, write=rank == 0
+        model,
+        task,
+        config,
+        out_dir=out,
+        resume=args.resume,
+        progress=not args.quiet and rank == 0,
+        write=rank == 0,
+        handle_signals=True,
     )
+    if result.stop_reason == "interrupted":
+        if rank == 0:
+            print(
+                f"fem-mnn: interrupted ({result.signal or 'SIGINT'}) after epoch {result.epochs} of {config.epochs}: "
+                f"checkpoint {ckpt}; continue with the same command and --resume",
+                file=sys.stderr,
+            )
+        return 130
     if rank != 0:
         return 0
 
@@ -100,9 +143,15 @@ def run_train(args: argparse.Namespace) -> int:
     atomic_savefig(fig, out / "training.png", dpi=130, bbox_inches="tight")
 
     fin = result.final
-    print(f"task {task.name}: {result.epochs} epochs, stopped by {result.stop_reason}")
+    resumed = f" (resumed from epoch {result.resumed_from})" if result.resumed_from is not None else ""
+    print(f"task {task.name}: {result.epochs} epochs{resumed}, stopped by {result.stop_reason}")
     if fin is not None:
         print(f"final loss {fin.loss:.6g}" + "".join(f", {k} {v:.6g}" for k, v in sorted(fin.metrics.items())))
+    if result.success is not None:
+        sc = result.success
+        bound = f">= {sc['min']:g}" if "min" in sc else f"<= {sc['max']:g}"
+        value = "n/a" if sc["value"] is None else f"{sc['value']:.4g}"
+        print(f"success: {sc['metric']} {value} (wanted {bound}): {'met' if sc['met'] else 'NOT met'}")
     print(
         f"wrote {out}/ (history.csv, history.json, result.json, checkpoint.npz, design_trained.json, lattice.png, training.png)"
     )
@@ -114,28 +163,48 @@ def _add_train_parser(ssub: argparse._SubParsersAction, model: str, what: str) -
 
     p = ssub.add_parser(
         "train",
-        help="train the widths on a task of the paper (in situ backpropagation + Adam)",
-        description=f"Train bond widths of DESIGN on a task of Li & Mao (2024) with {what}. Defaults are "
-        "the authors' settings per task (behaviour: step 5e-3, full batch, stop at relative width change 1e-8; "
-        "regression: 5000 epochs, step 0.1, batch 16; iris: 100 epochs, step 6e-3, batch 16, beta 5). Writes "
-        "history.csv/json, result.json, checkpoint.npz, design_trained.json, lattice.png and training.png into --out.",
+        help="train the widths on a task: a paper task (--task) or your own (--task-file)",
+        description=f"Train bond widths of DESIGN with {what}, by in situ backpropagation and Adam, on a task of "
+        "Li & Mao (2024) (--task, the paper's lattice only: the tasks use its node ids) or on a task file "
+        "(--task-file, any lattice; format in the README). Paper task defaults are the authors' settings "
+        "(behaviour: step 5e-3, full batch, stop at relative width change 1e-8; regression: 5000 epochs, step 0.1, "
+        "batch 16; iris: 100 epochs, step 6e-3, batch 16, beta 5); a task file's 'train' block sets its own. "
+        "Ctrl-C (SIGINT) or SIGTERM stops at the end of the current epoch, writes a checkpoint and exits 130; "
+        "--resume continues it. Writes history.csv/json, result.json (with the task's success criterion), "
+        "checkpoint.npz, design_trained.json, lattice.png and training.png into --out.",
     )
-    p.add_argument("design", metavar="DESIGN", help="design JSON file (the tasks use the paper's node ids)")
-    p.add_argument("--task", required=True, choices=TASK_NAMES, help="which task")
+    p.add_argument("design", metavar="DESIGN", help="design JSON file")
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("--task", choices=TASK_NAMES, help="a paper task (shipped task file; the paper's lattice only)")
+    which.add_argument("--task-file", type=Path, metavar="FILE.json", help="your task file (see the README)")
     p.add_argument("--epochs", type=count, default=None, help="maximum epochs (default: the paper's)")
     p.add_argument("--lr", type=positive_float, default=None, help="Adam step size (default: the paper's)")
     p.add_argument("--batch", type=count, default=None, help="mini-batch size, 0 = full batch")
     p.add_argument("--beta", type=positive_float, default=None, help="sigmoid steepness of the width parametrisation")
     p.add_argument("--parametrisation", choices=("sigmoid", "clip"), default=None, help="width parametrisation")
-    p.add_argument("--seed", type=int, default=0, help="seed of the data split/noise and of the batch shuffling")
+    p.add_argument(
+        "--seed",
+        type=int,
+        default=None,
+        help="seed of the data split/noise and of the batch shuffling (default 0, or the task file's split seed)",
+    )
     p.add_argument(
         "--paper-gradient",
         action="store_true",
         help="feed dL/dk in SI units straight to the latent variable, as the authors' code does",
     )
     p.add_argument("--out", type=_out_dir, default=None, help="output folder (default ./train-TASK)")
-    p.add_argument("--resume", action="store_true", help="continue from --out/checkpoint.npz")
-    p.add_argument("--checkpoint-every", type=count, default=0, metavar="N", help="checkpoint every N epochs")
+    p.add_argument(
+        "--resume", action="store_true", help="continue from --out/checkpoint.npz (an error when there is none)"
+    )
+    p.add_argument(
+        "--checkpoint-every",
+        type=count,
+        default=None,
+        metavar="N",
+        help=f"also checkpoint every N epochs, 0 = only at the end and on SIGINT/SIGTERM "
+        f"(default {DEFAULT_CHECKPOINT_EVERY[model]} for {model} train)",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
     p.set_defaults(func=_run, model=model)
     return p
@@ -172,7 +241,7 @@ def _out_dir(text: str):
 def _run(args: argparse.Namespace) -> int:
 
     if args.out is None:
-        args.out = Path(f"train-{args.task}")
+        args.out = Path(f"train-{args.task or Path(args.task_file).stem}")
     if args.out.exists() and not args.out.is_dir():
         raise InputError("is not a folder", source="--out", value=str(args.out))
     return run_train(args)

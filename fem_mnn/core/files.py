@@ -29,6 +29,7 @@ __all__ = [
     "atomic_write_bytes",
     "atomic_write_json",
     "atomic_write_text",
+    "compact_json",
     "to_jsonable",
 ]
 
@@ -113,6 +114,51 @@ def to_jsonable(obj: Any) -> Any:
     if isinstance(obj, float) and not np.isfinite(obj):
         return None if np.isnan(obj) else ("inf" if obj > 0 else "-inf")
     return obj
+
+
+def _no_negative_zero(obj: Any) -> Any:
+    if isinstance(obj, float):
+        return 0.0 if obj == 0.0 else obj
+    if isinstance(obj, dict):
+        return {k: _no_negative_zero(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_no_negative_zero(v) for v in obj]
+    return obj
+
+
+def compact_json(data: Any, width: int = 100, *, negative_zero: bool = False, _indent: int = 0) -> str:
+    """JSON for people: a value that fits in ``width`` characters stays on one line, larger
+    objects and lists get one entry per line (a list of 25 nodes is 25 lines, not 75); a
+    list of numbers is packed several to a line. ``-0.0`` is written ``0.0`` unless
+    ``negative_zero`` keeps it (design files: the design hash is computed from the values,
+    so a round trip must keep every bit). Floats keep their shortest round-trip form.
+    """
+    if _indent == 0:
+        data = to_jsonable(data) if negative_zero else _no_negative_zero(to_jsonable(data))
+    one = json.dumps(data, separators=(", ", ": "))
+    if len(one) + _indent <= width or not isinstance(data, (dict, list)) or not data:
+        return one
+    pad = " " * (_indent + 1)
+    if isinstance(data, dict):
+        items = [
+            f"{pad}{json.dumps(k)}: {compact_json(v, width, negative_zero=True, _indent=_indent + 1).lstrip()}"
+            for k, v in data.items()
+        ]
+        return "{\n" + ",\n".join(items) + "\n" + " " * _indent + "}"
+    flat = [json.dumps(v, separators=(", ", ": ")) for v in data]
+    small = all(not isinstance(v, dict) and (not isinstance(v, list) or not any(isinstance(x, (dict, list)) for x in v))
+                for v in data) and max(map(len, flat)) <= 40  # fmt: skip
+    if small:  # numbers, or short lists of numbers (nodes, bonds): as many per line as fit
+        lines, line = [], ""
+        for v in flat:
+            if line and len(pad) + len(line) + len(v) + 2 > width:
+                lines.append(line + ",")
+                line = ""
+            line = f"{line}, {v}" if line else v
+        lines.append(line)
+        return "[\n" + "\n".join(pad + ln for ln in lines) + "\n" + " " * _indent + "]"
+    items = [pad + compact_json(v, width, negative_zero=True, _indent=_indent + 1) for v in data]
+    return "[\n" + ",\n".join(items) + "\n" + " " * _indent + "]"
 
 
 def atomic_write_json(path: str | Path, data: Any, indent: int | None = 1, *, provenance: bool = True) -> Path:

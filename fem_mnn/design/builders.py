@@ -41,6 +41,32 @@ def paper_sample(width: float = 2.0) -> Design:
     return design
 
 
+def check_paper_sample(design: Design, source: str | None = None) -> None:
+    """Refuse ``design`` unless it is the paper's sample lattice: the same nodes (up to a
+    translation), the same bonds in the same order, the same clamped nodes. The paper's
+    measurements are per node and per bond of that sample; on another lattice they would be
+    compared with whatever node or bond has the same id."""
+    ref = paper_sample()
+    why = None
+    if design.n_nodes != ref.n_nodes or design.n_bonds != ref.n_bonds:
+        why = (
+            f"has {design.n_nodes} nodes and {design.n_bonds} bonds, the paper's sample {ref.n_nodes} and {ref.n_bonds}"
+        )
+    elif np.abs(design.nodes - (design.nodes[0] - ref.nodes[0]) - ref.nodes).max() > 1e-6 * 64:
+        why = "its nodes are not at the paper's sample positions"
+    elif not np.array_equal(design.bonds, ref.bonds):
+        why = "its bonds are not the paper's sample bonds (ids and order)"
+    elif sorted(design.fixed) != sorted(ref.fixed):
+        why = f"clamps nodes {list(design.fixed)}, the paper's sample {list(ref.fixed)}"
+    if why:
+        raise InputError(
+            f"not the paper's sample: {why}; the paper's data are for that lattice only "
+            "(fem-mnn design paper -o FILE writes it)",
+            source=source,
+            field="design",
+        )
+
+
 def _bonds_at_distance(nodes: np.ndarray, a: float) -> np.ndarray:
     """(m, 2) pairs i < j of nodes ``a`` apart (to 1e-6 a), sorted by i then j.
 

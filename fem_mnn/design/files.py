@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import json
 import math
 from pathlib import Path
@@ -11,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from fem_mnn.core.errors import InputError
-from fem_mnn.core.files import atomic_write_text
+from fem_mnn.core.files import atomic_write_text, compact_json
 from fem_mnn.design.records import Design, Geometry, Material
 from fem_mnn.design.validate import validate
 
@@ -73,14 +74,16 @@ def parse_design(data: object, source: str | None = None) -> Design:
     src = source
     if not isinstance(data, dict):
         raise InputError("a design must be a JSON object", source=src, value=type(data).__name__)
-    for key in ("nodes", "bonds", "widths", "thickness", "material", "fixed"):
-        if key not in data:
-            raise InputError("missing required key", source=src, field=key)
     known = {"name", "units", "nodes", "bonds", "widths", "thickness", "material", "fixed"}
     known |= {"geometry", "comment"}
     unknown = sorted(set(data) - known, key=str)
-    if unknown:
-        raise InputError("unknown key", source=src, field=str(unknown[0]))
+    if unknown:  # before the missing keys: a typo (widht) is named, not only the key it hides
+        near = difflib.get_close_matches(str(unknown[0]), sorted(known), n=1)
+        hint = f" (did you mean {near[0]!r}?)" if near else f" (known: {', '.join(sorted(known))})"
+        raise InputError("unknown key" + hint, source=src, field=str(unknown[0]))
+    for key in ("nodes", "bonds", "widths", "thickness", "material", "fixed"):
+        if key not in data:
+            raise InputError("missing required key", source=src, field=key)
 
     nodes = []
     for n, p in enumerate(_list(data["nodes"], src, "nodes")):
@@ -191,6 +194,9 @@ def read_design_json(path: str | Path) -> Any:
 
 
 def save_design(design: Design, path: str | Path) -> Path:
-    """Write the design as JSON (atomically: a reader sees the old or the new file)."""
+    """Write the design as compact JSON (one line per node, bonds packed), atomically.
 
-    return atomic_write_text(path, json.dumps(design.to_dict(), indent=1) + "\n")
+    ``-0.0`` coordinates are kept: the design hash (the mesh cache key) is computed from the
+    values, and a written design must load with the same hash.
+    """
+    return atomic_write_text(path, compact_json(design.to_dict(), negative_zero=True) + "\n")

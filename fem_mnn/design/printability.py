@@ -55,7 +55,7 @@ from fem_mnn.core.errors import InputError
 from fem_mnn.design.files import parse_design, read_design_json
 from fem_mnn.design.outline import beam_layout, bond_rectangles
 from fem_mnn.design.records import _COORD_MAX, Design
-from fem_mnn.design.validate import box_pairs, components
+from fem_mnn.design.validate import box_pairs, check_supports, components
 
 __all__ = [
     "DEFAULT_BUILD_VOLUME",
@@ -567,7 +567,9 @@ def check_design(design: Design, build_volume: Sequence[float] = DEFAULT_BUILD_V
 
 
 def read_design_lenient(path: str | Path) -> Design:
-    """Read a design JSON file checking types and keys only (no validity checks).
+    """Read a design JSON file for ``fem-mnn validate``: types, keys, structure, positive widths
+    and the supports (fixed nodes that pin the lattice) as loading checks them; the geometric
+    problems (ranges, crossings, overlaps) are left to the report.
 
     Raises:
         InputError: the file is missing, not JSON or not structurally a design.
@@ -577,6 +579,12 @@ def read_design_lenient(path: str | Path) -> Design:
     design = parse_design(data, source=str(path))
     try:
         check_structure(design)
+        # what every other command refuses is bad input here too (exit 2), not a printability finding:
+        # widths that are not positive, no fixed node or a repeated one, a lattice the fixed nodes do not pin
+        for b, w in enumerate(design.widths.tolist()):
+            if not w > 0:
+                raise InputError("must be > 0", field=f"widths[{b}]", value=w)
+        check_supports(design)
     except InputError as err:
         raise err.with_source(str(path)) from None
     return design

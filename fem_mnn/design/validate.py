@@ -330,6 +330,15 @@ def _check_rigidity(design: Design) -> None:
         )
 
 
+def check_supports(design: Design) -> None:
+    """The fixed nodes: known, not repeated, at least one, and pinning the lattice (no zero-energy mode).
+
+    Shared by :func:`validate` (every command that loads a design) and ``fem-mnn validate``.
+    """
+    _check_fixed(design)
+    _check_rigidity(design)
+
+
 #: The checks :func:`validate` runs, in order; the first defect found is raised.
 CHECKS = (
     _check_shapes,

@@ -196,6 +196,8 @@ class Comparison:
         summary: Model name -> error summary.
         unit: Unit of the values.
         notes: Free text (how the comparison was made).
+        caveat: What the comparison is not (e.g. "UNTRAINED model vs TRAINED network's measurement"):
+            shown in the table header, the plot title and the JSON; empty when none.
     """
 
     kind: str
@@ -206,6 +208,7 @@ class Comparison:
     unit: str
     notes: list[str] = field(default_factory=list)
     summary: dict[str, ErrorSummary] = field(default_factory=dict)
+    caveat: str = ""
 
     def __post_init__(self) -> None:
         if not self.summary:
@@ -216,6 +219,7 @@ class Comparison:
         return {
             "kind": self.kind,
             "unit": self.unit,
+            "caveat": self.caveat or None,
             "notes": self.notes,
             "rows": [
                 {
@@ -238,6 +242,8 @@ class Comparison:
             for r, lab in enumerate(self.labels)
         ]
         text = f"**Measured vs predicted ({self.kind}, {self.unit})**\n\n"
+        if self.caveat:
+            text = f"**Measured vs predicted ({self.kind}, {self.unit}): {self.caveat}**\n\n"
         text += markdown_table(["row", "measured", "spread", *models], rows)
         srows = [
             [m, s.n, s.rms, s.max_abs, s.rel_rms, s.bias, s.within_spread, s.best_scale, s.rel_rms_scaled]
@@ -329,6 +335,10 @@ def compare_gradients(
     )
 
 
+#: Parity plots name this many rows farthest from the identity line.
+OUTLIERS_LABELLED = 4
+
+
 def parity_figure(comparisons: Sequence[Comparison], title: str = "") -> Any:
     """Parity plot (predicted vs measured, one panel per comparison, one colour per model)."""
 
@@ -353,9 +363,14 @@ def parity_figure(comparisons: Sequence[Comparison], title: str = "") -> Any:
                 ecolor="0.6",
                 lw=0.6,
             )
+        # name the rows farthest from the identity line (worst model per row)
+        worst = np.nanmax(np.abs(np.array([p - m for p in cmp_.predictions.values()])), axis=0)
+        first = list(cmp_.predictions.values())[0]
+        for r in [r for r in np.argsort(-np.nan_to_num(worst, nan=-1.0))[:OUTLIERS_LABELLED] if np.isfinite(worst[r])]:
+            ax.annotate(cmp_.labels[r], (first[r], m[r]), fontsize=6, xytext=(3, 3), textcoords="offset points")
         ax.set_xlabel(f"predicted ({cmp_.unit})")
         ax.set_ylabel(f"measured ({cmp_.unit})")
-        ax.set_title(cmp_.kind)
+        ax.set_title(cmp_.kind + (f"\n{cmp_.caveat}" if cmp_.caveat else ""), fontsize=9 if cmp_.caveat else None)
         ax.legend(fontsize=7)
     if title:
         fig.suptitle(title)

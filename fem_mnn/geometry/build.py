@@ -21,6 +21,7 @@ model to DOLFINx).
 from __future__ import annotations
 
 import contextlib
+import signal
 import threading
 import time
 from collections.abc import Iterator
@@ -159,15 +160,22 @@ def gmsh_session(verbose: bool = False) -> Iterator[None]:
     """Run the body in a gmsh session: initialise gmsh if needed, finalise it after
     if (and only if) this call initialised it."""
     owner = not gmsh.isInitialized()
+    main = threading.current_thread() is threading.main_thread()
+    previous = signal.getsignal(signal.SIGINT) if main else None
     if owner:
-        # gmsh's SIGINT handler can only be installed from the main thread
-        gmsh.initialize(interruptible=threading.current_thread() is threading.main_thread())
+        # gmsh's "interruptible" sets SIGINT to SIG_DFL (Ctrl-C then kills the process inside a
+        # long mesh) and never restores it (gmsh.py forgets the previous handler). Only when
+        # nobody handles SIGINT but Python's default; a training run's handler (stop after the
+        # epoch, checkpoint) must stay in place.
+        gmsh.initialize(interruptible=main and previous is signal.default_int_handler)
     gmsh.option.setNumber("General.Terminal", 1 if verbose else 0)
     try:
         yield
     finally:
         if owner:
             gmsh.finalize()
+            if main and previous is not None:
+                signal.signal(signal.SIGINT, previous)
 
 
 def mesh_size(design: Design, options: MeshOptions) -> float:

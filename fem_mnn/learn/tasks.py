@@ -47,6 +47,8 @@ __all__ = [
     "behaviour_cross_entropy",
     "behaviour_mse",
     "build_task",
+    "check_paper_lattice",
+    "contrast",
     "gram_force",
     "iris",
     "load_iris",
@@ -90,6 +92,10 @@ class Task:
             1 for the dimensionless cross-entropy); used for the paper-gradient
             switch and the paper's logged loss.
         info: Free description (inputs, data source, split seed...), JSON-ready.
+        success: Success criterion ``{"metric": "test_rel_error", "max": 0.05}`` (or ``"min"``),
+            read from a task file (:mod:`fem_mnn.learn.taskfile`); None when not given.
+            It does not change the task's numbers (not in :meth:`fingerprint`).
+        train_settings: Training defaults from the task file (:class:`~fem_mnn.learn.training.TrainConfig` keys).
     """
 
     name: str
@@ -105,6 +111,8 @@ class Task:
     softmax_scale: float = 1.0
     loss_si_scale: float = 1.0
     info: dict[str, Any] = field(default_factory=dict)
+    success: dict[str, Any] | None = None
+    train_settings: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         for name in ("train_loads", "test_loads", "train_targets", "test_targets", "train_labels", "test_labels"):
@@ -152,6 +160,21 @@ class Task:
             return MSE(t)
         return CrossEntropy(self.outputs, labels[idx], normalisation=self.normalisation, scale=self.softmax_scale)
 
+    def success_met(self, metrics: dict[str, float]) -> dict[str, Any] | None:
+        """The success criterion against end-of-training ``metrics`` (``train_``/``test_`` keys)."""
+        if self.success is None:
+            return None
+        name = self.success["metric"]
+        value = metrics.get(name)
+        out: dict[str, Any] = {**self.success, "value": value}
+        if value is None or not np.isfinite(value):
+            out["met"] = False
+        elif "min" in self.success:
+            out["met"] = bool(value >= self.success["min"])
+        else:
+            out["met"] = bool(value <= self.success["max"])
+        return out
+
     def output_values(self, u: np.ndarray) -> np.ndarray:
         """(n_cases, n_outputs) the output components of displacements u (mm)."""
         nodes = [o.node for o in self.outputs]
@@ -178,6 +201,8 @@ class Task:
         else:
             pred = np.argmax(np.abs(vals), axis=1)
             out["accuracy"] = float(np.mean(pred == labels))
+            if self.success is not None and self.success["metric"].endswith("_contrast"):
+                out["contrast"] = contrast(vals, labels)
         if vals.shape[0] == 1:
             for o, v in zip(self.outputs, vals[0], strict=True):
                 out[f"u_{o.node}{'xy'[o.component]}"] = float(v)
@@ -185,6 +210,41 @@ class Task:
 
 
 # ---------------------------------------------------------------------- helpers
+
+
+def contrast(values: np.ndarray, labels: np.ndarray) -> float:
+    """Smallest over cases of |u_label| / largest other |u| (> 1: every case has its label's output dominating)."""
+    m = np.abs(np.asarray(values, dtype=float))
+    idx = np.arange(m.shape[0])
+    own = m[idx, labels]
+    other = m.copy()
+    other[idx, labels] = -np.inf
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = own / other.max(axis=1)
+    return float(np.min(ratio)) if ratio.size else float("nan")
+
+
+def check_paper_lattice(design: Design, nodes: np.ndarray, source: str | None, name: str) -> None:
+    """Refuse ``design`` unless its nodes are ``nodes`` (count and positions, up to a translation)."""
+    nodes = np.asarray(nodes, dtype=float)
+    hint = "write a task file for your lattice (--task-file)"
+    if design.n_nodes != nodes.shape[0]:
+        raise InputError(
+            f"the task is for the {name} lattice ({nodes.shape[0]} nodes), the design has {design.n_nodes}: {hint}",
+            source=source,
+            field="lattice",
+            value=design.name or None,
+        )
+    shift = design.nodes[0] - nodes[0]
+    off = np.abs(design.nodes - shift - nodes).max(axis=1)
+    bad = int(np.argmax(off))
+    if off[bad] > 1e-6 * max(1.0, float(np.abs(nodes).max())):
+        raise InputError(
+            f"the task is for the {name} lattice; node {bad} of the design is {off[bad]:.3g} mm off it: {hint}",
+            source=source,
+            field="lattice",
+            value=design.name or None,
+        )
 
 
 def _check_nodes(design: Design, ids: Sequence[int], what: str) -> None:
@@ -426,7 +486,16 @@ def iris(
 
 
 def build_task(name: str, design: Design, seed: int = 0) -> Task:
-    """A task by its CLI name (see :data:`TASK_NAMES`) with the paper's settings."""
+    """A task by its CLI name (see :data:`TASK_NAMES`) with the paper's settings.
+
+    Refuses a design that is not the paper's lattice (node count and positions): the
+    tasks use the paper's node ids. :func:`fem_mnn.learn.taskfile.paper_task` reads the
+    same tasks from their shipped task files (the same numbers).
+    """
+    if name in TASK_NAMES:
+        from fem_mnn.design.builders import paper_sample
+
+        check_paper_lattice(design, paper_sample().nodes, None, "li-mao-2024-sample")
     if name == "behaviour":
         return behaviour_mse(design)
     if name == "behaviour-ce":

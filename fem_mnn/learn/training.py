@@ -46,11 +46,14 @@ reason).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import io
 import json
 import math
 import os
+import signal
+import threading
 import time
 import zipfile
 from collections.abc import Sequence
@@ -335,6 +338,8 @@ class TrainResult:
         package_version: fem_mnn version that produced it.
         resumed_from: Epoch of the checkpoint the run resumed from (None if fresh).
         task_hash: :meth:`~fem_mnn.learn.tasks.Task.fingerprint` of the task (its loads, targets, labels).
+        success: The task's success criterion with the final ``value`` and ``met`` (None without one).
+        signal: The signal that interrupted the run (``"SIGINT"``/``"SIGTERM"``), else None.
     """
 
     widths: np.ndarray
@@ -348,6 +353,8 @@ class TrainResult:
     package_version: str
     resumed_from: int | None = None
     task_hash: str = ""
+    success: dict[str, Any] | None = None
+    signal: str | None = None
 
     @property
     def final(self) -> EpochRecord | None:
@@ -372,6 +379,7 @@ class TrainResult:
             "epochs": self.epochs,
             "stop_reason": self.stop_reason,
             "resumed_from": self.resumed_from,
+            "success": self.success,
             "initial_widths": self.initial_widths.tolist(),
             "widths": self.widths.tolist(),
             "final": fin.to_dict() if fin is not None else None,
@@ -515,6 +523,7 @@ def train(
     progress: bool | float = False,
     stop_after: int | None = None,
     write: bool = True,
+    handle_signals: bool = False,
 ) -> TrainResult:
     """Train the bond widths of ``model.design`` on ``task``.
 
@@ -532,6 +541,10 @@ def train(
         write: Write files into ``out_dir``. Under MPI pass ``comm.rank == 0``: every
             rank then reads the checkpoint on resume (and so continues from the same
             state) but only rank 0 writes. With an FE model the call is collective.
+        handle_signals: Catch SIGINT/SIGTERM (main thread only): the run stops at the
+            end of the current epoch, writes a checkpoint (with ``out_dir``) and returns
+            with ``stop_reason == "interrupted"`` and ``signal`` set; a second signal
+            raises KeyboardInterrupt at once. The CLI turns this into exit code 130.
 
     Returns:
         The final widths and the per-epoch history.
@@ -571,8 +584,16 @@ def train(
         finished, stop_reason = _check_stop(config, st.history[-1], st.since_best)
     period = 2.0 if progress is True else float(progress or 0)
     last_print = t0 = time.monotonic()
+    epoch0 = st.epoch
+    if period and resumed_from is not None:
+        _progress(f"[{task.name}] resuming from epoch {resumed_from} ({ckpt})")
+    comm = getattr(model, "comm", None)
+    stop = _StopOnSignal(comm, announce=bool(period)) if handle_signals else None
     try:
+        if stop is not None:
+            stop.install()
         while not finished and st.epoch < config.epochs:
+            t_epoch = time.monotonic()
             st = _run_epoch(st, ev, gradient, task, config, adam, rng, w_min, w_max)
             rec = st.history[-1]
             finished, reason = _check_stop(config, rec, st.since_best)
@@ -582,26 +603,107 @@ def train(
                 files.append(rec)
                 if config.checkpoint_every and st.epoch % config.checkpoint_every == 0:
                     files.save(st)
-            if period and (time.monotonic() - last_print >= period or finished or st.epoch == config.epochs):
-                last_print = time.monotonic()
+            now = time.monotonic()
+            if period and (now - last_print >= period or finished or st.epoch == config.epochs):
+                last_print = now
                 shown = ", ".join(f"{k} {v:.4g}" for k, v in sorted(rec.metrics.items()))
+                per = (now - t0) / max(st.epoch - epoch0, 1)
+                eta = per * (config.epochs - st.epoch)
                 _progress(
                     f"[{task.name}] epoch {st.epoch}/{config.epochs} loss {rec.loss:.4e} step {rec.step:.2e}"
-                    f" {shown} ({time.monotonic() - t0:.1f} s)"
+                    f" {shown} | {now - t_epoch:.3g} s/epoch, elapsed {_hms(now - t0)}"
+                    + ("" if finished or st.epoch == config.epochs else f", ETA {_hms(eta)} (at most)")
                 )
-            if stop_after is not None and st.epoch >= stop_after and not finished:
+            interrupted = stop is not None and stop.requested()
+            if (stop_after is not None and st.epoch >= stop_after and not finished) or (interrupted and not finished):
                 if files is not None:
                     files.save(st)
-                return _result(st.widths, w_init, list(st.history), "interrupted", st.epoch, config, meta, resumed_from)
+                return _result(
+                    st.widths,
+                    w_init,
+                    list(st.history),
+                    "interrupted",
+                    st.epoch,
+                    config,
+                    meta,
+                    resumed_from,
+                    signal_name=stop.name if interrupted else None,
+                )
     finally:
+        if stop is not None:
+            stop.restore()
         if files is not None:
             files.close()
 
     result = _result(st.widths, w_init, list(st.history), stop_reason, st.epoch, config, meta, resumed_from)
+    result = dataclasses.replace(result, success=task.success_met(result.final.metrics) if result.final else None)
     if files is not None:
         files.save(st)
         atomic_write_json(out / "result.json", result.to_dict())
     return result
+
+
+def _hms(seconds: float) -> str:
+    seconds = max(0.0, float(seconds))
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    m, s = divmod(int(round(seconds)), 60)
+    h, m = divmod(m, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+class _StopOnSignal:
+    """SIGINT/SIGTERM ask the loop to stop at the end of the current epoch (a second one stops at once).
+
+    Under MPI every rank learns of the request through an all-reduce over the model's
+    communicator (``model.comm``; no MPI import here), so every rank stops after the same epoch.
+    Installed only in the main thread; the previous handlers are restored afterwards.
+    """
+
+    def __init__(self, comm: Any = None, announce: bool = True) -> None:
+        self.announce = announce
+        self.comm = comm if hasattr(comm, "allreduce") and getattr(comm, "size", 1) > 1 else None
+        self.signum: int | None = None
+        self._old: dict[int, Any] = {}
+
+    @property
+    def name(self) -> str:
+        return signal.Signals(self.signum).name if self.signum else "SIGINT"
+
+    def _handler(self, signum: int, frame: Any) -> None:
+        if self.signum is not None:  # the second signal: stop now
+            self.restore()
+            raise KeyboardInterrupt
+        self.signum = signum
+        if self.announce:
+            log.warning(
+                "%s received: stopping after the current epoch and writing a checkpoint (send it again to stop now)",
+                signal.Signals(signum).name,
+            )
+
+    def install(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                self._old[sig] = signal.signal(sig, self._handler)
+            except (ValueError, OSError):  # not allowed here (embedded interpreter)
+                pass
+
+    def restore(self) -> None:
+        for sig, old in self._old.items():
+            with contextlib.suppress(ValueError, OSError, TypeError):
+                signal.signal(sig, old)
+        self._old = {}
+
+    def requested(self) -> bool:
+        flag = self.signum is not None
+        if self.comm is not None:
+            got = int(self.comm.allreduce(int(flag)))
+            if got and self.signum is None:
+                self.signum = signal.SIGINT
+            return got > 0
+        return flag
 
 
 def _initial_widths(design: Any, task: Task, widths0: np.ndarray | None) -> np.ndarray:
@@ -783,8 +885,9 @@ def _check_stop(config: TrainConfig, rec: EpochRecord, since_best: int) -> tuple
     return False, "max_epochs"
 
 
-def _result(widths, w_init, history, reason, epoch, config, meta, resumed_from) -> TrainResult:
+def _result(widths, w_init, history, reason, epoch, config, meta, resumed_from, signal_name=None) -> TrainResult:
     return TrainResult(
+        signal=signal_name,
         widths=np.array(widths),
         initial_widths=np.array(w_init),
         history=tuple(history),

@@ -241,7 +241,7 @@ def _gather(design: Design, u: np.ndarray, rot: np.ndarray) -> np.ndarray:
 
 
 class BeamGradient(NamedTuple):
-    """Beam-aware per-bond gradient dL/dw (N), mean over the load cases."""
+    """Beam-aware per-bond gradient dL/dw (mm for L in mm^2), mean over the load cases."""
 
     total: np.ndarray
     """(n_bonds,) axial + bending."""

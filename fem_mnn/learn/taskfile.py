@@ -1,0 +1,499 @@
+"""Task files: a researcher's own task on their own lattice, as a documented JSON file.
+
+A task file (format ``fem_mnn.task/1``) names the input nodes and their force
+directions, the output nodes and components, the loss, the data (inline, a CSV table
+beside the file, or a seeded linear generator), the train/test split, the input
+scaling, a success criterion and, optionally, training settings. The paper's tasks
+ship as task files (``fem_mnn/data/tasks/*.json``) and are read by the same reader
+(:func:`paper_task`); they give the same numbers, bit for bit, as the functions of
+:mod:`fem_mnn.learn.tasks`.
+
+Schema (every key but those marked optional is required)::
+
+    {
+      "format": "fem_mnn.task/1",
+      "name": "strip-regression",
+      "comment": "...",                                   optional
+      "lattice": "li-mao-2024-sample" | {"nodes": [[x, y], ...]},   optional: refuse other lattices
+      "inputs":  [{"node": 19, "direction": [0, -1]}, ...],       one per input column
+      "input_scaling": {"force_N": 0.049} | {"grams": 5},         N per unit input value
+                       + optional "normalise": "none" | "max"     (divide each column by its largest |value|)
+      "outputs": [{"node": 6, "component": "x"}, ...],            "x" | "y"
+      "loss": "mse" | "linear-cross-entropy" | "softmax",
+      "softmax_scale": 1.0,                               optional, mm
+      "data": {"inputs": [[...], ...], "targets": [[...], ...]}   inline (MSE; "labels": [...] for classes)
+            | {"table": "data.csv", "input_columns": [...], "target_columns": [...]
+               | "label_column": "species", "classes": [...], "split_column": "split", "sha256": "..."}
+            | {"generate": {"n_samples": 100, "range": [-1, 1], "compliance": [[...]], "noise": 0.0}},
+      "split": {"train_fraction": 0.7, "seed": 0} | "all-train",  optional (default all-train)
+      "success": {"metric": "test_rel_error", "max": 0.05},       or "min"; see SUCCESS_METRICS
+      "train": {"epochs": 200, "lr": 0.05, "batch_size": 16, ...} optional TrainConfig defaults
+    }
+
+Forces: case c puts ``x[c, i] * scale * direction_i`` (N) on input node i, where
+``x`` is the input table (after ``normalise``). Targets are displacements (mm) of
+the output components, in the order of ``outputs``. The generator draws, from the
+split seed, every input uniformly in ``range`` (input units), sets
+``targets = compliance @ forces`` (mm, ``compliance`` in mm/N, one row per output,
+one column per input) plus Gaussian noise of sigma ``noise`` (mm), and then splits
+with the same generator (as the authors' regression script). A table is split by
+its ``split_column`` (``train``/``test``) or by ``split``.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import math
+from collections.abc import Sequence
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from fem_mnn.core.errors import InputError
+from fem_mnn.design.records import Design
+from fem_mnn.learn.losses import Output
+from fem_mnn.learn.tasks import Task, check_paper_lattice, gram_force
+
+__all__ = [
+    "FORMAT",
+    "PAPER_TASK_FILES",
+    "SUCCESS_METRICS",
+    "check_paper_lattice",
+    "load_task_file",
+    "paper_task",
+    "paper_task_path",
+    "task_from_dict",
+]
+
+FORMAT = "fem_mnn.task/1"
+#: Paper task name -> shipped file name (in ``fem_mnn/data/tasks``).
+PAPER_TASK_FILES = {
+    "behaviour": "behaviour.json",
+    "behaviour-ce": "behaviour-ce.json",
+    "regression": "regression.json",
+    "regression-noisy": "regression-noisy.json",
+    "iris": "iris.json",
+}
+#: Metrics a success criterion may name (``train_`` or ``test_`` prefix): MSE tasks
+#: ``rel_error`` (mean ||u_out - target|| / ||target||) and ``loss``; classification
+#: ``accuracy``, ``contrast`` (smallest over cases of |u_label| / largest other |u|) and ``loss``.
+SUCCESS_METRICS = {"mse": ("rel_error", "loss"), "cross_entropy": ("accuracy", "contrast", "loss")}
+_LOSSES = {
+    "mse": ("mse", "linear"),
+    "linear-cross-entropy": ("cross_entropy", "linear"),
+    "softmax": ("cross_entropy", "softmax"),
+}
+_KEYS = {
+    "format", "name", "comment", "lattice", "inputs", "input_scaling", "outputs", "loss", "softmax_scale",
+    "data", "split", "success", "train",
+}  # fmt: skip
+
+
+def _tasks_dir() -> Path:
+    return Path(str(resources.files("fem_mnn").joinpath("data/tasks")))
+
+
+def paper_task_path(name: str) -> Path:
+    """The shipped task file of a paper task (see :data:`PAPER_TASK_FILES`)."""
+    if name not in PAPER_TASK_FILES:
+        raise InputError(f"unknown task (choose from {', '.join(PAPER_TASK_FILES)})", field="--task", value=name)
+    return _tasks_dir() / PAPER_TASK_FILES[name]
+
+
+def paper_task(name: str, design: Design, seed: int | None = None) -> Task:
+    """A paper task, read from its shipped task file (refuses a design that is not the paper's lattice)."""
+    return load_task_file(paper_task_path(name), design, seed=seed)
+
+
+def load_task_file(path: str | Path, design: Design, seed: int | None = None) -> Task:
+    """Read a task file and check it against ``design``.
+
+    Args:
+        path: The task JSON file (a data table is found relative to it).
+        design: The lattice the task runs on.
+        seed: Overrides ``split.seed`` (also the generator's seed).
+
+    Raises:
+        InputError: one line naming the file, the field and the value.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise InputError("no such file", source=str(path)) from None
+    except (OSError, ValueError) as exc:
+        raise InputError(f"cannot read the file ({exc.__class__.__name__})", source=str(path)) from None
+    try:
+        data = json.loads(text)
+    except (json.JSONDecodeError, RecursionError, ValueError) as exc:
+        where = f" at line {exc.lineno} column {exc.colno}" if isinstance(exc, json.JSONDecodeError) else ""
+        raise InputError(f"not valid JSON{where}", source=str(path)) from None
+    return task_from_dict(data, design, source=str(path), base=path.parent, seed=seed)
+
+
+# ----------------------------------------------------------------------- reader
+
+
+class _Reader:
+    def __init__(self, source: str | None) -> None:
+        self.src = source
+
+    def fail(self, message: str, fld: str | None = None, value: object = None, has_value: bool | None = None):
+        raise InputError(message, source=self.src, field=fld, value=value, has_value=has_value)
+
+    def obj(self, x: object, fld: str, keys: set[str], required: Sequence[str] = ()) -> dict:
+        if not isinstance(x, dict):
+            self.fail("must be an object", fld, x, True)
+        unknown = sorted(set(x) - keys, key=str)
+        if unknown:
+            self.fail(f"unknown key (known: {', '.join(sorted(keys))})", f"{fld}.{unknown[0]}" if fld else unknown[0])
+        for k in required:
+            if k not in x:
+                self.fail("missing required key", f"{fld}.{k}" if fld else k)
+        return x
+
+    def number(self, x: object, fld: str, *, positive: bool = False, nonneg: bool = False) -> float:
+        if isinstance(x, bool) or not isinstance(x, (int, float)) or not math.isfinite(float(x)):
+            self.fail("must be a finite number", fld, x, True)
+        v = float(x)
+        if positive and v <= 0:
+            self.fail("must be > 0", fld, x, True)
+        if nonneg and v < 0:
+            self.fail("must be >= 0", fld, x, True)
+        return v
+
+    def integer(self, x: object, fld: str) -> int:
+        if isinstance(x, bool) or not isinstance(x, int):
+            self.fail("must be an integer", fld, x, True)
+        return int(x)
+
+    def lst(self, x: object, fld: str, nonempty: bool = True) -> list:
+        if not isinstance(x, list):
+            self.fail("must be a list", fld, x, True)
+        if nonempty and not x:
+            self.fail("must not be empty", fld, x, True)
+        return x
+
+    def string(self, x: object, fld: str) -> str:
+        if not isinstance(x, str):
+            self.fail("must be a string", fld, x, True)
+        return x
+
+    def matrix(self, x: object, fld: str, n_cols: int) -> np.ndarray:
+        rows = self.lst(x, fld)
+        out = []
+        for r, row in enumerate(rows):
+            row = self.lst(row, f"{fld}[{r}]")
+            if len(row) != n_cols:
+                self.fail(f"needs {n_cols} values", f"{fld}[{r}]", row, True)
+            out.append([self.number(v, f"{fld}[{r}][{c}]") for c, v in enumerate(row)])
+        return np.array(out, dtype=float).reshape(-1, n_cols)
+
+
+def _node(rd: _Reader, x: object, fld: str, design: Design, role: str) -> int:
+    i = rd.integer(x, fld)
+    if not 0 <= i < design.n_nodes:
+        rd.fail(f"unknown node id (the design's nodes are 0..{design.n_nodes - 1})", fld, i)
+    if i in design.fixed:
+        rd.fail(f"{role} node is clamped in the design (fixed {list(design.fixed)})", fld, i)
+    return i
+
+
+def _lattice(rd: _Reader, spec: object, design: Design) -> None:
+    if isinstance(spec, str):
+        if spec != "li-mao-2024-sample":
+            rd.fail("unknown lattice name (known: li-mao-2024-sample)", "lattice", spec)
+        from fem_mnn.design.builders import paper_sample
+
+        check_paper_lattice(design, paper_sample().nodes, rd.src, spec)
+        return
+    spec = rd.obj(spec, "lattice", {"nodes"}, ("nodes",))
+    check_paper_lattice(design, rd.matrix(spec["nodes"], "lattice.nodes", 2), rd.src, "task file's")
+
+
+def _read_table(rd: _Reader, spec: dict, base: Path | None) -> tuple[list[str], list[list[str]]]:
+    name = rd.string(spec["table"], "data.table")
+    path = Path(name) if Path(name).is_absolute() or base is None else base / name
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        rd.fail(f"cannot read the data table ({exc.strerror or exc.__class__.__name__})", "data.table", str(path))
+    if "sha256" in spec:
+        digest = hashlib.sha256(raw).hexdigest()
+        if digest != rd.string(spec["sha256"], "data.sha256"):
+            rd.fail("checksum mismatch: the data table was changed", "data.sha256", digest)
+    try:
+        rows = [r for r in csv.reader(raw.decode().splitlines()) if r]
+    except (UnicodeDecodeError, csv.Error) as exc:
+        rd.fail(f"the data table is not CSV ({exc.__class__.__name__})", "data.table", str(path))
+    if len(rows) < 2:
+        rd.fail("the data table needs a header and at least one row", "data.table", str(path))
+    return [h.strip() for h in rows[0]], rows[1:]
+
+
+def _columns(rd: _Reader, header: list[str], names: object, fld: str) -> list[int]:
+    out = []
+    for k, n in enumerate(rd.lst(names, fld)):
+        n = rd.string(n, f"{fld}[{k}]")
+        if n not in header:
+            rd.fail(f"no such column in the data table (columns: {', '.join(header)})", f"{fld}[{k}]", n)
+        out.append(header.index(n))
+    return out
+
+
+def _table_values(rd: _Reader, body: list[list[str]], cols: list[int], fld: str) -> np.ndarray:
+    out = np.empty((len(body), len(cols)))
+    for r, row in enumerate(body):
+        for k, c in enumerate(cols):
+            try:
+                v = float(row[c])
+            except (ValueError, IndexError):
+                rd.fail("not a number", f"{fld} row {r + 2}", row[c] if c < len(row) else None, True)
+            if not math.isfinite(v):
+                rd.fail("not finite", f"{fld} row {r + 2}", row[c], True)
+            out[r, k] = v
+    return out
+
+
+def _split_indices(n: int, train_fraction: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    # the authors' rule: round(n * fraction) cases of a permutation for training (as fem_mnn.learn.tasks)
+    perm = rng.permutation(n)
+    n_train = int(np.floor(n * train_fraction + 0.5))
+    return perm[:n_train], perm[n_train:]
+
+
+def task_from_dict(
+    data: object,
+    design: Design,
+    *,
+    source: str | None = None,
+    base: Path | None = None,
+    seed: int | None = None,
+) -> Task:
+    """Build a :class:`~fem_mnn.learn.tasks.Task` from a task file's JSON value, checked against ``design``."""
+    rd = _Reader(source)
+    d = rd.obj(data, "", _KEYS, ("format", "name", "inputs", "input_scaling", "outputs", "loss", "data", "success"))
+    if d["format"] != FORMAT:
+        rd.fail(f"must be {FORMAT!r}", "format", d["format"])
+    name = rd.string(d["name"], "name")
+    if "lattice" in d:
+        _lattice(rd, d["lattice"], design)
+    if d["loss"] not in _LOSSES:
+        rd.fail(f"must be one of {', '.join(_LOSSES)}", "loss", d["loss"])
+    kind, normalisation = _LOSSES[d["loss"]]
+    softmax_scale = rd.number(d.get("softmax_scale", 1.0), "softmax_scale", positive=True)
+
+    # inputs and outputs, checked against the design
+    inputs = []
+    for k, spec in enumerate(rd.lst(d["inputs"], "inputs")):
+        spec = rd.obj(spec, f"inputs[{k}]", {"node", "direction", "name"}, ("node", "direction"))
+        node = _node(rd, spec["node"], f"inputs[{k}].node", design, "input")
+        dvec = rd.lst(spec["direction"], f"inputs[{k}].direction")
+        if len(dvec) != 2:
+            rd.fail("a direction is [dx, dy]", f"inputs[{k}].direction", dvec, True)
+        dvec = [rd.number(v, f"inputs[{k}].direction[{c}]") for c, v in enumerate(dvec)]
+        if not any(dvec):
+            rd.fail("must not be zero", f"inputs[{k}].direction", dvec, True)
+        inputs.append((node, dvec))
+    outputs: list[Output] = []
+    for k, spec in enumerate(rd.lst(d["outputs"], "outputs")):
+        spec = rd.obj(spec, f"outputs[{k}]", {"node", "component", "name"}, ("node", "component"))
+        node = _node(rd, spec["node"], f"outputs[{k}].node", design, "output")
+        if spec["component"] not in ("x", "y"):
+            rd.fail("must be 'x' or 'y'", f"outputs[{k}].component", spec["component"])
+        out = Output(node, "xy".index(spec["component"]))
+        if out in outputs:
+            rd.fail("output given twice", f"outputs[{k}]", spec, True)
+        outputs.append(out)
+    if kind == "cross_entropy" and len(outputs) < 2:
+        rd.fail("a classification needs at least two outputs (one per class)", "outputs", len(outputs))
+
+    sc = rd.obj(d["input_scaling"], "input_scaling", {"force_N", "grams", "normalise"})
+    if ("force_N" in sc) == ("grams" in sc):
+        rd.fail("give exactly one of force_N, grams", "input_scaling", sc, True)
+    if "grams" in sc:
+        scale = float(gram_force(rd.number(sc["grams"], "input_scaling.grams", positive=True)))
+    else:
+        scale = rd.number(sc["force_N"], "input_scaling.force_N", positive=True)
+    normalise = sc.get("normalise", "none")
+    if normalise not in ("none", "max"):
+        rd.fail("must be 'none' or 'max'", "input_scaling.normalise", normalise)
+
+    # the split seed (the generator's too)
+    split = d.get("split", "all-train")
+    split_seed = 0
+    fraction = None
+    if split != "all-train":
+        split = rd.obj(split, "split", {"train_fraction", "seed"}, ("train_fraction",))
+        fraction = rd.number(split["train_fraction"], "split.train_fraction")
+        if not 0 < fraction <= 1:
+            rd.fail("must lie in (0, 1]", "split.train_fraction", fraction)
+        split_seed = rd.integer(split.get("seed", 0), "split.seed")
+    if seed is not None:
+        split_seed = int(seed)
+
+    # the data: input values x (n, n_inputs), targets (n, n_outputs) or labels (n,)
+    n_in, n_out = len(inputs), len(outputs)
+    dat = rd.obj(
+        d["data"],
+        "data",
+        {"inputs", "targets", "labels", "table", "input_columns", "target_columns", "label_column", "classes",
+         "split_column", "sha256", "generate"},
+    )  # fmt: skip
+    targets = labels = None
+    tr = te = None
+    rng = np.random.default_rng(split_seed)
+    forces_n: np.ndarray | None = None
+    classes: list[str] | None = None
+    if "generate" in dat:
+        if kind != "mse":
+            rd.fail("the generator makes regression targets: use loss mse", "data.generate")
+        g = rd.obj(dat["generate"], "data.generate", {"n_samples", "range", "compliance", "noise"},
+                   ("n_samples", "range", "compliance"))  # fmt: skip
+        n = rd.integer(g["n_samples"], "data.generate.n_samples")
+        if n < 1:
+            rd.fail("must be >= 1", "data.generate.n_samples", n)
+        lo, hi = (
+            rd.number(v, f"data.generate.range[{k}]")
+            for k, v in enumerate(rd.lst(g["range"], "data.generate.range")[:2])
+        )
+        if not lo < hi:
+            rd.fail("needs low < high", "data.generate.range", [lo, hi], True)
+        comp = rd.matrix(g["compliance"], "data.generate.compliance", n_in)
+        if comp.shape[0] != n_out:
+            rd.fail(f"needs one row per output ({n_out})", "data.generate.compliance", comp.shape[0])
+        noise = rd.number(g.get("noise", 0.0), "data.generate.noise", nonneg=True)
+        lo_n, hi_n = lo * scale, hi * scale
+        forces_n = (
+            (lo_n + (hi_n - lo_n) * rng.random((n, n_in)))
+            if n_in > 1
+            else (lo_n + (hi_n - lo_n) * rng.random(n))[:, None]
+        )
+        # one input: a plain product (a sum would turn -0.0 into 0.0 and change the bits)
+        targets = forces_n * comp[:, 0][None, :] if n_in == 1 else forces_n @ comp.T
+        if noise > 0:
+            targets = targets + noise * rng.standard_normal(targets.shape)
+        x = forces_n / scale
+    elif "table" in dat:
+        header, body = _read_table(rd, dat, base)
+        x = _table_values(rd, body, _columns(rd, header, dat.get("input_columns"), "data.input_columns"), "data.table")
+        if x.shape[1] != n_in:
+            rd.fail(f"needs one column per input ({n_in})", "data.input_columns", x.shape[1])
+        if kind == "mse":
+            tc = _columns(rd, header, dat.get("target_columns"), "data.target_columns")
+            if len(tc) != n_out:
+                rd.fail(f"needs one column per output ({n_out})", "data.target_columns", len(tc))
+            targets = _table_values(rd, body, tc, "data.table")
+        else:
+            (lc,) = _columns(rd, header, [dat.get("label_column")], "data.label_column")
+            classes = [
+                rd.string(c, f"data.classes[{k}]") for k, c in enumerate(rd.lst(dat.get("classes"), "data.classes"))
+            ]
+            if len(classes) != n_out:
+                rd.fail(f"needs one class per output ({n_out})", "data.classes", classes, True)
+            labels = np.empty(len(body), dtype=int)
+            for r, row in enumerate(body):
+                val = row[lc].strip() if lc < len(row) else ""
+                if val not in classes:
+                    rd.fail(f"unknown class (classes: {', '.join(classes)})", f"data.table row {r + 2}", val)
+                labels[r] = classes.index(val)
+        if "split_column" in dat:
+            (sc_i,) = _columns(rd, header, [dat["split_column"]], "data.split_column")
+            marks = [row[sc_i].strip() if sc_i < len(row) else "" for row in body]
+            for r, m in enumerate(marks):
+                if m not in ("train", "test"):
+                    rd.fail("split must be 'train' or 'test'", f"data.table row {r + 2}", m)
+            tr = np.array([r for r, m in enumerate(marks) if m == "train"], dtype=int)
+            te = np.array([r for r, m in enumerate(marks) if m == "test"], dtype=int)
+    else:
+        x = rd.matrix(dat.get("inputs"), "data.inputs", n_in)
+        if kind == "mse":
+            targets = rd.matrix(dat.get("targets"), "data.targets", n_out)
+            if targets.shape[0] != x.shape[0]:
+                rd.fail(f"needs one row per input row ({x.shape[0]})", "data.targets", targets.shape[0])
+        else:
+            lab = rd.lst(dat.get("labels"), "data.labels")
+            labels = np.array([rd.integer(v, f"data.labels[{k}]") for k, v in enumerate(lab)], dtype=int)
+            if labels.shape[0] != x.shape[0]:
+                rd.fail(f"needs one label per input row ({x.shape[0]})", "data.labels", labels.shape[0])
+            if labels.min() < 0 or labels.max() >= n_out:
+                rd.fail(f"labels index the outputs (0..{n_out - 1})", "data.labels", labels.tolist(), True)
+    n = x.shape[0]
+
+    # forces (N) on the input nodes; only nonzero direction components are written (no -0.0)
+    if forces_n is None:
+        if normalise == "max":
+            m = np.abs(x).max(axis=0)
+            if np.any(m == 0):
+                rd.fail("an input column is all zero: cannot normalise by its max", "input_scaling.normalise", "max")
+            forces_n = x / m * scale
+        else:
+            forces_n = x * scale
+    f = np.zeros((n, design.n_nodes, 2))
+    for k, (node, dvec) in enumerate(inputs):
+        for c in (0, 1):
+            if dvec[c] != 0:
+                f[:, node, c] += forces_n[:, k] * dvec[c]
+
+    if tr is None:
+        if fraction is None:
+            tr, te = np.arange(n), np.zeros(0, dtype=int)
+        else:
+            tr, te = _split_indices(n, fraction, rng)
+    if tr.size == 0:
+        rd.fail("the split leaves no training case", "split", {"n": n, "train_fraction": fraction}, True)
+
+    success = _success(rd, d["success"], kind)
+    train = rd.obj(d.get("train", {}), "train", _TRAIN_KEYS)
+    info: dict[str, Any] = {
+        "source": source,
+        "inputs": [{"node": nd, "direction": dv} for nd, dv in inputs],
+        "outputs": [[o.node, "xy"[o.component]] for o in outputs],
+        "input_scaling": {"force_N_per_unit": scale, "normalise": normalise},
+        "split": {"train": tr.tolist(), "test": te.tolist(), "seed": split_seed},
+        "success": success,
+    }
+    if classes:
+        info["classes"] = classes
+    kw: dict[str, Any] = {}
+    if kind == "mse":
+        kw = {"train_targets": targets[tr], "test_targets": targets[te], "loss_si_scale": 1e-6}
+    else:
+        kw = {"train_labels": labels[tr], "test_labels": labels[te], "loss_si_scale": 1.0}
+    return Task(
+        name=name,
+        kind=kind,
+        train_loads=f[tr],
+        test_loads=f[te],
+        outputs=tuple(outputs),
+        normalisation=normalisation,
+        softmax_scale=softmax_scale,
+        info=info,
+        success=success,
+        train_settings=dict(train),
+        **kw,
+    )
+
+
+_TRAIN_KEYS = {
+    "epochs", "lr", "batch_size", "beta1", "beta2", "eps", "parametrisation", "beta", "paper_gradient", "shuffle",
+    "loss_tol", "patience", "min_delta", "step_tol", "metric_tol",
+}  # fmt: skip
+
+
+def _success(rd: _Reader, spec: object, kind: str) -> dict[str, Any]:
+    s = rd.obj(spec, "success", {"metric", "min", "max"}, ("metric",))
+    metric = rd.string(s["metric"], "success.metric")
+    split, _, base = metric.partition("_")
+    allowed = SUCCESS_METRICS[kind]
+    if split not in ("train", "test") or base not in allowed:
+        names = ", ".join(f"{p}_{m}" for p in ("train", "test") for m in allowed)
+        rd.fail(f"unknown metric for this loss (known: {names})", "success.metric", metric)
+    if ("min" in s) == ("max" in s):
+        rd.fail("give exactly one of min (metric >= min) or max (metric <= max)", "success", s, True)
+    bound = "min" if "min" in s else "max"
+    return {"metric": metric, bound: rd.number(s[bound], f"success.{bound}")}
