@@ -111,18 +111,24 @@ def test_paper_sample_passes_under_the_figure1_load(paper, tmp_path):
 def test_validate_command_with_loads_flags_a_floppy_design(tmp_path, capsys):
     from fem_mnn.cli import main
     from fem_mnn.design import save_design
+    from fem_mnn.fem.mechanical_checks import mechanical_report
 
     path = tmp_path / "square.json"
     save_design(SQUARE, path)
     out = tmp_path / "report.json"
+    # the command refuses a mechanism as bad input, as loading a design does (issue 12: same structural checks)
     code = main(
         ["validate", str(path), "--loads", "2:0.01,0", "--json", str(out), "--mech-dir", str(tmp_path / "mech")]
     )
-    text = capsys.readouterr().out
-    assert code == 1
-    assert "[FAIL] rigidity" in text
-    data = json.loads(out.read_text())
-    assert data["mechanical"]["status"] == "fail"
+    captured = capsys.readouterr()
+    assert code == 2
+    assert "zero-energy mode" in captured.err and not out.exists()
+    # the mechanical report itself still names the failed rigidity check (no FE solve of a mechanism)
+    loads = np.zeros((SQUARE.n_nodes, 2))
+    loads[2] = (0.01, 0.0)
+    rep = mechanical_report(SQUARE, loads, out_dir=tmp_path / "mech")
+    assert rep.status == "fail" and rep.check("rigidity").status == "fail"
+    assert "[FAIL] rigidity" in rep.to_text()
     assert (tmp_path / "mech" / "mechanical.md").exists()
     # a load on a clamped node is refused as bad input
     assert main(["validate", str(path), "--loads", "0:0.01,0"]) == 2
