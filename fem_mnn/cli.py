@@ -23,7 +23,7 @@ from fem_mnn.core.version import __version__
 __all__ = ["main"]
 
 #: Command modules in help order; each defines ``register(subparsers)``.
-COMMAND_MODULES = ("run", "design", "spring", "mesh", "stl", "validate", "fem", "compare")
+COMMAND_MODULES = ("run", "design", "spring", "mesh", "stl", "validate", "fem", "compare", "bench")
 
 
 def _rank() -> int:
