@@ -243,7 +243,7 @@ def batch_cost(case: BenchCase, repeats: int = 5, small: int = 4, step: float = 
     rng = np.random.default_rng(0)
     rows = []
     small_loss = case.make_loss(np.arange(small)) if case.make_loss else None
-    for r in range(repeats):
+    for _ in range(repeats):
         w = w0 + step * rng.uniform(-1, 1, d.n_bonds)
         t0 = time.perf_counter()
         op = model.operator(w)
@@ -335,7 +335,9 @@ def mpi_difference(timeout: float = 900) -> dict:
 
 
 if __name__ == "__main__":  # mpiexec -n 2 python -m fem_mnn.bench.fem OUT.json
-    import fem_mnn.fem.linear  # noqa: F401  (loads dolfinx_solver before mpi4py)
+    from fem_mnn.fem._dolfinx import import_dolfinx
+
+    import_dolfinx()  # loads dolfinx_solver's MPI before mpi4py
     from mpi4py import MPI
 
     res = mpi_case(MPI.COMM_WORLD)
