@@ -27,6 +27,7 @@ __all__ = [
     "machine",
     "mpi_difference",
     "paper_case",
+    "random_case",
     "speedup",
 ]
 
@@ -106,6 +107,38 @@ def iris_case(design: Any, name: str, batch: int = 16, size: float | None = None
         loads=task.train_loads[idx],
         loss=task.loss("train", idx),
         make_loss=lambda i: task.loss("train", idx[np.asarray(i)]),
+    )
+
+
+def random_case(design: Any, name: str, batch: int = 16, seed: int = 0) -> BenchCase:
+    """``batch`` random load cases on four free nodes, MSE on the displacements of four others (fixed-size P2 mesh).
+
+    For lattices without a task layout (the large-lattice speed-up).
+    """
+    from fem_mnn.fem.linear import FemOptions
+    from fem_mnn.geometry.build import MeshOptions, mesh_size
+    from fem_mnn.learn.losses import MSE
+
+    rng = np.random.default_rng(seed)
+    n = design.n_nodes
+    free = np.array([j for j in range(n) if j not in set(design.fixed)])
+    pick = rng.choice(free, size=min(8, free.size), replace=False)
+    ins, outs = pick[: len(pick) // 2], pick[len(pick) // 2 :]
+    f = np.zeros((batch, n, 2))
+    f[:, ins] = rng.normal(scale=0.01, size=(batch, len(ins), 2))
+    t = np.full((batch, n, 2), np.nan)
+    t[:, outs] = rng.normal(scale=0.01, size=(batch, len(outs), 2))
+
+    def make_loss(i: Any) -> Any:
+        return MSE(t[np.asarray(i)])
+
+    return BenchCase(
+        name=name,
+        design=design,
+        options=FemOptions(mesh=MeshOptions(size=mesh_size(design, MeshOptions()))),
+        loads=f,
+        loss=make_loss(np.arange(batch)),
+        make_loss=make_loss,
     )
 
 
