@@ -1,5 +1,8 @@
-"""Benchmarks: measured figures for ``fem-mnn bench`` (not timed tests).
+"""Benchmarks behind ``fem-mnn bench``: measured figures, ratios side by side in one run (not timed tests).
 
-:mod:`.spring_scaling` times the spring model's gradient from 100 to 100 000 bonds
-(numpy/scipy only: importable without DOLFINx).
+:mod:`.fem` holds the FE measurements (shape gradient vs remeshed finite differences,
+training step and batch cost against the factorisation, serial vs MPI, a large
+lattice); :mod:`.spring_scaling` times the spring model's gradient from 100 to
+100 000 bonds (numpy/scipy only: importable without DOLFINx); :mod:`.run` runs them
+and tables the results.
 """

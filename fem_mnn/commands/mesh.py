@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from fem_mnn.commands._common import positive_float
 from fem_mnn.core.errors import InputError
 from fem_mnn.core.log import get_logger
 from fem_mnn.design.files import load_design
@@ -22,6 +23,7 @@ def _options(args: argparse.Namespace) -> MeshOptions:
         refinement=args.refinement,
         order=args.order,
         max_size=args.max_size,
+        size=args.size,
     )
 
 
@@ -88,6 +90,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--refinement", type=float, default=1.0, help="mesh-size divisor (default 1)")
     p.add_argument("--order", type=int, choices=(1, 2), default=1, help="geometric order of the mesh")
     p.add_argument("--max-size", type=float, default=None, help="cap on the element size (mm)")
+    p.add_argument(
+        "--size",
+        type=positive_float,
+        default=None,
+        metavar="H",
+        help="fixed element size (mm) instead of the thin-end rule (then h = H / refinement, whatever the widths)",
+    )
     p.add_argument("--binary", action="store_true", help="binary .msh")
     p.add_argument("--xdmf", action="store_true", help="also write FILE.xdmf + FILE.h5 with tags (needs DOLFINx)")
     p.add_argument("--png", default=None, help="also draw the mesh with its tags to this PNG")

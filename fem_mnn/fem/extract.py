@@ -218,6 +218,26 @@ class Extractor:
         sums /= self.measure[:, None]
         return sums[:, :gdim], sums[:, gdim]
 
+    def node_quantities_block(self, U: np.ndarray, matrices: RegionMatrices) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`node_quantities` of a block of fields at once (collective).
+
+        Args:
+            U: (n_local_dofs, n_cases) local field values (ghosts updated).
+            matrices: :class:`RegionMatrices` of the current geometry.
+
+        Returns:
+            ``(avg, rot)``: (n_cases, n_nodes, gdim) and (n_cases, n_nodes).
+        """
+        from mpi4py import MPI
+
+        gdim = self.gdim
+        local = np.ascontiguousarray(matrices.integrals @ U)  # (n_nodes * (gdim + 1), n_cases)
+        sums = np.empty_like(local)
+        self.comm.Allreduce(local, sums, op=MPI.SUM)
+        sums = sums.reshape(self.regions.n_nodes, gdim + 1, -1) / self.measure[:, None, None]
+        sums = np.moveaxis(sums, 2, 0)
+        return sums[:, :, :gdim], sums[:, :, gdim]
+
     def centre_values(self, u: Any) -> np.ndarray:
         """(n_nodes, gdim) field values at the node centres (collective)."""
         self._load(u)
@@ -307,3 +327,117 @@ def centre_values(u: dolfinx.fem.Function, points: np.ndarray, z_mid: float = 0.
     if u.function_space.mesh.geometry.dim == 3:
         p3[:, 2] = z_mid
     return PointEvaluator(u.function_space.mesh, p3).values(u)
+
+
+def cell_dof_columns(V: Any, cells: np.ndarray) -> np.ndarray:
+    """(n_cells, n_cell_dofs * bs) local (unrolled) dof index of every cell basis function.
+
+    The order is the one of :class:`dolfinx.fem.Expression` arguments: scalar dof
+    ``i // bs``, component ``i % bs``.
+    """
+    bs = V.dofmap.index_map_bs
+    dm = np.asarray(V.dofmap.list)[cells]
+    return (bs * dm[:, :, None] + np.arange(bs)[None, None, :]).reshape(len(cells), -1)
+
+
+class RegionMatrices:
+    """Region integrals of fields as one sparse matrix, for whole batches at once.
+
+    On straight-sided (affine) simplex cells, the junction-region integrals of ``u``
+    and of the rotation ``omega`` are linear in the local dof values:
+    ``sums = integrals @ U`` for a block ``U`` (n_local_dofs, n_cases) of fields
+    (ghosts included), summed over ranks. The same integrals, transposed, give the
+    load vectors of region body forces (:attr:`load`). Built from one compiled
+    expression (the basis functions times ``|det J|`` at quadrature points exact for
+    the degree of ``V``) over the junction cells only; rebuild after the mesh moves.
+
+    Attributes:
+        integrals: (n_nodes * (gdim + 1), n_local_dofs) CSR: row ``j * (gdim + 1) + k`` is
+            the integral over junction region j of component k (k = gdim: omega).
+        load: (n_local_dofs, n_nodes * gdim) CSR: column ``j * gdim + k`` is
+            ``int_{Omega_j} v_k dx`` (the load vector of a unit total force spread as a
+            density 1 over region j, before dividing by its measure).
+        cells, cell_u: the junction cells and their (n_cells, gdim, n_cell_dofs)
+            per-dof integrals of u (for cell averages), with :attr:`cell_cols`.
+    """
+
+    def __init__(self, V: Any, regions: RegionMap, expression: Any = None) -> None:
+        import_dolfinx()
+
+        self.V = V
+        gdim = V.mesh.geometry.dim
+        self.gdim = gdim
+        if expression is None:
+            expression = region_expression(V)
+        self.expression = expression
+        cells = np.nonzero(regions.node_of_cell >= 0)[0].astype(np.int32)
+        self.cells = cells
+        im = V.dofmap.index_map
+        n_local = (im.size_local + im.num_ghosts) * V.dofmap.index_map_bs
+        self.n_local = n_local
+        nd = V.dofmap.list.shape[1] * V.dofmap.index_map_bs
+        cols = cell_dof_columns(V, cells)
+        self.cell_cols = cols
+        self.nd = nd
+        node = regions.node_of_cell[cells]
+        rows = node[:, None, None] * (gdim + 1) + np.arange(gdim + 1)[None, :, None]
+        shape3 = (len(cells), gdim + 1, nd)
+        self.integrals, self._imap = _pattern(
+            np.broadcast_to(rows, shape3).ravel(),
+            np.broadcast_to(cols[:, None, :], shape3).ravel(),
+            (regions.n_nodes * (gdim + 1), n_local),
+        )
+        rows_u = node[:, None, None] * gdim + np.arange(gdim)[None, :, None]
+        shape_u = (len(cells), gdim, nd)
+        self.load, self._lmap = _pattern(
+            np.broadcast_to(cols[:, None, :], shape_u).ravel(),
+            np.broadcast_to(rows_u, shape_u).ravel(),
+            (n_local, regions.n_nodes * gdim),
+        )
+        self.update()
+
+    def update(self) -> None:
+        """Recompute the values for the current mesh geometry (same sparsity; local)."""
+        expr, wts = self.expression
+        gdim, nd, cells = self.gdim, self.nd, self.cells
+        if cells.size:
+            vals = np.asarray(expr.eval(self.V.mesh, cells)).reshape(len(cells), len(wts), gdim + 1, nd)
+            per = np.einsum("q,cqkd->ckd", wts, vals)  # (n_cells, gdim + 1, nd) per-dof integrals
+        else:
+            per = np.zeros((0, gdim + 1, nd))
+        self.cell_u = per[:, :gdim, :].copy()
+        self.integrals.data[:] = np.bincount(self._imap, weights=per.ravel(), minlength=self.integrals.nnz)
+        self.load.data[:] = np.bincount(self._lmap, weights=self.cell_u.ravel(), minlength=self.load.nnz)
+
+
+def _pattern(rows: np.ndarray, cols: np.ndarray, shape: tuple) -> tuple:
+    """A CSR matrix with the summed pattern of (rows, cols) entries and the entry -> data position map."""
+    import scipy.sparse as sp
+
+    key = rows.astype(np.int64) * shape[1] + cols
+    uniq, inv = np.unique(key, return_inverse=True)
+    r, c = np.divmod(uniq, shape[1])
+    indptr = np.zeros(shape[0] + 1, dtype=np.int64)
+    np.add.at(indptr, r + 1, 1)
+    indptr = np.cumsum(indptr)
+    m = sp.csr_matrix((np.zeros(len(uniq)), c.astype(np.int64), indptr), shape=shape)
+    return m, inv.ravel()
+
+
+def region_expression(V: Any) -> tuple:
+    """Compiled ``[v_0, .., v_{gdim-1}, omega(v)] |det J|`` at quadrature points, and the weights."""
+    import_dolfinx()
+    import basix
+    import dolfinx.fem
+    import ufl
+
+    mesh = V.mesh
+    gdim = mesh.geometry.dim
+    v = ufl.TrialFunction(V)
+    detJ = abs(ufl.JacobianDeterminant(mesh))
+    omega = 0.5 * (v[1].dx(0) - v[0].dx(1))
+    comps = [v[c] * detJ for c in range(gdim)] + [omega * detJ]
+    k = V.ufl_element().embedded_superdegree
+    ct = basix.CellType.triangle if mesh.topology.dim == 2 else basix.CellType.tetrahedron
+    pts, wts = basix.make_quadrature(ct, max(k, 1))
+    return dolfinx.fem.Expression(ufl.as_vector(comps), pts), np.asarray(wts)

@@ -52,7 +52,14 @@ from fem_mnn.core.units import lame_parameters
 from fem_mnn.design.records import Design
 from fem_mnn.design.validate import components
 from fem_mnn.fem._dolfinx import import_dolfinx
-from fem_mnn.fem.extract import CellIntegrator, Extractor, region_map, region_sums
+from fem_mnn.fem.extract import (
+    CellIntegrator,
+    Extractor,
+    RegionMatrices,
+    region_expression,
+    region_map,
+    region_sums,
+)
 from fem_mnn.geometry import tags as _tags
 
 import_dolfinx()  # loads dolfinx_solver's PETSc before petsc4py
@@ -168,6 +175,11 @@ class ThetaGradient(NamedTuple):
     """The forward solution (fields included)."""
     adjoint: FemSolution
     """The adjoint solution under -dL/du (fields included)."""
+
+
+def _geometry_degree(mesh: Any) -> int:
+    g = mesh.geometry
+    return int((g.cmaps[0] if hasattr(g, "cmaps") else g.cmap).degree)
 
 
 def _default_mesher(design: Design, mesh_options: Any, comm: Any) -> Any:
@@ -293,7 +305,35 @@ class Discretisation:
             mesh, lambda q: self.tfac * ufl.inner(self.sigma(self._eu), self.eps(self._ev)) * q * dx, 1
         )
         self.width_map = None  # fem_mnn.fem.width_map.WidthMap of this mesh, made on demand (fem_mnn.fem.shape)
+        self._region_matrices = None
+        self._rm_version = -1
+        self._bc_rows = None
+        self.geometry_version = 0
+        """Incremented whenever the mesh nodes move (:mod:`fem_mnn.fem.morph`): caches of geometry-dependent data key on it."""
         self.t_setup = time.perf_counter() - t0
+
+    def region_matrices(self) -> RegionMatrices | None:
+        """Sparse region-integral and load matrices of the current geometry (affine simplices), else None."""
+        if self._region_matrices is None:
+            if _geometry_degree(self.mesh) != 1:
+                return None
+            self._region_matrices = RegionMatrices(self.V, self.regions, region_expression(self.V))
+            self._rm_version = self.geometry_version
+        elif self._rm_version != self.geometry_version:
+            self._region_matrices.update()
+            self._rm_version = self.geometry_version
+        return self._region_matrices
+
+    def geometry_moved(self) -> None:
+        """Drop geometry-dependent caches after ``mesh.geometry.x`` changed (local)."""
+        self.geometry_version += 1
+
+    def bc_rows(self) -> np.ndarray:
+        """Owned (unrolled) dof indices of the clamp."""
+        if self._bc_rows is None:
+            dofs, first_ghost = self.bc.dof_indices()
+            self._bc_rows = np.asarray(dofs[:first_ghost], dtype=np.int64)
+        return self._bc_rows
 
     def _global_ids(self, ids: np.ndarray) -> np.ndarray:
         local = np.unique(ids[ids >= 0])
@@ -403,6 +443,7 @@ class FemOperator:
             self.n_factorisations += 1
             self.timings["factorise"] = time.perf_counter() - t0
             self.block_solve = True
+            self.fast_batches = True
             return
         A = dolfinx.fem.petsc.assemble_matrix(disc.a_form, bcs=[disc.bc])
         A.assemble()
@@ -434,6 +475,8 @@ class FemOperator:
         self.timings["factorise"] = time.perf_counter() - t0
         self.block_solve = True
         """Serial batches go through one MatMatSolve (faster per case than a loop)."""
+        self.fast_batches = True
+        """Straight-sided meshes: loads and region averages of a batch as sparse products."""
 
     # ------------------------------------------------------------------ access
     @property
@@ -481,6 +524,11 @@ class FemOperator:
     def solve_fields(self, loads: np.ndarray) -> FemSolution:
         """Solve every load case with the one factorisation; keep the fields (collective).
 
+        On straight-sided meshes the batch is linear algebra on blocks: the load
+        vectors are one sparse product (:class:`~fem_mnn.fem.extract.RegionMatrices`),
+        the solves one MUMPS MatMatSolve (serial) and the region averages one sparse
+        product; otherwise each case is assembled and reduced on its own.
+
         Args:
             loads: (n_cases, n_nodes, 2) or (n_nodes, 2) nodal forces (N). Forces on
                 fixed nodes are reactions and are ignored.
@@ -495,27 +543,42 @@ class FemOperator:
         u_avg = np.zeros_like(u_nodes)
         rot = np.zeros((nc, self.design.n_nodes))
         t0 = time.perf_counter()
+        rm = d.region_matrices() if self.fast_batches else None
         fields = [dolfinx.fem.Function(d.V, name=f"u_{c}") for c in range(nc)]
-        rhs = [self._rhs(f[c]) for c in range(nc)]
-        if nc > 1 and d.comm.size == 1 and self.block_solve:
-            self._solve_block(rhs, fields)
+        if rm is not None:
+            self._solve_batch(rm, f, fields)
         else:
-            for b, uh in zip(rhs, fields, strict=True):
-                self.ksp.solve(b, uh.x.petsc_vec)
-                reason = self.ksp.getConvergedReason()
-                if reason < 0:
-                    raise EngineError(f"linear solve failed (KSP reason {reason})")
-        for b, uh in zip(rhs, fields, strict=True):
+            rhs = [self._rhs(f[c]) for c in range(nc)]
+            if nc > 1 and d.comm.size == 1 and self.block_solve:
+                self._solve_block(rhs, fields)
+            else:
+                for b, uh in zip(rhs, fields, strict=True):
+                    self.ksp.solve(b, uh.x.petsc_vec)
+                    reason = self.ksp.getConvergedReason()
+                    if reason < 0:
+                        raise EngineError(f"linear solve failed (KSP reason {reason})")
+            for b in rhs:
+                b.destroy()
+        for uh in fields:
             uh.x.scatter_forward()
-            b.destroy()
         self.n_solves += nc
         t1 = time.perf_counter()
         self.timings["solve"] += t1 - t0
-        for c, uh in enumerate(fields):
-            avg, r = d.extractor.node_quantities(uh)
-            u_avg[c] = avg[:, :2]
-            rot[c] = r
-            u_nodes[c] = u_avg[c] if self.options.measure == "average" else d.extractor.centre_values(uh)[:, :2]
+        if rm is not None:
+            U = np.empty((rm.n_local, nc))
+            for c, uh in enumerate(fields):
+                U[:, c] = uh.x.array
+            avg, r = d.extractor.node_quantities_block(U, rm)
+            u_avg[:] = avg[:, :, :2]
+            rot[:] = r
+            for c, uh in enumerate(fields):
+                u_nodes[c] = u_avg[c] if self.options.measure == "average" else d.extractor.centre_values(uh)[:, :2]
+        else:
+            for c, uh in enumerate(fields):
+                avg, r = d.extractor.node_quantities(uh)
+                u_avg[c] = avg[:, :2]
+                rot[c] = r
+                u_nodes[c] = u_avg[c] if self.options.measure == "average" else d.extractor.centre_values(uh)[:, :2]
         self.timings["extract"] += time.perf_counter() - t1
         return FemSolution(
             u=u_nodes,
@@ -524,6 +587,48 @@ class FemOperator:
             u_average=u_avg,
             fields=fields,
         )
+
+    def _load_block(self, rm: RegionMatrices, f: np.ndarray) -> np.ndarray:
+        """(n_local_dofs, n_cases) load vectors before the ghost exchange and the clamp (local)."""
+        d = self._disc
+        g = d.gdim
+        dens = np.zeros((f.shape[0], self.design.n_nodes, g))
+        dens[:, :, :2] = f / d.measure[None, :, None]
+        return np.asarray(rm.load @ dens.reshape(f.shape[0], -1).T)
+
+    def _solve_batch(self, rm: RegionMatrices, f: np.ndarray, fields: list) -> None:
+        """All cases: loads by one sparse product, solves by one MatMatSolve (serial) or per case."""
+        d = self._disc
+        nc = f.shape[0]
+        B = self._load_block(rm, f)
+        bc = d.bc_rows()
+        if d.comm.size == 1 and self.block_solve and nc > 1:
+            B[bc, :] = 0.0
+            n = B.shape[0]
+            Bm = PETSc.Mat().createDense((n, nc), array=np.asfortranarray(B), comm=PETSc.COMM_SELF)
+            Xm = PETSc.Mat().createDense((n, nc), comm=PETSc.COMM_SELF)
+            Xm.setUp()
+            try:
+                self.ksp.getPC().getFactorMatrix().matSolve(Bm, Xm)
+            except PETSc.Error as exc:
+                raise EngineError(f"MUMPS block solve failed: {exc}") from None
+            X = Xm.getDenseArray(readonly=True)
+            for c, uh in enumerate(fields):
+                uh.x.array[:n] = X[:, c]
+            Bm.destroy()
+            Xm.destroy()
+            return
+        for c, uh in enumerate(fields):
+            b = dolfinx.fem.petsc.create_vector(d.V)
+            with b.localForm() as loc:
+                loc.array[:] = B[:, c]
+            b.ghostUpdate(addv=PETSc.InsertMode.ADD, mode=PETSc.ScatterMode.REVERSE)
+            b.array[bc] = 0.0
+            self.ksp.solve(b, uh.x.petsc_vec)
+            b.destroy()
+            reason = self.ksp.getConvergedReason()
+            if reason < 0:
+                raise EngineError(f"linear solve failed (KSP reason {reason})")
 
     def _rhs(self, F: np.ndarray) -> Any:
         """Assembled load vector of nodal forces F (n_nodes, 2), zero on clamped dofs."""

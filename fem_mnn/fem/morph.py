@@ -181,6 +181,7 @@ def _update_measures(disc: Any) -> None:
     """Recompute the junction areas of a discretisation after its mesh moved (collective)."""
     from fem_mnn.fem.extract import region_sums
 
+    disc.geometry_moved()
     ext = disc.extractor
     gdim = ext.gdim
     ext.measure = region_sums(
