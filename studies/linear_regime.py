@@ -395,7 +395,7 @@ def _render_sweep_forward(rep: StudyReport, r: dict[str, Any]) -> None:
     keys += ["dev_e_adj_tangent", "dev_grad_tangent", "cos_grad_tangent", "newton_iterations"]
     rep.table(
         "Sweep A: deviation from linear vs hanging weight",
-        ["m (g)", "max |u| (mm)", "u_y out (mm)", "f_adj (N)", "dev u", "dev e", "dev e true", "dev e_adj"]
+        ["m (g)", "max abs u (mm)", "u_y out (mm)", "f_adj (N)", "dev u", "dev e", "dev e true", "dev e_adj"]
         + ["dev grad", "cos grad", "Newton its"],
         [[x[k] for k in keys] for x in rows],
     )
@@ -410,7 +410,7 @@ def _render_sweep_forward(rep: StudyReport, r: dict[str, Any]) -> None:
         )
     rep.table(
         "The paper's experiments: deviation of the nonlinear from the linear model at their loads",
-        ["case", "total (g)", "max |u| (mm)", "dev u", "dev e", "dev e true"],
+        ["case", "total (g)", "max abs u (mm)", "dev u", "dev e", "dev e true"],
         [[x["case"], x["total_g"], x["u_max_mm"], x["dev_u"], x["dev_e"], x["dev_e_true"]] for x in r["paper_cases"]],
     )
 

@@ -277,7 +277,7 @@ def _render_figure1(rep: StudyReport, r: dict[str, Any]) -> None:
             )
     rep.table(
         "Errors vs measurement",
-        ["data", "model", "RMS", "max |err|", "rel. RMS", "within spread", "best scale", "rel. RMS scaled"],
+        ["data", "model", "RMS", "max abs err", "rel. RMS", "within spread", "best scale", "rel. RMS scaled"],
         rows,
     )
     rep.table(
