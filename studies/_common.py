@@ -84,7 +84,7 @@ def figure(*size: float) -> Any:
 
 
 def close(fig: Any) -> None:
-    """Release a figure made by pyplot (the package's plotting helpers); a no-op for ours."""
+    """Release a figure if pyplot manages it; a no-op for the object-API figures the package and studies make."""
     plt = sys.modules.get("matplotlib.pyplot")
     if plt is not None:
         plt.close(fig)
@@ -121,7 +121,7 @@ def study_main(
             "--data",
             type=Path,
             default=None,
-            help="folder of the paper's data (default $FEM_MNN_PAPER_DATA, else ../shared/experiments/li-mao-2024)",
+            help="folder of the paper's data (default $FEM_MNN_PAPER_DATA, else the copy shipped in the package)",
         )
     p.add_argument(
         "--out",

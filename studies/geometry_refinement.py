@@ -1,92 +1,144 @@
-"""Meshing time and element counts of the paper's sample at three refinement levels.
-
-Run: ``.venv/bin/python studies/geometry_refinement.py`` (serial). Writes
-``studies/results/geometry_refinement/{table.md,results.json}``.
+"""Meshing time and element counts of the paper's sample at several refinement levels.
 
 For each level it measures gmsh geometry + meshing on one process
-(:func:`fem_mnn.geometry.build_model`) and, when DOLFINx is installed, the whole
-:func:`fem_mnn.geometry.generate_mesh` (gmsh + ``model_to_mesh``).
+(:func:`fem_mnn.geometry.build.build_model`, wall and CPU time) and, when DOLFINx is
+installed, the whole :func:`fem_mnn.fem.meshing.generate_mesh` (gmsh + ``model_to_mesh``).
+The element counts are deterministic for a given gmsh; the times depend on the machine
+and its load (the CPU time is the better measure on a shared machine).
+
+Run: ``python studies/geometry_refinement.py [--quick] [--out DIR]`` (serial); ``compute(quick)``
+returns the numbers, ``render(results, out)`` writes the report.
 """
 
 from __future__ import annotations
 
 import os
-import platform
-import time
-from pathlib import Path
 
-from fem_mnn.core.files import atomic_write_json, atomic_write_text
-from fem_mnn.design import paper_sample
-from fem_mnn.geometry.build import MeshOptions, build_model, gmsh_session
+for _v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):  # before numpy loads
+    os.environ.setdefault(_v, "1")
 
-OUT = Path(__file__).resolve().parent / "results" / "geometry_refinement"
+import platform  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from collections.abc import Callable  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+for _p in (str(ROOT), str(ROOT / "studies")):
+    if _p not in sys.path:
+        sys.path.insert(0, _p)
+
+from _common import log, study_main  # noqa: E402
+
+from fem_mnn.design import paper_sample  # noqa: E402
+from fem_mnn.design.records import Design  # noqa: E402
+from fem_mnn.geometry.build import MeshOptions, build_model, gmsh_session  # noqa: E402
+from fem_mnn.io.report import StudyReport  # noqa: E402
+
+NAME = "geometry_refinement"
 
 #: (dim, elements_across, refinement): 2D from the default 3 elements across the
 #: thinnest section; 3D from 1 across (3D at the 2D default is 0.25 M tetrahedra).
 LEVELS = [(2, 3, 1.0), (2, 3, 2.0), (2, 3, 4.0), (3, 1, 1.0), (3, 1, 2.0), (3, 1, 3.0)]
+QUICK_LEVELS = [(2, 3, 1.0), (2, 3, 2.0), (3, 1, 1.0)]
 
 
-def main() -> None:
+def _generate_mesh() -> Callable[..., Any] | None:
+    """:func:`fem_mnn.fem.meshing.generate_mesh`, or None without DOLFINx."""
     try:
         from fem_mnn.fem._dolfinx import import_dolfinx
 
         import_dolfinx()
         from fem_mnn.fem.meshing import generate_mesh
     except ImportError:
-        generate_mesh = None
+        return None
+    return generate_mesh
+
+
+def measure(design: Design, dim: int, across: int, refinement: float, generate_mesh: Any) -> dict[str, Any]:
+    """Mesh size, counts and times of one level."""
+    opts = MeshOptions(dim=dim, elements_across=across, refinement=refinement)
+    with gmsh_session():
+        t0, c0 = time.perf_counter(), time.process_time()
+        info = build_model(design, opts)
+        gmsh_s, gmsh_cpu = time.perf_counter() - t0, time.process_time() - c0
+    row = {
+        "dim": dim,
+        "elements_across": across,
+        "refinement": refinement,
+        "h_mm": info.mesh_size,
+        "cells": info.n_cells,
+        "vertices": info.n_vertices,
+        "gmsh_s": gmsh_s,
+        "gmsh_cpu_s": gmsh_cpu,
+        "generate_mesh_s": None,
+    }
+    if generate_mesh is not None:
+        t0 = time.perf_counter()
+        md = generate_mesh(design, opts)
+        row["generate_mesh_s"] = time.perf_counter() - t0
+        row["dolfinx_cells"] = int(md.mesh.topology.index_map(dim).size_global)
+    return row
+
+
+def compute(quick: bool, data_dir: str | Path | None = None) -> dict[str, Any]:
+    """Every level (quick: 2D at refinements 1, 2 and 3D at 1); no files.
+
+    ``data_dir`` is not used (the study reads none of the paper's data); it keeps the studies' signature.
+    """
     design = paper_sample()
+    gm = _generate_mesh()
     rows = []
-    for dim, n, r in LEVELS:
-        opts = MeshOptions(dim=dim, elements_across=n, refinement=r)
-        with gmsh_session():
-            t0, c0 = time.perf_counter(), time.process_time()
-            info = build_model(design, opts)
-            gmsh_s, gmsh_cpu = time.perf_counter() - t0, time.process_time() - c0
-        row = {
-            "dim": dim,
-            "elements_across": n,
-            "refinement": r,
-            "h_mm": info.mesh_size,
-            "cells": info.n_cells,
-            "vertices": info.n_vertices,
-            "gmsh_s": gmsh_s,
-            "gmsh_cpu_s": gmsh_cpu,
-            "generate_mesh_s": None,
-        }
-        if generate_mesh is not None:
-            t0 = time.perf_counter()
-            md = generate_mesh(design, opts)
-            row["generate_mesh_s"] = time.perf_counter() - t0
-            assert md.mesh.topology.index_map(dim).size_global == info.n_cells
-        rows.append(row)
-        print(row, flush=True)
-    meta = {
+    for dim, n, r in QUICK_LEVELS if quick else LEVELS:
+        rows.append(measure(design, dim, n, r, gm))
+        log(NAME, f"{dim}D, {n} across, refinement {r:g}: {rows[-1]['cells']} cells, {rows[-1]['gmsh_s']:.2f} s")
+    return {
+        "quick": quick,
         "design": design.name,
         "design_hash": design.hash(),
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at the end",
-        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "rows": rows,
     }
-    atomic_write_json(OUT / "results.json", {"meta": meta, "rows": rows})
-    lines = [
-        f"# Meshing the paper's sample ({design.name}, hash {design.hash()})",
-        "",
-        f"{meta['date']}; {meta['machine']}. Serial. h = thinnest thin end (1 mm) / elements_across / refinement.",
-        "gmsh = geometry + fragment + tags + mesh (1 process, wall and CPU time: the CPU time is the better measure on",
-        "a shared machine); generate_mesh = gmsh + DOLFINx model_to_mesh (wall).",
-        "",
-        "| dim | elements across | refinement | h (mm) | cells | mesh nodes | gmsh wall (s) | gmsh CPU (s) "
-        "| generate_mesh wall (s) |",
-        "|---|---|---|---|---|---|---|---|---|",
-    ]
-    for r in rows:
-        gm = f"{r['generate_mesh_s']:.2f}" if r["generate_mesh_s"] is not None else "-"
-        lines.append(
-            f"| {r['dim']} | {r['elements_across']} | {r['refinement']:g} | {r['h_mm']:.4g} | {r['cells']} | "
-            f"{r['vertices']} | {r['gmsh_s']:.2f} | {r['gmsh_cpu_s']:.2f} | {gm} |"
-        )
-    atomic_write_text(OUT / "table.md", "\n".join(lines) + "\n")
-    print(f"wrote {OUT / 'table.md'}")
+
+
+def headline(results: dict[str, Any]) -> dict[str, float]:
+    """Cells and mesh nodes of every level (deterministic for a given gmsh); no times."""
+    out = {}
+    for r in results["rows"]:
+        key = f"{r['dim']}D_n{r['elements_across']}_r{r['refinement']:g}"
+        out[f"{key}_cells"] = r["cells"]
+        out[f"{key}_vertices"] = r["vertices"]
+    return out
+
+
+def render(results: dict[str, Any], out: Path) -> None:
+    """results.md and results.json of ``compute``'s results in ``out``."""
+    rep = StudyReport(
+        NAME, f"Meshing the paper's sample ({results['design']}, hash {results['design_hash']})", out_dir=out
+    )
+    rep.text(
+        f"{results['machine']}. Serial. h = thinnest thin end (1 mm) / elements_across / refinement. "
+        "gmsh = geometry + fragment + tags + mesh (1 process, wall and CPU time: the CPU time is the better measure "
+        "on a shared machine); generate_mesh = gmsh + DOLFINx model_to_mesh (wall; '-' without DOLFINx)."
+    )
+    rep.table(
+        "Mesh size, element counts and meshing times per level",
+        ["dim", "elements across", "refinement", "h (mm)", "cells", "mesh nodes", "gmsh wall (s)", "gmsh CPU (s)"]
+        + ["generate_mesh wall (s)"],
+        [
+            [r["dim"], r["elements_across"], r["refinement"], r["h_mm"], r["cells"], r["vertices"], r["gmsh_s"]]
+            + [r["gmsh_cpu_s"], "-" if r["generate_mesh_s"] is None else r["generate_mesh_s"]]
+            for r in results["rows"]
+        ],
+    )
+    rep.data.update(results)
+    rep.write()
+
+
+def main(argv: list[str] | None = None) -> int:
+    return study_main(NAME, __doc__, compute, render, argv, "2D at refinements 1, 2 and 3D at 1", takes_data=False)
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

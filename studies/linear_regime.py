@@ -1,4 +1,4 @@
-"""Where the linear regime of the paper's sample ends (issue 6).
+"""Where the linear regime of the paper's sample ends.
 
 Study on :func:`fem_mnn.design.paper_sample` (P2 plane stress, default mesh),
 comparing the neo-Hookean large-deformation solution (:mod:`fem_mnn.fem.nonlinear`)
@@ -16,36 +16,50 @@ A. Forward load sweep, the Figure 1 gradient experiment scaled: a hanging weight
 B. Adjoint-size sweep at the Figure 1 forward load (10 g at id 12): offset c of the
    loss L = (u_y,14 + c)^2 from 0.5 to 25 mm, as the paper's ``adjoint`` column;
    error of the physically measured in situ gradient against the exact (tangent)
-   gradient of the nonlinear model, beside the paper's ``error_adj``.
+   gradient of the nonlinear model, beside the paper's ``error_adj`` (read from the
+   paper's data folder: ``--data``, else ``$FEM_MNN_PAPER_DATA``, else the shipped copy).
+C. The paper's own load cases: deviation of the nonlinear from the linear model.
 
-Run:  .venv/bin/python studies/linear_regime.py [--data ../shared/experiments/li-mao-2024]
-Writes studies/results/linear_regime/ (results.md, results.json, PNGs).
+Run: ``python studies/linear_regime.py [--quick] [--data DIR] [--out DIR] [--refinement-check R]``;
+``compute(quick, data_dir)`` returns the numbers, ``render(results, out)`` writes the report.
 """
 
 from __future__ import annotations
 
-import argparse
-import sys
-import time
-from pathlib import Path
+import os
 
-import numpy as np
+for _v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):  # before numpy loads
+    os.environ.setdefault(_v, "1")
+
+import argparse  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import TYPE_CHECKING, Any  # noqa: E402
+
+import numpy as np  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+for _p in (str(ROOT), str(ROOT / "studies")):
+    if _p not in sys.path:
+        sys.path.insert(0, _p)
+
+from _common import figure, log, paper_data_dir, study_main  # noqa: E402
 
 from fem_mnn.design import paper_sample  # noqa: E402
-from fem_mnn.fem.linear import FemOptions  # noqa: E402
-from fem_mnn.fem.nonlinear import NonlinearModel, relative_deviation  # noqa: E402
-from fem_mnn.geometry.build import MeshOptions  # noqa: E402
 from fem_mnn.io.paper_data import G, load_figure1  # noqa: E402
 from fem_mnn.io.report import StudyReport, fmt  # noqa: E402
 
+if TYPE_CHECKING:
+    from fem_mnn.fem.nonlinear import NonlinearModel
+
+NAME = "linear_regime"
 FWD_NODE = 12  # paper node 13
 OUT_NODE = 13  # paper node 14
 MASSES_G = [0.25, 0.5, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0, 12.0, 14.0, 16.0, 18.0, 20.0]
 OFFSETS_MM = [0.5, 1.0, 2.5, 5.0, 10.0, 15.0, 20.0, 25.0]
+QUICK_MASSES_G = [1.0, 5.0, 10.0, 20.0]
+QUICK_OFFSETS_MM = [1.0, 10.0, 25.0]
 
 
 class OffsetLoss:
@@ -80,7 +94,10 @@ def crossing(x: list[float], y: list[float], level: float) -> float | None:
     return None
 
 
-def sweep_forward(nl: NonlinearModel, masses: list[float], protocols: bool) -> dict:
+def sweep_forward(nl: NonlinearModel, masses: list[float], protocols: bool) -> dict[str, Any]:
+    """Sweep A: deviation from linear of u, e, e_adj and the in situ gradient under growing hanging weights."""
+    from fem_mnn.fem.nonlinear import relative_deviation
+
     d = nl.design
     unit = np.zeros((d.n_nodes, 2))
     unit[FWD_NODE, 1] = -G * 1e-3  # 1 g downward (N)
@@ -120,14 +137,17 @@ def sweep_forward(nl: NonlinearModel, masses: list[float], protocols: bool) -> d
             row["err_superposed_vs_tangent"] = relative_deviation(sup.grad_k, bp.grad_k)
         row["seconds"] = time.perf_counter() - t0
         rows.append(row)
-        print(
+        log(
+            NAME,
             f"[A] {m:5.2f} g  dev_u {row['dev_u']:.4f}  dev_e {row['dev_e']:.4f}  dev_g {row['dev_grad_tangent']:.4f}",
-            flush=True,
         )
     return {"rows": rows, "linear_u_per_g": lin1.u[0].tolist(), "linear_e_per_g": lin1.elongation[0].tolist()}
 
 
-def sweep_adjoint(nl: NonlinearModel, mass_g: float, offsets: list[float]) -> list[dict]:
+def sweep_adjoint(nl: NonlinearModel, mass_g: float, offsets: list[float]) -> list[dict[str, Any]]:
+    """Sweep B: error of the measured in situ gradients against the tangent gradient, per loss offset."""
+    from fem_mnn.fem.nonlinear import relative_deviation
+
     d = nl.design
     F = np.zeros((d.n_nodes, 2))
     F[FWD_NODE, 1] = -G * 1e-3 * mass_g
@@ -155,9 +175,9 @@ def sweep_adjoint(nl: NonlinearModel, mass_g: float, offsets: list[float]) -> li
             row[f"rel_{name}"] = relative_deviation(g, g_exact)
             row[f"one_minus_cos_{name}"] = 1.0 - cosine(g, g_exact)
         rows.append(row)
-        print(
+        log(
+            NAME,
             f"[B] c {c:5.1f} mm  rel_sup {row['rel_superposed']:.3e}  1-cos_sup {row['one_minus_cos_superposed']:.3e}",
-            flush=True,
         )
     tan.destroy()
     return rows
@@ -174,8 +194,10 @@ PAPER_CASES = [
 ]
 
 
-def paper_cases(nl: NonlinearModel) -> list[dict]:
+def paper_cases(nl: NonlinearModel) -> list[dict[str, Any]]:
     """Deviation from linear for the load cases of the paper's experiments (downward weights)."""
+    from fem_mnn.fem.nonlinear import relative_deviation
+
     d = nl.design
     op = nl.linear_operator()
     rows = []
@@ -195,12 +217,16 @@ def paper_cases(nl: NonlinearModel) -> list[dict]:
                 "dev_e_true": relative_deviation(sol.true_elongation, lin.elongation[0]),
             }
         )
-        print(f"[C] {label}: dev_u {rows[-1]['dev_u']:.4f} dev_e {rows[-1]['dev_e']:.4f}", flush=True)
+        log(NAME, f"[C] {label}: dev_u {rows[-1]['dev_u']:.4f} dev_e {rows[-1]['dev_e']:.4f}")
     return rows
 
 
-def mesh_check(masses: list[float], refinement: float) -> dict:
+def mesh_check(masses: list[float], refinement: float) -> dict[str, Any]:
     """Deviations at the largest loads on a finer mesh (is the study mesh converged?)."""
+    from fem_mnn.fem.linear import FemOptions
+    from fem_mnn.fem.nonlinear import NonlinearModel, relative_deviation
+    from fem_mnn.geometry.build import MeshOptions
+
     d = paper_sample()
     nl = NonlinearModel(d, FemOptions(mesh=MeshOptions(refinement=refinement)))
     unit = np.zeros((d.n_nodes, 2))
@@ -221,131 +247,184 @@ def mesh_check(masses: list[float], refinement: float) -> dict:
     }
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument(
-        "--data", default=str(ROOT.parent / "shared" / "experiments" / "li-mao-2024"), help="paper data folder"
-    )
-    ap.add_argument("--out", default=str(ROOT / "studies" / "results" / "linear_regime"))
-    ap.add_argument("--quick", action="store_true", help="fewer load levels, no protocols, no mesh check")
-    ap.add_argument("--refinement-check", type=float, default=2.0, help="refinement of the mesh check (0: skip)")
-    args = ap.parse_args(argv)
+def _thresholds(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per quantity of sweep A: the load of 1 % and 5 % deviation, the deviation at 10 g and at the largest load."""
+    ms = [r["mass_g"] for r in rows]
+    series = dict(SERIES)
+    if "dev_grad_separate" in rows[0]:
+        series.update(PROTOCOL_SERIES)
+    out = []
+    for label, key in series.items():
+        y = [r[key] for r in rows]
+        out.append(
+            {
+                "quantity": label,
+                "key": key,
+                "load_1pct_g": crossing(ms, y, 0.01),
+                "load_5pct_g": crossing(ms, y, 0.05),
+                "dev_10g": y[ms.index(10.0)] if 10.0 in ms else None,
+                "dev_max": y[-1],
+            }
+        )
+    return out
 
-    import matplotlib
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+def _paper_adjoint(fig1: Any, B: list[dict[str, Any]]) -> dict[str, Any]:
+    """The paper's error_adj at our offsets and the log-log slopes of both against the offset."""
+    off_p = np.asarray(fig1.adjoint_offset)
+    err_p = np.asarray(fig1.adjoint_error)
+    order = np.argsort(off_p)
+    paper_at = np.interp([r["offset_mm"] for r in B], off_p[order], err_p[order])
+    sel = off_p > 0.1
+    offs = np.array([r["offset_mm"] for r in B])
+    fits = {}
+    for key in ("rel_superposed", "one_minus_cos_superposed", "rel_separate", "one_minus_cos_separate"):
+        y = np.array([r[key] for r in B])
+        ok = (offs >= 2.5) & (y > 0)
+        fits[key] = float(np.polyfit(np.log(offs[ok]), np.log(y[ok]), 1)[0]) if ok.sum() >= 2 else None
+    return {
+        "paper_error_adj_at_offsets": paper_at,
+        "paper_error_adj_loglog_slope": float(np.polyfit(np.log(off_p[sel]), np.log(err_p[sel]), 1)[0]),
+        "paper_curve": {"offset_mm": off_p[sel], "error_adj": err_p[sel]},
+        "fem_loglog_slopes": fits,
+    }
 
-    rep = StudyReport("linear_regime", "Where the linear regime of the paper's sample ends", out_dir=Path(args.out))
-    fig1 = load_figure1(args.data)
+
+def compute(quick: bool, data_dir: str | Path | None = None, refinement_check: float = 2.0) -> dict[str, Any]:
+    """Sweeps A and B, the paper's load cases and (full mode) a finer-mesh check; no files.
+
+    ``quick``: 4 loads and 3 offsets, no physical protocols in sweep A, no mesh check.
+    ``refinement_check``: refinement of the mesh check (0: skip).
+    """
+    from fem_mnn.fem.nonlinear import NonlinearModel
+
+    fig1 = load_figure1(paper_data_dir(data_dir))
     design = paper_sample()
     t0 = time.perf_counter()
     nl = NonlinearModel(design)
-    op = nl.linear_operator()
-    masses = [1.0, 5.0, 10.0, 20.0] if args.quick else MASSES_G
-    offsets = [1.0, 10.0, 25.0] if args.quick else OFFSETS_MM
-    A = sweep_forward(nl, masses, protocols=not args.quick)
-    B = sweep_adjoint(nl, 10.0, offsets)
+    n_dofs = nl.linear_operator().n_dofs
+    A = sweep_forward(nl, QUICK_MASSES_G if quick else MASSES_G, protocols=not quick)
+    B = sweep_adjoint(nl, 10.0, QUICK_OFFSETS_MM if quick else OFFSETS_MM)
     C = paper_cases(nl)
     mc = None
-    if not args.quick and args.refinement_check > 0:
-        mc = mesh_check([10.0, 20.0], args.refinement_check)
-
-    rows = A["rows"]
-    ms = [r["mass_g"] for r in rows]
-    series = {
-        "node displacements": "dev_u",
-        "elongations (projected)": "dev_e",
-        "elongations (true length change)": "dev_e_true",
-        "adjoint elongations (tangent)": "dev_e_adj_tangent",
-        "in situ gradient e*e_adj (tangent adjoint)": "dev_grad_tangent",
+    if not quick and refinement_check > 0:
+        log(NAME, f"mesh check at refinement {refinement_check:g}")
+        mc = mesh_check([10.0, 20.0], refinement_check)
+    return {
+        "quick": quick,
+        "design": {
+            "name": design.name,
+            "hash": design.hash(),
+            "n_nodes": design.n_nodes,
+            "n_bonds": design.n_bonds,
+            "E": design.material.E,
+            "nu": design.material.nu,
+        },
+        "design_hash": design.hash(),
+        "n_dofs": n_dofs,
+        "forward_node": FWD_NODE,
+        "output_node": OUT_NODE,
+        "g": G,
+        "sweep_forward": A,
+        "thresholds": _thresholds(A["rows"]),
+        "sweep_adjoint": B,
+        "paper_cases": C,
+        **_paper_adjoint(fig1, B),
+        "mesh_check": mc,
+        "seconds": time.perf_counter() - t0,
     }
-    if "dev_grad_separate" in rows[0]:
-        series["in situ gradient, adjoint weight alone"] = "dev_grad_separate"
-        series["in situ gradient, adjoint weight added"] = "dev_grad_superposed"
-    thresholds = []
-    for label, key in series.items():
-        y = [r[key] for r in rows]
-        thresholds.append(
-            [label, crossing(ms, y, 0.01), crossing(ms, y, 0.05), y[ms.index(10.0)] if 10.0 in ms else None, y[-1]]
-        )
+
+
+def headline(results: dict[str, Any]) -> dict[str, float]:
+    """Deviations from linear at the Figure 1 load (10 g), the paper's cases, and the adjoint-size error at 25 mm."""
+    rows = {r["mass_g"]: r for r in results["sweep_forward"]["rows"]}
+    out = {f"10g_{k}": rows[10.0][k] for k in ("dev_u", "dev_e", "dev_grad_tangent")}
+    out["20g_dev_u"] = rows[20.0]["dev_u"]
+    C = results["paper_cases"]
+    out["paper_cases_max_dev_u"] = max(r["dev_u"] for r in C)
+    out["paper_cases_max_dev_e"] = max(r["dev_e"] for r in C)
+    b = next(r for r in results["sweep_adjoint"] if r["offset_mm"] == 25.0)
+    out["offset25_rel_superposed"] = b["rel_superposed"]
+    out["offset25_one_minus_cos_superposed"] = b["one_minus_cos_superposed"]
+    out["paper_error_adj_loglog_slope"] = results["paper_error_adj_loglog_slope"]
+    for t in results["thresholds"]:
+        if t["key"] in ("dev_u", "dev_e") and t["load_1pct_g"] is not None:
+            out[f"{t['key']}_1pct_load_g"] = t["load_1pct_g"]
+    return out
+
+
+SERIES = {
+    "node displacements": "dev_u",
+    "elongations (projected)": "dev_e",
+    "elongations (true length change)": "dev_e_true",
+    "adjoint elongations (tangent)": "dev_e_adj_tangent",
+    "in situ gradient e*e_adj (tangent adjoint)": "dev_grad_tangent",
+}
+PROTOCOL_SERIES = {
+    "in situ gradient, adjoint weight alone": "dev_grad_separate",
+    "in situ gradient, adjoint weight added": "dev_grad_superposed",
+}
+
+
+# ------------------------------------------------------------------ render
+
+
+def _render_sweep_forward(rep: StudyReport, r: dict[str, Any]) -> None:
+    d, rows = r["design"], r["sweep_forward"]["rows"]
+    last = rows[-1]["mass_g"]
     rep.text(
-        f"Paper sample ({design.n_nodes} nodes, {design.n_bonds} bonds, w = 2 mm, E = {design.material.E} MPa, "
-        f"nu = {design.material.nu}), P2 plane stress, {op.n_dofs} dofs; neo-Hookean with exact plane-stress "
+        f"Paper sample ({d['n_nodes']} nodes, {d['n_bonds']} bonds, w = 2 mm, E = {d['E']} MPa, "
+        f"nu = {d['nu']}), P2 plane stress, {r['n_dofs']} dofs; neo-Hookean with exact plane-stress "
         "condensation (small-load limit = the linear solver). Forward: hanging weight at id 12 (paper node 13), "
         "adjoint from L = (u_y,13 + 25 mm)^2 (SI), as in Figure 1. Deviation = ||x_nl - x_lin|| / ||x_lin|| over all "
         "nodes (bonds)."
     )
+
+    def at(x: float | None) -> object:
+        return f"> {last:g}" if x is None else x
+
     rep.table(
         "Load (g) at which the nonlinear model departs from the linear one by 1 % and 5 %",
-        ["quantity", "1 % at (g)", "5 % at (g)", "deviation at 10 g", f"deviation at {ms[-1]:g} g"],
+        ["quantity", "1 % at (g)", "5 % at (g)", "deviation at 10 g", f"deviation at {last:g} g"],
         [
-            [r[0], f"> {ms[-1]:g}" if r[1] is None else r[1], f"> {ms[-1]:g}" if r[2] is None else r[2], r[3], r[4]]
-            for r in thresholds
+            [t["quantity"], at(t["load_1pct_g"]), at(t["load_5pct_g"]), t["dev_10g"], t["dev_max"]]
+            for t in r["thresholds"]
         ],
     )
+    keys = ["mass_g", "u_max_mm", "u_y_out_mm", "adjoint_force_N", "dev_u", "dev_e", "dev_e_true"]
+    keys += ["dev_e_adj_tangent", "dev_grad_tangent", "cos_grad_tangent", "newton_iterations"]
     rep.table(
         "Sweep A: deviation from linear vs hanging weight",
-        [
-            "m (g)",
-            "max |u| (mm)",
-            "u_y out (mm)",
-            "f_adj (N)",
-            "dev u",
-            "dev e",
-            "dev e true",
-            "dev e_adj",
-            "dev grad",
-            "cos grad",
-            "Newton its",
-        ],
-        [
-            [
-                r["mass_g"],
-                r["u_max_mm"],
-                r["u_y_out_mm"],
-                r["adjoint_force_N"],
-                r["dev_u"],
-                r["dev_e"],
-                r["dev_e_true"],
-                r["dev_e_adj_tangent"],
-                r["dev_grad_tangent"],
-                r["cos_grad_tangent"],
-                r["newton_iterations"],
-            ]
-            for r in rows
-        ],
+        ["m (g)", "max abs u (mm)", "u_y out (mm)", "f_adj (N)", "dev u", "dev e", "dev e true", "dev e_adj"]
+        + ["dev grad", "cos grad", "Newton its"],
+        [[x[k] for k in keys] for x in rows],
     )
     if "dev_grad_separate" in rows[0]:
+        keys = ["mass_g", "err_separate_vs_tangent", "err_superposed_vs_tangent"]
+        keys += ["dev_grad_separate", "dev_grad_superposed"]
         rep.table(
             "Sweep A: physical in situ protocols vs the exact (tangent) gradient of the nonlinear model",
-            [
-                "m (g)",
-                "adjoint alone vs tangent",
-                "adjoint added vs tangent",
-                "adjoint alone vs linear",
-                "adjoint added vs linear",
-            ],
-            [
-                [
-                    r["mass_g"],
-                    r["err_separate_vs_tangent"],
-                    r["err_superposed_vs_tangent"],
-                    r["dev_grad_separate"],
-                    r["dev_grad_superposed"],
-                ]
-                for r in rows
-            ],
+            ["m (g)", "adjoint alone vs tangent", "adjoint added vs tangent", "adjoint alone vs linear"]
+            + ["adjoint added vs linear"],
+            [[x[k] for k in keys] for x in rows],
         )
     rep.table(
         "The paper's experiments: deviation of the nonlinear from the linear model at their loads",
-        ["case", "total (g)", "max |u| (mm)", "dev u", "dev e", "dev e true"],
-        [[r["case"], r["total_g"], r["u_max_mm"], r["dev_u"], r["dev_e"], r["dev_e_true"]] for r in C],
+        ["case", "total (g)", "max abs u (mm)", "dev u", "dev e", "dev e true"],
+        [[x["case"], x["total_g"], x["u_max_mm"], x["dev_u"], x["dev_e"], x["dev_e_true"]] for x in r["paper_cases"]],
     )
-    # figure A
-    fig, ax = plt.subplots(figsize=(6.4, 4.4))
+
+
+def _plot_sweep_forward(rep: StudyReport, r: dict[str, Any]) -> None:
+    rows = r["sweep_forward"]["rows"]
+    ms = [x["mass_g"] for x in rows]
+    series = dict(SERIES)
+    if "dev_grad_separate" in rows[0]:
+        series.update(PROTOCOL_SERIES)
+    fig = figure(6.4, 4.4)
+    ax = fig.subplots()
     for label, key in series.items():
-        ax.loglog(ms, [max(r[key], 1e-8) for r in rows], "o-", ms=3, label=label)
+        ax.loglog(ms, [max(x[key], 1e-8) for x in rows], "o-", ms=3, label=label)
     ax.axhline(0.01, color="k", lw=0.6, ls=":")
     ax.axhline(0.05, color="k", lw=0.6, ls="--")
     ax.set_xlabel("hanging weight at node 13 (g)")
@@ -357,56 +436,34 @@ def main(argv: list[str] | None = None) -> int:
         "deviation_vs_load.png",
         "Relative deviation of the nonlinear from the linear prediction (dotted 1 %, dashed 5 %).",
     )
-    plt.close(fig)
 
-    # sweep B and the paper
-    off_p = np.asarray(fig1.adjoint_offset)
-    err_p = np.asarray(fig1.adjoint_error)
-    order = np.argsort(off_p)
-    paper_at = np.interp([r["offset_mm"] for r in B], off_p[order], err_p[order])
-    sel = off_p > 0.1
-    slope_p = float(np.polyfit(np.log(off_p[sel]), np.log(err_p[sel]), 1)[0])
+
+def _render_sweep_adjoint(rep: StudyReport, r: dict[str, Any]) -> None:
+    keys = ["offset_mm", "adjoint_mass_g", "rel_superposed", "one_minus_cos_superposed", "rel_separate"]
+    keys += ["one_minus_cos_separate", "rel_linear"]
     rep.table(
-        "Sweep B (forward 10 g at id 12): error of the in situ gradient vs the exact gradient of the nonlinear model, and the paper's error_adj",
-        [
-            "offset c (mm)",
-            "adjoint (g)",
-            "rel, added",
-            "1-cos, added",
-            "rel, alone",
-            "1-cos, alone",
-            "rel, linear model",
-            "paper error_adj",
-        ],
-        [
-            [
-                r["offset_mm"],
-                r["adjoint_mass_g"],
-                r["rel_superposed"],
-                r["one_minus_cos_superposed"],
-                r["rel_separate"],
-                r["one_minus_cos_separate"],
-                r["rel_linear"],
-                p,
-            ]
-            for r, p in zip(B, paper_at, strict=True)
-        ],
+        "Sweep B (forward 10 g at id 12): error of the in situ gradient vs the exact gradient of the nonlinear "
+        "model, and the paper's error_adj",
+        ["offset c (mm)", "adjoint (g)", "rel, added", "1-cos, added", "rel, alone", "1-cos, alone"]
+        + ["rel, linear model", "paper error_adj"],
+        [[x[k] for k in keys] + [p] for x, p in zip(r["sweep_adjoint"], r["paper_error_adj_at_offsets"], strict=True)],
     )
-    offs = np.array([r["offset_mm"] for r in B])
-    fits = {}
-    for key in ("rel_superposed", "one_minus_cos_superposed", "rel_separate", "one_minus_cos_separate"):
-        y = np.array([r[key] for r in B])
-        ok = (offs >= 2.5) & (y > 0)
-        fits[key] = float(np.polyfit(np.log(offs[ok]), np.log(y[ok]), 1)[0]) if ok.sum() >= 2 else None
-    fig, ax = plt.subplots(figsize=(6.4, 4.4))
-    ax.loglog(off_p[sel], err_p[sel], "k-", lw=2, label=f"paper error_adj (slope {slope_p:.2f})")
+
+
+def _plot_sweep_adjoint(rep: StudyReport, r: dict[str, Any]) -> None:
+    B, pc, fits = r["sweep_adjoint"], r["paper_curve"], r["fem_loglog_slopes"]
+    offs = [x["offset_mm"] for x in B]
+    fig = figure(6.4, 4.4)
+    ax = fig.subplots()
+    slope_p = r["paper_error_adj_loglog_slope"]
+    ax.loglog(pc["offset_mm"], pc["error_adj"], "k-", lw=2, label=f"paper error_adj (slope {slope_p:.2f})")
     for key, lab in (
         ("rel_superposed", "rel. error, adjoint added"),
         ("one_minus_cos_superposed", "1 - cos, adjoint added"),
         ("rel_separate", "rel. error, adjoint alone"),
         ("one_minus_cos_separate", "1 - cos, adjoint alone"),
     ):
-        ax.loglog(offs, [max(r[key], 1e-12) for r in B], "o-", ms=3, label=f"{lab} (slope {fmt(fits[key], 3)})")
+        ax.loglog(offs, [max(x[key], 1e-12) for x in B], "o-", ms=3, label=f"{lab} (slope {fmt(fits[key], 3)})")
     ax.set_xlabel("loss offset c = adjoint size (mm)")
     ax.set_ylabel("error of the in situ gradient")
     ax.legend(fontsize=7)
@@ -414,63 +471,68 @@ def main(argv: list[str] | None = None) -> int:
     rep.figure(
         fig,
         "adjoint_error_vs_paper.png",
-        "In situ gradient error from nonlinearity vs the adjoint size, FEM (neo-Hookean) beside the paper's Figure 1 series.",
+        "In situ gradient error from nonlinearity vs the adjoint size, FEM (neo-Hookean) beside the paper's "
+        "Figure 1 series.",
     )
-    plt.close(fig)
 
-    if mc is not None:
-        rep.table(
-            f"Mesh check: deviations on a finer mesh (refinement {mc['refinement']}, {mc['n_dofs']} dofs) vs the study mesh",
-            ["m (g)", "dev u (study)", "dev u (fine)", "dev e (study)", "dev e (fine)"],
-            [
-                [
-                    m["mass_g"],
-                    next(r["dev_u"] for r in rows if r["mass_g"] == m["mass_g"]),
-                    m["dev_u"],
-                    next(r["dev_e"] for r in rows if r["mass_g"] == m["mass_g"]),
-                    m["dev_e"],
-                ]
-                for m in mc["rows"]
-            ],
-        )
-    fig1_row = next(r for r in rows if r["mass_g"] == 10.0) if 10.0 in ms else rows[-1]
-    worst = max(C, key=lambda r: r["dev_e"])
+
+def _render_mesh_check(rep: StudyReport, r: dict[str, Any]) -> None:
+    mc = r["mesh_check"]
+    if mc is None:
+        return
+    rows = {x["mass_g"]: x for x in r["sweep_forward"]["rows"]}
+    rep.table(
+        f"Mesh check: deviations on a finer mesh (refinement {mc['refinement']}, {mc['n_dofs']} dofs) vs the study "
+        "mesh",
+        ["m (g)", "dev u (study)", "dev u (fine)", "dev e (study)", "dev e (fine)"],
+        [
+            [m["mass_g"], rows[m["mass_g"]]["dev_u"], m["dev_u"], rows[m["mass_g"]]["dev_e"], m["dev_e"]]
+            for m in mc["rows"]
+        ],
+    )
+
+
+def _render_conclusion(rep: StudyReport, r: dict[str, Any]) -> None:
+    rows, B, C = r["sweep_forward"]["rows"], r["sweep_adjoint"], r["paper_cases"]
+    f1 = next((x for x in rows if x["mass_g"] == 10.0), rows[-1])
+    worst = max(C, key=lambda x: x["dev_e"])
     rep.text(
         "**Conclusion.** At the Figure 1 load (10 g) the nonlinear lattice departs from the linear one by "
-        f"{100 * fig1_row['dev_u']:.1f} % (node displacements), {100 * fig1_row['dev_e']:.1f} % (elongations) and "
-        f"{100 * fig1_row['dev_grad_tangent']:.1f} % (in situ gradient); the paper's load cases range from "
-        f"{100 * min(r['dev_u'] for r in C):.1f} to {100 * max(r['dev_u'] for r in C):.1f} % in displacements and "
-        f"{100 * min(r['dev_e'] for r in C):.1f} to {100 * worst['dev_e']:.1f} % in elongations ({worst['case']}). "
+        f"{100 * f1['dev_u']:.1f} % (node displacements), {100 * f1['dev_e']:.1f} % (elongations) and "
+        f"{100 * f1['dev_grad_tangent']:.1f} % (in situ gradient); the paper's load cases range from "
+        f"{100 * min(x['dev_u'] for x in C):.1f} to {100 * max(x['dev_u'] for x in C):.1f} % in displacements and "
+        f"{100 * min(x['dev_e'] for x in C):.1f} to {100 * worst['dev_e']:.1f} % in elongations ({worst['case']}). "
         "The experiments were therefore outside a 1 % linear regime and at the edge of a 5 % one; the error caused by "
         "the adjoint's own size (the paper's Figure 1 series) is the smaller effect "
         f"({100 * B[-1]['rel_superposed']:.2f} % relative, 1 - cos = {B[-1]['one_minus_cos_superposed']:.1e} at "
-        f"c = {B[-1]['offset_mm']:g} mm, against the paper's {paper_at[-1]:.2e})."
+        f"c = {B[-1]['offset_mm']:g} mm, against the paper's {r['paper_error_adj_at_offsets'][-1]:.2e})."
     )
-    rep.data.update(
-        {
-            "design_hash": design.hash(),
-            "n_dofs": op.n_dofs,
-            "forward_node": FWD_NODE,
-            "output_node": OUT_NODE,
-            "g": G,
-            "sweep_forward": A,
-            "thresholds": [
-                {"quantity": t[0], "load_1pct_g": t[1], "load_5pct_g": t[2], "dev_10g": t[3], "dev_max": t[4]}
-                for t in thresholds
-            ],
-            "sweep_adjoint": B,
-            "paper_cases": C,
-            "paper_error_adj_at_offsets": paper_at.tolist(),
-            "paper_error_adj_loglog_slope": slope_p,
-            "fem_loglog_slopes": fits,
-            "mesh_check": mc,
-            "seconds": time.perf_counter() - t0,
-        }
+
+
+def render(results: dict[str, Any], out: Path) -> None:
+    """results.md, results.json and the figures of ``compute``'s results in ``out``."""
+    rep = StudyReport(NAME, "Where the linear regime of the paper's sample ends", out_dir=out)
+    _render_sweep_forward(rep, results)
+    _plot_sweep_forward(rep, results)
+    _render_sweep_adjoint(rep, results)
+    _plot_sweep_adjoint(rep, results)
+    _render_mesh_check(rep, results)
+    _render_conclusion(rep, results)
+    rep.data.update(results)
+    rep.write()
+
+
+def _options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--refinement-check", type=float, default=2.0, help="refinement of the full run's mesh check (0: skip)"
     )
-    out = rep.write()
-    print(f"wrote {out}")
-    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return study_main(
+        NAME, __doc__, compute, render, argv, "4 loads, 3 offsets, no protocols, no mesh check", extra=_options
+    )
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    sys.exit(main())

@@ -11,128 +11,159 @@ Models against FEM: ``spring`` (E t w / L), ``spring-cal`` (k(w) calibrated,
 :mod:`fem_mnn.fem.calibration`), ``frame`` (stepped beams, axial law from beam theory),
 ``frame-cal`` (stepped beams, calibrated axial law).
 
-Run: ``python studies/spring_vs_fem.py [--quick] [--out DIR]``.
+Run: ``python studies/spring_vs_fem.py [--quick] [--out DIR]``; ``compute(quick)`` returns the
+numbers, ``render(results, out)`` writes the report.
 """
 
 from __future__ import annotations
 
-import argparse
-import dataclasses
-import sys
-import time
-from pathlib import Path
+import os
 
-import numpy as np
+for _v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):  # before numpy loads
+    os.environ.setdefault(_v, "1")
+
+import dataclasses  # noqa: E402
+import sys  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
+
+import numpy as np  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+for _p in (str(ROOT), str(ROOT / "studies")):
+    if _p not in sys.path:
+        sys.path.insert(0, _p)
 
-import matplotlib  # noqa: E402
+from _common import figure, log, study_main  # noqa: E402
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-
+from fem_mnn.contract import elongations  # noqa: E402
 from fem_mnn.design import paper_sample  # noqa: E402
-from fem_mnn.fem.calibration import calibrated_law  # noqa: E402
-from fem_mnn.fem.linear import FemModel, FemOptions  # noqa: E402
+from fem_mnn.design.records import Design  # noqa: E402
 from fem_mnn.fidelity.compare import rel_l2  # noqa: E402
 from fem_mnn.io.paper_data import G  # noqa: E402
 from fem_mnn.io.report import StudyReport  # noqa: E402
 from fem_mnn.spring.frame import FrameModel  # noqa: E402
 from fem_mnn.spring.network import SpringModel  # noqa: E402
 
+NAME = "spring_vs_fem"
 GRAM = G * 1e-3
-
-
-def log(msg: str) -> None:
-    print(f"[spring_vs_fem {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+MODELS = ("spring", "spring-cal", "frame", "frame-cal")
+OUTPUT_NODES = [12, 13]
+SEED = 2024
 
 
 def paper_loads(n_nodes: int) -> np.ndarray:
+    """The two load cases: 10 g at id 12 (Figure 1 forward) and 5 g at id 10 (Figure 2 input)."""
     F = np.zeros((2, n_nodes, 2))
     F[0, 12, 1] = -10 * GRAM
     F[1, 10, 1] = -5 * GRAM
     return F
 
 
-def run_design(design, law, F) -> dict:
-    """FEM and every model on one design; errors relative to FEM (junction average)."""
-    t0 = time.perf_counter()
+def _fem(design: Design, F: np.ndarray) -> dict[str, Any]:
+    """FEM elongations (junction average and node centre) and displacements."""
+    from fem_mnn.fem.linear import FemModel, FemOptions
+
     op = FemModel(design, FemOptions()).operator()
     s = op.solve_fields(F)
     centre = np.stack([op.extractor.centre_values(f)[:, :2] for f in s.fields])
-    from fem_mnn.contract import elongations
-
-    e_fem, u_fem = s.elongation, s.u
-    e_centre = elongations(centre, design)
-    n_dofs = op.n_dofs
+    out = {"e": s.elongation, "u": s.u, "e_centre": elongations(centre, design), "n_dofs": int(op.n_dofs)}
     op.destroy()
-    t_fem = time.perf_counter() - t0
+    return out
+
+
+def _model_row(sol: Any, fem: dict[str, Any]) -> dict[str, float]:
+    """One model's errors against FEM."""
+    e_fem, u_fem = fem["e"], fem["u"]
+    p = sol.u.ravel()
+    scale = float(p @ u_fem.ravel() / (p @ p))
+    return {
+        "elong_rel_l2": rel_l2(sol.elongation, e_fem),
+        "u_rel_l2": rel_l2(sol.u, u_fem),
+        "u_best_scale": scale,
+        "u_shape_rel_l2": rel_l2(scale * sol.u, u_fem),
+        "u_out_ratio": float(np.mean(sol.u[:, OUTPUT_NODES, 1] / u_fem[:, OUTPUT_NODES, 1])),
+    }
+
+
+def run_design(design: Design, law: Any, F: np.ndarray) -> dict[str, Any]:
+    """FEM and every model on one design; errors relative to FEM (junction average)."""
+    fem = _fem(design, F)
     models = {
         "spring": SpringModel(design),
         "spring-cal": SpringModel(design, law),
         "frame": FrameModel(design),
         "frame-cal": FrameModel(design, law=law),
     }
-    row = {"n_dofs": n_dofs, "t_fem_s": t_fem, "fem_centre_vs_average_elong": rel_l2(e_centre, e_fem)}
-    for name, m in models.items():
-        sol = m.operator().solve(F)
-        p = sol.u.ravel()
-        scale = float(p @ u_fem.ravel() / (p @ p))
-        row[name] = {
-            "elong_rel_l2": rel_l2(sol.elongation, e_fem),
-            "u_rel_l2": rel_l2(sol.u, u_fem),
-            "u_best_scale": scale,
-            "u_shape_rel_l2": rel_l2(scale * sol.u, u_fem),
-            "u_out_ratio": float(np.mean(sol.u[:, [12, 13], 1] / u_fem[:, [12, 13], 1])),
-        }
-    row["elongations"] = {
-        "fem": e_fem[0].tolist(),
-        **{n: m.operator().solve(F).elongation[0].tolist() for n, m in models.items()},
+    sols = {name: m.operator().solve(F) for name, m in models.items()}
+    row: dict[str, Any] = {
+        "n_dofs": fem["n_dofs"],
+        "fem_centre_vs_average_elong": rel_l2(fem["e_centre"], fem["e"]),
     }
+    row.update({name: _model_row(sol, fem) for name, sol in sols.items()})
+    row["elongations"] = {"fem": fem["e"][0], **{n: s.elongation[0] for n, s in sols.items()}}
     return row
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--out", type=Path, default=ROOT / "studies" / "results" / "spring_vs_fem")
-    ap.add_argument("--quick", action="store_true", help="fewer designs (smoke test)")
-    args = ap.parse_args(argv)
-    rep = StudyReport("spring_vs_fem", "Spring and frame models vs FEM elongations", out_dir=args.out)
+def _designs(base: Design, quick: bool) -> list[tuple[str, Design]]:
+    """The paper sample, random printable designs and the uniform-width sweep."""
+    designs = [("paper 2 mm", base)]
+    rng = np.random.default_rng(SEED)
+    for k in range(1 if quick else 3):
+        w = rng.uniform(base.geometry.width_min, base.geometry.width_max, base.n_bonds)
+        designs.append((f"random {k}", base.with_widths(w)))
+    wide = dataclasses.replace(base, geometry=dataclasses.replace(base.geometry, width_min=0.8, width_max=4.4))
+    for w in sweep_widths(quick):
+        designs.append((f"uniform {w:g}", dataclasses.replace(wide, widths=np.full(base.n_bonds, w))))
+    return designs
+
+
+def sweep_widths(quick: bool) -> list[float]:
+    return [1.5, 2.5] if quick else [1.0, 1.5, 2.0, 2.5, 3.0, 4.0]
+
+
+def compute(quick: bool, data_dir: str | Path | None = None) -> dict[str, Any]:
+    """FEM and the four models on every design (no files); ``quick``: one random design, two sweep widths.
+
+    ``data_dir`` is not used (the study reads none of the paper's data); it keeps the studies' signature.
+    """
+    from fem_mnn.fem.calibration import calibrated_law
 
     base = paper_sample()
     law = calibrated_law(base)
     F = paper_loads(base.n_nodes)
-    L = float(base.lengths[0])
-
-    results: dict[str, dict] = {}
-    designs = [("paper 2 mm", base)]
-    rng = np.random.default_rng(2024)
-    for k in range(1 if args.quick else 3):
-        w = rng.uniform(base.geometry.width_min, base.geometry.width_max, base.n_bonds)
-        designs.append((f"random {k}", base.with_widths(w)))
-    for name, d in designs:
-        log(f"{name}")
+    results = {}
+    for name, d in _designs(base, quick):
+        log(NAME, name)
         results[name] = run_design(d, law, F)
+    sw = sweep_widths(quick)
+    return {
+        "quick": quick,
+        "results": results,
+        "sweep_widths": sw,
+        "L": float(base.lengths[0]),
+        "k_cal_over_nominal": [float(law.ratio_to_nominal(base, np.full(base.n_bonds, w))[0]) for w in sw],
+    }
 
-    wide = dataclasses.replace(base, geometry=dataclasses.replace(base.geometry, width_min=0.8, width_max=4.4))
-    sweep_w = [1.5, 2.5] if args.quick else [1.0, 1.5, 2.0, 2.5, 3.0, 4.0]
-    sweep = {}
-    for w in sweep_w:
-        log(f"uniform w = {w}")
-        sweep[w] = results[f"uniform {w:g}"] = run_design(
-            dataclasses.replace(wide, widths=np.full(base.n_bonds, w)), law, F
-        )
 
-    mnames = ["spring", "spring-cal", "frame", "frame-cal"]
-    rows = []
-    for name, r in results.items():
-        rows.append(
-            [name, r["n_dofs"]]
-            + [r[m]["elong_rel_l2"] for m in mnames]
-            + [r["spring"]["u_out_ratio"], r["spring-cal"]["u_out_ratio"], r["fem_centre_vs_average_elong"]]
-        )
+def headline(results: dict[str, Any]) -> dict[str, float]:
+    """Elongation errors against FEM of every model on the paper sample, and the best displacement scales."""
+    r = results["results"]["paper 2 mm"]
+    out = {f"paper_{m}_elong_rel_l2": r[m]["elong_rel_l2"] for m in MODELS}
+    out["paper_spring_u_best_scale"] = r["spring"]["u_best_scale"]
+    out["paper_frame-cal_u_best_scale"] = r["frame-cal"]["u_best_scale"]
+    out["paper_fem_centre_vs_average_elong"] = r["fem_centre_vs_average_elong"]
+    return out
+
+
+def _render_tables(rep: StudyReport, r: dict[str, Any]) -> None:
+    results = r["results"]
+    rows = [
+        [name, x["n_dofs"]]
+        + [x[m]["elong_rel_l2"] for m in MODELS]
+        + [x["spring"]["u_out_ratio"], x["spring-cal"]["u_out_ratio"], x["fem_centre_vs_average_elong"]]
+        for name, x in results.items()
+    ]
     rep.text(
         "Relative L2 error of bond elongations against FEM (junction-average node displacements), over the two "
         "load cases (10 g at id 12; 5 g at id 10). `u ratio` = mean model/FEM ratio of the output displacements "
@@ -149,32 +180,38 @@ def main(argv: list[str] | None = None) -> int:
         [
             "design",
             "FEM dofs",
-            *[f"{m} e err" for m in mnames],
+            *[f"{m} e err" for m in MODELS],
             "spring u ratio",
             "spring-cal u ratio",
             "centre vs avg",
         ],
         rows,
     )
-    srows = []
-    for name, r in results.items():
-        srows.append([name] + [x for m in mnames for x in (r[m]["u_best_scale"], r[m]["u_shape_rel_l2"])])
     rep.table(
         "Node displacements: best overall scale s (s * model ~ FEM) and the error left after scaling (shape error)",
-        ["design"] + [f"{m} {q}" for m in mnames for q in ("scale", "shape err")],
-        srows,
+        ["design"] + [f"{m} {q}" for m in MODELS for q in ("scale", "shape err")],
+        [
+            [name] + [v for m in MODELS for v in (x[m]["u_best_scale"], x[m]["u_shape_rel_l2"])]
+            for name, x in results.items()
+        ],
     )
+    L = r["L"]
     rep.table(
         "Calibrated k / nominal E t w / L (default law: mean compliance of the single-bond and chain boundary conditions)",
         ["w (mm)", "w/L", "k_cal / k_nom"],
-        [[w, w / L, float(law.ratio_to_nominal(base, np.full(base.n_bonds, w))[0])] for w in sweep_w],
+        [[w, w / L, k] for w, k in zip(r["sweep_widths"], r["k_cal_over_nominal"], strict=True)],
     )
 
-    fig, ax = plt.subplots(1, 2, figsize=(10, 4))
-    x = np.array(sweep_w) / L
-    for m in mnames:
-        ax[0].plot(x, [sweep[w][m]["elong_rel_l2"] for w in sweep_w], "o-", label=m)
-        ax[1].plot(x, [sweep[w][m]["u_best_scale"] for w in sweep_w], "o-", label=m)
+
+def _plot_slenderness(rep: StudyReport, r: dict[str, Any]) -> None:
+    sw = r["sweep_widths"]
+    sweep = [r["results"][f"uniform {w:g}"] for w in sw]
+    fig = figure(10, 4)
+    ax = fig.subplots(1, 2)
+    x = np.array(sw) / r["L"]
+    for m in MODELS:
+        ax[0].plot(x, [s[m]["elong_rel_l2"] for s in sweep], "o-", label=m)
+        ax[1].plot(x, [s[m]["u_best_scale"] for s in sweep], "o-", label=m)
     ax[0].set_xlabel("w / L")
     ax[0].set_ylabel("elongation rel. L2 error vs FEM")
     ax[1].set_xlabel("w / L")
@@ -185,26 +222,38 @@ def main(argv: list[str] | None = None) -> int:
     rep.figure(
         fig, "error_vs_slenderness.png", "Spring and frame models vs FEM against slenderness w/L (uniform widths)."
     )
-    plt.close(fig)
 
-    r0 = results["paper 2 mm"]["elongations"]
-    fig, ax = plt.subplots(figsize=(5, 5))
-    for m in mnames:
-        ax.scatter(r0["fem"], r0[m], s=14, label=m)
-    lim = max(abs(np.array(r0["fem"])).max(), 1e-9) * 1.1
+
+def _plot_parity(rep: StudyReport, r: dict[str, Any]) -> None:
+    e = r["results"]["paper 2 mm"]["elongations"]
+    fig = figure(5, 5)
+    ax = fig.subplots()
+    for m in MODELS:
+        ax.scatter(e["fem"], e[m], s=14, label=m)
+    lim = max(float(np.abs(np.asarray(e["fem"])).max()), 1e-9) * 1.1
     ax.plot([-lim, lim], [-lim, lim], "k-", lw=0.6)
     ax.set_xlabel("FEM elongation (mm)")
     ax.set_ylabel("model elongation (mm)")
     ax.set_title("paper sample, 10 g at id 12")
     ax.legend()
     rep.figure(fig, "parity_paper.png", "Bond elongations, paper sample, Figure 1 forward load.")
-    plt.close(fig)
 
-    rep.data = {"results": {k: v for k, v in results.items()}, "sweep_widths": sweep_w, "L": L}
+
+def render(results: dict[str, Any], out: Path) -> None:
+    """results.md, results.json and the figures of ``compute``'s results in ``out``."""
+    rep = StudyReport(NAME, "Spring and frame models vs FEM elongations", out_dir=out)
+    _render_tables(rep, results)
+    _plot_slenderness(rep, results)
+    _plot_parity(rep, results)
+    rep.data.update(results)
     rep.write()
-    log(f"wrote {rep.out_dir}")
-    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return study_main(
+        NAME, __doc__, compute, render, argv, "one random design, two sweep widths (about a minute)", takes_data=False
+    )
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    sys.exit(main())

@@ -8,23 +8,20 @@ Files are written atomically; under MPI only rank 0 should call these.
 
 from __future__ import annotations
 
-import argparse
 import platform
 import shlex
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from fem_mnn.core.errors import InputError
 from fem_mnn.core.files import atomic_path, atomic_write_json, atomic_write_text
-from fem_mnn.core.paths import checkout_root
 from fem_mnn.core.provenance import provenance
 from fem_mnn.core.version import __version__
 
-__all__ = ["StudyReport", "fmt", "markdown_table", "paper_study_main"]
+__all__ = ["StudyReport", "fmt", "markdown_table"]
 
 
 def fmt(x: object, digits: int = 4) -> str:
@@ -109,34 +106,3 @@ class StudyReport:
         atomic_write_text(self.out_dir / "results.md", header + "\n" + "\n".join(self.sections))
         atomic_write_json(self.out_dir / "results.json", {"meta": meta, **self.data, "provenance": prov})
         return self.out_dir
-
-
-def paper_study_main(
-    name: str,
-    doc: str,
-    run: Callable[[str | None, Path, bool], object],
-    argv: Sequence[str] | None = None,
-    quick_help: str = "a smoke version (seconds)",
-) -> int:
-    """Command line of a study on the paper's data: ``[--data DIR] [--out DIR] [--quick]``.
-
-    Calls ``run(data_dir, out_dir, quick)``; bad input (e.g. a missing data
-    folder) ends with one line on stderr and exit code 2.
-    """
-
-    p = argparse.ArgumentParser(description=doc.split("\n")[0])
-    p.add_argument(
-        "--data",
-        default=None,
-        help="folder of the paper's data (default: the copy shipped in the package, or $FEM_MNN_PAPER_DATA)",
-    )
-    p.add_argument("--out", default=None, help=f"output folder (default studies/results/{name})")
-    p.add_argument("--quick", action="store_true", help=quick_help)
-    a = p.parse_args(argv)
-    out = Path(a.out) if a.out else (checkout_root() or Path.cwd()) / "studies" / "results" / name
-    try:
-        run(a.data, out, a.quick)
-    except InputError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    return 0

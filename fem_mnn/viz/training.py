@@ -1,6 +1,7 @@
 """Figures: the lattice drawn to scale with its widths, and training curves.
 
-Every function returns a matplotlib figure (Agg backend, no display needed);
+Every function returns a :class:`matplotlib.figure.Figure` made through
+:func:`fem_mnn.viz.figure.subplots` (object API: no pyplot, no global backend switch);
 save it with ``fig.savefig`` or :meth:`fem_mnn.io.report.StudyReport.figure`.
 Bonds are drawn as rectangles of their real width (mm) along the node-to-node
 line, coloured by width on the printable range; node ids are 0-based.
