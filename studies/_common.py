@@ -10,9 +10,10 @@ Every study module has the same shape:
   and compare with the committed quick results.
 * ``main(argv)``: ``--quick --data --out``; calls :func:`study_main`.
 
-A study pins the BLAS threads itself at the very top of its module (before numpy
-is imported, see :data:`BLAS_THREAD_VARIABLES`); :func:`study_main` pins them
-again with threadpoolctl when that is installed.
+A study imports this module first: importing it pins the BLAS threads (before
+numpy is loaded, see :data:`BLAS_THREAD_VARIABLES`); :func:`study_main` pins them
+again with threadpoolctl when that is installed. ``python studies/<name>.py`` puts
+``studies/`` on ``sys.path`` (the script's folder), and the package is installed.
 
 Full runs write ``studies/results/<name>/``; quick runs default to
 ``studies/results/<name>/quick/`` so that they never overwrite the full results.
@@ -30,6 +31,8 @@ from typing import Any
 
 #: Environment variables that limit the BLAS/OpenMP thread pools (set before numpy loads).
 BLAS_THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+for _v in BLAS_THREAD_VARIABLES:  # at import: a study imports this module before numpy
+    os.environ.setdefault(_v, "1")
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "studies" / "results"

@@ -19,31 +19,29 @@ numbers, ``render(results, out)`` writes the report.
 
 from __future__ import annotations
 
+# _common first: importing it pins the BLAS threads before numpy loads
+from _common import figure, study_main
+
+# isort: split
+
 import os
 
 for _v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):  # before numpy loads
     os.environ.setdefault(_v, "1")
 
-import sys  # noqa: E402
-import time  # noqa: E402
-from pathlib import Path  # noqa: E402
-from typing import Any  # noqa: E402
+import sys
+import time
+from pathlib import Path
+from typing import Any
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-for _p in (str(ROOT), str(ROOT / "studies")):
-    if _p not in sys.path:
-        sys.path.insert(0, _p)
-
-from _common import figure, study_main  # noqa: E402
-
-from fem_mnn.contract import elongations, nominal_stiffness  # noqa: E402
-from fem_mnn.design import paper_sample  # noqa: E402
-from fem_mnn.fidelity.compare import rel_l2  # noqa: E402
-from fem_mnn.io.paper_data import G  # noqa: E402
-from fem_mnn.io.report import StudyReport  # noqa: E402
-from fem_mnn.learn.losses import MSE  # noqa: E402
+from fem_mnn.contract import elongations, nominal_stiffness
+from fem_mnn.design import paper_sample
+from fem_mnn.fidelity.compare import rel_l2
+from fem_mnn.io.paper_data import G
+from fem_mnn.io.report import StudyReport
+from fem_mnn.learn.losses import MSE
 
 NAME = "fem_convergence"
 FD_BONDS = (1, 13)

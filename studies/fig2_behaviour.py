@@ -18,32 +18,32 @@ returns the numbers, ``render(results, out)`` writes the report.
 
 from __future__ import annotations
 
-import os
+# _common first: importing it pins the BLAS threads before numpy loads
+from _common import (
+    close,
+    curves_figure,
+    figure,
+    paper_data_dir,
+    sampled_curve,
+    study_main,
+)
 
-for _v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):  # before numpy loads
-    os.environ.setdefault(_v, "1")
+# isort: split
 
-import sys  # noqa: E402
-from pathlib import Path  # noqa: E402
-from typing import Any  # noqa: E402
+import sys
+from pathlib import Path
+from typing import Any
 
-import numpy as np  # noqa: E402
+import numpy as np
+from scipy.optimize import minimize
 
-ROOT = Path(__file__).resolve().parents[1]
-for _p in (str(ROOT), str(ROOT / "studies")):
-    if _p not in sys.path:
-        sys.path.insert(0, _p)
-
-from _common import close, curves_figure, figure, paper_data_dir, sampled_curve, study_main  # noqa: E402
-from scipy.optimize import minimize  # noqa: E402
-
-from fem_mnn.design import paper_sample  # noqa: E402
-from fem_mnn.io.paper_data import load_figure2  # noqa: E402
-from fem_mnn.io.report import StudyReport  # noqa: E402
-from fem_mnn.learn.insitu import backprop  # noqa: E402
-from fem_mnn.learn.tasks import behaviour_cross_entropy, behaviour_mse  # noqa: E402
-from fem_mnn.learn.training import TrainResult, paper_config, train  # noqa: E402
-from fem_mnn.spring.network import SpringModel  # noqa: E402
+from fem_mnn.design import paper_sample
+from fem_mnn.io.paper_data import load_figure2
+from fem_mnn.io.report import StudyReport
+from fem_mnn.learn.insitu import backprop
+from fem_mnn.learn.tasks import behaviour_cross_entropy, behaviour_mse
+from fem_mnn.learn.training import TrainResult, paper_config, train
+from fem_mnn.spring.network import SpringModel
 
 NAME = "fig2_behaviour"
 MSE_SCRIPT = "script targets (-0.5, -0.8)"

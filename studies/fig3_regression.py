@@ -17,34 +17,34 @@ Run: ``python studies/fig3_regression.py [--out DIR] [--quick] [--data DIR] [--s
 
 from __future__ import annotations
 
-import os
+# _common first: importing it pins the BLAS threads before numpy loads
+from _common import (
+    close,
+    curves_figure,
+    figure,
+    paper_data_dir,
+    sampled_curve,
+    study_main,
+)
 
-for _v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):  # before numpy loads
-    os.environ.setdefault(_v, "1")
+# isort: split
 
-import sys  # noqa: E402
-from pathlib import Path  # noqa: E402
-from typing import Any  # noqa: E402
+import sys
+from pathlib import Path
+from typing import Any
 
-import numpy as np  # noqa: E402
+import numpy as np
+from scipy.optimize import brentq, minimize
 
-ROOT = Path(__file__).resolve().parents[1]
-for _p in (str(ROOT), str(ROOT / "studies")):
-    if _p not in sys.path:
-        sys.path.insert(0, _p)
-
-from _common import close, curves_figure, figure, paper_data_dir, sampled_curve, study_main  # noqa: E402
-from scipy.optimize import brentq, minimize  # noqa: E402
-
-from fem_mnn.contract import nominal_stiffness  # noqa: E402
-from fem_mnn.design import Design, paper_sample  # noqa: E402
-from fem_mnn.io.paper_data import load_figure3  # noqa: E402
-from fem_mnn.io.report import StudyReport  # noqa: E402
-from fem_mnn.learn.insitu import backprop  # noqa: E402
-from fem_mnn.learn.losses import MSE  # noqa: E402
-from fem_mnn.learn.tasks import REGRESSION_COMPLIANCE, gram_force, regression  # noqa: E402
-from fem_mnn.learn.training import paper_config, train  # noqa: E402
-from fem_mnn.spring.network import SpringModel  # noqa: E402
+from fem_mnn.contract import nominal_stiffness
+from fem_mnn.design import Design, paper_sample
+from fem_mnn.io.paper_data import load_figure3
+from fem_mnn.io.report import StudyReport
+from fem_mnn.learn.insitu import backprop
+from fem_mnn.learn.losses import MSE
+from fem_mnn.learn.tasks import REGRESSION_COMPLIANCE, gram_force, regression
+from fem_mnn.learn.training import paper_config, train
+from fem_mnn.spring.network import SpringModel
 
 NAME = "fig3_regression"
 S_STAR = np.array(REGRESSION_COMPLIANCE)  # mm/N

@@ -14,32 +14,25 @@ returns the numbers, ``render(results, out)`` writes the report.
 
 from __future__ import annotations
 
-import os
+# _common first: importing it pins the BLAS threads before numpy loads
+from _common import close, figure, paper_data_dir, study_main
 
-for _v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(_v, "1")
+# isort: split
 
-import sys  # noqa: E402
-import time  # noqa: E402
-from pathlib import Path  # noqa: E402
-from typing import Any  # noqa: E402
+import sys
+import time
+from pathlib import Path
+from typing import Any
 
-import numpy as np  # noqa: E402
+import numpy as np
+from _training_runs import Run, Variant, iris_task, log, run_many, run_task, summarise
 
-ROOT = Path(__file__).resolve().parents[1]
-for _p in (str(ROOT), str(ROOT / "studies")):
-    if _p not in sys.path:
-        sys.path.insert(0, _p)
-
-from _common import close, figure, paper_data_dir, study_main  # noqa: E402
-from _training_runs import Run, Variant, iris_task, log, run_many, run_task, summarise  # noqa: E402
-
-from fem_mnn.design import paper_sample  # noqa: E402
-from fem_mnn.io.paper_data import load_figure4  # noqa: E402
-from fem_mnn.io.report import StudyReport  # noqa: E402
-from fem_mnn.learn.insitu import backprop_operator  # noqa: E402
-from fem_mnn.learn.tasks import IRIS_CLASSES, load_iris, regression  # noqa: E402
-from fem_mnn.spring.network import SpringModel  # noqa: E402
+from fem_mnn.design import paper_sample
+from fem_mnn.io.paper_data import load_figure4
+from fem_mnn.io.report import StudyReport
+from fem_mnn.learn.insitu import backprop_operator
+from fem_mnn.learn.tasks import IRIS_CLASSES, load_iris, regression
+from fem_mnn.spring.network import SpringModel
 
 NAME = "fig4_iris"
 SOFTMAX_SCALE = 0.05  # mm: outputs |u_x| are ~0.03-0.06 mm under the 5 g inputs

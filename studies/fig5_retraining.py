@@ -20,35 +20,28 @@ returns the numbers, ``render(results, out)`` writes the report.
 
 from __future__ import annotations
 
-import os
+# _common first: importing it pins the BLAS threads before numpy loads
+from _common import close, figure, paper_data_dir, study_main
 
-for _v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(_v, "1")
+# isort: split
 
-import sys  # noqa: E402
-import time  # noqa: E402
-from dataclasses import dataclass, field  # noqa: E402
-from pathlib import Path  # noqa: E402
-from typing import Any  # noqa: E402
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
-import numpy as np  # noqa: E402
+import numpy as np
+from _training_runs import Run, Variant, iris_task, log, run_many, run_task, summarise
 
-ROOT = Path(__file__).resolve().parents[1]
-for _p in (str(ROOT), str(ROOT / "studies")):
-    if _p not in sys.path:
-        sys.path.insert(0, _p)
-
-from _common import close, figure, paper_data_dir, study_main  # noqa: E402
-from _training_runs import Run, Variant, iris_task, log, run_many, run_task, summarise  # noqa: E402
-
-from fem_mnn.core.errors import InputError  # noqa: E402
-from fem_mnn.design import Design, paper_sample, validate  # noqa: E402
-from fem_mnn.design.rigidity import zero_modes  # noqa: E402
-from fem_mnn.io.paper_data import load_figure5  # noqa: E402
-from fem_mnn.io.report import StudyReport  # noqa: E402
-from fem_mnn.learn.tasks import REGRESSION_COMPLIANCE, regression  # noqa: E402
-from fem_mnn.learn.training import TrainConfig  # noqa: E402
-from fem_mnn.spring.network import SpringModel  # noqa: E402
+from fem_mnn.core.errors import InputError
+from fem_mnn.design import Design, paper_sample, validate
+from fem_mnn.design.rigidity import zero_modes
+from fem_mnn.io.paper_data import load_figure5
+from fem_mnn.io.report import StudyReport
+from fem_mnn.learn.tasks import REGRESSION_COMPLIANCE, regression
+from fem_mnn.learn.training import TrainConfig
+from fem_mnn.spring.network import SpringModel
 
 NAME = "fig5_retraining"
 TEACHER_SEED = 123

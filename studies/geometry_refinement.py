@@ -12,29 +12,27 @@ returns the numbers, ``render(results, out)`` writes the report.
 
 from __future__ import annotations
 
+# _common first: importing it pins the BLAS threads before numpy loads
+from _common import log, study_main
+
+# isort: split
+
 import os
 
 for _v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):  # before numpy loads
     os.environ.setdefault(_v, "1")
 
-import platform  # noqa: E402
-import sys  # noqa: E402
-import time  # noqa: E402
-from collections.abc import Callable  # noqa: E402
-from pathlib import Path  # noqa: E402
-from typing import Any  # noqa: E402
+import platform
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-for _p in (str(ROOT), str(ROOT / "studies")):
-    if _p not in sys.path:
-        sys.path.insert(0, _p)
-
-from _common import log, study_main  # noqa: E402
-
-from fem_mnn.design import paper_sample  # noqa: E402
-from fem_mnn.design.records import Design  # noqa: E402
-from fem_mnn.geometry.build import MeshOptions, build_model, gmsh_session  # noqa: E402
-from fem_mnn.io.report import StudyReport  # noqa: E402
+from fem_mnn.design import paper_sample
+from fem_mnn.design.records import Design
+from fem_mnn.geometry.build import MeshOptions, build_model, gmsh_session
+from fem_mnn.io.report import StudyReport
 
 NAME = "geometry_refinement"
 

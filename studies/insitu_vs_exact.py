@@ -35,36 +35,34 @@ numbers, ``render(results, out)`` writes the report.
 
 from __future__ import annotations
 
+# _common first: importing it pins the BLAS threads before numpy loads
+from _common import figure, log, study_main
+
+# isort: split
+
 import os
 
 for _v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):  # before numpy loads
     os.environ.setdefault(_v, "1")
 
-import dataclasses  # noqa: E402
-import sys  # noqa: E402
-import time  # noqa: E402
-from pathlib import Path  # noqa: E402
-from typing import Any  # noqa: E402
+import dataclasses
+import sys
+import time
+from pathlib import Path
+from typing import Any
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-for _p in (str(ROOT), str(ROOT / "studies")):
-    if _p not in sys.path:
-        sys.path.insert(0, _p)
-
-from _common import figure, log, study_main  # noqa: E402
-
-from fem_mnn.contract import nominal_stiffness  # noqa: E402
-from fem_mnn.design import paper_sample  # noqa: E402
-from fem_mnn.design.records import Design  # noqa: E402
-from fem_mnn.fidelity.compare import bond_rel_error, cosine, rel_l2, sign_agreement  # noqa: E402
-from fem_mnn.io.paper_data import G  # noqa: E402
-from fem_mnn.io.report import StudyReport  # noqa: E402
-from fem_mnn.learn.insitu import backprop  # noqa: E402
-from fem_mnn.learn.losses import MSE  # noqa: E402
-from fem_mnn.spring.frame import FrameModel, beam_gradient  # noqa: E402
-from fem_mnn.spring.network import SpringModel  # noqa: E402
+from fem_mnn.contract import nominal_stiffness
+from fem_mnn.design import paper_sample
+from fem_mnn.design.records import Design
+from fem_mnn.fidelity.compare import bond_rel_error, cosine, rel_l2, sign_agreement
+from fem_mnn.io.paper_data import G
+from fem_mnn.io.report import StudyReport
+from fem_mnn.learn.insitu import backprop
+from fem_mnn.learn.losses import MSE
+from fem_mnn.spring.frame import FrameModel, beam_gradient
+from fem_mnn.spring.network import SpringModel
 
 NAME = "insitu_vs_exact"
 GRAM = G * 1e-3

@@ -26,29 +26,27 @@ Run: ``python studies/linear_regime.py [--quick] [--data DIR] [--out DIR] [--ref
 
 from __future__ import annotations
 
+# _common first: importing it pins the BLAS threads before numpy loads
+from _common import figure, log, paper_data_dir, study_main
+
+# isort: split
+
 import os
 
 for _v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):  # before numpy loads
     os.environ.setdefault(_v, "1")
 
-import argparse  # noqa: E402
-import sys  # noqa: E402
-import time  # noqa: E402
-from pathlib import Path  # noqa: E402
-from typing import TYPE_CHECKING, Any  # noqa: E402
+import argparse
+import sys
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-for _p in (str(ROOT), str(ROOT / "studies")):
-    if _p not in sys.path:
-        sys.path.insert(0, _p)
-
-from _common import figure, log, paper_data_dir, study_main  # noqa: E402
-
-from fem_mnn.design import paper_sample  # noqa: E402
-from fem_mnn.io.paper_data import G, load_figure1  # noqa: E402
-from fem_mnn.io.report import StudyReport, fmt  # noqa: E402
+from fem_mnn.design import paper_sample
+from fem_mnn.io.paper_data import G, load_figure1
+from fem_mnn.io.report import StudyReport, fmt
 
 if TYPE_CHECKING:
     from fem_mnn.fem.nonlinear import NonlinearModel

@@ -25,28 +25,26 @@ returns the numbers, ``render(results, out)`` writes the report.
 
 from __future__ import annotations
 
+# _common first: importing it pins the BLAS threads before numpy loads
+from _common import figure, log, paper_data_dir, study_main
+
+# isort: split
+
 import os
 
 for _v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):  # before numpy loads
     os.environ.setdefault(_v, "1")
 
-import dataclasses  # noqa: E402
-import sys  # noqa: E402
-from pathlib import Path  # noqa: E402
-from typing import Any  # noqa: E402
+import dataclasses
+import sys
+from pathlib import Path
+from typing import Any
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-for _p in (str(ROOT), str(ROOT / "studies")):
-    if _p not in sys.path:
-        sys.path.insert(0, _p)
-
-from _common import figure, log, paper_data_dir, study_main  # noqa: E402
-
-from fem_mnn.design import paper_sample  # noqa: E402
-from fem_mnn.design.records import Design  # noqa: E402
-from fem_mnn.fidelity.compare import (  # noqa: E402
+from fem_mnn.design import paper_sample
+from fem_mnn.design.records import Design
+from fem_mnn.fidelity.compare import (
     Comparison,
     ErrorSummary,
     compare_displacements,
@@ -55,8 +53,8 @@ from fem_mnn.fidelity.compare import (  # noqa: E402
     make_predictors,
     parity_figure,
 )
-from fem_mnn.io.measured import load_cases, paper_records  # noqa: E402
-from fem_mnn.io.report import StudyReport  # noqa: E402
+from fem_mnn.io.measured import load_cases, paper_records
+from fem_mnn.io.report import StudyReport
 
 NAME = "vs_experiment"
 MODELS = ("spring", "spring-calibrated", "frame", "fem", "fem-centre")

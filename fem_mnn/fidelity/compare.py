@@ -251,7 +251,7 @@ class Comparison:
         ]
         text += f"\n**Errors against the measurement ({self.unit})**\n\n"
         text += markdown_table(
-            ["model", "n", "RMS", "max |err|", "rel. RMS", "bias", "within spread", "best scale", "rel. RMS scaled"],
+            ["model", "n", "RMS", "max abs err", "rel. RMS", "bias", "within spread", "best scale", "rel. RMS scaled"],
             srows,
         )
         for n in self.notes:

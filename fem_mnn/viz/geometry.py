@@ -3,7 +3,7 @@
 :func:`plot_geometry` draws the beam outlines (thin end | bar | thin end) and the
 hubs from the design alone; :func:`plot_mesh` meshes the design in 2D with gmsh and
 colours every triangle by its physical group (bonds by id, hubs grey, overlaps red),
-with the bond and node ids written on them. Both use matplotlib's Agg backend.
+with the bond and node ids written on them. Both use matplotlib's object API (no global backend).
 """
 
 from __future__ import annotations
