@@ -49,7 +49,7 @@ import math
 from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -286,159 +286,15 @@ def task_from_dict(
         rd.fail(f"must be one of {', '.join(_LOSSES)}", "loss", d["loss"])
     kind, normalisation = _LOSSES[d["loss"]]
     softmax_scale = rd.number(d.get("softmax_scale", 1.0), "softmax_scale", positive=True)
-
-    # inputs and outputs, checked against the design
-    inputs = []
-    for k, spec in enumerate(rd.lst(d["inputs"], "inputs")):
-        spec = rd.obj(spec, f"inputs[{k}]", {"node", "direction", "name"}, ("node", "direction"))
-        node = _node(rd, spec["node"], f"inputs[{k}].node", design, "input")
-        dvec = rd.lst(spec["direction"], f"inputs[{k}].direction")
-        if len(dvec) != 2:
-            rd.fail("a direction is [dx, dy]", f"inputs[{k}].direction", dvec, True)
-        dvec = [rd.number(v, f"inputs[{k}].direction[{c}]") for c, v in enumerate(dvec)]
-        if not any(dvec):
-            rd.fail("must not be zero", f"inputs[{k}].direction", dvec, True)
-        inputs.append((node, dvec))
-    outputs: list[Output] = []
-    for k, spec in enumerate(rd.lst(d["outputs"], "outputs")):
-        spec = rd.obj(spec, f"outputs[{k}]", {"node", "component", "name"}, ("node", "component"))
-        node = _node(rd, spec["node"], f"outputs[{k}].node", design, "output")
-        if spec["component"] not in ("x", "y"):
-            rd.fail("must be 'x' or 'y'", f"outputs[{k}].component", spec["component"])
-        out = Output(node, "xy".index(spec["component"]))
-        if out in outputs:
-            rd.fail("output given twice", f"outputs[{k}]", spec, True)
-        outputs.append(out)
-    if kind == "cross_entropy" and len(outputs) < 2:
-        rd.fail("a classification needs at least two outputs (one per class)", "outputs", len(outputs))
-
-    sc = rd.obj(d["input_scaling"], "input_scaling", {"force_N", "grams", "normalise"})
-    if ("force_N" in sc) == ("grams" in sc):
-        rd.fail("give exactly one of force_N, grams", "input_scaling", sc, True)
-    if "grams" in sc:
-        scale = float(gram_force(rd.number(sc["grams"], "input_scaling.grams", positive=True)))
-    else:
-        scale = rd.number(sc["force_N"], "input_scaling.force_N", positive=True)
-    normalise = sc.get("normalise", "none")
-    if normalise not in ("none", "max"):
-        rd.fail("must be 'none' or 'max'", "input_scaling.normalise", normalise)
-
-    # the split seed (the generator's too)
-    split = d.get("split", "all-train")
-    split_seed = 0
-    fraction = None
-    if split != "all-train":
-        split = rd.obj(split, "split", {"train_fraction", "seed"}, ("train_fraction",))
-        fraction = rd.number(split["train_fraction"], "split.train_fraction")
-        if not 0 < fraction <= 1:
-            rd.fail("must lie in (0, 1]", "split.train_fraction", fraction)
-        split_seed = rd.integer(split.get("seed", 0), "split.seed")
-    if seed is not None:
-        split_seed = int(seed)
-
-    # the data: input values x (n, n_inputs), targets (n, n_outputs) or labels (n,)
-    n_in, n_out = len(inputs), len(outputs)
-    dat = rd.obj(
-        d["data"],
-        "data",
-        {"inputs", "targets", "labels", "table", "input_columns", "target_columns", "label_column", "classes",
-         "split_column", "sha256", "generate"},
-    )  # fmt: skip
-    targets = labels = None
-    tr = te = None
+    inputs = _read_inputs(rd, d["inputs"], design)
+    outputs = _read_outputs(rd, d["outputs"], design, kind)
+    scale, normalise = _read_scaling(rd, d["input_scaling"])
+    fraction, split_seed = _read_split(rd, d.get("split", "all-train"), seed)
     rng = np.random.default_rng(split_seed)
-    forces_n: np.ndarray | None = None
-    classes: list[str] | None = None
-    if "generate" in dat:
-        if kind != "mse":
-            rd.fail("the generator makes regression targets: use loss mse", "data.generate")
-        g = rd.obj(dat["generate"], "data.generate", {"n_samples", "range", "compliance", "noise"},
-                   ("n_samples", "range", "compliance"))  # fmt: skip
-        n = rd.integer(g["n_samples"], "data.generate.n_samples")
-        if n < 1:
-            rd.fail("must be >= 1", "data.generate.n_samples", n)
-        lo, hi = (
-            rd.number(v, f"data.generate.range[{k}]")
-            for k, v in enumerate(rd.lst(g["range"], "data.generate.range")[:2])
-        )
-        if not lo < hi:
-            rd.fail("needs low < high", "data.generate.range", [lo, hi], True)
-        comp = rd.matrix(g["compliance"], "data.generate.compliance", n_in)
-        if comp.shape[0] != n_out:
-            rd.fail(f"needs one row per output ({n_out})", "data.generate.compliance", comp.shape[0])
-        noise = rd.number(g.get("noise", 0.0), "data.generate.noise", nonneg=True)
-        lo_n, hi_n = lo * scale, hi * scale
-        forces_n = (
-            (lo_n + (hi_n - lo_n) * rng.random((n, n_in)))
-            if n_in > 1
-            else (lo_n + (hi_n - lo_n) * rng.random(n))[:, None]
-        )
-        # one input: a plain product (a sum would turn -0.0 into 0.0 and change the bits)
-        targets = forces_n * comp[:, 0][None, :] if n_in == 1 else forces_n @ comp.T
-        if noise > 0:
-            targets = targets + noise * rng.standard_normal(targets.shape)
-        x = forces_n / scale
-    elif "table" in dat:
-        header, body = _read_table(rd, dat, base)
-        x = _table_values(rd, body, _columns(rd, header, dat.get("input_columns"), "data.input_columns"), "data.table")
-        if x.shape[1] != n_in:
-            rd.fail(f"needs one column per input ({n_in})", "data.input_columns", x.shape[1])
-        if kind == "mse":
-            tc = _columns(rd, header, dat.get("target_columns"), "data.target_columns")
-            if len(tc) != n_out:
-                rd.fail(f"needs one column per output ({n_out})", "data.target_columns", len(tc))
-            targets = _table_values(rd, body, tc, "data.table")
-        else:
-            (lc,) = _columns(rd, header, [dat.get("label_column")], "data.label_column")
-            classes = [
-                rd.string(c, f"data.classes[{k}]") for k, c in enumerate(rd.lst(dat.get("classes"), "data.classes"))
-            ]
-            if len(classes) != n_out:
-                rd.fail(f"needs one class per output ({n_out})", "data.classes", classes, True)
-            labels = np.empty(len(body), dtype=int)
-            for r, row in enumerate(body):
-                val = row[lc].strip() if lc < len(row) else ""
-                if val not in classes:
-                    rd.fail(f"unknown class (classes: {', '.join(classes)})", f"data.table row {r + 2}", val)
-                labels[r] = classes.index(val)
-        if "split_column" in dat:
-            (sc_i,) = _columns(rd, header, [dat["split_column"]], "data.split_column")
-            marks = [row[sc_i].strip() if sc_i < len(row) else "" for row in body]
-            for r, m in enumerate(marks):
-                if m not in ("train", "test"):
-                    rd.fail("split must be 'train' or 'test'", f"data.table row {r + 2}", m)
-            tr = np.array([r for r, m in enumerate(marks) if m == "train"], dtype=int)
-            te = np.array([r for r, m in enumerate(marks) if m == "test"], dtype=int)
-    else:
-        x = rd.matrix(dat.get("inputs"), "data.inputs", n_in)
-        if kind == "mse":
-            targets = rd.matrix(dat.get("targets"), "data.targets", n_out)
-            if targets.shape[0] != x.shape[0]:
-                rd.fail(f"needs one row per input row ({x.shape[0]})", "data.targets", targets.shape[0])
-        else:
-            lab = rd.lst(dat.get("labels"), "data.labels")
-            labels = np.array([rd.integer(v, f"data.labels[{k}]") for k, v in enumerate(lab)], dtype=int)
-            if labels.shape[0] != x.shape[0]:
-                rd.fail(f"needs one label per input row ({x.shape[0]})", "data.labels", labels.shape[0])
-            if labels.min() < 0 or labels.max() >= n_out:
-                rd.fail(f"labels index the outputs (0..{n_out - 1})", "data.labels", labels.tolist(), True)
-    n = x.shape[0]
-
-    # forces (N) on the input nodes; only nonzero direction components are written (no -0.0)
-    if forces_n is None:
-        if normalise == "max":
-            m = np.abs(x).max(axis=0)
-            if np.any(m == 0):
-                rd.fail("an input column is all zero: cannot normalise by its max", "input_scaling.normalise", "max")
-            forces_n = x / m * scale
-        else:
-            forces_n = x * scale
-    f = np.zeros((n, design.n_nodes, 2))
-    for k, (node, dvec) in enumerate(inputs):
-        for c in (0, 1):
-            if dvec[c] != 0:
-                f[:, node, c] += forces_n[:, k] * dvec[c]
-
+    data_ = _read_data(rd, d["data"], kind, len(inputs), len(outputs), scale, rng, base)
+    f = _input_forces(rd, data_, inputs, design, scale, normalise)
+    n = data_.x.shape[0]
+    tr, te = data_.train, data_.test
     if tr is None:
         if fraction is None:
             tr, te = np.arange(n), np.zeros(0, dtype=int)
@@ -457,13 +313,13 @@ def task_from_dict(
         "split": {"train": tr.tolist(), "test": te.tolist(), "seed": split_seed},
         "success": success,
     }
-    if classes:
-        info["classes"] = classes
+    if data_.classes:
+        info["classes"] = data_.classes
     kw: dict[str, Any] = {}
     if kind == "mse":
-        kw = {"train_targets": targets[tr], "test_targets": targets[te], "loss_si_scale": 1e-6}
+        kw = {"train_targets": data_.targets[tr], "test_targets": data_.targets[te], "loss_si_scale": 1e-6}
     else:
-        kw = {"train_labels": labels[tr], "test_labels": labels[te], "loss_si_scale": 1.0}
+        kw = {"train_labels": data_.labels[tr], "test_labels": data_.labels[te], "loss_si_scale": 1.0}
     return Task(
         name=name,
         kind=kind,
@@ -477,6 +333,215 @@ def task_from_dict(
         train_settings=dict(train),
         **kw,
     )
+
+
+def _read_inputs(rd: _Reader, specs: object, design: Design) -> list[tuple[int, list[float]]]:
+    """(node, direction) of every input, checked against the design."""
+    inputs = []
+    for k, spec in enumerate(rd.lst(specs, "inputs")):
+        spec = rd.obj(spec, f"inputs[{k}]", {"node", "direction", "name"}, ("node", "direction"))
+        node = _node(rd, spec["node"], f"inputs[{k}].node", design, "input")
+        dvec = rd.lst(spec["direction"], f"inputs[{k}].direction")
+        if len(dvec) != 2:
+            rd.fail("a direction is [dx, dy]", f"inputs[{k}].direction", dvec, True)
+        dvec = [rd.number(v, f"inputs[{k}].direction[{c}]") for c, v in enumerate(dvec)]
+        if not any(dvec):
+            rd.fail("must not be zero", f"inputs[{k}].direction", dvec, True)
+        inputs.append((node, dvec))
+    return inputs
+
+
+def _read_outputs(rd: _Reader, specs: object, design: Design, kind: str) -> list[Output]:
+    """The output components, checked against the design."""
+    outputs: list[Output] = []
+    for k, spec in enumerate(rd.lst(specs, "outputs")):
+        spec = rd.obj(spec, f"outputs[{k}]", {"node", "component", "name"}, ("node", "component"))
+        node = _node(rd, spec["node"], f"outputs[{k}].node", design, "output")
+        if spec["component"] not in ("x", "y"):
+            rd.fail("must be 'x' or 'y'", f"outputs[{k}].component", spec["component"])
+        out = Output(node, "xy".index(spec["component"]))
+        if out in outputs:
+            rd.fail("output given twice", f"outputs[{k}]", spec, True)
+        outputs.append(out)
+    if kind == "cross_entropy" and len(outputs) < 2:
+        rd.fail("a classification needs at least two outputs (one per class)", "outputs", len(outputs))
+
+    return outputs
+
+
+def _read_scaling(rd: _Reader, spec: object) -> tuple[float, str]:
+    """(N per unit input, normalisation) of ``input_scaling``."""
+    sc = rd.obj(spec, "input_scaling", {"force_N", "grams", "normalise"})
+    if ("force_N" in sc) == ("grams" in sc):
+        rd.fail("give exactly one of force_N, grams", "input_scaling", sc, True)
+    if "grams" in sc:
+        scale = float(gram_force(rd.number(sc["grams"], "input_scaling.grams", positive=True)))
+    else:
+        scale = rd.number(sc["force_N"], "input_scaling.force_N", positive=True)
+    normalise = sc.get("normalise", "none")
+    if normalise not in ("none", "max"):
+        rd.fail("must be 'none' or 'max'", "input_scaling.normalise", normalise)
+
+    return scale, normalise
+
+
+def _read_split(rd: _Reader, split: object, seed: int | None) -> tuple[float | None, int]:
+    """(train fraction or None for all-train, split seed); ``seed`` overrides the file's."""
+    split_seed = 0
+    fraction = None
+    if split != "all-train":
+        split = rd.obj(split, "split", {"train_fraction", "seed"}, ("train_fraction",))
+        fraction = rd.number(split["train_fraction"], "split.train_fraction")
+        if not 0 < fraction <= 1:
+            rd.fail("must lie in (0, 1]", "split.train_fraction", fraction)
+        split_seed = rd.integer(split.get("seed", 0), "split.seed")
+    if seed is not None:
+        split_seed = int(seed)
+
+    return fraction, split_seed
+
+
+class _Data(NamedTuple):
+    """A task's data: input values, targets or labels, and a split given by the table (else None)."""
+
+    x: np.ndarray
+    targets: np.ndarray | None
+    labels: np.ndarray | None
+    classes: list[str] | None
+    forces_n: np.ndarray | None  # the generator's forces (N), exact bits
+    train: np.ndarray | None
+    test: np.ndarray | None
+
+
+def _read_data(
+    rd: _Reader,
+    spec: object,
+    kind: str,
+    n_in: int,
+    n_out: int,
+    scale: float,
+    rng: np.random.Generator,
+    base: Path | None,
+) -> _Data:
+    """Input values x (n, n_inputs), targets (n, n_outputs) or labels (n,): generated, from a table, or inline."""
+    dat = rd.obj(
+        spec,
+        "data",
+        {"inputs", "targets", "labels", "table", "input_columns", "target_columns", "label_column", "classes",
+         "split_column", "sha256", "generate"},
+    )  # fmt: skip
+    if "generate" in dat:
+        return _generated(rd, dat, kind, n_in, n_out, scale, rng)
+    if "table" in dat:
+        return _tabled(rd, dat, kind, n_in, n_out, base)
+    return _inline(rd, dat, kind, n_in, n_out)
+
+
+def _generated(
+    rd: _Reader, dat: dict, kind: str, n_in: int, n_out: int, scale: float, rng: np.random.Generator
+) -> _Data:
+    if kind != "mse":
+        rd.fail("the generator makes regression targets: use loss mse", "data.generate")
+    g = rd.obj(dat["generate"], "data.generate", {"n_samples", "range", "compliance", "noise"},
+               ("n_samples", "range", "compliance"))  # fmt: skip
+    n = rd.integer(g["n_samples"], "data.generate.n_samples")
+    if n < 1:
+        rd.fail("must be >= 1", "data.generate.n_samples", n)
+    lo, hi = (
+        rd.number(v, f"data.generate.range[{k}]") for k, v in enumerate(rd.lst(g["range"], "data.generate.range")[:2])
+    )
+    if not lo < hi:
+        rd.fail("needs low < high", "data.generate.range", [lo, hi], True)
+    comp = rd.matrix(g["compliance"], "data.generate.compliance", n_in)
+    if comp.shape[0] != n_out:
+        rd.fail(f"needs one row per output ({n_out})", "data.generate.compliance", comp.shape[0])
+    noise = rd.number(g.get("noise", 0.0), "data.generate.noise", nonneg=True)
+    lo_n, hi_n = lo * scale, hi * scale
+    forces_n = (
+        (lo_n + (hi_n - lo_n) * rng.random((n, n_in))) if n_in > 1 else (lo_n + (hi_n - lo_n) * rng.random(n))[:, None]
+    )
+    # one input: a plain product (a sum would turn -0.0 into 0.0 and change the bits)
+    targets = forces_n * comp[:, 0][None, :] if n_in == 1 else forces_n @ comp.T
+    if noise > 0:
+        targets = targets + noise * rng.standard_normal(targets.shape)
+    x = forces_n / scale
+    return _Data(x, targets, None, None, forces_n, None, None)
+
+
+def _tabled(rd: _Reader, dat: dict, kind: str, n_in: int, n_out: int, base: Path | None) -> _Data:
+    targets = labels = None
+    classes: list[str] | None = None
+    tr = te = None
+    header, body = _read_table(rd, dat, base)
+    x = _table_values(rd, body, _columns(rd, header, dat.get("input_columns"), "data.input_columns"), "data.table")
+    if x.shape[1] != n_in:
+        rd.fail(f"needs one column per input ({n_in})", "data.input_columns", x.shape[1])
+    if kind == "mse":
+        tc = _columns(rd, header, dat.get("target_columns"), "data.target_columns")
+        if len(tc) != n_out:
+            rd.fail(f"needs one column per output ({n_out})", "data.target_columns", len(tc))
+        targets = _table_values(rd, body, tc, "data.table")
+    else:
+        (lc,) = _columns(rd, header, [dat.get("label_column")], "data.label_column")
+        classes = [rd.string(c, f"data.classes[{k}]") for k, c in enumerate(rd.lst(dat.get("classes"), "data.classes"))]
+        if len(classes) != n_out:
+            rd.fail(f"needs one class per output ({n_out})", "data.classes", classes, True)
+        labels = np.empty(len(body), dtype=int)
+        for r, row in enumerate(body):
+            val = row[lc].strip() if lc < len(row) else ""
+            if val not in classes:
+                rd.fail(f"unknown class (classes: {', '.join(classes)})", f"data.table row {r + 2}", val)
+            labels[r] = classes.index(val)
+    if "split_column" in dat:
+        (sc_i,) = _columns(rd, header, [dat["split_column"]], "data.split_column")
+        marks = [row[sc_i].strip() if sc_i < len(row) else "" for row in body]
+        for r, m in enumerate(marks):
+            if m not in ("train", "test"):
+                rd.fail("split must be 'train' or 'test'", f"data.table row {r + 2}", m)
+        tr = np.array([r for r, m in enumerate(marks) if m == "train"], dtype=int)
+        te = np.array([r for r, m in enumerate(marks) if m == "test"], dtype=int)
+    return _Data(x, targets, labels, classes, None, tr, te)
+
+
+def _inline(rd: _Reader, dat: dict, kind: str, n_in: int, n_out: int) -> _Data:
+    targets = labels = None
+    x = rd.matrix(dat.get("inputs"), "data.inputs", n_in)
+    if kind == "mse":
+        targets = rd.matrix(dat.get("targets"), "data.targets", n_out)
+        if targets.shape[0] != x.shape[0]:
+            rd.fail(f"needs one row per input row ({x.shape[0]})", "data.targets", targets.shape[0])
+    else:
+        lab = rd.lst(dat.get("labels"), "data.labels")
+        labels = np.array([rd.integer(v, f"data.labels[{k}]") for k, v in enumerate(lab)], dtype=int)
+        if labels.shape[0] != x.shape[0]:
+            rd.fail(f"needs one label per input row ({x.shape[0]})", "data.labels", labels.shape[0])
+        if labels.min() < 0 or labels.max() >= n_out:
+            rd.fail(f"labels index the outputs (0..{n_out - 1})", "data.labels", labels.tolist(), True)
+    return _Data(x, targets, labels, None, None, None, None)
+
+
+def _input_forces(
+    rd: _Reader, data: _Data, inputs: list[tuple[int, list[float]]], design: Design, scale: float, normalise: str
+) -> np.ndarray:
+    """(n, n_nodes, 2) forces (N) on the input nodes."""
+    x, forces_n = data.x, data.forces_n
+    n = x.shape[0]
+    # only nonzero direction components are written (no -0.0)
+    if forces_n is None:
+        if normalise == "max":
+            m = np.abs(x).max(axis=0)
+            if np.any(m == 0):
+                rd.fail("an input column is all zero: cannot normalise by its max", "input_scaling.normalise", "max")
+            forces_n = x / m * scale
+        else:
+            forces_n = x * scale
+    f = np.zeros((n, design.n_nodes, 2))
+    for k, (node, dvec) in enumerate(inputs):
+        for c in (0, 1):
+            if dvec[c] != 0:
+                f[:, node, c] += forces_n[:, k] * dvec[c]
+
+    return f
 
 
 _TRAIN_KEYS = {
