@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fem_mnn.commands._common import count, natural, positive_float
+from fem_mnn.commands._common import add_memory_argument, count, natural, positive_float
 from fem_mnn.core.errors import InputError
 from fem_mnn.core.files import atomic_savefig
 from fem_mnn.design.files import load_design, save_design
@@ -206,6 +206,7 @@ def _add_train_parser(ssub: argparse._SubParsersAction, model: str, what: str) -
         f"(default {DEFAULT_CHECKPOINT_EVERY[model]} for {model} train)",
     )
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    add_memory_argument(p)
     p.set_defaults(func=_run, model=model)
     return p
 
