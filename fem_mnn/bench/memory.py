@@ -87,7 +87,7 @@ def fit(rows: list[dict[str, Any]]) -> dict[str, Any]:
 
     Per (dim, degree): dofs per cell and matrix entries per dof (means); fill
     ``E = c dofs^(1+q)`` (least squares in logs; q shared by the degrees of one dim).
-    Then ``peak = M0 + a nnz + b E`` by least squares over every row.
+    Then ``peak = M0 + a nnz + b E`` by least squares of the relative error over every row.
     """
     out: dict[str, Any] = {"fill": {}}
     for dim in (2, 3):
@@ -108,9 +108,10 @@ def fit(rows: list[dict[str, Any]]) -> dict[str, Any]:
                 "c": float(np.exp(coef[1 + k])),
                 "q": q,
             }
-    A = np.array([[1.0, r["matrix_entries"], r["factor_entries"]] for r in rows])
+    # relative least squares: every case counts alike, small or large
     b = np.array([r["peak_bytes"] for r in rows], dtype=float)
-    m0, a, bf = np.linalg.lstsq(A, b, rcond=None)[0]
+    A = np.array([[1.0, r["matrix_entries"], r["factor_entries"]] for r in rows]) / b[:, None]
+    m0, a, bf = np.linalg.lstsq(A, np.ones(len(rows)), rcond=None)[0]
     out.update(base_bytes=float(m0), matrix_bytes=float(a), factor_bytes=float(bf))
     return out
 
