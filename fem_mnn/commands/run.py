@@ -100,7 +100,7 @@ def _stage_validate(case: RunCase, done: dict[str, StageResult]) -> StageResult:
     report = check_design(case.design)
     atomic_write_json(case.out / "validate.json", report.to_dict())
     atomic_write_text(case.out / "validate.txt", report.to_text())
-    plot_geometry(case.design, case.out / "geometry.png")
+    plot_geometry(case.design, case.out / "geometry.png", loads=case.loads, targets=case.targets)
     verdict = "passes" if report.ok else f"FAILS ({len(report.findings)} findings)"
     return StageResult(f"printability {verdict} -> `validate.txt`, `validate.json`, `geometry.png`", ("geometry.png",))
 
