@@ -77,6 +77,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 0 if args.command is None else 2
+    limit_before = os.environ.get("FEM_MNN_MAX_MEMORY_GB")
+    if getattr(args, "max_memory_gb", None) is not None:  # the FE memory guard reads it (every rank)
+        os.environ["FEM_MNN_MAX_MEMORY_GB"] = repr(args.max_memory_gb)
     token = COMMAND.set(" ".join(shlex.quote(a) for a in ["fem-mnn", *(sys.argv[1:] if argv is None else argv)]))
     try:
         return int(args.func(args) or 0)
@@ -94,6 +97,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     finally:
         COMMAND.reset(token)
+        if limit_before is None:  # main() may run in a process that goes on (tests, notebooks)
+            os.environ.pop("FEM_MNN_MAX_MEMORY_GB", None)
+        else:
+            os.environ["FEM_MNN_MAX_MEMORY_GB"] = limit_before
 
 
 if __name__ == "__main__":  # pragma: no cover

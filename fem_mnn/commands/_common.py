@@ -24,6 +24,7 @@ from fem_mnn.learn.insitu import Backprop
 __all__ = [
     "GRADIENT_UNITS",
     "add_case_arguments",
+    "add_memory_argument",
     "count",
     "natural",
     "positive_float",
@@ -154,6 +155,21 @@ def parse_targets(specs: Sequence[str] | None, design: Design) -> np.ndarray:
     if np.all(np.isnan(t)):
         raise InputError("every target component is free: the loss is empty", source="--target", value=list(specs))
     return t
+
+
+def add_memory_argument(p: argparse.ArgumentParser) -> None:
+    """``--max-memory-gb``: the memory limit of the FE guard (:mod:`fem_mnn.core.resources`).
+
+    The CLI puts the value in ``$FEM_MNN_MAX_MEMORY_GB`` before the command runs, so that
+    every FE solve of the command (and every rank under mpiexec) sees it.
+    """
+    p.add_argument(
+        "--max-memory-gb",
+        type=positive_float,
+        metavar="GB",
+        help="refuse an FE problem whose estimated memory exceeds GB (default $FEM_MNN_MAX_MEMORY_GB, "
+        "else 75%% of this machine's memory)",
+    )
 
 
 def add_case_arguments(p: argparse.ArgumentParser) -> None:

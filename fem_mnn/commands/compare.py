@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from fem_mnn.commands._common import add_memory_argument
 from fem_mnn.core.errors import InputError
 from fem_mnn.core.log import get_logger
 from fem_mnn.design.builders import check_paper_sample
@@ -140,4 +141,5 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--degree", type=int, choices=(1, 2, 3), default=2, help="FEM Lagrange degree (default 2)")
     p.add_argument("--out", metavar="DIR", required=True, help="output folder")
+    add_memory_argument(p)
     p.set_defaults(func=_run)

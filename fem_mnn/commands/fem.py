@@ -20,6 +20,7 @@ from typing import Any
 
 from fem_mnn.commands._common import (
     add_case_arguments,
+    add_memory_argument,
     gradient_payload,
     gradient_table,
     natural,
@@ -132,7 +133,15 @@ def _gradient(args: argparse.Namespace) -> int:
         fwd.fields[0].name, adj.fields[0].name = "u", "u_adjoint"
         write_fields(folder / "forward.bp", [fwd.fields[0]])
         write_fields(folder / "adjoint.bp", [adj.fields[0]])
-        payload["fields"] = {"forward": str(folder / "forward.bp"), "adjoint": str(folder / "adjoint.bp")}
+        from fem_mnn.fem.fields import FIELD_UNITS, write_field_file
+
+        vtu = write_field_file(folder / "fields.vtu", op.discretisation, fwd.fields[0], adj.fields[0])
+        payload["fields"] = {
+            "forward": str(folder / "forward.bp"),
+            "adjoint": str(folder / "adjoint.bp"),
+            "vtu": str(vtu),
+            "vtu_units": FIELD_UNITS,
+        }
 
     if comm.rank == 0:
         if args.out:
@@ -159,6 +168,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "Runs under mpiexec (rank 0 writes).",
     )
     add_case_arguments(g)
+    add_memory_argument(g)
     g.add_argument("--dim", type=int, choices=(2, 3), default=2, help="2 = plane stress (default), 3 = solid")
     g.add_argument("--degree", type=int, choices=(1, 2, 3), default=2, help="Lagrange degree (default 2)")
     g.add_argument(
@@ -175,7 +185,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         default="average",
         help="node displacement: junction average (default) or centre value",
     )
-    g.add_argument("--fields", metavar="DIR", help="write forward and adjoint fields as VTX (.bp) folders for ParaView")
+    g.add_argument(
+        "--fields",
+        metavar="DIR",
+        help="write DIR/forward.bp and DIR/adjoint.bp (P2 displacement, VTX for ParaView's ADIOS2 reader) and "
+        "DIR/fields.vtu (P1 displacements, DG0 strain, von Mises stress, bond/hub ids; ParaView or "
+        "meshio.read)",
+    )
     g.add_argument(
         "--exact",
         action="store_true",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from fem_mnn.commands._common import positive_float
+from fem_mnn.commands._common import add_memory_argument, positive_float
 from fem_mnn.core.errors import InputError
 from fem_mnn.core.log import get_logger
 from fem_mnn.design.files import load_design
@@ -100,4 +100,5 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--binary", action="store_true", help="binary .msh")
     p.add_argument("--xdmf", action="store_true", help="also write FILE.xdmf + FILE.h5 with tags (needs DOLFINx)")
     p.add_argument("--png", default=None, help="also draw the mesh with its tags to this PNG")
+    add_memory_argument(p)
     p.set_defaults(func=_mesh)

@@ -17,7 +17,7 @@ from typing import Literal, NamedTuple
 
 import numpy as np
 
-from fem_mnn.commands._common import gradient_payload
+from fem_mnn.commands._common import add_memory_argument, gradient_payload
 from fem_mnn.core.errors import InputError
 from fem_mnn.core.files import atomic_savefig, atomic_write_bytes, atomic_write_json, atomic_write_text
 from fem_mnn.core.log import get_logger
@@ -100,7 +100,7 @@ def _stage_validate(case: RunCase, done: dict[str, StageResult]) -> StageResult:
     report = check_design(case.design)
     atomic_write_json(case.out / "validate.json", report.to_dict())
     atomic_write_text(case.out / "validate.txt", report.to_text())
-    plot_geometry(case.design, case.out / "geometry.png")
+    plot_geometry(case.design, case.out / "geometry.png", loads=case.loads, targets=case.targets)
     verdict = "passes" if report.ok else f"FAILS ({len(report.findings)} findings)"
     return StageResult(f"printability {verdict} -> `validate.txt`, `validate.json`, `geometry.png`", ("geometry.png",))
 
@@ -244,4 +244,5 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", default="out", help="output folder (default: out)")
     p.add_argument("--stages", help="comma-separated subset of: " + ", ".join(STAGES) + " (any subset runs)")
     p.add_argument("--quick", action="store_true", help="coarser meshes, for a smoke test")
+    add_memory_argument(p)
     p.set_defaults(func=_run)

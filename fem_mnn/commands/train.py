@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fem_mnn.commands._common import count, natural, positive_float
+from fem_mnn.commands._common import add_memory_argument, count, natural, positive_float
 from fem_mnn.core.errors import InputError
 from fem_mnn.core.files import atomic_savefig
 from fem_mnn.design.files import load_design, save_design
@@ -139,7 +139,15 @@ def run_train(args: argparse.Namespace) -> int:
         for k in ("train_accuracy", "test_accuracy", "train_rel_error", "test_rel_error")
         if k in (result.final.metrics if result.final else {})
     ]
-    fig = training_curves_figure([(task.name, result)], metric_keys=keys, title=f"{task.name} training")
+    outputs = []
+    if task.kind == "mse" and task.train_targets is not None and len(task.train_targets) == 1:
+        # one load case (behaviour tasks): each output against its target
+        for o, target in zip(task.outputs, task.train_targets[0], strict=True):
+            name = f"u_{o.node}{'xy'[o.component]}"
+            outputs.append((f"train_{name}", float(target), name))
+    fig = training_curves_figure(
+        [(task.name, result)], metric_keys=keys, title=f"{task.name} training", outputs=outputs
+    )
     atomic_savefig(fig, out / "training.png", dpi=130, bbox_inches="tight")
 
     fin = result.final
@@ -206,6 +214,7 @@ def _add_train_parser(ssub: argparse._SubParsersAction, model: str, what: str) -
         f"(default {DEFAULT_CHECKPOINT_EVERY[model]} for {model} train)",
     )
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    add_memory_argument(p)
     p.set_defaults(func=_run, model=model)
     return p
 

@@ -11,7 +11,7 @@ import argparse
 
 import numpy as np
 
-from fem_mnn.commands._common import parse_loads
+from fem_mnn.commands._common import add_memory_argument, parse_loads
 from fem_mnn.core.files import atomic_write_json
 from fem_mnn.design.printability import DEFAULT_BUILD_VOLUME, PrintabilityReport, check_design, read_design_lenient
 from fem_mnn.design.records import Design
@@ -71,6 +71,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--png", default=None, metavar="FILE", help="also draw the geometry, offending parts in red")
     register_loads_option(p)
+    add_memory_argument(p)
     p.set_defaults(func=_validate)
 
 

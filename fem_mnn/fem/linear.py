@@ -36,7 +36,9 @@ call them on every rank with the same arguments. The KSP has the options prefix
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import logging
 import shutil
 import time
 from collections.abc import Callable, Sequence
@@ -48,6 +50,8 @@ import numpy as np
 
 from fem_mnn.contract import Loss, Solution, SpringLaw, as_cases, elongations, nominal_stiffness
 from fem_mnn.core.errors import EngineError, InputError
+from fem_mnn.core.log import get_logger
+from fem_mnn.core.resources import FeEstimate, check_memory, estimate_fe
 from fem_mnn.core.units import lame_parameters
 from fem_mnn.design.records import Design
 from fem_mnn.design.validate import components
@@ -93,6 +97,33 @@ GEOMETRY_RESOLUTION = 10.0**-GEOMETRY_DECIMALS
 
 #: A mesher returns a NamedTuple (mesh, cell_tags, facet_tags, info) for a design (collective).
 Mesher = Callable[[Design, Any, Any], Any]
+
+log = get_logger(__name__)
+
+#: Steps predicted (or found) to take at least this long are announced on the log (INFO).
+LONG_STEP_SECONDS = 2.0
+
+
+def _predicted_seconds(step: str, est: FeEstimate) -> float:
+    """Rough wall time of a step on this machine (measured with the memory calibration), to decide what to announce."""
+    if step == "mesh":
+        return 1.0 + est.n_cells * (2e-5 if est.dim == 2 else 6e-5)
+    if step == "assemble":
+        return 1e-7 * est.matrix_entries
+    if step == "factorise":
+        return 1.8e-7 * est.factor_entries * (max(1.0, est.factor_entries / 1e7) ** 0.3 if est.dim == 3 else 1.0)
+    return 0.0
+
+
+@contextlib.contextmanager
+def _step(what: str, predicted: float, loud: bool = True):  # noqa: ANN202
+    """Log a step: its start when predicted to be long, its end when it was (INFO; else DEBUG)."""
+    announce = loud and predicted >= LONG_STEP_SECONDS
+    log.log(logging.INFO if announce else logging.DEBUG, "%s (about %.0f s) ...", what, predicted)
+    t0 = time.perf_counter()
+    yield
+    dt = time.perf_counter() - t0
+    log.log(logging.INFO if loud and (announce or dt >= LONG_STEP_SECONDS) else logging.DEBUG, "%s: %.1f s", what, dt)
 
 
 @dataclass(frozen=True)
@@ -240,10 +271,33 @@ class Discretisation:
         t_mesh, t_setup: wall seconds spent meshing and building the forms.
     """
 
-    def __init__(self, design: Design, options: FemOptions, comm: Any, mesher: Mesher) -> None:
+    def __init__(self, design: Design, options: FemOptions, comm: Any, mesher: Mesher, loud: bool = True) -> None:
         _check_clamped(design)
+        mesh_options = options.mesh_options()
+        self.estimate: FeEstimate | None = None
+        """Memory and size estimate (:mod:`fem_mnn.core.resources`), with the mesh's dofs once meshed."""
+        try:
+            from fem_mnn.geometry.build import MeshOptions, estimate_cells
+        except ImportError:  # no gmsh: a foreign mesher
+            MeshOptions = None  # noqa: N806
+        predicted = 0.0
+        if MeshOptions is not None and isinstance(mesh_options, MeshOptions):
+            # before meshing: cells from the lattice's area and the element size (a design the
+            # estimate cannot handle goes on to the mesher, which says what is wrong with it)
+            try:
+                cells = estimate_cells(design, mesh_options)
+            except Exception:
+                cells = None
+            if cells is not None:
+                self.estimate = estimate_fe(options.dim, options.degree, cells, ranks=comm.size)
+                check_memory(self.estimate)
+                predicted = _predicted_seconds("mesh", self.estimate)
         t0 = time.perf_counter()
-        md = mesher(design, options.mesh_options(), comm)
+        what = f"meshing {design.name or 'the design'} ({options.dim}D" + (
+            f", about {self.estimate.n_cells:.2g} cells)" if self.estimate else ")"
+        )
+        with _step(what, predicted, loud):
+            md = mesher(design, mesh_options, comm)
         self.t_mesh = time.perf_counter() - t0
         t0 = time.perf_counter()
         self.design = design
@@ -256,6 +310,26 @@ class Discretisation:
             raise EngineError(f"mesher returned a {self.gdim}D mesh for dim={options.dim}")
         self.n_owned_cells = mesh.topology.index_map(self.tdim).size_local
         self.V = dolfinx.fem.functionspace(mesh, ("Lagrange", options.degree, (self.gdim,)))
+        # before assembly and factorisation: the mesh's own dof count
+        im = self.V.dofmap.index_map
+        self.estimate = estimate_fe(
+            options.dim,
+            options.degree,
+            mesh.topology.index_map(self.tdim).size_global,
+            n_dofs=im.size_global * self.V.dofmap.index_map_bs,
+            ranks=self.comm.size,
+        )
+        check_memory(self.estimate)
+        log.log(
+            logging.INFO
+            if loud and _predicted_seconds("factorise", self.estimate) >= LONG_STEP_SECONDS
+            else logging.DEBUG,
+            "%s",
+            f"{self.estimate.n_cells} cells, {self.estimate.describe()}: about "
+            f"{self.estimate.memory_bytes / 1e9:.2g} GB (limit: --max-memory-gb)",
+        )
+        self.loud = loud
+        self._n_operators = 0
         self.regions = region_map(mesh, self.cell_tags, design.n_nodes, design.n_bonds)
         missing = np.setdiff1d(np.arange(design.n_bonds), self._global_ids(self.regions.bond_of_cell))
         if missing.size:
@@ -445,8 +519,12 @@ class FemOperator:
             self.block_solve = True
             self.fast_batches = True
             return
-        A = dolfinx.fem.petsc.assemble_matrix(disc.a_form, bcs=[disc.bc])
-        A.assemble()
+        est = disc.estimate
+        loud = disc.loud and disc._n_operators == 0
+        disc._n_operators += 1
+        with _step(f"assembling {est.n_dofs} dofs", _predicted_seconds("assemble", est), loud):
+            A = dolfinx.fem.petsc.assemble_matrix(disc.a_form, bcs=[disc.bc])
+            A.assemble()
         if self.options.solver == "cholesky":
             # symmetric lifting keeps A symmetric; MUMPS uses its SPD path
             A.setOption(PETSc.Mat.Option.SPD, True)
@@ -463,8 +541,10 @@ class FemOperator:
         pc.setType(self.options.solver)
         pc.setFactorSolverType("mumps")
         ksp.setFromOptions()
+        what = f"factorising (MUMPS {self.options.solver}, about {est.factor_entries:.2g} factor entries)"
         try:
-            ksp.setUp()
+            with _step(what, _predicted_seconds("factorise", est), loud):
+                ksp.setUp()
         except PETSc.Error as exc:
             raise EngineError(f"MUMPS factorisation failed: {exc}") from None
         info = pc.getFactorMatrix().getMumpsInfog(1)
@@ -479,6 +559,11 @@ class FemOperator:
         """Straight-sided meshes: loads and region averages of a batch as sparse products."""
 
     # ------------------------------------------------------------------ access
+    @property
+    def discretisation(self) -> Discretisation:
+        """The mesh, spaces and forms this operator was assembled on."""
+        return self._disc
+
     @property
     def mesh(self) -> Any:
         """The dolfinx mesh."""
@@ -564,6 +649,8 @@ class FemOperator:
         self.n_solves += nc
         t1 = time.perf_counter()
         self.timings["solve"] += t1 - t0
+        if t1 - t0 >= LONG_STEP_SECONDS and d.loud:
+            log.info("solved %d load case(s): %.1f s", nc, t1 - t0)
         if rm is not None:
             U = np.empty((rm.n_local, nc))
             for c, uh in enumerate(fields):
@@ -758,7 +845,8 @@ class FemModel:
         self._cache = None  # free the old mesh first
         # widths outside the printable range are allowed here (finite differences at a bound)
         design = dataclasses.replace(self.design, widths=w)
-        disc = Discretisation(design, self.options, self.comm, self.mesher)
+        # the first mesh of a model announces its long steps; later ones (training, FD) log at DEBUG
+        disc = Discretisation(design, self.options, self.comm, self.mesher, loud=self.n_meshes == 0)
         self.n_meshes += 1
         self._cache = (key, disc)
         return disc, disc.t_mesh

@@ -130,7 +130,7 @@ def load_mesh(
     """The cached mesh as DOLFINx objects (meshing it first if missing).
 
     Collective over ``comm`` (default ``MPI.COMM_WORLD``): rank 0 makes sure the
-    file exists, then ``dolfinx.io.gmsh.read_from_msh`` distributes it.
+    file exists, then reads it in gmsh (its messages to the log) and DOLFINx distributes it.
     """
     from fem_mnn.fem._dolfinx import import_dolfinx
 
@@ -149,10 +149,22 @@ def load_mesh(
     if err is not None:
         raise err
     path, info = res
-    try:
-        data = dgmsh.read_from_msh(str(path), comm, 0, gdim=options.dim)
-    except Exception as exc:  # gmsh raises a bare Exception on a damaged file
-        raise EngineError(f"cannot read the cached mesh {path} ({exc}); delete it to mesh again") from exc
+    # not dolfinx.io.gmsh.read_from_msh: it initialises gmsh with its terminal on (Info lines on stdout)
+    with gmsh_session() if comm.rank == 0 else contextlib.nullcontext():
+        err = None
+        if comm.rank == 0:
+            try:
+                gmsh.model.add("cached mesh")
+                gmsh.merge(str(path))
+            except Exception as exc:  # gmsh raises a bare Exception on a damaged file
+                err = EngineError(f"cannot read the cached mesh {path} ({exc}); delete it to mesh again")
+        err = comm.bcast(err, root=0)
+        if err is not None:
+            raise err
+        try:
+            data = dgmsh.model_to_mesh(gmsh.model if comm.rank == 0 else None, comm, 0, gdim=options.dim)
+        except Exception as exc:
+            raise EngineError(f"cannot read the cached mesh {path} ({exc}); delete it to mesh again") from exc
     data.cell_tags.name = "cells"
     if data.facet_tags is not None:
         data.facet_tags.name = "facets"

@@ -21,6 +21,7 @@ model to DOLFINx).
 from __future__ import annotations
 
 import contextlib
+import logging
 import signal
 import threading
 import time
@@ -35,6 +36,7 @@ import numpy as np
 from fem_mnn.core.errors import EngineError, FemMnnError, InputError
 from fem_mnn.core.files import atomic_path
 from fem_mnn.core.log import get_logger
+from fem_mnn.core.resources import ResourceError, memory_limit_bytes
 from fem_mnn.design.outline import BeamLayout, beam_layout, bond_polygon
 from fem_mnn.design.records import Design
 from fem_mnn.geometry import tags
@@ -46,6 +48,8 @@ __all__ = [
     "add_lattice_shapes",
     "build_model",
     "check_buildable",
+    "estimate_cells",
+    "lattice_measure",
     "gmsh_session",
     "mesh_size",
     "progress",
@@ -58,6 +62,8 @@ log = get_logger(__name__)
 #: Bumped whenever the geometry or meshing changes for the same design and options
 #: (the mesh cache regenerates meshes made by another version).
 GEOMETRY_VERSION = 2
+#: Peak memory of gmsh per cell while meshing (bytes; 5e6 cells ~ 1.5 GB).
+GMSH_BYTES_PER_CELL = 300.0
 #: Largest mesh (cells) that ``build_model`` will try: ~1.5 GB in gmsh, and well
 #: beyond what a 2-core machine solves in minutes.
 MAX_CELLS = 5_000_000
@@ -169,13 +175,28 @@ def gmsh_session(verbose: bool = False) -> Iterator[None]:
         # epoch, checkpoint) must stay in place.
         gmsh.initialize(interruptible=main and previous is signal.default_int_handler)
     gmsh.option.setNumber("General.Terminal", 1 if verbose else 0)
+    if owner:
+        gmsh.logger.start()  # gmsh's messages go to the package log (DEBUG; errors as WARNING), not stdout
     try:
         yield
     finally:
         if owner:
+            _forward_gmsh_log()
             gmsh.finalize()
             if main and previous is not None:
                 signal.signal(signal.SIGINT, previous)
+
+
+def _forward_gmsh_log() -> None:
+    """Move gmsh's buffered messages to the package log (``FEM_MNN_LOG=DEBUG`` shows them)."""
+    try:
+        lines = gmsh.logger.get()
+        gmsh.logger.stop()
+    except Exception:  # a failed session must not hide the original error
+        return
+    for line in lines:
+        level = logging.WARNING if line.startswith("Error") else logging.DEBUG
+        log.log(level, "gmsh: %s", line)
 
 
 def mesh_size(design: Design, options: MeshOptions) -> float:
@@ -191,6 +212,39 @@ def mesh_size(design: Design, options: MeshOptions) -> float:
     if options.max_size is not None:
         h = min(h, options.max_size)
     return h
+
+
+#: Cells per (area / h^2) in 2D and per (volume / h^3) in 3D of gmsh's meshes of lattices
+#: (measured on the paper's sample, a 3x2 patch and a 6x4 strip: 2.4-2.9 in 2D, 4.9-5.6 in 3D;
+#: the coarser meshes have more cells per area, from the thin ends).
+CELLS_PER_MEASURE = {2: 2.7, 3: 5.3}
+#: The lattice's CAD area over the outline's (beam polygons + hub discs counts the beam
+#: ends inside the hubs twice): 0.876 on the paper's sample, 0.885 on a 3x2 patch.
+_CAD_OVER_OUTLINE = 0.88
+
+
+def lattice_measure(design: Design) -> float:
+    """Area (mm^2) of the lattice from its outline, without gmsh (about 1 % of the CAD area)."""
+    lay = beam_layout(design)
+    area = 0.0
+    for i in range(design.n_bonds):
+        x, y = np.asarray(bond_polygon(design, i, lay)).T
+        area += 0.5 * abs(float(np.dot(x, np.roll(y, 1)) - np.dot(y, np.roll(x, 1))))
+    return _CAD_OVER_OUTLINE * (area + design.n_nodes * np.pi * lay.radius**2)
+
+
+def estimate_cells(design: Design, options: MeshOptions) -> int:
+    """Cells that :func:`build_model` will make (estimate, before meshing; within about 15 %)."""
+    h = mesh_size(design, options)
+    area = lattice_measure(design)
+    n = (
+        CELLS_PER_MEASURE[2] * area / h**2
+        if options.dim == 2
+        else CELLS_PER_MEASURE[3] * area * design.thickness / h**3
+    )
+    if not np.isfinite(n):
+        raise InputError("cannot estimate the mesh size of this design", field="widths")
+    return int(n)
 
 
 def check_buildable(design: Design) -> None:
@@ -453,6 +507,14 @@ def _mesh(options: MeshOptions, h: float, measure: float) -> tuple[int, int]:
             field="refinement / elements_across / max_size",
             value=(options.refinement, options.elements_across, options.max_size),
         )
+    limit, source = memory_limit_bytes()
+    if GMSH_BYTES_PER_CELL * estimate > limit:
+        raise ResourceError(
+            f"meshing would need about {GMSH_BYTES_PER_CELL * estimate / 1e9:.2g} GB ({estimate:.2g} cells at "
+            f"h = {h:.3g} mm), over the memory limit of {limit / 1e9:.3g} GB ({source})"
+        )
+    if estimate >= 2e5:
+        log.info("meshing: about %.2g cells at h = %.3g mm ...", estimate, h)
     gmsh.option.setNumber("Mesh.MeshSizeMax", h)
     gmsh.option.setNumber("Mesh.MeshSizeMin", 0.0)
     gmsh.option.setNumber("Mesh.MeshSizeFromPoints", 0)
@@ -463,12 +525,15 @@ def _mesh(options: MeshOptions, h: float, measure: float) -> tuple[int, int]:
         # paper's sample, minimum gamma quality 0.30 vs 0.09, and deterministic
         gmsh.option.setNumber("Mesh.Algorithm3D", 10)
         gmsh.option.setNumber("General.NumThreads", 1)
+    t0 = time.perf_counter()
     try:
         gmsh.model.mesh.generate(dim)
         if options.order > 1:
             gmsh.model.mesh.setOrder(options.order)
     except Exception as exc:
         raise EngineError(f"gmsh meshing failed: {exc}") from exc
+    if estimate >= 2e5 or time.perf_counter() - t0 >= 2.0:
+        log.info("meshing: done in %.1f s", time.perf_counter() - t0)
     return _count_and_check_cells(dim), int(len(gmsh.model.mesh.getNodes()[0]))
 
 

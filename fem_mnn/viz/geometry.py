@@ -1,7 +1,8 @@
 """Pictures of the printed geometry and of its tagged mesh (PNG, drawn to scale).
 
 :func:`plot_geometry` draws the beam outlines (thin end | bar | thin end) and the
-hubs from the design alone; :func:`plot_mesh` meshes the design in 2D with gmsh and
+hubs from the design alone, coloured by width (colour bar), with loads and targets
+when given; :func:`plot_mesh` meshes the design in 2D with gmsh and
 colours every triangle by its physical group (bonds by id, hubs grey, overlaps red),
 with the bond and node ids written on them. Both use matplotlib's object API (no global backend).
 """
@@ -16,8 +17,11 @@ import gmsh
 import matplotlib
 import numpy as np
 from matplotlib.axes import Axes
+from matplotlib.cm import ScalarMappable
 from matplotlib.collections import PolyCollection
-from matplotlib.patches import Circle, Polygon
+from matplotlib.colors import Normalize
+from matplotlib.lines import Line2D
+from matplotlib.patches import Circle, Patch, Polygon
 
 from fem_mnn.core.files import atomic_path
 from fem_mnn.design.outline import beam_layout, bond_polygon
@@ -76,23 +80,42 @@ def _save(fig: Figure, path: str | Path) -> Path:
 
 
 def plot_geometry(
-    design: Design, path: str | Path, *, highlight_bonds: Sequence[int] = (), highlight_nodes: Sequence[int] = ()
+    design: Design,
+    path: str | Path,
+    *,
+    highlight_bonds: Sequence[int] = (),
+    highlight_nodes: Sequence[int] = (),
+    loads: np.ndarray | None = None,
+    targets: np.ndarray | None = None,
+    cmap: str = "viridis",
 ) -> Path:
-    """PNG of the beam outlines and hubs, to scale, bonds and nodes labelled by id.
+    """PNG of the beam outlines and hubs, to scale, coloured by width, bonds and nodes labelled by id.
 
-    Clamped nodes are hatched; ``highlight_*`` (e.g. the ids of a printability
-    report) are outlined in thick red.
+    Every beam is drawn with its real outline (thin end | bar | thin end, mm) and
+    coloured by its width on the printable range (colour bar). Clamped nodes are
+    hatched; ``highlight_*`` (e.g. the ids of a printability report) are outlined in
+    thick red.
+
+    Args:
+        loads: (n_nodes, 2) or (1, n_nodes, 2) forces (N): an arrow on every loaded node.
+        targets: (n_nodes, 2) or (1, n_nodes, 2) target displacements (mm, NaN = free):
+            a ring on every target node, with the target components written beside it.
     """
     hb, hn = set(highlight_bonds), set(highlight_nodes)
     fig, ax = _figure(design)
     lay = beam_layout(design)
+    g = design.geometry
+    norm = Normalize(
+        vmin=min(g.width_min, float(design.widths.min())), vmax=max(g.width_max, float(design.widths.max()))
+    )
+    colours = matplotlib.colormaps[cmap]
     for i in range(design.n_bonds):
         red = i in hb
         ax.add_patch(
             Polygon(
                 bond_polygon(design, i, lay),
                 closed=True,
-                fc=_BOND_COLOURS[i % _NC],
+                fc=colours(norm(design.widths[i])),
                 ec="red" if red else "k",
                 lw=1.5 if red else 0.4,
                 zorder=1.5 if red else 1,  # under the hubs, over the other beams
@@ -113,10 +136,58 @@ def plot_geometry(
             )
         )
     _labels(ax, design)
-    g = design.geometry
+    fig.colorbar(ScalarMappable(norm=norm, cmap=colours), ax=ax, label="bond width (mm)", shrink=0.8, pad=0.02)
+    handles = [Patch(fc="dimgray", ec="k", hatch="////", label="clamped node")] if design.fixed else []
+    a = float(np.median(design.lengths))
+    if loads is not None:
+        f = np.asarray(loads, dtype=float).reshape(-1, design.n_nodes, 2)[0]
+        mag = np.hypot(f[:, 0], f[:, 1])
+        if mag.max() > 0:
+            sc = 0.6 * a / mag.max()
+            for j in np.nonzero(mag > 0)[0]:
+                x, y = design.nodes[j]
+                ax.annotate(
+                    "",
+                    xy=(x + sc * f[j, 0], y + sc * f[j, 1]),
+                    xytext=(x, y),
+                    arrowprops={"arrowstyle": "-|>", "color": "tab:red", "lw": 2.0},
+                    zorder=6,
+                )
+                ax.annotate(
+                    f"{mag[j]:.3g} N",
+                    (x + sc * f[j, 0], y + sc * f[j, 1]),
+                    xytext=(4, -8),
+                    textcoords="offset points",
+                    color="tab:red",
+                    fontsize=7,
+                    zorder=6,
+                )
+            handles.append(Line2D([], [], marker=r"$\rightarrow$", ms=12, ls="", color="tab:red", label="load"))
+    if targets is not None:
+        t = np.asarray(targets, dtype=float).reshape(-1, design.n_nodes, 2)[0]
+        for j in np.nonzero(np.any(~np.isnan(t), axis=1))[0]:
+            x, y = design.nodes[j]
+            ax.add_patch(Circle((x, y), 1.35 * lay.radius, fill=False, ec="tab:blue", lw=1.8, zorder=5))
+            text = ", ".join(f"u{'xy'[c]} {t[j, c]:.3g}" for c in range(2) if not np.isnan(t[j, c]))
+            ax.annotate(
+                text,
+                (x, y - 1.45 * lay.radius),
+                ha="center",
+                va="top",
+                color="tab:blue",
+                fontsize=7,
+                zorder=6,
+                bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.8},
+            )
+        handles.append(
+            Line2D([], [], marker="o", ms=9, ls="", mfc="none", mec="tab:blue", mew=1.8, label="target (mm)")
+        )
+    if handles:
+        ax.legend(handles=handles, loc="lower left", fontsize=7, framealpha=0.85)
     ax.set_title(
-        f"{design.name or 'design'}: w {design.widths.min():.2f}-{design.widths.max():.2f} mm, thin ends x{g.thin_end_ratio:g}, "
-        f"bar:thin {g.bar_to_thin_end:g}:1, hub R {g.junction_radius:g} mm, t {design.thickness:g} mm (hatched: clamped)",
+        f"{design.name or 'design'}: w {design.widths.min():.2f}-{design.widths.max():.2f} mm (to scale), "
+        f"thin ends x{g.thin_end_ratio:g}, bar:thin {g.bar_to_thin_end:g}:1, hub R {g.junction_radius:g} mm, "
+        f"t {design.thickness:g} mm",
         fontsize=8,
     )
     return _save(fig, path)

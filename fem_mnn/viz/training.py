@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 from matplotlib.collections import PatchCollection
+from matplotlib.lines import Line2D
 from matplotlib.patches import Polygon
 
 from fem_mnn.design.records import Design
@@ -45,6 +46,7 @@ def draw_lattice(
     vmin: float | None = None,
     vmax: float | None = None,
     arrow_scale: float | None = None,
+    legend: bool = True,
 ) -> Any:
     """Draw the lattice to scale on ``ax``; returns the bonds' collection (for a colour bar).
 
@@ -62,6 +64,7 @@ def draw_lattice(
         vmin: Lower end of the colour scale (default geometry.width_min).
         vmax: Upper end (default geometry.width_max).
         arrow_scale: Arrow length per N (mm/N); default makes the largest 0.6 a.
+        legend: Explain the marks (fixed nodes, loads, outputs, deformed shape) in a legend.
     """
     w = np.asarray(design.widths if widths is None else widths, dtype=float)
     vmin = design.geometry.width_min if vmin is None else vmin
@@ -80,7 +83,7 @@ def draw_lattice(
     ax.scatter(*design.nodes.T, s=12, color="k", zorder=3)
     if design.fixed:
         fx = design.nodes[list(design.fixed)]
-        ax.scatter(fx[:, 0], fx[:, 1] + 0.25 * a, marker="v", s=90, color="tab:green", zorder=4, label="fixed")
+        ax.scatter(fx[:, 0], fx[:, 1] + 0.25 * a, marker="v", s=90, color="tab:green", zorder=4)
     if label_nodes:
         for i, (x, y) in enumerate(design.nodes):
             ax.annotate(str(i), (x, y), xytext=(4, 4), textcoords="offset points", fontsize=7, zorder=5)
@@ -106,6 +109,20 @@ def draw_lattice(
         x, y = design.nodes[node]
         ax.scatter([x], [y], s=80, facecolors="none", edgecolors="tab:blue", linewidths=1.5, zorder=6)
         ax.annotate("xy"[comp], (x, y), xytext=(-10, -10), textcoords="offset points", color="tab:blue", fontsize=7)
+    if legend:
+        handles = []
+        if design.fixed:
+            handles.append(Line2D([], [], marker="v", ms=9, ls="", color="tab:green", label="fixed node"))
+        if loads is not None and np.any(np.asarray(loads) != 0):
+            handles.append(Line2D([], [], marker=r"$\rightarrow$", ms=12, ls="", color="tab:red", label="load"))
+        if len(outputs):
+            handles.append(
+                Line2D([], [], marker="o", ms=8, ls="", mfc="none", mec="tab:blue", mew=1.5, label="output (x/y)")
+            )
+        if displacement is not None:
+            handles.append(Line2D([], [], ls="--", color="0.5", label=f"deformed (x{disp_scale:g})"))
+        if handles:
+            ax.legend(handles=handles, loc="lower left", fontsize=7, framealpha=0.85)
     ax.set_aspect("equal")
     lo = design.nodes.min(axis=0) - 0.8 * a
     hi = design.nodes.max(axis=0) + 0.5 * a
@@ -155,8 +172,9 @@ def training_curves_figure(
     paper: Sequence[tuple[str, np.ndarray, np.ndarray]] = (),
     title: str = "",
     logx: bool = False,
+    outputs: Sequence[tuple[str, float, str]] = (),
 ) -> Any:
-    """Loss (log scale) and metrics against epoch for one or more runs.
+    """Loss (log scale) and metrics against epoch for one or more runs; outputs against their targets.
 
     Args:
         runs: ``(label, result)`` pairs; ``result`` is a :class:`~fem_mnn.learn.training.TrainResult`.
@@ -168,8 +186,11 @@ def training_curves_figure(
         paper: ``(label, epoch, value)`` curves of the paper drawn dashed on the loss panel.
         title: Figure title.
         logx: Epochs on a log scale.
+        outputs: ``(history key, target, label)`` of output displacements (mm), e.g.
+            ``("train_u_12y", -0.6, "u_12y")``: a panel of each output (solid) against its
+            target (dashed, same colour), for single-case (behaviour) tasks.
     """
-    n = 2 if metric_keys else 1
+    n = 1 + bool(metric_keys) + bool(outputs)
     fig, axes = subplots(1, n, figsize=(6 * n, 4.2), squeeze=False)
     ax = axes[0, 0]
     for label, res in runs:
@@ -193,6 +214,19 @@ def training_curves_figure(
         ax2.set_ylabel(metric_label or ", ".join(metric_keys))
         ax2.grid(True, alpha=0.3)
         ax2.legend(fontsize=8)
+    if outputs:
+        ax3 = axes[0, -1]
+        for k, (key, target, label) in enumerate(outputs):
+            colour = f"C{k % 10}"
+            for _, res in runs:
+                y = res.series(key)
+                ax3.plot(np.arange(1, len(y) + 1), y, color=colour, label=f"{label} (final {y[-1]:.3g})")
+            ax3.axhline(target, color=colour, ls="--", lw=1.2, label=f"{label} target {target:.3g}")
+        ax3.set_xlabel("epoch")
+        ax3.set_ylabel("output displacement (mm)")
+        ax3.set_title("outputs (solid) and targets (dashed)", fontsize=9)
+        ax3.grid(True, alpha=0.3)
+        ax3.legend(fontsize=8)
     if logx:
         for a in axes.ravel():
             a.set_xscale("log")
