@@ -29,8 +29,9 @@ def _compare(name: str, data_dir: Path | None, rtol: float) -> None:
         assert now[k] == pytest.approx(then[k], rel=rtol, abs=1e-15), k
 
 
-@pytest.mark.parametrize("name", SPRING)
+@pytest.mark.parametrize("name", [*SPRING, pytest.param("tolerance", marks=pytest.mark.slow)])
 def test_quick_headline_matches_committed(name: str, shared_data: Path):
+    """The tolerance study (spring model, about 45 s quick) trains and samples: slow."""
     _compare(name, shared_data, rtol=1e-9)
 
 
@@ -53,7 +54,7 @@ def test_fem_quick_headline_matches_committed(name: str, reads_data: bool, share
 
 def test_committed_results_record_provenance():
     files = sorted((ROOT / "studies" / "results").glob("*/quick/results.json"))
-    assert {f.parent.parent.name for f in files} >= set(SPRING) | {p.values[0] for p in FE}
+    assert {f.parent.parent.name for f in files} >= set(SPRING) | {p.values[0] for p in FE} | {"tolerance"}
     for f in files:
         prov = json.loads(f.read_text())["provenance"]
         assert {"version", "commit", "clean", "libraries"} <= set(prov), f

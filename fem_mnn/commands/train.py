@@ -17,7 +17,7 @@ import numpy as np
 
 from fem_mnn.commands._common import add_memory_argument, count, natural, positive_float
 from fem_mnn.core.errors import InputError
-from fem_mnn.core.files import atomic_savefig
+from fem_mnn.core.files import atomic_savefig, atomic_write_json, to_jsonable
 from fem_mnn.design.files import load_design, save_design
 from fem_mnn.learn.taskfile import load_task_file, paper_task
 from fem_mnn.learn.tasks import TASK_NAMES, Task
@@ -30,6 +30,8 @@ __all__ = ["DEFAULT_CHECKPOINT_EVERY", "register_fem", "register_spring", "run_t
 #: the work a SIGKILL loses to about 10 epochs); a spring epoch costs microseconds to milliseconds, so
 #: the spring run checkpoints at the end only. Both checkpoint on SIGINT/SIGTERM and at the end.
 DEFAULT_CHECKPOINT_EVERY = {"spring": 0, "fem": 10}
+#: ``--robust-samples`` default per model (each costs one factorisation per step).
+DEFAULT_ROBUST_SAMPLES = {"spring": 16, "fem": 4}
 
 
 def _model(args: argparse.Namespace, design) -> tuple[object, int]:
@@ -101,6 +103,11 @@ def run_train(args: argparse.Namespace) -> int:
     if args.resume and not ckpt.exists():
         raise InputError("no checkpoint to resume from (start without --resume)", source=str(ckpt))
     model, rank = _model(args, design)
+    if getattr(args, "robust", None):
+        from fem_mnn.learn.robust import RobustModel
+
+        seed = config.seed if args.robust_seed is None else args.robust_seed
+        model = RobustModel(model, args.robust, n_samples=args.robust_samples, seed=seed)
     result = train(
         model,
         task,
@@ -150,6 +157,9 @@ def run_train(args: argparse.Namespace) -> int:
     )
     atomic_savefig(fig, out / "training.png", dpi=130, bbox_inches="tight")
 
+    if getattr(model, "robust", None):
+        atomic_write_json(out / "result.json", to_jsonable({**result.to_dict(), "robust": model.robust}))
+        print(f"tolerance-aware: {model.robust['method']}, S {args.robust:g} mm, {args.robust_samples} per step")
     fin = result.final
     resumed = f" (resumed from epoch {result.resumed_from})" if result.resumed_from is not None else ""
     print(f"task {task.name}: {result.epochs} epochs{resumed}, stopped by {result.stop_reason}")
@@ -215,6 +225,22 @@ def _add_train_parser(ssub: argparse._SubParsersAction, model: str, what: str) -
     )
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
     add_memory_argument(p)
+    p.add_argument(
+        "--robust",
+        type=positive_float,
+        default=None,
+        metavar="S",
+        help="tolerance-aware training: minimise the expected loss under independent normal width noise of sd S mm "
+        "per bond (each step averages the exact gradient over --robust-samples perturbed copies of the widths)",
+    )
+    p.add_argument(
+        "--robust-samples",
+        type=natural,
+        default=DEFAULT_ROBUST_SAMPLES[model],
+        metavar="K",
+        help=f"perturbations per step with --robust (default {DEFAULT_ROBUST_SAMPLES[model]})",
+    )
+    p.add_argument("--robust-seed", type=int, default=None, help="seed of the perturbations (default: --seed's)")
     p.set_defaults(func=_run, model=model)
     return p
 

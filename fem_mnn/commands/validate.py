@@ -8,14 +8,17 @@ load) add their options in :func:`register` and their findings in :func:`report`
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 import numpy as np
 
 from fem_mnn.commands._common import add_memory_argument, parse_loads
+from fem_mnn.core.errors import InputError
 from fem_mnn.core.files import atomic_write_json
 from fem_mnn.design.printability import DEFAULT_BUILD_VOLUME, PrintabilityReport, check_design, read_design_lenient
 from fem_mnn.design.records import Design
 from fem_mnn.fem.mechanical_checks import CheckOptions, MaterialLimits, MechanicalReport, mechanical_report
+from fem_mnn.learn.tasks import TASK_NAMES
 
 __all__ = ["register", "report"]
 
@@ -36,10 +39,15 @@ def _validate(args: argparse.Namespace) -> int:
             print(mech.to_text(), end="")
         else:
             print("mechanical checks skipped: fix the geometric problems first")
+    tol = None
+    if getattr(args, "tolerance", None) is not None:
+        tol = run_tolerance(args, design, rep.ok)
     if args.json:
         data = rep.to_dict()
         if mech is not None:
             data["mechanical"] = mech.to_dict()
+        if tol is not None:
+            data["tolerance"] = tol
         atomic_write_json(args.json, data)
     if args.png:
         from fem_mnn.viz.geometry import plot_geometry
@@ -49,6 +57,35 @@ def _validate(args: argparse.Namespace) -> int:
         plot_geometry(design, args.png, highlight_bonds=bonds, highlight_nodes=nodes)
         print(f"wrote {args.png}")
     return 0 if rep.ok and (mech is None or mech.ok) else 1
+
+
+def run_tolerance(args: argparse.Namespace, design: Design, printable: bool) -> dict | None:
+    """The probability of success under print tolerance ``--tolerance S`` (spring model, ``--tolerance-samples``).
+
+    Informational: it does not change the exit code (the task's success is a design goal, not a printability rule).
+    """
+    from fem_mnn.commands.tolerance import load_task, summary_lines
+    from fem_mnn.core.files import to_jsonable
+    from fem_mnn.learn.robust import WidthNoise
+    from fem_mnn.tolerance.run import analyse
+
+    if args.task is None and args.task_file is None:
+        raise InputError("--tolerance needs --task or --task-file", source="--tolerance", value=args.tolerance)
+    if not printable:
+        print("print-tolerance check skipped: fix the geometric problems first")
+        return None
+    from fem_mnn.design.files import load_design
+
+    design = load_design(args.design)  # strict: the report above passed
+    task = load_task(args, design)
+    res = analyse(design, task, WidthNoise(args.tolerance, args.tolerance_E_sd), args.tolerance_samples, 0)
+    res.pop("samples", None)
+    print("print tolerance (spring model, noise model as in fem-mnn tolerance --help):")
+    for line in summary_lines(res, max_outputs=4):
+        print("  " + line)
+    keep = ("task", "metric", "success", "noise", "seed", "n_samples", "metric_nominal", "metric_mean", "metric_sd",
+            "p_success", "p_success_mc_err", "p_success_ci95", "dominant_bond", "dominant_bond_share")  # fmt: skip
+    return to_jsonable({k: res[k] for k in keep if k in res})
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -72,6 +109,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--png", default=None, metavar="FILE", help="also draw the geometry, offending parts in red")
     register_loads_option(p)
     add_memory_argument(p)
+    g = p.add_argument_group("print tolerance (probability that the printed lattice still does its task)")
+    which = g.add_mutually_exclusive_group()
+    which.add_argument("--task", choices=TASK_NAMES, default=None, help="a paper task (shipped task file)")
+    which.add_argument("--task-file", type=Path, default=None, metavar="FILE.json", help="your task file")
+    g.add_argument(
+        "--tolerance",
+        type=float,
+        default=None,
+        metavar="S",
+        help="width sd per bond (mm): report the probability of success by the task's criterion (spring model)",
+    )
+    g.add_argument("--tolerance-E-sd", type=float, default=0.05, metavar="R", help="relative modulus sd (default 0.05)")
+    g.add_argument("--tolerance-samples", type=int, default=1000, metavar="N", help="samples (default 1000)")
     p.set_defaults(func=_validate)
 
 

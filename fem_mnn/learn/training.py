@@ -565,6 +565,8 @@ def train(
         "config": config.to_dict(),
         "initial_widths": w_init.tolist(),
     }
+    if getattr(model, "robust", None):  # tolerance-aware training (fem_mnn.learn.robust): part of the run's identity
+        meta["robust"] = dict(model.robust)
     adam = Adam(config.lr, config.beta1, config.beta2, config.eps)
     rng = np.random.Generator(np.random.PCG64(config.seed))
     ckpt = out / "checkpoint.npz" if out is not None else None
@@ -738,8 +740,8 @@ def _start_state(
     """
     if ckpt is not None and ckpt.exists():
         state, header = load_checkpoint(ckpt)
-        for key in ("task", "task_hash", "design_hash", "config", "initial_widths"):
-            if _comparable(key, header.get(key)) != _comparable(key, json.loads(json.dumps(meta[key]))):
+        for key in ("task", "task_hash", "design_hash", "config", "initial_widths", "robust"):
+            if _comparable(key, header.get(key)) != _comparable(key, json.loads(json.dumps(meta.get(key)))):
                 raise InputError(
                     "the checkpoint belongs to another run (different " + key + ")", source=str(ckpt), field=key
                 )
