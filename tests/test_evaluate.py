@@ -133,3 +133,16 @@ def test_spring_trained_design_in_fem_evaluate_matches_fem_gradient(paper, tmp_p
     assert set(ev["metrics"]) == {"train_loss", "train_accuracy", "train_contrast", "train_u_12y", "train_u_13y"}
     spring_u = evaluate(SpringModel(paper), task, res.widths).outputs["train"][0]
     assert not np.allclose(spring_u, ev["outputs"]["train"][0], rtol=1e-3)
+
+
+@pytest.mark.fem
+def test_fem_evaluate_on_two_ranks_matches_serial(paper_file, tmp_path):
+    need_dolfinx()
+    outs = []
+    for ranks in (1, 2):
+        out = tmp_path / f"ev{ranks}.json"
+        r = run_cli("fem", "evaluate", paper_file, "--task", "behaviour", "--degree", "1", "--out", out, ranks=ranks)
+        assert r.returncode == 0, r.stderr
+        outs.append(json.loads(out.read_text()))
+    assert outs[1]["outputs"]["train"][0] == pytest.approx(outs[0]["outputs"]["train"][0], rel=1e-10)
+    assert outs[1]["fem"]["ranks"] == 2
