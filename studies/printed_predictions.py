@@ -571,6 +571,33 @@ def render(results: dict[str, Any], out: Path) -> None:
         ],
         rows,
     )
+    sp, fe = sc["spring"], sc["fem"]
+    g = results["figure3"]["gap"]
+    rep.text(
+        "**Conclusions.** Figure 2 (4 outputs of the trained network and its mirror): FE RMS relative error "
+        f"{100 * fe['fig2_rms_rel_error']:.1f} % vs spring {100 * sp['fig2_rms_rel_error']:.1f} %, and the contrast ratio "
+        f"is predicted to {fe['contrast_abs_error_mean']:.3f} (FE) vs {sp['contrast_abs_error_mean']:.3f} (spring) on "
+        "average: the FE model predicts the trained behaviour networks better, mainly their contrast (the printed beams "
+        "lose contrast the spring model does not see). Neither model reproduces the mirror network's weaker output "
+        "(u3, id 12: both 7-8 % low, 3 spreads off). Figure 3: both models miss the printed regression sample by about a "
+        f"third (spring {100 * sp['fig3_rms_rel_error']:.0f} %, FE {100 * fe['fig3_rms_rel_error']:.0f} %): with each model's "
+        "own E from the uniform network the FE model is slightly *stiffer* than the springs on this design, so it "
+        "explains none of the gap; geometric nonlinearity stiffens (secant compliance 3 % below linear at 12 g), the "
+        "wrong sign too. What remains (the sample is ~35 % softer than predicted, and 17-21 % softer at 8-12 g than at "
+        f"2-6 g) is material and print: an FE match needs E = {g['E_fem_to_match_measurement']:.3f} MPa instead of "
+        f"{E['fem']:.3f} MPa, consistent with Agilus30's rate and temperature dependence (a longer dwell or a warmer room "
+        "than in the Figure 2 test), and with printed widths that differ from the (unknown) trained ones. Over all 7 "
+        f"numbers: spring {100 * sp['all_rms_rel_error']:.1f} %, FE {100 * fe['all_rms_rel_error']:.1f} % RMS relative error: "
+        "Figure 3 dominates and favours neither model for a reason of mechanics.\n\n"
+        "**Figure 1: what the data can and cannot decide.** Under both readings every model's chi^2 lies at the "
+        "88th-97th percentile of a perfect model's (simulated with spreads estimated from 3 trials): read as per-trial "
+        "standard deviations, all models are marginally rejected (p about 0.03); read as standard deviations of the mean, "
+        "none is. The ML model error tau is 0.0023-0.0029 mm^2 for every model, the same within its uncertainty. The "
+        "chi^2 difference spring − FE is positive (FE better) but its 90 % bootstrap interval over bonds contains 0, and "
+        "the FE is closer on only 9 of 28 bonds (median |z| favours the springs): a few small-spread bonds decide "
+        "chi^2. The data cannot rank spring against FE; they can say that no model is within the measurement noise "
+        "if the spreads are per-trial."
+    )
     _plot(rep, results)
     rep.data.update(results)
     rep.write()
