@@ -313,6 +313,22 @@ def render(results: dict[str, Any], out: Path) -> None:
                     for b, v in c["fd_check_3d"].items()
                 ],
             )
+    c = results["comparison"]["designs"].get("paper sample (uniform 2 mm)", {})
+    if conv and c:
+        rep.text(
+            "**Choice.** Resolutions used: 2D P2 with 3 elements across the thinnest thin end (h = 0.33 mm, the "
+            f"default; one refinement changes the outputs by {100 * conv['2d']['output_change']:.2f} %) and 3D P2 with 1 "
+            f"element across (h = 1 mm; {100 * conv['3d']['output_change']:.2f} % to h = 0.5 mm): both converged by the "
+            "1 % rule. The 3D solid is "
+            f"{100 * (1 - c['output_ratio_3d_over_2d'][0]):.1f} % stiffer than plane stress, almost uniformly: after one "
+            f"scale factor the elongations differ by {100 * c['elongation_rel_l2_after_scale']:.2f} %, the exact gradients "
+            f"point the same way (cosine {c['grad_cosine']:.5f}), the trained design's contrast is the same to 0.3 %. A "
+            "uniform factor is absorbed by the E fitted to the uniform network (studies/printed_predictions), so the 3D "
+            "solid would change no prediction of the studies by more than about 0.5 %, at 1.4-4x the dofs and 2-3x the "
+            "time. The studies use plane stress (P2, default mesh). The 3D gradient is the adjoint shape derivative "
+            "(fem/shape.py works in 3D), checked against central finite differences with remeshing at 0.2 mm on two bonds "
+            "(within 1.3 % of the largest gradient, the O(delta^2) truncation error of that step)."
+        )
     _plot(rep, results)
     rep.data.update(results)
     rep.write()
