@@ -19,6 +19,8 @@ from typing import Any
 
 import numpy as np
 
+from fem_mnn.core.files import atomic_write_text
+
 __all__ = [
     "BenchCase",
     "TARGETS",
@@ -401,4 +403,4 @@ if __name__ == "__main__":  # mpiexec -n 2 python -m fem_mnn.bench.fem OUT.json
 
     res = mpi_case(MPI.COMM_WORLD)
     if MPI.COMM_WORLD.rank == 0:
-        Path(sys.argv[1]).write_text(json.dumps(res))
+        atomic_write_text(sys.argv[1], json.dumps(res))

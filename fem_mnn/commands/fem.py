@@ -215,4 +215,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     from fem_mnn.commands.train import register_fem
 
     register_fem(fsub)
+    from fem_mnn.commands.evaluate import register_fem as register_evaluate
+
+    register_evaluate(fsub)
     p.set_defaults(func=lambda a: (p.print_help(), 2)[1])

@@ -1,9 +1,15 @@
-"""``fem-mnn run``: the main job, every stage of the pipeline on one design.
+"""``fem-mnn run``: the main job, the design pipeline on one design.
 
-Default: the paper's sample under the Figure 1 case (10 g at paper node 13, loss
-on u_y of paper node 14 with target -25 mm, whose adjoint load is about 5 g). Each
-stage writes its files into ``--out`` and adds a line to ``summary.md``. Any
-subset of stages runs (``--stages``); stages hand typed records to later ones.
+Default: the paper's sample. The gradient stages (spring, fem) use the Figure 1 case
+(10 g at paper node 13 = id 12, loss on u_y of paper node 14 = id 13 with target
+-25 mm, whose adjoint load is about 5 g) unless ``--load``/``--target`` are given.
+The design stages then train the behaviour task (Figure 2, MSE) on springs with the
+authors' recipe (train), evaluate the trained widths in the FE model of the printed
+lattice (transfer: the transfer gap), fine-tune them in the FE model with the exact
+gradient (finetune), and validate the fine-tuned design for printing and write its
+STL (print). Each stage writes its files into ``--out`` and adds a line to
+``summary.md``. Any subset of stages runs (``--stages``); stages hand typed records
+to later ones.
 """
 
 from __future__ import annotations
@@ -12,12 +18,13 @@ import argparse
 import functools
 import time
 from collections.abc import Callable
+from dataclasses import replace as dataclasses_replace
 from pathlib import Path
 from typing import Literal, NamedTuple
 
 import numpy as np
 
-from fem_mnn.commands._common import add_memory_argument, gradient_payload
+from fem_mnn.commands._common import add_memory_argument, gradient_payload, parse_loads, parse_targets
 from fem_mnn.core.errors import InputError
 from fem_mnn.core.files import atomic_savefig, atomic_write_bytes, atomic_write_json, atomic_write_text
 from fem_mnn.core.log import get_logger
@@ -67,6 +74,19 @@ class RunCase(NamedTuple):
     """(1, n_nodes, 2) target displacements (mm), NaN where free."""
     out: Path
     quick: bool
+    task: str = "behaviour"
+    """Paper task of the design stages (train, transfer, finetune, print)."""
+    train_epochs: int | None = None
+    """Cap on the spring training's epochs (None: the recipe's, capped at DEFAULT_TRAIN_EPOCHS)."""
+    finetune_steps: int | None = None
+
+
+#: The main job's spring training stops after at most this many epochs (the authors' MSE recipe
+#: runs to 30000 iterations, minutes; by 2000 the outputs are within 1e-3 mm of where it ends).
+DEFAULT_TRAIN_EPOCHS = 2000
+#: FE fine-tuning: Adam on the widths (mm), projected on the printable range.
+FINETUNE_LR = 0.02
+FINETUNE_STEPS = {"quick": 2, "full": 30}
 
 
 class StageResult(NamedTuple):
@@ -75,6 +95,8 @@ class StageResult(NamedTuple):
     line: str
     figures: tuple[str, ...] = ()
     backprop: Backprop | None = None
+    data: dict | None = None
+    """Numbers for later stages and the summary (design stages)."""
 
 
 def _spring_backprop(case: RunCase) -> Backprop:
@@ -166,7 +188,168 @@ def _stage_fem(case: RunCase, done: dict[str, StageResult]) -> StageResult:
     )
 
 
-StageName = Literal["spring", "validate", "mesh", "stl", "fem"]
+# ----------------------------------------------------------------- design stages
+
+
+def _task(case: RunCase):
+    from fem_mnn.learn.taskfile import paper_task
+
+    return paper_task(case.task, case.design)
+
+
+def _fe_model(case: RunCase):
+    """The morphing FE model with the exact gradient (P2 plane stress; P1 and coarse with --quick)."""
+    import dataclasses
+
+    from fem_mnn.fem.linear import FemOptions  # lazy: DOLFINx
+    from fem_mnn.fem.morph import MorphingFemModel
+    from fem_mnn.geometry.build import MeshOptions, mesh_size
+
+    mo = MeshOptions(dim=2, elements_across=2 if case.quick else 3)
+    mo = dataclasses.replace(mo, size=mesh_size(case.design, mo))
+    return MorphingFemModel(case.design, FemOptions(dim=2, degree=1 if case.quick else 2, mesh=mo), gradient="exact")
+
+
+def _metric_line(m: dict) -> str:
+    keys = [k for k in sorted(m) if k.startswith("train_u_")] + [
+        k for k in ("train_rel_error", "train_contrast", "train_accuracy") if k in m
+    ]
+    return ", ".join(f"{k[6:]} {m[k]:.4g}" for k in keys)
+
+
+def _stage_train(case: RunCase, done: dict[str, StageResult]) -> StageResult:
+    from fem_mnn.learn.training import paper_config, train
+
+    task = _task(case)
+    cap = case.train_epochs or (200 if case.quick else DEFAULT_TRAIN_EPOCHS)
+    cfg = paper_config(case.task, paper_gradient=True, record_widths=False)
+    cfg = dataclasses_replace(cfg, epochs=min(cfg.epochs, cap))
+    res = train(SpringModel(case.design), task, cfg, progress=5.0)
+    trained = case.design.with_widths(res.widths)
+    save_design(trained, case.out / "design_spring_trained.json")
+    data = {
+        "widths": res.widths.tolist(),
+        "metrics": res.final.metrics,
+        "epochs": res.epochs,
+        "loss": res.final.metrics["train_loss"],
+    }
+    atomic_write_json(case.out / "train_spring.json", {"task": task.name, "config": cfg.to_dict(), **data})
+    return StageResult(
+        f"spring training ({task.name}, the authors' recipe, {res.epochs} epochs, stopped by {res.stop_reason}): "
+        f"loss {data['loss']:.4g}, {_metric_line(res.final.metrics)} -> `design_spring_trained.json`",
+        data=data,
+    )
+
+
+def _trained_widths(case: RunCase, done: dict[str, StageResult]) -> np.ndarray:
+    if "train" in done:
+        return np.array(done["train"].data["widths"])
+    path = case.out / "design_spring_trained.json"
+    if path.exists():
+        return np.array(load_design(path).widths)
+    return np.array(_stage_train(case, done).data["widths"])
+
+
+def _stage_transfer(case: RunCase, done: dict[str, StageResult]) -> StageResult:
+    from fem_mnn.learn.evaluate import evaluate
+
+    task = _task(case)
+    w = _trained_widths(case, done)
+    model = _fe_model(case)
+    ev = evaluate(model, task, w)
+    spring = evaluate(SpringModel(case.design), task, w)
+    payload = {"fem": ev.to_dict(), "spring": spring.to_dict(), "widths": w.tolist()}
+    atomic_write_json(case.out / "transfer.json", payload)
+    data = {"fem": ev.metrics, "spring": spring.metrics, "model": model, "success": ev.success}
+    gap = ev.metrics["train_loss"] - spring.metrics["train_loss"]
+    return StageResult(
+        f"transfer gap: the spring-trained widths in the FE model give loss {ev.metrics['train_loss']:.4g} "
+        f"(springs {spring.metrics['train_loss']:.4g}, gap {gap:+.4g}); FE {_metric_line(ev.metrics)} vs springs "
+        f"{_metric_line(spring.metrics)}; success {'met' if ev.success and ev.success['met'] else 'NOT met'} -> `transfer.json`",
+        data=data,
+    )
+
+
+def _stage_finetune(case: RunCase, done: dict[str, StageResult]) -> StageResult:
+    from fem_mnn.learn.training import TrainConfig, paper_config, train
+    from fem_mnn.viz.training import compare_widths_figure
+
+    task = _task(case)
+    w0 = _trained_widths(case, done)
+    model = done["transfer"].data["model"] if "transfer" in done else _fe_model(case)
+    steps = case.finetune_steps or FINETUNE_STEPS["quick" if case.quick else "full"]
+    batch = paper_config(case.task).batch_size
+    cfg = TrainConfig(
+        epochs=steps, lr=FINETUNE_LR, batch_size=batch, parametrisation="clip", shuffle=False, record_widths=False
+    )
+    res = train(model, task, cfg, widths0=w0, progress=5.0)
+    tuned = case.design.with_widths(res.widths)
+    save_design(tuned, case.out / "design_finetuned.json")
+    first = res.history[0].loss if res.history else float("nan")
+    data = {
+        "widths_before": w0.tolist(),
+        "widths": res.widths.tolist(),
+        "metrics": res.final.metrics,
+        "first_loss": first,
+        "steps": res.epochs,
+    }
+    atomic_write_json(
+        case.out / "finetune.json", {"task": task.name, "config": cfg.to_dict(), "success": res.success, **data}
+    )
+    fig = compare_widths_figure(
+        case.design,
+        w0,
+        res.widths,
+        titles=("spring-trained widths", f"FE fine-tuned ({res.epochs} steps, exact gradient)"),
+        suptitle=f"{task.name}: widths before / after FE fine-tuning",
+        loads=task.train_loads[0],
+        outputs=[tuple(o) for o in task.outputs],
+    )
+    atomic_savefig(fig, case.out / "widths_before_after.png", dpi=130, bbox_inches="tight")
+    return StageResult(
+        f"FE fine-tuning ({res.epochs} Adam steps of {FINETUNE_LR} mm on the widths, exact shape gradient, mesh morphed): "
+        f"loss {res.final.metrics['train_loss']:.4g} (from {first:.4g}), {_metric_line(res.final.metrics)}; largest width "
+        f"change {np.max(np.abs(res.widths - w0)):.3f} mm -> `design_finetuned.json`, `widths_before_after.png`",
+        ("widths_before_after.png",),
+        data=data,
+    )
+
+
+def _stage_print(case: RunCase, done: dict[str, StageResult]) -> StageResult:
+    from fem_mnn.geometry.stl import write_stl  # lazy: gmsh
+
+    path = case.out / "design_finetuned.json"
+    if "finetune" in done:
+        tuned = case.design.with_widths(np.array(done["finetune"].data["widths"]))
+    elif path.exists():
+        tuned = load_design(path)
+    else:
+        raise InputError(
+            "needs the finetune stage (or its design_finetuned.json in --out)", source="--stages", value="print"
+        )
+    report = check_design(tuned)
+    atomic_write_json(case.out / "validate_finetuned.json", report.to_dict())
+    atomic_write_text(case.out / "validate_finetuned.txt", report.to_text())
+    info = write_stl(tuned, case.out / "lattice_finetuned.stl")
+    verdict = "passes" if report.ok else f"FAILS ({len(report.findings)} findings)"
+    line = f"fine-tuned design: printability {verdict}; STL {info.n_triangles} triangles, volume {info.volume:.2f} mm^3"
+    mech = ""
+    if not case.quick:
+        from fem_mnn.fem.mechanical_checks import CheckOptions, mechanical_report
+
+        task = _task(case)
+        rep = mechanical_report(
+            tuned, task.train_loads[0], CheckOptions(nonlinear=False, pictures=False), out_dir=case.out / "mechanical"
+        )
+        mech = "; mechanical checks (linear strain, buckling) under the task's load: " + ", ".join(
+            f"{c.name} {c.status}" for c in rep.checks
+        )
+    return StageResult(
+        line + mech + " -> `validate_finetuned.txt`, `lattice_finetuned.stl`" + (", `mechanical/`" if mech else "")
+    )
+
+
+StageName = Literal["spring", "validate", "mesh", "stl", "fem", "train", "transfer", "finetune", "print"]
 
 #: The stages in pipeline order. Any subset runs: a stage that compares with an
 #: earlier one (fem with spring) computes what it needs when that stage is not run.
@@ -176,7 +359,13 @@ STAGES: dict[str, Callable[[RunCase, dict[str, StageResult]], StageResult]] = {
     "mesh": _stage_mesh,
     "stl": _stage_stl,
     "fem": _stage_fem,
+    "train": _stage_train,
+    "transfer": _stage_transfer,
+    "finetune": _stage_finetune,
+    "print": _stage_print,
 }
+#: Stages that train and need the paper's lattice (the task's node ids).
+DESIGN_STAGES = ("train", "transfer", "finetune", "print")
 
 
 def parse_stages(spec: str | None) -> list[str]:
@@ -205,27 +394,95 @@ def _summary_header(case: RunCase, label: str) -> list[str]:
     ]
 
 
+def _is_paper_lattice(design: Design) -> bool:
+    from fem_mnn.learn.tasks import check_paper_lattice
+
+    try:
+        check_paper_lattice(design, paper_sample().nodes, None, "li-mao-2024-sample")
+    except InputError:
+        return False
+    return True
+
+
+def _design_summary(done: dict[str, StageResult]) -> list[str]:
+    """Tables of the transfer gap and of the widths before / after fine-tuning."""
+    lines: list[str] = []
+    rows = []
+    if "train" in done:
+        rows.append(("springs, spring-trained widths", done["train"].data["metrics"]))
+    if "transfer" in done:
+        rows.append(("FE, spring-trained widths (transfer)", done["transfer"].data["fem"]))
+    if "finetune" in done:
+        rows.append(("FE, fine-tuned widths", done["finetune"].data["metrics"]))
+    if rows:
+        keys = sorted({k for _, m in rows for k in m if k != "train_loss"})
+        lines += ["", "## Transfer gap", "", "| model, widths | loss | " + " | ".join(k[6:] for k in keys) + " |"]
+        lines.append("|---" * (2 + len(keys)) + "|")
+        for label, m in rows:
+            lines.append(
+                f"| {label} | {m['train_loss']:.5g} | "
+                + " | ".join(f"{m.get(k, float('nan')):.5g}" for k in keys)
+                + " |"
+            )
+    if "finetune" in done:
+        d = done["finetune"].data
+        lines += [
+            "",
+            "## Widths (mm) before / after FE fine-tuning",
+            "",
+            "| bond | spring-trained | fine-tuned | change |",
+            "|---|---|---|---|",
+        ]
+        for b, (w0, w1) in enumerate(zip(d["widths_before"], d["widths"], strict=True)):
+            lines.append(f"| {b} | {w0:.4f} | {w1:.4f} | {w1 - w0:+.4f} |")
+    return lines
+
+
 def _run(args: argparse.Namespace) -> int:
     design = load_design(args.design) if args.design else paper_sample()
     stages = parse_stages(args.stages)
+    if (args.load is None) != (args.target is None):
+        raise InputError(
+            "give both --load and --target (or neither: the default case)",
+            source="--load" if args.load is None else "--target",
+        )
+    if args.load is not None:
+        f, t = parse_loads(args.load, design), parse_targets(args.target, design)
+    else:
+        f, t = default_case(design)
+    skipped: list[str] = []
+    if not _is_paper_lattice(design):
+        if args.stages is not None and any(s in DESIGN_STAGES for s in stages):
+            raise InputError(
+                "the design stages train a paper task, which needs the paper's lattice",
+                source="--stages",
+                value=args.stages,
+            )
+        skipped = [s for s in stages if s in DESIGN_STAGES]
+        stages = [s for s in stages if s not in DESIGN_STAGES]
     out = Path(args.out)
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:  # a file of that name, no permission
         raise InputError(f"cannot create the output folder ({exc.strerror})", source="--out", value=str(out)) from None
     save_design(design, out / "design.json")
-    f, t = default_case(design)
-    case = RunCase(design, f, t, out, bool(args.quick))
+    case = RunCase(design, f, t, out, bool(args.quick), args.task, args.train_epochs, args.finetune_steps)
     lines = _summary_header(case, str(args.design))
+    if skipped:
+        lines.append(f"Stages {', '.join(skipped)} skipped: they train a paper task, which needs the paper's lattice.")
+        lines.append("")
     done: dict[str, StageResult] = {}
-    for name in stages:
+    t_all = time.perf_counter()
+    for k, name in enumerate(stages, 1):
         t0 = time.perf_counter()
-        log.info("%s ...", name)
+        log.info("[%d/%d] %s ...", k, len(stages), name)
         res = STAGES[name](case, done)
         done[name] = res
         dt = time.perf_counter() - t0
-        log.info("%s: %s (%.1f s)", name, res.line, dt)
+        log.info("[%d/%d] %s (%.1f s): %s", k, len(stages), name, dt, res.line)
         lines.append(f"- **{name}** ({dt:.1f} s): {res.line}")
+    lines.append(f"\nTotal {time.perf_counter() - t_all:.1f} s.")
+    lines += _design_summary(done)
     for fig in (fig for res in done.values() for fig in res.figures):
         lines += ["", f"![{fig}]({fig})"]
     atomic_write_text(out / "summary.md", "\n".join(lines) + "\n")
@@ -234,15 +491,51 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    from fem_mnn.learn.tasks import TASK_NAMES
+
     p = sub.add_parser(
         "run",
-        help="the main job: every stage of the pipeline on a design (default: the paper's sample)",
+        help="the main job: the design pipeline on a design (default: the paper's sample)",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("design", nargs="?", help="design JSON (default: the paper's sample)")
     p.add_argument("--out", default="out", help="output folder (default: out)")
     p.add_argument("--stages", help="comma-separated subset of: " + ", ".join(STAGES) + " (any subset runs)")
-    p.add_argument("--quick", action="store_true", help="coarser meshes, for a smoke test")
+    p.add_argument("--quick", action="store_true", help="coarser meshes, P1, few steps: a smoke test")
+    p.add_argument(
+        "--load",
+        action="append",
+        metavar="I:FX,FY",
+        help="force (N) on node I for the gradient stages (spring, fem); repeat for more nodes. Default: 10 g down "
+        "at id 12 (paper node 13) on the paper's sample, else at the free node farthest from the fixed ones",
+    )
+    p.add_argument(
+        "--target",
+        action="append",
+        metavar="I:UX,UY",
+        help="target displacement (mm) for the gradient stages, '_' = free. Default: u_y = -25 mm at id 13 (paper "
+        "node 14) on the paper's sample, else at the next farthest free node",
+    )
+    p.add_argument(
+        "--task",
+        choices=TASK_NAMES,
+        default="behaviour",
+        help="paper task of the design stages (train, transfer, finetune, print; default behaviour, Figure 2 MSE)",
+    )
+    p.add_argument(
+        "--train-epochs",
+        type=int,
+        default=None,
+        metavar="N",
+        help=f"cap on the spring training's epochs (default {DEFAULT_TRAIN_EPOCHS}, 200 with --quick)",
+    )
+    p.add_argument(
+        "--finetune-steps",
+        type=int,
+        default=None,
+        metavar="N",
+        help=f"FE fine-tuning epochs (default {FINETUNE_STEPS['full']}, {FINETUNE_STEPS['quick']} with --quick)",
+    )
     add_memory_argument(p)
     p.set_defaults(func=_run)

@@ -45,4 +45,5 @@ def register(sub: argparse._SubParsersAction) -> None:
             raise
     else:
         train.register_spring(ssub)
+    importlib.import_module("fem_mnn.commands.evaluate").register_spring(ssub)
     p.set_defaults(func=lambda a: (p.print_help(), 2)[1])

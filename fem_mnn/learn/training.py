@@ -68,6 +68,7 @@ from fem_mnn.core.errors import InputError
 from fem_mnn.core.files import atomic_path, atomic_write_json, atomic_write_text
 from fem_mnn.core.log import get_logger
 from fem_mnn.core.version import __version__
+from fem_mnn.learn.evaluate import task_metrics
 from fem_mnn.learn.insitu import Backprop, backprop_operator
 from fem_mnn.learn.tasks import Task
 
@@ -489,18 +490,8 @@ class _Evaluator:
 
 
 def _evaluate(ev: _Evaluator, task: Task, widths: np.ndarray) -> dict[str, float]:
-    op = ev.operator(widths)
-    out: dict[str, float] = {}
-    for split, loads in (("train", task.train_loads), ("test", task.test_loads)):
-        if loads.shape[0] == 0:
-            continue
-        u = op.solve(loads).u
-        idx = np.arange(loads.shape[0])
-        case_loss, _ = task.loss(split, idx)(u)
-        out[f"{split}_loss"] = float(np.mean(case_loss))
-        for k, v in task.metrics(split, u).items():
-            out[f"{split}_{k}"] = float(v)
-    return out
+    # one implementation of the metrics: fem_mnn.learn.evaluate (also `fem-mnn fem evaluate`)
+    return task_metrics(ev.operator(widths), task)
 
 
 def _batches(n: int, batch_size: int | None, order: np.ndarray) -> list[np.ndarray]:
