@@ -23,6 +23,8 @@ from typing import Any
 
 import numpy as np
 
+from fem_mnn.core.files import atomic_write_text
+
 __all__ = ["CASES", "QUICK_CASES", "errors", "fit", "measure_case"]
 
 #: (design, dim, degree, refinement): 2D P1/P2 and 3D P1/P2, 5e4 to 1.4e6 dofs, peaks under 3 GB
@@ -153,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
             rows.append(measure_case(*case))
             print(json.dumps(rows[-1]), file=sys.stderr)
     doc = {"measurements": rows, "fit": fit(rows), "errors": errors(rows)}
-    Path(a.out).write_text(json.dumps(doc, indent=1) + "\n")
+    atomic_write_text(a.out, json.dumps(doc, indent=1) + "\n")
     for e in doc["errors"]:
         print(
             f"{e['case']:24s} {e['dofs']:9d} dofs  peak {e['peak_gb']:.2f} GB  model {e['model_gb']:.2f} GB "
