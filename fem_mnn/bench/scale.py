@@ -117,7 +117,7 @@ def _run_child(spec: dict, ranks: int, timeout: float) -> dict:
         return row
 
 
-def exponent(rows: list, key: str, min_bonds: int = 250) -> float | None:
+def exponent(rows: list, key: str, min_bonds: int = 240) -> float | None:
     """Slope of log(key) vs log(bonds) over the rows with >= min_bonds bonds."""
     pts = [(r["bonds"], r[key]) for r in rows if r.get(key) and r["bonds"] >= min_bonds]
     if len(pts) < 2:
@@ -158,7 +158,19 @@ def run_scale(
     ser2 = [r for r in rows if r.get("dim") == 2 and r.get("ranks") == 1 and "dofs" in r]
     fits = {
         k: exponent(ser2, k)
-        for k in ("gradient_total_s", "mesh_s", "factorise_or_pc_s", "solves_s", "shape_gradient_s", "peak_mib", "dofs")
+        for k in (
+            "gradient_total_s",
+            "mesh_s",
+            "gmsh_geometry_fragment_s",
+            "gmsh_mesh_s",
+            "model_to_mesh_s",
+            "assemble_s",
+            "factorise_or_pc_s",
+            "solves_s",
+            "shape_gradient_s",
+            "peak_mib",
+            "dofs",
+        )
     }
     return {
         "machine": machine(),
