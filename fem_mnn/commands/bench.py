@@ -10,6 +10,14 @@ __all__ = ["register"]
 
 
 def _bench(args: argparse.Namespace) -> int:
+    if args.scale:
+        from fem_mnn.bench.scale import run_scale, scale_table
+
+        res = run_scale(max_bonds_2d=args.scale_max_bonds, max_bonds_3d=args.scale_max_bonds_3d)
+        atomic_write_json(args.out, res)
+        print(scale_table(res))
+        print(f"wrote {args.out} ({res['seconds']:.0f} s)")
+        return 0
     from fem_mnn.bench.run import run_bench, table
 
     res = run_bench(quick=args.quick)
@@ -29,5 +37,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         "317-bond strip. A benchmark, not a test: timings depend on the machine and its load.",
     )
     p.add_argument("--quick", action="store_true", help="the paper's sample only (under two minutes)")
+    p.add_argument(
+        "--scale",
+        action="store_true",
+        help="scaling benchmark instead: 2D P2 lattices of 28..1000 bonds (4000 with --scale-max-bonds), 3D of "
+        "28..100, serial and mpiexec -n 2 (249 bonds): dofs, peak memory, time of every stage, exponents",
+    )
+    p.add_argument("--scale-max-bonds", type=int, default=1000, metavar="N", help="largest 2D row (default 1000)")
+    p.add_argument("--scale-max-bonds-3d", type=int, default=103, metavar="N", help="largest 3D row (default 103)")
     p.add_argument("--out", required=True, help="JSON file to write")
     p.set_defaults(func=_bench)

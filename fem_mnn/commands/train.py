@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from fem_mnn.commands._common import add_memory_argument, count, natural, positive_float
+from fem_mnn.commands._solver import add_solver_arguments, solver_options
 from fem_mnn.core.errors import InputError
 from fem_mnn.core.files import atomic_savefig, atomic_write_json, to_jsonable
 from fem_mnn.design.files import load_design, save_design
@@ -45,7 +46,7 @@ def _model(args: argparse.Namespace, design) -> tuple[object, int]:
     comm = _comm()
     mo = MeshOptions(dim=args.dim, elements_across=args.elements_across)
     mo = dataclasses.replace(mo, size=mesh_size(design, mo))
-    options = FemOptions(dim=args.dim, degree=args.degree, mesh=mo)
+    options = FemOptions(dim=args.dim, degree=args.degree, mesh=mo, **solver_options(args))
     if getattr(args, "gradient", "insitu") == "exact":
         # the mesh moves with the widths (no remeshing) and dL/dw is the exact shape gradient
         from fem_mnn.fem.morph import MorphingFemModel
@@ -266,6 +267,7 @@ def register_fem(fsub: argparse._SubParsersAction) -> None:
         "which designs the printed lattice; insitu: the in situ estimate k'(w) e e_adj on a mesh remeshed "
         "every step, what the physical in situ experiment would do",
     )
+    add_solver_arguments(p)
 
 
 def _out_dir(text: str):

@@ -75,6 +75,7 @@ import ufl
 from mpi4py import MPI
 from petsc4py import PETSc
 
+from fem_mnn.fem import solvers as _solvers
 from fem_mnn.fem.meshing import generate_mesh
 
 __all__ = [
@@ -139,7 +140,11 @@ class FemOptions:
             (default, work-conjugate to the loads) or ``"centre"`` (point value at
             the node centre, what marker tracking measures).
         solver: ``"cholesky"`` (default; the clamped stiffness is SPD) or ``"lu"``,
-            both through MUMPS.
+            both through MUMPS (the factorisation of the direct solver).
+        linear_solver: ``"auto"`` (default), ``"direct"`` (MUMPS) or ``"iterative"``
+            (CG + GAMG with the rigid-body near-nullspace); see :mod:`fem_mnn.fem.solvers`.
+        petsc_options: ``(key, value)`` PETSc options for the KSP, without the
+            ``fem_mnn_`` prefix (e.g. ``(("ksp_rtol", "1e-10"),)``).
     """
 
     dim: int = 2
@@ -147,6 +152,8 @@ class FemOptions:
     mesh: Any = None
     measure: Literal["average", "centre"] = "average"
     solver: Literal["cholesky", "lu"] = "cholesky"
+    linear_solver: Literal["auto", "direct", "iterative"] = "auto"
+    petsc_options: tuple = ()
 
     def __post_init__(self) -> None:
         if self.dim not in (2, 3):
@@ -157,6 +164,9 @@ class FemOptions:
             raise InputError("must be 'average' or 'centre'", field="measure", value=self.measure)
         if self.solver not in ("cholesky", "lu"):
             raise InputError("must be 'cholesky' or 'lu'", field="solver", value=self.solver)
+        if self.linear_solver not in _solvers.SOLVERS:
+            raise InputError("must be 'auto', 'direct' or 'iterative'", field="linear_solver", value=self.linear_solver)
+        object.__setattr__(self, "petsc_options", tuple((str(k), str(v)) for k, v in self.petsc_options))
 
     def mesh_options(self) -> Any:
         """The mesh options to pass to the mesher, with ``dim`` set to :attr:`dim`."""
@@ -485,6 +495,8 @@ class FemOperator:
         self.k, self.dk_dw = model.law(self.design, self.widths)
         self.n_factorisations = 0
         self.n_solves = 0
+        self.iterations: list[int] = []
+        """Krylov iterations of every solve of the iterative solver (1 per solve for the direct one)."""
         self.timings = {
             "mesh": mesh_time,
             "setup": 0.0,
@@ -506,17 +518,12 @@ class FemOperator:
             self.timings["assemble"] = time.perf_counter() - t0
             t0 = time.perf_counter()
             ksp = reuse.ksp
-            ksp.setOperators(A)
-            try:
-                ksp.setUp()
-            except PETSc.Error as exc:
-                raise EngineError(f"MUMPS factorisation failed: {exc}") from None
-            if ksp.getPC().getFactorMatrix().getMumpsInfog(1) < 0:
-                raise EngineError("MUMPS factorisation failed")
+            _solvers.refresh_ksp(ksp, A, disc.V)
             self.ksp = ksp
+            self.linear_solver = reuse.linear_solver
             self.n_factorisations += 1
             self.timings["factorise"] = time.perf_counter() - t0
-            self.block_solve = True
+            self.block_solve = _solvers.is_direct(ksp)
             self.fast_batches = True
             return
         est = disc.estimate
@@ -532,29 +539,21 @@ class FemOperator:
         self.timings["assemble"] = time.perf_counter() - t0
 
         t0 = time.perf_counter()
-        ksp = PETSc.KSP().create(disc.comm)
-        # a fixed prefix: PETSc options such as -fem_mnn_mat_mumps_icntl_14 50 tune every solve
-        ksp.setOptionsPrefix("fem_mnn_")
-        ksp.setOperators(A)
-        ksp.setType("preonly")
-        pc = ksp.getPC()
-        pc.setType(self.options.solver)
-        pc.setFactorSolverType("mumps")
-        ksp.setFromOptions()
-        what = f"factorising (MUMPS {self.options.solver}, about {est.factor_entries:.2g} factor entries)"
-        try:
-            with _step(what, _predicted_seconds("factorise", est), loud):
-                ksp.setUp()
-        except PETSc.Error as exc:
-            raise EngineError(f"MUMPS factorisation failed: {exc}") from None
-        info = pc.getFactorMatrix().getMumpsInfog(1)
-        if info < 0:
-            raise EngineError(f"MUMPS factorisation failed (INFOG(1) = {info})")
+        # the KSP (prefix fem_mnn_: PETSC_OPTIONS such as -fem_mnn_ksp_view reach it)
+        self.linear_solver = _solvers.choose(self.options.linear_solver, self.n_dofs, disc.gdim)
+        """``"direct"`` or ``"iterative"``: the solver this operator uses."""
+        what = (
+            f"factorising (MUMPS {self.options.solver}, about {est.factor_entries:.2g} factor entries)"
+            if self.linear_solver == "direct"
+            else "setting up CG + GAMG"
+        )
+        with _step(what, _predicted_seconds("factorise", est), loud):
+            ksp = _solvers.make_ksp(A, disc.V, self.linear_solver, self.options.solver, self.options.petsc_options)
         self.ksp = ksp
         self.n_factorisations += 1
         self.timings["factorise"] = time.perf_counter() - t0
-        self.block_solve = True
-        """Serial batches go through one MatMatSolve (faster per case than a loop)."""
+        self.block_solve = _solvers.is_direct(ksp)
+        """Serial batches go through one MatMatSolve (faster per case than a loop); direct solver only."""
         self.fast_batches = True
         """Straight-sided meshes: loads and region averages of a batch as sparse products."""
 
@@ -639,9 +638,8 @@ class FemOperator:
             else:
                 for b, uh in zip(rhs, fields, strict=True):
                     self.ksp.solve(b, uh.x.petsc_vec)
-                    reason = self.ksp.getConvergedReason()
-                    if reason < 0:
-                        raise EngineError(f"linear solve failed (KSP reason {reason})")
+                    _solvers.check_converged(self.ksp)
+                    self.iterations.append(self.ksp.getIterationNumber())
             for b in rhs:
                 b.destroy()
         for uh in fields:
@@ -713,9 +711,8 @@ class FemOperator:
             b.array[bc] = 0.0
             self.ksp.solve(b, uh.x.petsc_vec)
             b.destroy()
-            reason = self.ksp.getConvergedReason()
-            if reason < 0:
-                raise EngineError(f"linear solve failed (KSP reason {reason})")
+            _solvers.check_converged(self.ksp)
+            self.iterations.append(self.ksp.getIterationNumber())
 
     def _rhs(self, F: np.ndarray) -> Any:
         """Assembled load vector of nodal forces F (n_nodes, 2), zero on clamped dofs."""
@@ -871,17 +868,24 @@ class FemModel:
         return self.operator(widths).solve(loads)
 
 
-def stiffness_factor_gradient(op: FemOperator, loads: np.ndarray, loss: Loss) -> ThetaGradient:
+def stiffness_factor_gradient(
+    op: FemOperator, loads: np.ndarray, loss: Loss, solved: tuple | None = None
+) -> ThetaGradient:
     """Exact discrete gradient of the mean batch loss w.r.t. stiffness factors (collective).
 
     One forward and one adjoint solve with ``op``'s factorisation; then
     ``dL/dtheta_i = mean_c int_{bond i} sigma_E(u_c) : eps(u_adj,c) t dx``. The
     junction entries are the gradient for a factor on each junction region (not a
-    parameter of :class:`FemModel`, but the same formula).
+    parameter of :class:`FemModel`, but the same formula). ``solved``: the
+    ``(forward, adjoint)`` :class:`FemSolution` pair if already solved (no new solve).
     """
-    fwd = op.solve_fields(loads)
-    case_loss, dldu = loss(fwd.u)
-    adj = op.solve_fields(-dldu)
+    if solved is not None:
+        fwd, adj = solved
+        case_loss, _ = loss(fwd.u)
+    else:
+        fwd = op.solve_fields(loads)
+        case_loss, dldu = loss(fwd.u)
+        adj = op.solve_fields(-dldu)
     ep = op.energy_product(fwd.fields, adj.fields)
     nc = len(fwd.fields)
     return ThetaGradient(

@@ -221,19 +221,25 @@ def _forms(op: Any) -> _ShapeForms:
     return sf
 
 
-def _case_data(op: Any, loads: np.ndarray, loss: Any) -> tuple:
+def _case_data(op: Any, loads: np.ndarray, loss: Any, solved: tuple | None = None) -> tuple:
     from fem_mnn.contract import as_cases
 
     if op.options.measure != "average":
         raise InputError("the shape gradient needs measure='average'", field="measure", value=op.options.measure)
     f = as_cases(loads, op.design.n_nodes)
+    if solved is not None:  # forward and adjoint already solved on this operator (no second solve)
+        fwd, adj = solved
+        case_loss, dldu = loss(fwd.u)
+        return f, fwd, adj, np.asarray(case_loss, dtype=float), np.asarray(dldu, dtype=float)
     fwd = op.solve_fields(f)
     case_loss, dldu = loss(fwd.u)
     adj = op.solve_fields(-dldu)
     return f, fwd, adj, np.asarray(case_loss, dtype=float), np.asarray(dldu, dtype=float)
 
 
-def shape_vector(op: Any, loads: np.ndarray, loss: Any, method: str = "auto", per_case: bool = False) -> tuple:
+def shape_vector(
+    op: Any, loads: np.ndarray, loss: Any, method: str = "auto", per_case: bool = False, solved: tuple | None = None
+) -> tuple:
     """dL/dX of the mean batch loss on the owned geometry dofs (collective).
 
     Returns:
@@ -241,7 +247,7 @@ def shape_vector(op: Any, loads: np.ndarray, loss: Any, method: str = "auto", pe
         gX_cases a list of per-case vectors of l_c (``per_case``) or None.
     """
     t0 = time.perf_counter()
-    f, fwd, adj, case_loss, g = _case_data(op, loads, loss)
+    f, fwd, adj, case_loss, g = _case_data(op, loads, loss, solved)
     t1 = time.perf_counter()
     sf = _forms(op)
     nc = f.shape[0]
@@ -305,6 +311,7 @@ def shape_width_gradient(
     widths: np.ndarray | None = None,
     method: Literal["auto", "batched", "ufl"] = "auto",
     per_case: bool = False,
+    solved: tuple | None = None,
 ) -> ShapeGradient:
     """Exact dL/dw of the mean batch loss by the adjoint shape derivative (collective).
 
@@ -322,9 +329,11 @@ def shape_width_gradient(
         widths: Widths for a model (default the design's); ignored for an operator.
         method: ``"auto"`` (batched on affine meshes), ``"batched"`` or ``"ufl"``.
         per_case: Also return every case's gradient (forces ``"ufl"``).
+        solved: ``(forward, adjoint)`` :class:`~fem_mnn.fem.FemSolution` already solved on
+            this operator for these loads and loss (fields included): no solve is repeated.
     """
     op = op_or_model if hasattr(op_or_model, "solve_fields") else op_or_model.operator(widths)
-    gX, cases, fwd, adj, case_loss, tm = shape_vector(op, loads, loss, method=method, per_case=per_case)
+    gX, cases, fwd, adj, case_loss, tm = shape_vector(op, loads, loss, method=method, per_case=per_case, solved=solved)
     sf = _forms(op)
     t0 = time.perf_counter()
     width_map(op)
