@@ -20,6 +20,9 @@ from typing import Any
 import numpy as np
 
 from fem_mnn.core.files import atomic_write_text
+from fem_mnn.design import paper_sample
+from fem_mnn.learn.losses import MSE
+from fem_mnn.learn.tasks import build_task
 
 __all__ = [
     "BenchCase",
@@ -88,7 +91,6 @@ def machine() -> dict:
 
 def paper_case(batch: int = 16) -> BenchCase:
     """The paper's sample (P2, fixed element size of its own widths) with the Iris task's first batch."""
-    from fem_mnn.design import paper_sample
 
     return iris_case(paper_sample(), "paper_sample", batch)
 
@@ -97,7 +99,6 @@ def iris_case(design: Any, name: str, batch: int = 16, size: float | None = None
     """The Iris task of ``design`` (first ``batch`` training cases) on a fixed-size P2 mesh."""
     from fem_mnn.fem.linear import FemOptions
     from fem_mnn.geometry.build import MeshOptions, mesh_size
-    from fem_mnn.learn.tasks import build_task
 
     task = build_task("iris", design, seed=0)
     idx = np.arange(min(batch, task.train_loads.shape[0]))
@@ -119,7 +120,6 @@ def random_case(design: Any, name: str, batch: int = 16, seed: int = 0) -> Bench
     """
     from fem_mnn.fem.linear import FemOptions
     from fem_mnn.geometry.build import MeshOptions, mesh_size
-    from fem_mnn.learn.losses import MSE
 
     rng = np.random.default_rng(seed)
     n = design.n_nodes

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from fem_mnn.core.files import atomic_write_text
+from fem_mnn.core.resources import estimate_fe
 
 __all__ = ["CASES", "QUICK_CASES", "errors", "fit", "measure_case"]
 
@@ -120,7 +121,6 @@ def fit(rows: list[dict[str, Any]]) -> dict[str, Any]:
 
 def errors(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Model / measured peak per row, from the mesh's dofs and from the cells estimated before meshing."""
-    from fem_mnn.core.resources import estimate_fe
 
     out = []
     for r in rows:

@@ -9,6 +9,7 @@ from typing import Any
 
 from fem_mnn.bench import fem as fb
 from fem_mnn.core.log import get_logger
+from fem_mnn.design import triangular_strip
 
 __all__ = ["QUICK_KEYS", "FULL_KEYS", "default_case", "large_case", "run_bench", "table"]
 
@@ -37,7 +38,6 @@ def default_case() -> fb.BenchCase:
 
 def large_case() -> fb.BenchCase:
     """A triangular strip of 317 bonds (>= 250), 16 random load cases and an MSE loss."""
-    from fem_mnn.design import triangular_strip
 
     return fb.random_case(triangular_strip(12, 10), "triangular_strip_12x10")
 

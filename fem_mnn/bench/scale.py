@@ -23,6 +23,8 @@ from typing import Any
 
 import numpy as np
 
+from fem_mnn.design import paper_sample, triangular_strip
+
 __all__ = ["SIZES_2D", "SIZES_3D", "run_scale", "scale_table"]
 
 #: bonds -> design builder arguments (paper sample, or triangular_strip(columns, rows))
@@ -31,7 +33,6 @@ SIZES_3D = {28: None, 103: (11, 4), 249: (12, 8)}
 
 
 def _design(bonds: int) -> Any:
-    from fem_mnn.design import paper_sample, triangular_strip
 
     spec = {**SIZES_2D, **SIZES_3D}[bonds]
     return paper_sample() if spec is None else triangular_strip(*spec)

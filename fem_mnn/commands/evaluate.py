@@ -21,9 +21,10 @@ from fem_mnn.commands._common import natural, positive_float
 from fem_mnn.core.errors import InputError
 from fem_mnn.core.files import atomic_write_json
 from fem_mnn.design.files import load_design
-from fem_mnn.learn.evaluate import Evaluation, evaluate
+from fem_mnn.learn.evaluate import Evaluation, evaluate, evaluate_operator
 from fem_mnn.learn.taskfile import load_task_file, paper_task
 from fem_mnn.learn.tasks import TASK_NAMES
+from fem_mnn.spring.network import SpringModel
 
 __all__ = ["register_fem", "register_spring", "print_evaluation"]
 
@@ -59,8 +60,6 @@ def _run(args: argparse.Namespace) -> int:
     rank = 0
     t0 = time.perf_counter()
     if args.model == "spring":
-        from fem_mnn.spring.network import SpringModel
-
         ev = evaluate(SpringModel(design), task)
     else:
         try:
@@ -76,7 +75,6 @@ def _run(args: argparse.Namespace) -> int:
         mo = MeshOptions(dim=args.dim, elements_across=args.elements_across, refinement=args.refinement)
         options = FemOptions(dim=args.dim, degree=args.degree, mesh=mo)
         op = FemModel(design, options, comm=comm).operator()
-        from fem_mnn.learn.evaluate import evaluate_operator
 
         ev = evaluate_operator(op, task)
         payload["fem"] = {

@@ -15,8 +15,11 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import time
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from fem_mnn.commands._common import (
     add_case_arguments,
@@ -29,6 +32,7 @@ from fem_mnn.commands._common import (
     positive_float,
 )
 from fem_mnn.commands._solver import add_solver_arguments, solver_options
+from fem_mnn.contract import Solution, as_cases
 from fem_mnn.core.errors import InputError
 from fem_mnn.core.files import atomic_write_json
 from fem_mnn.design.files import load_design
@@ -56,9 +60,6 @@ class _Solved:
         self._pairs = pairs
 
     def solve(self, loads: Any) -> Any:
-        import numpy as np
-
-        from fem_mnn.contract import Solution
 
         for f, s in self._pairs:
             if np.array_equal(np.asarray(loads, dtype=float).reshape(f.shape), f):
@@ -88,9 +89,6 @@ def _gradient(args: argparse.Namespace) -> int:
     loss = MSE(targets)
     op = model.operator()
     # one forward and one adjoint solve per load case; every gradient below reuses them
-    import numpy as np
-
-    from fem_mnn.contract import as_cases
 
     f = as_cases(loads, design.n_nodes)
     fwd = op.solve_fields(f)
@@ -127,8 +125,6 @@ def _gradient(args: argparse.Namespace) -> int:
     # finite differences with remeshing (--exact-method fd, the slow check)
     if args.exact:
         if args.exact_method == "shape":
-            import time
-
             from fem_mnn.fem.shape import shape_width_gradient
 
             if options.measure != "average":

@@ -15,6 +15,7 @@ to later ones.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import functools
 import time
 from collections.abc import Callable
@@ -34,8 +35,12 @@ from fem_mnn.design.builders import paper_sample
 from fem_mnn.design.files import load_design, save_design
 from fem_mnn.design.printability import check_design
 from fem_mnn.design.records import Design
+from fem_mnn.learn.evaluate import evaluate
 from fem_mnn.learn.insitu import Backprop, backprop, backprop_operator
 from fem_mnn.learn.losses import MSE
+from fem_mnn.learn.taskfile import paper_task
+from fem_mnn.learn.tasks import TASK_NAMES, check_paper_lattice
+from fem_mnn.learn.training import TrainConfig, paper_config, train
 from fem_mnn.spring.network import SpringModel
 
 __all__ = ["STAGES", "RunCase", "StageResult", "parse_stages", "register"]
@@ -192,14 +197,12 @@ def _stage_fem(case: RunCase, done: dict[str, StageResult]) -> StageResult:
 
 
 def _task(case: RunCase):
-    from fem_mnn.learn.taskfile import paper_task
 
     return paper_task(case.task, case.design)
 
 
 def _fe_model(case: RunCase):
     """The morphing FE model with the exact gradient (P2 plane stress; P1 and coarse with --quick)."""
-    import dataclasses
 
     from fem_mnn.fem.linear import FemOptions  # lazy: DOLFINx
     from fem_mnn.fem.morph import MorphingFemModel
@@ -218,7 +221,6 @@ def _metric_line(m: dict) -> str:
 
 
 def _stage_train(case: RunCase, done: dict[str, StageResult]) -> StageResult:
-    from fem_mnn.learn.training import paper_config, train
 
     task = _task(case)
     cap = case.train_epochs or (200 if case.quick else DEFAULT_TRAIN_EPOCHS)
@@ -251,7 +253,6 @@ def _trained_widths(case: RunCase, done: dict[str, StageResult]) -> np.ndarray:
 
 
 def _stage_transfer(case: RunCase, done: dict[str, StageResult]) -> StageResult:
-    from fem_mnn.learn.evaluate import evaluate
 
     task = _task(case)
     w = _trained_widths(case, done)
@@ -271,7 +272,6 @@ def _stage_transfer(case: RunCase, done: dict[str, StageResult]) -> StageResult:
 
 
 def _stage_finetune(case: RunCase, done: dict[str, StageResult]) -> StageResult:
-    from fem_mnn.learn.training import TrainConfig, paper_config, train
     from fem_mnn.viz.training import compare_widths_figure
 
     task = _task(case)
@@ -395,7 +395,6 @@ def _summary_header(case: RunCase, label: str) -> list[str]:
 
 
 def _is_paper_lattice(design: Design) -> bool:
-    from fem_mnn.learn.tasks import check_paper_lattice
 
     try:
         check_paper_lattice(design, paper_sample().nodes, None, "li-mao-2024-sample")
@@ -491,7 +490,6 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from fem_mnn.learn.tasks import TASK_NAMES
 
     p = sub.add_parser(
         "run",

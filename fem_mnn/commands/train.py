@@ -20,6 +20,7 @@ from fem_mnn.commands._solver import add_solver_arguments, solver_options
 from fem_mnn.core.errors import InputError
 from fem_mnn.core.files import atomic_savefig, atomic_write_json, to_jsonable
 from fem_mnn.design.files import load_design, save_design
+from fem_mnn.learn.robust import RobustModel
 from fem_mnn.learn.taskfile import load_task_file, paper_task
 from fem_mnn.learn.tasks import TASK_NAMES, Task
 from fem_mnn.learn.training import TrainConfig, paper_config, train
@@ -105,8 +106,6 @@ def run_train(args: argparse.Namespace) -> int:
         raise InputError("no checkpoint to resume from (start without --resume)", source=str(ckpt))
     model, rank = _model(args, design)
     if getattr(args, "robust", None):
-        from fem_mnn.learn.robust import RobustModel
-
         seed = config.seed if args.robust_seed is None else args.robust_seed
         model = RobustModel(model, args.robust, n_samples=args.robust_samples, seed=seed)
     result = train(

@@ -14,10 +14,12 @@ import numpy as np
 
 from fem_mnn.commands._common import add_memory_argument, parse_loads
 from fem_mnn.core.errors import InputError
-from fem_mnn.core.files import atomic_write_json
+from fem_mnn.core.files import atomic_write_json, to_jsonable
+from fem_mnn.design.files import load_design
 from fem_mnn.design.printability import DEFAULT_BUILD_VOLUME, PrintabilityReport, check_design, read_design_lenient
 from fem_mnn.design.records import Design
 from fem_mnn.fem.mechanical_checks import CheckOptions, MaterialLimits, MechanicalReport, mechanical_report
+from fem_mnn.learn.robust import WidthNoise
 from fem_mnn.learn.tasks import TASK_NAMES
 
 __all__ = ["register", "report"]
@@ -65,8 +67,6 @@ def run_tolerance(args: argparse.Namespace, design: Design, printable: bool) -> 
     Informational: it does not change the exit code (the task's success is a design goal, not a printability rule).
     """
     from fem_mnn.commands.tolerance import load_task, summary_lines
-    from fem_mnn.core.files import to_jsonable
-    from fem_mnn.learn.robust import WidthNoise
     from fem_mnn.tolerance.run import analyse
 
     if args.task is None and args.task_file is None:
@@ -74,7 +74,6 @@ def run_tolerance(args: argparse.Namespace, design: Design, printable: bool) -> 
     if not printable:
         print("print-tolerance check skipped: fix the geometric problems first")
         return None
-    from fem_mnn.design.files import load_design
 
     design = load_design(args.design)  # strict: the report above passed
     task = load_task(args, design)

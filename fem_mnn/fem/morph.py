@@ -19,6 +19,7 @@ from fem_mnn.design.records import Design
 from fem_mnn.fem.linear import FemModel, FemOperator
 from fem_mnn.fem.shape import shape_backprop
 from fem_mnn.fem.width_map import MIN_QUALITY, MIN_QUALITY_RATIO, WidthMap, cell_quality
+from fem_mnn.learn.insitu import backprop_operator
 
 __all__ = ["MorphingFemModel"]
 
@@ -170,7 +171,6 @@ class MorphingFemModel:
 
     def backprop_operator(self, op: Any, loads: np.ndarray, loss: Any) -> Any:
         """Forward + adjoint on ``op``; ``grad_w`` exact (shape derivative) or the in situ estimate."""
-        from fem_mnn.learn.insitu import backprop_operator
 
         if self.gradient == "insitu":
             return backprop_operator(op, loads, loss)

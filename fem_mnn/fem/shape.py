@@ -52,6 +52,9 @@ import dolfinx.la  # noqa: E402
 import ufl  # noqa: E402
 from mpi4py import MPI  # noqa: E402
 
+from fem_mnn.contract import as_cases
+from fem_mnn.learn.insitu import Backprop
+
 __all__ = ["ShapeGradient", "shape_backprop", "shape_vector", "shape_width_gradient", "width_map"]
 
 
@@ -222,7 +225,6 @@ def _forms(op: Any) -> _ShapeForms:
 
 
 def _case_data(op: Any, loads: np.ndarray, loss: Any, solved: tuple | None = None) -> tuple:
-    from fem_mnn.contract import as_cases
 
     if op.options.measure != "average":
         raise InputError("the shape gradient needs measure='average'", field="measure", value=op.options.measure)
@@ -361,7 +363,6 @@ def shape_backprop(op: Any, loads: np.ndarray, loss: Any) -> Any:
     ``grad_k`` stays the in situ ``mean_c e_c e_adj,c`` (what the paper's gradient
     option feeds to the latent variables).
     """
-    from fem_mnn.learn.insitu import Backprop
 
     sg = shape_width_gradient(op, loads, loss)
     fwd, adj = sg.forward, sg.adjoint

@@ -54,6 +54,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from fem_mnn.core.errors import InputError
+from fem_mnn.design.builders import paper_sample
 from fem_mnn.design.records import Design
 from fem_mnn.learn.losses import Output
 from fem_mnn.learn.tasks import Task, check_paper_lattice, gram_force
@@ -207,7 +208,6 @@ def _lattice(rd: _Reader, spec: object, design: Design) -> None:
     if isinstance(spec, str):
         if spec != "li-mao-2024-sample":
             rd.fail("unknown lattice name (known: li-mao-2024-sample)", "lattice", spec)
-        from fem_mnn.design.builders import paper_sample
 
         check_paper_lattice(design, paper_sample().nodes, rd.src, spec)
         return

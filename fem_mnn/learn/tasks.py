@@ -33,6 +33,7 @@ import numpy as np
 
 from fem_mnn.contract import Loss
 from fem_mnn.core.errors import InputError
+from fem_mnn.design.builders import paper_sample
 from fem_mnn.design.records import Design
 from fem_mnn.learn.losses import MSE, CrossEntropy, Output
 
@@ -493,8 +494,6 @@ def build_task(name: str, design: Design, seed: int = 0) -> Task:
     same tasks from their shipped task files (the same numbers).
     """
     if name in TASK_NAMES:
-        from fem_mnn.design.builders import paper_sample
-
         check_paper_lattice(design, paper_sample().nodes, None, "li-mao-2024-sample")
     if name == "behaviour":
         return behaviour_mse(design)

@@ -26,6 +26,7 @@ spring model). Only rank 0 gets the full result; other ranks get None.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from collections.abc import Callable
@@ -222,8 +223,6 @@ def tolerance_analysis(
         ``p_success``, ``bond_share`` and more); None on the other ranks.
     """
     if success is not None:
-        import dataclasses
-
         task = dataclasses.replace(task, success=dict(success))
     design = model.design
     w0 = np.array(design.widths, dtype=float)

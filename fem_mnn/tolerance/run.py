@@ -7,7 +7,7 @@ from typing import Any
 
 from fem_mnn.core.errors import InputError
 from fem_mnn.design.records import Design
-from fem_mnn.learn.robust import WidthNoise
+from fem_mnn.learn.robust import WidthNoise, check_noise_printable
 from fem_mnn.learn.tasks import Task
 from fem_mnn.spring.network import SpringModel
 from fem_mnn.tolerance.analysis import spring_jacobian, tolerance_analysis
@@ -63,7 +63,6 @@ def analyse(
         if res is not None:
             res["model"] = {"name": "spring", "law": "k = E t w / L"}
         return res
-    from fem_mnn.learn.robust import check_noise_printable
     from fem_mnn.tolerance.fe import fe_model, sample_timing, shape_jacobian
 
     check_noise_printable(design, design.widths, noise.width_sd)  # before any meshing
