@@ -245,16 +245,10 @@ def tolerance_analysis(
     t0 = time.perf_counter()
     Y, M, times = evaluate_samples(model, task, split, base, widths[mine], factors[mine], timing)
     t_samples = time.perf_counter() - t0
-    if size > 1:
-        parts = comm.gather((Y, M, times, t_samples), root=0)
-        if rank != 0:
-            return None
-        Y = np.concatenate([p[0] for p in parts]) if n_samples else Y
-        M = np.concatenate([p[1] for p in parts]) if n_samples else M
-        times = [t for p in parts for t in p[2]]
-        t_rank = [p[3] for p in parts]
-    else:
-        t_rank = [t_samples]
+    gathered = _gather(comm, size, rank, n_samples, Y, M, times, t_samples)
+    if gathered is None:
+        return None
+    Y, M, times, t_rank = gathered
 
     names = output_names(task, split)
     nominal_op = model.operator(w0)
@@ -291,53 +285,76 @@ def tolerance_analysis(
             dominant_bond_share=float(np.max(lin["bond_share_total"])),
         )
     if n_samples:
-        mean = Y.mean(axis=0)
-        sd = Y.std(axis=0, ddof=1) if n_samples > 1 else np.zeros_like(mean)
-        met = np.array([bool(_met(criterion, m)) for m in M]) if criterion is not None else None
-        res.update(
-            sampled_mean=mean,
-            sampled_sd=sd,
-            sampled_mean_mc_err=sd / math.sqrt(n_samples),
-            sampled_sd_mc_err=sd / math.sqrt(2.0 * max(n_samples - 1, 1)),
-            metric_mean=float(M.mean()),
-            metric_sd=float(M.std(ddof=1)) if n_samples > 1 else 0.0,
-            metric_mean_mc_err=float(M.std(ddof=1) / math.sqrt(n_samples)) if n_samples > 1 else 0.0,
-            metric_quantiles={str(q): float(np.quantile(M, q)) for q in (0.05, 0.5, 0.95)},
-            metric_samples=M,
-            samples_outside_training_bounds=float(
-                np.mean(np.any((widths < g.width_min) | (widths > g.width_max), axis=1))
-            ),
-            samples_below_min_feature=float(np.mean(np.any(g.thin_end_ratio * widths < g.min_feature, axis=1))),
-        )
-        if met is not None:
-            p = float(met.mean())
-            res.update(
-                p_success=p,
-                p_success_mc_err=math.sqrt(p * (1 - p) / n_samples),
-                p_success_ci95=list(_wilson(p, n_samples)),
-            )
-        else:
-            res.update(p_success=None, p_success_mc_err=None, p_success_ci95=None)
-        if lin is not None:
-            with np.errstate(divide="ignore", invalid="ignore"):
-                ratio = np.where(lin["linear_sd"] > 0, sd / lin["linear_sd"], np.nan)
-            res["sd_ratio_sampled_over_linear"] = ratio
-            finite = ratio[np.isfinite(ratio)]
-            if finite.size:
-                res["sd_ratio_summary"] = {
-                    "min": float(finite.min()),
-                    "median": float(np.median(finite)),
-                    "max": float(finite.max()),
-                    "max_abs_dev": float(np.max(np.abs(finite - 1.0))),
-                }
+        res.update(_sampled_statistics(Y, M, widths, criterion, g, lin, n_samples))
         # median: the first sample of a fresh FE model also meshes
         per = {k: float(np.median([t[k] for t in times])) for k in times[0]} if times else {}
-        res["timing"] = {
-            "linearised_s": t_lin,
-            "samples_s_per_rank": t_rank,
-            "per_sample_s": per,
-        }
+        res["timing"] = {"linearised_s": t_lin, "samples_s_per_rank": t_rank, "per_sample_s": per}
     else:
         res["timing"] = {"linearised_s": t_lin}
     res["samples"] = {"outputs": Y} if n_samples and Y.size <= 200_000 else {}
     return res
+
+
+def _gather(
+    comm: Any, size: int, rank: int, n_samples: int, Y: np.ndarray, M: np.ndarray, times: list, t_samples: float
+) -> tuple[np.ndarray, np.ndarray, list, list[float]] | None:
+    """The samples of every rank on rank 0, in sample order (None on the other ranks)."""
+    if size <= 1:
+        return Y, M, times, [t_samples]
+    parts = comm.gather((Y, M, times, t_samples), root=0)
+    if rank != 0:
+        return None
+    Y = np.concatenate([p[0] for p in parts]) if n_samples else Y
+    M = np.concatenate([p[1] for p in parts]) if n_samples else M
+    return Y, M, [t for p in parts for t in p[2]], [p[3] for p in parts]
+
+
+def _sampled_statistics(
+    Y: np.ndarray,
+    M: np.ndarray,
+    widths: np.ndarray,
+    criterion: dict[str, Any] | None,
+    g: Any,
+    lin: dict[str, Any] | None,
+    n_samples: int,
+) -> dict[str, Any]:
+    """Means, sds (with their Monte Carlo errors), the metric's distribution and p_success of the samples."""
+    out: dict[str, Any] = {}
+    mean = Y.mean(axis=0)
+    sd = Y.std(axis=0, ddof=1) if n_samples > 1 else np.zeros_like(mean)
+    met = np.array([bool(_met(criterion, m)) for m in M]) if criterion is not None else None
+    out.update(
+        sampled_mean=mean,
+        sampled_sd=sd,
+        sampled_mean_mc_err=sd / math.sqrt(n_samples),
+        sampled_sd_mc_err=sd / math.sqrt(2.0 * max(n_samples - 1, 1)),
+        metric_mean=float(M.mean()),
+        metric_sd=float(M.std(ddof=1)) if n_samples > 1 else 0.0,
+        metric_mean_mc_err=float(M.std(ddof=1) / math.sqrt(n_samples)) if n_samples > 1 else 0.0,
+        metric_quantiles={str(q): float(np.quantile(M, q)) for q in (0.05, 0.5, 0.95)},
+        metric_samples=M,
+        samples_outside_training_bounds=float(np.mean(np.any((widths < g.width_min) | (widths > g.width_max), axis=1))),
+        samples_below_min_feature=float(np.mean(np.any(g.thin_end_ratio * widths < g.min_feature, axis=1))),
+    )
+    if met is not None:
+        p = float(met.mean())
+        out.update(
+            p_success=p,
+            p_success_mc_err=math.sqrt(p * (1 - p) / n_samples),
+            p_success_ci95=list(_wilson(p, n_samples)),
+        )
+    else:
+        out.update(p_success=None, p_success_mc_err=None, p_success_ci95=None)
+    if lin is not None:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = np.where(lin["linear_sd"] > 0, sd / lin["linear_sd"], np.nan)
+        out["sd_ratio_sampled_over_linear"] = ratio
+        finite = ratio[np.isfinite(ratio)]
+        if finite.size:
+            out["sd_ratio_summary"] = {
+                "min": float(finite.min()),
+                "median": float(np.median(finite)),
+                "max": float(finite.max()),
+                "max_abs_dev": float(np.max(np.abs(finite - 1.0))),
+            }
+    return out
