@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from fem_mnn.core.files import atomic_write_text
 from fem_mnn.design import paper_sample, triangular_strip
 
 __all__ = ["SIZES_2D", "SIZES_3D", "run_scale", "scale_table"]
@@ -102,7 +103,7 @@ def one(spec: dict) -> dict:
 def _run_child(spec: dict, ranks: int, timeout: float) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         inp, out = Path(tmp) / "in.json", Path(tmp) / "out.json"
-        inp.write_text(json.dumps(spec))
+        atomic_write_text(inp, json.dumps(spec))
         cmd = [sys.executable, "-m", "fem_mnn.bench.scale", str(inp), str(out)]
         if ranks > 1:
             cmd = [str(Path(sys.executable).parent / "mpiexec"), "-n", str(ranks), *cmd]
@@ -217,4 +218,4 @@ if __name__ == "__main__":  # [mpiexec -n N] python -m fem_mnn.bench.scale IN.js
     spec = json.loads(Path(sys.argv[1]).read_text())
     row = one(spec)
     if MPI.COMM_WORLD.rank == 0:
-        Path(sys.argv[2]).write_text(json.dumps(row))
+        atomic_write_text(sys.argv[2], json.dumps(row))

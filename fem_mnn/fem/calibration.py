@@ -234,8 +234,14 @@ def default_width_grid(design: Design, n: int = 12) -> np.ndarray:
     return np.linspace(0.4 * g.width_min, 1.6 * g.width_max, n)
 
 
+#: FE options that choose how the linear system is solved, not what is solved: they change
+#: k only by the solver's tolerance (direct and CG + GAMG agree to ~1e-11), so they stay
+#: out of the cache key (calibrations made before these options existed stay valid).
+_SOLVER_KEYS = ("linear_solver", "petsc_options")
+
+
 def _options_dict(options: Any) -> dict[str, Any]:
-    d = dataclasses.asdict(options)
+    d = {k: v for k, v in dataclasses.asdict(options).items() if k not in _SOLVER_KEYS}
     if d.get("mesh") is not None and not isinstance(d["mesh"], dict):
         d["mesh"] = repr(d["mesh"])
     return d
