@@ -66,7 +66,9 @@ def git_state() -> dict[str, Any]:
             ["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10, check=True
         ).stdout.strip()
         dirty = subprocess.run(
-            ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no", "--", "fem_mnn", "studies"],
+            # the code only: results written by other studies in the same checkout are not the code
+            ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no", "--", "fem_mnn", "studies",
+             ":(exclude)studies/results"],  # fmt: skip
             capture_output=True,
             text=True,
             timeout=10,
