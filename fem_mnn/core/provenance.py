@@ -67,8 +67,18 @@ def git_state() -> dict[str, Any]:
         ).stdout.strip()
         dirty = subprocess.run(
             # the code only: results written by other studies in the same checkout are not the code
-            ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no", "--", "fem_mnn", "studies",
-             ":(exclude)studies/results"],  # fmt: skip
+            [
+                "git",
+                "-C",
+                str(root),
+                "status",
+                "--porcelain",
+                "--untracked-files=no",
+                "--",
+                "fem_mnn",
+                "studies",
+                ":(exclude)studies/results",
+            ],  # fmt: skip
             capture_output=True,
             text=True,
             timeout=10,
