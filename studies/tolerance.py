@@ -12,8 +12,7 @@ Iris (Figure 4) tasks on the paper's lattice, three spring-model designs:
   shared two cores); the FE side is the tolerance command's ``--model fem`` (tested on the sample).
 
 Each design: the probability of success at S = 0.05 and 0.1 mm with R = 5 % (spring model,
-N samples, seed 0), by the task's own criterion and, where that criterion is out of reach of
-every design in the printable range, by a study criterion stated beside it; plus where
+N samples, seed 0), by the task file's own success criterion; plus where
 linearised and sampled standard deviations part as S grows (S = 0.02, 0.05, 0.1 mm).
 
 Run: ``python studies/tolerance.py [--quick] [--out DIR]``.
@@ -46,16 +45,15 @@ ROBUST_S = 0.1
 S_LEVELS = (0.05, 0.1)
 S_AGREEMENT = (0.02, 0.05, 0.1)
 E_SD = 0.05
-#: task -> (epochs full, epochs quick, study criterion or None when the task's own is reachable)
+#: task -> (epochs full, epochs quick, study criterion or None to use the task file's own). The
+#: shipped criteria are reachable in the printable range (the reason is in each task file), so
+#: the study uses them as they are.
 TASKS = {
-    "behaviour-ce": (5000, 300, {"metric": "train_contrast", "min": 1.2}),
-    "regression": (1000, 100, {"metric": "test_rel_error", "max": 0.16}),
+    "behaviour-ce": (5000, 300, None),
+    "regression": (1000, 100, None),
     "iris": (100, 30, None),
 }
-STUDY_CRITERIA_WHY = {
-    "behaviour-ce": "the shipped contrast >= 2 is out of reach in 1.5-2.5 mm (best 1.30): node 13 dominant by >= 20 %",
-    "regression": "the shipped 5 % is below the 13.95 % floor of the printable range: within 2 points of the floor",
-}
+STUDY_CRITERIA_WHY: dict[str, str] = {}
 
 
 def _train(task: Any, name: str, epochs: int, robust: bool, k: int) -> tuple[np.ndarray, float]:
