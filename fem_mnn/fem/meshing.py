@@ -10,7 +10,7 @@ import contextlib
 import os
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import gmsh
 
@@ -53,7 +53,6 @@ def generate_mesh(design: Design, options: MeshOptions | None = None, comm: MPI.
     from fem_mnn.fem._dolfinx import import_dolfinx
 
     import_dolfinx()
-    from dolfinx.io import gmsh as dgmsh
     from mpi4py import MPI
 
     options = options or MeshOptions()
@@ -68,14 +67,8 @@ def generate_mesh(design: Design, options: MeshOptions | None = None, comm: MPI.
         info, err = comm.bcast((info, err), root=0)
         if err is not None:
             raise err
-        try:
-            data = dgmsh.model_to_mesh(gmsh.model if comm.rank == 0 else None, comm, 0, gdim=options.dim)
-        except RuntimeError as exc:
-            raise EngineError(f"DOLFINx could not import the gmsh mesh: {exc}") from exc
-    data.cell_tags.name = "cells"
-    if data.facet_tags is not None:
-        data.facet_tags.name = "facets"
-    return MeshData(data.mesh, data.cell_tags, data.facet_tags, info)
+        data = _model_to_mesh(comm, options.dim, RuntimeError, "DOLFINx could not import the gmsh mesh: {exc}")
+    return _mesh_data(data, info)
 
 
 def write_xdmf(
@@ -135,7 +128,6 @@ def load_mesh(
     from fem_mnn.fem._dolfinx import import_dolfinx
 
     import_dolfinx()
-    from dolfinx.io import gmsh as dgmsh
     from mpi4py import MPI
 
     comm = comm if comm is not None else MPI.COMM_WORLD
@@ -161,10 +153,23 @@ def load_mesh(
         err = comm.bcast(err, root=0)
         if err is not None:
             raise err
-        try:
-            data = dgmsh.model_to_mesh(gmsh.model if comm.rank == 0 else None, comm, 0, gdim=options.dim)
-        except Exception as exc:
-            raise EngineError(f"cannot read the cached mesh {path} ({exc}); delete it to mesh again") from exc
+        failure = f"cannot read the cached mesh {path} ({{exc}}); delete it to mesh again"
+        data = _model_to_mesh(comm, options.dim, Exception, failure)
+    return _mesh_data(data, info)
+
+
+def _model_to_mesh(comm: MPI.Comm, dim: int, catch: type[Exception], failure: str) -> Any:
+    """The current gmsh model (rank 0) as a distributed DOLFINx mesh; ``failure`` names the error."""
+    from dolfinx.io import gmsh as dgmsh
+
+    try:
+        return dgmsh.model_to_mesh(gmsh.model if comm.rank == 0 else None, comm, 0, gdim=dim)
+    except catch as exc:
+        raise EngineError(failure.format(exc=exc)) from exc
+
+
+def _mesh_data(data: Any, info: GeometryInfo) -> MeshData:
+    """The record of an imported mesh, its tags named ``cells`` and ``facets``."""
     data.cell_tags.name = "cells"
     if data.facet_tags is not None:
         data.facet_tags.name = "facets"
