@@ -62,6 +62,18 @@ def test_hash_changes_with_widths_only_when_they_change(paper):
     assert paper.with_widths(w).hash() != paper.hash()
 
 
+def test_negative_zero_is_never_written_and_does_not_change_the_hash(tmp_path, paper):
+    # The builders mirror coordinates (x = -16 * col), which gives -0.0 in numpy.
+    text = save_design(paper, tmp_path / "d.json").read_text()
+    assert "-0.0" not in text
+    signed = paper.to_dict()
+    signed["nodes"] = [[x if x else -0.0, y if y else -0.0] for x, y in signed["nodes"]]
+    assert "-0.0" in json.dumps(signed)
+    assert design_from_dict(signed).hash() == paper.hash()
+    for build in (lambda: triangular_patch(4), lambda: triangular_strip(5, 3)):
+        assert "-0.0" not in json.dumps(build().to_dict())
+
+
 def _broken(mutate):
     d = paper_sample().to_dict()
     mutate(d)

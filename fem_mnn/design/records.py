@@ -94,6 +94,11 @@ class Design:
     def __post_init__(self) -> None:
         for name, dtype in (("nodes", float), ("bonds", np.int64), ("widths", float)):
             arr = np.array(getattr(self, name), dtype=dtype)
+            if dtype is float:
+                # -0.0 + 0.0 is +0.0: builders that mirror coordinates make -0.0,
+                # which would be written as "-0.0" and give the same lattice
+                # another hash.
+                arr = arr + 0.0
             arr.setflags(write=False)
             object.__setattr__(self, name, arr)
         object.__setattr__(self, "fixed", tuple(int(i) for i in self.fixed))
