@@ -41,3 +41,44 @@ def test_fem_training_on_two_ranks_equals_serial_and_writes_once(design_file, tm
     # one writer: the CSV has a header and one line per epoch, the summary is printed once
     assert len((par / "history.csv").read_text().splitlines()) == 4
     assert r.stdout.count("wrote ") == 1
+
+
+@pytest.mark.mpi
+def test_ctrl_c_on_two_ranks_checkpoints_once_and_resumes(design_file, tmp_path):
+    # Ctrl-C reaches mpiexec, which forwards it to both ranks; the ranks agree (an
+    # allreduce at the end of the epoch) to stop after the same epoch, so neither is
+    # left waiting in a collective call, and rank 0 alone writes the checkpoint.
+    import signal
+    import subprocess
+    import time
+
+    from conftest import child_env, cli_command
+
+    from fem_mnn.learn.training import load_checkpoint
+
+    out = tmp_path / "run"
+    argv = ["fem", "train", str(design_file), "--task", "behaviour-ce", "--epochs", "400", "--degree", "1"]
+    argv += ["--checkpoint-every", "1", "--quiet", "--out", str(out)]
+    proc = subprocess.Popen(
+        cli_command(*argv, ranks=2), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=child_env()
+    )
+    ckpt = out / "checkpoint.npz"
+    t0 = time.monotonic()
+    while not ckpt.exists():  # the first checkpoint: both ranks are inside the epoch loop
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() - t0 < 240, "no checkpoint within 240 s"
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, (proc.returncode, err[-2000:])
+    state, _ = load_checkpoint(ckpt)
+    said = [line for line in err.splitlines() if "interrupted" in line]
+    assert len(said) == 1 and f"after epoch {state.epoch} of 400" in said[0] and str(ckpt) in said[0], err
+    assert not (out / "result.json").exists()
+
+    # resumed on two ranks for a few more epochs: it says from which epoch, and ends normally
+    more = [a if a != "400" else str(state.epoch + 2) for a in argv]
+    r = run_cli(*more, "--resume", ranks=2)
+    assert r.returncode == 0, r.stderr[-2000:]
+    res = json.loads((out / "result.json").read_text())
+    assert res["resumed_from"] == state.epoch and res["epochs"] == state.epoch + 2
