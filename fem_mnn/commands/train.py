@@ -231,7 +231,8 @@ def _add_train_parser(ssub: argparse._SubParsersAction, model: str, what: str) -
         default=None,
         metavar="S",
         help="tolerance-aware training: minimise the expected loss under independent normal width noise of sd S mm "
-        "per bond (each step averages the exact gradient over --robust-samples perturbed copies of the widths)",
+        "per bond (each step averages the exact gradient over --robust-samples perturbed copies of the widths, "
+        "in antithetic pairs +S z, -S z)",
     )
     p.add_argument(
         "--robust-samples",
