@@ -39,6 +39,7 @@ from fem_mnn.core.log import get_logger
 from fem_mnn.core.resources import ResourceError, memory_limit_bytes
 from fem_mnn.design.outline import BeamLayout, beam_layout, bond_polygon
 from fem_mnn.design.records import Design
+from fem_mnn.design.validate import box_pairs
 from fem_mnn.geometry import tags
 
 __all__ = [
@@ -61,7 +62,7 @@ log = get_logger(__name__)
 
 #: Bumped whenever the geometry or meshing changes for the same design and options
 #: (the mesh cache regenerates meshes made by another version).
-GEOMETRY_VERSION = 2
+GEOMETRY_VERSION = 3
 #: Peak memory of gmsh per cell while meshing (bytes; 5e6 cells ~ 1.5 GB).
 GMSH_BYTES_PER_CELL = 300.0
 #: Largest mesh (cells) that ``build_model`` will try: ~1.5 GB in gmsh, and well
@@ -291,8 +292,13 @@ def _solid(dim: int, surface: int, thickness: float) -> tuple[int, int]:
     return next(dt for dt in out if dt[0] == 3)
 
 
-def _add_bond_between_hubs(design: Design, i: int, lay: BeamLayout) -> int | None:
-    """Surface of bond ``i`` outside its hubs, its ends arcs of the hub circles.
+#: One end of a beam on its hub circle: (node, arc curve tag, first and last point tags
+#: of the arc, their (x, y)).
+_BeamEnd = tuple[int, int, int, int, np.ndarray, np.ndarray]
+
+
+def _add_bond_between_hubs(design: Design, i: int, lay: BeamLayout) -> tuple[int, list[_BeamEnd]] | None:
+    """Surface of bond ``i`` outside its hubs, its ends arcs of the hub circles, and its two ends.
 
     Built directly (no boolean cut: one OCC cut per bond costs ~30 ms on a 250-bond
     lattice). None when the thin end is not narrower than the hub (no arc exists).
@@ -307,19 +313,23 @@ def _add_bond_between_hubs(design: Design, i: int, lay: BeamLayout) -> int | Non
     u = design.directions[i]
     pts[[0, k - 1]] += c * u
     pts[[k // 2 - 1, k // 2]] -= c * u
-    a, b = (design.nodes[int(n)] for n in design.bonds[i])
-    ca, cb = (occ.addPoint(float(x), float(y), 0.0) for x, y in (a, b))
+    na, nb = (int(n) for n in design.bonds[i])
+    ca, cb = (occ.addPoint(float(x), float(y), 0.0) for x, y in (design.nodes[na], design.nodes[nb]))
     p = [occ.addPoint(float(x), float(y), 0.0) for x, y in pts]
     curves = []
+    ends: list[_BeamEnd] = []
     for m in range(k):
         n = (m + 1) % k
         if m == k // 2 - 1:
             curves.append(occ.addCircleArc(p[m], cb, p[n]))
+            ends.append((nb, curves[-1], p[m], p[n], pts[m], pts[n]))
         elif m == k - 1:
             curves.append(occ.addCircleArc(p[m], ca, p[n]))
+            ends.append((na, curves[-1], p[m], p[n], pts[m], pts[n]))
         else:
             curves.append(occ.addLine(p[m], p[n]))
-    return occ.addPlaneSurface([occ.addCurveLoop(curves)])
+    occ.remove([(0, ca), (0, cb)])  # only the arcs' centres: left in, each would be a free mesh node
+    return occ.addPlaneSurface([occ.addCurveLoop(curves)]), ends
 
 
 def add_lattice_shapes(
@@ -344,7 +354,8 @@ def add_lattice_shapes(
     lay = beam_layout(design)
     bonds = []
     for i in range(design.n_bonds):
-        surf = _add_bond_between_hubs(design, i, lay) if between_hubs else None
+        built = _add_bond_between_hubs(design, i, lay) if between_hubs else None
+        surf = built[0] if built is not None else None
         if surf is None:
             surf = _add_polygon(bond_polygon(design, i, lay))
             if between_hubs:  # rare fallback (thin end wider than the hub): cut it
@@ -409,20 +420,167 @@ def build_model(design: Design, options: MeshOptions | None = None, *, mesh: boo
 
 
 def _fragment(design: Design, options: MeshOptions) -> tuple[int, list]:
-    """Add the hubs and beams to a new gmsh model and fragment them: (number of beam shapes, fragment map)."""
+    """Add the hubs and beams to a new gmsh model, conforming: (number of beam shapes, fragment map).
+
+    The map lists, per beam (bond order) then per hub, the pieces it became, as
+    ``occ.fragment`` returns it. When no shapes meet except a beam and its own hubs
+    (:func:`_local_fragment_suffices`, every validated and printable lattice), each
+    hub is built from the end arcs of its beams and no boolean runs at all
+    (:func:`_add_conforming_shapes`: linear in the size; the global fragment grew as
+    bonds^2.2, 41 of 104 s of meshing at 981 bonds). Otherwise one global
+    ``occ.fragment`` finds the overlaps and cuts: beams wider than their hubs, wide
+    beams overlapping next to a junction (overlap groups), shapes that touch or cross.
+    """
     try:
         gmsh.model.add(f"lattice-{design.hash()}-{options.key()}")
         occ = gmsh.model.occ
-        # Beams stop on their hub circles: no beam piece is left inside a hub (no
-        # slivers, no tiny hub pieces), and the fragment makes the arcs conforming.
-        hubs, objects = add_lattice_shapes(design, options.dim, between_hubs=True)
-        _, frag_map = occ.fragment(objects, hubs)
+        if _local_fragment_suffices(design):
+            hubs, objects = _add_conforming_shapes(design, options.dim)
+            frag_map = [[dt] for dt in objects] + [[dt] for dt in hubs]
+        else:
+            # Beams stop on their hub circles: no beam piece is left inside a hub (no
+            # slivers, no tiny hub pieces), and the fragment makes the arcs conforming.
+            hubs, objects = add_lattice_shapes(design, options.dim, between_hubs=True)
+            _, frag_map = occ.fragment(objects, hubs)
         occ.synchronize()
     except FemMnnError:
         raise
     except Exception as exc:
         raise EngineError(f"gmsh geometry failed: {exc}") from exc
     return len(objects), frag_map
+
+
+def _add_conforming_shapes(design: Design, dim: int) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
+    """Hubs and beams that share their arcs by construction: (hubs, bonds) as (dim, tag).
+
+    Each beam ends on arcs of its hub circles (:func:`_add_bond_between_hubs`); each
+    hub is the face bounded by those same arc curves and the arcs between them, so
+    beam and hub share the edge (OCC reuses the curve and its end points) and the
+    mesh is conforming without a boolean. 3D extrudes all faces at once, so that
+    shared edges become shared faces. Only for designs that pass
+    :func:`_local_fragment_suffices`.
+    """
+    lay = beam_layout(design)
+    surfaces = []
+    ends_at: list[list[_BeamEnd]] = [[] for _ in range(design.n_nodes)]
+    for i in range(design.n_bonds):
+        built = _add_bond_between_hubs(design, i, lay)
+        if built is None:  # excluded by _local_fragment_suffices
+            raise EngineError(f"bond {i} has no arc on its hubs")
+        surfaces.append(built[0])
+        for end in built[1]:
+            ends_at[end[0]].append(end)
+    hubs = [_add_hub_on_arcs(design.nodes[j], lay.radius, ends_at[j]) for j in range(design.n_nodes)]
+    if dim == 2:
+        return [(2, t) for t in hubs], [(2, t) for t in surfaces]
+    out = gmsh.model.occ.extrude([(2, t) for t in surfaces + hubs], 0.0, 0.0, float(design.thickness))
+    vols = [dt for dt in out if dt[0] == 3]  # one per input face, in order
+    if len(vols) != len(surfaces) + len(hubs):
+        raise EngineError(f"extrusion made {len(vols)} volumes from {len(surfaces) + len(hubs)} faces")
+    return vols[len(surfaces) :], vols[: len(surfaces)]
+
+
+def _add_hub_on_arcs(centre: np.ndarray, R: float, ends: list[_BeamEnd]) -> int:
+    """Face of a hub whose boundary is its beams' end arcs and the arcs between them."""
+    occ = gmsh.model.occ
+    cx, cy = float(centre[0]), float(centre[1])
+    if not ends:
+        return occ.addDisk(cx, cy, 0.0, R, R)
+    two_pi = 2.0 * np.pi
+    items = []
+    for _, curve, pa, pb, xa, xb in ends:
+        ta, tb = (float(np.arctan2(x[1] - cy, x[0] - cx)) for x in (xa, xb))
+        # an end arc spans less than pi (thin end narrower than the hub): order its
+        # points counter-clockwise around the hub
+        if (tb - ta) % two_pi < np.pi:
+            items.append((ta % two_pi, tb, curve, pa, pb))
+        else:
+            items.append((tb % two_pi, ta, curve, pb, pa))
+    items.sort(key=lambda it: it[0])
+    centre_tag = occ.addPoint(cx, cy, 0.0)
+    loop = []
+    for k, (_, t_end, curve, _, p_end) in enumerate(items):
+        loop.append(curve)
+        t_next, _, _, p_next, _ = items[(k + 1) % len(items)]
+        gap = (t_next - t_end) % two_pi
+        if not 1e-9 < gap < two_pi - 1e-9:  # ends that touch: excluded by _local_fragment_suffices
+            raise EngineError(f"beam ends touch on the hub at ({cx:g}, {cy:g})")
+        # two arcs about the hub centre, split at the middle of the gap: a gap may span
+        # more than pi, a centred arc must not
+        t_mid = t_end + gap / 2
+        mid = occ.addPoint(cx + R * float(np.cos(t_mid)), cy + R * float(np.sin(t_mid)), 0.0)
+        loop.append(occ.addCircleArc(p_end, centre_tag, mid))
+        loop.append(occ.addCircleArc(mid, centre_tag, p_next))
+    occ.remove([(0, centre_tag)])  # left in, a free mesh node
+    return occ.addPlaneSurface([occ.addCurveLoop(loop)])
+
+
+def _segment_distance(p0: np.ndarray, p1: np.ndarray, q0: np.ndarray, q1: np.ndarray) -> np.ndarray:
+    """Row by row: distance between segments p0p1 and q0q1 (either may be a point)."""
+    d1, d2, r = p1 - p0, q1 - q0, p0 - q0
+    a = np.einsum("ij,ij->i", d1, d1)
+    e = np.einsum("ij,ij->i", d2, d2)
+    f = np.einsum("ij,ij->i", d2, r)
+    c = np.einsum("ij,ij->i", d1, r)
+    b = np.einsum("ij,ij->i", d1, d2)
+    tiny = 1e-300
+    denom = a * e - b * b
+    # closest points (Ericson, Real-Time Collision Detection, 5.1.9), vectorised
+    s = np.where(denom > 1e-12 * np.maximum(a * e, tiny), np.clip((b * f - c * e) / np.maximum(denom, tiny), 0, 1), 0)
+    s = np.where(a > tiny, s, 0.0)
+    t = np.where(e > tiny, (b * s + f) / np.maximum(e, tiny), 0.0)
+    s = np.where((t < 0) & (a > tiny), np.clip(-c / np.maximum(a, tiny), 0, 1), s)
+    s = np.where((t > 1) & (a > tiny), np.clip((b - c) / np.maximum(a, tiny), 0, 1), s)
+    t = np.clip(t, 0, 1)
+    return np.linalg.norm(p0 + s[:, None] * d1 - q0 - t[:, None] * d2, axis=1)
+
+
+def _local_fragment_suffices(design: Design) -> bool:
+    """True when :func:`_fragment_by_hub` is enough: every beam ends on arcs of its hubs
+    and no two shapes meet except a beam and its own hubs.
+
+    Conservative (a False only costs the global fragment): each beam outside its hubs
+    lies inside three capsules (thin end, bar, thin end; a thin end of half-width h_t
+    from where its edges cross the hub circle, sqrt(R^2 - h_t^2) from the node); two
+    capsules of different beams, a capsule and a foreign hub, or two hubs that are not
+    strictly apart count as meeting. Candidates come from a grid of boxes
+    (:func:`~fem_mnn.design.validate.box_pairs`), so this is O(n) too.
+    """
+    lay = beam_layout(design)
+    R = lay.radius
+    ht = lay.thin_width / 2
+    if np.any(ht >= R * (1 - 1e-9)):  # such beams are cut by their hubs, not built on arcs
+        return False
+    a, b = design.nodes[design.bonds[:, 0]], design.nodes[design.bonds[:, 1]]
+    u = design.directions
+    c = np.sqrt(R * R - ht * ht)[:, None]
+    s1 = (R + lay.thin_length)[:, None]
+    ends = [(a + c * u, a + s1 * u, ht), (a + s1 * u, b - s1 * u, lay.width / 2), (b - s1 * u, b - c * u, ht)]
+    n_b, n_n = design.n_bonds, design.n_nodes
+    p0 = np.concatenate([e[0] for e in ends] + [design.nodes])
+    p1 = np.concatenate([e[1] for e in ends] + [design.nodes])
+    radius = np.concatenate([e[2] for e in ends] + [np.full(n_n, R)])
+    # owner: bond id for a capsule, -1 - node id for a hub
+    owner = np.concatenate([np.tile(np.arange(n_b), 3), -1 - np.arange(n_n)])
+    lo = np.minimum(p0, p1) - radius[:, None]
+    hi = np.maximum(p0, p1) + radius[:, None]
+    tol = 1e-6 * max(R, 1e-300)
+    pairs = box_pairs(lo, hi, tol)
+    if not pairs.size:
+        return True
+    i, j = pairs[:, 0], pairs[:, 1]
+    oi, oj = owner[i], owner[j]
+    same_bond = (oi == oj) & (oi >= 0)
+    # a capsule and a hub of its own bond (ends of the bond): they meet on the arc by design
+    bond_of = np.where(oi >= 0, oi, oj)
+    node_of = np.where(oi >= 0, -1 - oj, -1 - oi)
+    mixed = (oi >= 0) != (oj >= 0)
+    safe_bond = np.clip(bond_of, 0, max(n_b - 1, 0))
+    own_hub = mixed & ((design.bonds[safe_bond, 0] == node_of) | (design.bonds[safe_bond, 1] == node_of))
+    check = ~(same_bond | own_hub)
+    i, j = i[check], j[check]
+    dist = _segment_distance(p0[i], p1[i], p0[j], p1[j])
+    return bool(np.all(dist > radius[i] + radius[j] + tol))
 
 
 def _group_pieces(design: Design, dim: int, n_objects: int, frag_map: list) -> tuple[dict[int, list[int]], set[int]]:
