@@ -155,6 +155,104 @@ def test_hub_narrower_than_thin_end_still_tagged_once():
     assert {tags.bond_tag(i) for i in range(d.n_bonds)} <= set(info.cell_groups)
 
 
+def _region_and_facet_measures(design: Design, options: MeshOptions) -> tuple[dict, dict]:
+    with gmsh_session():
+        info = build_model(design, options, mesh=False)
+        facets = {
+            ftag: sum(
+                gmsh.model.occ.getMass(options.dim - 1, int(e))
+                for e in gmsh.model.getEntitiesForPhysicalGroup(options.dim - 1, ftag)
+            )
+            for ftag in info.facet_groups
+        }
+    return info.region_measure, facets
+
+
+@pytest.mark.parametrize("dim", [2, 3])
+def test_hubs_built_on_beam_arcs_match_the_global_fragment(monkeypatch, dim):
+    from fem_mnn.geometry import build
+
+    d = triangular_patch(3, 2, width=2.0).with_widths(np.linspace(1.5, 2.5, triangular_patch(3, 2).n_bonds))
+    opts = MeshOptions(dim=dim, elements_across=1)
+    assert build._local_fragment_suffices(d)
+    local = _region_and_facet_measures(d, opts)
+    monkeypatch.setattr(build, "_local_fragment_suffices", lambda design: False)
+    assert local[0].keys() == (glob := _region_and_facet_measures(d, opts))[0].keys()
+    for k in local[0]:
+        assert local[0][k] == pytest.approx(glob[0][k], rel=1e-9)
+    assert local[1].keys() == glob[1].keys()
+    for k in local[1]:
+        assert local[1][k] == pytest.approx(glob[1][k], rel=1e-9)
+
+
+def test_hubs_built_on_beam_arcs_share_the_arcs():
+    d = paper_sample()
+    lay = beam_layout(d)
+    with gmsh_session():
+        build_model(d, MeshOptions(dim=2), mesh=False)
+        for i in range(d.n_bonds):
+            (bond_face,) = gmsh.model.getEntitiesForPhysicalGroup(2, tags.bond_tag(i))
+            arcs = {t for _, t in gmsh.model.getBoundary([(2, int(bond_face))], oriented=False)}
+            for j in d.bonds[i].tolist():
+                (hub_face,) = gmsh.model.getEntitiesForPhysicalGroup(2, tags.node_tag(j))
+                hub = {t for _, t in gmsh.model.getBoundary([(2, int(hub_face))], oriented=False)}
+                (shared,) = arcs & hub  # exactly one curve: the end arc, meshed once for both
+                R, ht = lay.radius, lay.thin_width[i] / 2
+                assert gmsh.model.occ.getMass(1, shared) == pytest.approx(2 * R * math.asin(ht / R), rel=1e-9)
+
+
+def test_shapes_that_meet_away_from_their_own_hubs_take_the_global_fragment():
+    from fem_mnn.geometry.build import _local_fragment_suffices
+
+    assert _local_fragment_suffices(paper_sample()) and _local_fragment_suffices(triangular_strip(12, 8))
+    # wide beams overlapping next to a hub; thin ends as wide as the hub
+    assert not _local_fragment_suffices(
+        triangular_patch(3, 2, width=2.5, geometry=Geometry(thin_end_ratio=1.0, junction_radius=1.5))
+    )
+    assert not _local_fragment_suffices(
+        dataclasses.replace(triangular_patch(3, 2), geometry=Geometry(junction_radius=0.5))
+    )
+    # a foreign hub (node 2) 2.5 mm from a bar of half-width 1 (R = 2): they overlap; 3.5 mm: apart
+    for y, apart in ((2.5, False), (3.5, True)):
+        d = Design(
+            nodes=[[0.0, 0.0], [20.0, 0.0], [10.0, y], [10.0, y + 20]], bonds=[[0, 1], [2, 3]], widths=[2.0, 2.0]
+        )
+        assert _local_fragment_suffices(d) is apart
+    # two hubs that overlap (no bond between them)
+    hubs = Design(nodes=[[0.0, 0.0], [20.0, 0.0], [20.0, 3.0], [20.0, 23.0]], bonds=[[0, 1], [2, 3]], widths=[2.0, 2.0])
+    assert not _local_fragment_suffices(hubs)
+    # beams that cross far from every hub
+    cross = Design(
+        nodes=[[0.0, 0.0], [20.0, 0.0], [10.0, -10.0], [10.0, 10.0]], bonds=[[0, 1], [2, 3]], widths=[2.0, 2.0]
+    )
+    assert not _local_fragment_suffices(cross)
+
+
+def test_segment_distance_against_sampling():
+    from fem_mnn.geometry.build import _segment_distance
+
+    rng = np.random.default_rng(5)
+    p0, p1, q0, q1 = (rng.uniform(-1, 1, (200, 2)) for _ in range(4))
+    p1[:50] = p0[:50]  # points among the segments
+    q1[25:75] = q0[25:75]
+    q0[100:150] = p0[100:150] + 0.3 * (p1[100:150] - p0[100:150])  # touching
+    u = np.linspace(0, 1, 201)  # a sample within 1/400 of a segment length (< 2.9) of every point
+    sp = p0[:, None] + u[None, :, None] * (p1 - p0)[:, None]
+    sq = q0[:, None] + u[None, :, None] * (q1 - q0)[:, None]
+    brute = np.linalg.norm(sp[:, :, None] - sq[:, None, :], axis=3).min(axis=(1, 2))
+    exact = _segment_distance(p0, p1, q0, q1)
+    assert np.all(exact <= brute + 1e-12)
+    assert np.allclose(exact, brute, atol=2 * 2.9 / 400)
+
+
+def test_global_fragment_for_a_beam_through_a_foreign_hub_tags_every_cell_once():
+    d = Design(nodes=[[0.0, 0.0], [20.0, 0.0], [10.0, 1.5], [10.0, 21.5]], bonds=[[0, 1], [2, 3]], widths=[2.0, 2.0])
+    with gmsh_session():
+        info = build_model(d, MeshOptions(dim=2, elements_across=1))
+        all_e, count = cell_membership()
+    assert len(all_e) == info.n_cells and set(count.values()) == {1}
+
+
 def test_mesh_size_rule_elements_across_thinnest_section():
     d = paper_sample(2.0).with_widths(np.r_[1.5, np.full(paper_sample().n_bonds - 1, 2.5)])
     opts = MeshOptions(elements_across=3, refinement=2.0)

@@ -523,15 +523,25 @@ def _segment_distance(p0: np.ndarray, p1: np.ndarray, q0: np.ndarray, q1: np.nda
     f = np.einsum("ij,ij->i", d2, r)
     c = np.einsum("ij,ij->i", d1, r)
     b = np.einsum("ij,ij->i", d1, d2)
-    tiny = 1e-300
+    # closest points (Ericson, Real-Time Collision Detection, 5.1.9), case by case with masks
+    eps = 1e-24 * np.maximum(np.maximum(a, e), 1e-300)
+    pa, pe = a > eps, e > eps  # segment p, segment q not a point
+    a_, e_ = np.where(pa, a, 1.0), np.where(pe, e, 1.0)
     denom = a * e - b * b
-    # closest points (Ericson, Real-Time Collision Detection, 5.1.9), vectorised
-    s = np.where(denom > 1e-12 * np.maximum(a * e, tiny), np.clip((b * f - c * e) / np.maximum(denom, tiny), 0, 1), 0)
-    s = np.where(a > tiny, s, 0.0)
-    t = np.where(e > tiny, (b * s + f) / np.maximum(e, tiny), 0.0)
-    s = np.where((t < 0) & (a > tiny), np.clip(-c / np.maximum(a, tiny), 0, 1), s)
-    s = np.where((t > 1) & (a > tiny), np.clip((b - c) / np.maximum(a, tiny), 0, 1), s)
+    general = pa & pe
+    s = np.where(
+        general & (denom > 1e-12 * a_ * e_), np.clip((b * f - c * e) / np.where(denom > 0, denom, 1.0), 0, 1), 0.0
+    )
+    t = np.where(general, (b * s + f) / e_, 0.0)
+    lo, hi = general & (t < 0), general & (t > 1)
+    s = np.where(lo, np.clip(-c / a_, 0, 1), s)
+    s = np.where(hi, np.clip((b - c) / a_, 0, 1), s)
     t = np.clip(t, 0, 1)
+    # q a point: nearest point of p to it; p a point: nearest point of q
+    s = np.where(pa & ~pe, np.clip(-c / a_, 0, 1), s)
+    t = np.where(~pa & pe, np.clip(f / e_, 0, 1), t)
+    s = np.where(~pa, 0.0, s)
+    t = np.where(~pe, 0.0, t)
     return np.linalg.norm(p0 + s[:, None] * d1 - q0 - t[:, None] * d2, axis=1)
 
 
