@@ -5,9 +5,11 @@ Stage 2 of the pipeline: a :class:`~fem_mnn.design.Design` becomes a tagged mesh
 * Each bond is a beam thin end | bar | thin end between two hub circles
   (:mod:`fem_mnn.design.outline`); each node is a circular hub of radius
   ``design.geometry.junction_radius`` (a cylinder in 3D), independent of the widths.
-* The beams are cut by their hubs, then everything is fragmented
-  (``occ.fragment``) so that the mesh is conforming, and every piece is put in
-  exactly one physical group following :mod:`fem_mnn.geometry.tags`.
+* The beams end on arcs of their hub circles and each hub is built from those same
+  arcs, so that the mesh is conforming without a boolean (linear in the size);
+  designs whose shapes meet elsewhere (overlapping wide beams, thin ends wider than
+  the hub, crossings) are fragmented globally (``occ.fragment``). Every piece is put
+  in exactly one physical group following :mod:`fem_mnn.geometry.tags`.
 * Mesh size: ``h = min(thin-end width) / elements_across / refinement`` (capped by
   ``max_size``), uniform, so the thinnest section of the lattice gets at least
   ``elements_across`` elements across it.
