@@ -299,11 +299,15 @@ def _solid(dim: int, surface: int, thickness: float) -> tuple[int, int]:
 _BeamEnd = tuple[int, int, int, int, np.ndarray, np.ndarray]
 
 
-def _add_bond_between_hubs(design: Design, i: int, lay: BeamLayout) -> tuple[int, list[_BeamEnd]] | None:
+def _add_bond_between_hubs(
+    design: Design, i: int, lay: BeamLayout, centres: dict[int, int]
+) -> tuple[int, list[_BeamEnd]] | None:
     """Surface of bond ``i`` outside its hubs, its ends arcs of the hub circles, and its two ends.
 
     Built directly (no boolean cut: one OCC cut per bond costs ~30 ms on a 250-bond
     lattice). None when the thin end is not narrower than the hub (no arc exists).
+    ``centres`` (node -> point tag) holds the arcs' centre points, one per node,
+    shared by every arc about that node.
     """
     R, ht = lay.radius, lay.thin_width[i] / 2
     if ht >= R * (1 - 1e-9):
@@ -316,7 +320,7 @@ def _add_bond_between_hubs(design: Design, i: int, lay: BeamLayout) -> tuple[int
     pts[[0, k - 1]] += c * u
     pts[[k // 2 - 1, k // 2]] -= c * u
     na, nb = (int(n) for n in design.bonds[i])
-    ca, cb = (occ.addPoint(float(x), float(y), 0.0) for x, y in (design.nodes[na], design.nodes[nb]))
+    ca, cb = (_centre_point(design, n, centres) for n in (na, nb))
     p = [occ.addPoint(float(x), float(y), 0.0) for x, y in pts]
     curves = []
     ends: list[_BeamEnd] = []
@@ -330,7 +334,6 @@ def _add_bond_between_hubs(design: Design, i: int, lay: BeamLayout) -> tuple[int
             ends.append((na, curves[-1], p[m], p[n], pts[m], pts[n]))
         else:
             curves.append(occ.addLine(p[m], p[n]))
-    occ.remove([(0, ca), (0, cb)])  # only the arcs' centres: left in, each would be a free mesh node
     return occ.addPlaneSurface([occ.addCurveLoop(curves)]), ends
 
 
@@ -355,8 +358,9 @@ def add_lattice_shapes(
             hubs.append((3, occ.addCylinder(float(x), float(y), 0.0, 0.0, 0.0, t, R)))
     lay = beam_layout(design)
     bonds = []
+    centres: dict[int, int] = {}
     for i in range(design.n_bonds):
-        built = _add_bond_between_hubs(design, i, lay) if between_hubs else None
+        built = _add_bond_between_hubs(design, i, lay, centres) if between_hubs else None
         surf = built[0] if built is not None else None
         if surf is None:
             surf = _add_polygon(bond_polygon(design, i, lay))
@@ -464,15 +468,16 @@ def _add_conforming_shapes(design: Design, dim: int) -> tuple[list[tuple[int, in
     """
     lay = beam_layout(design)
     surfaces = []
+    centres: dict[int, int] = {}
     ends_at: list[list[_BeamEnd]] = [[] for _ in range(design.n_nodes)]
     for i in range(design.n_bonds):
-        built = _add_bond_between_hubs(design, i, lay)
+        built = _add_bond_between_hubs(design, i, lay, centres)
         if built is None:  # excluded by _local_fragment_suffices
             raise EngineError(f"bond {i} has no arc on its hubs")
         surfaces.append(built[0])
         for end in built[1]:
             ends_at[end[0]].append(end)
-    hubs = [_add_hub_on_arcs(design.nodes[j], lay.radius, ends_at[j]) for j in range(design.n_nodes)]
+    hubs = [_add_hub_on_arcs(design, j, lay.radius, ends_at[j], centres) for j in range(design.n_nodes)]
     if dim == 2:
         return [(2, t) for t in hubs], [(2, t) for t in surfaces]
     out = gmsh.model.occ.extrude([(2, t) for t in surfaces + hubs], 0.0, 0.0, float(design.thickness))
@@ -482,10 +487,23 @@ def _add_conforming_shapes(design: Design, dim: int) -> tuple[list[tuple[int, in
     return vols[len(surfaces) :], vols[: len(surfaces)]
 
 
-def _add_hub_on_arcs(centre: np.ndarray, R: float, ends: list[_BeamEnd]) -> int:
-    """Face of a hub whose boundary is its beams' end arcs and the arcs between them."""
+def _centre_point(design: Design, node: int, centres: dict[int, int]) -> int:
+    """The point at the centre of ``node``'s hub (made once), the centre of its arcs.
+
+    It stays in the model as a free point (one mesh node in no cell): removing it
+    costs an ``occ.remove``, whose time grows with the model (11 of 15 s of geometry
+    at 981 bonds when the centres were removed one bond at a time, 29 s in one call).
+    """
+    if node not in centres:
+        x, y = design.nodes[node]
+        centres[node] = gmsh.model.occ.addPoint(float(x), float(y), 0.0)
+    return centres[node]
+
+
+def _add_hub_on_arcs(design: Design, node: int, R: float, ends: list[_BeamEnd], centres: dict[int, int]) -> int:
+    """Face of the hub of ``node``, bounded by its beams' end arcs and the arcs between them."""
     occ = gmsh.model.occ
-    cx, cy = float(centre[0]), float(centre[1])
+    cx, cy = (float(v) for v in design.nodes[node])
     if not ends:
         return occ.addDisk(cx, cy, 0.0, R, R)
     two_pi = 2.0 * np.pi
@@ -499,7 +517,7 @@ def _add_hub_on_arcs(centre: np.ndarray, R: float, ends: list[_BeamEnd]) -> int:
         else:
             items.append((tb % two_pi, ta, curve, pb, pa))
     items.sort(key=lambda it: it[0])
-    centre_tag = occ.addPoint(cx, cy, 0.0)
+    centre_tag = _centre_point(design, node, centres)
     loop = []
     for k, (_, t_end, curve, _, p_end) in enumerate(items):
         loop.append(curve)
@@ -513,7 +531,6 @@ def _add_hub_on_arcs(centre: np.ndarray, R: float, ends: list[_BeamEnd]) -> int:
         mid = occ.addPoint(cx + R * float(np.cos(t_mid)), cy + R * float(np.sin(t_mid)), 0.0)
         loop.append(occ.addCircleArc(p_end, centre_tag, mid))
         loop.append(occ.addCircleArc(mid, centre_tag, p_next))
-    occ.remove([(0, centre_tag)])  # left in, a free mesh node
     return occ.addPlaneSurface([occ.addCurveLoop(loop)])
 
 
@@ -704,23 +721,28 @@ def _mesh(options: MeshOptions, h: float, measure: float) -> tuple[int, int]:
         raise EngineError(f"gmsh meshing failed: {exc}") from exc
     if estimate >= 2e5 or time.perf_counter() - t0 >= 2.0:
         log.info("meshing: done in %.1f s", time.perf_counter() - t0)
-    return _count_and_check_cells(dim), int(len(gmsh.model.mesh.getNodes()[0]))
+    return _count_and_check_cells(dim)
 
 
-def _count_and_check_cells(dim: int) -> int:
-    """Number of top-dimensional cells; raise if one is in no or two groups."""
-    counts: dict[int, int] = {}
+def _count_and_check_cells(dim: int) -> tuple[int, int]:
+    """Numbers of top-dimensional cells and of their nodes; raise if a cell is in no or two groups.
+
+    Nodes are counted from the cells: the arcs' centre points are free points of the
+    model and get a mesh node that no cell uses.
+    """
+    grouped = []
     for _, ptag in gmsh.model.getPhysicalGroups(dim):
         for ent in gmsh.model.getEntitiesForPhysicalGroup(dim, ptag):
             _, etags, _ = gmsh.model.mesh.getElements(dim, int(ent))
-            for arr in etags:
-                for e in arr:
-                    counts[int(e)] = counts.get(int(e), 0) + 1
-    _, all_tags, _ = gmsh.model.mesh.getElements(dim)
-    all_e = np.concatenate([np.asarray(a) for a in all_tags]) if all_tags else np.empty(0)
-    if len(counts) != all_e.size or any(c != 1 for c in counts.values()):
+            grouped += [np.asarray(a, dtype=np.int64) for a in etags]
+    _, all_tags, all_nodes = gmsh.model.mesh.getElements(dim)
+    all_e = np.concatenate([np.asarray(a, dtype=np.int64) for a in all_tags]) if all_tags else np.empty(0, np.int64)
+    in_groups = np.concatenate(grouped) if grouped else np.empty(0, np.int64)
+    # every cell in exactly one group: as many group entries as cells, each cell among them
+    if in_groups.size != all_e.size or not np.array_equal(np.unique(in_groups), np.unique(all_e)):
         raise EngineError("some cells are not in exactly one physical group")
-    return int(all_e.size)
+    nodes = np.concatenate([np.asarray(a, dtype=np.int64) for a in all_nodes]) if all_nodes else np.empty(0)
+    return int(all_e.size), int(np.unique(nodes).size)
 
 
 # ---------------------------------------------------------------------------- files
