@@ -319,6 +319,27 @@ def test_second_order_mesh():
 
 
 @pytest.mark.fem
+@pytest.mark.parametrize("dim", [2, 3])
+def test_dolfinx_mesh_is_one_connected_piece(dim):
+    # conformity: a hub and its beams that did not share their arc would be separate pieces
+    need_dolfinx()
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    from fem_mnn.fem.meshing import generate_mesh
+
+    d = triangular_patch(3, 2)
+    md = generate_mesh(d, MeshOptions(dim=dim, elements_across=1))
+    top = md.mesh.topology
+    top.create_connectivity(dim - 1, dim)
+    f2c = top.connectivity(dim - 1, dim)
+    n = top.index_map(dim).size_local
+    pairs = np.array([f2c.links(f) for f in range(top.index_map(dim - 1).size_local) if len(f2c.links(f)) == 2])
+    graph = coo_matrix((np.ones(len(pairs)), (pairs[:, 0], pairs[:, 1])), shape=(n, n))
+    assert connected_components(graph, directed=False)[0] == 1
+
+
+@pytest.mark.fem
 def test_generate_mesh_dolfinx_regions_match_cad():
     dolfinx = need_dolfinx()
     import ufl
