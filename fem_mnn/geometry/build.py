@@ -294,25 +294,39 @@ def _solid(dim: int, surface: int, thickness: float) -> tuple[int, int]:
     return next(dt for dt in out if dt[0] == 3)
 
 
+def _centre_point(design: Design, node: int, centres: dict[int, int], kernel: Any) -> int:
+    """The point at the centre of ``node``'s hub (made once), the centre of its arcs.
+
+    It stays in the model as a free point (one mesh node in no cell): removing it
+    costs an OCC ``remove``, whose time grows with the model (11 of 15 s of geometry
+    at 981 bonds when the centres were removed one bond at a time, 29 s in one call).
+    """
+    if node not in centres:
+        x, y = design.nodes[node]
+        centres[node] = kernel.addPoint(float(x), float(y), 0.0)
+    return centres[node]
+
+
 #: One end of a beam on its hub circle: (node, arc curve tag, first and last point tags
 #: of the arc, their (x, y)).
 _BeamEnd = tuple[int, int, int, int, np.ndarray, np.ndarray]
 
 
 def _add_bond_between_hubs(
-    design: Design, i: int, lay: BeamLayout, centres: dict[int, int]
+    design: Design, i: int, lay: BeamLayout, centres: dict[int, int], kernel: Any = None
 ) -> tuple[int, list[_BeamEnd]] | None:
     """Surface of bond ``i`` outside its hubs, its ends arcs of the hub circles, and its two ends.
 
     Built directly (no boolean cut: one OCC cut per bond costs ~30 ms on a 250-bond
     lattice). None when the thin end is not narrower than the hub (no arc exists).
     ``centres`` (node -> point tag) holds the arcs' centre points, one per node,
-    shared by every arc about that node.
+    shared by every arc about that node. ``kernel``: ``gmsh.model.occ`` (default) or
+    ``gmsh.model.geo`` (the same calls; the loop is oriented, as geo needs).
     """
     R, ht = lay.radius, lay.thin_width[i] / 2
     if ht >= R * (1 - 1e-9):
         return None
-    occ = gmsh.model.occ
+    occ = kernel or gmsh.model.occ
     pts = bond_polygon(design, i, lay).copy()  # node centre to node centre, CCW
     k = len(pts)
     c = np.sqrt(R * R - ht * ht)  # where the thin-end edges meet the hub circle
@@ -320,7 +334,7 @@ def _add_bond_between_hubs(
     pts[[0, k - 1]] += c * u
     pts[[k // 2 - 1, k // 2]] -= c * u
     na, nb = (int(n) for n in design.bonds[i])
-    ca, cb = (_centre_point(design, n, centres) for n in (na, nb))
+    ca, cb = (_centre_point(design, n, centres, occ) for n in (na, nb))
     p = [occ.addPoint(float(x), float(y), 0.0) for x, y in pts]
     curves = []
     ends: list[_BeamEnd] = []
@@ -360,7 +374,7 @@ def add_lattice_shapes(
     bonds = []
     centres: dict[int, int] = {}
     for i in range(design.n_bonds):
-        built = _add_bond_between_hubs(design, i, lay, centres) if between_hubs else None
+        built = _add_bond_between_hubs(design, i, lay, centres, occ) if between_hubs else None
         surf = built[0] if built is not None else None
         if surf is None:
             surf = _add_polygon(bond_polygon(design, i, lay))
@@ -402,9 +416,9 @@ def build_model(design: Design, options: MeshOptions | None = None, *, mesh: boo
         raise EngineError("gmsh is not initialised: call build_model inside geometry.gmsh_session()")
     t0 = time.perf_counter()
     dim = options.dim
-    n_objects, frag_map = _fragment(design, options)
+    n_objects, frag_map, measure = _fragment(design, options)
     groups, overlap_nodes = _group_pieces(design, dim, n_objects, frag_map)
-    cell_groups, region_measure = _add_cell_groups(groups, dim)
+    cell_groups, region_measure = _add_cell_groups(groups, dim, measure)
     facet_groups = _add_exposed_hub_facets(design, dim, groups)
     h = mesh_size(design, options)
     n_cells = n_vertices = 0
@@ -425,8 +439,9 @@ def build_model(design: Design, options: MeshOptions | None = None, *, mesh: boo
     )
 
 
-def _fragment(design: Design, options: MeshOptions) -> tuple[int, list]:
-    """Add the hubs and beams to a new gmsh model, conforming: (number of beam shapes, fragment map).
+def _fragment(design: Design, options: MeshOptions) -> tuple[int, list, dict[int, float] | None]:
+    """Add the hubs and beams to a new gmsh model, conforming: (number of beam shapes,
+    fragment map, exact region measures or None when the CAD kernel measures them).
 
     The map lists, per beam (bond order) then per hub, the pieces it became, as
     ``occ.fragment`` returns it. When no shapes meet except a beam and its own hubs
@@ -440,84 +455,101 @@ def _fragment(design: Design, options: MeshOptions) -> tuple[int, list]:
     try:
         gmsh.model.add(f"lattice-{design.hash()}-{options.key()}")
         occ = gmsh.model.occ
+        measure = None
         if _local_fragment_suffices(design):
-            hubs, objects = _add_conforming_shapes(design, options.dim)
+            hubs, objects, measure = _add_conforming_shapes(design, options.dim)
             frag_map = [[dt] for dt in objects] + [[dt] for dt in hubs]
+            gmsh.model.geo.synchronize()
         else:
             # Beams stop on their hub circles: no beam piece is left inside a hub (no
             # slivers, no tiny hub pieces), and the fragment makes the arcs conforming.
             hubs, objects = add_lattice_shapes(design, options.dim, between_hubs=True)
             _, frag_map = occ.fragment(objects, hubs)
-        occ.synchronize()
+            occ.synchronize()
     except FemMnnError:
         raise
     except Exception as exc:
         raise EngineError(f"gmsh geometry failed: {exc}") from exc
-    return len(objects), frag_map
+    return len(objects), frag_map, measure
 
 
-def _add_conforming_shapes(design: Design, dim: int) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
-    """Hubs and beams that share their arcs by construction: (hubs, bonds) as (dim, tag).
+def _add_conforming_shapes(
+    design: Design, dim: int
+) -> tuple[list[tuple[int, int]], list[tuple[int, int]], dict[int, float]]:
+    """Hubs and beams that share their arcs by construction, in gmsh's built-in kernel:
+    (hubs, bonds) as (dim, tag), and the exact measure of every region (physical tag).
 
     Each beam ends on arcs of its hub circles (:func:`_add_bond_between_hubs`); each
     hub is the face bounded by those same arc curves and the arcs between them, so
-    beam and hub share the edge (OCC reuses the curve and its end points) and the
-    mesh is conforming without a boolean. 3D extrudes all faces at once, so that
-    shared edges become shared faces. Only for designs that pass
-    :func:`_local_fragment_suffices`.
+    beam and hub share the curve and the mesh is conforming without a boolean. 3D
+    extrudes all faces at once (shared curves become shared faces). Built-in (geo), not
+    OCC: OCC faces made from wires carry no curves in the plane's parameters (only a
+    boolean adds them), and gmsh then recomputes them for every boundary node, which
+    made meshing 1.8x slower (CPU, paper's sample) than on fragmented OCC faces. Only
+    for designs that pass :func:`_local_fragment_suffices`.
     """
+    geo = gmsh.model.geo
     lay = beam_layout(design)
     surfaces = []
     centres: dict[int, int] = {}
     ends_at: list[list[_BeamEnd]] = [[] for _ in range(design.n_nodes)]
     for i in range(design.n_bonds):
-        built = _add_bond_between_hubs(design, i, lay, centres)
+        built = _add_bond_between_hubs(design, i, lay, centres, geo)
         if built is None:  # excluded by _local_fragment_suffices
             raise EngineError(f"bond {i} has no arc on its hubs")
         surfaces.append(built[0])
         for end in built[1]:
             ends_at[end[0]].append(end)
     hubs = [_add_hub_on_arcs(design, j, lay.radius, ends_at[j], centres) for j in range(design.n_nodes)]
+    t = float(design.thickness) if dim == 3 else 1.0
+    measure = {tags.bond_tag(i): _bond_area_between_hubs(design, i, lay) * t for i in range(design.n_bonds)}
+    measure.update({tags.node_tag(j): np.pi * lay.radius**2 * t for j in range(design.n_nodes)})
     if dim == 2:
-        return [(2, t) for t in hubs], [(2, t) for t in surfaces]
-    out = gmsh.model.occ.extrude([(2, t) for t in surfaces + hubs], 0.0, 0.0, float(design.thickness))
+        return [(2, h) for h in hubs], [(2, b) for b in surfaces], measure
+    out = geo.extrude([(2, f) for f in surfaces + hubs], 0.0, 0.0, t)
     vols = [dt for dt in out if dt[0] == 3]  # one per input face, in order
     if len(vols) != len(surfaces) + len(hubs):
         raise EngineError(f"extrusion made {len(vols)} volumes from {len(surfaces) + len(hubs)} faces")
-    return vols[len(surfaces) :], vols[: len(surfaces)]
+    return vols[len(surfaces) :], vols[: len(surfaces)], measure
 
 
-def _centre_point(design: Design, node: int, centres: dict[int, int]) -> int:
-    """The point at the centre of ``node``'s hub (made once), the centre of its arcs.
-
-    It stays in the model as a free point (one mesh node in no cell): removing it
-    costs an ``occ.remove``, whose time grows with the model (11 of 15 s of geometry
-    at 981 bonds when the centres were removed one bond at a time, 29 s in one call).
-    """
-    if node not in centres:
-        x, y = design.nodes[node]
-        centres[node] = gmsh.model.occ.addPoint(float(x), float(y), 0.0)
-    return centres[node]
+def _bond_area_between_hubs(design: Design, i: int, lay: BeamLayout) -> float:
+    """Area (mm^2) of bond ``i`` outside its hubs: its outline with the ends cut on the
+    chords, less the two circular segments between chord and arc."""
+    R, ht = lay.radius, lay.thin_width[i] / 2
+    pts = bond_polygon(design, i, lay).copy()
+    k = len(pts)
+    u = design.directions[i]
+    c = np.sqrt(R * R - ht * ht)
+    pts[[0, k - 1]] += c * u
+    pts[[k // 2 - 1, k // 2]] -= c * u
+    x, y = pts.T
+    polygon = 0.5 * abs(float(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1))))
+    phi = 2.0 * np.arcsin(ht / R)
+    return polygon - R * R * (phi - np.sin(phi))  # two segments of R^2 (phi - sin phi) / 2
 
 
 def _add_hub_on_arcs(design: Design, node: int, R: float, ends: list[_BeamEnd], centres: dict[int, int]) -> int:
-    """Face of the hub of ``node``, bounded by its beams' end arcs and the arcs between them."""
-    occ = gmsh.model.occ
+    """Face (built-in kernel) of the hub of ``node``, bounded by its beams' end arcs and the arcs between them."""
+    geo = gmsh.model.geo
     cx, cy = (float(v) for v in design.nodes[node])
-    if not ends:
-        return occ.addDisk(cx, cy, 0.0, R, R)
+    centre_tag = _centre_point(design, node, centres, geo)
     two_pi = 2.0 * np.pi
     items = []
     for _, curve, pa, pb, xa, xb in ends:
         ta, tb = (float(np.arctan2(x[1] - cy, x[0] - cx)) for x in (xa, xb))
         # an end arc spans less than pi (thin end narrower than the hub): order its
-        # points counter-clockwise around the hub
+        # points counter-clockwise around the hub; the curve runs pa -> pb, so its sign
+        # in the hub's loop says which way
         if (tb - ta) % two_pi < np.pi:
             items.append((ta % two_pi, tb, curve, pa, pb))
         else:
-            items.append((tb % two_pi, ta, curve, pb, pa))
+            items.append((tb % two_pi, ta, -curve, pb, pa))
     items.sort(key=lambda it: it[0])
-    centre_tag = _centre_point(design, node, centres)
+    if not items:  # a hub without beams: a circle of three arcs
+        p = [geo.addPoint(cx + R * float(np.cos(a)), cy + R * float(np.sin(a)), 0.0) for a in (0.0, 2.1, 4.2)]
+        arcs = [geo.addCircleArc(p[k], centre_tag, p[(k + 1) % 3]) for k in range(3)]
+        return geo.addPlaneSurface([geo.addCurveLoop(arcs)])
     loop = []
     for k, (_, t_end, curve, _, p_end) in enumerate(items):
         loop.append(curve)
@@ -528,10 +560,10 @@ def _add_hub_on_arcs(design: Design, node: int, R: float, ends: list[_BeamEnd], 
         # two arcs about the hub centre, split at the middle of the gap: a gap may span
         # more than pi, a centred arc must not
         t_mid = t_end + gap / 2
-        mid = occ.addPoint(cx + R * float(np.cos(t_mid)), cy + R * float(np.sin(t_mid)), 0.0)
-        loop.append(occ.addCircleArc(p_end, centre_tag, mid))
-        loop.append(occ.addCircleArc(mid, centre_tag, p_next))
-    return occ.addPlaneSurface([occ.addCurveLoop(loop)])
+        mid = geo.addPoint(cx + R * float(np.cos(t_mid)), cy + R * float(np.sin(t_mid)), 0.0)
+        loop.append(geo.addCircleArc(p_end, centre_tag, mid))
+        loop.append(geo.addCircleArc(mid, centre_tag, p_next))
+    return geo.addPlaneSurface([geo.addCurveLoop(loop)])
 
 
 def _segment_distance(p0: np.ndarray, p1: np.ndarray, q0: np.ndarray, q1: np.ndarray) -> np.ndarray:
@@ -645,14 +677,20 @@ def _group_pieces(design: Design, dim: int, n_objects: int, frag_map: list) -> t
     return groups, overlap_nodes
 
 
-def _add_cell_groups(groups: dict[int, list[int]], dim: int) -> tuple[dict[int, str], dict[int, float]]:
-    """One physical group per tag; returns tag -> name and tag -> CAD area/volume."""
+def _add_cell_groups(
+    groups: dict[int, list[int]], dim: int, measure: dict[int, float] | None = None
+) -> tuple[dict[int, str], dict[int, float]]:
+    """One physical group per tag; returns tag -> name and tag -> CAD area/volume
+    (``measure`` when given, else OCC's measure of the pieces)."""
     cell_groups: dict[int, str] = {}
     region_measure: dict[int, float] = {}
     for ptag in sorted(groups):
         gmsh.model.addPhysicalGroup(dim, groups[ptag], tag=ptag, name=tags.name(ptag))
         cell_groups[ptag] = tags.name(ptag)
-        region_measure[ptag] = float(sum(gmsh.model.occ.getMass(dim, t) for t in groups[ptag]))
+        if measure is not None:
+            region_measure[ptag] = float(measure[ptag])
+        else:
+            region_measure[ptag] = float(sum(gmsh.model.occ.getMass(dim, t) for t in groups[ptag]))
     return cell_groups, region_measure
 
 
