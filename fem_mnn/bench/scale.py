@@ -3,7 +3,8 @@
 Every lattice runs in a fresh subprocess (``python -m fem_mnn.bench.scale ONE.json``; under
 ``mpiexec -n 2`` for the parallel rows), so the peak resident memory of each row is its
 own (summed over ranks). One row = one load case, MSE loss on four nodes: mesh (gmsh
-geometry + fragment on rank 0, gmsh meshing, ``model_to_mesh``), assembly, factorisation
+geometry on rank 0: conforming hubs, or the global fragment when shapes overlap; gmsh
+meshing, ``model_to_mesh``), assembly, factorisation
 or preconditioner setup, one forward and one adjoint solve, the exact width gradient
 (shape derivative). Exponents are least-squares slopes of log(time) and log(memory) vs
 log(bonds) over the rows with >= 250 bonds (the small rows carry fixed costs).
@@ -59,7 +60,7 @@ def one(spec: dict) -> dict:
     mo = MeshOptions(dim=dim, elements_across=spec.get("elements_across", 3 if dim == 2 else 1))
     opts = FemOptions(dim=dim, mesh=mo, linear_solver=spec.get("solver", "auto"))
     t_geo = 0.0
-    if comm.rank == 0:  # the OCC geometry and fragment alone (a separate session)
+    if comm.rank == 0:  # the geometry (and fragment, if any) alone (a separate session)
         with gmsh_session():
             t_geo = build_model(design, mo, mesh=False).seconds
     comm.barrier()
