@@ -238,6 +238,17 @@ def test_shapes_that_meet_away_from_their_own_hubs_take_the_global_fragment():
     assert not _local_fragment_suffices(cross)
 
 
+def test_conforming_hub_without_beams_is_a_whole_disk():
+    d = Design(nodes=[[0.0, 0.0], [20.0, 0.0], [40.0, 40.0]], bonds=[[0, 1]], widths=[2.0])
+    with gmsh_session():
+        info = build_model(d, MeshOptions(dim=2, elements_across=1))
+        all_e, count = cell_membership()
+        rim = sum(curve_length(int(e)) for e in gmsh.model.getEntitiesForPhysicalGroup(1, tags.node_boundary_tag(2)))
+    assert len(all_e) == info.n_cells and set(count.values()) == {1}
+    assert info.region_measure[tags.node_tag(2)] == pytest.approx(math.pi * 2.0**2, rel=1e-12)
+    assert rim == pytest.approx(2 * math.pi * 2.0, rel=1e-6)  # the whole circle is exposed
+
+
 def test_segment_distance_against_sampling():
     from fem_mnn.geometry.build import _segment_distance
 
