@@ -249,6 +249,20 @@ def test_conforming_hub_without_beams_is_a_whole_disk():
     assert rim == pytest.approx(2 * math.pi * 2.0, rel=1e-6)  # the whole circle is exposed
 
 
+def test_cell_check_refuses_entities_in_no_group_or_in_two():
+    from fem_mnn.core.errors import EngineError
+    from fem_mnn.geometry.build import _count_and_check_cells
+
+    with gmsh_session():
+        info = build_model(triangular_patch(3, 2), MeshOptions(elements_across=1))
+        ents = [t for _, t in gmsh.model.getEntities(2)]
+        assert _count_and_check_cells(2, {1: ents}) == (info.n_cells, info.n_vertices)
+        with pytest.raises(EngineError):
+            _count_and_check_cells(2, {1: ents[1:]})
+        with pytest.raises(EngineError):
+            _count_and_check_cells(2, {1: ents, 2: ents[:1]})
+
+
 def test_segment_distance_against_sampling():
     from fem_mnn.geometry.build import _segment_distance
 
