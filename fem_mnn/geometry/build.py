@@ -557,13 +557,32 @@ def _add_hub_on_arcs(design: Design, node: int, R: float, ends: list[_BeamEnd], 
         gap = (t_next - t_end) % two_pi
         if not 1e-9 < gap < two_pi - 1e-9:  # ends that touch: excluded by _local_fragment_suffices
             raise EngineError(f"beam ends touch on the hub at ({cx:g}, {cy:g})")
-        # two arcs about the hub centre, split at the middle of the gap: a gap may span
-        # more than pi, a centred arc must not
-        t_mid = t_end + gap / 2
-        mid = geo.addPoint(cx + R * float(np.cos(t_mid)), cy + R * float(np.sin(t_mid)), 0.0)
-        loop.append(geo.addCircleArc(p_end, centre_tag, mid))
-        loop.append(geo.addCircleArc(mid, centre_tag, p_next))
+        # Split points of the gap: angle 0 when inside it (where OCC's disk had its seam:
+        # the hubs are cut as the fragmented disks were, and a width change moves no other
+        # split point: extra moving points made remeshed finite differences 5x noisier),
+        # then the middle of any piece of pi or more (a centred arc must span less).
+        cuts = [0.0, gap]
+        seam = (-t_end) % two_pi
+        if 1e-9 < seam < gap - 1e-9:
+            cuts.insert(1, seam)
+        cuts = _split_long(cuts)
+        points = [p_end]
+        for a in cuts[1:-1]:
+            t = t_end + a
+            points.append(geo.addPoint(cx + R * float(np.cos(t)), cy + R * float(np.sin(t)), 0.0))
+        points.append(p_next)
+        loop += [geo.addCircleArc(points[m], centre_tag, points[m + 1]) for m in range(len(points) - 1)]
     return geo.addPlaneSurface([geo.addCurveLoop(loop)])
+
+
+def _split_long(cuts: list[float]) -> list[float]:
+    """Sorted angles with a middle point added to every interval of 0.9 pi or more."""
+    out = [cuts[0]]
+    for a, b in zip(cuts[:-1], cuts[1:], strict=True):
+        if b - a >= 0.9 * np.pi:
+            out.append((a + b) / 2)
+        out.append(b)
+    return out
 
 
 def _segment_distance(p0: np.ndarray, p1: np.ndarray, q0: np.ndarray, q1: np.ndarray) -> np.ndarray:
