@@ -44,6 +44,15 @@ def cell_membership() -> tuple[np.ndarray, dict[int, int]]:
     return all_e, count
 
 
+def curve_length(tag: int) -> float:
+    """Length of a model curve of either kernel (OCC's getMass knows only OCC curves):
+    a polyline of 4001 points on its parametrisation (an arc of angle a is
+    underestimated by about a^2 / (24 * 4000^2), < 3e-8 for a <= pi)."""
+    lo, hi = gmsh.model.getParametrizationBounds(1, tag)
+    x = np.asarray(gmsh.model.getValue(1, tag, np.linspace(lo[0], hi[0], 4001))).reshape(-1, 3)
+    return float(np.sum(np.linalg.norm(np.diff(x, axis=0), axis=1)))
+
+
 def check_tagged_once(design: Design, options: MeshOptions) -> None:
     with gmsh_session():
         info = build_model(design, options)
@@ -127,7 +136,7 @@ def test_hub_boundary_facets_are_the_uncovered_arcs():
         degree = np.bincount(d.bonds.ravel(), minlength=d.n_nodes)
         for j in range(d.n_nodes):
             ents = gmsh.model.getEntitiesForPhysicalGroup(1, tags.node_boundary_tag(j))
-            length = sum(gmsh.model.occ.getMass(1, int(e)) for e in ents)
+            length = sum(curve_length(int(e)) for e in ents)
             covered = sum(2 * R * math.asin(lay.thin_width[i] / 2 / R) for i in range(d.n_bonds) if j in d.bonds[i])
             assert length == pytest.approx(2 * math.pi * R - covered, rel=1e-6), (j, degree[j])
 
@@ -153,6 +162,130 @@ def test_hub_narrower_than_thin_end_still_tagged_once():
         all_e, count = cell_membership()
     assert set(count) == set(all_e.tolist()) and set(count.values()) == {1}
     assert {tags.bond_tag(i) for i in range(d.n_bonds)} <= set(info.cell_groups)
+
+
+def _region_and_facet_measures(design: Design, options: MeshOptions) -> tuple[dict, dict]:
+    """Region measures and, in 2D, the length of every exposed hub boundary (3D: the group names)."""
+    with gmsh_session():
+        info = build_model(design, options, mesh=False)
+        facets = {
+            ftag: sum(curve_length(int(e)) for e in gmsh.model.getEntitiesForPhysicalGroup(1, ftag))
+            if options.dim == 2
+            else name
+            for ftag, name in info.facet_groups.items()
+        }
+    return info.region_measure, facets
+
+
+@pytest.mark.parametrize("dim", [2, 3])
+def test_hubs_built_on_beam_arcs_match_the_global_fragment(monkeypatch, dim):
+    from fem_mnn.geometry import build
+
+    d = triangular_patch(3, 2, width=2.0).with_widths(np.linspace(1.5, 2.5, triangular_patch(3, 2).n_bonds))
+    opts = MeshOptions(dim=dim, elements_across=1)
+    assert build._local_fragment_suffices(d)
+    local = _region_and_facet_measures(d, opts)
+    monkeypatch.setattr(build, "_local_fragment_suffices", lambda design: False)
+    assert local[0].keys() == (glob := _region_and_facet_measures(d, opts))[0].keys()
+    for k in local[0]:
+        assert local[0][k] == pytest.approx(glob[0][k], rel=1e-9)
+    assert local[1].keys() == glob[1].keys()
+    for k in local[1]:
+        if dim == 2:
+            assert local[1][k] == pytest.approx(glob[1][k], rel=1e-6)  # polyline lengths: see curve_length
+
+
+def test_hubs_built_on_beam_arcs_share_the_arcs():
+    d = paper_sample()
+    lay = beam_layout(d)
+    with gmsh_session():
+        build_model(d, MeshOptions(dim=2), mesh=False)
+        for i in range(d.n_bonds):
+            (bond_face,) = gmsh.model.getEntitiesForPhysicalGroup(2, tags.bond_tag(i))
+            arcs = {t for _, t in gmsh.model.getBoundary([(2, int(bond_face))], oriented=False)}
+            for j in d.bonds[i].tolist():
+                (hub_face,) = gmsh.model.getEntitiesForPhysicalGroup(2, tags.node_tag(j))
+                hub = {t for _, t in gmsh.model.getBoundary([(2, int(hub_face))], oriented=False)}
+                (shared,) = arcs & hub  # exactly one curve: the end arc, meshed once for both
+                R, ht = lay.radius, lay.thin_width[i] / 2
+                assert curve_length(shared) == pytest.approx(2 * R * math.asin(ht / R), rel=1e-6)
+
+
+def test_shapes_that_meet_away_from_their_own_hubs_take_the_global_fragment():
+    from fem_mnn.geometry.build import _local_fragment_suffices
+
+    assert _local_fragment_suffices(paper_sample()) and _local_fragment_suffices(triangular_strip(12, 8))
+    # wide beams overlapping next to a hub; thin ends as wide as the hub
+    assert not _local_fragment_suffices(
+        triangular_patch(3, 2, width=2.5, geometry=Geometry(thin_end_ratio=1.0, junction_radius=1.5))
+    )
+    assert not _local_fragment_suffices(
+        dataclasses.replace(triangular_patch(3, 2), geometry=Geometry(junction_radius=0.5))
+    )
+    # a foreign hub (node 2) 2.5 mm from a bar of half-width 1 (R = 2): they overlap; 3.5 mm: apart
+    for y, apart in ((2.5, False), (3.5, True)):
+        d = Design(
+            nodes=[[0.0, 0.0], [20.0, 0.0], [10.0, y], [10.0, y + 20]], bonds=[[0, 1], [2, 3]], widths=[2.0, 2.0]
+        )
+        assert _local_fragment_suffices(d) is apart
+    # two hubs that overlap (no bond between them)
+    hubs = Design(nodes=[[0.0, 0.0], [20.0, 0.0], [20.0, 3.0], [20.0, 23.0]], bonds=[[0, 1], [2, 3]], widths=[2.0, 2.0])
+    assert not _local_fragment_suffices(hubs)
+    # beams that cross far from every hub
+    cross = Design(
+        nodes=[[0.0, 0.0], [20.0, 0.0], [10.0, -10.0], [10.0, 10.0]], bonds=[[0, 1], [2, 3]], widths=[2.0, 2.0]
+    )
+    assert not _local_fragment_suffices(cross)
+
+
+def test_conforming_hub_without_beams_is_a_whole_disk():
+    d = Design(nodes=[[0.0, 0.0], [20.0, 0.0], [40.0, 40.0]], bonds=[[0, 1]], widths=[2.0])
+    with gmsh_session():
+        info = build_model(d, MeshOptions(dim=2, elements_across=1))
+        all_e, count = cell_membership()
+        rim = sum(curve_length(int(e)) for e in gmsh.model.getEntitiesForPhysicalGroup(1, tags.node_boundary_tag(2)))
+    assert len(all_e) == info.n_cells and set(count.values()) == {1}
+    assert info.region_measure[tags.node_tag(2)] == pytest.approx(math.pi * 2.0**2, rel=1e-12)
+    assert rim == pytest.approx(2 * math.pi * 2.0, rel=1e-6)  # the whole circle is exposed
+
+
+def test_cell_check_refuses_entities_in_no_group_or_in_two():
+    from fem_mnn.core.errors import EngineError
+    from fem_mnn.geometry.build import _count_and_check_cells
+
+    with gmsh_session():
+        info = build_model(triangular_patch(3, 2), MeshOptions(elements_across=1))
+        ents = [t for _, t in gmsh.model.getEntities(2)]
+        assert _count_and_check_cells(2, {1: ents}) == (info.n_cells, info.n_vertices)
+        with pytest.raises(EngineError):
+            _count_and_check_cells(2, {1: ents[1:]})
+        with pytest.raises(EngineError):
+            _count_and_check_cells(2, {1: ents, 2: ents[:1]})
+
+
+def test_segment_distance_against_sampling():
+    from fem_mnn.geometry.build import _segment_distance
+
+    rng = np.random.default_rng(5)
+    p0, p1, q0, q1 = (rng.uniform(-1, 1, (200, 2)) for _ in range(4))
+    p1[:50] = p0[:50]  # points among the segments
+    q1[25:75] = q0[25:75]
+    q0[100:150] = p0[100:150] + 0.3 * (p1[100:150] - p0[100:150])  # touching
+    u = np.linspace(0, 1, 201)  # a sample within 1/400 of a segment length (< 2.9) of every point
+    sp = p0[:, None] + u[None, :, None] * (p1 - p0)[:, None]
+    sq = q0[:, None] + u[None, :, None] * (q1 - q0)[:, None]
+    brute = np.linalg.norm(sp[:, :, None] - sq[:, None, :], axis=3).min(axis=(1, 2))
+    exact = _segment_distance(p0, p1, q0, q1)
+    assert np.all(exact <= brute + 1e-12)
+    assert np.allclose(exact, brute, atol=2 * 2.9 / 400)
+
+
+def test_global_fragment_for_a_beam_through_a_foreign_hub_tags_every_cell_once():
+    d = Design(nodes=[[0.0, 0.0], [20.0, 0.0], [10.0, 1.5], [10.0, 21.5]], bonds=[[0, 1], [2, 3]], widths=[2.0, 2.0])
+    with gmsh_session():
+        info = build_model(d, MeshOptions(dim=2, elements_across=1))
+        all_e, count = cell_membership()
+    assert len(all_e) == info.n_cells and set(count.values()) == {1}
 
 
 def test_mesh_size_rule_elements_across_thinnest_section():
@@ -218,6 +351,27 @@ def test_second_order_mesh():
 
 
 # -------------------------------------------------------------------------- DOLFINx
+
+
+@pytest.mark.fem
+@pytest.mark.parametrize("dim", [2, 3])
+def test_dolfinx_mesh_is_one_connected_piece(dim):
+    # conformity: a hub and its beams that did not share their arc would be separate pieces
+    need_dolfinx()
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    from fem_mnn.fem.meshing import generate_mesh
+
+    d = triangular_patch(3, 2)
+    md = generate_mesh(d, MeshOptions(dim=dim, elements_across=1))
+    top = md.mesh.topology
+    top.create_connectivity(dim - 1, dim)
+    f2c = top.connectivity(dim - 1, dim)
+    n = top.index_map(dim).size_local
+    pairs = np.array([f2c.links(f) for f in range(top.index_map(dim - 1).size_local) if len(f2c.links(f)) == 2])
+    graph = coo_matrix((np.ones(len(pairs)), (pairs[:, 0], pairs[:, 1])), shape=(n, n))
+    assert connected_components(graph, directed=False)[0] == 1
 
 
 @pytest.mark.fem

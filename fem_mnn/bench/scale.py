@@ -3,7 +3,8 @@
 Every lattice runs in a fresh subprocess (``python -m fem_mnn.bench.scale ONE.json``; under
 ``mpiexec -n 2`` for the parallel rows), so the peak resident memory of each row is its
 own (summed over ranks). One row = one load case, MSE loss on four nodes: mesh (gmsh
-geometry + fragment on rank 0, gmsh meshing, ``model_to_mesh``), assembly, factorisation
+geometry on rank 0: conforming hubs, or the global fragment when shapes overlap; gmsh
+meshing, ``model_to_mesh``), assembly, factorisation
 or preconditioner setup, one forward and one adjoint solve, the exact width gradient
 (shape derivative). Exponents are least-squares slopes of log(time) and log(memory) vs
 log(bonds) over the rows with >= 250 bonds (the small rows carry fixed costs).
@@ -59,7 +60,7 @@ def one(spec: dict) -> dict:
     mo = MeshOptions(dim=dim, elements_across=spec.get("elements_across", 3 if dim == 2 else 1))
     opts = FemOptions(dim=dim, mesh=mo, linear_solver=spec.get("solver", "auto"))
     t_geo = 0.0
-    if comm.rank == 0:  # the OCC geometry and fragment alone (a separate session)
+    if comm.rank == 0:  # the geometry (and fragment, if any) alone (a separate session)
         with gmsh_session():
             t_geo = build_model(design, mo, mesh=False).seconds
     comm.barrier()
@@ -130,8 +131,9 @@ def exponent(rows: list, key: str, min_bonds: int = 240) -> float | None:
 
 #: Rows the default run skips, and why (measured or estimated on the 2-core, 24 GB machine).
 SKIPPED = {
-    (2, 3979): "about 12M P2 dofs / 1.5M cells: model_to_mesh alone ~60 s on one rank and the matrix + "
-    "GAMG hierarchy > 8 GB; over the benchmark's memory and time budget (run it with --scale-max-bonds 4000)",
+    (2, 3979): "11.6M P2 dofs / 2.7M cells: meshing ~110 s and model_to_mesh ~130 s on one rank (2026-12-02), and "
+    "the memory guard's estimate (22 GB, direct-factor fill even with --solver iterative) exceeds 75 % of 23.5 GB; "
+    "over the benchmark's memory and time budget (run it with --scale-max-bonds 4000)",
     (3, 249): "about 1M P2 dofs at one element across: GAMG needs 85-180 CG iterations per solve "
     "(~0.2 s each under load), several minutes per solve pair; over the budget",
 }
