@@ -301,7 +301,10 @@ class Discretisation:
             except Exception:
                 cells = None
             if cells is not None:
-                self.estimate = estimate_fe(options.dim, options.degree, cells, ranks=comm.size)
+                est0 = estimate_fe(options.dim, options.degree, cells, ranks=comm.size)
+                if _solvers.choose(options.linear_solver, est0.n_dofs, options.dim) == "iterative":
+                    est0 = estimate_fe(options.dim, options.degree, cells, ranks=comm.size, iterative=True)
+                self.estimate = est0
                 check_memory(self.estimate)
                 predicted = _predicted_seconds("mesh", self.estimate)
         t0 = time.perf_counter()
@@ -330,6 +333,8 @@ class Discretisation:
             mesh.topology.index_map(self.tdim).size_global,
             n_dofs=im.size_global * self.V.dofmap.index_map_bs,
             ranks=self.comm.size,
+            iterative=_solvers.choose(options.linear_solver, im.size_global * self.V.dofmap.index_map_bs, self.gdim)
+            == "iterative",
         )
         check_memory(self.estimate)
         log.log(
