@@ -13,7 +13,7 @@ matrix values changed (mesh morphing, same sparsity). The choice:
     one SOR sweep on the P2 level, the Galerkin P1 operator ``P^T A P`` (P the P1 -> P2
     interpolation on the same mesh) solved by MUMPS Cholesky. GAMG needs 85-250 CG
     iterations on P2 tetrahedra of the thin beams (aggregation on a quadratic operator with
-    one element across), p-multigrid 45-50 at 1 and 2 elements across; the P1 factor has
+    one element across), p-multigrid 35-49 (1-3 elements across, 28-249 bonds); the P1 level has
     about a sixth of the dofs and a small fraction of the P2 factor's fill;
   - otherwise (2D, or P1) by PETSc GAMG (smoothed aggregation) with the rigid-body
     near-nullspace of the mesh (3 modes in 2D, 6 in 3D).
