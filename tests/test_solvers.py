@@ -168,11 +168,14 @@ def _gradient_cli(tmp_path, design_file, name, *extra, ranks=1):
 
 @pytest.mark.mpi
 @pytest.mark.slow
-def test_iterative_two_ranks_matches_serial_direct(tmp_path):
+@pytest.mark.parametrize("dim", [2, 3])
+def test_iterative_two_ranks_matches_serial_direct(tmp_path, dim):
+    """2D: GAMG; 3D: the p-multigrid (its P1 coarse level and interpolation distributed)."""
     design_file = tmp_path / "strip.json"
     save_design(mpi_shape_case.case_design(), design_file)
-    ser = _gradient_cli(tmp_path, design_file, "serial", "--solver", "direct")
-    par = _gradient_cli(tmp_path, design_file, "par", "--solver", "iterative", ranks=2)
+    extra = ("--dim", "3", "--elements-across", "1") if dim == 3 else ()
+    ser = _gradient_cli(tmp_path, design_file, "serial", "--solver", "direct", *extra)
+    par = _gradient_cli(tmp_path, design_file, "par", "--solver", "iterative", *extra, ranks=2)
     assert par["fem"]["ranks"] == 2 and par["fem"]["solver"]["kind"] == "iterative"
     for k in ("u", "grad_w", "grad_theta", "grad_w_exact"):
         assert _rel(ser[k], par[k]) < TOL, k
