@@ -16,17 +16,21 @@ import sys
 import time
 from typing import Any
 
-import dolfinx
-import dolfinx.fem.petsc
-import numpy as np
-from mpi4py import MPI
-from petsc4py import PETSc
+from fem_mnn.fem._dolfinx import import_dolfinx
 
-from fem_mnn.design import paper_sample
-from fem_mnn.fem import solvers
-from fem_mnn.fem.linear import FemModel, FemOptions
-from fem_mnn.geometry.build import MeshOptions
-from fem_mnn.learn.tasks import gram_force
+import_dolfinx()  # dolfinx_solver before dolfinx and petsc4py
+
+import dolfinx  # noqa: E402
+import dolfinx.fem.petsc  # noqa: E402
+import numpy as np  # noqa: E402
+from mpi4py import MPI  # noqa: E402
+from petsc4py import PETSc  # noqa: E402
+
+from fem_mnn.design import paper_sample  # noqa: E402
+from fem_mnn.fem import solvers  # noqa: E402
+from fem_mnn.fem.linear import FemModel, FemOptions  # noqa: E402
+from fem_mnn.geometry.build import MeshOptions  # noqa: E402
+from fem_mnn.learn.tasks import gram_force  # noqa: E402
 
 
 def _pmg(ksp: Any, A: Any, V: Any, coarse: str) -> tuple:
