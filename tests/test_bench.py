@@ -81,3 +81,37 @@ def test_mesh_command_size_option(tmp_path, capsys):
     assert "h = 0.35 mm" in capsys.readouterr().out
     for bad in ("0", "-1", "nan", "x"):
         assert main(["mesh", str(src), "-o", str(out), "--size", bad]) == 2
+
+
+def test_scale_table_and_3d_rows(monkeypatch):
+    """``--scale-dim 3``: the 3D rows only (paper sample with both solvers), the table names the preconditioner."""
+    from fem_mnn.bench import scale
+
+    specs = []
+
+    def fake_child(spec, ranks, timeout):
+        specs.append((spec, ranks))
+        it = spec.get("solver") == "iterative" or spec["bonds"] > 28
+        return {
+            **spec,
+            "ranks": ranks,
+            "dofs": 1000 * spec["bonds"],
+            "solver": "iterative" if it else "direct",
+            "iterations": [47, 46] if it else None,
+            "preconditioner": "mg" if it else "cholesky",
+            **{k: 1.0 for k in ("mesh_s", "gmsh_geometry_fragment_s", "gmsh_mesh_s", "model_to_mesh_s")},
+            **{k: 1.0 for k in ("assemble_s", "factorise_or_pc_s", "solves_s", "shape_gradient_s")},
+            "gradient_total_s": 5.0,
+            "peak_mib": 400.0,
+        }
+
+    monkeypatch.setattr(scale, "_run_child", fake_child)
+    res = scale.run_scale(dims=(3,))
+    assert [(s["dim"], s["bonds"], s.get("solver")) for s, _ in specs] == [
+        (3, 28, None),
+        (3, 28, "iterative"),
+        (3, 103, None),
+        (3, 249, None),
+    ]
+    table = scale.scale_table(res)
+    assert "iterative mg (47 it)" in table and "| 3 | 249 | 1 | 249,000 |" in table

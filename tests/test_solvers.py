@@ -1,4 +1,4 @@
-"""Direct (MUMPS) and iterative (CG + GAMG) solvers agree: displacements and gradients to 1e-8, 2D and 3D, morphing, 2 ranks."""
+"""Direct (MUMPS) and iterative (CG + GAMG in 2D, p-multigrid in 3D) solvers agree: displacements and gradients to 1e-8, 2D and 3D, morphing, 2 ranks."""
 
 from __future__ import annotations
 
@@ -51,7 +51,8 @@ def test_iterative_matches_direct(dim):
     opd, sgd, thd = _gradients(d, f, loss, dim, "direct", ea)
     opi, sgi, thi = _gradients(d, f, loss, dim, "iterative", ea)
     assert opd.linear_solver == "direct" and opi.linear_solver == "iterative"
-    assert opi.ksp.getType() == "cg" and opi.ksp.getPC().getType() == "gamg"
+    # 2D: GAMG; 3D P2: the p-multigrid (P1 coarse level)
+    assert opi.ksp.getType() == "cg" and opi.ksp.getPC().getType() == ("gamg" if dim == 2 else "mg")
     assert _rel(sgd.forward.u, sgi.forward.u) < TOL
     assert _rel(sgd.forward.elongation, sgi.forward.elongation) < TOL
     assert _rel(sgd.adjoint.u, sgi.adjoint.u) < TOL
@@ -75,6 +76,44 @@ def test_morphing_with_iterative_solver():
         out[kind] = shape_width_gradient(op, f, loss)
     assert _rel(out["direct"].grad_w, out["iterative"].grad_w) < TOL
     assert _rel(out["direct"].forward.u, out["iterative"].forward.u) < TOL
+
+
+@pytest.mark.slow
+def test_morphing_3d_with_pmg():
+    """The p-multigrid's coarse operator follows the morphed matrix (refresh_ksp)."""
+    d = mpi_shape_case.case_design()
+    f, loss = mpi_shape_case.case_problem(d)
+    w1 = d.widths + np.linspace(-0.2, 0.2, d.n_bonds)
+    out = {}
+    for kind in ("direct", "iterative"):
+        opts = FemOptions(dim=3, mesh=MeshOptions(dim=3, elements_across=1, size=0.8), linear_solver=kind)
+        m = MorphingFemModel(d, opts)
+        shape_width_gradient(m.operator(d.widths), f, loss)
+        op = m.operator(w1)
+        assert m.n_meshes == 1 and m.n_morphs >= 1
+        out[kind] = shape_width_gradient(op, f, loss)
+        if kind == "iterative":
+            assert op.ksp.getPC().getType() == "mg"
+    assert _rel(out["direct"].grad_w, out["iterative"].grad_w) < TOL
+    assert _rel(out["direct"].forward.u, out["iterative"].forward.u) < TOL
+
+
+def test_preconditioner_choice():
+    """p-multigrid in 3D with P2, GAMG otherwise; a pc_type option wins."""
+    import dolfinx
+
+    for dim, degree, po, want in (
+        (3, 2, (), "pmg"),
+        (3, 1, (), "gamg"),
+        (2, 2, (), "gamg"),
+        (3, 2, (("pc_type", "gamg"),), "gamg"),
+        (2, 2, (("pc_type", "jacobi"),), "jacobi"),
+    ):
+        mesh = (dolfinx.mesh.create_unit_cube if dim == 3 else dolfinx.mesh.create_unit_square)(
+            MPI.COMM_SELF, *[1] * dim
+        )
+        V = dolfinx.fem.functionspace(mesh, ("Lagrange", degree, (dim,)))
+        assert solvers.preconditioner(V, po) == want
 
 
 def test_auto_choice_and_options():
@@ -129,11 +168,14 @@ def _gradient_cli(tmp_path, design_file, name, *extra, ranks=1):
 
 @pytest.mark.mpi
 @pytest.mark.slow
-def test_iterative_two_ranks_matches_serial_direct(tmp_path):
+@pytest.mark.parametrize("dim", [2, 3])
+def test_iterative_two_ranks_matches_serial_direct(tmp_path, dim):
+    """2D: GAMG; 3D: the p-multigrid (its P1 coarse level and interpolation distributed)."""
     design_file = tmp_path / "strip.json"
     save_design(mpi_shape_case.case_design(), design_file)
-    ser = _gradient_cli(tmp_path, design_file, "serial", "--solver", "direct")
-    par = _gradient_cli(tmp_path, design_file, "par", "--solver", "iterative", ranks=2)
+    extra = ("--dim", "3", "--elements-across", "1") if dim == 3 else ()
+    ser = _gradient_cli(tmp_path, design_file, "serial", "--solver", "direct", *extra)
+    par = _gradient_cli(tmp_path, design_file, "par", "--solver", "iterative", *extra, ranks=2)
     assert par["fem"]["ranks"] == 2 and par["fem"]["solver"]["kind"] == "iterative"
     for k in ("u", "grad_w", "grad_theta", "grad_w_exact"):
         assert _rel(ser[k], par[k]) < TOL, k

@@ -13,7 +13,11 @@ def _bench(args: argparse.Namespace) -> int:
     if args.scale:
         from fem_mnn.bench.scale import run_scale, scale_table
 
-        res = run_scale(max_bonds_2d=args.scale_max_bonds, max_bonds_3d=args.scale_max_bonds_3d)
+        res = run_scale(
+            max_bonds_2d=args.scale_max_bonds,
+            max_bonds_3d=args.scale_max_bonds_3d,
+            dims=tuple(args.scale_dim or (2, 3)),
+        )
         atomic_write_json(args.out, res)
         print(scale_table(res))
         print(f"wrote {args.out} ({res['seconds']:.0f} s)")
@@ -41,9 +45,16 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--scale",
         action="store_true",
         help="scaling benchmark instead: 2D P2 lattices of 28..1000 bonds (4000 with --scale-max-bonds), 3D of "
-        "28..100, serial and mpiexec -n 2 (249 bonds): dofs, peak memory, time of every stage, exponents",
+        "28..250, serial and mpiexec -n 2 (249 bonds): dofs, peak memory, time of every stage, exponents",
     )
     p.add_argument("--scale-max-bonds", type=int, default=1000, metavar="N", help="largest 2D row (default 1000)")
-    p.add_argument("--scale-max-bonds-3d", type=int, default=103, metavar="N", help="largest 3D row (default 103)")
+    p.add_argument("--scale-max-bonds-3d", type=int, default=249, metavar="N", help="largest 3D row (default 249)")
+    p.add_argument(
+        "--scale-dim",
+        type=int,
+        choices=(2, 3),
+        action="append",
+        help="only these dimensions' rows (repeatable; default both)",
+    )
     p.add_argument("--out", required=True, help="JSON file to write")
     p.set_defaults(func=_bench)

@@ -1,4 +1,4 @@
-"""Linear solvers of the FE stiffness: direct (MUMPS) or iterative (CG + GAMG), one KSP per operator.
+"""Linear solvers of the FE stiffness: direct (MUMPS) or iterative (CG + p-multigrid or GAMG), one KSP per operator.
 
 :func:`make_ksp` builds the PETSc KSP that :class:`fem_mnn.fem.linear.FemOperator` keeps
 for every forward, adjoint and batch solve; :func:`refresh_ksp` re-sets it up after the
@@ -7,15 +7,26 @@ matrix values changed (mesh morphing, same sparsity). The choice:
 * ``"direct"``: ``preonly`` + MUMPS Cholesky (or LU, :attr:`FemOptions.factor`). One
   factorisation, then each right-hand side is two triangular solves; in serial a batch
   is one MatMatSolve.
-* ``"iterative"``: conjugate gradients preconditioned by PETSc GAMG (smoothed
-  aggregation) with the rigid-body near-nullspace of the mesh (3 modes in 2D, 6 in 3D).
+* ``"iterative"``: conjugate gradients, preconditioned
+
+  - in 3D with P2 (or higher) elements by a two-level p-multigrid (:data:`PMG_DEFAULTS`):
+    one SOR sweep on the P2 level, the Galerkin P1 operator ``P^T A P`` (P the P1 -> P2
+    interpolation on the same mesh) solved by MUMPS Cholesky. GAMG needs 85-250 CG
+    iterations on P2 tetrahedra of the thin beams (aggregation on a quadratic operator with
+    one element across), p-multigrid 35-49 (1-3 elements across, 28-249 bonds); the P1 level has
+    about a sixth of the dofs and a small fraction of the P2 factor's fill;
+  - otherwise (2D, or P1) by PETSc GAMG (smoothed aggregation) with the rigid-body
+    near-nullspace of the mesh (3 modes in 2D, 6 in 3D).
+
   The preconditioner is set up once per matrix and reused by every solve (forward,
   adjoint, every load case). The default relative tolerance :data:`RTOL` (on the
   unpreconditioned residual) makes the displacements, extracted quantities and
   gradients agree with the direct solve to about 1e-10 relative on the test designs
-  (tests ask 1e-8). hypre is not in the ``dolfinx-solver-real`` wheel; another PC
-  can be chosen with PETSc options (``pc_type bddc`` needs a MATIS matrix and is not
-  wired here).
+  (tests ask 1e-8). ``--petsc-option pc_type=gamg`` brings GAMG back in 3D, with its
+  defaults; hypre is not in the ``dolfinx-solver-real`` wheel (``pc_type bddc`` needs a
+  MATIS matrix and is not wired here). The rigid-body near-nullspace is attached to
+  every iterative operator (also the P1 coarse one), so a GAMG coarse solve
+  (``mg_coarse_pc_type=gamg``) works too.
 * ``"auto"`` (default): direct up to :data:`AUTO_DIRECT_MAX_DOFS_2D` dofs in 2D and
   :data:`AUTO_DIRECT_MAX_DOFS_3D` in 3D (MUMPS is faster there, and a batch of load
   cases costs little more than one), iterative beyond (where the factor's memory
@@ -29,7 +40,8 @@ Everything here is collective over the matrix's communicator.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import contextlib
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from fem_mnn.core.errors import EngineError, InputError
@@ -44,12 +56,15 @@ from petsc4py import PETSc  # noqa: E402
 __all__ = [
     "AUTO_DIRECT_MAX_DOFS_2D",
     "AUTO_DIRECT_MAX_DOFS_3D",
+    "GAMG_DEFAULTS",
+    "PMG_DEFAULTS",
     "PREFIX",
     "RTOL",
     "SOLVERS",
     "choose",
     "make_ksp",
     "parse_petsc_options",
+    "preconditioner",
     "refresh_ksp",
     "rigid_body_modes",
 ]
@@ -66,6 +81,39 @@ AUTO_DIRECT_MAX_DOFS_2D = 3_500_000
 #: ends: 120k dofs, MUMPS factorisation 3 s vs GAMG setup 3-5 s + 85-180 CG iterations
 #: per solve, measured on a loaded 2-core machine; the factor's fill grows as n^(4/3)).
 AUTO_DIRECT_MAX_DOFS_3D = 250_000
+
+
+#: GAMG defaults (overridable with --petsc-option): measured on the lattices, 2 smoothing
+#: steps and a small drop threshold keep the iteration count near-flat in size in 2D.
+GAMG_DEFAULTS = (("pc_gamg_threshold", "0.01"), ("mg_levels_ksp_max_it", "2"))
+#: p-multigrid defaults (overridable). Measured on the 3D paper sample (120k dofs, rtol 1e-12,
+#: 2 load cases, loaded 2-core machine): one Richardson + SOR sweep 47 CG iterations, 7.6 s;
+#: Chebyshev + SOR x2 29 it, 12.7 s; Chebyshev + Jacobi x2 65 it, 12.2 s (x4: 44 it, 16.1 s);
+#: a GAMG coarse solve instead of MUMPS 68 it, 24.1 s; GAMG on P2 alone 245 it, 36.6 s.
+PMG_DEFAULTS = (
+    ("mg_levels_ksp_type", "richardson"),
+    ("mg_levels_pc_type", "sor"),
+    ("mg_levels_ksp_max_it", "1"),
+    ("mg_coarse_ksp_type", "preonly"),
+    ("mg_coarse_pc_type", "cholesky"),
+    ("mg_coarse_pc_factor_mat_solver_type", "mumps"),
+)
+
+
+def preconditioner(V: Any, petsc_options: Iterable[tuple[str, str]] = ()) -> str:
+    """The iterative path's preconditioner: ``"pmg"`` (3D, degree >= 2), ``"gamg"`` or another ``pc_type``.
+
+    A ``pc_type`` given in ``petsc_options`` (or ``PETSC_OPTIONS``) wins; ``pc_type=mg``
+    is the p-multigrid where it applies.
+    """
+    given = dict(petsc_options).get("pc_type")
+    opts = PETSc.Options()
+    if given is None and opts.hasName(PREFIX + "pc_type"):
+        given = opts.getString(PREFIX + "pc_type")
+    pmg_ok = V.mesh.geometry.dim == 3 and V.ufl_element().embedded_superdegree >= 2
+    if given in (None, "mg"):
+        return "pmg" if pmg_ok else ("mg" if given else "gamg")
+    return str(given)
 
 
 def choose(solver: str, n_dofs: int, gdim: int) -> str:
@@ -136,17 +184,23 @@ def _near_nullspace(A: Any, V: Any) -> None:
     A.setNearNullSpace(ns)
 
 
-def _apply_options(ksp: Any, options: Iterable[tuple[str, str]]) -> None:
-    """setFromOptions with ``options`` under the prefix, removed again afterwards."""
+@contextlib.contextmanager
+def _options(options: Iterable[tuple[str, str]]) -> Iterator[None]:
+    """``options`` under the prefix in PETSc's database for the block, removed again afterwards.
+
+    The block must hold the setup too, not only ``setFromOptions``: PCMG and GAMG read
+    their levels' options (``mg_levels_*``, ``mg_coarse_*``) when the levels are made,
+    in ``KSPSetUp``.
+    """
     opts = PETSc.Options()
-    given = list(options)
     old = {}
-    for k, v in given:
+    for k, v in options:
         full = PREFIX + k
-        old[full] = opts.getString(full) if opts.hasName(full) else None
+        if full not in old:
+            old[full] = opts.getString(full) if opts.hasName(full) else None
         opts.setValue(full, v)
     try:
-        ksp.setFromOptions()
+        yield
     finally:
         for full, v in old.items():
             if v is None:
@@ -163,16 +217,49 @@ def _check_mumps(ksp: Any) -> None:
             raise EngineError(f"MUMPS factorisation failed (INFOG(1) = {info})")
 
 
+def _setup_pmg(ksp: Any, A: Any, V: Any) -> None:
+    """Two-level p-multigrid on ``ksp``: P2 (V) smoothed, Galerkin P1 coarse operator on the same mesh.
+
+    The interpolation and the coarse operator are kept on the KSP (``fem_mnn_pmg``) for
+    :func:`refresh_ksp`. With the symmetric clamp (identity rows and columns) ``P^T A P``
+    is SPD; it is not the clamped P1 operator, only a preconditioner for it.
+    """
+    import dolfinx
+    import dolfinx.fem.petsc
+
+    gdim = V.mesh.geometry.dim
+    V1 = dolfinx.fem.functionspace(V.mesh, ("Lagrange", 1, (gdim,)))
+    P = dolfinx.fem.petsc.interpolation_matrix(V1, V)
+    P.assemble()
+    Ac = A.ptap(P)
+    _coarse_setup(Ac, V1, gdim)
+    pc = ksp.getPC()
+    pc.setType("mg")
+    pc.setMGLevels(2)
+    pc.setMGType(PETSc.PC.MGType.MULTIPLICATIVE)
+    pc.setMGCycleType(PETSc.PC.MGCycleType.V)
+    pc.setMGInterpolation(1, P)
+    pc.getMGCoarseSolve().setOperators(Ac)
+    ksp.setAttr("fem_mnn_pmg", (P, Ac, V1))
+
+
+def _coarse_setup(Ac: Any, V1: Any, gdim: int) -> None:
+    Ac.setBlockSize(gdim)
+    Ac.setOption(PETSc.Mat.Option.SPD, True)
+    _near_nullspace(Ac, V1)  # for a GAMG coarse solve, if asked for
+
+
 def make_ksp(A: Any, V: Any, kind: str, factor: str = "cholesky", petsc_options: Iterable = ()) -> Any:
     """A set-up KSP for the assembled stiffness ``A`` on space ``V`` (collective).
 
     Args:
         A: The assembled matrix (clamped rows: identity), symmetric.
-        V: Its displacement space (rigid-body modes for GAMG).
+        V: Its displacement space (rigid-body modes, the P1 space of the p-multigrid).
         kind: ``"direct"`` or ``"iterative"`` (see :func:`choose`).
         factor: ``"cholesky"`` or ``"lu"`` for the direct solver.
         petsc_options: ``(key, value)`` pairs applied under :data:`PREFIX` (override the defaults).
     """
+    petsc_options = list(petsc_options)
     ksp = PETSc.KSP().create(A.getComm())
     ksp.setOptionsPrefix(PREFIX)
     ksp.setOperators(A)
@@ -187,19 +274,27 @@ def make_ksp(A: Any, V: Any, kind: str, factor: str = "cholesky", petsc_options:
         ksp.setType("cg")
         ksp.setNormType(PETSc.KSP.NormType.UNPRECONDITIONED)
         ksp.setTolerances(rtol=RTOL, atol=0.0, max_it=2000)
-        pc.setType("gamg")
-        pc.setGAMGType("agg")
+        which = preconditioner(V, petsc_options)
+        defaults: tuple = ()
+        if which == "pmg":
+            _setup_pmg(ksp, A, V)
+            defaults = PMG_DEFAULTS
+        elif which == "gamg":
+            pc.setType("gamg")
+            pc.setGAMGType("agg")
+            defaults = GAMG_DEFAULTS
         opts = PETSc.Options()
-        # measured on the lattices: 2 smoothing steps and a small drop threshold keep
-        # the iteration count near-flat in size; overridable with --petsc-option
-        for k, v in (("pc_gamg_threshold", "0.01"), ("mg_levels_ksp_max_it", "2")):
-            if not opts.hasName(PREFIX + k):
-                petsc_options = [(k, v), *petsc_options]
+        given = {k for k, _ in petsc_options}
+        petsc_options = [
+            *((k, v) for k, v in defaults if k not in given and not opts.hasName(PREFIX + k)),
+            *petsc_options,
+        ]
     else:
         raise InputError("must be 'direct' or 'iterative'", field="solver", value=kind)
-    _apply_options(ksp, petsc_options)
     try:
-        ksp.setUp()
+        with _options(petsc_options):
+            ksp.setFromOptions()
+            ksp.setUp()
     except PETSc.Error as exc:
         raise EngineError(
             f"{'MUMPS factorisation' if kind == 'direct' else 'preconditioner setup'} failed: {exc}"
@@ -212,11 +307,18 @@ def refresh_ksp(ksp: Any, A: Any, V: Any) -> None:
     """Set ``ksp`` up again after ``A``'s values changed, same sparsity (collective).
 
     Direct: a numeric refactorisation (MUMPS keeps its analysis). Iterative: the
-    near-nullspace of the moved mesh and a new GAMG setup on the new matrix.
+    near-nullspace of the moved mesh and a new preconditioner setup on the new matrix
+    (p-multigrid: the coarse operator ``P^T A P`` again, then its refactorisation).
     """
     if ksp.getType() != "preonly":
         A.setOption(PETSc.Mat.Option.SPD, True)
         _near_nullspace(A, V)
+        pmg = ksp.getAttr("fem_mnn_pmg")
+        if pmg is not None:  # new Galerkin coarse operator, same interpolation (same mesh topology)
+            P, Ac, V1 = pmg
+            A.ptap(P, result=Ac)
+            _coarse_setup(Ac, V1, V.mesh.geometry.dim)
+            ksp.getPC().getMGCoarseSolve().setOperators(Ac)
     ksp.setOperators(A)
     try:
         ksp.setUp()
