@@ -132,8 +132,8 @@ def test_fem_convergence_orders():
     # order, P2 faster (about 1.7: the re-entrant corners of the junctions limit it below 2).
     assert h["P1_elong_order"] == pytest.approx(1.113, abs=0.05)
     assert h["P1_grad_theta_order"] == pytest.approx(1.194, abs=0.05)
-    assert h["P2_elong_order"] == pytest.approx(1.732, abs=0.05)
-    assert h["P2_grad_theta_order"] == pytest.approx(1.898, abs=0.05)
+    assert h["P2_elong_order"] == pytest.approx(1.672, abs=0.05)
+    assert h["P2_grad_theta_order"] == pytest.approx(1.809, abs=0.05)
     assert h["P2_elong_order"] > h["P1_elong_order"] + 0.4
 
 
@@ -157,7 +157,7 @@ def test_spring_vs_fem_errors():
     assert h["paper_spring_u_best_scale"] == pytest.approx(1.14904, rel=FE_RTOL)
     assert h["paper_frame-cal_u_best_scale"] == pytest.approx(1.00730, rel=FE_RTOL)
     # node-centre vs junction-average FEM elongations differ by 0.19 % (a tenth of a percent either way)
-    assert h["paper_fem_centre_vs_average_elong"] == pytest.approx(0.00187015, rel=FE_RTOL)
+    assert h["paper_fem_centre_vs_average_elong"] == pytest.approx(0.00186564, rel=FE_RTOL)
 
 
 @pytest.mark.fem
@@ -197,11 +197,13 @@ def test_insitu_vs_exact_against_the_shape_gradient():
     assert h["calibrated_rel_l2"] == pytest.approx(0.0944390, rel=FE_RTOL)
     assert h["beam-cal_cosine"] == pytest.approx(0.996492, abs=1e-4)
     assert h["beam-cal_rel_l2"] == pytest.approx(0.0836925, rel=FE_RTOL)
-    assert h["energy/w_rel_l2"] == pytest.approx(0.0454302, rel=FE_RTOL)
+    assert h["energy/w_rel_l2"] == pytest.approx(0.0453614, rel=FE_RTOL)
     # remeshed FD at 0.2 mm agree with it within 2 % of the largest gradient (the errata's criterion for the
-    # remeshed comparison); here 0.44 % on bonds 0, 4, ..., 24 (remeshing noise: 1e-3 absolute)
+    # remeshed comparison); here 0.65 % on bonds 0, 4, ..., 24 (remeshing noise: 1e-3 absolute). It was
+    # 0.44 % with the global-fragment geometry (GEOMETRY_VERSION 2): the hub arcs are split elsewhere now,
+    # and a remesh moves more nodes.
     assert h["fd_0.2_max_abs_over_max"] < 0.02
-    assert h["fd_0.2_max_abs_over_max"] == pytest.approx(0.00440, abs=1e-3)
+    assert h["fd_0.2_max_abs_over_max"] == pytest.approx(0.00653, abs=1e-3)
 
 
 @pytest.mark.fem
@@ -234,12 +236,12 @@ def test_geometry_refinement_counts():
     # element and node counts of the paper sample's meshes: exact for the gmsh of requirements.lock; another
     # gmsh may mesh differently (0.5 % covers it), so this checks the mesh size rule, not gmsh
     expected = {
-        "2D_n3_r1_cells": 20363,
-        "2D_n3_r1_vertices": 11571,
-        "2D_n3_r2_cells": 73856,
-        "2D_n3_r2_vertices": 39583,
-        "3D_n1_r1_cells": 19260,
-        "3D_n1_r1_vertices": 7088,
+        "2D_n3_r1_cells": 20429,
+        "2D_n3_r1_vertices": 11549,
+        "2D_n3_r2_cells": 73706,
+        "2D_n3_r2_vertices": 39454,
+        "3D_n1_r1_cells": 18979,
+        "3D_n1_r1_vertices": 7002,
     }
     assert set(h) == set(expected)
     for k, v in expected.items():
@@ -275,7 +277,7 @@ def test_tolerance_quick_headline():
             assert f"{name}_{key}" in h, (name, key)
     # at equal E the FE lattice is softer than the springs, which suits the regression targets: the spring design
     # has 9.0 % error in the FE model (P1, coarse; 13.95 % in springs); one FE fine-tuning epoch lowers it (8.3 %)
-    assert h["regression_nominal_fem_metric_nominal"] == pytest.approx(0.08967, rel=1e-3)
+    assert h["regression_nominal_fem_metric_nominal"] == pytest.approx(0.08914, rel=1e-3)
     assert h["regression_fe_fem_metric_nominal"] < h["regression_nominal_fem_metric_nominal"] - 0.005
     # Iris after 30 epochs is still in the early plateau (46.7 %); trained twice as long it reaches 93.3 %, with
     # or without the noise in the extra epochs (antithetic pairs: the robust steps train too)
