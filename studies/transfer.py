@@ -17,6 +17,21 @@ epochs (stated in the results). The FE model is P2 plane stress with the default
 morphing model with the in situ gradient, so (c) and (d) differ only in the gradient. Stationarity:
 the norm of the projected exact gradient at each workflow's end, relative to (c)'s first one.
 
+Figure 5 (``studies/fig5_retraining``, the authors' recipe, chain "faithful"), on fewer splits:
+
+* task switch Iris -> regression -> Iris on springs; (a) each phase's spring widths in FE; (b) the
+  switch retrained in FE with the exact gradient from the spring-trained Iris-1 state: FE regression
+  from the spring Iris-1 widths, then FE Iris 2 from the FE regression widths;
+* damage: bond 22 (nodes 9-12, fig5's headline cut) removed from the design (FE: the lattice is
+  meshed without it), Iris retrained from the Iris-1 widths on springs; (a) the cut lattice in FE
+  before and after the spring retraining; (b) FE retraining of the cut lattice from the Iris-1 widths.
+
+Solves: the loads of a task live on a few degrees of freedom (Iris: 4 input dofs; regression: 2), so
+by linearity ``u(f) = sum_d f_d u_d``: :class:`LoadBasisModel` solves the unit loads of those dofs
+and combines them when a batch has more cases than dofs (the end-of-epoch evaluation of all cases,
+the in situ gradient's forward and adjoint). The exact gradient's shape derivative needs the fields
+of every case and still solves per case (one factorisation, one block solve per batch).
+
 Run: ``python studies/transfer.py [--quick] [--out DIR]``.
 """
 
@@ -41,30 +56,56 @@ for _p in (str(ROOT), str(ROOT / "studies")):
         sys.path.insert(0, _p)
 
 from _common import figure, log, study_main  # noqa: E402
+from _training_runs import iris_task  # noqa: E402
+from fig5_retraining import CHAINS, cut_design  # noqa: E402
 
+from fem_mnn.contract import Solution, as_cases, elongations  # noqa: E402
 from fem_mnn.design import paper_sample  # noqa: E402
 from fem_mnn.io.report import StudyReport  # noqa: E402
 from fem_mnn.learn.evaluate import evaluate  # noqa: E402
 from fem_mnn.learn.taskfile import paper_task  # noqa: E402
+from fem_mnn.learn.tasks import REGRESSION_COMPLIANCE, regression  # noqa: E402
 from fem_mnn.learn.training import TrainConfig, paper_config, train  # noqa: E402
 from fem_mnn.spring.network import SpringModel  # noqa: E402
 
 NAME = "transfer"
 TASKS = ("behaviour", "behaviour-ce", "regression", "regression-noisy", "iris")
-WORKFLOWS = ("spring", "a", "b", "c", "d")
+#: Figure 5 rows: the regression and second Iris phase of the task switch, Iris after the cut.
+FIG5_TASKS = ("switch-regression", "switch-iris2", "damage-iris")
+WORKFLOWS = ("spring0", "a0", "spring", "a", "b", "c", "d")
 LABELS = {
+    "spring0": "spring, cut, before retraining",
+    "a0": "(a) cut, before retraining, in FE",
     "spring": "spring only (authors' recipe)",
     "a": "(a) spring widths in FE",
     "b": "(b) FE fine-tune from (a), exact",
     "c": "(c) FE from 2 mm, exact",
     "d": "(d) FE from 2 mm, in situ",
 }
+#: Figure 5 rows: (b) retrains from the spring-trained state before the switch or the cut, not from (a).
+FIG5_LABELS = {
+    "switch-regression": {"spring": "spring: Iris 1 -> regression", "b": "(b) FE regression from spring Iris 1, exact"},
+    "switch-iris2": {"spring": "spring: ... -> Iris 2", "b": "(b) FE Iris 2 after (b) regression, exact"},
+    "damage-iris": {"spring": "spring, cut, retrained", "b": "(b) FE cut, retrained from Iris 1, exact"},
+}
 #: FE optimiser: Adam on the widths (mm), projected onto the printable range.
 FE_LR = 0.02
+#: The cut of the damage case: fig5_retraining's headline cut (its first-epoch loss after the cut is the
+#: closest to the paper's), bond 22 between nodes 9 and 12 (0-based).
+DAMAGE_BOND = 22
+DAMAGE_NODES = (9, 12)
+#: Figure 5 chain: the authors' recipe (the spring rows of this study are the authors' recipe too).
+FIG5_CHAIN = CHAINS[0]
+#: Convergence: relative drop of the FE training loss over the last epochs of a run.
+CONVERGENCE_EPOCHS = 5
+
+
+def label(task: str, wf: str) -> str:
+    return FIG5_LABELS.get(task, {}).get(wf, LABELS[wf])
 
 
 def plan(quick: bool) -> dict[str, Any]:
-    """What runs: FE discretisation, FE epochs per task, Iris splits, spring epoch cap."""
+    """What runs: FE discretisation, FE epochs per task, Iris and Figure 5 splits, spring epochs."""
     if quick:
         return {
             "degree": 1,
@@ -74,20 +115,84 @@ def plan(quick: bool) -> dict[str, Any]:
             "iris_splits_fe": [0],
             "iris_splits_eval": [0],
             "spring_cap": 300,
+            "fig5_splits": [0],
+            "fig5_spring_epochs": {"iris": 5, "regression": 20},  # fig5_retraining's quick phases
         }
     return {
         "degree": 2,
         "elements_across": 3,
-        "fe_epochs": {"behaviour": 40, "behaviour-ce": 40, "regression": 6, "regression-noisy": 6, "iris": 3},
+        # Iris: the FE loss flattens by about 25 epochs at this step (measured: < 0.3 % drop over the last 5);
+        # regression: 6 epochs (30 Adam steps) were still dropping 34 % per epoch from 2 mm and the task switch's
+        # regression from the Iris-1 widths more: 20; behaviour: one step per epoch
+        "fe_epochs": {"behaviour": 40, "behaviour-ce": 40, "regression": 20, "regression-noisy": 20, "iris": 25},
         "tasks": TASKS,
-        "iris_splits_fe": [0, 1],
+        "iris_splits_fe": [0, 1, 2],
         "iris_splits_eval": list(range(10)),
         "spring_cap": None,
+        "fig5_splits": [0, 1, 2],
+        "fig5_spring_epochs": {"iris": 100, "regression": 5000},  # the paper's phases (fig5_retraining)
     }
 
 
-def fe_models(design: Any, degree: int, elements_across: int) -> dict[str, Any]:
-    """Morphing FE models with the exact and the in situ gradient (serial, fixed element size)."""
+# ------------------------------------------------------------------ solves by linearity
+
+
+class _LoadBasisOperator:
+    """An FE operator whose :meth:`solve` of many cases combines the solutions of unit loads.
+
+    Every other attribute is the wrapped operator's. The loads of a batch are nonzero on a few
+    dofs only; when the batch has more cases than such dofs, ``u = F[:, dofs] @ U_unit`` (the
+    model is linear; loads on fixed nodes are reactions, ignored in both forms).
+    """
+
+    def __init__(self, op: Any, design: Any) -> None:
+        self.op = op
+        self._design = design
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.op, name)
+
+    def solve(self, loads: np.ndarray) -> Solution:
+        n = self._design.n_nodes
+        f = as_cases(loads, n).reshape(-1, 2 * n)
+        dofs = np.flatnonzero(np.any(f != 0.0, axis=0))
+        if f.shape[0] <= dofs.size:
+            return self.op.solve(f.reshape(-1, n, 2))
+        unit = np.zeros((dofs.size, 2 * n))
+        unit[np.arange(dofs.size), dofs] = 1.0
+        u_unit = self.op.solve(unit.reshape(-1, n, 2)).u
+        u = np.einsum("cd,dnk->cnk", f[:, dofs], u_unit)
+        return Solution(u=u, elongation=elongations(u, self._design))
+
+
+class LoadBasisModel:
+    """A morphing FE model whose operators solve many cases by linearity (:class:`_LoadBasisOperator`).
+
+    The exact gradient (shape derivative) gets the wrapped operator: it needs every case's field.
+    The in situ gradient only needs node displacements, so its forward and adjoint solves go
+    through the unit loads too (the adjoint loads sit on the output dofs).
+    """
+
+    def __init__(self, model: Any) -> None:
+        self.model = model
+        self.design = model.design
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.model, name)
+
+    def operator(self, widths: np.ndarray | None = None) -> _LoadBasisOperator:
+        return _LoadBasisOperator(self.model.operator(widths), self.design)
+
+    def backprop_operator(self, op: _LoadBasisOperator, loads: np.ndarray, loss: Any) -> Any:
+        return self.model.backprop_operator(op if self.model.gradient == "insitu" else op.op, loads, loss)
+
+
+def fe_models(design: Any, degree: int, elements_across: int, size: float | None = None) -> dict[str, Any]:
+    """Morphing FE models with the exact and the in situ gradient (serial, fixed element size).
+
+    ``size``: the element size (default: ``elements_across`` elements across the design's thinnest
+    thin end); a cut design gets the intact design's, so the two are meshed alike.
+    """
     from mpi4py import MPI
 
     from fem_mnn.fem.linear import FemOptions
@@ -95,9 +200,9 @@ def fe_models(design: Any, degree: int, elements_across: int) -> dict[str, Any]:
     from fem_mnn.geometry.build import MeshOptions, mesh_size
 
     mo = MeshOptions(dim=2, elements_across=elements_across)
-    mo = dataclasses.replace(mo, size=mesh_size(design, mo))
+    mo = dataclasses.replace(mo, size=mesh_size(design, mo) if size is None else size)
     opts = FemOptions(dim=2, degree=degree, mesh=mo)
-    return {g: MorphingFemModel(design, opts, MPI.COMM_SELF, gradient=g) for g in ("exact", "insitu")}
+    return {g: LoadBasisModel(MorphingFemModel(design, opts, MPI.COMM_SELF, gradient=g)) for g in ("exact", "insitu")}
 
 
 def fe_config(task_name: str, epochs: int, seed: int) -> TrainConfig:
@@ -124,8 +229,47 @@ def projected_gradient(model: Any, task: Any, widths: np.ndarray) -> np.ndarray:
     return np.where(lo | hi, 0.0, g)
 
 
+def loss_drop(curve: list[float], k: int = CONVERGENCE_EPOCHS) -> float | None:
+    """Relative drop of the training loss over the last ``k`` epochs (None for runs of <= k epochs)."""
+    if len(curve) <= k:
+        return None
+    return float((curve[-1 - k] - curve[-1]) / abs(curve[-1]))
+
+
 def _record(metrics: dict[str, float], widths: np.ndarray, seconds: float, steps: int, success: Any) -> dict[str, Any]:
     return {"metrics": metrics, "widths": widths.tolist(), "seconds": seconds, "steps": steps, "success": success}
+
+
+def _steps(config: TrainConfig, task: Any, epochs: int) -> int:
+    """Adam steps of a run: epochs x mini-batches per epoch."""
+    n = len(task.train_loads)
+    return epochs * (1 if not config.batch_size else int(np.ceil(n / config.batch_size)))
+
+
+def _fe_train(
+    model: Any, exact: Any, task: Any, config: TrainConfig, w0: np.ndarray | None, g_ref: float, tag: str
+) -> dict[str, Any]:
+    """One FE training run: final metrics, widths, loss curve, convergence and stationarity."""
+    t0 = time.perf_counter()
+    r = train(model, task, config, widths0=w0)
+    sec = time.perf_counter() - t0
+    rec = _record(r.final.metrics, r.widths, sec, _steps(config, task, r.epochs), r.success)
+    rec["epochs"] = r.epochs
+    rec["loss_curve"] = [h.metrics["train_loss"] for h in r.history]
+    rec["loss_drop_last"] = loss_drop(rec["loss_curve"])
+    rec["projected_grad_rel"] = float(np.linalg.norm(projected_gradient(exact, task, r.widths)) / g_ref)
+    geo = model.design.geometry
+    rec["on_bound"] = float(np.mean((r.widths <= geo.width_min + 1e-6) | (r.widths >= geo.width_max - 1e-6)))
+    log(NAME, f"{tag}: loss {r.final.metrics['train_loss']:.4g}, {r.epochs} epochs in {sec:.0f} s")
+    return rec
+
+
+def _distances(out: dict[str, Any], pairs: Any) -> dict[str, dict[str, float]]:
+    w = {k: np.array(out[k]["widths"]) for pair in pairs for k in pair}
+    return {
+        f"{x}-{y}": {"max": float(np.max(np.abs(w[x] - w[y]))), "rms": float(np.sqrt(np.mean((w[x] - w[y]) ** 2)))}
+        for x, y in pairs
+    }
 
 
 def run_task(name: str, split: int, models: dict[str, Any], spring: SpringModel, p: dict[str, Any], fe: bool) -> dict:
@@ -133,11 +277,14 @@ def run_task(name: str, split: int, models: dict[str, Any], spring: SpringModel,
     task = paper_task(name, design, seed=split)
     cap = {} if p["spring_cap"] is None else {"epochs": min(p["spring_cap"], paper_config(name).epochs)}
     t0 = time.perf_counter()
-    rs = train(spring, task, paper_config(name, paper_gradient=True, seed=split, record_widths=False, **cap))
+    cfg = paper_config(name, paper_gradient=True, seed=split, record_widths=False, **cap)
+    rs = train(spring, task, cfg)
     out: dict[str, Any] = {
         "task": name,
         "split": split,
-        "spring": _record(rs.final.metrics, rs.widths, time.perf_counter() - t0, rs.epochs, rs.success),
+        "spring": _record(
+            rs.final.metrics, rs.widths, time.perf_counter() - t0, _steps(cfg, task, rs.epochs), rs.success
+        ),
     }
     out["spring"]["epochs"] = rs.epochs
     exact = models["exact"]
@@ -147,31 +294,97 @@ def run_task(name: str, split: int, models: dict[str, Any], spring: SpringModel,
     if not fe:
         return out
     epochs = p["fe_epochs"][name]
-    n_batches = (
-        1 if not paper_config(name).batch_size else int(np.ceil(len(task.train_loads) / paper_config(name).batch_size))
-    )
+    g_ref = float(np.linalg.norm(projected_gradient(exact, task, design.widths)))
     runs = {"b": (exact, rs.widths), "c": (exact, None), "d": (models["insitu"], None)}
-    g_ref = None
     for key, (model, w0) in runs.items():
-        t0 = time.perf_counter()
-        r = train(model, task, fe_config(name, epochs, split), widths0=w0)
-        sec = time.perf_counter() - t0
-        rec = _record(r.final.metrics, r.widths, sec, r.epochs * n_batches, r.success)
-        rec["epochs"] = r.epochs
-        rec["loss_curve"] = [h.metrics["train_loss"] for h in r.history]
-        pg = projected_gradient(exact, task, r.widths)
-        if g_ref is None:
-            g_ref = float(np.linalg.norm(projected_gradient(exact, task, design.widths)))
-        rec["projected_grad_rel"] = float(np.linalg.norm(pg) / g_ref)
-        rec["on_bound"] = float(np.mean((r.widths <= 1.5 + 1e-6) | (r.widths >= 2.5 - 1e-6)))
-        out[key] = rec
-        log(NAME, f"{name} split {split} ({key}): loss {r.final.metrics['train_loss']:.4g} in {sec:.0f} s")
-    w = {k: np.array(out[k]["widths"]) for k in ("spring", "b", "c", "d")}
-    out["distances_mm"] = {
-        f"{x}-{y}": {"max": float(np.max(np.abs(w[x] - w[y]))), "rms": float(np.sqrt(np.mean((w[x] - w[y]) ** 2)))}
-        for x, y in (("spring", "b"), ("spring", "c"), ("b", "c"), ("c", "d"), ("b", "d"))
-    }
+        out[key] = _fe_train(
+            model, exact, task, fe_config(name, epochs, split), w0, g_ref, f"{name} split {split} ({key})"
+        )
+    pairs = (("spring", "b"), ("spring", "c"), ("b", "c"), ("c", "d"), ("b", "d"))
+    out["distances_mm"] = _distances(out, pairs)
     return out
+
+
+# ------------------------------------------------------------------ Figure 5
+
+
+def _spring_run(model: SpringModel, task: Any, config: TrainConfig, w0: np.ndarray | None = None) -> tuple[Any, dict]:
+    t0 = time.perf_counter()
+    r = train(model, task, config, widths0=w0)
+    rec = _record(r.final.metrics, r.widths, time.perf_counter() - t0, _steps(config, task, r.epochs), r.success)
+    return r, rec | {"epochs": r.epochs}
+
+
+def spring_switch(split: int, iris_epochs: int, reg_epochs: int) -> tuple[Any, Any, Any, tuple[Any, Any]]:
+    """fig5_retraining's faithful task switch on springs (same tasks, configs and order as its ``_switch_job``).
+
+    Returns the three TrainResults (Iris 1, regression, Iris 2), their records, and the (iris, regression) tasks.
+    """
+    d = paper_sample()
+    model = SpringModel(d)
+    ch = FIG5_CHAIN
+    iris_t = iris_task(d, split, ch.iris)
+    reg_t = regression(d, seed=split, compliance=np.asarray(REGRESSION_COMPLIANCE))
+    reg_cfg = TrainConfig(epochs=reg_epochs, batch_size=16, seed=split, record_widths=False, **ch.regression)
+    r1, rec1 = _spring_run(model, iris_t, ch.iris.train_config(split, epochs=iris_epochs))
+    r2, rec2 = _spring_run(model, reg_t, reg_cfg, r1.widths)
+    r3, rec3 = _spring_run(model, iris_t, ch.iris.train_config(split, epochs=iris_epochs), r2.widths)
+    return (r1, r2, r3), (rec1, rec2, rec3), (iris_t, reg_t)
+
+
+def _eval_record(model: Any, task: Any, widths: np.ndarray) -> dict[str, Any]:
+    t0 = time.perf_counter()
+    ev = evaluate(model, task, widths)
+    return _record(ev.metrics, np.asarray(widths), time.perf_counter() - t0, 0, ev.success)
+
+
+def run_fig5(split: int, models: dict[str, Any], cut_models: dict[str, Any], p: dict[str, Any]) -> list[dict]:
+    """The task-switch and damage rows of one split: springs, (a) in FE, (b) FE retraining (exact)."""
+    ep = p["fig5_spring_epochs"]
+    (r1, r2, r3), (_, rec2, rec3), (iris_t, reg_t) = spring_switch(split, ep["iris"], ep["regression"])
+    exact = models["exact"]
+    d0 = exact.design
+    fe_ep = p["fe_epochs"]
+    # task switch: (b) is the switch retrained in FE from the spring-trained Iris-1 state
+    sw_reg: dict[str, Any] = {"task": "switch-regression", "split": split, "spring": rec2}
+    sw_reg["a"] = _eval_record(exact, reg_t, r2.widths)
+    g_ref = float(np.linalg.norm(projected_gradient(exact, reg_t, d0.widths)))
+    tag = f"switch split {split}"
+    sw_reg["b"] = _fe_train(
+        exact,
+        exact,
+        reg_t,
+        fe_config("regression", fe_ep["regression"], split),
+        r1.widths,
+        g_ref,
+        f"{tag} regression (b)",
+    )
+    sw_reg["distances_mm"] = _distances(sw_reg, (("spring", "b"),))
+    sw_iris: dict[str, Any] = {"task": "switch-iris2", "split": split, "spring": rec3}
+    sw_iris["a"] = _eval_record(exact, iris_t, r3.widths)
+    g_ref = float(np.linalg.norm(projected_gradient(exact, iris_t, d0.widths)))
+    w0 = np.array(sw_reg["b"]["widths"])
+    sw_iris["b"] = _fe_train(
+        exact, exact, iris_t, fe_config("iris", fe_ep["iris"], split), w0, g_ref, f"{tag} Iris 2 (b)"
+    )
+    sw_iris["distances_mm"] = _distances(sw_iris, (("spring", "b"),))
+    # damage: the cut lattice, from the Iris-1 widths of its remaining bonds
+    dc, keep = cut_design(paper_sample(), (DAMAGE_BOND,))
+    cut_t = iris_task(dc, split, FIG5_CHAIN.iris)
+    w_cut = r1.widths[keep]
+    dmg: dict[str, Any] = {"task": "damage-iris", "split": split, "cut_bond": DAMAGE_BOND, "bond_ids": keep.tolist()}
+    spring_cut = SpringModel(dc)
+    dmg["spring0"] = _eval_record(spring_cut, cut_t, w_cut)
+    dmg["a0"] = _eval_record(cut_models["exact"], cut_t, w_cut)
+    rd, dmg["spring"] = _spring_run(spring_cut, cut_t, FIG5_CHAIN.iris.train_config(split, epochs=ep["iris"]), w_cut)
+    dmg["a"] = _eval_record(cut_models["exact"], cut_t, rd.widths)
+    ce = cut_models["exact"]
+    g_ref = float(np.linalg.norm(projected_gradient(ce, cut_t, dc.widths)))
+    dmg["b"] = _fe_train(
+        ce, ce, cut_t, fe_config("iris", fe_ep["iris"], split), w_cut, g_ref, f"damage split {split} (b)"
+    )
+    dmg["distances_mm"] = _distances(dmg, (("spring", "b"),))
+    return [sw_reg, sw_iris, dmg]
 
 
 def compute(quick: bool, data_dir: str | Path | None = None) -> dict[str, Any]:
@@ -187,15 +400,27 @@ def compute(quick: bool, data_dir: str | Path | None = None) -> dict[str, Any]:
             fe = name != "iris" or split in p["iris_splits_fe"]
             log(NAME, f"{name} split {split}: spring recipe, FE evaluation" + (", FE training" if fe else ""))
             runs.append(run_task(name, split, models, spring, p, fe))
+    if not np.array_equal(design.bonds[DAMAGE_BOND], DAMAGE_NODES):
+        raise RuntimeError(f"bond {DAMAGE_BOND} is not between nodes {DAMAGE_NODES} in this design")
+    cut, _ = cut_design(design, (DAMAGE_BOND,))
+    size = models["exact"].options.mesh.size  # the intact lattice's element size
+    cut_models = fe_models(cut, p["degree"], p["elements_across"], size=size)
+    for split in p["fig5_splits"]:
+        log(
+            NAME,
+            f"Figure 5 split {split}: task switch and cut bond {DAMAGE_BOND}, springs, FE evaluation, FE retraining",
+        )
+        runs.extend(run_fig5(split, models, cut_models, p))
     return {
         "quick": quick,
         "design_hash": design.hash(),
-        "plan": {**p, "tasks": list(p["tasks"]), "fe_lr_mm": FE_LR},
+        "plan": {**p, "tasks": list(p["tasks"]), "fig5_tasks": list(FIG5_TASKS), "fe_lr_mm": FE_LR},
         "fe": {
             "dim": 2,
             "degree": p["degree"],
             "elements_across": p["elements_across"],
             "remeshes": models["exact"].n_remeshes,
+            "remeshes_cut": cut_models["exact"].n_remeshes,
         },
         "runs": runs,
     }
@@ -209,15 +434,20 @@ def metric_keys(name: str) -> tuple[str, ...]:
         return ("train_u_12y", "train_u_13y", "train_contrast")
     if name == "behaviour":
         return ("train_u_12y", "train_u_13y", "train_rel_error")
-    if name.startswith("regression"):
+    if "regression" in name:
         return ("train_rel_error", "test_rel_error")
     return ("train_accuracy", "test_accuracy")
+
+
+def task_names(results: dict[str, Any]) -> list[str]:
+    """The tasks of the table: the paper tasks, then the Figure 5 rows."""
+    return [*results["plan"]["tasks"], *results["plan"].get("fig5_tasks", [])]
 
 
 def summary(results: dict[str, Any]) -> dict[str, Any]:
     """Per task and workflow: mean over the runs (Iris: the FE splits for b-d, all splits for spring/a)."""
     out: dict[str, Any] = {}
-    for name in results["plan"]["tasks"]:
+    for name in task_names(results):
         rs = [r for r in results["runs"] if r["task"] == name]
         row: dict[str, Any] = {}
         for wf in WORKFLOWS:
@@ -229,9 +459,15 @@ def summary(results: dict[str, Any]) -> dict[str, Any]:
             row[wf]["n"] = len(have)
             row[wf]["seconds"] = float(np.mean([h["seconds"] for h in have]))
             row[wf]["steps"] = float(np.mean([h["steps"] for h in have]))
+            if "epochs" in have[0]:
+                row[wf]["epochs"] = float(np.mean([h["epochs"] for h in have]))
             row[wf]["success_met"] = float(np.mean([bool(h["success"] and h["success"]["met"]) for h in have]))
             if "projected_grad_rel" in have[0]:
                 row[wf]["projected_grad_rel"] = float(np.mean([h["projected_grad_rel"] for h in have]))
+            drops = [h["loss_drop_last"] for h in have if h.get("loss_drop_last") is not None]
+            if drops:
+                # the largest over the splits: the least converged run
+                row[wf]["loss_drop_last"] = float(np.max(drops))
         fe_runs = [r for r in rs if "distances_mm" in r]
         if fe_runs:
             row["distances_mm"] = {
@@ -242,7 +478,7 @@ def summary(results: dict[str, Any]) -> dict[str, Any]:
 
 
 def headline(results: dict[str, Any]) -> dict[str, float]:
-    """The transfer gap and the FE optima of the behaviour tasks (train loss, FE)."""
+    """The transfer gap and the FE optima of the behaviour tasks (train loss, FE); Iris and Figure 5 rows."""
     s = summary(results)
     h: dict[str, float] = {}
     for name in ("behaviour", "behaviour-ce"):
@@ -253,6 +489,15 @@ def headline(results: dict[str, Any]) -> dict[str, float]:
     if "regression" in s:
         h["regression_a_rel_error"] = s["regression"]["a"]["train_rel_error"]
         h["regression_spring_rel_error"] = s["regression"]["spring"]["train_rel_error"]
+    if "iris" in s:
+        for wf in ("a", "b", "c", "d"):
+            h[f"iris_{wf}_loss"] = s["iris"][wf]["train_loss"]
+            h[f"iris_{wf}_test_accuracy"] = s["iris"][wf]["test_accuracy"]
+    for name in FIG5_TASKS:
+        if name in s:
+            for wf in s[name]:
+                if wf in WORKFLOWS:
+                    h[f"{name}_{wf}_loss"] = s[name][wf]["train_loss"]
     return h
 
 
@@ -268,16 +513,29 @@ def render(results: dict[str, Any], out: Path) -> None:
     rep = StudyReport(NAME, "Transfer: spring-trained designs in the FE model of the printed lattice", out_dir=out)
     s = summary(results)
     fe_ep = ", ".join(f"{k} {v}" for k, v in p["fe_epochs"].items() if k in p["tasks"])
+    cap = "" if p["spring_cap"] is None else f", capped at {p['spring_cap']} epochs"
+    f5 = p.get("fig5_spring_epochs", {})
     rep.text(
         f"FE model: P{p['degree']} plane stress, {p['elements_across']} elements across the thinnest thin end, mesh "
         f"moved with the widths (remeshes: {results['fe']['remeshes']}). Spring: the authors' recipe "
-        f"(paper settings, their SI gradient{'' if p['spring_cap'] is None else f', capped at {p["spring_cap"]} epochs'}). "
+        f"(paper settings, their SI gradient{cap}). "
         f"FE workflows (b)-(d): Adam on the widths, step {p['fe_lr_mm']} mm, projected on 1.5-2.5 mm, the task's batch "
-        f"size, epochs: {fe_ep} (fewer than the spring recipe: an FE step costs about 1 s). Iris: spring and (a) on "
+        f"size, epochs: {fe_ep} (fewer than the spring recipe: an FE step costs 0.2-0.7 s). Iris: spring and (a) on "
         f"splits {p['iris_splits_eval']}, (b)-(d) on splits {p['iris_splits_fe']} (k = {len(p['iris_splits_fe'])}), "
-        "means over splits. Losses are the mean training-case loss under the FE model (spring row: under springs). "
-        "Figure 5 (task switching, damage) is not run here."
+        "means over splits. Losses are the mean training-case loss under the FE model (spring rows: under springs)."
     )
+    if "fig5_splits" in p:
+        rep.text(
+            f"Figure 5 rows (splits {p['fig5_splits']}, means over them): the task switch of `fig5_retraining` with the "
+            f"authors' recipe on springs (Iris {f5.get('iris')} epochs -> regression {f5.get('regression')} epochs, "
+            f"the paper's target -> Iris {f5.get('iris')} epochs); (a) each phase's spring widths in FE; (b) the switch "
+            f"retrained in FE from the spring-trained Iris-1 widths: regression ({p['fe_epochs']['regression']} FE "
+            f"epochs), then Iris 2 from the FE regression widths ({p['fe_epochs']['iris']} FE epochs). Damage: bond "
+            f"{DAMAGE_BOND} (nodes {DAMAGE_NODES[0]}-{DAMAGE_NODES[1]}, `fig5_retraining`'s headline cut) removed "
+            "from the design, the FE mesh made without it at the intact lattice's element size; 'before retraining' "
+            f"= the Iris-1 widths on the cut lattice; spring retraining {f5.get('iris')} epochs (authors' recipe); "
+            f"(b) FE retraining from the Iris-1 widths ({p['fe_epochs']['iris']} FE epochs, exact gradient)."
+        )
     rows = []
     for name, row in s.items():
         keys = metric_keys(name)
@@ -286,18 +544,19 @@ def render(results: dict[str, Any], out: Path) -> None:
                 continue
             r = row[wf]
             vals = [_fmt(r[k]) if k in r else "" for k in keys] + [""] * (3 - len(keys))
-            steps = "" if wf == "a" else f"{r['steps']:.0f}"
-            pg = _fmt(r["projected_grad_rel"]) if "projected_grad_rel" in r else ""
+            fe_run = wf in ("b", "c", "d")
             rows.append(
                 [
                     name,
-                    LABELS[wf],
+                    label(name, wf),
                     _fmt(r["train_loss"]),
                     *vals,
-                    steps,
+                    f"{r['epochs']:.0f}" if "epochs" in r else "",
+                    f"{r['steps']:.0f}" if "epochs" in r else "",
                     f"{r['seconds']:.1f}",
                     f"{r['success_met']:.2f}",
-                    pg,
+                    f"{100 * r['loss_drop_last']:.2f}" if fe_run and "loss_drop_last" in r else "",
+                    _fmt(r["projected_grad_rel"]) if "projected_grad_rel" in r else "",
                 ]
             )
     header = [
@@ -307,26 +566,34 @@ def render(results: dict[str, Any], out: Path) -> None:
         "metric 1",
         "metric 2",
         "metric 3",
+        "epochs",
         "steps",
         "wall s",
         "success",
+        f"loss drop, last {CONVERGENCE_EPOCHS} ep. (%)",
         "|P grad| rel",
     ]
     rep.table("Transfer table (task x workflow)", header, rows)
     rep.text(
         "Metrics: behaviour u_12y, u_13y (mm) and train relative error (MSE) or contrast |u_dominant| / |u_other| "
-        "(cross-entropy); regression train / test relative error; Iris train / test accuracy. success = share of "
-        "runs meeting the task file's criterion. |P grad| rel = norm of the exact FE gradient with bound-active "
-        "components removed, relative to its value at the 2 mm start (0 = a stationary point of the FE loss)."
+        "(cross-entropy); regression train / test relative error; Iris train / test accuracy. epochs, steps (Adam "
+        "steps), wall s: per run, mean over splits. success = share of runs meeting the task file's criterion. loss "
+        f"drop = relative decrease of the FE training loss over the last {CONVERGENCE_EPOCHS} epochs, the largest over "
+        "the splits (blank for runs of at most that many epochs): small = the curve has flattened. |P grad| rel = "
+        "norm of the exact FE gradient with bound-active components removed, relative to its value at the 2 mm "
+        "start (0 = a stationary point of the FE loss)."
     )
+    keys = list(dict.fromkeys(k for row in s.values() for k in row.get("distances_mm", {})))
     drows = [
-        [name, *(_fmt(v) for v in row["distances_mm"].values())] for name, row in s.items() if "distances_mm" in row
+        [name, *(_fmt(row["distances_mm"][k]) if k in row["distances_mm"] else "" for k in keys)]
+        for name, row in s.items()
+        if "distances_mm" in row
     ]
     if drows:
-        keys = next(iter(r["distances_mm"] for r in s.values() if "distances_mm" in r)).keys()
         rep.table("Largest per-bond width difference between workflows (mm)", ["task", *keys], drows)
     rep.text(_conclusions(s))
     _plot_widths(rep, results)
+    _plot_curves(rep, results)
     rep.data.update(results)
     rep.data["summary"] = s
     rep.write()
@@ -339,7 +606,7 @@ def _conclusions(s: dict[str, Any]) -> str:
         "lattice is about 15 % softer than the nominal springs, so the gap (a) has the sign the task gives softness."
     ]
     for name, row in s.items():
-        if "a" not in row:
+        if "a" not in row or name in FIG5_TASKS:
             continue
         la, ls = row["a"]["train_loss"], row["spring"]["train_loss"]
         txt = f"- {name}: (a) FE loss {la:.4g} vs springs {ls:.4g} ({100 * (la / ls - 1):+.0f} %)"
@@ -351,32 +618,95 @@ def _conclusions(s: dict[str, Any]) -> str:
                 f"{row['distances_mm']['c-d']:.2f} mm"
             )
         out.append(txt + ".")
+    if "iris" in s and "c" in s["iris"]:
+        ir = s["iris"]
+        out.append(
+            "- iris accuracy (train / test): springs "
+            + "; ".join(
+                f"{w} {100 * ir[w]['train_accuracy']:.1f} / {100 * ir[w]['test_accuracy']:.1f} %"
+                for w in ("spring", "a", "b", "c", "d")
+            )
+            + "."
+        )
+    for name in FIG5_TASKS:
+        if name not in s:
+            continue
+        row = s[name]
+        k = metric_keys(name)[0]
+        parts = [
+            f"{label(name, w)}: loss {row[w]['train_loss']:.4g}, {k} {row[w][k]:.4g}" for w in WORKFLOWS if w in row
+        ]
+        out.append(f"- {name}: " + "; ".join(parts) + ".")
     return "\n".join(out)
 
 
+def _first_fe_runs(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """One run per task with FE training (its first split): the per-bond and loss-curve plots."""
+    seen: set[str] = set()
+    runs = []
+    for r in results["runs"]:
+        if "b" in r and r["task"] not in seen:
+            seen.add(r["task"])
+            runs.append(r)
+    return runs
+
+
 def _plot_widths(rep: StudyReport, results: dict[str, Any]) -> None:
-    runs = [r for r in results["runs"] if "b" in r]
+    runs = _first_fe_runs(results)
     if not runs:
         return
-    fig = figure(12, 2.4 * len(runs))
+    fig = figure(15, 2.4 * len(runs))
     axes = fig.subplots(len(runs), 1, squeeze=False)[:, 0]
-    x = np.arange(len(runs[0]["spring"]["widths"]))
+    n_bonds = len(runs[0]["spring"]["widths"])
     for ax, r in zip(axes, runs, strict=True):
-        for wf, mk in (("spring", "ko"), ("b", "b^"), ("c", "gs"), ("d", "rx")):
-            ax.plot(x, r[wf]["widths"], mk, ms=5, mfc="none" if wf != "d" else None, label=LABELS[wf])
+        # a cut design has fewer bonds: plot them at their ids in the intact design
+        x = np.asarray(r.get("bond_ids", range(n_bonds)))
+        # spring0: the Iris-1 widths the cut lattice starts from (damage row)
+        for wf, mk in (("spring0", "k."), ("spring", "ko"), ("b", "b^"), ("c", "gs"), ("d", "rx")):
+            if wf in r:
+                ax.plot(x, r[wf]["widths"], mk, ms=5, mfc="none" if wf != "d" else None, label=label(r["task"], wf))
+        if "cut_bond" in r:
+            ax.axvline(r["cut_bond"], color="r", lw=0.8, ls=":", label=f"cut bond {r['cut_bond']}")
         ax.set_ylim(1.4, 2.6)
         ax.set_ylabel("width (mm)")
         ax.set_title(f"{r['task']} (split {r['split']})", fontsize=9)
-        ax.set_xticks(x)
+        ax.set_xticks(np.arange(n_bonds))
         ax.grid(alpha=0.3)
-    axes[0].legend(fontsize=7, ncol=4, loc="upper center", bbox_to_anchor=(0.5, 1.5))
+        ax.legend(fontsize=6, loc="upper left", bbox_to_anchor=(1.005, 1.0))
     axes[-1].set_xlabel("bond id")
     fig.tight_layout()
-    rep.figure(fig, "widths.png", "Per-bond widths: spring-trained vs FE-trained (b, c, d).")
+    rep.figure(fig, "widths.png", "Per-bond widths: spring-trained vs FE-trained (b, c, d), first FE split per task.")
+
+
+def _plot_curves(rep: StudyReport, results: dict[str, Any]) -> None:
+    """FE training loss against epoch for the Iris and Figure 5 rows (every split): has it flattened?"""
+    names = [n for n in ("iris", *FIG5_TASKS) if any(r["task"] == n and "b" in r for r in results["runs"])]
+    if not names:
+        return
+    fig = figure(4.2 * len(names), 3.6)
+    axes = fig.subplots(1, len(names), squeeze=False)[0]
+    colours = {"b": "C0", "c": "C2", "d": "C3"}
+    for ax, name in zip(axes, names, strict=True):
+        for r in (r for r in results["runs"] if r["task"] == name and "b" in r):
+            for wf in ("b", "c", "d"):
+                if wf in r:
+                    c = r[wf]["loss_curve"]
+                    ax.plot(np.arange(1, len(c) + 1), c, color=colours[wf], lw=1, alpha=0.8, label=label(name, wf))
+        h, lab = ax.get_legend_handles_labels()
+        uniq = dict(zip(lab, h, strict=True))  # one legend entry per workflow, not per split
+        ax.legend(uniq.values(), uniq.keys(), fontsize=6)
+        ax.set_title(name, fontsize=9)
+        ax.set_xlabel("FE epoch")
+        ax.set_ylabel("train loss (FE)")
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    rep.figure(fig, "loss_curves.png", "FE training loss per epoch, every split (Iris and Figure 5 rows).")
 
 
 def main(argv: list[str] | None = None) -> int:
-    return study_main(NAME, __doc__, compute, render, argv, "P1, coarse mesh, 1-3 FE epochs", takes_data=False)
+    return study_main(
+        NAME, __doc__, compute, render, argv, "P1, coarse mesh, 1-3 FE epochs, 1 Figure 5 split", takes_data=False
+    )
 
 
 if __name__ == "__main__":

@@ -1,15 +1,17 @@
 """Headline numbers of the issue-11 studies (transfer, printed_predictions, plane_stress_vs_3d), quick mode.
 
-Each quick compute takes 20-40 s (FE solves), hence ``slow``; the committed quick results are
+Each quick compute takes 10-40 s (FE solves), hence ``slow``; the committed quick results are
 compared at 1e-6 relative (gmsh + a sparse direct solver, as the FE convergence study).
 """
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from _studies import committed_quick, quick_results, study
 
-pytestmark = [pytest.mark.fem, pytest.mark.slow]
+pytestmark = [pytest.mark.fem]
+slow = pytest.mark.slow
 
 
 def _need_fem():
@@ -23,6 +25,7 @@ def _matches_committed(name: str, now: dict) -> None:
         assert now[k] == pytest.approx(then[k], rel=1e-6, abs=1e-12), k
 
 
+@slow
 def test_transfer_gap_and_fine_tuning():
     _need_fem()
     r = quick_results("transfer", None)
@@ -37,6 +40,62 @@ def test_transfer_gap_and_fine_tuning():
     _matches_committed("transfer", h)
 
 
+@slow
+def test_transfer_figure5_rows():
+    _need_fem()
+    r = quick_results("transfer", None)
+    s = study("transfer").summary(r)
+    # the task switch and damage rows exist, with the spring result, (a) and (b) beside each other
+    assert set(s["switch-regression"]) >= {"spring", "a", "b"}
+    assert set(s["switch-iris2"]) >= {"spring", "a", "b"}
+    assert set(s["damage-iris"]) >= {"spring0", "a0", "spring", "a", "b"}
+    dmg = next(x for x in r["runs"] if x["task"] == "damage-iris")
+    # the damaged lattice is the design without bond 22 (nodes 9-12): 27 bonds in FE and on springs
+    assert dmg["cut_bond"] == 22 and 22 not in dmg["bond_ids"] and len(dmg["bond_ids"]) == 27
+    assert all(len(dmg[wf]["widths"]) == 27 for wf in ("spring0", "a0", "spring", "a", "b"))
+    # FE retraining of the cut lattice starts at (a0) and lowers its FE loss (7 Adam steps in quick mode)
+    assert s["damage-iris"]["b"]["train_loss"] < s["damage-iris"]["a0"]["train_loss"]
+    # (a) evaluates the spring widths: same widths, FE metrics
+    sw = next(x for x in r["runs"] if x["task"] == "switch-regression")
+    assert sw["a"]["widths"] == sw["spring"]["widths"]
+
+
+def test_transfer_spring_switch_is_fig5s():
+    """The spring side of the Figure 5 rows is fig5_retraining's faithful chain (same tasks, configs, order)."""
+    tr, f5 = study("transfer"), study("fig5_retraining")
+    (r1, r2, r3), _, _ = tr.spring_switch(1, 3, 10)
+    a, b, c = f5._switch_job((f5.CHAINS[0], 1, 3, 10))
+    for mine, theirs in ((r1, a), (r2, b), (r3, c)):
+        assert np.array_equal(mine.widths, theirs.widths)
+
+
+def test_load_basis_solves_match_direct_solves():
+    """Solving the unit loads of the loaded dofs and combining them is the direct solve (linearity), to round-off."""
+    _need_fem()
+    from fem_mnn.design import paper_sample
+    from fem_mnn.learn.taskfile import paper_task
+
+    tr = study("transfer")
+    d = paper_sample()
+    models = tr.fe_models(d, 1, 2)
+    task = paper_task("iris", d, seed=0)
+    w = d.widths + np.linspace(-0.3, 0.3, d.n_bonds)
+    op = models["exact"].operator(w)
+    basis, direct = op.solve(task.train_loads), op.op.solve(task.train_loads)
+    scale = np.abs(direct.u).max()
+    # round-off of a sparse direct solve and a 4-term sum (measured ~1e-15)
+    assert np.abs(basis.u - direct.u).max() < 1e-12 * scale
+    assert np.abs(basis.elongation - direct.elongation).max() < 1e-12 * np.abs(direct.elongation).max()
+    # the in situ gradient through the unit loads (forward: 4 input dofs, adjoint: the output dofs) is the same
+    idx = np.arange(16)
+    ins = models["insitu"]
+    op = ins.operator(w)
+    g_basis = ins.backprop_operator(op, task.train_loads[idx], task.loss("train", idx)).grad_w
+    g_direct = ins.model.backprop_operator(op.op, task.train_loads[idx], task.loss("train", idx)).grad_w
+    assert np.abs(g_basis - g_direct).max() < 1e-10 * np.abs(g_direct).max()
+
+
+@slow
 def test_printed_predictions_use_one_E_per_model(shared_data):
     _need_fem()
     r = quick_results("printed_predictions", shared_data)
@@ -53,6 +112,7 @@ def test_printed_predictions_use_one_E_per_model(shared_data):
     _matches_committed("printed_predictions", h)
 
 
+@slow
 def test_plane_stress_is_close_to_the_3d_solid():
     _need_fem()
     r = quick_results("plane_stress_vs_3d", None)
@@ -61,3 +121,30 @@ def test_plane_stress_is_close_to_the_3d_solid():
     assert 0.85 < h["paper_output_ratio_3d_2d"] < 1.02
     assert h["paper_grad_cosine"] > 0.99
     _matches_committed("plane_stress_vs_3d", h)
+
+
+def test_transfer_full_results_iris_trained_and_figure5_rows():
+    """The committed full run: Iris FE rows are trained (3 splits, flattened loss), Figure 5 rows are there.
+
+    Thresholds are a little below the measured full-run values (code b8495e3: Iris (c) test accuracy
+    0.919, (d) 0.911, train 0.844 / 0.838; largest loss drop over the last 5 epochs 0.28 %; damage (b)
+    train accuracy 0.838).
+    """
+    import json
+    from pathlib import Path
+
+    r = json.loads((Path(__file__).resolve().parents[1] / "studies/results/transfer/results.json").read_text())
+    assert r["quick"] is False and r["provenance"]["clean"] is True
+    assert len(r["plan"]["iris_splits_fe"]) >= 3 and r["plan"]["fe_epochs"]["iris"] >= 25
+    s = r["summary"]
+    for wf in ("b", "c", "d"):
+        assert s["iris"][wf]["n"] == len(r["plan"]["iris_splits_fe"])
+        assert s["iris"][wf]["loss_drop_last"] < 5e-3, wf  # the Iris FE loss curves have flattened
+    # trained from 2 mm in FE, Iris generalises at least as well as the spring recipe's 86.7 % test accuracy
+    assert s["iris"]["c"]["test_accuracy"] > 0.9 and s["iris"]["d"]["test_accuracy"] > 0.9
+    assert s["iris"]["c"]["train_accuracy"] > 0.83 and s["iris"]["d"]["train_accuracy"] > 0.83
+    # Figure 5: springs, (a) and (b) for the task switch and the cut lattice, on the Figure 5 splits
+    for name in ("switch-regression", "switch-iris2", "damage-iris"):
+        assert s[name]["b"]["n"] == len(r["plan"]["fig5_splits"]) >= 2, name
+    # retraining the cut lattice in FE recovers Iris (before retraining, in FE: 37 % train accuracy)
+    assert s["damage-iris"]["a0"]["train_accuracy"] < 0.5 < 0.8 < s["damage-iris"]["b"]["train_accuracy"]
