@@ -461,7 +461,11 @@ def summary(results: dict[str, Any]) -> dict[str, Any]:
             row[wf]["steps"] = float(np.mean([h["steps"] for h in have]))
             if "epochs" in have[0]:
                 row[wf]["epochs"] = float(np.mean([h["epochs"] for h in have]))
-            row[wf]["success_met"] = float(np.mean([bool(h["success"] and h["success"]["met"]) for h in have]))
+            crit = [h["success"] for h in have]
+            # None: the task has no success criterion (the Figure 5 tasks), which is not a share of 0
+            row[wf]["success_met"] = (
+                None if all(c is None for c in crit) else float(np.mean([bool(c and c["met"]) for c in crit]))
+            )
             if "projected_grad_rel" in have[0]:
                 row[wf]["projected_grad_rel"] = float(np.mean([h["projected_grad_rel"] for h in have]))
             drops = [h["loss_drop_last"] for h in have if h.get("loss_drop_last") is not None]
@@ -554,7 +558,7 @@ def render(results: dict[str, Any], out: Path) -> None:
                     f"{r['epochs']:.0f}" if "epochs" in r else "",
                     f"{r['steps']:.0f}" if "epochs" in r else "",
                     f"{r['seconds']:.1f}",
-                    f"{r['success_met']:.2f}",
+                    "–" if r["success_met"] is None else f"{r['success_met']:.2f}",
                     f"{100 * r['loss_drop_last']:.2f}" if fe_run and "loss_drop_last" in r else "",
                     _fmt(r["projected_grad_rel"]) if "projected_grad_rel" in r else "",
                 ]
@@ -577,7 +581,8 @@ def render(results: dict[str, Any], out: Path) -> None:
     rep.text(
         "Metrics: behaviour u_12y, u_13y (mm) and train relative error (MSE) or contrast |u_dominant| / |u_other| "
         "(cross-entropy); regression train / test relative error; Iris train / test accuracy. epochs, steps (Adam "
-        "steps), wall s: per run, mean over splits. success = share of runs meeting the task file's criterion. loss "
+        "steps), wall s: per run, mean over splits. success = share of runs meeting the task file's criterion "
+        "(– = the task has none). loss "
         f"drop = relative decrease of the FE training loss over the last {CONVERGENCE_EPOCHS} epochs, the largest over "
         "the splits (blank for runs of at most that many epochs): small = the curve has flattened. |P grad| rel = "
         "norm of the exact FE gradient with bound-active components removed, relative to its value at the 2 mm "
