@@ -29,12 +29,14 @@ def test_estimate_grows_with_size_degree_and_dim():
 
 
 def test_iterative_estimate_has_no_fine_factor():
-    """3D P2 iterative (p-multigrid): the P1 coarse factor only; measured 2.94 GB at 1.2M dofs (paper sample)."""
+    """P2 iterative (p-multigrid): the P1 coarse factor only; measured 2.94 GB at 1.2M dofs (3D paper sample)."""
     direct = estimate_fe(3, 2, 238_731, n_dofs=1_198_689)
     it = estimate_fe(3, 2, 238_731, n_dofs=1_198_689, iterative=True)
     assert it.memory_bytes < 0.4 * direct.memory_bytes
     assert 0.8 < it.memory_bytes / 2.94e9 < 1.2
-    assert estimate_fe(2, 2, 20_000, iterative=True).factor_entries == 0.0
+    assert estimate_fe(2, 1, 20_000, iterative=True).factor_entries == 0.0  # P1: GAMG, no factor
+    d2, i2 = estimate_fe(2, 2, 675_173, n_dofs=2_877_884), estimate_fe(2, 2, 675_173, n_dofs=2_877_884, iterative=True)
+    assert 0 < i2.factor_entries < 0.3 * d2.factor_entries  # 2D P2: the P1 coarse factor
 
 
 def test_calibration_error_is_what_the_docs_say():

@@ -1,4 +1,4 @@
-"""Direct (MUMPS) and iterative (CG + GAMG in 2D, p-multigrid in 3D) solvers agree: displacements and gradients to 1e-8, 2D and 3D, morphing, 2 ranks."""
+"""Direct (MUMPS) and iterative (CG + P2/P1 p-multigrid, or GAMG) solvers agree: displacements and gradients to 1e-8, 2D and 3D, morphing, 2 ranks."""
 
 from __future__ import annotations
 
@@ -35,24 +35,26 @@ def _rel(a, b) -> float:
     return float(np.max(np.abs(a - b)) / np.max(np.abs(a)))
 
 
-def _gradients(design, f, loss, dim, kind, ea=2):
-    opts = FemOptions(dim=dim, mesh=MeshOptions(dim=dim, elements_across=ea), linear_solver=kind)
+def _gradients(design, f, loss, dim, kind, ea=2, po=()):
+    opts = FemOptions(dim=dim, mesh=MeshOptions(dim=dim, elements_across=ea), linear_solver=kind, petsc_options=po)
     op = FemModel(design, opts, comm=MPI.COMM_SELF).operator()
     sg = shape_width_gradient(op, f, loss)
     th = stiffness_factor_gradient(op, f, loss, solved=(sg.forward, sg.adjoint))
     return op, sg, th
 
 
-@pytest.mark.parametrize("dim", [2, pytest.param(3, marks=pytest.mark.slow)])
-def test_iterative_matches_direct(dim):
+@pytest.mark.parametrize(
+    ("dim", "pc"), [(2, "mg"), (2, "gamg"), pytest.param(3, "mg", marks=pytest.mark.slow)]
+)
+def test_iterative_matches_direct(dim, pc):
     d = mpi_shape_case.case_design()
     f, loss = mpi_shape_case.case_problem(d)
     ea = 2 if dim == 2 else 1
+    po = (("pc_type", "gamg"),) if pc == "gamg" else ()  # the P2 default is the p-multigrid (mg)
     opd, sgd, thd = _gradients(d, f, loss, dim, "direct", ea)
-    opi, sgi, thi = _gradients(d, f, loss, dim, "iterative", ea)
+    opi, sgi, thi = _gradients(d, f, loss, dim, "iterative", ea, po)
     assert opd.linear_solver == "direct" and opi.linear_solver == "iterative"
-    # 2D: GAMG; 3D P2: the p-multigrid (P1 coarse level)
-    assert opi.ksp.getType() == "cg" and opi.ksp.getPC().getType() == ("gamg" if dim == 2 else "mg")
+    assert opi.ksp.getType() == "cg" and opi.ksp.getPC().getType() == pc
     assert _rel(sgd.forward.u, sgi.forward.u) < TOL
     assert _rel(sgd.forward.elongation, sgi.forward.elongation) < TOL
     assert _rel(sgd.adjoint.u, sgi.adjoint.u) < TOL
@@ -99,13 +101,14 @@ def test_morphing_3d_with_pmg():
 
 
 def test_preconditioner_choice():
-    """p-multigrid in 3D with P2, GAMG otherwise; a pc_type option wins."""
+    """p-multigrid with P2 (2D and 3D), GAMG with P1; a pc_type option wins."""
     import dolfinx
 
     for dim, degree, po, want in (
         (3, 2, (), "pmg"),
         (3, 1, (), "gamg"),
-        (2, 2, (), "gamg"),
+        (2, 2, (), "pmg"),
+        (2, 1, (), "gamg"),
         (3, 2, (("pc_type", "gamg"),), "gamg"),
         (2, 2, (("pc_type", "jacobi"),), "jacobi"),
     ):
@@ -167,10 +170,9 @@ def _gradient_cli(tmp_path, design_file, name, *extra, ranks=1):
 
 
 @pytest.mark.mpi
-@pytest.mark.slow
-@pytest.mark.parametrize("dim", [2, 3])
+@pytest.mark.parametrize("dim", [2, pytest.param(3, marks=pytest.mark.slow)])
 def test_iterative_two_ranks_matches_serial_direct(tmp_path, dim):
-    """2D: GAMG; 3D: the p-multigrid (its P1 coarse level and interpolation distributed)."""
+    """The p-multigrid (its P1 coarse level and interpolation distributed), 2D and 3D."""
     design_file = tmp_path / "strip.json"
     save_design(mpi_shape_case.case_design(), design_file)
     extra = ("--dim", "3", "--elements-across", "1") if dim == 3 else ()

@@ -15,7 +15,7 @@ def add_solver_arguments(p: argparse.ArgumentParser) -> None:
         "--solver",
         choices=("auto", "direct", "iterative"),
         default="auto",
-        help="linear solver: direct (MUMPS Cholesky), iterative (CG + GAMG in 2D, CG + P2/P1 p-multigrid in 3D) or auto "
+        help="linear solver: direct (MUMPS Cholesky), iterative (CG + P2/P1 p-multigrid for P2, CG + GAMG for P1) or auto "
         "(default: direct in 2D up to ~3.5M dofs and in 3D up to 250k dofs, iterative beyond)",
     )
     p.add_argument(

@@ -108,9 +108,9 @@ def estimate_fe(
         n_dofs: Displacement dofs if known (after meshing); else from ``n_cells``.
         ranks: MPI ranks (each adds a baseline process).
         iterative: The iterative solver (:mod:`fem_mnn.fem.solvers`) instead of the
-            direct one. 3D with degree >= 2 (p-multigrid): the P2 matrix plus the P1 coarse
+            direct one. Degree >= 2 (p-multigrid): the P2 matrix plus the P1 coarse
             operator and its MUMPS factor (the P1 counts of :data:`FILL` on the same cells;
-            3D paper sample at 1.2M dofs: 2.66 GB estimated, 2.94 GB measured). Otherwise
+            3D paper sample at 1.2M dofs: 2.66 GB estimated, 2.94 GB measured). Degree 1
             (GAMG): the matrix counted twice for the hierarchy (not calibrated).
     """
     per_cell, per_dof, c, q = FILL[(dim, min(max(degree, 1), 3))]
@@ -120,8 +120,8 @@ def estimate_fe(
     if not iterative:
         fill = c * dofs ** (1.0 + q)
         mem = BASE_BYTES * max(ranks, 1) + MATRIX_BYTES * nnz + FACTOR_BYTES * fill
-    elif dim == 3 and degree >= 2:
-        per_cell1, per_dof1, c1, q1 = FILL[(3, 1)]
+    elif degree >= 2:
+        per_cell1, per_dof1, c1, q1 = FILL[(dim, 1)]
         dofs1 = dofs * per_cell1 / per_cell
         fill = c1 * dofs1 ** (1.0 + q1)
         mem = BASE_BYTES * max(ranks, 1) + MATRIX_BYTES * (nnz + per_dof1 * dofs1) + FACTOR_BYTES * fill

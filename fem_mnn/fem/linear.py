@@ -144,7 +144,7 @@ class FemOptions:
         solver: ``"cholesky"`` (default; the clamped stiffness is SPD) or ``"lu"``,
             both through MUMPS (the factorisation of the direct solver).
         linear_solver: ``"auto"`` (default), ``"direct"`` (MUMPS) or ``"iterative"``
-            (CG + GAMG in 2D, CG + P2/P1 p-multigrid in 3D); see :mod:`fem_mnn.fem.solvers`.
+            (CG + P2/P1 p-multigrid for P2, CG + GAMG for P1); see :mod:`fem_mnn.fem.solvers`.
         petsc_options: ``(key, value)`` PETSc options for the KSP, without the
             ``fem_mnn_`` prefix (e.g. ``(("ksp_rtol", "1e-10"),)``).
     """

@@ -1,7 +1,8 @@
 """Gmsh meshes into DOLFINx: generate, read from the cache, write XDMF.
 
-Every function here is collective over its communicator: gmsh runs on rank 0 only
-and DOLFINx distributes the mesh.
+Every function here is collective over its communicator: gmsh runs on rank 0 only,
+its mesh is read into arrays (:mod:`fem_mnn.fem.gmsh_import`) and scattered in blocks,
+and DOLFINx builds and partitions the mesh from that distributed input.
 """
 
 from __future__ import annotations
@@ -10,12 +11,13 @@ import contextlib
 import os
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import gmsh
 
 from fem_mnn.core.errors import EngineError
 from fem_mnn.design.records import Design
+from fem_mnn.fem import gmsh_import
 from fem_mnn.geometry.build import GeometryInfo, MeshOptions, build_model, gmsh_session
 from fem_mnn.geometry.cache import DEFAULT_ROOT, ensure_mesh
 
@@ -39,8 +41,9 @@ def generate_mesh(design: Design, options: MeshOptions | None = None, comm: MPI.
     """Mesh the lattice and hand it to DOLFINx.
 
     Collective over ``comm`` (default ``MPI.COMM_WORLD``): gmsh runs on rank 0 only,
-    then ``dolfinx.io.gmsh.model_to_mesh`` distributes the mesh. Every rank gets the
-    same :class:`GeometryInfo`.
+    then :mod:`fem_mnn.fem.gmsh_import` reads it into arrays, gmsh is finalised and
+    the arrays are scattered to all ranks, from which DOLFINx builds and partitions
+    the mesh. Every rank gets the same :class:`GeometryInfo`.
 
     Returns:
         ``MeshData(mesh, cell_tags, facet_tags, info)``; ``cell_tags`` values are
@@ -57,17 +60,20 @@ def generate_mesh(design: Design, options: MeshOptions | None = None, comm: MPI.
 
     options = options or MeshOptions()
     comm = comm if comm is not None else MPI.COMM_WORLD
+    arrays = None
     with gmsh_session() if comm.rank == 0 else contextlib.nullcontext():
         info = err = None
         if comm.rank == 0:
             try:
                 info = build_model(design, options)
+                arrays = gmsh_import.extract(gmsh.model, options.dim)
             except Exception as exc:  # every rank must learn about it, or they hang
                 err = exc
         info, err = comm.bcast((info, err), root=0)
         if err is not None:
             raise err
-        data = _model_to_mesh(comm, options.dim, RuntimeError, "DOLFINx could not import the gmsh mesh: {exc}")
+    # gmsh is finalised here (when this call started it): its model is freed before DOLFINx builds
+    data = _to_dolfinx(comm, arrays, options.dim, "DOLFINx could not import the gmsh mesh: {exc}")
     return _mesh_data(data, info)
 
 
@@ -123,7 +129,8 @@ def load_mesh(
     """The cached mesh as DOLFINx objects (meshing it first if missing).
 
     Collective over ``comm`` (default ``MPI.COMM_WORLD``): rank 0 makes sure the
-    file exists, then reads it in gmsh (its messages to the log) and DOLFINx distributes it.
+    file exists, then reads it in gmsh (its messages to the log); the mesh is
+    distributed as in :func:`generate_mesh`.
     """
     from fem_mnn.fem._dolfinx import import_dolfinx
 
@@ -142,35 +149,37 @@ def load_mesh(
         raise err
     path, info = res
     # not dolfinx.io.gmsh.read_from_msh: it initialises gmsh with its terminal on (Info lines on stdout)
+    arrays = None
     with gmsh_session() if comm.rank == 0 else contextlib.nullcontext():
         err = None
         if comm.rank == 0:
             try:
                 gmsh.model.add("cached mesh")
                 gmsh.merge(str(path))
+                arrays = gmsh_import.extract(gmsh.model, options.dim)
             except Exception as exc:  # gmsh raises a bare Exception on a damaged file
                 err = EngineError(f"cannot read the cached mesh {path} ({exc}); delete it to mesh again")
         err = comm.bcast(err, root=0)
         if err is not None:
             raise err
-        failure = f"cannot read the cached mesh {path} ({{exc}}); delete it to mesh again"
-        data = _model_to_mesh(comm, options.dim, Exception, failure)
+    data = _to_dolfinx(
+        comm, arrays, options.dim, f"cannot read the cached mesh {path} ({{exc}}); delete it to mesh again"
+    )
     return _mesh_data(data, info)
 
 
-def _model_to_mesh(comm: MPI.Comm, dim: int, catch: type[Exception], failure: str) -> Any:
-    """The current gmsh model (rank 0) as a distributed DOLFINx mesh; ``failure`` names the error."""
-    from dolfinx.io import gmsh as dgmsh
-
+def _to_dolfinx(comm: MPI.Comm, arrays: gmsh_import.MeshArrays | None, dim: int, failure: str) -> tuple:
+    """The arrays read on rank 0 as a distributed DOLFINx mesh; ``failure`` names the error."""
     try:
-        return dgmsh.model_to_mesh(gmsh.model if comm.rank == 0 else None, comm, 0, gdim=dim)
-    except catch as exc:
+        return gmsh_import.to_dolfinx(comm, arrays, dim)
+    except RuntimeError as exc:  # DOLFINx's C++ errors
         raise EngineError(failure.format(exc=exc)) from exc
 
 
-def _mesh_data(data: Any, info: GeometryInfo) -> MeshData:
+def _mesh_data(data: tuple, info: GeometryInfo) -> MeshData:
     """The record of an imported mesh, its tags named ``cells`` and ``facets``."""
-    data.cell_tags.name = "cells"
-    if data.facet_tags is not None:
-        data.facet_tags.name = "facets"
-    return MeshData(data.mesh, data.cell_tags, data.facet_tags, info)
+    mesh, cell_tags, facet_tags = data
+    cell_tags.name = "cells"
+    if facet_tags is not None:
+        facet_tags.name = "facets"
+    return MeshData(mesh, cell_tags, facet_tags, info)
