@@ -43,9 +43,7 @@ def _gradients(design, f, loss, dim, kind, ea=2, po=()):
     return op, sg, th
 
 
-@pytest.mark.parametrize(
-    ("dim", "pc"), [(2, "mg"), (2, "gamg"), pytest.param(3, "mg", marks=pytest.mark.slow)]
-)
+@pytest.mark.parametrize(("dim", "pc"), [(2, "mg"), (2, "gamg"), pytest.param(3, "mg", marks=pytest.mark.slow)])
 def test_iterative_matches_direct(dim, pc):
     d = mpi_shape_case.case_design()
     f, loss = mpi_shape_case.case_problem(d)
