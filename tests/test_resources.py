@@ -34,6 +34,9 @@ def test_iterative_estimate_has_no_fine_factor():
     it = estimate_fe(3, 2, 238_731, n_dofs=1_198_689, iterative=True)
     assert it.memory_bytes < 0.4 * direct.memory_bytes
     assert 0.8 < it.memory_bytes / 2.94e9 < 1.2
+    # 2D P2, 3979-bond strip (bench/scale.json): 11,844 MiB measured
+    big = estimate_fe(2, 2, 2_723_951, n_dofs=11_610_528, iterative=True)
+    assert 0.9 < big.memory_bytes / (11_844 * 2**20) < 1.2
     assert estimate_fe(2, 1, 20_000, iterative=True).factor_entries == 0.0  # P1: GAMG, no factor
     d2, i2 = estimate_fe(2, 2, 675_173, n_dofs=2_877_884), estimate_fe(2, 2, 675_173, n_dofs=2_877_884, iterative=True)
     assert 0 < i2.factor_entries < 0.3 * d2.factor_entries  # 2D P2: the P1 coarse factor

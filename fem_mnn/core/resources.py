@@ -71,6 +71,9 @@ BASE_BYTES = 240e6
 MATRIX_BYTES = 21.4
 #: Bytes per factor entry (MUMPS real and integer arrays, work space, solve buffers).
 FACTOR_BYTES = 12.2
+#: Bytes per entry of the p-multigrid's product A P (fine rows x coarse columns), built while
+#: forming P^T A P: a value and a column index (8 + 4).
+PTAP_BYTES = 12.0
 
 
 class ResourceError(InputError):
@@ -109,8 +112,9 @@ def estimate_fe(
         ranks: MPI ranks (each adds a baseline process).
         iterative: The iterative solver (:mod:`fem_mnn.fem.solvers`) instead of the
             direct one. Degree >= 2 (p-multigrid): the P2 matrix plus the P1 coarse
-            operator and its MUMPS factor (the P1 counts of :data:`FILL` on the same cells;
-            3D paper sample at 1.2M dofs: 2.66 GB estimated, 2.94 GB measured). Degree 1
+            operator, its MUMPS factor (the P1 counts of :data:`FILL` on the same cells) and
+            the product A P formed on the way (3D paper sample at 1.2M dofs: 3.3 GB
+            estimated, 2.94 GB measured; 2D strip at 11.6M dofs: 11.8 GB and 12.4 GB). Degree 1
             (GAMG): the matrix counted twice for the hierarchy (not calibrated).
     """
     per_cell, per_dof, c, q = FILL[(dim, min(max(degree, 1), 3))]
@@ -124,7 +128,13 @@ def estimate_fe(
         per_cell1, per_dof1, c1, q1 = FILL[(dim, 1)]
         dofs1 = dofs * per_cell1 / per_cell
         fill = c1 * dofs1 ** (1.0 + q1)
-        mem = BASE_BYTES * max(ranks, 1) + MATRIX_BYTES * (nnz + per_dof1 * dofs1) + FACTOR_BYTES * fill
+        product = per_dof1 * dofs  # A P: a fine row couples to about as many coarse dofs as a P1 row
+        mem = (
+            BASE_BYTES * max(ranks, 1)
+            + MATRIX_BYTES * (nnz + per_dof1 * dofs1)
+            + FACTOR_BYTES * fill
+            + PTAP_BYTES * product
+        )
     else:
         fill = 0.0
         mem = BASE_BYTES * max(ranks, 1) + 2 * MATRIX_BYTES * nnz
