@@ -6,6 +6,7 @@ import json
 import math
 
 import numpy as np
+import pytest
 
 from fem_mnn.fem._dolfinx import import_dolfinx
 
@@ -115,3 +116,28 @@ def test_scale_table_and_3d_rows(monkeypatch):
     ]
     table = scale.scale_table(res)
     assert "iterative mg (47 it)" in table and "| 3 | 249 | 1 | 249,000 |" in table
+
+
+def test_scale_2d_plan_and_exponents(monkeypatch):
+    """2D rows up to the limit, 981 with both solvers, 2-rank rows only within the limit;
+    the exponents fit the ``auto`` rows (the explicit iterative row would bend them)."""
+    from fem_mnn.bench import scale
+
+    specs = []
+
+    def fake_child(spec, ranks, timeout):
+        specs.append((spec["bonds"], spec.get("solver"), ranks))
+        slow = 100.0 if spec.get("solver") == "iterative" else 1.0  # off the bonds^1 line
+        row = {"dim": 2, "bonds": spec["bonds"], "ranks": ranks, "dofs": 10 * spec["bonds"]}
+        row["requested_solver"] = spec.get("solver", "auto")
+        row["gradient_total_s"] = slow * spec["bonds"]
+        return row
+
+    monkeypatch.setattr(scale, "_run_child", fake_child)
+    res = scale.run_scale(dims=(2,), max_bonds_2d=300)
+    assert specs == [(28, None, 1), (103, None, 1), (249, None, 1), (249, None, 2)]
+    assert [s["bonds"] for s in res["skipped"]] == [981, 3979]
+    specs.clear()
+    res = scale.run_scale(dims=(2,))
+    assert (981, "iterative", 1) in specs and (981, None, 2) in specs and 3979 not in [b for b, _, _ in specs]
+    assert res["exponents_2d_serial_from_250"]["gradient_total_s"] == pytest.approx(1.0)

@@ -138,8 +138,9 @@ SKIPPED = {
     (2, 3979): "11.6M P2 dofs / 2.7M cells: ~4.5 min and ~12 GB on one rank (2026-12-02); "
     "run it with --scale-max-bonds 4000",
 }
-#: 2D rows also run with the iterative solver (``auto`` takes MUMPS there): the two side by side.
-BOTH_SOLVERS_2D = (981,)
+#: Rows also run with the iterative solver (``auto`` takes MUMPS there): the two side by side
+#: (in 3D the paper's sample).
+BOTH_SOLVERS = {2: (981,), 3: (28,)}
 
 
 def run_scale(
@@ -151,32 +152,27 @@ def run_scale(
 ) -> dict:
     """All rows, serial and ``mpiexec -n 2``, with fitted exponents.
 
-    In 3D the paper's sample runs with both solvers (direct and iterative, the same
-    problem), the lattices with ``auto`` (iterative beyond 250k dofs); in 2D the rows of
-    :data:`BOTH_SOLVERS_2D` too. The exponents are fitted to the ``auto`` rows.
+    The rows of :data:`BOTH_SOLVERS` run with both solvers (direct and iterative, the same
+    problem), the others with ``auto`` (iterative beyond 250k dofs in 3D, 3.5M in 2D); the
+    2-rank rows only up to the largest 2D size asked for. The exponents are fitted to the
+    ``auto`` rows.
     """
     from fem_mnn.bench.fem import machine
 
     t0 = time.perf_counter()
     rows, skipped = [], []
-    if 2 in dims:
-        for b in SIZES_2D:
-            if b > max_bonds_2d:
-                skipped.append({"dim": 2, "bonds": b, "why": SKIPPED.get((2, b), "over --scale-max-bonds")})
+    plan = {2: (SIZES_2D, max_bonds_2d, "--scale-max-bonds"), 3: (SIZES_3D, max_bonds_3d, "--scale-max-bonds-3d")}
+    for dim in sorted(set(dims)):
+        sizes, limit, flag = plan[dim]
+        for b in sizes:
+            if b > limit:
+                skipped.append({"dim": dim, "bonds": b, "why": SKIPPED.get((dim, b), f"over {flag}")})
                 continue
-            rows.append(_run_child({"dim": 2, "bonds": b}, 1, timeout))
-            if b in BOTH_SOLVERS_2D:
-                rows.append(_run_child({"dim": 2, "bonds": b, "solver": "iterative"}, 1, timeout))
-        for b in mpi_bonds:
-            rows.append(_run_child({"dim": 2, "bonds": b}, 2, timeout))
-    if 3 in dims:
-        for b in SIZES_3D:
-            if b > max_bonds_3d:
-                skipped.append({"dim": 3, "bonds": b, "why": SKIPPED.get((3, b), "over --scale-max-bonds-3d")})
-                continue
-            rows.append(_run_child({"dim": 3, "bonds": b}, 1, timeout))
-            if SIZES_3D[b] is None:  # the paper's sample: the iterative solver on the same problem
-                rows.append(_run_child({"dim": 3, "bonds": b, "solver": "iterative"}, 1, timeout))
+            rows.append(_run_child({"dim": dim, "bonds": b}, 1, timeout))
+            if b in BOTH_SOLVERS[dim]:
+                rows.append(_run_child({"dim": dim, "bonds": b, "solver": "iterative"}, 1, timeout))
+        if dim == 2:
+            rows += [_run_child({"dim": 2, "bonds": b}, 2, timeout) for b in mpi_bonds if b <= limit]
     ser2 = [
         r
         for r in rows
