@@ -117,6 +117,23 @@ def test_cache_is_reused_and_keyed_without_E(tables, monkeypatch):
     d_nu = dataclasses.replace(bar(0.5), material=Material(E=0.55, nu=0.3))
     with pytest.raises(AssertionError, match="recomputed"):
         cal.calibrate(d_nu, L, WIDTHS, cache=cache, comm=COMM)
+    # a table meshed by another version of the geometry code is not reused
+    monkeypatch.setattr(cal, "GEOMETRY_VERSION", cal.GEOMETRY_VERSION + 1)
+    with pytest.raises(AssertionError, match="recomputed"):
+        cal.calibrate(d, L, WIDTHS, cache=cache, comm=COMM)
+
+
+def test_shipped_table_serves_the_paper_sample(monkeypatch, tmp_path):
+    """The table in the package is for this geometry version: the paper's sample solves nothing."""
+    from fem_mnn.design import paper_sample
+
+    def boom(*a, **k):
+        raise AssertionError("the shipped k(w) table is stale: regenerate fem_mnn/data/k_w.json")
+
+    monkeypatch.setattr(cal, "_solve_table", boom)
+    monkeypatch.setattr(cal, "DEFAULT_CACHE", tmp_path / "empty.json")
+    monkeypatch.delenv(cal.CACHE_ENV, raising=False)
+    cal.calibrate(paper_sample(), comm=COMM)
 
 
 def test_bad_grid_and_method():

@@ -75,6 +75,7 @@ from fem_mnn.core.paths import cache_dir, shipped_data
 from fem_mnn.design.outline import beam_layout
 from fem_mnn.design.records import Design
 from fem_mnn.fem.linear import FemModel, FemOptions
+from fem_mnn.geometry.build import GEOMETRY_VERSION
 
 __all__ = [
     "CACHE_ENV",
@@ -251,12 +252,16 @@ def calibration_key(design: Design, length: float, options: Any, widths: np.ndar
     """Cache key and its parameters for one bond length.
 
     The key covers what k/(E t) depends on: nu, the shape parameters of the geometry
-    (thin-end ratio, bar : thin-end ratio, hub radius), the length, the FE options
-    and the width grid (and t in 3D). E is left out: k is proportional to E.
+    (thin-end ratio, bar : thin-end ratio, hub radius) and the geometry code's version,
+    the length, the FE options and the width grid (and t in 3D). E is left out: k is
+    proportional to E.
     """
     params = {
         "format": _FORMAT,
         "method": "single+chain3",
+        # the meshed shape of the same parameters changes with the geometry code (hubs built
+        # on the beams' arcs since version 3 move k by ~1e-4): a table of another version is stale
+        "geometry_version": GEOMETRY_VERSION,
         "nu": float(design.material.nu),
         "geometry": {k: v for k, v in dataclasses.asdict(design.geometry).items() if k in _SHAPE_KEYS},
         "length": round(float(length), 9),
