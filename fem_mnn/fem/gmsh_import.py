@@ -140,7 +140,11 @@ def to_dolfinx(
     from dolfinx.mesh import create_mesh, meshtags_from_entities
 
     size = comm.size
-    head = (arrays.cell_type, arrays.facet_type, arrays.cells.shape[1], arrays.facets.shape[1]) if arrays else None
+    head = (
+        (arrays.cell_type, arrays.facet_type, arrays.cells.shape[1], arrays.facets.shape[1])
+        if arrays is not None
+        else None
+    )
     ctype, ftype, kc, kf = comm.bcast(head, root=root)
 
     def scatter(a: np.ndarray | None, shape: tuple[int, ...], dtype: type) -> np.ndarray:
@@ -150,12 +154,12 @@ def to_dolfinx(
         got = comm.scatter(parts, root=root)  # pickled: blocks stay far below MPI's 2 GB message limit
         return np.asarray(got, dtype=dtype).reshape((-1, *shape))
 
-    x = scatter(arrays.x if arrays else None, (3,), np.float64)
-    cells = scatter(arrays.cells if arrays else None, (kc,), np.int64)
-    cvalues = scatter(arrays.cell_values if arrays else None, (), np.int32)
+    x = scatter(arrays.x if arrays is not None else None, (3,), np.float64)
+    cells = scatter(arrays.cells if arrays is not None else None, (kc,), np.int64)
+    cvalues = scatter(arrays.cell_values if arrays is not None else None, (), np.int32)
     if ftype is not None:
-        facets = scatter(arrays.facets if arrays else None, (kf,), np.int64)
-        fvalues = scatter(arrays.facet_values if arrays else None, (), np.int32)
+        facets = scatter(arrays.facets if arrays is not None else None, (kf,), np.int64)
+        fvalues = scatter(arrays.facet_values if arrays is not None else None, (), np.int32)
 
     domain = dgmsh.ufl_mesh(ctype, gdim, dtype=np.float64)
     n_nodes = domain.ufl_coordinate_element().basix_element.dim
