@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 import sys
+import sysconfig
 from importlib.metadata import distributions
 from pathlib import Path
 
@@ -54,7 +55,11 @@ def test_lock_is_complete_and_hashed():
 @needs_locked_venv
 def test_installed_distributions_are_exactly_the_lock():
     locked = _locked()
-    installed = {_norm(d.metadata["Name"]): d.version for d in distributions(path=sys.path)}
+    # The environment's own site-packages, not sys.path: setuptools appends its vendored packages
+    # (setuptools/_vendor, with their .dist-info) to sys.path when imported, which DOLFINx's JIT does
+    # (through cffi) on its first compilation, i.e. on a machine with a cold ~/.cache/fenics.
+    site = sorted({sysconfig.get_paths()[k] for k in ("purelib", "platlib")})
+    installed = {_norm(d.metadata["Name"]): d.version for d in distributions(path=site)}
     installed.pop("fem-mnn", None)
     extra = {n: v for n, v in installed.items() if n not in locked}
     wrong = {n: (v, locked[n][0]) for n, v in installed.items() if n in locked and v != locked[n][0]}
