@@ -14,13 +14,12 @@ on top.
 Units: mm, N, MPa. Node and bond ids are 0-based.
 """
 
-from fem_mnn.contract import Solution
+from fem_mnn.contract import Backprop, Solution, backprop
 from fem_mnn.core.errors import EngineError, InputError
 from fem_mnn.core.version import __version__
 from fem_mnn.design.builders import paper_sample
 from fem_mnn.design.files import load_design
 from fem_mnn.design.records import Design, Geometry, Material
-from fem_mnn.learn.insitu import Backprop, backprop
 from fem_mnn.learn.losses import MSE, CrossEntropy, Output
 from fem_mnn.spring.network import SpringModel
 

@@ -5,7 +5,7 @@ meshes the lattice for those widths (cached: remeshing only when they change),
 assembles the stiffness once, factorises it once with an explicit PETSc KSP
 (``preonly`` + MUMPS Cholesky or LU) and returns a :class:`FemOperator`, whose
 :meth:`FemOperator.solve` answers any number of load cases (forward and adjoint)
-with that one factorisation. :func:`fem_mnn.learn.insitu.backprop_operator` works on it
+with that one factorisation. :func:`fem_mnn.contract.backprop_operator` works on it
 unchanged.
 
 Physics and conventions (units mm, N, MPa):

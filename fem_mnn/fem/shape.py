@@ -52,8 +52,7 @@ import dolfinx.la  # noqa: E402
 import ufl  # noqa: E402
 from mpi4py import MPI  # noqa: E402
 
-from fem_mnn.contract import as_cases
-from fem_mnn.learn.insitu import Backprop
+from fem_mnn.contract import Backprop, as_cases
 
 __all__ = ["ShapeGradient", "shape_backprop", "shape_vector", "shape_width_gradient", "width_map"]
 
@@ -358,7 +357,7 @@ def shape_width_gradient(
 
 
 def shape_backprop(op: Any, loads: np.ndarray, loss: Any) -> Any:
-    """:class:`fem_mnn.insitu.Backprop` whose ``grad_w`` is the exact shape gradient (collective).
+    """:class:`fem_mnn.contract.Backprop` whose ``grad_w`` is the exact shape gradient (collective).
 
     ``grad_k`` stays the in situ ``mean_c e_c e_adj,c`` (what the paper's gradient
     option feeds to the latent variables).
