@@ -803,7 +803,7 @@ class FemModel:
             estimate (default the nominal ``E t w / L``).
         mesher: ``mesher(design, mesh_options, comm) -> (mesh, cell_tags,
             facet_tags, info)``, collective; default
-            :func:`fem_mnn.geometry.generate_mesh`. :func:`fem_mnn.geometry.cache.load_mesh`
+            :func:`fem_mnn.fem.meshing.generate_mesh`. :func:`fem_mnn.fem.meshing.load_mesh`
             fits too (reads cached ``.msh`` files of reference designs).
 
     The mesh of the last widths is kept: operators for the same widths (e.g. with
