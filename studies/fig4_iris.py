@@ -27,10 +27,10 @@ from typing import Any
 import numpy as np
 from _training_runs import Run, Variant, iris_task, log, run_many, run_task, summarise
 
+from fem_mnn.contract import backprop_operator
 from fem_mnn.design import paper_sample
 from fem_mnn.io.paper_data import load_figure4
 from fem_mnn.io.report import StudyReport
-from fem_mnn.learn.insitu import backprop_operator
 from fem_mnn.learn.tasks import IRIS_CLASSES, load_iris, regression
 from fem_mnn.spring.network import SpringModel
 

@@ -53,13 +53,12 @@ from typing import Any
 
 import numpy as np
 
-from fem_mnn.contract import nominal_stiffness
+from fem_mnn.contract import backprop, nominal_stiffness
 from fem_mnn.design import paper_sample
 from fem_mnn.design.records import Design
 from fem_mnn.fidelity.compare import bond_rel_error, cosine, rel_l2, sign_agreement
 from fem_mnn.io.paper_data import G
 from fem_mnn.io.report import StudyReport
-from fem_mnn.learn.insitu import backprop
 from fem_mnn.learn.losses import MSE
 from fem_mnn.spring.frame import FrameModel, beam_gradient
 from fem_mnn.spring.network import SpringModel

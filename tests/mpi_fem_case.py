@@ -40,9 +40,9 @@ def case_loss(design):
 
 def run_case(comm) -> dict:
     """Collective: solve the case on ``comm``; every rank returns the same dict."""
+    from fem_mnn.contract import backprop_operator
     from fem_mnn.fem.linear import FemModel, FemOptions, stiffness_factor_gradient
     from fem_mnn.geometry.build import MeshOptions
-    from fem_mnn.learn.insitu import backprop_operator
 
     d = case_design()
     model = FemModel(d, FemOptions(mesh=MeshOptions(elements_across=2)), comm=comm)

@@ -6,6 +6,8 @@ lazy import is still a dependency) checks that
 * ``design/``, ``spring/``, ``learn/`` and ``contract`` import none of dolfinx, gmsh,
   petsc4py, slepc4py, ufl, basix, ffcx (they must run on numpy/scipy alone);
 * ``geometry/`` does not import DOLFINx (gmsh only);
+* the engines (``spring/``, ``fem/``) do not import the learning stage ``learn/``: what
+  both sides need (the contract, in situ backpropagation) sits in ``contract``;
 * ``core/`` imports nothing else of the package (every stage may import it);
 * nothing below ``commands/`` imports ``commands`` or ``cli``;
 * the module graph and the graph of stage folders have no cycle (imports under
@@ -42,6 +44,8 @@ FORBIDDEN = {
 #: modules held to a stricter rule than their folder (module prefix -> forbidden packages)
 FORBIDDEN_MODULES = {"fem_mnn.bench.spring_scaling": FE_LIBS}
 ABOVE_ALL = {"commands", "cli", "__main__"}
+#: engine stages -> package stages they must never import (lazily or under TYPE_CHECKING included)
+ENGINES = {"spring": {"learn"}, "fem": {"learn"}}
 
 
 class Import(NamedTuple):
@@ -159,6 +163,8 @@ def violations(root: Path = PACKAGE) -> list[str]:
         t = stage(imp.target)
         if t in ABOVE_ALL and s not in ABOVE_ALL:
             out.append(f"upward: {where} imports {imp.target} (nothing below the CLI imports it)")
+        if t in ENGINES.get(s, ()):
+            out.append(f"engine: {where} imports {imp.target} (the engines never import {t}/)")
         if s == "core" and t != "core":
             out.append(f"layer: {where} imports {imp.target} (core/ sits below every stage)")
         if not imp.type_only and imp.target != imp.source:
@@ -220,6 +226,13 @@ def test_planted_upward_import_of_the_cli_fails(planted):
         "fem/extract.py", "def _f():\n    from fem_mnn.commands._common import parse_loads\n    return parse_loads"
     )
     assert any(line.startswith("upward: fem_mnn.fem.extract") for line in v), v
+
+
+def test_planted_learning_import_in_an_engine_fails(planted):
+    v = planted("fem/morph.py", "def _f():\n    from fem_mnn.learn.losses import MSE\n    return MSE")
+    assert any(line.startswith("engine: fem_mnn.fem.morph") for line in v), v
+    v = planted("spring/network.py", "from fem_mnn.learn import tasks as _tasks")
+    assert any(line.startswith("engine: fem_mnn.spring.network") for line in v), v
 
 
 def test_planted_cycle_fails(planted):

@@ -9,8 +9,8 @@ import pytest
 from conftest import run_cli
 
 from fem_mnn.cli import main
+from fem_mnn.contract import backprop
 from fem_mnn.design import Design, triangular_strip
-from fem_mnn.learn.insitu import backprop
 from fem_mnn.learn.losses import MSE
 from fem_mnn.spring.network import SpringModel
 

@@ -12,11 +12,11 @@ need_dolfinx()
 
 from mpi4py import MPI  # noqa: E402
 
+from fem_mnn.contract import backprop_operator  # noqa: E402
 from fem_mnn.core.errors import InputError  # noqa: E402
 from fem_mnn.design import Design, Geometry, Material, paper_sample, triangular_patch  # noqa: E402
 from fem_mnn.fem.linear import FemModel, FemOptions, stiffness_factor_gradient  # noqa: E402
 from fem_mnn.geometry.build import MeshOptions  # noqa: E402
-from fem_mnn.learn.insitu import backprop_operator  # noqa: E402
 from fem_mnn.learn.losses import MSE  # noqa: E402
 from fem_mnn.spring.network import SpringModel  # noqa: E402
 

@@ -8,9 +8,9 @@ import json
 import numpy as np
 import pytest
 
+from fem_mnn.contract import backprop
 from fem_mnn.design import Design, Material, triangular_strip
 from fem_mnn.design.rigidity import compatibility_matrix, zero_modes
-from fem_mnn.learn.insitu import backprop
 from fem_mnn.learn.losses import MSE, CrossEntropy
 from fem_mnn.spring.network import SpringModel
 

@@ -18,9 +18,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fem_mnn.contract import nominal_stiffness
+from fem_mnn.contract import backprop, nominal_stiffness
 from fem_mnn.design import Design, triangular_patch, triangular_strip
-from fem_mnn.learn.insitu import backprop
 from fem_mnn.learn.losses import MSE, CrossEntropy
 from fem_mnn.spring.network import SpringModel
 

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 from conftest import need_dolfinx, run_cli
 
+from fem_mnn.contract import backprop
 from fem_mnn.core.errors import InputError
 from fem_mnn.design import paper_sample
 from fem_mnn.design.files import save_design
-from fem_mnn.learn.insitu import backprop
 from fem_mnn.learn.robust import RobustModel, WidthNoise, check_noise_printable
 from fem_mnn.learn.taskfile import paper_task
 from fem_mnn.learn.training import TrainConfig, train

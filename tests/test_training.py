@@ -8,8 +8,8 @@ import math
 import numpy as np
 import pytest
 
+from fem_mnn.contract import backprop
 from fem_mnn.core.errors import InputError
-from fem_mnn.learn.insitu import backprop
 from fem_mnn.learn.tasks import behaviour_cross_entropy, behaviour_mse, iris, regression
 from fem_mnn.learn.training import (
     Adam,

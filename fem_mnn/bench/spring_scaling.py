@@ -2,7 +2,7 @@
 
 For each size a square triangular strip (:func:`fem_mnn.design.triangular_strip`) is
 built and validated (timed apart), then one forward and one adjoint solve give
-dL/dk (:func:`fem_mnn.learn.insitu.backprop` on a fresh
+dL/dk (:func:`fem_mnn.contract.backprop` on a fresh
 :class:`~fem_mnn.spring.network.SpringModel`, so the fill-reducing order and the
 factorisation are in the time). Numpy/scipy only.
 """
@@ -18,10 +18,10 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from fem_mnn.contract import backprop
 from fem_mnn.design.builders import triangular_strip
 from fem_mnn.design.records import Design
 from fem_mnn.design.validate import validate
-from fem_mnn.learn.insitu import backprop
 from fem_mnn.learn.losses import MSE
 from fem_mnn.spring.network import SpringModel
 

@@ -16,10 +16,10 @@ from typing import Any
 
 import numpy as np
 
+from fem_mnn.contract import Backprop
 from fem_mnn.core.errors import InputError
 from fem_mnn.core.version import __version__
 from fem_mnn.design.records import Design
-from fem_mnn.learn.insitu import Backprop
 
 __all__ = [
     "GRADIENT_UNITS",

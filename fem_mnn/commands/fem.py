@@ -32,11 +32,10 @@ from fem_mnn.commands._common import (
     positive_float,
 )
 from fem_mnn.commands._solver import add_solver_arguments, solver_options
-from fem_mnn.contract import Solution, as_cases
+from fem_mnn.contract import Solution, as_cases, backprop_operator
 from fem_mnn.core.errors import InputError
 from fem_mnn.core.files import atomic_write_json
 from fem_mnn.design.files import load_design
-from fem_mnn.learn.insitu import backprop_operator
 from fem_mnn.learn.losses import MSE
 from fem_mnn.spring.frame import beam_gradient
 

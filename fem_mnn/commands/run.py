@@ -26,6 +26,7 @@ from typing import Literal, NamedTuple
 import numpy as np
 
 from fem_mnn.commands._common import add_memory_argument, gradient_payload, parse_loads, parse_targets
+from fem_mnn.contract import Backprop, backprop, backprop_operator
 from fem_mnn.core.errors import InputError
 from fem_mnn.core.files import atomic_savefig, atomic_write_bytes, atomic_write_json, atomic_write_text
 from fem_mnn.core.log import get_logger
@@ -36,7 +37,6 @@ from fem_mnn.design.files import load_design, save_design
 from fem_mnn.design.printability import check_design
 from fem_mnn.design.records import Design
 from fem_mnn.learn.evaluate import evaluate
-from fem_mnn.learn.insitu import Backprop, backprop, backprop_operator
 from fem_mnn.learn.losses import MSE
 from fem_mnn.learn.taskfile import paper_task
 from fem_mnn.learn.tasks import TASK_NAMES, check_paper_lattice

@@ -6,9 +6,9 @@ import argparse
 import importlib
 
 from fem_mnn.commands._common import add_case_arguments, gradient_payload, gradient_table, parse_loads, parse_targets
+from fem_mnn.contract import backprop
 from fem_mnn.core.files import atomic_write_json
 from fem_mnn.design.files import load_design
-from fem_mnn.learn.insitu import backprop
 from fem_mnn.learn.losses import MSE
 from fem_mnn.spring.network import SpringModel
 

@@ -388,7 +388,7 @@ def calibrate(
 
 @dataclass(frozen=True)
 class CalibratedLaw:
-    """A :data:`fem_mnn.spring.SpringLaw` from calibration tables: ``law(design, widths) -> (k, dk/dw)``.
+    """A :data:`fem_mnn.contract.SpringLaw` from calibration tables: ``law(design, widths) -> (k, dk/dw)``.
 
     ``k = E t * spline_L(w)`` for each bond, with the spline of its length
     (2D; in 3D ``k = E * spline_L(w)``).

@@ -5,7 +5,7 @@ meshes the lattice for those widths (cached: remeshing only when they change),
 assembles the stiffness once, factorises it once with an explicit PETSc KSP
 (``preonly`` + MUMPS Cholesky or LU) and returns a :class:`FemOperator`, whose
 :meth:`FemOperator.solve` answers any number of load cases (forward and adjoint)
-with that one factorisation. :func:`fem_mnn.learn.insitu.backprop_operator` works on it
+with that one factorisation. :func:`fem_mnn.contract.backprop_operator` works on it
 unchanged.
 
 Physics and conventions (units mm, N, MPa):
@@ -803,7 +803,7 @@ class FemModel:
             estimate (default the nominal ``E t w / L``).
         mesher: ``mesher(design, mesh_options, comm) -> (mesh, cell_tags,
             facet_tags, info)``, collective; default
-            :func:`fem_mnn.geometry.generate_mesh`. :func:`fem_mnn.geometry.cache.load_mesh`
+            :func:`fem_mnn.fem.meshing.generate_mesh`. :func:`fem_mnn.fem.meshing.load_mesh`
             fits too (reads cached ``.msh`` files of reference designs).
 
     The mesh of the last widths is kept: operators for the same widths (e.g. with

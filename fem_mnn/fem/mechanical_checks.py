@@ -4,7 +4,7 @@
 ``fail``) and the numbers behind it:
 
 * **rigidity**: no zero-energy mode of the pin-jointed spring network once the fixed
-  nodes are clamped (:func:`fem_mnn.spring.zero_modes`). The continuum with welded
+  nodes are clamped (:func:`fem_mnn.design.rigidity.zero_modes`). The continuum with welded
   joints has no exact zero mode when it is connected; a spring-network mechanism
   shows up there as a bending-dominated, very compliant mode, which is what the
   in situ rule (elongations only) cannot learn. Floppy = ``fail``.

@@ -14,12 +14,12 @@ from typing import Any
 
 import numpy as np
 
+from fem_mnn.contract import backprop_operator
 from fem_mnn.core.errors import InputError
 from fem_mnn.design.records import Design
 from fem_mnn.fem.linear import FemModel, FemOperator
 from fem_mnn.fem.shape import shape_backprop
 from fem_mnn.fem.width_map import MIN_QUALITY, MIN_QUALITY_RATIO, WidthMap, cell_quality
-from fem_mnn.learn.insitu import backprop_operator
 
 __all__ = ["MorphingFemModel"]
 

@@ -3,7 +3,7 @@
 For a batch loss ``L = mean_c l(u_bar_c)`` on junction-region averages, with loads
 that are body-force densities ``F_j / |Omega_j|`` over the junction regions, the
 discrete Lagrangian of case c is (u the forward field, lambda the adjoint field under
-the load ``-dl/du_bar``, as :func:`fem_mnn.fem.stiffness_factor_gradient` builds it)::
+the load ``-dl/du_bar``, as :func:`fem_mnn.fem.linear.stiffness_factor_gradient` builds it)::
 
     Lag_c(X) = int (gamma . u - beta) dx + int t theta sigma(u) : eps(lambda) dx
                - int (f . lambda - eta) dx
@@ -52,8 +52,7 @@ import dolfinx.la  # noqa: E402
 import ufl  # noqa: E402
 from mpi4py import MPI  # noqa: E402
 
-from fem_mnn.contract import as_cases
-from fem_mnn.learn.insitu import Backprop
+from fem_mnn.contract import Backprop, as_cases
 
 __all__ = ["ShapeGradient", "shape_backprop", "shape_vector", "shape_width_gradient", "width_map"]
 
@@ -327,7 +326,8 @@ def shape_width_gradient(
         op_or_model: A :class:`fem_mnn.fem.FemOperator`, or a model whose
             ``operator(widths)`` gives one.
         loads: (n_cases, n_nodes, 2) nodal loads (N).
-        loss: Loss on region-average node displacements (:mod:`fem_mnn.losses`).
+        loss: Loss on region-average node displacements (a :class:`~fem_mnn.contract.Loss`,
+            such as those of :mod:`fem_mnn.learn.losses`).
         widths: Widths for a model (default the design's); ignored for an operator.
         method: ``"auto"`` (batched on affine meshes), ``"batched"`` or ``"ufl"``.
         per_case: Also return every case's gradient (forces ``"ufl"``).
@@ -358,7 +358,7 @@ def shape_width_gradient(
 
 
 def shape_backprop(op: Any, loads: np.ndarray, loss: Any) -> Any:
-    """:class:`fem_mnn.insitu.Backprop` whose ``grad_w`` is the exact shape gradient (collective).
+    """:class:`fem_mnn.contract.Backprop` whose ``grad_w`` is the exact shape gradient (collective).
 
     ``grad_k`` stays the in situ ``mean_c e_c e_adj,c`` (what the paper's gradient
     option feeds to the latent variables).

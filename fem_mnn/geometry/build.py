@@ -55,7 +55,6 @@ __all__ = [
     "lattice_measure",
     "gmsh_session",
     "mesh_size",
-    "progress",
     "write_msh",
 ]
 
@@ -236,15 +235,16 @@ def lattice_measure(design: Design) -> float:
     return _CAD_OVER_OUTLINE * (area + design.n_nodes * np.pi * lay.radius**2)
 
 
+def _cells(dim: int, measure: float, h: float) -> float:
+    """Cells of gmsh's mesh of size ``h`` of a lattice of ``measure`` (area in 2D, volume in 3D)."""
+    return CELLS_PER_MEASURE[dim] * measure / h**dim
+
+
 def estimate_cells(design: Design, options: MeshOptions) -> int:
     """Cells that :func:`build_model` will make (estimate, before meshing; within about 15 %)."""
     h = mesh_size(design, options)
     area = lattice_measure(design)
-    n = (
-        CELLS_PER_MEASURE[2] * area / h**2
-        if options.dim == 2
-        else CELLS_PER_MEASURE[3] * area * design.thickness / h**3
-    )
+    n = _cells(options.dim, area if options.dim == 2 else area * design.thickness, h)
     if not np.isfinite(n):
         raise InputError("cannot estimate the mesh size of this design", field="widths")
     return int(n)
@@ -625,7 +625,7 @@ def _segment_distance(p0: np.ndarray, p1: np.ndarray, q0: np.ndarray, q1: np.nda
 
 
 def _local_fragment_suffices(design: Design) -> bool:
-    """True when :func:`_fragment_by_hub` is enough: every beam ends on arcs of its hubs
+    """True when :func:`_add_conforming_shapes` is enough: every beam ends on arcs of its hubs
     and no two shapes meet except a beam and its own hubs.
 
     Conservative (a False only costs the global fragment): each beam outside its hubs
@@ -752,8 +752,8 @@ def _add_exposed_hub_facets(design: Design, dim: int, groups: dict[int, list[int
 def _mesh(options: MeshOptions, h: float, measure: float, groups: dict[int, list[int]]) -> tuple[int, int]:
     """Generate the mesh of size ``h``; refuse runaway meshes first. Returns (cells, vertices)."""
     dim = options.dim
-    # refuse before gmsh runs out of memory: cells of an ideal mesh of size h
-    estimate = measure / (0.433 * h * h) if dim == 2 else measure / (0.118 * h**3)
+    # refuse before gmsh runs out of memory: the cell-count model of estimate_cells, on the CAD measure
+    estimate = _cells(dim, measure, h)
     if estimate > MAX_CELLS:
         raise InputError(
             f"the mesh would have about {estimate:.2g} cells (limit {MAX_CELLS:.0e}) at h = {h:.3g} mm",
@@ -832,8 +832,3 @@ def write_msh(
             except Exception as exc:  # gmsh raises a bare Exception
                 raise EngineError(f"gmsh could not write the mesh: {exc}") from exc
     return info
-
-
-def progress(message: str) -> None:
-    """One line of progress (the package logger: stderr, rank 0)."""
-    log.info("%s", message)

@@ -49,10 +49,9 @@ from typing import Any
 
 import numpy as np
 
-from fem_mnn.contract import LinearOperator, MechanicalModel
+from fem_mnn.contract import Backprop, LinearOperator, MechanicalModel, backprop_operator
 from fem_mnn.core.errors import InputError
 from fem_mnn.design.records import Design
-from fem_mnn.learn.insitu import Backprop, backprop_operator
 
 __all__ = ["RobustModel", "WidthNoise", "check_noise_printable"]
 
@@ -130,7 +129,7 @@ class RobustModel:
     the nominal evaluation of the training loop is unchanged). Each call of
     :meth:`backprop_operator` builds K operators at ``w + S z_k`` and averages the base
     gradient (the model's own ``backprop_operator`` when it has one, else the spring adjoint
-    :func:`~fem_mnn.learn.insitu.backprop_operator`); ``loss``/``case_loss`` are then the
+    :func:`~fem_mnn.contract.backprop_operator`); ``loss``/``case_loss`` are then the
     sampled expected losses. With a model whose operators move a shared mesh
     (:class:`fem_mnn.fem.morph.MorphingFemModel`), the operator of the nominal widths is rebuilt
     afterwards so that the caller's operator is valid again.

@@ -57,7 +57,7 @@ from fem_mnn.core.errors import InputError
 from fem_mnn.design.builders import paper_sample
 from fem_mnn.design.records import Design
 from fem_mnn.learn.losses import Output
-from fem_mnn.learn.tasks import Task, check_paper_lattice, gram_force
+from fem_mnn.learn.tasks import Task, check_paper_lattice, gram_force, split_indices
 
 __all__ = [
     "FORMAT",
@@ -259,13 +259,6 @@ def _table_values(rd: _Reader, body: list[list[str]], cols: list[int], fld: str)
     return out
 
 
-def _split_indices(n: int, train_fraction: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    # the authors' rule: round(n * fraction) cases of a permutation for training (as fem_mnn.learn.tasks)
-    perm = rng.permutation(n)
-    n_train = int(np.floor(n * train_fraction + 0.5))
-    return perm[:n_train], perm[n_train:]
-
-
 def task_from_dict(
     data: object,
     design: Design,
@@ -299,7 +292,7 @@ def task_from_dict(
         if fraction is None:
             tr, te = np.arange(n), np.zeros(0, dtype=int)
         else:
-            tr, te = _split_indices(n, fraction, rng)
+            tr, te = split_indices(n, fraction, rng)
     if tr.size == 0:
         rd.fail("the split leaves no training case", "split", {"n": n, "train_fraction": fraction}, True)
 

@@ -54,6 +54,7 @@ __all__ = [
     "iris",
     "load_iris",
     "regression",
+    "split_indices",
 ]
 
 #: Gravity used by the paper (m/s^2).
@@ -256,8 +257,19 @@ def _check_nodes(design: Design, ids: Sequence[int], what: str) -> None:
             raise InputError("is a fixed node", field=f"{what}[{k}]", value=i)
 
 
-def _split_indices(n: int, train_fraction: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """Random split as the authors' code: round(n * fraction) cases of a permutation for training."""
+def split_indices(n: int, train_fraction: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Random train/test split as the authors' code: the first round(n * fraction) of a permutation train.
+
+    Shared by the paper's tasks and the task files' generated data, so one seed splits alike.
+
+    Args:
+        n: number of cases.
+        train_fraction: share of the cases for training, in [0, 1].
+        rng: the generator that draws the permutation.
+
+    Returns:
+        (train indices, test indices), disjoint, together a permutation of ``range(n)``.
+    """
     perm = rng.permutation(n)
     n_train = int(np.floor(n * train_fraction + 0.5))
     return perm[:n_train], perm[n_train:]
@@ -391,7 +403,7 @@ def regression(
     y = X[:, None] * compliance[None, :]
     if noise > 0:
         y = y + noise * rng.standard_normal(y.shape)
-    tr, te = _split_indices(n_samples, train_fraction, rng)
+    tr, te = split_indices(n_samples, train_fraction, rng)
     f = np.zeros((n_samples, design.n_nodes, 2))
     f[:, input_node, 1] = X
     outputs = tuple(Output(n, c) for n in output_nodes for c in (0, 1))
@@ -464,7 +476,7 @@ def iris(
     forces = feats / feats.max(axis=0) * gram_force(grams)
     f = np.zeros((feats.shape[0], design.n_nodes, 2))
     f[:, list(input_nodes), 1] = -forces
-    tr, te = _split_indices(feats.shape[0], train_fraction, np.random.default_rng(seed))
+    tr, te = split_indices(feats.shape[0], train_fraction, np.random.default_rng(seed))
     return Task(
         name="iris",
         kind="cross_entropy",

@@ -1,6 +1,6 @@
 """Training engine: Adam on bond widths through in situ backpropagation.
 
-The loop is model-agnostic: it only calls :func:`fem_mnn.learn.insitu.backprop_operator`
+The loop is model-agnostic: it only calls :func:`fem_mnn.contract.backprop_operator`
 on operators from ``model.operator(widths)``, so the spring network and the FE
 model train the same way.
 
@@ -63,13 +63,12 @@ from typing import Any, Literal
 
 import numpy as np
 
-from fem_mnn.contract import LinearOperator, MechanicalModel
+from fem_mnn.contract import Backprop, LinearOperator, MechanicalModel, backprop_operator
 from fem_mnn.core.errors import InputError
 from fem_mnn.core.files import atomic_path, atomic_write_json, atomic_write_text
 from fem_mnn.core.log import get_logger
 from fem_mnn.core.version import __version__
 from fem_mnn.learn.evaluate import task_metrics
-from fem_mnn.learn.insitu import Backprop, backprop_operator
 from fem_mnn.learn.tasks import Task
 
 __all__ = [

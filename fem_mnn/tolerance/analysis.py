@@ -34,9 +34,8 @@ from typing import Any
 
 import numpy as np
 
-from fem_mnn.contract import LinearOperator, MechanicalModel
+from fem_mnn.contract import LinearOperator, MechanicalModel, backprop_operator
 from fem_mnn.core.errors import InputError
-from fem_mnn.learn.insitu import backprop_operator
 from fem_mnn.learn.robust import WidthNoise, check_noise_printable
 from fem_mnn.learn.tasks import Task
 
