@@ -342,3 +342,66 @@ def test_design_file_prony_errors(prony, field, needle):
 def test_parse_prony_direct():
     p = parse_prony({"E_inf": 2, "terms": [[1, 3]], "name": "x"})
     assert p.name == "x" and p.E_inf == 2.0
+
+
+# ---------------------------------------------------------------------- named materials and fitting
+
+
+def test_named_agilus30_material():
+    from fem_mnn.design.viscoelastic import named_materials, named_prony
+
+    assert {"agilus30-20C", "agilus30-20C-reduced"} <= set(named_materials())
+    full, red = named_prony("agilus30-20C"), named_prony("agilus30-20C-reduced")
+    assert full.name == "agilus30-20C" and full.range_s[1] == pytest.approx(701.12, rel=1e-4)
+    # the glassy plateau of the curve (2.85 GPa) and its last point (1.33 MPa at 2.3e-4 Hz)
+    assert full.E0 == pytest.approx(2850, rel=0.02)
+    assert full.storage(2 * np.pi * 2.27e-4) == pytest.approx(1.33, rel=0.01)
+    # the reduced series keeps E and J on 1 s..1e4 s within the full fit's error against the data (0.18 %)
+    t = np.geomspace(1, 1e4, 200)
+    assert np.max(np.abs(red.relaxation(t) / full.relaxation(t) - 1)) < 1.8e-3
+    assert np.max(np.abs(red.creep(t) / full.creep(t) - 1)) < 1.8e-3
+    d = _paper_dict()
+    d["material"]["prony"] = "agilus30-20C"
+    design = design_files.design_from_dict(d)
+    assert design.material.prony == full and design.material.E == 0.55
+    assert design.to_dict()["material"]["prony"]["name"] == "agilus30-20C"  # written out in full
+
+
+def test_fit_recovers_a_series_exactly():
+    from fem_mnn.design.prony_fit import fit_master_curve, log_spaced_taus, reduce_series
+
+    taus = log_spaced_taus(1e-3, 1e2, 2)
+    rng = np.random.default_rng(3)
+    true = Prony(0.7, tuple(zip(rng.uniform(0.5, 5, taus.size), taus, strict=True)))
+    w = np.geomspace(1e-3, 1e4, 120)
+    fit = fit_master_curve(w, true.storage(w), true.loss(w), taus)
+    assert fit.rms_log < 1e-8
+    assert fit.E_inf == pytest.approx(0.7, rel=1e-6)
+    assert np.allclose(fit.moduli, true.moduli, rtol=1e-5)
+    held = fit_master_curve(w, true.storage(w), true.loss(w), taus, E_inf=0.3)
+    assert held.E_inf == 0.3 and held.rms_log > 1e-3  # a wrong E_inf cannot fit
+    red = reduce_series(true, taus, np.geomspace(1e-4, 1e3, 200))
+    assert red.rms_log < 1e-8
+
+
+def test_dma_reader_errors(tmp_path):
+    from fem_mnn.io.dma import read_master_curve, read_shift_factors
+
+    f = tmp_path / "mc.tsv"
+    f.write_text("1.0\t2.0e6\t1.0e6\n# comment\n2.0\t3.0e6\n")
+    with pytest.raises(InputError, match="line 3.*expected 3 columns"):
+        read_master_curve(f)
+    f.write_text("1.0\t2.0e6\t1.0e6\n2.0\tx\t1e6\n")
+    with pytest.raises(InputError, match="line 2, storage_pa.*must be a number"):
+        read_master_curve(f)
+    f.write_text("1.0\t2.0e6\t-1.0e6\n")
+    with pytest.raises(InputError, match="must be > 0"):
+        read_master_curve(f)
+    f.write_text("1.0\t2.0e6\t1.0e6\n")
+    mc = read_master_curve(f)
+    assert mc.omega[0] == 2 * np.pi and mc.storage[0] == 2.0 and mc.loss[0] == 1.0
+    s = tmp_path / "sf.tsv"
+    s.write_text("25\t0.1\n15\t10\n20\t1\n")
+    sf = read_shift_factors(s)
+    assert sf.temperature_c.tolist() == [15, 20, 25]
+    assert sf.temperature_for(0.5) == pytest.approx(17.5) and sf.log_shift(22.5) == pytest.approx(-0.5)
