@@ -15,6 +15,7 @@ from fem_mnn.core.errors import InputError
 from fem_mnn.core.files import atomic_write_text, compact_json
 from fem_mnn.design.records import Design, Geometry, Material
 from fem_mnn.design.validate import validate
+from fem_mnn.design.viscoelastic import parse_prony
 
 
 def _number(x: object, src: str | None, fld: str, *, positive: bool = False) -> float:
@@ -101,7 +102,7 @@ def parse_design(data: object, source: str | None = None) -> Design:
     mat = data["material"]
     if not isinstance(mat, dict):
         raise InputError("must be an object {E, nu}", source=src, field="material", value=mat, has_value=True)
-    extra = sorted(set(mat) - {"E", "nu"}, key=str)
+    extra = sorted(set(mat) - {"E", "nu", "prony"}, key=str)
     if extra:
         raise InputError("unknown key", source=src, field=f"material.{extra[0]}")
     if "E" not in mat:
@@ -110,6 +111,7 @@ def parse_design(data: object, source: str | None = None) -> Design:
     nu = _number(mat.get("nu", Material.nu), src, "material.nu")
     if not -1.0 < nu < 0.5:
         raise InputError("must lie in (-1, 0.5)", source=src, field="material.nu", value=nu)
+    prony = parse_prony(mat["prony"], src, "material.prony") if "prony" in mat else None
 
     geo_in = data.get("geometry", {})
     if not isinstance(geo_in, dict):
@@ -131,7 +133,7 @@ def parse_design(data: object, source: str | None = None) -> Design:
         bonds=np.array(bonds, dtype=np.int64).reshape(-1, 2),
         widths=np.array(widths, dtype=float),
         thickness=thickness,
-        material=Material(E=E, nu=nu),
+        material=Material(E=E, nu=nu, prony=prony),
         fixed=tuple(fixed),
         geometry=geometry,
         name=name,

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from fem_mnn.core.errors import InputError
+from fem_mnn.design.viscoelastic import Prony
 
 __all__ = ["Design", "Geometry", "Material", "check_widths"]
 
@@ -39,10 +40,22 @@ class Material:
         nu: Poisson's ratio. Agilus30 is a nearly incompressible elastomer; 0.45
             keeps the 3D solid well conditioned with P2 elements while staying
             close to incompressible (plane stress does not lock for any nu).
+        prony: Optional time dependence: the relaxation modulus as a Prony series
+            (:mod:`fem_mnn.design.viscoelastic`). ``E`` keeps its meaning (the modulus
+            of a quasi-static test) for every command; only a load protocol uses the
+            series. None for a purely elastic material.
     """
 
     E: float = 0.55
     nu: float = 0.45
+    prony: Prony | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The design file's ``material`` object (``prony`` only when present, so elastic files are unchanged)."""
+        out: dict[str, Any] = {"E": self.E, "nu": self.nu}
+        if self.prony is not None:
+            out["prony"] = self.prony.to_dict()
+        return out
 
 
 @dataclass(frozen=True)
@@ -138,7 +151,7 @@ class Design:
             "bonds": self.bonds.tolist(),
             "widths": self.widths.tolist(),
             "thickness": float(self.thickness),
-            "material": dataclasses.asdict(self.material),
+            "material": self.material.to_dict(),
             "fixed": list(self.fixed),
             "geometry": dataclasses.asdict(self.geometry),
         }
