@@ -71,6 +71,8 @@ __all__ = [
     "inverse_norm",
     "operator_norm",
     "region_average_norm",
+    "spring_fields",
+    "spring_system",
 ]
 
 #: Unit roundoff of IEEE double precision (half the machine epsilon).
@@ -288,3 +290,23 @@ def region_average_norm(op: Any) -> float:
     g = rm.gdim
     rows = np.abs(rm.integrals).sum(axis=1).A.ravel().reshape(-1, g + 1)[:, :g]
     return float((rows / op.region_measure[:, None]).max())
+
+
+# ------------------------------------------------------------------ spring operators
+
+
+def spring_system(op: Any, loads: np.ndarray) -> tuple[sp.csr_matrix, np.ndarray, np.ndarray]:
+    """``(K, F, free)`` of a :class:`fem_mnn.spring.network.SpringOperator`: the clamped stiffness it factorises.
+
+    ``K`` is the free-dof block of ``C^T diag(k) C``, ``F`` (n_free, n_cases) the loads on
+    the free dofs and ``free`` their indices in the (n_nodes * 2) displacement vector.
+    """
+    free = op._free
+    K = op.stiffness_matrix()[free][:, free].tocsr()
+    cases = loads if loads.ndim == 3 else loads[None]
+    return K, cases.reshape(len(cases), -1)[:, free].T.copy(), free
+
+
+def spring_fields(sol: Any, free: np.ndarray) -> np.ndarray:
+    """(n_free, n_cases) free-dof displacements of a spring :class:`~fem_mnn.contract.Solution`."""
+    return sol.u.reshape(sol.u.shape[0], -1)[:, free].T
