@@ -253,6 +253,10 @@ def test_two_ranks_equal_serial(tmp_path):
         a, b = np.asarray(par[key]), np.asarray(ser[key])
         rel = np.max(np.abs(a - b)) / np.max(np.abs(b))
         worst = max(worst, rel)
+        # measured spread, not a derived bound: the backward-error route bounds u to ~1e-7
+        # and says nothing useful about the adjoint gradients. Over five serial MUMPS
+        # orderings and 2 ranks x two orderings the worst difference was 1.9e-11 (rotation,
+        # a derivative of u), 3.3e-12 for everything else (docs/reliability.md)
         assert rel < 1e-10, key
     print("serial vs 2 ranks: worst relative difference", worst)
 
