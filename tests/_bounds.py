@@ -18,7 +18,7 @@ solutions themselves, instead of a picked ``1e-12``:
    ``|| |K| ||| = ||K||``, hence the true eta is at most the computed one plus
    ``gamma_{m+1}``: :func:`backward_error` returns that sum (a rigorous upper bound).
 
-2. **Forward bound** (Higham Thm 7.2 with E = K, f = f): if ``eta kappa < 1``,
+2. **Forward bound** (Higham Thm 7.2 with E = K, f = f): if ``eta kappa < 1``
    ``||u - x|| / ||x|| <= 2 kappa eta / (1 - kappa eta)`` for the exact solution x and
    ``kappa = ||K|| ||K^-1||``. Two solutions with bounds ``b1``, ``b2`` then differ by
    at most ``(b1 + b2) ||x||`` and ``||x|| <= ||u2|| / (1 - b2)``:
@@ -35,7 +35,7 @@ solutions themselves, instead of a picked ``1e-12``:
 
 Where the forward bound is too loose to say anything useful, the test checks the
 backward errors directly: a backward-stable direct solver leaves ``eta`` at a few
-``u``; :data:`backward_tolerance` is the rounding of evaluating the residual itself
+``u``; :func:`backward_tolerance` is the rounding of evaluating the residual itself
 (``gamma_{m+1}``), the level below which a computed residual cannot tell two solutions
 apart. A solution above it solved a visibly different system.
 
