@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from _bounds import gamma
 from conftest import need_dolfinx
 
 need_dolfinx()
@@ -50,7 +51,10 @@ def test_region_measure_is_the_hub_area(op):
     direct = [
         dolfinx.fem.assemble_scalar(dolfinx.fem.form(one * dx(tags.node_tag(j)))) for j in range(op.design.n_nodes)
     ]
-    np.testing.assert_allclose(op.region_measure, direct, rtol=1e-12)
+    # two sums of the same positive cell areas in different orders: each within
+    # gamma_(N+4) of the exact sum (N cells, |det J| a few flops per cell; Higham eq. 4.3)
+    n_cells = max(int(np.sum(op.cell_tags.values == tags.node_tag(j))) for j in range(op.design.n_nodes))
+    np.testing.assert_allclose(op.region_measure, direct, rtol=2 * gamma(n_cells + 4), atol=0)
     # straight-sided triangles inscribe the circle: slightly less than pi R^2
     R = op.design.geometry.junction_radius
     assert np.all(op.region_measure < np.pi * R**2)
@@ -89,6 +93,7 @@ def test_uniform_stretch_elongates_every_bond_by_strain_times_length(op):
 def test_module_functions_match_the_extractor(op):
     u = _field(op, lambda x: np.stack([np.sin(x[0] / 7), x[0] * x[1] / 100]))
     avg, rot = op.extractor.node_quantities(u)
+    # (a) the module functions build an Extractor and run the same code: same computation
     np.testing.assert_allclose(region_average(u, op.cell_tags, op.design.n_nodes), avg, rtol=1e-13)
     np.testing.assert_allclose(rotation(u, op.cell_tags, op.design.n_nodes), rot, rtol=1e-13)
     np.testing.assert_allclose(centre_values(u, op.design.nodes), op.extractor.centre_values(u), rtol=1e-13)

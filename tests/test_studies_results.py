@@ -18,6 +18,11 @@ from _studies import committed_quick, quick_results, study
 
 ROOT = Path(__file__).resolve().parents[1]
 SPRING = ["fig1_gradient", "fig2_behaviour", "fig3_regression", "fig4_iris", "fig5_retraining"]
+#: Headline numbers that measure round-off itself: the best central finite-difference error is
+#: where truncation meets the rounding of the loss (~u |L| / h), so it moves by its own size with
+#: the CPU's kernels (8.43e-10 committed, 8.55e-10 on a Haswell-kernel machine). Such a number is
+#: held to the claim it supports (test_studies_quick: below 1e-8), not to 1e-9 relative.
+ROUNDING_KEYS = {"fd_best_central_error"}
 
 
 def _compare(name: str, data_dir: Path | None, rtol: float) -> None:
@@ -25,7 +30,7 @@ def _compare(name: str, data_dir: Path | None, rtol: float) -> None:
     now = mod.headline(quick_results(name, data_dir))
     then = mod.headline(committed_quick(name))
     assert set(now) == set(then)
-    for k in now:
+    for k in set(now) - ROUNDING_KEYS:
         assert now[k] == pytest.approx(then[k], rel=rtol, abs=1e-15), k
 
 
