@@ -71,6 +71,9 @@ _EPS = float(np.finfo(float).eps)
 #: bond): node positions x + u (1 rounding each), their difference (3 eps X in all),
 #: the length (hypot, <= 2 eps X) and the rest length computed the same way (3 eps X).
 _TENSION_ROUNDING = 8.0
+#: A failed path whose last tangent pivot ratio fell below this fraction of the unloaded
+#: lattice's is reported as ending at a singular tangent (message wording only).
+_NEAR_SINGULAR = 1e-2
 #: Sufficient decrease of ||R|| a line-search step must achieve (Armijo constant).
 _ARMIJO = 1e-4
 
@@ -479,6 +482,7 @@ class NonlinearSpringOperator:
         x = np.zeros(self._free.size)
         _, _, l0, n0 = self._state(x, 0.0 * f)
         tangent = self._factor(l0, n0)
+        unloaded = tangent.pivot_ratio
         if not tangent.positive_definite:
             raise EngineError(
                 "singular spring stiffness of the unloaded lattice: it has a zero-energy mode "
@@ -500,7 +504,7 @@ class NonlinearSpringOperator:
                     ds = (target - s) / 2.0
                     if ds < o.min_increment * (1.0 - 1e-12):
                         sol = self._solution(
-                            x, s, False, history, bisections, tangent, self._why(s, target, fail, tangent)
+                            x, s, False, history, bisections, tangent, self._why(s, target, fail, tangent, unloaded)
                         )
                         if on_failure == "raise":
                             raise EngineError(sol.message) from None
@@ -514,18 +518,21 @@ class NonlinearSpringOperator:
             out.append(self._solution(x, target_factor, True, history, bisections, tangent, ""))
         return out
 
-    def _why(self, s: float, target: float, fail: _Failure, tangent: _Tangent) -> str:
+    def _why(self, s: float, target: float, fail: _Failure, tangent: _Tangent, unloaded: float) -> str:
         d = self.design
         where = f"nonlinear springs of design {d.name or d.hash()}"
         text = (
             f"{where}: load path stopped at load factor {s:.6g} (trying {target:.6g}; the next increment would be "
-            f"below the minimum {self.options.min_increment:.3g}): {fail.reason}"
+            f"below the minimum {self.options.min_increment:.3g}): {fail.reason}; smallest/largest tangent pivot "
+            f"{unloaded:.2e} unloaded, {tangent.pivot_ratio:.2e} at load factor {s:.6g}"
         )
-        if fail.unstable:
+        # wording only: near a limit point the smallest eigenvalue falls like sqrt(s* - s), so
+        # with the minimum increment the last pivot ratio is orders of magnitude below the unloaded one
+        if fail.unstable or tangent.pivot_ratio < _NEAR_SINGULAR * unloaded:
+            lost = "loses positive definiteness" if fail.unstable else "becomes singular"
             text += (
-                f"; the tangent loses positive definiteness beyond load factor {s:.6g} (smallest/largest "
-                f"pivot there {tangent.pivot_ratio:.2e}): a limit point (snap-through) or a bifurcation "
-                "(buckling, mechanism) ends the load-controlled path"
+                f"; the tangent {lost} just beyond load factor {s:.6g}: a limit point (snap-through) or a "
+                "bifurcation (buckling, mechanism) ends the load-controlled path"
             )
         return text
 
