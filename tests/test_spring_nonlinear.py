@@ -168,6 +168,19 @@ def test_von_mises_snap_through_is_reported_with_its_load_factor(steps):
     assert sol.history[-1].pivot_ratio < 1e-2
 
 
+def test_failed_increments_are_bisected_and_land_on_the_same_equilibrium():
+    """400 g in one increment with at most 4 Newton iterations fails; halving the increment recovers."""
+    d, f, _ = _paper_case(400)
+    ref_op = NonlinearSpringModel(d).operator()
+    ref = ref_op.equilibrium(f[0])
+    op = NonlinearSpringModel(d, options=NewtonOptions(steps=1, max_it=4)).operator()
+    sol = op.equilibrium(f[0])
+    assert sol.converged and sol.bisections > 0 and len(sol.history) > 1
+    assert all(h.iterations <= 4 for h in sol.history)
+    bound = (ref.history[-1].tolerance + sol.history[-1].tolerance) / _lambda_min(ref_op, ref.u)
+    assert np.abs(sol.u - ref.u).max() <= bound
+
+
 def test_options_and_inputs_are_checked():
     d = paper_sample()
     with pytest.raises(InputError, match="steps"):
