@@ -145,8 +145,8 @@ def test_von_mises_truss_equilibrium_and_gradient_match_the_closed_form():
     assert 0 < near.history[-1].pivot_ratio < 0.2 * far.history[-1].pivot_ratio
 
 
-@pytest.mark.parametrize("steps", [10, 1])
-def test_von_mises_snap_through_is_reported_with_its_load_factor(steps):
+@pytest.mark.parametrize(("steps", "solver"), [(10, "dense"), (1, "dense"), (10, "sparse")])
+def test_von_mises_snap_through_is_reported_with_its_load_factor(steps, solver):
     """Past the snap load the load-controlled path ends; it must stop there, not jump to the inverted branch."""
     A, H = 20.0, 5.0
     d, k, L = _von_mises(A, H)
@@ -156,7 +156,7 @@ def test_von_mises_snap_through_is_reported_with_its_load_factor(steps):
     f = np.zeros((3, 2))
     f[2, 1] = -1.2 * Pstar
     opts = NewtonOptions(steps=steps)
-    op = NonlinearSpringModel(d, options=opts).operator()
+    op = NonlinearSpringModel(d, options=opts, solver=solver).operator()
     with pytest.raises(EngineError, match=r"limit point \(snap-through\)") as exc:
         op.equilibrium(f)
     assert "load factor 0.833" in str(exc.value)

@@ -19,8 +19,8 @@ is B(0)), and tangent ``K_T(u)``, assembled from the element blocks
 
 Newton with load increments (:class:`NewtonOptions`): ``steps`` equal increments of the
 load factor, each solved by Newton with a backtracking line search on ``||R||``; a failed
-increment is halved, at most ``max_bisections`` times, then the solve stops with the load
-factor reached (:class:`~fem_mnn.core.errors.EngineError`, or a result flagged
+increment is halved (and grows back after two good ones) until it would fall below
+``1 / (steps 2^max_bisections)``, then the solve stops with the load factor reached (:class:`~fem_mnn.core.errors.EngineError`, or a result flagged
 ``converged=False``). An increment counts as failed when Newton does not reach the
 tolerance, and also when a tangent on the way is singular or not positive definite:
 along a load-controlled path from the unloaded lattice the stable equilibria have a
@@ -98,8 +98,10 @@ class NewtonOptions:
         max_bisections: Halvings of a failed load increment; the smallest increment is
             ``1 / (steps 2^max_bisections)`` of the load, so a solve never bisects forever.
         allow_unstable: Accept equilibria whose tangent is not positive definite (states
-            past a limit point or bifurcation that Newton still finds); they are flagged in
-            the history. Default False: the path stops there and says so.
+            past a limit point or bifurcation that Newton still finds; ``negative_pivots``
+            in the history), and Newton iterates through indefinite tangents, which may
+            land on another branch (a snap-through taken without notice). Default False:
+            the path stops where the tangent loses positive definiteness and says so.
     """
 
     steps: int = 10
@@ -396,9 +398,8 @@ class NonlinearSpringOperator:
         if not np.all(np.isfinite(lng)) or np.any(lng <= _EPS * X):
             raise _Failure("a bond collapsed to zero length")
         R = (self._scatter(self.k * (lng - self._L), n) - load)[self._free]
-        scale = np.bincount(
-            self._dofs.ravel(), np.repeat(self.k * X, 4), minlength=u.size
-        )  # |B|^T (k X), |n_x|,|n_y| <= 1
+        # |B|^T (k X) with |n_x|, |n_y| <= 1: the rounding of the tensions summed at the nodes
+        scale = np.bincount(self._dofs.ravel(), np.repeat(self.k * X, 4), minlength=u.size)
         floor = _TENSION_ROUNDING * _EPS * float(np.linalg.norm(scale[self._free]))
         return R, floor, lng, n
 
