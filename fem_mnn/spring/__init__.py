@@ -1,6 +1,30 @@
-"""Reduced-order models without DOLFINx: the paper's spring network and a beam-frame model."""
+"""Reduced-order models without DOLFINx: the paper's spring network (linear and in large
+deformation) and a beam-frame model."""
 
 from fem_mnn.spring.frame import FrameModel, FrameOperator, FrameOptions, FrameSolution
 from fem_mnn.spring.network import SpringModel, SpringOperator
+from fem_mnn.spring.nonlinear import (
+    LoadSweep,
+    NewtonIncrement,
+    NewtonOptions,
+    NonlinearSpringModel,
+    NonlinearSpringOperator,
+    NonlinearSpringSolution,
+    load_sweep,
+)
 
-__all__ = ["FrameModel", "FrameOperator", "FrameOptions", "FrameSolution", "SpringModel", "SpringOperator"]
+__all__ = [
+    "FrameModel",
+    "FrameOperator",
+    "FrameOptions",
+    "FrameSolution",
+    "LoadSweep",
+    "NewtonIncrement",
+    "NewtonOptions",
+    "NonlinearSpringModel",
+    "NonlinearSpringOperator",
+    "NonlinearSpringSolution",
+    "SpringModel",
+    "SpringOperator",
+    "load_sweep",
+]
