@@ -1,8 +1,10 @@
 """``fem-mnn spring train`` and ``fem-mnn fem train``: train a design's widths on one of the paper's tasks.
 
 Both run the same engine (:func:`fem_mnn.learn.training.train`); only the model differs.
-The FE model is meshed with a fixed element size (the initial mesh's), so the mesh
-does not jump when the thinnest bond changes. ``fem train`` is collective under
+The FE model is meshed with a fixed element size, the one
+:func:`fem_mnn.geometry.build.mesh_plan` gives the starting design (so the first mesh is
+the mesh ``fem evaluate`` and ``fem gradient`` make of the design file, same key), and the
+mesh does not jump when the thinnest bond changes. ``fem train`` is collective under
 MPI: every rank trains, only rank 0 writes and prints.
 """
 
@@ -36,24 +38,50 @@ DEFAULT_CHECKPOINT_EVERY = {"spring": 0, "fem": 10}
 DEFAULT_ROBUST_SAMPLES = {"spring": 16, "fem": 4}
 
 
+class _RecordingMesher:
+    """Meshes as the FE model's default mesher does, keeping each mesh's record for result.json."""
+
+    def __init__(self) -> None:
+        self.infos: list = []
+
+    def __call__(self, design, options, comm):  # noqa: ANN001, ANN204 - the FemModel mesher protocol
+        from fem_mnn.fem.meshing import generate_mesh
+
+        md = generate_mesh(design, options, comm)
+        self.infos.append(md.info)
+        return md
+
+    def record(self, options) -> dict:  # noqa: ANN001
+        """The first mesh (the design file's own, as ``fem evaluate`` makes it) and how many followed."""
+        from fem_mnn.geometry.build import mesh_record
+
+        first = mesh_record(self.infos[0], **dataclasses.asdict(options)) if self.infos else None
+        return {"mesh": first, "n_meshes": len(self.infos), "keys": sorted({i.key for i in self.infos})}
+
+
 def _model(args: argparse.Namespace, design) -> tuple[object, int]:
-    """(model, MPI rank) for ``args.model``: the spring network or the FE continuum."""
+    """(model, MPI rank) for ``args.model``: the spring network or the FE continuum.
+
+    The FE model's mesher is a :class:`_RecordingMesher`, kept in ``args.meshes`` (its mesh
+    options in ``args.mesh_options``).
+    """
     if args.model == "spring":
         return SpringModel(design), 0
 
     from fem_mnn.fem.linear import FemModel, FemOptions
-    from fem_mnn.geometry.build import MeshOptions, mesh_size
+    from fem_mnn.geometry.build import MeshOptions, mesh_plan
 
     comm = _comm()
-    mo = MeshOptions(dim=args.dim, elements_across=args.elements_across)
-    mo = dataclasses.replace(mo, size=mesh_size(design, mo))
+    asked = MeshOptions(dim=args.dim, elements_across=args.elements_across, refinement=args.refinement)
+    mo = mesh_plan(design, asked).fixed_size()  # the design file's own mesh, then that h for every width
     options = FemOptions(dim=args.dim, degree=args.degree, mesh=mo, **solver_options(args))
+    args.meshes, args.mesh_options = _RecordingMesher(), asked
     if getattr(args, "gradient", "insitu") == "exact":
         # the mesh moves with the widths (no remeshing) and dL/dw is the exact shape gradient
         from fem_mnn.fem.morph import MorphingFemModel
 
-        return MorphingFemModel(design, options, comm, gradient="exact"), comm.rank
-    return FemModel(design, options, comm), comm.rank
+        return MorphingFemModel(design, options, comm, mesher=args.meshes, gradient="exact"), comm.rank
+    return FemModel(design, options, comm, mesher=args.meshes), comm.rank
 
 
 def _comm():
@@ -157,9 +185,15 @@ def run_train(args: argparse.Namespace) -> int:
     )
     atomic_savefig(fig, out / "training.png", dpi=130, bbox_inches="tight")
 
+    extra: dict = {}
     if getattr(model, "robust", None):
-        atomic_write_json(out / "result.json", to_jsonable({**result.to_dict(), "robust": model.robust}))
+        extra["robust"] = model.robust
         print(f"tolerance-aware: {model.robust['method']}, S {args.robust:g} mm, {args.robust_samples} per step")
+    if getattr(args, "meshes", None) is not None:
+        # the FE meshes: the first is the design file's own (the mesh `fem evaluate` makes, same key)
+        extra["fem"] = {"dim": args.dim, "degree": args.degree, **args.meshes.record(args.mesh_options)}
+    if extra:
+        atomic_write_json(out / "result.json", to_jsonable({**result.to_dict(), **extra}))
     fin = result.final
     resumed = f" (resumed from epoch {result.resumed_from})" if result.resumed_from is not None else ""
     print(f"task {task.name}: {result.epochs} epochs{resumed}, stopped by {result.stop_reason}")
@@ -259,6 +293,7 @@ def register_fem(fsub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--elements-across", type=natural, default=3, metavar="N", help="elements across the thinnest thin end"
     )
+    p.add_argument("--refinement", type=positive_float, default=1.0, metavar="R", help="mesh-size divisor (default 1)")
     p.add_argument(
         "--gradient",
         choices=("exact", "insitu"),
