@@ -157,8 +157,12 @@ def run_train(args: argparse.Namespace) -> int:
     if rank != 0:
         return 0
 
-    trained = design.with_widths(np.clip(result.widths, design.geometry.width_min, design.geometry.width_max))
-    save_design(trained, out / "design_trained.json")
+    lo, hi = design.geometry.width_min, design.geometry.width_max
+    trained = design.with_widths(np.clip(result.widths, lo, hi))
+    save_design(trained, out / "design_trained.json")  # the last epoch's widths (the name of 0.4.0)
+    # the best epoch's, by the training loss (never the test split): fem_mnn.learn.training.BEST_CRITERION
+    best_widths = result.widths if result.best_widths is None else result.best_widths
+    save_design(design.with_widths(np.clip(best_widths, lo, hi)), out / "design_best.json")
     fig = compare_widths_figure(
         design,
         result.initial_widths,
@@ -199,13 +203,22 @@ def run_train(args: argparse.Namespace) -> int:
     print(f"task {task.name}: {result.epochs} epochs{resumed}, stopped by {result.stop_reason}")
     if fin is not None:
         print(f"final loss {fin.loss:.6g}" + "".join(f", {k} {v:.6g}" for k, v in sorted(fin.metrics.items())))
+    best = result.best()
+    if best["metrics"] is not None:
+        shown = "".join(f", {k} {v:.6g}" for k, v in sorted(best["metrics"].items()))
+        where = "the start widths" if best["epoch"] == 0 else f"epoch {best['epoch']}"
+        print(f"best: {where} by {best['criterion']} (training split){shown}")
+    print(
+        f"widths: last epoch ({result.epochs}) in design_trained.json, best epoch ({best['epoch']}) in design_best.json"
+    )
     if result.success is not None:
         sc = result.success
         bound = f">= {sc['min']:g}" if "min" in sc else f"<= {sc['max']:g}"
         value = "n/a" if sc["value"] is None else f"{sc['value']:.4g}"
         print(f"success: {sc['metric']} {value} (wanted {bound}): {'met' if sc['met'] else 'NOT met'}")
     print(
-        f"wrote {out}/ (history.csv, history.json, result.json, checkpoint.npz, design_trained.json, lattice.png, training.png)"
+        f"wrote {out}/ (history.csv, history.json, result.json, checkpoint.npz, design_trained.json, "
+        "design_best.json, lattice.png, training.png)"
     )
     sys.stdout.flush()
     return 0
@@ -223,7 +236,9 @@ def _add_train_parser(ssub: argparse._SubParsersAction, model: str, what: str) -
         "batch 16; iris: 100 epochs, step 6e-3, batch 16, beta 5); a task file's 'train' block sets its own. "
         "Ctrl-C (SIGINT) or SIGTERM stops at the end of the current epoch, writes a checkpoint and exits 130; "
         "--resume continues it. Writes history.csv/json, result.json (with the task's success criterion), "
-        "checkpoint.npz, design_trained.json, lattice.png and training.png into --out.",
+        "checkpoint.npz, design_trained.json (the last epoch's widths), design_best.json (the widths of the epoch "
+        "with the lowest training loss, epoch 0 being the start; the test split never chooses), lattice.png and "
+        "training.png into --out.",
     )
     p.add_argument("design", metavar="DESIGN", help="design JSON file")
     which = p.add_mutually_exclusive_group(required=True)
