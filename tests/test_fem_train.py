@@ -23,10 +23,18 @@ def test_fem_training_lowers_the_loss(design_file, tmp_path):
     history = json.loads((out / "history.json").read_text())
     losses = [r["loss"] for r in history]
     assert len(losses) == 3 and losses[2] < losses[1] < losses[0]
-    widths = json.loads((out / "result.json").read_text())["widths"]
+    result = json.loads((out / "result.json").read_text())
+    widths = result["widths"]
     assert np.ptp(widths) > 0  # the bonds were told apart
-    for name in ("history.csv", "checkpoint.npz", "design_trained.json", "lattice.png", "training.png"):
+    # the best epoch by the training loss (the start is epoch 0), its widths beside the last's
+    train_losses = [result["initial_metrics"]["train_loss"]] + [r["metrics"]["train_loss"] for r in history]
+    k = int(np.argmin(train_losses))
+    assert result["best_epoch"] == k and result["best"]["criterion"] == "train_loss"
+    assert result["widths_best"] == (result["initial_widths"] if k == 0 else history[k - 1]["widths"])
+    assert result["widths_last"] == widths == history[-1]["widths"]
+    for name in ("history.csv", "checkpoint.npz", "design_trained.json", "design_best.json", "lattice.png"):
         assert (out / name).stat().st_size > 0
+    assert (out / "training.png").stat().st_size > 0
 
 
 @pytest.mark.mpi

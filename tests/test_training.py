@@ -236,3 +236,114 @@ def test_resume_refuses_other_task_data(paper, tmp_path):
     train(model, regression(paper, seed=0), cfg, out_dir=tmp_path)
     with pytest.raises(InputError, match="task_hash"):
         train(model, regression(paper, seed=1), cfg, out_dir=tmp_path, resume=True)
+
+
+# -------------------------------------------------------------------- best epoch
+
+#: Iris, full batch, step 0.1 (17x the paper's 6e-3): too large, the training loss falls to
+#: an epoch in the middle of the run and rises after it, so the last epoch is not the best.
+OVERSHOOT = {"epochs": 10, "lr": 0.1, "batch_size": 0, "beta": 5.0, "seed": 0}
+
+
+def _split_losses(res, split="train"):
+    """The split's loss at the start (epoch 0) and at the end of every epoch."""
+    return np.r_[res.initial_metrics[f"{split}_loss"], res.series(f"{split}_loss")]
+
+
+def test_best_epoch_is_the_lowest_training_loss_not_the_last(paper):
+    res = train(SpringModel(paper), iris(paper, seed=0), TrainConfig(**OVERSHOOT))
+    losses = _split_losses(res)
+    k = int(np.argmin(losses))
+    assert 0 < k < res.epochs and losses[-1] > losses[k]  # the scenario: the loss went up at the end
+    assert res.best_epoch == k and res.best_value == losses[k]
+    assert res.best_widths.tobytes() == np.array(res.history[k - 1].widths).tobytes()
+    assert res.widths.tobytes() == np.array(res.history[-1].widths).tobytes()  # `widths` stays the last
+    d = res.to_dict()
+    assert d["widths"] == d["widths_last"] == res.widths.tolist() and d["last_epoch"] == res.epochs
+    assert d["widths_best"] == res.best_widths.tolist() and d["best_epoch"] == k
+    assert d["best"]["criterion"] == "train_loss" and d["best"]["split"] == "train"
+    assert d["best"]["epoch"] == k and d["best"]["metrics"] == res.history[k - 1].metrics
+
+
+def test_the_test_split_never_chooses_the_best_epoch(paper):
+    import dataclasses
+
+    task = iris(paper, seed=0)
+    # other test data: labels rotated, loads halved (the training split is untouched)
+    other = dataclasses.replace(task, test_labels=(task.test_labels + 1) % 3, test_loads=0.5 * task.test_loads)
+    a = train(SpringModel(paper), task, TrainConfig(**OVERSHOOT))
+    b = train(SpringModel(paper), other, TrainConfig(**OVERSHOOT))
+    assert not np.array_equal(_split_losses(a, "test"), _split_losses(b, "test"))
+    assert a.best_epoch == b.best_epoch and a.best_widths.tobytes() == b.best_widths.tobytes()
+    # and the choice is not the test split's: its loss is lowest at another epoch in both runs
+    assert int(np.argmin(_split_losses(a, "test"))) != a.best_epoch
+    assert int(np.argmin(_split_losses(b, "test"))) != b.best_epoch
+
+
+def test_zero_epochs_evaluates_the_start_and_keeps_it_as_best(paper, tmp_path):
+    from fem_mnn.learn.evaluate import evaluate
+    from fem_mnn.learn.taskfile import paper_task
+
+    model, task = SpringModel(paper), paper_task("behaviour-ce", paper)
+    res = train(model, task, TrainConfig(epochs=0), out_dir=tmp_path)
+    assert res.epochs == 0 and res.history == () and res.final is None
+    assert res.best_epoch == 0 and res.best_widths.tobytes() == res.widths.tobytes()
+    assert np.array_equal(res.widths, paper.widths)  # 2 mm is the sigmoid's midpoint: exact
+    ev = evaluate(model, task)
+    assert res.initial_metrics == ev.metrics  # the start, evaluated by the same code
+    assert res.success == ev.success and res.success is not None
+    d = json.loads((tmp_path / "result.json").read_text())
+    assert d["best_epoch"] == 0 and d["widths_best"] == d["widths"] == paper.widths.tolist()
+    assert d["initial_metrics"] == ev.metrics and d["best"]["metrics"] == ev.metrics
+
+
+def test_resume_keeps_the_best_epoch(paper, tmp_path):
+    task = iris(paper, seed=0)
+    cfg = TrainConfig(**OVERSHOOT, checkpoint_every=1)
+    full = train(SpringModel(paper), task, cfg)
+    stop = full.best_epoch + 1  # past the best: the checkpoint must carry it
+    part = train(SpringModel(paper), task, cfg, out_dir=tmp_path, stop_after=stop)
+    assert part.epochs == stop and part.best_epoch == full.best_epoch
+    res = train(SpringModel(paper), task, cfg, out_dir=tmp_path, resume=True)
+    assert res.best_epoch == full.best_epoch and res.best_widths.tobytes() == full.best_widths.tobytes()
+    assert res.initial_metrics == full.initial_metrics and res.best_value == full.best_value
+
+
+def test_a_checkpoint_without_a_best_resumes_with_the_best_recorded_epoch(paper, tmp_path):
+    # checkpoints of 0.4.0 hold no best: the best of the epochs they recorded is taken
+    task = iris(paper, seed=0)
+    cfg = TrainConfig(**OVERSHOOT, checkpoint_every=1)
+    full = train(SpringModel(paper), task, cfg)
+    train(SpringModel(paper), task, cfg, out_dir=tmp_path, stop_after=full.best_epoch + 1)
+    ckpt = tmp_path / "checkpoint.npz"
+    with np.load(ckpt) as z:
+        arrays = {k: z[k] for k in z.files if k != "best_widths"}
+    header = json.loads(str(arrays["header"]))
+    for key in ("best_epoch", "best_value", "initial_metrics"):
+        del header[key]
+    arrays["header"] = np.array(json.dumps(header))
+    with open(ckpt, "wb") as fh:
+        np.savez(fh, **arrays)
+    res = train(SpringModel(paper), task, cfg, out_dir=tmp_path, resume=True)
+    assert res.best_epoch == full.best_epoch and res.best_widths.tobytes() == full.best_widths.tobytes()
+    assert res.initial_metrics is None
+
+
+def test_spring_train_writes_the_best_beside_the_last_and_says_which(paper_file, tmp_path, capsys):
+    from fem_mnn.cli import main
+    from fem_mnn.design.files import load_design
+
+    out = tmp_path / "run"
+    argv = ["spring", "train", str(paper_file), "--task", "iris", "--epochs", "10", "--lr", "0.1"]
+    argv += ["--batch", "0", "--beta", "5", "--seed", "0", "--quiet", "--out", str(out)]
+    assert main(argv) == 0
+    d = json.loads((out / "result.json").read_text())
+    k = d["best_epoch"]
+    history = json.loads((out / "history.json").read_text())
+    losses = [d["initial_metrics"]["train_loss"]] + [r["metrics"]["train_loss"] for r in history]
+    assert k == int(np.argmin(losses)) and 0 < k < len(history)
+    assert load_design(out / "design_best.json").widths.tolist() == d["widths_best"] == history[k - 1]["widths"]
+    assert load_design(out / "design_trained.json").widths.tolist() == d["widths_last"] == history[-1]["widths"]
+    said = capsys.readouterr().out
+    assert f"best: epoch {k} by train_loss (training split)" in said
+    assert f"last epoch (10) in design_trained.json, best epoch ({k}) in design_best.json" in said

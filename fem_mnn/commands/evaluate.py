@@ -68,7 +68,7 @@ def _run(args: argparse.Namespace) -> int:
             raise InputError(f"the FEM commands need DOLFINx, which is not installed ({exc.name})") from None
         from mpi4py import MPI
 
-        from fem_mnn.geometry.build import MeshOptions
+        from fem_mnn.geometry.build import MeshOptions, mesh_record
 
         comm = MPI.COMM_WORLD
         rank = comm.rank
@@ -80,7 +80,7 @@ def _run(args: argparse.Namespace) -> int:
         payload["fem"] = {
             "dim": args.dim,
             "degree": args.degree,
-            "mesh": {"elements_across": args.elements_across, "refinement": args.refinement},
+            "mesh": mesh_record(op.mesh_info, elements_across=args.elements_across, refinement=args.refinement),
             "n_dofs": int(op.n_dofs),
             "ranks": comm.size,
         }

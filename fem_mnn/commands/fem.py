@@ -79,7 +79,7 @@ def _gradient(args: argparse.Namespace) -> int:
         raise InputError(f"the FEM commands need DOLFINx, which is not installed ({exc.name})") from None
     from mpi4py import MPI
 
-    from fem_mnn.geometry.build import MeshOptions
+    from fem_mnn.geometry.build import MeshOptions, mesh_record
 
     comm = MPI.COMM_WORLD
     mesh_opts = MeshOptions(dim=args.dim, elements_across=args.elements_across, refinement=args.refinement)
@@ -111,7 +111,7 @@ def _gradient(args: argparse.Namespace) -> int:
         "degree": options.degree,
         "measure": options.measure,
         "solver": _solver_record(op),
-        "mesh": {**dataclasses.asdict(mesh_opts), "key": mesh_opts.key()},
+        "mesh": mesh_record(op.mesh_info, **dataclasses.asdict(mesh_opts)),
         "n_dofs": op.n_dofs,
         "ranks": comm.size,
         "n_factorisations": op.n_factorisations,

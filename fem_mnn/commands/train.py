@@ -1,8 +1,10 @@
 """``fem-mnn spring train`` and ``fem-mnn fem train``: train a design's widths on one of the paper's tasks.
 
 Both run the same engine (:func:`fem_mnn.learn.training.train`); only the model differs.
-The FE model is meshed with a fixed element size (the initial mesh's), so the mesh
-does not jump when the thinnest bond changes. ``fem train`` is collective under
+The FE model is meshed with a fixed element size, the one
+:func:`fem_mnn.geometry.build.mesh_plan` gives the starting design (so the first mesh is
+the mesh ``fem evaluate`` and ``fem gradient`` make of the design file, same key), and the
+mesh does not jump when the thinnest bond changes. ``fem train`` is collective under
 MPI: every rank trains, only rank 0 writes and prints.
 """
 
@@ -36,24 +38,50 @@ DEFAULT_CHECKPOINT_EVERY = {"spring": 0, "fem": 10}
 DEFAULT_ROBUST_SAMPLES = {"spring": 16, "fem": 4}
 
 
+class _RecordingMesher:
+    """Meshes as the FE model's default mesher does, keeping each mesh's record for result.json."""
+
+    def __init__(self) -> None:
+        self.infos: list = []
+
+    def __call__(self, design, options, comm):  # noqa: ANN001, ANN204 - the FemModel mesher protocol
+        from fem_mnn.fem.meshing import generate_mesh
+
+        md = generate_mesh(design, options, comm)
+        self.infos.append(md.info)
+        return md
+
+    def record(self, options) -> dict:  # noqa: ANN001
+        """The first mesh (the design file's own, as ``fem evaluate`` makes it) and how many followed."""
+        from fem_mnn.geometry.build import mesh_record
+
+        first = mesh_record(self.infos[0], **dataclasses.asdict(options)) if self.infos else None
+        return {"mesh": first, "n_meshes": len(self.infos), "keys": sorted({i.key for i in self.infos})}
+
+
 def _model(args: argparse.Namespace, design) -> tuple[object, int]:
-    """(model, MPI rank) for ``args.model``: the spring network or the FE continuum."""
+    """(model, MPI rank) for ``args.model``: the spring network or the FE continuum.
+
+    The FE model's mesher is a :class:`_RecordingMesher`, kept in ``args.meshes`` (its mesh
+    options in ``args.mesh_options``).
+    """
     if args.model == "spring":
         return SpringModel(design), 0
 
     from fem_mnn.fem.linear import FemModel, FemOptions
-    from fem_mnn.geometry.build import MeshOptions, mesh_size
+    from fem_mnn.geometry.build import MeshOptions, mesh_plan
 
     comm = _comm()
-    mo = MeshOptions(dim=args.dim, elements_across=args.elements_across)
-    mo = dataclasses.replace(mo, size=mesh_size(design, mo))
+    asked = MeshOptions(dim=args.dim, elements_across=args.elements_across, refinement=args.refinement)
+    mo = mesh_plan(design, asked).fixed_size()  # the design file's own mesh, then that h for every width
     options = FemOptions(dim=args.dim, degree=args.degree, mesh=mo, **solver_options(args))
+    args.meshes, args.mesh_options = _RecordingMesher(), asked
     if getattr(args, "gradient", "insitu") == "exact":
         # the mesh moves with the widths (no remeshing) and dL/dw is the exact shape gradient
         from fem_mnn.fem.morph import MorphingFemModel
 
-        return MorphingFemModel(design, options, comm, gradient="exact"), comm.rank
-    return FemModel(design, options, comm), comm.rank
+        return MorphingFemModel(design, options, comm, mesher=args.meshes, gradient="exact"), comm.rank
+    return FemModel(design, options, comm, mesher=args.meshes), comm.rank
 
 
 def _comm():
@@ -129,8 +157,12 @@ def run_train(args: argparse.Namespace) -> int:
     if rank != 0:
         return 0
 
-    trained = design.with_widths(np.clip(result.widths, design.geometry.width_min, design.geometry.width_max))
-    save_design(trained, out / "design_trained.json")
+    lo, hi = design.geometry.width_min, design.geometry.width_max
+    trained = design.with_widths(np.clip(result.widths, lo, hi))
+    save_design(trained, out / "design_trained.json")  # the last epoch's widths (the name of 0.4.0)
+    # the best epoch's, by the training loss (never the test split): fem_mnn.learn.training.BEST_CRITERION
+    best_widths = result.widths if result.best_widths is None else result.best_widths
+    save_design(design.with_widths(np.clip(best_widths, lo, hi)), out / "design_best.json")
     fig = compare_widths_figure(
         design,
         result.initial_widths,
@@ -157,21 +189,36 @@ def run_train(args: argparse.Namespace) -> int:
     )
     atomic_savefig(fig, out / "training.png", dpi=130, bbox_inches="tight")
 
+    extra: dict = {}
     if getattr(model, "robust", None):
-        atomic_write_json(out / "result.json", to_jsonable({**result.to_dict(), "robust": model.robust}))
+        extra["robust"] = model.robust
         print(f"tolerance-aware: {model.robust['method']}, S {args.robust:g} mm, {args.robust_samples} per step")
+    if getattr(args, "meshes", None) is not None:
+        # the FE meshes: the first is the design file's own (the mesh `fem evaluate` makes, same key)
+        extra["fem"] = {"dim": args.dim, "degree": args.degree, **args.meshes.record(args.mesh_options)}
+    if extra:
+        atomic_write_json(out / "result.json", to_jsonable({**result.to_dict(), **extra}))
     fin = result.final
     resumed = f" (resumed from epoch {result.resumed_from})" if result.resumed_from is not None else ""
     print(f"task {task.name}: {result.epochs} epochs{resumed}, stopped by {result.stop_reason}")
     if fin is not None:
         print(f"final loss {fin.loss:.6g}" + "".join(f", {k} {v:.6g}" for k, v in sorted(fin.metrics.items())))
+    best = result.best()
+    if best["metrics"] is not None:
+        shown = "".join(f", {k} {v:.6g}" for k, v in sorted(best["metrics"].items()))
+        where = "the start widths" if best["epoch"] == 0 else f"epoch {best['epoch']}"
+        print(f"best: {where} by {best['criterion']} (training split){shown}")
+    print(
+        f"widths: last epoch ({result.epochs}) in design_trained.json, best epoch ({best['epoch']}) in design_best.json"
+    )
     if result.success is not None:
         sc = result.success
         bound = f">= {sc['min']:g}" if "min" in sc else f"<= {sc['max']:g}"
         value = "n/a" if sc["value"] is None else f"{sc['value']:.4g}"
         print(f"success: {sc['metric']} {value} (wanted {bound}): {'met' if sc['met'] else 'NOT met'}")
     print(
-        f"wrote {out}/ (history.csv, history.json, result.json, checkpoint.npz, design_trained.json, lattice.png, training.png)"
+        f"wrote {out}/ (history.csv, history.json, result.json, checkpoint.npz, design_trained.json, "
+        "design_best.json, lattice.png, training.png)"
     )
     sys.stdout.flush()
     return 0
@@ -189,7 +236,9 @@ def _add_train_parser(ssub: argparse._SubParsersAction, model: str, what: str) -
         "batch 16; iris: 100 epochs, step 6e-3, batch 16, beta 5); a task file's 'train' block sets its own. "
         "Ctrl-C (SIGINT) or SIGTERM stops at the end of the current epoch, writes a checkpoint and exits 130; "
         "--resume continues it. Writes history.csv/json, result.json (with the task's success criterion), "
-        "checkpoint.npz, design_trained.json, lattice.png and training.png into --out.",
+        "checkpoint.npz, design_trained.json (the last epoch's widths), design_best.json (the widths of the epoch "
+        "with the lowest training loss, epoch 0 being the start; the test split never chooses), lattice.png and "
+        "training.png into --out.",
     )
     p.add_argument("design", metavar="DESIGN", help="design JSON file")
     which = p.add_mutually_exclusive_group(required=True)
@@ -259,6 +308,7 @@ def register_fem(fsub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--elements-across", type=natural, default=3, metavar="N", help="elements across the thinnest thin end"
     )
+    p.add_argument("--refinement", type=positive_float, default=1.0, metavar="R", help="mesh-size divisor (default 1)")
     p.add_argument(
         "--gradient",
         choices=("exact", "insitu"),

@@ -77,6 +77,7 @@ from petsc4py import PETSc
 
 from fem_mnn.fem import solvers as _solvers
 from fem_mnn.fem.meshing import generate_mesh
+from fem_mnn.geometry.build import GEOMETRY_DECIMALS, GEOMETRY_RESOLUTION, geometry_widths  # noqa: F401 (re-exported)
 
 __all__ = [
     "Discretisation",
@@ -91,10 +92,6 @@ __all__ = [
     "write_fields",
 ]
 
-#: Widths are rounded to this many decimals (mm) before meshing: 1 nm, far below
-#: print resolution, far above the round-off that separates serial and MPI runs.
-GEOMETRY_DECIMALS = 6
-GEOMETRY_RESOLUTION = 10.0**-GEOMETRY_DECIMALS
 
 #: A mesher returns a NamedTuple (mesh, cell_tags, facet_tags, info) for a design (collective).
 Mesher = Callable[[Design, Any, Any], Any]
@@ -843,7 +840,7 @@ class FemModel:
         a mesh is a discontinuous function of the geometry, so widths that differ by
         round-off (a serial and a parallel training run) must give the same mesh.
         """
-        w = np.round(self._widths(widths), GEOMETRY_DECIMALS)
+        w = geometry_widths(self._widths(widths))  # the rounding every mesher applies (mesh_plan)
         key = w.tobytes()
         if self._cache is not None and self._cache[0] == key:
             return self._cache[1], 0.0
@@ -954,13 +951,12 @@ def _fixed_size_model(model: FemModel, w0: np.ndarray, w: np.ndarray) -> FemMode
     width step on the thinnest bond would refine the whole mesh and bias the
     finite difference by the change of discretisation error.
     """
-    from fem_mnn.geometry.build import MeshOptions, mesh_size
+    from fem_mnn.geometry.build import MeshOptions, mesh_plan
 
     mo = model.options.mesh_options()
     if not isinstance(mo, MeshOptions) or mo.size is not None:
         return model  # a foreign mesher, or the size is already fixed
-    h0 = mesh_size(dataclasses.replace(model.design, widths=w0), mo)  # no validation: FD may leave the range
-    mo = dataclasses.replace(mo, size=h0 * mo.refinement)
+    mo = mesh_plan(model.design, mo, widths=w0).fixed_size()  # no validation: FD may leave the range
     return FemModel(model.design, dataclasses.replace(model.options, mesh=mo), model.comm, model.law, model.mesher)
 
 

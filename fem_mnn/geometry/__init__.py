@@ -12,10 +12,12 @@ if TYPE_CHECKING:  # the public names; imported on first use by __getattr__ (fem
     from fem_mnn.geometry.build import (
         GeometryInfo,
         MeshOptions,
+        MeshPlan,
         build_model,
         check_buildable,
         estimate_cells,
         gmsh_session,
+        mesh_plan,
         mesh_size,
         write_msh,
     )
@@ -25,11 +27,13 @@ if TYPE_CHECKING:  # the public names; imported on first use by __getattr__ (fem
 __all__ = [
     "GeometryInfo",
     "MeshOptions",
+    "MeshPlan",
     "build_model",
     "check_buildable",
     "ensure_mesh",
     "estimate_cells",
     "gmsh_session",
+    "mesh_plan",
     "mesh_size",
     "write_msh",
     "write_step",

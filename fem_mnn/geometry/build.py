@@ -13,6 +13,12 @@ Stage 2 of the pipeline: a :class:`~fem_mnn.design.Design` becomes a tagged mesh
 * Mesh size: ``h = min(thin-end width) / elements_across / refinement`` (capped by
   ``max_size``), uniform, so the thinnest section of the lattice gets at least
   ``elements_across`` elements across it.
+* One mesh per design: :func:`mesh_plan` is the only place that turns (design, widths,
+  options) into what gmsh is given, the widths at the geometry resolution
+  (:data:`GEOMETRY_DECIMALS`) and the element size h, and into the key of the result.
+  Every command meshes through it, so one design file gives one mesh (same key, same
+  cells) whichever command meshes it; a mesh is a discontinuous function of h, and a
+  relative change of 1e-7 in h changes the cell count of a 32-node lattice by ~0.1 %.
 * 2D: triangles in the plane z = 0 (plane stress). 3D: the same pieces extruded by
   ``design.thickness`` (z from 0 to t), tetrahedra.
 
@@ -23,6 +29,7 @@ model to DOLFINx).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import signal
 import threading
@@ -45,15 +52,21 @@ from fem_mnn.design.validate import box_pairs
 from fem_mnn.geometry import tags
 
 __all__ = [
+    "GEOMETRY_DECIMALS",
+    "GEOMETRY_RESOLUTION",
     "GEOMETRY_VERSION",
     "GeometryInfo",
     "MeshOptions",
+    "MeshPlan",
     "add_lattice_shapes",
     "build_model",
     "check_buildable",
     "estimate_cells",
     "lattice_measure",
     "gmsh_session",
+    "geometry_widths",
+    "mesh_plan",
+    "mesh_record",
     "mesh_size",
     "write_msh",
 ]
@@ -64,6 +77,11 @@ log = get_logger(__name__)
 #: Bumped whenever the geometry or meshing changes for the same design and options
 #: (the mesh cache regenerates meshes made by another version).
 GEOMETRY_VERSION = 3
+#: Widths are rounded to this many decimals (mm) before they become geometry: 1 nm, far below
+#: print resolution, far above the round-off that separates serial and MPI runs (or a width
+#: read back from JSON). The element size is derived from the same rounded widths.
+GEOMETRY_DECIMALS = 6
+GEOMETRY_RESOLUTION = 10.0**-GEOMETRY_DECIMALS
 #: Peak memory of gmsh per cell while meshing (bytes; 5e6 cells ~ 1.5 GB).
 GMSH_BYTES_PER_CELL = 300.0
 #: Largest mesh (cells) that ``build_model`` will try: ~1.5 GB in gmsh, and well
@@ -113,7 +131,8 @@ class MeshOptions:
             raise InputError("must be > 0", field="size", value=self.size)
 
     def key(self) -> str:
-        """Short text that identifies these options in file names."""
+        """Short text that names these options (a label: two option sets can give the same mesh;
+        the key of a mesh is :attr:`MeshPlan.key`)."""
         k = f"d{self.dim}-n{self.elements_across}-r{self.refinement:g}-o{self.order}"
         k += f"-h{self.max_size:g}" if self.max_size is not None else ""
         return k + (f"-s{self.size:g}" if self.size is not None else "")
@@ -136,6 +155,7 @@ class GeometryInfo:
         overlap_nodes: Nodes with an ``overlap_{j}`` region (normally none).
         seconds: Wall time of geometry + meshing on rank 0 (s).
         version: :data:`GEOMETRY_VERSION` of the code that built it.
+        key: :attr:`MeshPlan.key` of the mesh ("" in records written before it existed).
     """
 
     design_hash: str
@@ -150,6 +170,7 @@ class GeometryInfo:
     overlap_nodes: tuple[int, ...] = ()
     seconds: float = 0.0
     version: int = GEOMETRY_VERSION
+    key: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready summary."""
@@ -201,19 +222,87 @@ def _forward_gmsh_log() -> None:
         log.log(level, "gmsh: %s", line)
 
 
-def mesh_size(design: Design, options: MeshOptions) -> float:
-    """Element size h (mm): thinnest thin end / elements_across / refinement.
+def geometry_widths(widths: np.ndarray) -> np.ndarray:
+    """The widths (mm) as the geometry is built from them: rounded to :data:`GEOMETRY_DECIMALS`."""
+    return np.round(np.asarray(widths, dtype=float), GEOMETRY_DECIMALS) + 0.0
 
-    With ``options.size`` set, h = size / refinement whatever the widths.
+
+@dataclass(frozen=True)
+class MeshPlan:
+    """What gmsh is given for a design: the only source of the element size and of the mesh key.
+
+    Attributes:
+        design: The design at the geometry widths (:func:`geometry_widths`): what is built.
+        options: The options it was planned from.
+        h: Element size (mm).
     """
+
+    design: Design
+    options: MeshOptions
+    h: float
+
+    @property
+    def key(self) -> str:
+        """The mesh's identity beside ``design.hash()``: dimension, geometric order and the exact h.
+
+        The mesh depends on nothing else (the refinement, elements across and size
+        options only through h), so two commands that mesh the same design with the same
+        h share the key and the cached file, and a different h never shares it (the
+        element size is written exactly, as ``repr``).
+        """
+        return f"d{self.options.dim}-o{self.options.order}-h{self.h!r}"
+
+    def fixed_size(self) -> MeshOptions:
+        """Options that mesh any widths with this plan's h (training, finite differences).
+
+        For this plan's design they give the same h, hence the same mesh and key: h is
+        carried as ``size`` with refinement 1 and no cap, so no arithmetic touches it again.
+        """
+        return dataclasses.replace(self.options, size=self.h, refinement=1.0, max_size=None)
+
+
+def mesh_plan(design: Design, options: MeshOptions | None = None, widths: np.ndarray | None = None) -> MeshPlan:
+    """The mesh plan of ``design`` at ``widths`` (default its own) with ``options`` (default :class:`MeshOptions`).
+
+    The widths are rounded to the geometry resolution first; the element size is
+    ``h = thinnest thin end / elements_across / refinement`` of those rounded widths, or
+    ``size / refinement`` when ``options.size`` is set, capped by ``max_size``. No
+    validation of the widths' range (finite differences may step outside it).
+    """
+    options = options or MeshOptions()
+    w = geometry_widths(design.widths if widths is None else widths)
+    geo = design if np.array_equal(w, design.widths) else dataclasses.replace(design, widths=w)
     if options.size is not None:
         h = options.size / options.refinement
     else:
-        thinnest = float(np.min(design.geometry.thin_end_ratio * np.asarray(design.widths)))
+        thinnest = float(np.min(geo.geometry.thin_end_ratio * np.asarray(geo.widths)))
         h = thinnest / options.elements_across / options.refinement
     if options.max_size is not None:
         h = min(h, options.max_size)
-    return h
+    return MeshPlan(design=geo, options=options, h=float(h))
+
+
+def mesh_record(info: GeometryInfo, **options: Any) -> dict[str, Any]:
+    """What a command writes about its mesh (JSON): the key, h and counts of ``info``, plus ``options``.
+
+    The same record in every command's output, so two runs can be checked for having meshed alike.
+    """
+    return {
+        **options,
+        "key": info.key,
+        "design_hash": info.design_hash,
+        "h_mm": info.mesh_size,
+        "n_cells": info.n_cells,
+        "n_vertices": info.n_vertices,
+    }
+
+
+def mesh_size(design: Design, options: MeshOptions) -> float:
+    """Element size h (mm) of :func:`mesh_plan`: thinnest thin end / elements_across / refinement.
+
+    With ``options.size`` set, h = size / refinement whatever the widths.
+    """
+    return mesh_plan(design, options).h
 
 
 #: Cells per (area / h^2) in 2D and per (volume / h^3) in 3D of gmsh's meshes of lattices
@@ -410,8 +499,11 @@ def build_model(design: Design, options: MeshOptions | None = None, *, mesh: boo
         InputError: the design cannot be built.
         EngineError: gmsh failed, or a cell ended up untagged.
     """
-    options = options or MeshOptions()
     check_buildable(design)
+    plan = mesh_plan(design, options)
+    if plan.design is not design:
+        check_buildable(plan.design)  # a width that rounds to 0
+    options, design, h = plan.options, plan.design, plan.h  # the geometry widths, not the raw ones
     if not gmsh.isInitialized():
         raise EngineError("gmsh is not initialised: call build_model inside geometry.gmsh_session()")
     t0 = time.perf_counter()
@@ -420,11 +512,11 @@ def build_model(design: Design, options: MeshOptions | None = None, *, mesh: boo
     groups, overlap_nodes = _group_pieces(design, dim, n_objects, frag_map)
     cell_groups, region_measure = _add_cell_groups(groups, dim, measure)
     facet_groups = _add_exposed_hub_facets(design, dim, groups)
-    h = mesh_size(design, options)
     n_cells = n_vertices = 0
     if mesh:
         n_cells, n_vertices = _mesh(options, h, float(sum(region_measure.values())), groups)
     return GeometryInfo(
+        key=plan.key,
         design_hash=design.hash(),
         options=options,
         mesh_size=h,

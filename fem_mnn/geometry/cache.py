@@ -1,9 +1,11 @@
 """Cached meshes of the reference designs in ``meshes/``.
 
-A cached mesh is ``{name}-{hash}-{options.key()}.msh`` (binary gmsh 4.1) beside the
+A cached mesh is ``{name}-{hash}-{plan.key}.msh`` (binary gmsh 4.1) beside the
 design it came from, ``{name}-{hash}.json``, and ``{stem}.info.json`` (the
-:class:`~fem_mnn.geometry.GeometryInfo`). ``hash`` is :meth:`Design.hash`, so a
-changed design gets a new file; :func:`refresh` (``python -m fem_mnn.geometry.cache``)
+:class:`~fem_mnn.geometry.GeometryInfo`). ``hash`` is :meth:`Design.hash` of the design at
+the geometry widths and ``plan.key`` names the dimension, order and exact element size
+(:func:`~fem_mnn.geometry.build.mesh_plan`), so a changed design gets a new file and two
+option sets that give the same mesh share one; :func:`refresh` (``python -m fem_mnn.geometry.cache``)
 writes what is missing and removes files of the same design name with another
 hash (stale).
 
@@ -26,7 +28,7 @@ from fem_mnn.core.paths import cache_dir, checkout_root
 from fem_mnn.design.builders import paper_sample
 from fem_mnn.design.files import save_design
 from fem_mnn.design.records import Design
-from fem_mnn.geometry.build import GEOMETRY_VERSION, GeometryInfo, MeshOptions, write_msh
+from fem_mnn.geometry.build import GEOMETRY_VERSION, GeometryInfo, MeshOptions, mesh_plan, write_msh
 
 __all__ = ["DEFAULT_ROOT", "REFERENCE", "cache_paths", "ensure_mesh", "main", "refresh"]
 
@@ -48,8 +50,9 @@ def _slug(design: Design) -> str:
 def cache_paths(design: Design, options: MeshOptions, root: str | Path = DEFAULT_ROOT) -> dict[str, Path]:
     """File names of a cached mesh: ``design``, ``msh`` and ``info``."""
     root = Path(root)
-    base = f"{_slug(design)}-{design.hash()}"
-    stem = f"{base}-{options.key()}"
+    plan = mesh_plan(design, options)
+    base = f"{_slug(design)}-{plan.design.hash()}"
+    stem = f"{base}-{plan.key}"
     return {"design": root / f"{base}.json", "msh": root / f"{stem}.msh", "info": root / f"{stem}.info.json"}
 
 
@@ -69,15 +72,16 @@ def ensure_mesh(design: Design, options: MeshOptions, root: str | Path = DEFAULT
     Runs gmsh on the calling process only (call it on rank 0).
     """
     p = cache_paths(design, options, root)
+    plan = mesh_plan(design, options)
     if p["msh"].exists() and p["info"].exists() and p["design"].exists():
         try:
             info = _info_from_dict(json.loads(p["info"].read_text()))
         except (OSError, ValueError, KeyError, TypeError):  # damaged or foreign record: mesh again
             info = None
-        if info is not None and info.version == GEOMETRY_VERSION and info.design_hash == design.hash():
+        if info is not None and info.version == GEOMETRY_VERSION and info.design_hash == plan.design.hash():
             return p["msh"], info
-    log.info(f"meshing {design.name} ({options.key()}) into {p['msh']}")
-    save_design(design, p["design"])
+    log.info(f"meshing {design.name} ({plan.key}) into {p['msh']}")
+    save_design(plan.design, p["design"])
     info = write_msh(design, options, p["msh"], binary=True)
     atomic_write_json(p["info"], info.to_dict(), provenance=False)
     return p["msh"], info

@@ -8,7 +8,8 @@ writer keeps the parametric orientation of each face, which makes the extruded
 bottom face point inward. :func:`orient_outward` re-orients them consistently
 (edge-adjacency walk) and outward (positive signed volume of each body).
 
-Coordinates are the design's, in mm; z = 0 is the build plate.
+Coordinates are the design's, in mm; z = 0 is the build plate. The widths are those every
+mesh is built from (rounded to 1e-6 mm, :func:`fem_mnn.geometry.build.mesh_plan`).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ import numpy as np
 from fem_mnn.core.errors import EngineError, FemMnnError, InputError
 from fem_mnn.core.files import atomic_path
 from fem_mnn.design.records import Design
-from fem_mnn.geometry.build import add_lattice_shapes, check_buildable, gmsh_session
+from fem_mnn.geometry.build import add_lattice_shapes, check_buildable, gmsh_session, mesh_plan
 
 __all__ = [
     "SurfaceInfo",
@@ -64,6 +65,8 @@ class SurfaceInfo:
 def _fused_solid(design: Design) -> list[tuple[int, int]]:
     """Fuse hubs and beams in 2D, extrude: the lattice's volume(s)."""
     check_buildable(design)
+    # the widths the FE mesh is built from (fem_mnn.geometry.build.mesh_plan): one geometry per design file
+    design = mesh_plan(design).design
     occ = gmsh.model.occ
     gmsh.model.add(f"solid-{design.hash()}")
     hubs, bonds = add_lattice_shapes(design, 2)

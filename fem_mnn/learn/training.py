@@ -9,7 +9,8 @@ API (stable)::
     from fem_mnn.learn.training import TrainConfig, train
     result = train(model, task, TrainConfig(epochs=100, lr=6e-3, batch_size=16, seed=0),
                    out_dir="run/", resume=False, progress=True)
-    result.widths            # (n_bonds,) trained widths (mm)
+    result.widths            # (n_bonds,) widths of the last epoch (mm)
+    result.best_widths       # (n_bonds,) widths of the best epoch (lowest training loss; epoch 0 = start)
     result.history           # tuple[EpochRecord, ...], one per epoch
     result.stop_reason       # "max_epochs" | "loss_tol" | "patience" | "step_tol" | "metric_tol"
 
@@ -37,10 +38,18 @@ latent variable, widths, Adam moments and step count, the epoch, the generator's
 sequence of floating-point operations, so a killed and resumed run ends with the
 same widths and history, bit for bit, as an uninterrupted one.
 
+Best epoch: before the first epoch the start widths are evaluated (so ``epochs=0``
+evaluates the start); after every epoch the end-of-epoch ``train_loss`` (the mean loss
+of every training case at the widths the epoch ended with, :data:`BEST_CRITERION`) is
+compared with the best so far, and the widths with the lowest one are kept beside the
+last epoch's (ties keep the earlier epoch). The task format has a train and a test split
+and no validation split, so the choice is made on the training split; the test split
+never enters it. The best is part of the checkpoint (a resumed run keeps it).
+
 Files written to ``out_dir`` (all optional, atomically where they are replaced):
 ``history.csv`` (appended every epoch; rewritten from the checkpoint on resume),
 ``history.json`` (at checkpoints and at the end), ``checkpoint.npz`` and
-``result.json`` (final widths, config, package version, design hash, seed, stop
+``result.json`` (last and best widths, config, package version, design hash, seed, stop
 reason).
 """
 
@@ -79,6 +88,7 @@ __all__ = [
     "TrainConfig",
     "TrainResult",
     "TrainState",
+    "BEST_CRITERION",
     "latent_from_widths",
     "latent_gradient",
     "load_checkpoint",
@@ -91,6 +101,11 @@ log = get_logger(__name__)
 
 CHECKPOINT_FORMAT = "fem_mnn.learn.training.checkpoint/1"
 STOP_REASONS = ("max_epochs", "loss_tol", "patience", "step_tol", "metric_tol", "interrupted")
+
+#: The metric that picks the best epoch: the mean loss over every training case at the
+#: epoch's end widths (lower is better). Never a test metric: the test split must not
+#: choose the widths it is then used to judge.
+BEST_CRITERION = "train_loss"
 
 #: SI gradient from a mm-unit gradient: dL_SI/dk_SI = loss_si_scale * 1e-3 * dL/dk (k: N/m vs N/mm).
 _K_MM_TO_SI = 1e-3
@@ -320,6 +335,21 @@ class TrainState:
     history: tuple[EpochRecord, ...]
     best_loss: float
     since_best: int
+    best_epoch: int = 0
+    """Epoch of the lowest :data:`BEST_CRITERION` so far (0 = the start widths)."""
+    best_widths: np.ndarray | None = None
+    """The widths of that epoch (None only before the start is evaluated)."""
+    best_value: float = math.nan
+    """Its :data:`BEST_CRITERION` value."""
+    initial_metrics: dict[str, float] | None = None
+    """Metrics at the start widths (None for a checkpoint written before they were recorded)."""
+
+
+def _better(value: float | None, best: float) -> bool:
+    """Whether ``value`` beats ``best`` (strictly lower; a finite value beats NaN; NaN never wins)."""
+    if value is None or math.isnan(value):
+        return False
+    return math.isnan(best) or value < best
 
 
 @dataclass(frozen=True)
@@ -327,7 +357,7 @@ class TrainResult:
     """Outcome of :func:`train`.
 
     Attributes:
-        widths: Final widths (mm).
+        widths: Widths of the last epoch (mm), as before this record had a best.
         initial_widths: Widths the run started from (mm).
         history: One record per epoch.
         stop_reason: Which rule ended the run (one of ``STOP_REASONS``).
@@ -340,6 +370,10 @@ class TrainResult:
         task_hash: :meth:`~fem_mnn.learn.tasks.Task.fingerprint` of the task (its loads, targets, labels).
         success: The task's success criterion with the final ``value`` and ``met`` (None without one).
         signal: The signal that interrupted the run (``"SIGINT"``/``"SIGTERM"``), else None.
+        best_epoch: Epoch with the lowest :data:`BEST_CRITERION` (0 = the start widths).
+        best_widths: Its widths (mm).
+        best_value: Its :data:`BEST_CRITERION` value.
+        initial_metrics: Metrics at the start widths (None when resumed from an old checkpoint).
     """
 
     widths: np.ndarray
@@ -355,10 +389,36 @@ class TrainResult:
     task_hash: str = ""
     success: dict[str, Any] | None = None
     signal: str | None = None
+    best_epoch: int = 0
+    best_widths: np.ndarray | None = None
+    best_value: float = math.nan
+    initial_metrics: dict[str, float] | None = None
 
     @property
     def final(self) -> EpochRecord | None:
         return self.history[-1] if self.history else None
+
+    @property
+    def best_metrics(self) -> dict[str, float] | None:
+        """All metrics at the best epoch's widths (reported only; the choice used :data:`BEST_CRITERION`)."""
+        if self.best_epoch == 0:
+            return self.initial_metrics
+        for rec in self.history:
+            if rec.epoch == self.best_epoch:
+                return dict(rec.metrics)
+        return None
+
+    def best(self) -> dict[str, Any]:
+        """Which epoch is best, by what, and its metrics (JSON-ready)."""
+        return {
+            "epoch": self.best_epoch,
+            "criterion": BEST_CRITERION,
+            "split": "train",
+            "rule": "lowest end-of-epoch loss over all training cases; epoch 0 = the start widths; "
+            "ties keep the earlier epoch; the test split is never used",
+            "value": self.best_value,
+            "metrics": self.best_metrics,
+        }
 
     def series(self, key: str) -> np.ndarray:
         """History of ``loss``, ``loss_paper``, ``step`` or a metric, as an array."""
@@ -381,7 +441,13 @@ class TrainResult:
             "resumed_from": self.resumed_from,
             "success": self.success,
             "initial_widths": self.initial_widths.tolist(),
+            "initial_metrics": self.initial_metrics,
             "widths": self.widths.tolist(),
+            "widths_last": self.widths.tolist(),
+            "last_epoch": self.epochs,
+            "widths_best": None if self.best_widths is None else self.best_widths.tolist(),
+            "best_epoch": self.best_epoch,
+            "best": self.best(),
             "final": fin.to_dict() if fin is not None else None,
         }
 
@@ -403,12 +469,16 @@ def _save_checkpoint(path: Path, state: TrainState, meta: dict[str, Any]) -> Non
         rng_state=state.rng_state,
         best_loss=state.best_loss,
         since_best=state.since_best,
+        best_epoch=state.best_epoch,
+        best_value=state.best_value,
+        initial_metrics=state.initial_metrics,
     )
     buf = io.BytesIO()
     np.savez(
         buf,
         latent=state.latent,
         widths=state.widths,
+        best_widths=state.widths if state.best_widths is None else state.best_widths,
         adam_m=state.adam.m,
         adam_v=state.adam.v,
         header=np.array(json.dumps(header)),
@@ -442,6 +512,7 @@ def load_checkpoint(path: str | Path) -> tuple[TrainState, dict[str, Any]]:
                 best_loss=float(header["best_loss"]),
                 since_best=int(header["since_best"]),
             )
+            state = _with_best(state, header, np.array(z["best_widths"]) if "best_widths" in z.files else None)
     except FileNotFoundError:
         raise InputError("no checkpoint to resume from", source=str(path)) from None
     except (OSError, KeyError, ValueError, TypeError, EOFError, zipfile.BadZipFile) as exc:  # torn, foreign, garbage
@@ -449,6 +520,25 @@ def load_checkpoint(path: str | Path) -> tuple[TrainState, dict[str, Any]]:
     if header.get("format") != CHECKPOINT_FORMAT:
         raise InputError("unknown checkpoint format", source=str(path), field="format", value=header.get("format"))
     return state, header
+
+
+def _with_best(state: TrainState, header: dict[str, Any], best_widths: np.ndarray | None) -> TrainState:
+    """The checkpoint's best epoch; for a checkpoint written before it was kept, the best recorded epoch."""
+    if best_widths is not None and "best_epoch" in header:
+        return dataclasses.replace(
+            state,
+            best_epoch=int(header["best_epoch"]),
+            best_widths=best_widths,
+            best_value=float(header["best_value"]),
+            initial_metrics=header.get("initial_metrics"),
+        )
+    # older checkpoint: the start was not evaluated; pick among the epochs whose widths were recorded
+    best = (state.epoch, state.widths, math.nan)
+    for rec in state.history:
+        value = rec.metrics.get(BEST_CRITERION)
+        if rec.widths and _better(value, best[2]):
+            best = (rec.epoch, np.array(rec.widths), float(value))
+    return dataclasses.replace(state, best_epoch=best[0], best_widths=best[1], best_value=best[2])
 
 
 # -------------------------------------------------------------------- history files
@@ -568,6 +658,17 @@ def train(
     ev = _Evaluator(model)
     # a model may supply its own gradient (fem_mnn.fem.morph.MorphingFemModel: the exact one)
     gradient = getattr(model, "backprop_operator", backprop_operator)
+    if resumed_from is None:
+        # evaluate the start (epochs=0 reports it; it is epoch 0 of the best-epoch choice). The
+        # operator is the one the first batch uses: no extra factorisation, the same numbers.
+        m0 = _evaluate(ev, task, state.widths)
+        state = dataclasses.replace(
+            state,
+            initial_metrics=m0,
+            best_epoch=0,
+            best_widths=state.widths.copy(),
+            best_value=float(m0.get(BEST_CRITERION, math.nan)),
+        )
     st = state
     stop_reason = "max_epochs"
     finished = False
@@ -611,11 +712,9 @@ def train(
                 if files is not None:
                     files.save(st)
                 return _result(
-                    st.widths,
+                    st,
                     w_init,
-                    list(st.history),
                     "interrupted",
-                    st.epoch,
                     config,
                     meta,
                     resumed_from,
@@ -627,8 +726,10 @@ def train(
         if files is not None:
             files.close()
 
-    result = _result(st.widths, w_init, list(st.history), stop_reason, st.epoch, config, meta, resumed_from)
-    result = dataclasses.replace(result, success=task.success_met(result.final.metrics) if result.final else None)
+    result = _result(st, w_init, stop_reason, config, meta, resumed_from)
+    # the success criterion at the last widths (at the start when no epoch ran)
+    last_metrics = result.final.metrics if result.final else result.initial_metrics
+    result = dataclasses.replace(result, success=task.success_met(last_metrics) if last_metrics else None)
     if files is not None:
         files.save(st)
         atomic_write_json(out / "result.json", result.to_dict())
@@ -800,6 +901,10 @@ def _run_epoch(
         best_loss, since_best = rec.loss, 0
     else:
         since_best += 1
+    # the best epoch, on the training split only (patience above uses the batch-mean loss, as the paper)
+    best = (st.best_epoch, st.best_widths, st.best_value)
+    if _better(metrics.get(BEST_CRITERION), st.best_value) or st.best_widths is None:
+        best = (rec.epoch, widths.copy(), float(metrics.get(BEST_CRITERION, math.nan)))
     return TrainState(
         epoch=rec.epoch,
         latent=latent,
@@ -809,6 +914,10 @@ def _run_epoch(
         history=(*st.history, rec),
         best_loss=best_loss,
         since_best=since_best,
+        best_epoch=best[0],
+        best_widths=best[1],
+        best_value=best[2],
+        initial_metrics=st.initial_metrics,
     )
 
 
@@ -877,14 +986,18 @@ def _check_stop(config: TrainConfig, rec: EpochRecord, since_best: int) -> tuple
     return False, "max_epochs"
 
 
-def _result(widths, w_init, history, reason, epoch, config, meta, resumed_from, signal_name=None) -> TrainResult:
+def _result(st: TrainState, w_init, reason, config, meta, resumed_from, signal_name=None) -> TrainResult:
     return TrainResult(
         signal=signal_name,
-        widths=np.array(widths),
+        widths=np.array(st.widths),
         initial_widths=np.array(w_init),
-        history=tuple(history),
+        history=tuple(st.history),
         stop_reason=reason,
-        epochs=epoch,
+        epochs=st.epoch,
+        best_epoch=st.best_epoch,
+        best_widths=None if st.best_widths is None else np.array(st.best_widths),
+        best_value=st.best_value,
+        initial_metrics=st.initial_metrics,
         config=config,
         task=meta["task"],
         design_hash=meta["design_hash"],
