@@ -27,7 +27,7 @@ from typing import Any
 
 from fem_mnn.core.log import get_logger
 
-__all__ = ["StopOnSignal"]
+__all__ = ["StopOnSignal", "rearm"]
 
 log = get_logger(__name__)
 
@@ -106,3 +106,21 @@ class StopOnSignal:
 
     def __exit__(self, *exc: object) -> None:
         self.restore()
+
+
+def rearm() -> None:
+    """Install again, at the C level, the SIGINT/SIGTERM handlers Python believes are installed.
+
+    A library may reset a handler behind Python's back: ``gmsh.initialize()`` sets SIGTERM to
+    the default action (terminate) while ``signal.getsignal`` still names the Python handler,
+    so a SIGTERM during or after meshing would kill the run instead of stopping it at a safe
+    point. Only Python callables are re-armed (not ``SIG_DFL``/``SIG_IGN``, nor a handler
+    Python did not install). Main thread only; elsewhere a no-op.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        handler = signal.getsignal(sig)
+        if callable(handler):
+            with contextlib.suppress(ValueError, OSError, TypeError):
+                signal.signal(sig, handler)
