@@ -386,7 +386,7 @@ class NonlinearModel:
                 "pc_type": "lu",
                 "pc_factor_mat_solver_type": "mumps",
             }
-            prefix = f"fem_mnn_nl_{id(self):x}_"
+            prefix = self._prefix()
             # MUMPS may underestimate its work array (INFOG(1) = -9) on small or odd meshes;
             # the factor reads its options at factorisation time, after NonlinearProblem has
             # removed the petsc_options, so this one stays in the options database (own prefix)
@@ -400,6 +400,14 @@ class NonlinearModel:
                 petsc_options=opts,
             )
         return self._problem
+
+    def _prefix(self) -> str:
+        return f"fem_mnn_nl_{id(self):x}_"
+
+    def _drop_snes(self) -> None:
+        """Forget the SNES after a stop; its MUMPS option goes too (unused, PETSc would warn about it at exit)."""
+        self._problem = None
+        PETSc.Options().delValue(f"{self._prefix()}mat_mumps_icntl_14")
 
     def _set_load(self, F: np.ndarray) -> None:
         d = self.disc
@@ -437,7 +445,7 @@ class NonlinearModel:
             # as "Newton did not converge" (that made Ctrl-C bisect on instead of stopping)
             cause = exc.__cause__
             if isinstance(cause, _Stop) or (cause is not None and not isinstance(cause, Exception)):
-                self._problem = None
+                self._drop_snes()
                 raise cause from None
             return False, problem.solver.getIterationNumber(), float("nan")
         snes = problem.solver
