@@ -206,6 +206,8 @@ class PathStopped(EngineError):
 class _Stop(Exception):
     """Raised inside the SNES monitor when ``should_stop`` answers; carries its text."""
 
+    iterations = 0
+
 
 class NonlinearBackprop(NamedTuple):
     """Forward (nonlinear) and adjoint responses for in situ gradients."""
@@ -445,6 +447,8 @@ class NonlinearModel:
             # as "Newton did not converge" (that made Ctrl-C bisect on instead of stopping)
             cause = exc.__cause__
             if isinstance(cause, _Stop) or (cause is not None and not isinstance(cause, Exception)):
+                if isinstance(cause, _Stop):
+                    cause.iterations = int(problem.solver.getIterationNumber())  # spent before the stop
                 self._drop_snes()
                 raise cause from None
             return False, problem.solver.getIterationNumber(), float("nan")
@@ -491,7 +495,7 @@ class NonlinearModel:
                     f"load path stopped at load factor {s:.6g} while trying {target:.6g}: {stop}",
                     reason=str(stop),
                     reached=s,
-                    newton_iterations=its_total,
+                    newton_iterations=its_total + stop.iterations,
                 ) from None
             except BaseException:
                 self._u.x.array[:] = backup
