@@ -628,9 +628,8 @@ def linear_regime_check(
         "newton_error": str(stopped) if stopped is not None else None,
         "elapsed_s": round(elapsed(), 3),
     }
-    at = (
-        f"reached load factor {reached:.4g} after {iterations} Newton iterations"
-        + (f" (elongations {100 * rows[-1]['dev_e']:.2f} % from linear there)" if rows else "")
+    at = f"reached load factor {reached:.4g} after {iterations} Newton iterations" + (
+        f" (elongations {100 * rows[-1]['dev_e']:.2f} % from linear there)" if rows else ""
     )
     if at_one is None:
         if stop_reason == "budget":
@@ -802,7 +801,9 @@ def mechanical_report(
     budget.checkpoint()
     # buckling first: linear and cheap, and its first load factor bounds the Newton path below
     bk = buckling_analysis(design, F, options=BucklingOptions(n_modes=o.n_modes), model=fem)
-    log.info("mechanical checks: %d dofs, first buckling load factor %.4g, %.1f s", bk.n_dofs, bk.first, budget.elapsed())
+    log.info(
+        "mechanical checks: %d dofs, first buckling load factor %.4g, %.1f s", bk.n_dofs, bk.first, budget.elapsed()
+    )
     budget.checkpoint()
     if o.nonlinear:
         nl = NonlinearModel(design, fem=fem)
