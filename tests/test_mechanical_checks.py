@@ -132,3 +132,72 @@ def test_validate_command_with_loads_flags_a_floppy_design(tmp_path, capsys):
     assert (tmp_path / "mech" / "mechanical.md").exists()
     # a load on a clamped node is refused as bad input
     assert main(["validate", str(path), "--loads", "0:0.01,0"]) == 2
+
+
+def _patch_model():
+    from fem_mnn.design import triangular_patch
+    from fem_mnn.fem.linear import FemOptions
+    from fem_mnn.fem.nonlinear import NonlinearModel
+    from fem_mnn.geometry.build import MeshOptions
+
+    d = triangular_patch(top=3, rows=2)
+    F = np.zeros((d.n_nodes, 2))
+    F[4, 1] = -0.098  # 10 g
+    return NonlinearModel(d, FemOptions(mesh=MeshOptions(elements_across=2))), F
+
+
+@pytest.mark.parametrize("first_buckling", [1.5, 0.5, math.inf])
+def test_linear_regime_path_stops_short_of_the_first_buckling_factor(first_buckling, capsys):
+    from fem_mnn.fem.mechanical_checks import BUCKLING_FRACTION, linear_regime_check
+
+    nl, F = _patch_model()
+    factors = (0.5, 1.0, 2.0)
+    check, at_one, _ = linear_regime_check(nl, F, factors, 0.05, first_buckling=first_buckling)
+    v = check.values
+    probed = [p["load_factor"] for p in v["probed"]]
+    cap = BUCKLING_FRACTION * first_buckling
+    assert max(probed) <= cap and v["path_limit"] == min(cap, max(factors))
+    assert probed == sorted(probed) and v["reached_load_factor"] == probed[-1]
+    err = capsys.readouterr().err
+    progress = [line for line in err.splitlines() if "linear regime: load factor" in line]
+    # one line per Newton solve: every probed factor was announced as reached (and failed tries as halvings)
+    assert all("Newton iterations" in line and "elapsed" in line for line in progress)
+    assert [line.split("load factor ")[1].split(" ")[0] for line in progress if " reached" in line] == [
+        f"{f:.4g}" for f in probed
+    ]
+    if first_buckling == 0.5:  # buckling comes before the design loads: fail with what was reached
+        assert check.status == "fail" and at_one is None and v["stop_reason"] == "buckling"
+        assert probed == [0.45] and "comes before the design loads" in check.summary
+    else:
+        assert check.status in ("pass", "warn") and at_one is not None and v["stop_reason"] is None
+        expect = [f for f in factors if f < cap] + ([cap] if cap < max(factors) else [])
+        assert probed == pytest.approx(expect, rel=1e-12)
+
+
+def test_spent_budget_fails_the_linear_regime_check_with_the_load_factor_reached():
+    from fem_mnn.fem.mechanical_checks import linear_regime_check
+
+    nl, F = _patch_model()
+    # a clock that runs out after a fixed number of polls (one poll per Newton iteration):
+    # deterministic, unlike a wall-clock budget
+    full, _, _ = linear_regime_check(nl, F, (0.25, 0.5, 1.0), 0.05)
+    first = full.values["probed"][0]["newton_iterations"] + 1
+    polls = iter(range(10_000))
+    check, at_one, _ = linear_regime_check(
+        nl, F, (0.25, 0.5, 1.0), 0.05, should_stop=lambda: "time budget of 1 s spent" if next(polls) > first else None
+    )
+    v = check.values
+    assert check.status == "fail" and at_one is None and v["stop_reason"] == "budget"
+    assert 0 < v["reached_load_factor"] < 1 and v["reached_load_factor"] >= 0.25
+    assert v["newton_iterations"] > full.values["probed"][0]["newton_iterations"]
+    assert v["deviation_at_reached"]["dev_e"] == v["probed"][-1]["dev_e"] > 0
+    assert "time budget of 1 s spent before the design loads" in check.summary
+    assert f"reached load factor {v['reached_load_factor']:.4g}" in check.summary
+
+
+def test_check_options_refuse_a_bad_budget_or_fraction():
+    from fem_mnn.core.errors import InputError
+
+    for kw in ({"budget": 0.0}, {"budget": math.inf}, {"budget": math.nan}, {"buckling_fraction": 1.0}):
+        with pytest.raises(InputError):
+            CheckOptions(**kw)

@@ -131,3 +131,75 @@ def test_solid_3d_small_load_limit_and_agreement_with_plane_stress():
     nl2 = NonlinearModel(d, COARSE)
     dev2 = relative_deviation(nl2.solve(F).u, nl2.linear_operator().solve(F).u[0])
     assert dev3 == pytest.approx(dev2, rel=0.15)
+
+
+def _pull(d, fy: float) -> np.ndarray:
+    F = np.zeros((d.n_nodes, 2))
+    F[4, 1] = fy
+    return F
+
+
+def test_path_monitor_and_stop_request_between_newton_iterations():
+    from fem_mnn.fem.nonlinear import PathStopped
+
+    d = small_design()
+    nl = NonlinearModel(d, COARSE)
+    F = _pull(d, -0.098)
+    steps, polls = [], []
+    full = nl.solve_path(F, [0.5, 1.0], monitor=steps.append, should_stop=lambda: polls.append(1))
+    # one monitor call per Newton solve (one increment per factor here), one poll per Newton iteration
+    assert [s.load_factor for s in steps] == [0.5, 1.0] and all(s.converged for s in steps)
+    assert [s.newton_iterations for s in steps] == [p.newton_iterations for p in full]
+    assert len(polls) == sum(s.newton_iterations + 1 for s in steps)  # the monitor also sees iteration 0
+    # stop after the first factor's polls: the path ends with what it reached
+    n_first = steps[0].newton_iterations + 1
+    calls = iter(range(10_000))
+    with pytest.raises(PathStopped) as info:
+        nl.solve_path(F, [0.5, 1.0], should_stop=lambda: "budget spent" if next(calls) >= n_first else None)
+    stop = info.value
+    assert stop.reason == "budget spent" and stop.reached == 0.5
+    assert [s.load_factor for s in stop.solutions] == [0.5] and stop.last is not None
+    assert np.array_equal(stop.last.u, full[0].u)  # the last converged state, restored
+    assert stop.newton_iterations == full[0].newton_iterations
+    # the model is usable after a stop
+    again = nl.solve_path(F, [0.5, 1.0])
+    assert np.allclose(again[-1].u, full[-1].u, rtol=1e-7, atol=1e-9)
+
+
+def test_keyboard_interrupt_in_newton_stops_instead_of_bisecting():
+    # Ctrl-C inside a PETSc callback reaches Python as PETSc.Error; it used to be read as
+    # "Newton did not converge" and the path bisected on (Ctrl-C ignored for minutes)
+    d = small_design()
+    nl = NonlinearModel(d, COARSE)
+    F = _pull(d, -0.098)
+    steps, calls = [], iter(range(10_000))
+
+    def interrupt():
+        if next(calls) == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        nl.solve_path(F, [1.0], monitor=steps.append, should_stop=interrupt)
+    assert steps == []  # no failed increment, no halving
+    assert np.allclose(nl.solve(F).u, nl.solve_path(F, [1.0])[0].u, rtol=1e-7, atol=1e-9)
+
+
+def test_bisection_is_bounded_and_reports_what_it_reached():
+    from fem_mnn.fem.nonlinear import PathStopped
+
+    d = small_design()
+    o = NonlinearOptions(steps=1, max_bisections=2, max_it=3)
+    nl = NonlinearModel(d, COARSE, o)
+    steps = []
+    with pytest.raises(PathStopped, match=r"load factor .* residual norm") as info:
+        nl.solve_path(_pull(d, -50.0), [1.0], monitor=steps.append)
+    failed = [s for s in steps if not s.converged]
+    # at most max_bisections + 1 failed solves per interval; the smallest try is 1 / 2**max_bisections
+    assert len(failed) == o.max_bisections + 1
+    assert min(s.load_factor - s.reached for s in steps) >= 1.0 / 2**o.max_bisections - 1e-15
+    assert all(s.newton_iterations <= o.max_it for s in steps)
+    stop = info.value
+    assert stop.reason == "newton" and stop.reached == max([0.0] + [s.load_factor for s in steps if s.converged])
+    assert stop.newton_iterations == sum(s.newton_iterations for s in steps)
+    with pytest.raises(Exception, match="max_bisections"):
+        NonlinearOptions(max_bisections=-1)

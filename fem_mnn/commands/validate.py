@@ -12,13 +12,20 @@ from pathlib import Path
 
 import numpy as np
 
-from fem_mnn.commands._common import add_memory_argument, parse_loads
+from fem_mnn.commands._common import add_memory_argument, natural, parse_loads, positive_float
 from fem_mnn.core.errors import InputError
 from fem_mnn.core.files import atomic_write_json, to_jsonable
 from fem_mnn.design.files import load_design
 from fem_mnn.design.printability import DEFAULT_BUILD_VOLUME, PrintabilityReport, check_design, read_design_lenient
 from fem_mnn.design.records import Design
-from fem_mnn.fem.mechanical_checks import CheckOptions, MaterialLimits, MechanicalReport, mechanical_report
+from fem_mnn.fem.mechanical_checks import (
+    BUCKLING_FRACTION,
+    DEFAULT_CHECK_BUDGET,
+    CheckOptions,
+    MaterialLimits,
+    MechanicalReport,
+    mechanical_report,
+)
 from fem_mnn.learn.robust import WidthNoise
 from fem_mnn.learn.tasks import TASK_NAMES
 
@@ -143,6 +150,24 @@ def register_loads_option(parser: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--linear-tol", type=float, default=CheckOptions.linear_tolerance, help="linear-regime tolerance (default 0.05)"
     )
+    g.add_argument(
+        "--check-budget",
+        type=positive_float,
+        default=DEFAULT_CHECK_BUDGET,
+        metavar="SECONDS",
+        help=f"time budget of the mechanical checks (default {DEFAULT_CHECK_BUDGET:g} s, meshing included). The "
+        f"linear-regime check's Newton path runs after buckling, stops at {BUCKLING_FRACTION:g} of the first buckling "
+        "load factor, prints one line per load step and fails, with the load factor it reached, when the budget is "
+        "spent or Newton does not converge before the design loads (exit 1, reports written). Ctrl-C or SIGTERM "
+        "stops the checks between Newton iterations: exit 130, nothing written",
+    )
+    g.add_argument(
+        "--elements-across",
+        type=natural,
+        default=3,
+        metavar="N",
+        help="FE mesh of the mechanical checks: elements across the thinnest section (default 3, as fem evaluate)",
+    )
     g.add_argument("--mech-dir", default=None, metavar="DIR", help="write mechanical.json, mechanical.md and PNGs here")
 
 
@@ -155,10 +180,37 @@ def run_from_args(args: argparse.Namespace, design: Design) -> MechanicalReport 
     """Mechanical report for parsed ``--loads`` arguments; None when no load was given."""
     if not getattr(args, "loads", None):
         return None
+    from fem_mnn.core.signals import StopOnSignal
+
     loads = parse_loads_option(args.loads, design)
+    budget = getattr(args, "check_budget", DEFAULT_CHECK_BUDGET)
     opts = CheckOptions(
         limits=MaterialLimits(working_strain=args.strain_limit),
         buckling_safety=args.safety,
         linear_tolerance=args.linear_tol,
+        budget=budget,
+        fem=_fem_options(getattr(args, "elements_across", 3)),
     )
-    return mechanical_report(design, loads, opts, out_dir=args.mech_dir)
+    # Ctrl-C/SIGTERM: a request polled between Newton iterations and stages (not Python's
+    # KeyboardInterrupt inside a PETSc callback, nor PETSc's SIGTERM abort); the checks end
+    # with KeyboardInterrupt before writing, which the command line reports as exit 130.
+    # Silent: the command line prints the one line.
+    comm = _world()
+    with StopOnSignal(comm, announce=False) as stop:
+        return mechanical_report(design, loads, opts, comm=comm, out_dir=args.mech_dir, stop=stop.requested)
+
+
+def _fem_options(elements_across: int):  # noqa: ANN202
+    from fem_mnn.fem.linear import FemOptions  # lazy: DOLFINx
+    from fem_mnn.geometry.build import MeshOptions  # lazy: gmsh
+
+    return FemOptions(mesh=MeshOptions(elements_across=elements_across))
+
+
+def _world():  # noqa: ANN202
+    from fem_mnn.fem._dolfinx import import_dolfinx
+
+    import_dolfinx()  # dolfinx_solver's MPI first
+    from mpi4py import MPI
+
+    return MPI.COMM_WORLD

@@ -20,8 +20,22 @@
 * **linear regime**: the load factor at which the nonlinear node displacements or
   elongations depart from the linear prediction by more than a tolerance
   (:mod:`fem_mnn.fem.nonlinear`); ``warn`` when that is below 1 (the in situ gradient
-  is then off by about the same fraction), ``fail`` if Newton cannot reach the
-  design loads.
+  is then off by about the same fraction), ``fail`` when the neo-Hookean load path does
+  not reach the design loads: Newton does not converge, the time budget is spent, or
+  the first buckling load comes first.
+
+Order and cost. The linear checks (rigidity, the linear solve, buckling) are cheap and
+run first. The linear-regime check's Newton path runs last and never goes beyond
+:attr:`CheckOptions.buckling_fraction` (0.9) of the first (linear) buckling load factor:
+beyond it the path would bisect into the bifurcation, where Newton has no unique
+answer to converge to. The whole of :func:`mechanical_report` has a time budget
+(:attr:`CheckOptions.budget`, 300 s by default; ``fem-mnn validate --check-budget``),
+polled between Newton iterations: when it is spent, the path stops and the check fails
+with the load factor it reached. Each Newton solve of the path logs one progress line
+(load factor, Newton iterations, residual, elapsed) on stderr. ``stop`` (the command
+line's :class:`~fem_mnn.core.signals.StopOnSignal`) is polled at the same points and
+between the stages: Ctrl-C or SIGTERM then ends the checks with KeyboardInterrupt
+before anything is written.
 
 The result is a :class:`MechanicalReport` (JSON via :meth:`MechanicalReport.to_dict`,
 text via :meth:`MechanicalReport.to_text`, a markdown page with PNGs via
@@ -36,6 +50,8 @@ from __future__ import annotations
 
 import json
 import math
+import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -46,14 +62,17 @@ if TYPE_CHECKING:
     from fem_mnn.fem.linear import Discretisation
     from fem_mnn.fem.nonlinear import NonlinearModel
 
-from fem_mnn.core.errors import EngineError, InputError
+from fem_mnn.core.errors import InputError
 from fem_mnn.core.files import atomic_savefig, atomic_write_json, atomic_write_text, to_jsonable
+from fem_mnn.core.log import get_logger
 from fem_mnn.core.version import __version__
 from fem_mnn.design.outline import beam_layout
 from fem_mnn.design.records import Design
 from fem_mnn.design.rigidity import zero_modes
 
 __all__ = [
+    "BUCKLING_FRACTION",
+    "DEFAULT_CHECK_BUDGET",
     "Check",
     "CheckOptions",
     "MaterialLimits",
@@ -63,6 +82,18 @@ __all__ = [
 ]
 
 PASS, WARN, FAIL = "pass", "warn", "fail"
+
+#: Seconds the mechanical checks may take by default (``fem-mnn validate --check-budget``):
+#: the paper's sample at the default mesh takes well under a minute; a 330k-dof lattice
+#: gets its linear checks and a few Newton steps within it.
+DEFAULT_CHECK_BUDGET = 300.0
+
+#: The linear-regime path stops at this fraction of the first buckling load factor:
+#: close enough to show the softening before buckling, far enough that Newton is not
+#: asked to converge at the bifurcation (where its tangent is singular).
+BUCKLING_FRACTION = 0.9
+
+log = get_logger(__name__)
 
 
 @dataclass(frozen=True)
@@ -104,6 +135,11 @@ class CheckOptions:
         fem: :class:`fem_mnn.fem.FemOptions` (None = defaults: P2 plane stress).
         n_modes: Buckling modes to compute.
         pictures: Draw PNGs when writing the report (2D meshes only).
+        budget: Seconds for all the checks (meshing included), polled between Newton
+            iterations of the linear-regime path; when spent the path stops and the
+            check fails with the load factor reached. Default :data:`DEFAULT_CHECK_BUDGET`.
+        buckling_fraction: The linear-regime path ends at this fraction of the first
+            buckling load factor (:data:`BUCKLING_FRACTION`).
     """
 
     limits: MaterialLimits = field(default_factory=MaterialLimits)
@@ -114,6 +150,14 @@ class CheckOptions:
     fem: Any = None
     n_modes: int = 4
     pictures: bool = True
+    budget: float = DEFAULT_CHECK_BUDGET
+    buckling_fraction: float = BUCKLING_FRACTION
+
+    def __post_init__(self) -> None:
+        if not (isinstance(self.budget, (int, float)) and self.budget > 0 and math.isfinite(self.budget)):
+            raise InputError("must be a finite number of seconds > 0", field="budget", value=self.budget)
+        if not 0 < self.buckling_fraction < 1:
+            raise InputError("must be in (0, 1)", field="buckling_fraction", value=self.buckling_fraction)
 
 
 class Check(NamedTuple):
@@ -447,38 +491,113 @@ def buckling_check(result: Any, safety: float) -> Check:
     return Check("buckling", PASS, msg + f" >= safety factor {safety:g}", vals)
 
 
-def linear_regime_check(nl: Any, loads: np.ndarray, factors: tuple[float, ...], tol: float) -> tuple[Check, Any, Any]:
+class _Budget:
+    """The checks' clock and stop request, answered alike on every rank (collective polls)."""
+
+    def __init__(self, seconds: float, comm: Any, stop: Callable[[], bool] | None) -> None:
+        self.seconds = float(seconds)
+        self.t0 = time.monotonic()
+        self.comm = comm
+        self.stop = stop
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self.t0
+
+    def checkpoint(self) -> None:
+        """Between stages: a stop request ends the checks (KeyboardInterrupt, exit 130 on the command line)."""
+        if self.stop is not None and self.stop():
+            raise KeyboardInterrupt
+
+    def poll(self) -> str | None:
+        """Between Newton iterations: stop request (raises), or the text of a spent budget."""
+        self.checkpoint()
+        over = self.elapsed() > self.seconds
+        if getattr(self.comm, "size", 1) > 1:
+            over = bool(self.comm.allreduce(int(over), op=_mpi_max()))  # rank clocks differ: one answer
+        return f"time budget of {self.seconds:g} s spent" if over else None
+
+
+def _mpi_max() -> Any:
+    from mpi4py import MPI
+
+    return MPI.MAX
+
+
+def linear_regime_check(
+    nl: Any,
+    loads: np.ndarray,
+    factors: tuple[float, ...],
+    tol: float,
+    *,
+    first_buckling: float = math.inf,
+    buckling_fraction: float = BUCKLING_FRACTION,
+    should_stop: Callable[[], str | None] | None = None,
+    elapsed: Callable[[], float] | None = None,
+) -> tuple[Check, Any, Any]:
     """Load factor where nonlinear departs from linear by more than ``tol`` (collective).
+
+    The neo-Hookean path visits ``factors`` (and 1) below ``buckling_fraction *
+    first_buckling`` and then that cap itself, logging one line per Newton solve.
+    It fails when the path does not reach 1: Newton does not converge, ``should_stop``
+    answers (a spent budget), or the cap is below 1 (buckling comes first). In every
+    case the values hold what was reached: ``reached_load_factor``,
+    ``newton_iterations`` (all of the path's, failed solves included) and the
+    deviations there (``deviation_at_reached``). ``elapsed`` is the clock the progress
+    lines show (default: seconds since this call).
 
     Returns the check, the nonlinear solution at factor 1 (None if not reached) and the
     linear solution at factor 1.
     """
-    from fem_mnn.fem.nonlinear import relative_deviation  # lazy: DOLFINx
+    from fem_mnn.fem.nonlinear import PathStopped, relative_deviation  # lazy: DOLFINx
 
+    t_start = time.monotonic()
+    elapsed = elapsed or (lambda: time.monotonic() - t_start)
     lin = nl.linear_operator().solve_fields(loads)
-    fs = sorted(set(float(f) for f in factors) | {1.0})
+    cap = buckling_fraction * first_buckling if math.isfinite(first_buckling) else math.inf
+    wanted = sorted(set(float(f) for f in factors) | {1.0})
+    fs = [f for f in wanted if f < cap]
+    capped = len(fs) < len(wanted)
+    if capped:
+        fs.append(cap)
+
+    def monitor(step: Any) -> None:
+        if step.converged:
+            log.info(
+                "linear regime: load factor %.4g reached, %d Newton iterations, residual %.2e N, %.1f s elapsed",
+                step.load_factor, step.newton_iterations, step.residual_norm, elapsed(),
+            )  # fmt: skip
+        else:
+            log.info(
+                "linear regime: load factor %.4g not reached (%d Newton iterations, residual %.2e N), "
+                "halving the step from %.4g, %.1f s elapsed",
+                step.load_factor, step.newton_iterations, step.residual_norm, step.reached, elapsed(),
+            )  # fmt: skip
+
+    log.info(
+        "linear regime: neo-Hookean path to load factor %.4g%s",
+        fs[-1],
+        f" ({buckling_fraction:g} of the first buckling load factor {first_buckling:.4g})" if capped else "",
+    )
+    stopped = None
+    try:
+        path = nl.solve_path(loads, fs, monitor=monitor, should_stop=should_stop)
+        states = list(zip(fs, path, strict=True))
+        iterations = sum(p.newton_iterations for p in path)
+    except PathStopped as exc:
+        stopped = exc
+        states = list(zip(fs, exc.solutions, strict=False))
+        iterations = exc.newton_iterations
+        if exc.last is not None and (not states or exc.reached > states[-1][0]):
+            states.append((exc.reached, exc.last))  # the last converged state between two factors
     rows = []
     at_one = None
-    reached = 0.0
-    error = None
-    try:
-        path = nl.solve_path(loads, fs)
-    except EngineError as exc:
-        error = str(exc)
-        path = []
-        # retry factor by factor to find how far Newton gets
-        for f in fs:
-            try:
-                path.append(nl.solve(loads * f, steps=4))
-            except EngineError:
-                break
-    for f, sol in zip(fs, path, strict=False):
+    for f, sol in states:
         du = relative_deviation(sol.u, f * lin.u[0])
         de = relative_deviation(sol.elongation, f * lin.elongation[0])
         rows.append({"load_factor": f, "dev_u": du, "dev_e": de, "newton_iterations": sol.newton_iterations})
-        reached = f
         if f == 1.0:
             at_one = sol
+    reached = rows[-1]["load_factor"] if rows else 0.0
     dev = [max(r["dev_u"], r["dev_e"]) for r in rows]
     margin = None
     for k, y in enumerate(dev):
@@ -489,29 +608,52 @@ def linear_regime_check(nl: Any, loads: np.ndarray, factors: tuple[float, ...], 
                 x0, x1 = rows[k - 1]["load_factor"], rows[k]["load_factor"]
                 margin = x0 + (tol - dev[k - 1]) * (x1 - x0) / (y - dev[k - 1])
             break
+    if stopped is None:
+        stop_reason = None
+    elif stopped.reason == "newton":
+        stop_reason = "newton"
+    else:
+        stop_reason = "budget"
     vals = {
         "tolerance": tol,
         "margin_load_factor": margin,
         "probed": rows,
         "reached_load_factor": reached,
-        "newton_error": error,
+        "newton_iterations": int(iterations),
+        "deviation_at_reached": {"dev_u": rows[-1]["dev_u"], "dev_e": rows[-1]["dev_e"]} if rows else None,
+        "first_buckling_load_factor": first_buckling if math.isfinite(first_buckling) else None,
+        "buckling_fraction": buckling_fraction,
+        "path_limit": fs[-1],
+        "stop_reason": stop_reason if stop_reason is not None else ("buckling" if at_one is None else None),
+        "newton_error": str(stopped) if stopped is not None else None,
+        "elapsed_s": round(elapsed(), 3),
     }
+    at = f"reached load factor {reached:.4g} after {iterations} Newton iterations" + (
+        f" (elongations {100 * rows[-1]['dev_e']:.2f} % from linear there)" if rows else ""
+    )
     if at_one is None:
-        return (
-            Check(
-                "linear regime",
-                FAIL,
-                f"Newton could not reach the design loads (reached factor {reached:g}): {error}",
-                vals,
-            ),
-            None,
-            lin,
-        )
+        if stop_reason == "budget":
+            msg = f"{stopped.reason} before the design loads: {at}; the loads are too large for this check or the budget too small"
+        elif stop_reason == "newton":
+            msg = f"Newton does not converge beyond the load factor reached: {at}; the design loads are too large"
+        else:
+            msg = (
+                f"the first buckling load factor {first_buckling:.3g} comes before the design loads: the path stops "
+                f"at {buckling_fraction:g} of it; {at}"
+            )
+        return Check("linear regime", FAIL, msg, vals), None, lin
     d1 = next(r for r in rows if r["load_factor"] == 1.0)
     base = f"at the design loads nonlinear vs linear: {100 * d1['dev_u']:.2f} % (node u), {100 * d1['dev_e']:.2f} % (elongations)"
     if margin is None:
+        end = {
+            None: "",
+            "newton": " (Newton does not converge beyond it)",
+            "budget": " (time budget spent there)",
+        }[stop_reason] + (
+            f" ({buckling_fraction:g} of the first buckling load factor)" if capped and stopped is None else ""
+        )
         return (
-            Check("linear regime", PASS, base + f"; within {100 * tol:g} % up to load factor {reached:g}", vals),
+            Check("linear regime", PASS, base + f"; within {100 * tol:g} % up to load factor {reached:.4g}{end}", vals),
             at_one,
             lin,
         )
@@ -611,6 +753,7 @@ def mechanical_report(
     options: CheckOptions | None = None,
     comm: Any = None,
     out_dir: str | Path | None = None,
+    stop: Callable[[], bool] | None = None,
 ) -> MechanicalReport:
     """Run the mechanical checks of ``design`` under ``loads`` (collective over ``comm``).
 
@@ -622,6 +765,9 @@ def mechanical_report(
         comm: MPI communicator (default ``MPI.COMM_WORLD``).
         out_dir: If given, write ``mechanical.json``, ``mechanical.md`` and the PNGs
             (deformed shape, strain map, buckling mode) there (rank 0).
+        stop: Polled between stages and between Newton iterations (collective under
+            MPI, e.g. :meth:`fem_mnn.core.signals.StopOnSignal.requested`); True ends the
+            checks with KeyboardInterrupt before anything is written.
 
     Returns:
         The report; a floppy design gets the rigidity failure only (no FE solve of a
@@ -638,6 +784,7 @@ def mechanical_report(
 
     o = options or CheckOptions()
     comm = comm if comm is not None else MPI.COMM_WORLD
+    budget = _Budget(o.budget, comm, stop)
     F = _check_loads(loads, design)
     load_list = tuple((int(j), float(F[j, 0]), float(F[j, 1])) for j in np.nonzero(np.any(F != 0, axis=1))[0])
     checks = [rigidity_check(design)]
@@ -650,12 +797,31 @@ def mechanical_report(
         return rep
 
     fem = FemModel(design, o.fem or FemOptions(), comm=comm)
-    nl = NonlinearModel(design, fem=fem) if o.nonlinear else None
     disc, _ = fem.discretisation()
-    if nl is not None:
-        lr, sol_nl, lin = linear_regime_check(nl, F, o.margin_factors, o.linear_tolerance)
+    budget.checkpoint()
+    # buckling first: linear and cheap, and its first load factor bounds the Newton path below
+    bk = buckling_analysis(design, F, options=BucklingOptions(n_modes=o.n_modes), model=fem)
+    log.info(
+        "mechanical checks: %d dofs, first buckling load factor %.4g, %.1f s", bk.n_dofs, bk.first, budget.elapsed()
+    )
+    budget.checkpoint()
+    if o.nonlinear:
+        nl = NonlinearModel(design, fem=fem)
+        lr, sol_nl, lin = linear_regime_check(
+            nl,
+            F,
+            o.margin_factors,
+            o.linear_tolerance,
+            first_buckling=bk.first,
+            buckling_fraction=o.buckling_fraction,
+            should_stop=budget.poll,
+            elapsed=budget.elapsed,
+        )
+        lr.values["budget_s"] = o.budget
     else:
+        nl = None
         lr, sol_nl, lin = None, None, fem.operator().solve_fields(F)
+    budget.checkpoint()
     if sol_nl is not None:
         fields = _cell_fields(nl, sol_nl.field, nonlinear=True)
         which, u_show = "neo-Hookean", sol_nl.field
@@ -663,10 +829,10 @@ def mechanical_report(
         fields = _cell_fields(disc, lin.fields[0], nonlinear=False)
         which, u_show = "linear", lin.fields[0]
     checks.append(strain_check(design, disc, fields, o.limits, which, comm))
-    bk = buckling_analysis(design, F, options=BucklingOptions(n_modes=o.n_modes), model=fem)
     checks.append(buckling_check(bk, o.buckling_safety))
     checks.append(lr if lr is not None else Check("linear regime", "skipped", "nonlinear solve disabled", {}))
 
+    budget.checkpoint()  # the last point where a stop leaves nothing written; from here the report completes
     figures: tuple[str, ...] = ()
     if out_dir is not None and o.pictures and disc.gdim == 2:
         figures = _write_pictures(Path(out_dir), design, F, disc, u_show, fields, bk, which, comm)

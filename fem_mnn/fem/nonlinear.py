@@ -29,15 +29,23 @@ energy, tetrahedra; much more expensive).
 
 Loads are dead loads (hanging weights: fixed direction and size), applied in
 increments of the load factor with the previous converged state as the initial
-guess; a failed Newton solve halves the increment (``max_bisections`` times) before
-raising :class:`~fem_mnn.core.errors.EngineError` with the load factor and the residual.
+guess; a failed Newton solve halves the increment, at most ``max_bisections`` times per
+interval of the path, before raising :class:`PathStopped` (an
+:class:`~fem_mnn.core.errors.EngineError`) with the load factor and the residual. The
+smallest increment is therefore the first one divided by ``2**max_bisections`` (1/256 by
+default) and an interval costs at most ``2**max_bisections`` converged increments plus
+``max_bisections`` failed ones, each of at most ``max_it`` Newton iterations: bounded, but
+on a large mesh still long, which is why :meth:`NonlinearModel.solve_path` also takes a
+``should_stop`` poll (a time budget, a signal) checked between Newton iterations and a
+``monitor`` called after every increment (progress lines).
 
 Every method that touches the mesh is collective over the model's communicator.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, NamedTuple
 
@@ -63,6 +71,8 @@ __all__ = [
     "NonlinearModel",
     "NonlinearOptions",
     "NonlinearSolution",
+    "PathStep",
+    "PathStopped",
     "TangentOperator",
     "lame_3d",
     "relative_deviation",
@@ -114,6 +124,7 @@ class NonlinearOptions:
 
     steps: int = 2
     max_bisections: int = 8
+    """Halvings allowed per interval of the path (the smallest increment is the first / 2**max_bisections)."""
     rtol: float = 1e-10
     atol: float = 1e-13
     atol_load: float = 1e-10
@@ -124,6 +135,9 @@ class NonlinearOptions:
     def __post_init__(self) -> None:
         if not isinstance(self.steps, int) or self.steps < 1:
             raise InputError("must be an integer >= 1", field="steps", value=self.steps)
+        if not isinstance(self.max_bisections, int) or not 0 <= self.max_bisections <= 30:
+            # 2**30 increments per interval is already beyond any budget; more would only hide a failure
+            raise InputError("must be an integer in 0..30", field="max_bisections", value=self.max_bisections)
         if self.linesearch not in ("bt", "basic", "l2", "cp"):
             raise InputError("unknown SNES line search", field="linesearch", value=self.linesearch)
 
@@ -149,6 +163,50 @@ class NonlinearSolution(NamedTuple):
     """Increments used (after bisections)."""
     residual_norm: float
     """Final residual norm (N)."""
+
+
+class PathStep(NamedTuple):
+    """One Newton solve of a load path, as passed to the ``monitor`` of :meth:`NonlinearModel.solve_path`."""
+
+    load_factor: float
+    """The load factor tried (reached if ``converged``)."""
+    converged: bool
+    """Newton converged (otherwise the increment is halved and tried again)."""
+    newton_iterations: int
+    """Iterations of this solve."""
+    residual_norm: float
+    """Final residual norm of this solve (N; nan if the solve broke down)."""
+    reached: float
+    """Load factor of the last converged state."""
+    elapsed: float
+    """Seconds since the start of the path."""
+
+
+class PathStopped(EngineError):
+    """A load path ended before its last load factor: Newton failed, or ``should_stop`` asked for it.
+
+    Attributes:
+        reason: ``"newton"`` (no convergence after the allowed bisections) or the text
+            ``should_stop`` returned (a spent time budget, say).
+        reached: Load factor of the last converged state (0 if none).
+        solutions: Solutions at the requested load factors reached before the stop.
+        last: The last converged state (at ``reached``; None if nothing converged).
+        newton_iterations: Newton iterations spent on the whole path, the failed solves included.
+    """
+
+    def __init__(self, message: str, reason: str, reached: float, newton_iterations: int = 0) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.reached = float(reached)
+        self.newton_iterations = int(newton_iterations)
+        self.solutions: list[NonlinearSolution] = []
+        self.last: NonlinearSolution | None = None
+
+
+class _Stop(Exception):
+    """Raised inside the SNES monitor when ``should_stop`` answers; carries its text."""
+
+    iterations = 0
 
 
 class NonlinearBackprop(NamedTuple):
@@ -282,6 +340,7 @@ class NonlinearModel:
         self._J_form = dolfinx.fem.form(self._J)
         self._problem = None
         self._last_reason = 0
+        self._should_stop: Callable[[], str | None] | None = None
         self.n_solves = 0
 
     # ----------------------------------------------------------------- physics
@@ -329,7 +388,7 @@ class NonlinearModel:
                 "pc_type": "lu",
                 "pc_factor_mat_solver_type": "mumps",
             }
-            prefix = f"fem_mnn_nl_{id(self):x}_"
+            prefix = self._prefix()
             # MUMPS may underestimate its work array (INFOG(1) = -9) on small or odd meshes;
             # the factor reads its options at factorisation time, after NonlinearProblem has
             # removed the petsc_options, so this one stays in the options database (own prefix)
@@ -343,6 +402,14 @@ class NonlinearModel:
                 petsc_options=opts,
             )
         return self._problem
+
+    def _prefix(self) -> str:
+        return f"fem_mnn_nl_{id(self):x}_"
+
+    def _drop_snes(self) -> None:
+        """Forget the SNES after a stop; its MUMPS option goes too (unused, PETSc would warn about it at exit)."""
+        self._problem = None
+        PETSc.Options().delValue(f"{self._prefix()}mat_mumps_icntl_14")
 
     def _set_load(self, F: np.ndarray) -> None:
         d = self.disc
@@ -360,9 +427,30 @@ class NonlinearModel:
         # that a purely relative test cannot reduce 1e10 times below round-off
         atol = max(self.options.atol, self.options.atol_load * float(np.abs(F).sum()))
         problem.solver.setTolerances(atol=atol)
+        problem.solver.cancelMonitor()
+        if self._should_stop is not None:
+            poll = self._should_stop
+
+            def _monitor(snes: Any, it: int, norm: float) -> None:
+                # called before every Newton step's linear solve (it = 0: the initial residual),
+                # i.e. between factorisations: the safe point to stop at
+                why = poll()
+                if why:
+                    raise _Stop(why)
+
+            problem.solver.setMonitor(_monitor)
         try:
             problem.solve()
-        except PETSc.Error:
+        except PETSc.Error as exc:
+            # petsc4py wraps an exception raised in a Python callback (residual or Jacobian
+            # assembly, the monitor) in PETSc.Error: a stop request or Ctrl-C must not be read
+            # as "Newton did not converge" (that made Ctrl-C bisect on instead of stopping)
+            cause = exc.__cause__
+            if isinstance(cause, _Stop) or (cause is not None and not isinstance(cause, Exception)):
+                if isinstance(cause, _Stop):
+                    cause.iterations = int(problem.solver.getIterationNumber())  # spent before the stop
+                self._drop_snes()
+                raise cause from None
             return False, problem.solver.getIterationNumber(), float("nan")
         snes = problem.solver
         reason = snes.getConvergedReason()
@@ -375,9 +463,22 @@ class NonlinearModel:
             ok = bool(np.all(np.isfinite(self._u.x.array)))
         return ok, its, res
 
-    def _advance(self, loads: np.ndarray, s0: float, s1: float) -> tuple[int, int, float]:
-        """Advance the current state from load factor s0 to s1 with bisection (collective)."""
+    def _advance(
+        self,
+        loads: np.ndarray,
+        s0: float,
+        s1: float,
+        monitor: Callable[[PathStep], None] | None = None,
+        t0: float | None = None,
+    ) -> tuple[int, int, float]:
+        """Advance the current state from load factor s0 to s1 with bisection (collective).
+
+        Raises:
+            PathStopped: Newton failed after ``max_bisections`` halvings, or ``should_stop``
+                answered; the state is the last converged one (at ``reached``).
+        """
         o = self.options
+        t0 = time.monotonic() if t0 is None else t0
         s = s0
         ds = s1 - s0
         its_total = n_inc = 0
@@ -386,8 +487,22 @@ class NonlinearModel:
         backup = self._u.x.array.copy()
         while s < s1 - 1e-14 * max(1.0, abs(s1)):
             target = min(s + ds, s1)
-            ok, its, res = self._newton(target * loads)
+            try:
+                ok, its, res = self._newton(target * loads)
+            except _Stop as stop:
+                self._u.x.array[:] = backup
+                raise PathStopped(
+                    f"load path stopped at load factor {s:.6g} while trying {target:.6g}: {stop}",
+                    reason=str(stop),
+                    reached=s,
+                    newton_iterations=its_total + stop.iterations,
+                ) from None
+            except BaseException:
+                self._u.x.array[:] = backup
+                raise
             its_total += its
+            if monitor is not None:
+                monitor(PathStep(target, ok, its, res, target if ok else s, time.monotonic() - t0))
             if ok:
                 s = target
                 n_inc += 1
@@ -399,10 +514,13 @@ class NonlinearModel:
             self._problem = None
             halvings += 1
             if halvings > o.max_bisections:
-                raise EngineError(
+                raise PathStopped(
                     f"Newton did not converge for design {self.design.name or self.design.hash()}: "
                     f"stuck at load factor {s:.6g} trying {target:.6g} (increment halved {o.max_bisections} times), "
-                    f"residual norm {res:.3e} N after {its} iterations (SNES reason {self._last_reason})"
+                    f"residual norm {res:.3e} N after {its} iterations (SNES reason {self._last_reason})",
+                    reason="newton",
+                    reached=s,
+                    newton_iterations=its_total,
                 )
             ds = (target - s) / 2
         return its_total, n_inc, res
@@ -444,23 +562,60 @@ class NonlinearModel:
         self.n_solves += 1
         return self._solution(1.0, its, n_inc, res)
 
-    def solve_path(self, loads: np.ndarray, factors: Sequence[float]) -> list[NonlinearSolution]:
+    def solve_path(
+        self,
+        loads: np.ndarray,
+        factors: Sequence[float],
+        *,
+        monitor: Callable[[PathStep], None] | None = None,
+        should_stop: Callable[[], str | None] | None = None,
+    ) -> list[NonlinearSolution]:
         """Solutions at increasing load factors ``factors`` (continuation from 0; collective).
 
         Each level starts from the previous one, so a sweep costs little more than
         its largest load.
+
+        Args:
+            loads: (n_nodes, 2) dead loads at load factor 1 (N).
+            factors: Increasing positive load factors.
+            monitor: Called after every Newton solve of an increment (converged or not)
+                with a :class:`PathStep`, on every rank (log on rank 0).
+            should_stop: Polled before every Newton iteration (between factorisations) on
+                every rank; a non-empty text stops the path with :class:`PathStopped`
+                (``reason`` = that text). It must answer the same on every rank (reduce a
+                clock or a flag over the communicator). An exception it raises
+                (KeyboardInterrupt) propagates as is.
+
+        Raises:
+            PathStopped: Newton failed or ``should_stop`` answered; it carries the
+                solutions at the factors reached, the last converged state and the
+                Newton iterations spent.
         """
         F = self._check_loads(loads)
         fs = [float(s) for s in factors]
         if any(b <= a for a, b in zip([0.0, *fs[:-1]], fs, strict=True)):
             raise InputError("load factors must be > 0 and increasing", field="factors", value=fs)
         self._u.x.array[:] = 0.0
-        out = []
+        out: list[NonlinearSolution] = []
         s0 = 0.0
-        for s in fs:
-            its, n_inc, res = self._advance(F, s0, s)
-            out.append(self._solution(s, its, n_inc, res))
-            s0 = s
+        its_total = 0
+        t0 = time.monotonic()
+        self._should_stop = should_stop
+        try:
+            for s in fs:
+                try:
+                    its, n_inc, res = self._advance(F, s0, s, monitor=monitor, t0=t0)
+                except PathStopped as stop:
+                    stop.newton_iterations += its_total
+                    stop.solutions = out
+                    if stop.reached > 0:
+                        stop.last = self._solution(stop.reached, stop.newton_iterations, 0, float("nan"))
+                    raise
+                its_total += its
+                out.append(self._solution(s, its, n_inc, res))
+                s0 = s
+        finally:
+            self._should_stop = None
         self.n_solves += 1
         return out
 

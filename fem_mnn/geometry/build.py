@@ -46,6 +46,7 @@ from fem_mnn.core.errors import EngineError, FemMnnError, InputError
 from fem_mnn.core.files import atomic_path
 from fem_mnn.core.log import get_logger
 from fem_mnn.core.resources import ResourceError, memory_limit_bytes
+from fem_mnn.core.signals import rearm
 from fem_mnn.design.outline import BeamLayout, beam_layout, bond_polygon
 from fem_mnn.design.records import Design
 from fem_mnn.design.validate import box_pairs
@@ -197,6 +198,7 @@ def gmsh_session(verbose: bool = False) -> Iterator[None]:
         # nobody handles SIGINT but Python's default; a training run's handler (stop after the
         # epoch, checkpoint) must stay in place.
         gmsh.initialize(interruptible=main and previous is signal.default_int_handler)
+        rearm()  # gmsh.initialize resets SIGTERM to the default action in C, behind Python's back
     gmsh.option.setNumber("General.Terminal", 1 if verbose else 0)
     if owner:
         gmsh.logger.start()  # gmsh's messages go to the package log (DEBUG; errors as WARNING), not stdout

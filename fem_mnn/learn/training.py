@@ -55,14 +55,11 @@ reason).
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import io
 import json
 import math
 import os
-import signal
-import threading
 import time
 import zipfile
 from collections.abc import Sequence
@@ -76,6 +73,7 @@ from fem_mnn.contract import Backprop, LinearOperator, MechanicalModel, backprop
 from fem_mnn.core.errors import InputError
 from fem_mnn.core.files import atomic_path, atomic_write_json, atomic_write_text
 from fem_mnn.core.log import get_logger
+from fem_mnn.core.signals import StopOnSignal
 from fem_mnn.core.version import __version__
 from fem_mnn.learn.evaluate import task_metrics
 from fem_mnn.learn.tasks import Task
@@ -681,7 +679,11 @@ def train(
     if period and resumed_from is not None:
         _progress(f"[{task.name}] resuming from epoch {resumed_from} ({ckpt})")
     comm = getattr(model, "comm", None)
-    stop = _StopOnSignal(comm, announce=bool(period)) if handle_signals else None
+    stop = (
+        StopOnSignal(comm, announce=bool(period), action="stopping after the current epoch and writing a checkpoint")
+        if handle_signals
+        else None
+    )
     try:
         if stop is not None:
             stop.install()
@@ -743,60 +745,6 @@ def _hms(seconds: float) -> str:
     m, s = divmod(int(round(seconds)), 60)
     h, m = divmod(m, 60)
     return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
-
-
-class _StopOnSignal:
-    """SIGINT/SIGTERM ask the loop to stop at the end of the current epoch (a second one stops at once).
-
-    Under MPI every rank learns of the request through an all-reduce over the model's
-    communicator (``model.comm``; no MPI import here), so every rank stops after the same epoch.
-    Installed only in the main thread; the previous handlers are restored afterwards.
-    """
-
-    def __init__(self, comm: Any = None, announce: bool = True) -> None:
-        self.announce = announce
-        self.comm = comm if hasattr(comm, "allreduce") and getattr(comm, "size", 1) > 1 else None
-        self.signum: int | None = None
-        self._old: dict[int, Any] = {}
-
-    @property
-    def name(self) -> str:
-        return signal.Signals(self.signum).name if self.signum else "SIGINT"
-
-    def _handler(self, signum: int, frame: Any) -> None:
-        if self.signum is not None:  # the second signal: stop now
-            self.restore()
-            raise KeyboardInterrupt
-        self.signum = signum
-        if self.announce:
-            log.warning(
-                "%s received: stopping after the current epoch and writing a checkpoint (send it again to stop now)",
-                signal.Signals(signum).name,
-            )
-
-    def install(self) -> None:
-        if threading.current_thread() is not threading.main_thread():
-            return
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            try:
-                self._old[sig] = signal.signal(sig, self._handler)
-            except (ValueError, OSError):  # not allowed here (embedded interpreter)
-                pass
-
-    def restore(self) -> None:
-        for sig, old in self._old.items():
-            with contextlib.suppress(ValueError, OSError, TypeError):
-                signal.signal(sig, old)
-        self._old = {}
-
-    def requested(self) -> bool:
-        flag = self.signum is not None
-        if self.comm is not None:
-            got = int(self.comm.allreduce(int(flag)))
-            if got and self.signum is None:
-                self.signum = signal.SIGINT
-            return got > 0
-        return flag
 
 
 def _initial_widths(design: Any, task: Task, widths0: np.ndarray | None) -> np.ndarray:
