@@ -17,7 +17,7 @@ from fem_mnn.core.errors import InputError
 __all__ = ["add_fem_arguments", "add_solver_arguments", "fem_options", "solver_options"]
 
 
-def add_solver_arguments(p: argparse.ArgumentParser) -> None:
+def add_solver_arguments(p: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
     """``--solver auto|direct|iterative`` and repeatable ``--petsc-option KEY=VALUE``."""
     p.add_argument(
         "--solver",
@@ -47,7 +47,7 @@ def solver_options(args: argparse.Namespace) -> dict:
     return {"linear_solver": getattr(args, "solver", "auto"), "petsc_options": po}
 
 
-def add_fem_arguments(p: argparse.ArgumentParser) -> None:
+def add_fem_arguments(p: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
     """The FE discretisation options (``--dim`` ... ``--measure``) and the solver options."""
     p.add_argument("--dim", type=int, choices=(2, 3), default=2, help="2 = plane stress (default), 3 = solid")
     p.add_argument("--degree", type=int, choices=(1, 2, 3), default=2, help="Lagrange degree (default 2)")
