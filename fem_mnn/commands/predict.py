@@ -27,6 +27,7 @@ writes). The FE path solves each case on its own with the one factorisation, exa
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import math
 import os
 from pathlib import Path
@@ -94,8 +95,6 @@ def _unit_solutions(args: argparse.Namespace, design: Design, F: np.ndarray) -> 
         return u, {"model": "spring", "law": "nominal k = E t w / L", "n_solves": int(F.shape[0])}, None
 
     options = fem_options(args)  # DOLFINx only now
-    import dataclasses
-
     from mpi4py import MPI
 
     from fem_mnn.fem.linear import FemModel
