@@ -22,7 +22,19 @@ from fem_mnn.core.provenance import COMMAND, version_report
 __all__ = ["main"]
 
 #: Command modules in help order; each defines ``register(subparsers)``.
-COMMAND_MODULES = ("run", "design", "spring", "mesh", "stl", "validate", "fem", "tolerance", "compare", "bench")
+COMMAND_MODULES = (
+    "run",
+    "design",
+    "spring",
+    "mesh",
+    "stl",
+    "validate",
+    "fem",
+    "tolerance",
+    "compare",
+    "predict",
+    "bench",
+)
 
 
 def _rank() -> int:

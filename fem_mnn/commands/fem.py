@@ -26,12 +26,11 @@ from fem_mnn.commands._common import (
     add_memory_argument,
     gradient_payload,
     gradient_table,
-    natural,
     parse_loads,
     parse_targets,
     positive_float,
 )
-from fem_mnn.commands._solver import add_solver_arguments, solver_options
+from fem_mnn.commands._solver import add_fem_arguments, solver_options
 from fem_mnn.contract import Solution, as_cases, backprop_operator
 from fem_mnn.core.errors import InputError
 from fem_mnn.core.files import atomic_write_json
@@ -207,23 +206,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     add_case_arguments(g)
     add_memory_argument(g)
-    g.add_argument("--dim", type=int, choices=(2, 3), default=2, help="2 = plane stress (default), 3 = solid")
-    g.add_argument("--degree", type=int, choices=(1, 2, 3), default=2, help="Lagrange degree (default 2)")
-    g.add_argument(
-        "--elements-across",
-        type=natural,
-        default=3,
-        metavar="N",
-        help="elements across the thinnest section (default 3)",
-    )
-    g.add_argument("--refinement", type=positive_float, default=1.0, metavar="R", help="mesh-size divisor (default 1)")
-    g.add_argument(
-        "--measure",
-        choices=("average", "centre"),
-        default="average",
-        help="node displacement: junction average (default) or centre value",
-    )
-    add_solver_arguments(g)
+    add_fem_arguments(g)  # --dim ... --measure and the solver: shared with predict
     g.add_argument(
         "--fields",
         metavar="DIR",

@@ -10,6 +10,11 @@ units mm, N; node and bond ids 0-based):
     repeats, >= 0). A component left empty was not measured (NaN); an empty spread
     means unknown. A (load_case, node) pair appears once.
 
+    An optional last column ``time_s`` gives the time of the measurement (s, the
+    clock of a load protocol, :mod:`fem_mnn.io.protocol`); empty = not given. With it,
+    a (time_s, load_case, node) triple appears once. ``fem-mnn predict`` writes this
+    layout, so a prediction and a measurement diff line by line.
+
 **Loads** (``load_case,node,fx,fy``)
     The load cases: one row per loaded node, forces in N (a hanging mass m in g
     pulls ``fy = -m * 9.8e-3`` N). Rows of the same label add up.
@@ -51,6 +56,7 @@ __all__ = [
     "DISPLACEMENT_COLUMNS",
     "GRADIENT_COLUMNS",
     "LOAD_COLUMNS",
+    "TIME_COLUMN",
     "Displacement",
     "Gradient",
     "Load",
@@ -68,13 +74,15 @@ __all__ = [
 ]
 
 DISPLACEMENT_COLUMNS = ("load_case", "node", "ux", "uy", "spread_ux", "spread_uy")
+#: The optional last column of a displacements CSV: the time of the measurement (s).
+TIME_COLUMN = "time_s"
 LOAD_COLUMNS = ("load_case", "node", "fx", "fy")
 GRADIENT_COLUMNS = ("bond", "grad", "spread")
 G = 9.8
 
 
 class Displacement(NamedTuple):
-    """One measured node displacement (mm); NaN = not measured / unknown spread."""
+    """One measured node displacement (mm); NaN = not measured / unknown spread / no time given."""
 
     load_case: str
     node: int
@@ -82,6 +90,7 @@ class Displacement(NamedTuple):
     uy: float
     spread_ux: float = math.nan
     spread_uy: float = math.nan
+    time_s: float = math.nan
 
 
 class Load(NamedTuple):
@@ -124,23 +133,29 @@ def _content_lines(path: str | Path) -> list[tuple[int, list[str]]]:
     ]
 
 
-def _rows(path: str | Path, columns: Sequence[str]) -> list[tuple[int, list[str]]]:
-    """(line number, cells) of the data rows, after checking the header."""
+def _rows(path: str | Path, columns: Sequence[str], optional: Sequence[str] = ()) -> list[tuple[int, list[str]]]:
+    """(line number, cells) of the data rows, after checking the header.
+
+    ``optional`` columns may follow ``columns`` in the header (in that order); rows of a
+    file without them are padded with empty cells, so every row has all the columns.
+    """
     src = str(path)
     parsed = _content_lines(path)
     rows = []
     header = None
+    allowed = [tuple(columns) + tuple(optional[:k]) for k in range(len(optional) + 1)]
+    n_cells = len(columns)
     for lineno, cells in parsed:
         if header is None:
             header = cells
-            if tuple(header) != tuple(columns):
-                raise InputError(
-                    f"header must be {','.join(columns)}", source=src, field=f"row {lineno}", value=",".join(header)
-                )
+            if tuple(header) not in allowed:
+                want = ",".join(columns) + "".join(f"[,{c}]" for c in optional)
+                raise InputError(f"header must be {want}", source=src, field=f"row {lineno}", value=",".join(header))
+            n_cells = len(header)
             continue
-        if len(cells) != len(columns):
-            raise InputError(f"expected {len(columns)} cells", source=src, field=f"row {lineno}", value=",".join(cells))
-        rows.append((lineno, cells))
+        if len(cells) != n_cells:
+            raise InputError(f"expected {n_cells} cells", source=src, field=f"row {lineno}", value=",".join(cells))
+        rows.append((lineno, cells + [""] * (len(columns) + len(optional) - n_cells)))
     if header is None:
         raise InputError(f"empty file, expected the header {','.join(columns)}", source=src)
     if not rows:
@@ -182,8 +197,8 @@ def read_displacements(path: str | Path) -> list[Displacement]:
     """Read a displacements CSV (format in the module docstring)."""
     src = str(path)
     out: list[Displacement] = []
-    seen: dict[tuple[str, int], int] = {}
-    for lineno, c in _rows(path, DISPLACEMENT_COLUMNS):
+    seen: dict[tuple[float | None, str, int], int] = {}
+    for lineno, c in _rows(path, DISPLACEMENT_COLUMNS, (TIME_COLUMN,)):
         lab = _label(c[0], src, lineno)
         node = _int(c[1], src, lineno, "node")
         ux = _float(c[2], src, lineno, "ux", optional=True)
@@ -192,15 +207,18 @@ def read_displacements(path: str | Path) -> list[Displacement]:
             raise InputError("ux and uy are both empty", source=src, field=f"row {lineno}, ux", value="")
         sx = _float(c[4], src, lineno, "spread_ux", optional=True, nonneg=True)
         sy = _float(c[5], src, lineno, "spread_uy", optional=True, nonneg=True)
-        if (lab, node) in seen:
+        t = _float(c[6], src, lineno, TIME_COLUMN, optional=True)
+        key = (None if math.isnan(t) else t, lab, node)
+        if key in seen:
             raise InputError(
-                f"node measured twice in this load case (first on row {seen[(lab, node)]})",
+                f"node measured twice in this load case{'' if math.isnan(t) else ' at this time'} "
+                f"(first on row {seen[key]})",
                 source=src,
                 field=f"row {lineno}, node",
                 value=c[1],
             )
-        seen[(lab, node)] = lineno
-        out.append(Displacement(lab, node, ux, uy, sx, sy))
+        seen[key] = lineno
+        out.append(Displacement(lab, node, ux, uy, sx, sy, t))
     return out
 
 
@@ -246,6 +264,7 @@ def sniff(path: str | Path) -> str:
         head = tuple(cells)
         for kind, cols in (
             ("displacement", DISPLACEMENT_COLUMNS),
+            ("displacement", (*DISPLACEMENT_COLUMNS, TIME_COLUMN)),
             ("gradient", GRADIENT_COLUMNS),
             ("load", LOAD_COLUMNS),
         ):
@@ -308,10 +327,25 @@ def _write(path: str | Path, columns: Sequence[str], rows: Sequence[Sequence[obj
     return atomic_write_text(path, buf.getvalue())
 
 
-def write_displacements(path: str | Path, records: Sequence[Displacement], comment: str = "") -> Path:
-    """Write a displacements CSV atomically (``comment`` lines go first, prefixed ``#``)."""
-    rows = [[r.load_case, r.node, _fmt(r.ux), _fmt(r.uy), _fmt(r.spread_ux), _fmt(r.spread_uy)] for r in records]
-    return _write(path, DISPLACEMENT_COLUMNS, rows, comment)
+def write_displacements(
+    path: str | Path, records: Sequence[Displacement], comment: str = "", *, time_column: bool | None = None
+) -> Path:
+    """Write a displacements CSV atomically (``comment`` lines go first, prefixed ``#``).
+
+    ``time_column``: write the ``time_s`` column (True), or not (False; refused if a record
+    has a time); None (default) writes it when some record has a time.
+    """
+    timed = [not math.isnan(r.time_s) for r in records]
+    if time_column is None:
+        time_column = any(timed)
+    elif not time_column and any(timed):
+        raise ValueError("records with a time need the time_s column")
+    rows = [
+        [r.load_case, r.node, _fmt(r.ux), _fmt(r.uy), _fmt(r.spread_ux), _fmt(r.spread_uy)]
+        + ([_fmt(r.time_s)] if time_column else [])
+        for r in records
+    ]
+    return _write(path, (*DISPLACEMENT_COLUMNS, TIME_COLUMN) if time_column else DISPLACEMENT_COLUMNS, rows, comment)
 
 
 def write_loads(path: str | Path, records: Sequence[Load], comment: str = "") -> Path:
