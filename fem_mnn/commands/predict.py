@@ -98,6 +98,7 @@ def _unit_solutions(args: argparse.Namespace, design: Design, F: np.ndarray) -> 
     from mpi4py import MPI
 
     from fem_mnn.fem.linear import FemModel
+    from fem_mnn.geometry.build import mesh_record
 
     comm = MPI.COMM_WORLD
     op = FemModel(design, options, comm=comm).operator()
@@ -112,7 +113,7 @@ def _unit_solutions(args: argparse.Namespace, design: Design, F: np.ndarray) -> 
         "degree": options.degree,
         "measure": options.measure,
         "linear_solver": op.linear_solver,
-        "mesh": {**dataclasses.asdict(mo), "key": mo.key()},
+        "mesh": mesh_record(op.mesh_info, **dataclasses.asdict(mo)),
         "n_dofs": op.n_dofs,
         "ranks": comm.size,
         "n_factorisations": op.n_factorisations,
