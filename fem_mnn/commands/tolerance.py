@@ -72,11 +72,13 @@ def summary_lines(res: dict[str, Any], max_outputs: int = 12) -> list[str]:
     if "sd_ratio_summary" in res:
         r = res["sd_ratio_summary"]
         lines.append(f"sampled / linearised sd: median {r['median']:.3f}, range {r['min']:.3f}..{r['max']:.3f}")
-    if "dominant_bond" in res:
+    if res.get("dominant_bond") is not None:
         lines.append(
             f"dominant bond {res['dominant_bond']} ({100 * res['dominant_bond_share']:.1f} % of the outputs' variance); "
             f"modulus {100 * res['modulus_share_total']:.1f} %"
         )
+    elif "modulus_share_total" in res:
+        lines.append(f"no bond carries variance (no width noise); modulus {100 * res['modulus_share_total']:.1f} %")
     lines.append(f"metric {res['metric']}: nominal {res['metric_nominal']:.4g}")
     if "metric_mean" in res:
         lines[-1] += f", sampled {res['metric_mean']:.4g} +- {res['metric_sd']:.3g} (sd)"

@@ -141,11 +141,9 @@ def run_train(args: argparse.Namespace) -> int:
         outputs=[tuple(o) for o in task.outputs],
     )
     atomic_savefig(fig, out / "lattice.png", dpi=130, bbox_inches="tight")
-    keys = [
-        k
-        for k in ("train_accuracy", "test_accuracy", "train_rel_error", "test_rel_error")
-        if k in (result.final.metrics if result.final else {})
-    ]
+    # epochs 0 runs no epoch: the metrics are those of the starting widths
+    last_metrics = result.final.metrics if result.final is not None else (result.start_metrics or {})
+    keys = [k for k in ("train_accuracy", "test_accuracy", "train_rel_error", "test_rel_error") if k in last_metrics]
     outputs = []
     if task.kind == "mse" and task.train_targets is not None and len(task.train_targets) == 1:
         # one load case (behaviour tasks): each output against its target
@@ -165,6 +163,10 @@ def run_train(args: argparse.Namespace) -> int:
     print(f"task {task.name}: {result.epochs} epochs{resumed}, stopped by {result.stop_reason}")
     if fin is not None:
         print(f"final loss {fin.loss:.6g}" + "".join(f", {k} {v:.6g}" for k, v in sorted(fin.metrics.items())))
+    elif result.start_metrics is not None:
+        print(
+            "no epoch run: the starting widths, " + ", ".join(f"{k} {v:.6g}" for k, v in sorted(last_metrics.items()))
+        )
     if result.success is not None:
         sc = result.success
         bound = f">= {sc['min']:g}" if "min" in sc else f"<= {sc['max']:g}"

@@ -1,5 +1,8 @@
 """``fem-mnn validate``: printability report of a design (exit 0 pass, 1 fail, 2 bad input).
 
+Exit 2 also for a design the other commands refuse (crossing bonds, widths outside the
+printable range...): the report is printed first, then the loader's one-line error.
+
 The design is read leniently (types and keys only) so that every geometric problem
 is reported, not only the first. Further check groups (mechanical checks under
 load) add their options in :func:`register` and their findings in :func:`report`.
@@ -34,6 +37,10 @@ def report(args: argparse.Namespace) -> tuple[Design, PrintabilityReport]:
 def _validate(args: argparse.Namespace) -> int:
     design, rep = report(args)
     print(rep.to_text(), end="")
+    # a design every other command refuses is bad input here too (exit 2, nothing written, the
+    # loader's one line with its hint), after the report above has listed every problem; exit 1
+    # stays for a design that loads but fails a printability or mechanical check
+    load_design(args.design)
     mech = None
     if getattr(args, "loads", None):
         if rep.ok:
@@ -93,7 +100,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="printability checks of a design (exit 0 pass, 1 fail, 2 bad input)",
         description="Checks widths against the printable range, thin ends against the minimum feature, hubs that "
         "swallow beams, beams that intersect away from their shared hub, the build volume and connectivity. "
-        "Every problem is reported with the bond/node ids, the measured value and the limit.",
+        "Every problem is reported with the bond/node ids, the measured value and the limit. Exit 1: the design "
+        "loads but fails a check; exit 2: bad input, also a design every other command refuses (crossing bonds, "
+        "widths outside the printable range), after the report.",
     )
     p.add_argument("design", help="design JSON")
     p.add_argument("--json", default=None, metavar="FILE", help="also write the report as JSON")

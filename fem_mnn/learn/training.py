@@ -341,6 +341,7 @@ class TrainResult:
         task_hash: :meth:`~fem_mnn.learn.tasks.Task.fingerprint` of the task (its loads, targets, labels).
         success: The task's success criterion with the final ``value`` and ``met`` (None without one).
         signal: The signal that interrupted the run (``"SIGINT"``/``"SIGTERM"``), else None.
+        start_metrics: The metrics at the starting widths when no epoch ran (``epochs=0``), else None.
     """
 
     widths: np.ndarray
@@ -356,6 +357,7 @@ class TrainResult:
     task_hash: str = ""
     success: dict[str, Any] | None = None
     signal: str | None = None
+    start_metrics: dict[str, float] | None = None
 
     @property
     def final(self) -> EpochRecord | None:
@@ -384,7 +386,7 @@ class TrainResult:
             "initial_widths": self.initial_widths.tolist(),
             "widths": self.widths.tolist(),
             "final": fin.to_dict() if fin is not None else None,
-        }
+        } | ({"start_metrics": dict(self.start_metrics)} if self.start_metrics is not None else {})
 
 
 # ------------------------------------------------------------------- checkpoints
@@ -629,8 +631,13 @@ def train(
             files.close()
 
     result = _result(st.widths, w_init, list(st.history), stop_reason, st.epoch, config, meta, resumed_from)
-    result = dataclasses.replace(result, success=task.success_met(result.final.metrics) if result.final else None)
+    if result.final is None:  # no epoch ran (epochs 0): the answer is the starting widths, evaluated
+        result = dataclasses.replace(result, start_metrics=_evaluate(ev, task, st.widths))
+    metrics = result.final.metrics if result.final is not None else result.start_metrics
+    result = dataclasses.replace(result, success=task.success_met(metrics))
     if files is not None:
+        if not st.history:  # epochs 0: history.csv is its header alone, like a run's before its first epoch
+            files.write_header(sorted(result.start_metrics or {}))
         files.save(st)
         atomic_write_json(out / "result.json", result.to_dict())
     return result
@@ -832,6 +839,11 @@ class _RunFiles:
             atomic_write_text(self.csv_path, ",".join(cols) + "\n" + lines)
         elif self.csv_path.exists():
             self.csv_path.unlink()
+
+    def write_header(self, metric_names: list[str]) -> None:
+        """history.csv with its header line only (no epoch ran)."""
+        cols = _csv_columns(metric_names, self.n_bonds, self.config.record_widths)
+        atomic_write_text(self.csv_path, ",".join(cols) + "\n")
 
     def append(self, rec: EpochRecord) -> None:
         if self.metric_names is None:
