@@ -197,7 +197,13 @@ def _add_train_parser(ssub: argparse._SubParsersAction, model: str, what: str) -
     which = p.add_mutually_exclusive_group(required=True)
     which.add_argument("--task", choices=TASK_NAMES, help="a paper task (shipped task file; the paper's lattice only)")
     which.add_argument("--task-file", type=Path, metavar="FILE.json", help="your task file (see the README)")
-    p.add_argument("--epochs", type=count, default=None, help="maximum epochs (default: the paper's)")
+    p.add_argument(
+        "--epochs",
+        type=count,
+        default=None,
+        help="maximum epochs (default: the paper's); 0 evaluates the starting widths (result.json start_metrics) "
+        "and writes the usual outputs",
+    )
     p.add_argument("--lr", type=positive_float, default=None, help="Adam step size (default: the paper's)")
     p.add_argument("--batch", type=count, default=None, help="mini-batch size, 0 = full batch")
     p.add_argument("--beta", type=positive_float, default=None, help="sigmoid steepness of the width parametrisation")
