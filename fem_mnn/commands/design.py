@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from fem_mnn.commands._common import check_sample_memory
 from fem_mnn.core.errors import InputError
 from fem_mnn.design.builders import paper_sample, triangular_patch, triangular_strip
 from fem_mnn.design.files import save_design
@@ -68,6 +69,11 @@ def apply_widths(design: Design, specs: list[str]) -> Design:
 
 
 def _design(args: argparse.Namespace) -> int:
+    if args.kind != "paper":
+        # before building: about A x B nodes, each with its coordinates and about three bonds (ids, width)
+        check_sample_memory(
+            "--size", args.size[0] * args.size[1], 11, what="the design's arrays", value=list(args.size)
+        )
     if args.kind == "paper":
         d = paper_sample()
     elif args.kind == "patch":

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from fem_mnn.commands._common import add_memory_argument, positive_float
+from fem_mnn.commands._common import add_memory_argument, natural, positive_float
 from fem_mnn.core.errors import InputError
 from fem_mnn.core.log import get_logger
 from fem_mnn.design.files import load_design
@@ -86,10 +86,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("design", help="design JSON")
     p.add_argument("-o", "--output", required=True, help="mesh file to write (.msh)")
     p.add_argument("--dim", type=int, choices=(2, 3), default=2, help="2: triangles (plane stress); 3: tetrahedra")
-    p.add_argument("--elements-across", type=int, default=3, help="elements across the thinnest section (default 3)")
-    p.add_argument("--refinement", type=float, default=1.0, help="mesh-size divisor (default 1)")
+    p.add_argument(
+        "--elements-across", type=natural, default=3, help="elements across the thinnest section (default 3)"
+    )
+    p.add_argument("--refinement", type=positive_float, default=1.0, help="mesh-size divisor (default 1)")
     p.add_argument("--order", type=int, choices=(1, 2), default=1, help="geometric order of the mesh")
-    p.add_argument("--max-size", type=float, default=None, help="cap on the element size (mm)")
+    p.add_argument("--max-size", type=positive_float, default=None, help="cap on the element size (mm)")
     p.add_argument(
         "--size",
         type=positive_float,

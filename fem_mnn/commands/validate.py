@@ -15,7 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from fem_mnn.commands._common import add_memory_argument, parse_loads
+from fem_mnn.commands._common import add_memory_argument, check_sample_memory, count, parse_loads, positive_float
+from fem_mnn.commands.tolerance import nonnegative
 from fem_mnn.core.errors import InputError
 from fem_mnn.core.files import atomic_write_json, to_jsonable
 from fem_mnn.design.files import load_design
@@ -84,7 +85,21 @@ def run_tolerance(args: argparse.Namespace, design: Design, printable: bool) -> 
 
     design = load_design(args.design)  # strict: the report above passed
     task = load_task(args, design)
-    res = analyse(design, task, WidthNoise(args.tolerance, args.tolerance_E_sd), args.tolerance_samples, 0)
+    n_cases = task.train_loads.shape[0] + task.test_loads.shape[0]
+    check_sample_memory("--tolerance-samples", args.tolerance_samples, 2 * design.n_bonds + n_cases * len(task.outputs))
+    try:
+        res = analyse(design, task, WidthNoise(args.tolerance, args.tolerance_E_sd), args.tolerance_samples, 0)
+    except InputError as err:  # the noise model names the options of fem-mnn tolerance: name this command's
+        names = {"--width-sd": "--tolerance", "--E-sd": "--tolerance-E-sd", "--samples": "--tolerance-samples"}
+        if err.field not in names and err.source not in names:
+            raise
+        raise InputError(
+            err.reason,
+            source=names.get(err.source, err.source),
+            field=names.get(err.field, err.field),
+            value=err.value,
+            has_value=err.value is not None,
+        ) from None
     res.pop("samples", None)
     print("print tolerance (spring model, noise model as in fem-mnn tolerance --help):")
     for line in summary_lines(res, max_outputs=4):
@@ -123,13 +138,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     which.add_argument("--task-file", type=Path, default=None, metavar="FILE.json", help="your task file")
     g.add_argument(
         "--tolerance",
-        type=float,
+        type=nonnegative,
         default=None,
         metavar="S",
         help="width sd per bond (mm): report the probability of success by the task's criterion (spring model)",
     )
-    g.add_argument("--tolerance-E-sd", type=float, default=0.05, metavar="R", help="relative modulus sd (default 0.05)")
-    g.add_argument("--tolerance-samples", type=int, default=1000, metavar="N", help="samples (default 1000)")
+    g.add_argument(
+        "--tolerance-E-sd", type=nonnegative, default=0.05, metavar="R", help="relative modulus sd (default 0.05)"
+    )
+    g.add_argument("--tolerance-samples", type=count, default=1000, metavar="N", help="samples (default 1000)")
     p.set_defaults(func=_validate)
 
 
@@ -144,13 +161,22 @@ def register_loads_option(parser: argparse.ArgumentParser) -> None:
         help="design load (N) on node I; repeat for more nodes; enables rigidity, strain, buckling and linear-regime checks",
     )
     g.add_argument(
-        "--safety", type=float, default=CheckOptions.buckling_safety, help="buckling safety factor (warn below)"
+        "--safety",
+        type=positive_float,
+        default=CheckOptions.buckling_safety,
+        help="buckling safety factor (warn below)",
     )
     g.add_argument(
-        "--strain-limit", type=float, default=MaterialLimits.working_strain, help="working strain limit (default 0.25)"
+        "--strain-limit",
+        type=positive_float,
+        default=MaterialLimits.working_strain,
+        help="working strain limit (default 0.25)",
     )
     g.add_argument(
-        "--linear-tol", type=float, default=CheckOptions.linear_tolerance, help="linear-regime tolerance (default 0.05)"
+        "--linear-tol",
+        type=positive_float,
+        default=CheckOptions.linear_tolerance,
+        help="linear-regime tolerance (default 0.05)",
     )
     g.add_argument("--mech-dir", default=None, metavar="DIR", help="write mechanical.json, mechanical.md and PNGs here")
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import signal
 import threading
 import time
@@ -240,11 +241,18 @@ def estimate_cells(design: Design, options: MeshOptions) -> int:
     """Cells that :func:`build_model` will make (estimate, before meshing; within about 15 %)."""
     h = mesh_size(design, options)
     area = lattice_measure(design)
-    n = (
-        CELLS_PER_MEASURE[2] * area / h**2
-        if options.dim == 2
-        else CELLS_PER_MEASURE[3] * area * design.thickness / h**3
-    )
+    with np.errstate(divide="ignore", over="ignore"):  # an element size whose square underflows: inf cells
+        n = (
+            CELLS_PER_MEASURE[2] * area / np.float64(h) ** 2
+            if options.dim == 2
+            else CELLS_PER_MEASURE[3] * area * design.thickness / np.float64(h) ** 3
+        )
+    if n == np.inf:
+        raise InputError(
+            f"the element size h = {h:.3g} mm is too small to mesh",
+            field="refinement / elements_across / max_size / size",
+            value=(options.refinement, options.elements_across, options.max_size, options.size),
+        )
     if not np.isfinite(n):
         raise InputError("cannot estimate the mesh size of this design", field="widths")
     return int(n)
@@ -753,7 +761,9 @@ def _mesh(options: MeshOptions, h: float, measure: float, groups: dict[int, list
     """Generate the mesh of size ``h``; refuse runaway meshes first. Returns (cells, vertices)."""
     dim = options.dim
     # refuse before gmsh runs out of memory: cells of an ideal mesh of size h
-    estimate = measure / (0.433 * h * h) if dim == 2 else measure / (0.118 * h**3)
+    # an element size whose square underflows (--refinement 1e308, --size 5e-324): infinitely many cells
+    denominator = 0.433 * h * h if dim == 2 else 0.118 * h**3
+    estimate = measure / denominator if denominator > 0 else math.inf
     if estimate > MAX_CELLS:
         raise InputError(
             f"the mesh would have about {estimate:.2g} cells (limit {MAX_CELLS:.0e}) at h = {h:.3g} mm",
