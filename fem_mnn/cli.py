@@ -15,6 +15,7 @@ import contextlib
 import importlib
 import os
 import platform
+import re
 import shlex
 import sys
 import tempfile
@@ -68,6 +69,12 @@ class _Version(argparse.Action):
 
 
 class _Parser(argparse.ArgumentParser):
+    def __init__(self, *args, **kwargs) -> None:  # noqa: ANN002, ANN003 - argparse's own signature
+        super().__init__(*args, **kwargs)
+        # a value such as -1e+16, -inf or -nan is a (negative) number, not an unknown option: argparse's
+        # own pattern knows only -12 and -1.5, and "--width-sd -inf" ended in "expected one argument"
+        self._negative_number_matcher = re.compile(r"^-(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$|^-(?i:inf|infinity|nan)$")
+
     def error(self, message: str) -> None:  # argparse exits 2 already; keep it one line
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n" if _rank() == 0 else None)
 

@@ -136,6 +136,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--fixed", type=int, nargs="+", metavar="I", help="clamped node ids (default: top-row ends)")
     p.add_argument("--thickness", type=_positive, default=None, metavar="MM", help="out-of-plane thickness (default 2)")
     p.add_argument("--E", type=_positive, default=None, metavar="MPA", help="Young's modulus (default 0.55 MPa)")
-    p.add_argument("--nu", type=float, default=None, help="Poisson's ratio (default 0.45)")
+    p.add_argument("--nu", type=_poisson, default=None, help="Poisson's ratio, in (-1, 0.5) (default 0.45)")
     p.add_argument("-o", "--output", required=True, help="design JSON to write")
     p.set_defaults(func=_design)
+
+
+def _poisson(text: str) -> float:
+    """argparse type: a Poisson's ratio, in (-1, 0.5) as a design file requires (an isotropic solid)."""
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number in (-1, 0.5), got {text!r}") from None
+    if not -1.0 < v < 0.5:  # also refuses nan
+        raise argparse.ArgumentTypeError(f"expected a number in (-1, 0.5), got {text!r}")
+    return v

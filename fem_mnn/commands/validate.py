@@ -124,7 +124,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--build-volume",
         nargs=3,
-        type=float,
+        type=positive_float,
         default=DEFAULT_BUILD_VOLUME,
         metavar=("X", "Y", "Z"),
         help="printer build volume in mm (default 490 390 200, a Stratasys J8-series PolyJet tray)",
