@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from fem_mnn.commands._common import check_sample_memory, count, natural, seed
+from fem_mnn.commands._common import add_memory_argument, check_sample_memory, count, natural, seed
 from fem_mnn.core.errors import InputError
 from fem_mnn.core.files import atomic_savefig, atomic_write_json, to_jsonable
 from fem_mnn.design.files import load_design
@@ -159,4 +159,5 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--elements-across", type=natural, default=3, metavar="N", help="FE elements across the thinnest thin end"
     )
+    add_memory_argument(p)  # the FE model's guard, and the refusal of --samples whose arrays would not fit
     p.set_defaults(func=_run)
