@@ -1,9 +1,11 @@
 """The ``fem-mnn`` command line.
 
 Every sub-command lives in :mod:`fem_mnn.commands` (one module per command group,
-each with ``register(subparsers)``). Bad input ends with a one-line message on
-stderr and exit code 2, an engine failure with exit code 3; no traceback is shown
-for either.
+each with ``register(subparsers)``). Exit codes (:data:`EXIT_CODES`): 0 success, 1 a
+design that loads but fails a check (``validate``), 2 bad input, 3 engine failure,
+4 internal error (a bug: any other exception), 130 interrupted. Every failure ends
+with one line on stderr; no traceback is ever shown: an internal error writes its
+traceback to a log file and names it.
 """
 
 from __future__ import annotations
@@ -12,14 +14,29 @@ import argparse
 import contextlib
 import importlib
 import os
+import platform
+import re
 import shlex
 import sys
+import tempfile
+import traceback
 from collections.abc import Sequence
+from pathlib import Path
 
 from fem_mnn.core.errors import EngineError, InputError
 from fem_mnn.core.provenance import COMMAND, version_report
 
-__all__ = ["main"]
+__all__ = ["EXIT_CODES", "main"]
+
+#: Exit codes of every command (also in ``fem-mnn --help`` and the README).
+EXIT_CODES = {
+    0: "success",
+    1: "a design that loads but fails a check (validate)",
+    2: "bad input (one line naming the file or option, field and value; nothing written)",
+    3: "engine failure (gmsh, MUMPS, Newton)",
+    4: "internal error, a bug (one line naming it and the log file holding the traceback)",
+    130: "interrupted (Ctrl-C or SIGTERM)",
+}
 
 #: Command modules in help order; each defines ``register(subparsers)``.
 COMMAND_MODULES = (
@@ -64,6 +81,12 @@ class _Version(argparse.Action):
 
 
 class _Parser(argparse.ArgumentParser):
+    def __init__(self, *args, **kwargs) -> None:  # noqa: ANN002, ANN003 - argparse's own signature
+        super().__init__(*args, **kwargs)
+        # a value such as -1e+16, -inf or -nan is a (negative) number, not an unknown option: argparse's
+        # own pattern knows only -12 and -1.5, and "--width-sd -inf" ended in "expected one argument"
+        self._negative_number_matcher = re.compile(r"^-(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$|^-(?i:inf|infinity|nan)$")
+
     def error(self, message: str) -> None:  # argparse exits 2 already; keep it one line
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n" if _rank() == 0 else None)
 
@@ -72,6 +95,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="fem-mnn",
         description="Mechanical neural networks: spring model, printed-lattice geometry and FEM.",
+        epilog="exit codes:\n" + "\n".join(f"  {code:<4d} {text}" for code, text in EXIT_CODES.items()),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action=_Version, nargs=0, help="the package, its commit and the library stack")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
@@ -107,12 +132,55 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # output piped into head & co.
         sys.stderr.close()
         return 0
+    except Exception as exc:  # a bug: one line and the traceback in a log, never a bare traceback
+        _report(f"fem-mnn: internal error: {_one_line(exc)}; {_traceback_log(exc, args)}")
+        return 4
     finally:
         COMMAND.reset(token)
         if limit_before is None:  # main() may run in a process that goes on (tests, notebooks)
             os.environ.pop("FEM_MNN_MAX_MEMORY_GB", None)
         else:
             os.environ["FEM_MNN_MAX_MEMORY_GB"] = limit_before
+
+
+def _one_line(exc: BaseException, limit: int = 300) -> str:
+    """``Type: message`` of an exception on one line (whitespace collapsed, shortened)."""
+    text = " ".join(str(exc).split())
+    if len(text) > limit:
+        text = text[: limit - 3] + "..."
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _traceback_log(exc: BaseException, args: argparse.Namespace) -> str:
+    """Write the traceback of ``exc`` to a log (rank 0) and say where, for the error line.
+
+    The log goes into the command's ``--out`` folder when it is an existing folder (beside
+    the run it belongs to), else into the temporary folder (``$TMPDIR``), named after the
+    process id so that concurrent runs do not overwrite each other's.
+    """
+    if _rank() != 0:
+        return "the traceback is in rank 0's log"
+    from fem_mnn.core.files import atomic_write_text
+    from fem_mnn.core.version import __version__
+
+    name = f"fem-mnn-{os.getpid()}-traceback.log"
+    out = getattr(args, "out", None)
+    folders = [Path(out)] if isinstance(out, (str, Path)) and str(out) and Path(out).is_dir() else []
+    folders.append(Path(tempfile.gettempdir()))
+    text = (
+        f"command: {COMMAND.get()}\n"
+        f"fem_mnn {__version__}, Python {platform.python_version()}, {platform.platform()}\n\n"
+        + "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    )
+    why = ""
+    for folder in folders:
+        try:
+            path = atomic_write_text(folder / name, text)
+        except Exception as err:  # noqa: BLE001 - an unwritable folder: try the next one
+            why = _one_line(err)
+            continue
+        return f"this is a bug: please report it with the traceback in {path}"
+    return f"this is a bug: please report it (the traceback could not be written: {why})"
 
 
 if __name__ == "__main__":  # pragma: no cover

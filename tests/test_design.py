@@ -220,5 +220,8 @@ def test_validate_runs_the_loading_checks(paper_file, tmp_path):
         f.write_text(json.dumps(data))
         r = run_cli("validate", f)
         assert r.returncode == 2 and needle in r.stderr and len(r.stderr.splitlines()) == 1, r.stderr
+    # outside the printable range: every command refuses it, validate too (exit 2 after its report)
     f.write_text(json.dumps({**base, "widths": [3.0] + base["widths"][1:]}))
-    assert run_cli("validate", f).returncode == 1  # outside the printable range: a failed check
+    r = run_cli("validate", f)
+    assert r.returncode == 2 and "widths[0]" in r.stderr and len(r.stderr.splitlines()) == 1, r.stderr
+    assert "bond 0: width 3 mm outside" in r.stdout

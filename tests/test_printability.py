@@ -179,20 +179,28 @@ def test_validate_command_exit_codes_and_json(design_file, tmp_path, capsys):
     assert "PASS" in capsys.readouterr().out
     assert json.loads((tmp_path / "good-report.json").read_text())["passed"] is True
 
-    # a design load_design refuses (width outside the range): reported, exit 1
+    # a design that loads but fails a check (hubs that swallow the beams): reported, exit 1
     doc = paper_sample().to_dict()
-    doc["widths"][4] = 2.9
     doc["geometry"]["junction_radius"] = 8.5
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps(doc))
     assert main(["validate", str(bad), "--json", str(tmp_path / "bad-report.json")]) == 1
     out = capsys.readouterr().out
-    assert "FAIL" in out and "bond 4: width 2.9" in out
+    assert "FAIL" in out and "junction_swallows_beam" in out
     rep = json.loads((tmp_path / "bad-report.json").read_text())
     assert rep["passed"] is False
-    assert {"width_range", "junction_swallows_beam"} <= {f["check"] for f in rep["findings"]}
-    f = next(f for f in rep["findings"] if f["check"] == "width_range")
-    assert f["bonds"] == [4] and f["value"] == 2.9 and f["limit"] == [1.5, 2.5]
+    assert "junction_swallows_beam" in {f["check"] for f in rep["findings"]}
+
+    # a design every other command refuses (width outside the range): the report, then exit 2, nothing written
+    doc["widths"][4] = 2.9
+    refused = tmp_path / "refused.json"
+    refused.write_text(json.dumps(doc))
+    assert main(["validate", str(refused), "--json", str(tmp_path / "refused-report.json")]) == 2
+    cap = capsys.readouterr()
+    assert "FAIL" in cap.out and "bond 4: width 2.9" in cap.out and "width_range" in cap.out
+    err = cap.err.strip().splitlines()
+    assert len(err) == 1 and "widths[4]" in err[0] and "2.9" in err[0], cap.err
+    assert not (tmp_path / "refused-report.json").exists()
 
     assert main(["validate", str(good), "--build-volume", "50", "50", "200"]) == 1
     capsys.readouterr()

@@ -25,9 +25,12 @@ __all__ = [
     "GRADIENT_UNITS",
     "add_case_arguments",
     "add_memory_argument",
+    "check_sample_memory",
     "count",
     "natural",
     "positive_float",
+    "rate",
+    "seed",
     "gradient_payload",
     "gradient_table",
     "parse_loads",
@@ -108,6 +111,45 @@ def natural(text: str) -> int:
 def count(text: str) -> int:
     """argparse type: an integer >= 0 (0 often means "off" or "all")."""
     return _integer(text, 0)
+
+
+def seed(text: str) -> int:
+    """argparse type: a random seed, an integer >= 0 (numpy's generators refuse negative seeds)."""
+    return _integer(text, 0)
+
+
+#: Largest step size or steepness accepted (``--lr``, ``--beta``): the product of two such with an
+#: epoch count and Adam's bounded step ratio stays far below the float overflow at 1.8e308.
+MAX_RATE = 1e100
+
+
+def rate(text: str) -> float:
+    """argparse type: a finite number in (0, MAX_RATE] (a step size or a steepness)."""
+    v = positive_float(text)
+    if v > MAX_RATE:
+        raise argparse.ArgumentTypeError(f"expected a number > 0 and <= {MAX_RATE:g}, got {text!r}")
+    return v
+
+
+def check_sample_memory(
+    option: str, n: int, floats_per_sample: float, what: str = "the samples' arrays", value: object = None
+) -> None:
+    """Refuse a count whose arrays alone (``n`` x ``floats_per_sample`` doubles) exceed the memory limit.
+
+    The limit is the FE guard's (``--max-memory-gb``, ``$FEM_MNN_MAX_MEMORY_GB`` or 75 % of the
+    machine's memory); the check runs before anything is allocated, so that a huge count is a
+    one-line refusal naming the option rather than a MemoryError or a machine that swaps.
+    """
+    from fem_mnn.core.resources import memory_limit_bytes
+
+    need = 8.0 * float(n) * float(floats_per_sample)
+    limit, source = memory_limit_bytes()
+    if need > limit:
+        raise InputError(
+            f"{what} alone would need {need / 1e9:.3g} GB, over the memory limit of {limit / 1e9:.3g} GB ({source})",
+            source=option,
+            value=n if value is None else value,
+        )
 
 
 def positive_float(text: str) -> float:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from fem_mnn.commands._common import count
 from fem_mnn.core.files import atomic_write_json
 
 __all__ = ["register"]
@@ -47,8 +48,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="scaling benchmark instead: 2D P2 lattices of 28..1000 bonds (4000 with --scale-max-bonds), 3D of "
         "28..250, serial and mpiexec -n 2 (249 bonds): dofs, peak memory, time of every stage, exponents",
     )
-    p.add_argument("--scale-max-bonds", type=int, default=1000, metavar="N", help="largest 2D row (default 1000)")
-    p.add_argument("--scale-max-bonds-3d", type=int, default=249, metavar="N", help="largest 3D row (default 249)")
+    p.add_argument("--scale-max-bonds", type=count, default=1000, metavar="N", help="largest 2D row (default 1000)")
+    p.add_argument("--scale-max-bonds-3d", type=count, default=249, metavar="N", help="largest 3D row (default 249)")
     p.add_argument(
         "--scale-dim",
         type=int,

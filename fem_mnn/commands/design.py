@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from fem_mnn.commands._common import check_sample_memory
 from fem_mnn.core.errors import InputError
 from fem_mnn.design.builders import paper_sample, triangular_patch, triangular_strip
 from fem_mnn.design.files import save_design
@@ -68,6 +69,11 @@ def apply_widths(design: Design, specs: list[str]) -> Design:
 
 
 def _design(args: argparse.Namespace) -> int:
+    if args.kind != "paper":
+        # before building: about A x B nodes, each with its coordinates and about three bonds (ids, width)
+        check_sample_memory(
+            "--size", args.size[0] * args.size[1], 11, what="the design's arrays", value=list(args.size)
+        )
     if args.kind == "paper":
         d = paper_sample()
     elif args.kind == "patch":
@@ -130,6 +136,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--fixed", type=int, nargs="+", metavar="I", help="clamped node ids (default: top-row ends)")
     p.add_argument("--thickness", type=_positive, default=None, metavar="MM", help="out-of-plane thickness (default 2)")
     p.add_argument("--E", type=_positive, default=None, metavar="MPA", help="Young's modulus (default 0.55 MPa)")
-    p.add_argument("--nu", type=float, default=None, help="Poisson's ratio (default 0.45)")
+    p.add_argument("--nu", type=_poisson, default=None, help="Poisson's ratio, in (-1, 0.5) (default 0.45)")
     p.add_argument("-o", "--output", required=True, help="design JSON to write")
     p.set_defaults(func=_design)
+
+
+def _poisson(text: str) -> float:
+    """argparse type: a Poisson's ratio, in (-1, 0.5) as a design file requires (an isotropic solid)."""
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number in (-1, 0.5), got {text!r}") from None
+    if not -1.0 < v < 0.5:  # also refuses nan
+        raise argparse.ArgumentTypeError(f"expected a number in (-1, 0.5), got {text!r}")
+    return v

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from fem_mnn.commands._common import natural, positive_float
+from fem_mnn.commands._common import natural, positive_float, seed
 from fem_mnn.core.errors import InputError
 from fem_mnn.core.files import atomic_write_json
 from fem_mnn.design.files import load_design
@@ -108,7 +108,7 @@ def _add(sub: argparse._SubParsersAction, model: str, what: str) -> argparse.Arg
     which = p.add_mutually_exclusive_group(required=True)
     which.add_argument("--task", choices=TASK_NAMES, help="a paper task (shipped task file; the paper's lattice only)")
     which.add_argument("--task-file", type=Path, metavar="FILE.json", help="your task file (see the README)")
-    p.add_argument("--seed", type=int, default=None, help="seed of the data split/noise (default 0 / the file's)")
+    p.add_argument("--seed", type=seed, default=None, help="seed of the data split/noise (default 0 / the file's)")
     p.add_argument("--out", type=Path, default=None, metavar="FILE.json", help="write the evaluation as JSON")
     p.set_defaults(func=_run, model=model)
     return p

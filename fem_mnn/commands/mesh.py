@@ -91,7 +91,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--refinement", type=positive_float, default=1.0, help="mesh-size divisor (default 1)")
     p.add_argument("--order", type=int, choices=(1, 2), default=1, help="geometric order of the mesh")
-    p.add_argument("--max-size", type=float, default=None, help="cap on the element size (mm)")
+    p.add_argument("--max-size", type=positive_float, default=None, help="cap on the element size (mm)")
     p.add_argument(
         "--size",
         type=positive_float,

@@ -25,7 +25,7 @@ from typing import Literal, NamedTuple
 
 import numpy as np
 
-from fem_mnn.commands._common import add_memory_argument, gradient_payload, parse_loads, parse_targets
+from fem_mnn.commands._common import add_memory_argument, count, gradient_payload, parse_loads, parse_targets
 from fem_mnn.contract import Backprop, backprop, backprop_operator
 from fem_mnn.core.errors import InputError
 from fem_mnn.core.files import atomic_savefig, atomic_write_bytes, atomic_write_json, atomic_write_text
@@ -220,25 +220,31 @@ def _metric_line(m: dict) -> str:
     return ", ".join(f"{k[6:]} {m[k]:.4g}" for k in keys)
 
 
+def _last_metrics(res) -> dict[str, float]:  # noqa: ANN001 - a TrainResult
+    """The metrics of the last epoch, or of the starting widths when no epoch ran (0 epochs)."""
+    return res.final.metrics if res.final is not None else dict(res.initial_metrics or {})
+
+
 def _stage_train(case: RunCase, done: dict[str, StageResult]) -> StageResult:
 
     task = _task(case)
-    cap = case.train_epochs or (200 if case.quick else DEFAULT_TRAIN_EPOCHS)
+    cap = case.train_epochs if case.train_epochs is not None else (200 if case.quick else DEFAULT_TRAIN_EPOCHS)
     cfg = paper_config(case.task, paper_gradient=True, record_widths=False)
     cfg = dataclasses_replace(cfg, epochs=min(cfg.epochs, cap))
     res = train(SpringModel(case.design), task, cfg, progress=5.0)
+    metrics = _last_metrics(res)
     trained = case.design.with_widths(res.widths)
     save_design(trained, case.out / "design_spring_trained.json")
     data = {
         "widths": res.widths.tolist(),
-        "metrics": res.final.metrics,
+        "metrics": metrics,
         "epochs": res.epochs,
-        "loss": res.final.metrics["train_loss"],
+        "loss": metrics["train_loss"],
     }
     atomic_write_json(case.out / "train_spring.json", {"task": task.name, "config": cfg.to_dict(), **data})
     return StageResult(
         f"spring training ({task.name}, the authors' recipe, {res.epochs} epochs, stopped by {res.stop_reason}): "
-        f"loss {data['loss']:.4g}, {_metric_line(res.final.metrics)} -> `design_spring_trained.json`",
+        f"loss {data['loss']:.4g}, {_metric_line(metrics)} -> `design_spring_trained.json`",
         data=data,
     )
 
@@ -277,19 +283,22 @@ def _stage_finetune(case: RunCase, done: dict[str, StageResult]) -> StageResult:
     task = _task(case)
     w0 = _trained_widths(case, done)
     model = done["transfer"].data["model"] if "transfer" in done else _fe_model(case)
-    steps = case.finetune_steps or FINETUNE_STEPS["quick" if case.quick else "full"]
+    steps = (
+        case.finetune_steps if case.finetune_steps is not None else FINETUNE_STEPS["quick" if case.quick else "full"]
+    )
     batch = paper_config(case.task).batch_size
     cfg = TrainConfig(
         epochs=steps, lr=FINETUNE_LR, batch_size=batch, parametrisation="clip", shuffle=False, record_widths=False
     )
     res = train(model, task, cfg, widths0=w0, progress=5.0)
+    metrics = _last_metrics(res)
     tuned = case.design.with_widths(res.widths)
     save_design(tuned, case.out / "design_finetuned.json")
     first = res.history[0].loss if res.history else float("nan")
     data = {
         "widths_before": w0.tolist(),
         "widths": res.widths.tolist(),
-        "metrics": res.final.metrics,
+        "metrics": metrics,
         "first_loss": first,
         "steps": res.epochs,
     }
@@ -308,7 +317,7 @@ def _stage_finetune(case: RunCase, done: dict[str, StageResult]) -> StageResult:
     atomic_savefig(fig, case.out / "widths_before_after.png", dpi=130, bbox_inches="tight")
     return StageResult(
         f"FE fine-tuning ({res.epochs} Adam steps of {FINETUNE_LR} mm on the widths, exact shape gradient, mesh morphed): "
-        f"loss {res.final.metrics['train_loss']:.4g} (from {first:.4g}), {_metric_line(res.final.metrics)}; largest width "
+        f"loss {metrics['train_loss']:.4g} (from {first:.4g}), {_metric_line(metrics)}; largest width "
         f"change {np.max(np.abs(res.widths - w0)):.3f} mm -> `design_finetuned.json`, `widths_before_after.png`",
         ("widths_before_after.png",),
         data=data,
@@ -523,14 +532,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--train-epochs",
-        type=int,
+        type=count,
         default=None,
         metavar="N",
         help=f"cap on the spring training's epochs (default {DEFAULT_TRAIN_EPOCHS}, 200 with --quick)",
     )
     p.add_argument(
         "--finetune-steps",
-        type=int,
+        type=count,
         default=None,
         metavar="N",
         help=f"FE fine-tuning epochs (default {FINETUNE_STEPS['full']}, {FINETUNE_STEPS['quick']} with --quick)",

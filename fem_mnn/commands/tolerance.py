@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from fem_mnn.commands._common import count, natural
+from fem_mnn.commands._common import add_memory_argument, check_sample_memory, count, natural, seed
 from fem_mnn.core.errors import InputError
 from fem_mnn.core.files import atomic_savefig, atomic_write_json, to_jsonable
 from fem_mnn.design.files import load_design
@@ -27,10 +27,11 @@ from fem_mnn.learn.robust import WidthNoise
 from fem_mnn.learn.taskfile import load_task_file, paper_task
 from fem_mnn.learn.tasks import TASK_NAMES, Task
 
-__all__ = ["load_task", "register", "summary_lines"]
+__all__ = ["load_task", "nonnegative", "register", "summary_lines"]
 
 
-def _nonneg(text: str) -> float:
+def nonnegative(text: str) -> float:
+    """argparse type: a finite number >= 0."""
     try:
         v = float(text)
     except ValueError:
@@ -72,11 +73,13 @@ def summary_lines(res: dict[str, Any], max_outputs: int = 12) -> list[str]:
     if "sd_ratio_summary" in res:
         r = res["sd_ratio_summary"]
         lines.append(f"sampled / linearised sd: median {r['median']:.3f}, range {r['min']:.3f}..{r['max']:.3f}")
-    if "dominant_bond" in res:
+    if res.get("dominant_bond") is not None:
         lines.append(
             f"dominant bond {res['dominant_bond']} ({100 * res['dominant_bond_share']:.1f} % of the outputs' variance); "
             f"modulus {100 * res['modulus_share_total']:.1f} %"
         )
+    elif "modulus_share_total" in res:
+        lines.append(f"no bond carries variance (no width noise); modulus {100 * res['modulus_share_total']:.1f} %")
     lines.append(f"metric {res['metric']}: nominal {res['metric_nominal']:.4g}")
     if "metric_mean" in res:
         lines[-1] += f", sampled {res['metric_mean']:.4g} +- {res['metric_sd']:.3g} (sd)"
@@ -94,13 +97,16 @@ def summary_lines(res: dict[str, Any], max_outputs: int = 12) -> list[str]:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from fem_mnn.tolerance.run import analyse, world
+    from fem_mnn.tolerance.run import DEFAULT_SAMPLES, analyse, world
 
     design = load_design(args.design)
     task = load_task(args, design)
     noise = WidthNoise(args.width_sd, args.E_sd)
     if args.out.suffix.lower() != ".json":
         raise InputError("must end in .json", source="--out", value=str(args.out))
+    n_cases = task.train_loads.shape[0] + task.test_loads.shape[0]
+    n = args.samples if args.samples is not None else DEFAULT_SAMPLES[args.model]
+    check_sample_memory("--samples", n, 2 * design.n_bonds + n_cases * len(task.outputs))
     comm = world()
     res = analyse(
         design, task, noise, args.samples, args.seed, model=args.model, comm=comm, degree=args.degree,
@@ -139,16 +145,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     which.add_argument("--task", choices=TASK_NAMES, help="a paper task (shipped task file; the paper's lattice)")
     which.add_argument("--task-file", type=Path, metavar="FILE.json", help="your task file")
     p.add_argument("--model", choices=("spring", "fem"), default="spring", help="model of the samples (default spring)")
-    p.add_argument("--width-sd", type=_nonneg, default=0.05, metavar="S", help="width sd per bond, mm (default 0.05)")
-    p.add_argument("--E-sd", type=_nonneg, default=0.05, metavar="R", help="relative modulus sd (default 0.05)")
+    p.add_argument(
+        "--width-sd", type=nonnegative, default=0.05, metavar="S", help="width sd per bond, mm (default 0.05)"
+    )
+    p.add_argument("--E-sd", type=nonnegative, default=0.05, metavar="R", help="relative modulus sd (default 0.05)")
     p.add_argument(
         "--samples", type=count, default=None, metavar="N", help="sampled designs (default 1000 spring, 50 fem)"
     )
-    p.add_argument("--seed", type=int, default=0, help="seed of the samples (default 0)")
+    p.add_argument("--seed", type=seed, default=0, help="seed of the samples (default 0)")
     p.add_argument("--out", type=Path, required=True, metavar="F.json", help="result JSON")
     p.add_argument("--png", type=Path, default=None, metavar="F.png", help="figure (default: --out with .png)")
     p.add_argument("--degree", type=int, choices=(1, 2), default=2, help="FE Lagrange degree (default 2)")
     p.add_argument(
         "--elements-across", type=natural, default=3, metavar="N", help="FE elements across the thinnest thin end"
     )
+    add_memory_argument(p)  # the FE model's guard, and the refusal of --samples whose arrays would not fit
     p.set_defaults(func=_run)

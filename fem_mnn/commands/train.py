@@ -17,7 +17,15 @@ from pathlib import Path
 
 import numpy as np
 
-from fem_mnn.commands._common import add_memory_argument, count, natural, positive_float
+from fem_mnn.commands._common import (
+    add_memory_argument,
+    check_sample_memory,
+    count,
+    natural,
+    positive_float,
+    rate,
+    seed,
+)
 from fem_mnn.commands._solver import add_solver_arguments, solver_options
 from fem_mnn.core.errors import InputError
 from fem_mnn.core.files import atomic_savefig, atomic_write_json, to_jsonable
@@ -132,10 +140,12 @@ def run_train(args: argparse.Namespace) -> int:
         raise InputError("holds a checkpoint: pass --resume to continue it, or choose another --out", source=str(out))
     if args.resume and not ckpt.exists():
         raise InputError("no checkpoint to resume from (start without --resume)", source=str(ckpt))
+    if getattr(args, "robust", None):  # before any meshing
+        check_sample_memory("--robust-samples", args.robust_samples, 2 * design.n_bonds)
     model, rank = _model(args, design)
     if getattr(args, "robust", None):
-        seed = config.seed if args.robust_seed is None else args.robust_seed
-        model = RobustModel(model, args.robust, n_samples=args.robust_samples, seed=seed)
+        robust_seed = config.seed if args.robust_seed is None else args.robust_seed
+        model = RobustModel(model, args.robust, n_samples=args.robust_samples, seed=robust_seed)
     result = train(
         model,
         task,
@@ -173,11 +183,9 @@ def run_train(args: argparse.Namespace) -> int:
         outputs=[tuple(o) for o in task.outputs],
     )
     atomic_savefig(fig, out / "lattice.png", dpi=130, bbox_inches="tight")
-    keys = [
-        k
-        for k in ("train_accuracy", "test_accuracy", "train_rel_error", "test_rel_error")
-        if k in (result.final.metrics if result.final else {})
-    ]
+    # epochs 0 runs no epoch: the metrics are those of the starting widths
+    last_metrics = result.final.metrics if result.final is not None else (result.initial_metrics or {})
+    keys = [k for k in ("train_accuracy", "test_accuracy", "train_rel_error", "test_rel_error") if k in last_metrics]
     outputs = []
     if task.kind == "mse" and task.train_targets is not None and len(task.train_targets) == 1:
         # one load case (behaviour tasks): each output against its target
@@ -203,6 +211,10 @@ def run_train(args: argparse.Namespace) -> int:
     print(f"task {task.name}: {result.epochs} epochs{resumed}, stopped by {result.stop_reason}")
     if fin is not None:
         print(f"final loss {fin.loss:.6g}" + "".join(f", {k} {v:.6g}" for k, v in sorted(fin.metrics.items())))
+    elif result.initial_metrics is not None:
+        print(
+            "no epoch run: the starting widths, " + ", ".join(f"{k} {v:.6g}" for k, v in sorted(last_metrics.items()))
+        )
     best = result.best()
     if best["metrics"] is not None:
         shown = "".join(f", {k} {v:.6g}" for k, v in sorted(best["metrics"].items()))
@@ -244,14 +256,20 @@ def _add_train_parser(ssub: argparse._SubParsersAction, model: str, what: str) -
     which = p.add_mutually_exclusive_group(required=True)
     which.add_argument("--task", choices=TASK_NAMES, help="a paper task (shipped task file; the paper's lattice only)")
     which.add_argument("--task-file", type=Path, metavar="FILE.json", help="your task file (see the README)")
-    p.add_argument("--epochs", type=count, default=None, help="maximum epochs (default: the paper's)")
-    p.add_argument("--lr", type=positive_float, default=None, help="Adam step size (default: the paper's)")
+    p.add_argument(
+        "--epochs",
+        type=count,
+        default=None,
+        help="maximum epochs (default: the paper's); 0 evaluates the starting widths (result.json initial_metrics) "
+        "and writes the usual outputs",
+    )
+    p.add_argument("--lr", type=rate, default=None, help="Adam step size (default: the paper's)")
     p.add_argument("--batch", type=count, default=None, help="mini-batch size, 0 = full batch")
-    p.add_argument("--beta", type=positive_float, default=None, help="sigmoid steepness of the width parametrisation")
+    p.add_argument("--beta", type=rate, default=None, help="sigmoid steepness of the width parametrisation")
     p.add_argument("--parametrisation", choices=("sigmoid", "clip"), default=None, help="width parametrisation")
     p.add_argument(
         "--seed",
-        type=int,
+        type=seed,
         default=None,
         help="seed of the data split/noise and of the batch shuffling (default 0, or the task file's split seed)",
     )
@@ -290,7 +308,7 @@ def _add_train_parser(ssub: argparse._SubParsersAction, model: str, what: str) -
         metavar="K",
         help=f"perturbations per step with --robust (default {DEFAULT_ROBUST_SAMPLES[model]})",
     )
-    p.add_argument("--robust-seed", type=int, default=None, help="seed of the perturbations (default: --seed's)")
+    p.add_argument("--robust-seed", type=seed, default=None, help="seed of the perturbations (default: --seed's)")
     p.set_defaults(func=_run, model=model)
     return p
 

@@ -1,5 +1,8 @@
 """``fem-mnn validate``: printability report of a design (exit 0 pass, 1 fail, 2 bad input).
 
+Exit 2 also for a design the other commands refuse (crossing bonds, widths outside the
+printable range...): the report is printed first, then the loader's one-line error.
+
 The design is read leniently (types and keys only) so that every geometric problem
 is reported, not only the first. Further check groups (mechanical checks under
 load) add their options in :func:`register` and their findings in :func:`report`.
@@ -12,7 +15,15 @@ from pathlib import Path
 
 import numpy as np
 
-from fem_mnn.commands._common import add_memory_argument, natural, parse_loads, positive_float
+from fem_mnn.commands._common import (
+    add_memory_argument,
+    check_sample_memory,
+    count,
+    natural,
+    parse_loads,
+    positive_float,
+)
+from fem_mnn.commands.tolerance import nonnegative
 from fem_mnn.core.errors import InputError
 from fem_mnn.core.files import atomic_write_json, to_jsonable
 from fem_mnn.design.files import load_design
@@ -41,6 +52,10 @@ def report(args: argparse.Namespace) -> tuple[Design, PrintabilityReport]:
 def _validate(args: argparse.Namespace) -> int:
     design, rep = report(args)
     print(rep.to_text(), end="")
+    # a design every other command refuses is bad input here too (exit 2, nothing written, the
+    # loader's one line with its hint), after the report above has listed every problem; exit 1
+    # stays for a design that loads but fails a printability or mechanical check
+    load_design(args.design)
     mech = None
     if getattr(args, "loads", None):
         if rep.ok:
@@ -84,7 +99,21 @@ def run_tolerance(args: argparse.Namespace, design: Design, printable: bool) -> 
 
     design = load_design(args.design)  # strict: the report above passed
     task = load_task(args, design)
-    res = analyse(design, task, WidthNoise(args.tolerance, args.tolerance_E_sd), args.tolerance_samples, 0)
+    n_cases = task.train_loads.shape[0] + task.test_loads.shape[0]
+    check_sample_memory("--tolerance-samples", args.tolerance_samples, 2 * design.n_bonds + n_cases * len(task.outputs))
+    try:
+        res = analyse(design, task, WidthNoise(args.tolerance, args.tolerance_E_sd), args.tolerance_samples, 0)
+    except InputError as err:  # the noise model names the options of fem-mnn tolerance: name this command's
+        names = {"--width-sd": "--tolerance", "--E-sd": "--tolerance-E-sd", "--samples": "--tolerance-samples"}
+        if err.field not in names and err.source not in names:
+            raise
+        raise InputError(
+            err.reason,
+            source=names.get(err.source, err.source),
+            field=names.get(err.field, err.field),
+            value=err.value,
+            has_value=err.value is not None,
+        ) from None
     res.pop("samples", None)
     print("print tolerance (spring model, noise model as in fem-mnn tolerance --help):")
     for line in summary_lines(res, max_outputs=4):
@@ -100,14 +129,16 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="printability checks of a design (exit 0 pass, 1 fail, 2 bad input)",
         description="Checks widths against the printable range, thin ends against the minimum feature, hubs that "
         "swallow beams, beams that intersect away from their shared hub, the build volume and connectivity. "
-        "Every problem is reported with the bond/node ids, the measured value and the limit.",
+        "Every problem is reported with the bond/node ids, the measured value and the limit. Exit 1: the design "
+        "loads but fails a check; exit 2: bad input, also a design every other command refuses (crossing bonds, "
+        "widths outside the printable range), after the report.",
     )
     p.add_argument("design", help="design JSON")
     p.add_argument("--json", default=None, metavar="FILE", help="also write the report as JSON")
     p.add_argument(
         "--build-volume",
         nargs=3,
-        type=float,
+        type=positive_float,
         default=DEFAULT_BUILD_VOLUME,
         metavar=("X", "Y", "Z"),
         help="printer build volume in mm (default 490 390 200, a Stratasys J8-series PolyJet tray)",
@@ -121,13 +152,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     which.add_argument("--task-file", type=Path, default=None, metavar="FILE.json", help="your task file")
     g.add_argument(
         "--tolerance",
-        type=float,
+        type=nonnegative,
         default=None,
         metavar="S",
         help="width sd per bond (mm): report the probability of success by the task's criterion (spring model)",
     )
-    g.add_argument("--tolerance-E-sd", type=float, default=0.05, metavar="R", help="relative modulus sd (default 0.05)")
-    g.add_argument("--tolerance-samples", type=int, default=1000, metavar="N", help="samples (default 1000)")
+    g.add_argument(
+        "--tolerance-E-sd", type=nonnegative, default=0.05, metavar="R", help="relative modulus sd (default 0.05)"
+    )
+    g.add_argument("--tolerance-samples", type=count, default=1000, metavar="N", help="samples (default 1000)")
     p.set_defaults(func=_validate)
 
 
@@ -142,13 +175,22 @@ def register_loads_option(parser: argparse.ArgumentParser) -> None:
         help="design load (N) on node I; repeat for more nodes; enables rigidity, strain, buckling and linear-regime checks",
     )
     g.add_argument(
-        "--safety", type=float, default=CheckOptions.buckling_safety, help="buckling safety factor (warn below)"
+        "--safety",
+        type=positive_float,
+        default=CheckOptions.buckling_safety,
+        help="buckling safety factor (warn below)",
     )
     g.add_argument(
-        "--strain-limit", type=float, default=MaterialLimits.working_strain, help="working strain limit (default 0.25)"
+        "--strain-limit",
+        type=positive_float,
+        default=MaterialLimits.working_strain,
+        help="working strain limit (default 0.25)",
     )
     g.add_argument(
-        "--linear-tol", type=float, default=CheckOptions.linear_tolerance, help="linear-regime tolerance (default 0.05)"
+        "--linear-tol",
+        type=positive_float,
+        default=CheckOptions.linear_tolerance,
+        help="linear-regime tolerance (default 0.05)",
     )
     g.add_argument(
         "--check-budget",

@@ -308,12 +308,26 @@ def _check_isolated_nodes(design: Design) -> None:
         raise InputError("node belongs to no bond", field=f"nodes[{i}]", value=design.nodes[i].tolist())
 
 
+def crossing_hint(design: Design, a: int, c: int) -> str:
+    """What to do about crossing bonds ``a`` and ``c``: where to add the node they lack."""
+    p, r = design.nodes[design.bonds[a, 0]], design.nodes[design.bonds[a, 1]] - design.nodes[design.bonds[a, 0]]
+    q, s = design.nodes[design.bonds[c, 0]], design.nodes[design.bonds[c, 1]] - design.nodes[design.bonds[c, 0]]
+    rxs = r[0] * s[1] - r[1] * s[0]
+    qp = q - p
+    if abs(rxs) <= 1e-12 * float(np.hypot(*r) * np.hypot(*s)):  # collinear: they overlap along a stretch
+        return "add a node where they cross (they overlap: split them at their common stretch, or drop one)"
+    x, y = p + (qp[0] * s[1] - qp[1] * s[0]) / rxs * r
+    return f"add a node where they cross, at ({x:.6g}, {y:.6g}) mm, and split both bonds there"
+
+
 def _check_crossings(design: Design) -> None:
     crossing = crossing_bonds(design)
     if crossing:
         a, c = crossing[0]
         raise InputError(
-            f"crosses bonds[{c}] away from a shared node", field=f"bonds[{a}]", value=design.bonds[a].tolist()
+            f"crosses bonds[{c}] away from a shared node: {crossing_hint(design, a, c)}",
+            field=f"bonds[{a}]",
+            value=design.bonds[a].tolist(),
         )
 
 

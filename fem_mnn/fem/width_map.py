@@ -232,7 +232,8 @@ class WidthMap:
         at_ref = np.arcsin(st)
         d_at = np.arcsin(rho * st) - at_ref  # change of the thin end's half-angle on the circle
         inner = np.abs(al) <= at
-        d_in = np.arcsin(rho * sa) - np.arcsin(sa)
+        with np.errstate(invalid="ignore"):  # outside the thin end (not inner) rho sa may exceed 1: masked below
+            d_in = np.arcsin(rho * sa) - np.arcsin(sa)
         d_out = np.sign(al) * (Th - np.abs(al)) * d_at / (Th - at_ref)
         dal = self._hchi * np.where(inner, d_in, d_out)
         ang = self._haxis + al

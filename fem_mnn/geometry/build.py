@@ -328,7 +328,8 @@ def lattice_measure(design: Design) -> float:
 
 def _cells(dim: int, measure: float, h: float) -> float:
     """Cells of gmsh's mesh of size ``h`` of a lattice of ``measure`` (area in 2D, volume in 3D)."""
-    return CELLS_PER_MEASURE[dim] * measure / h**dim
+    with np.errstate(divide="ignore", over="ignore"):  # an element size whose power underflows: infinitely many
+        return float(CELLS_PER_MEASURE[dim] * measure / np.float64(h) ** dim)
 
 
 def estimate_cells(design: Design, options: MeshOptions) -> int:
@@ -336,6 +337,12 @@ def estimate_cells(design: Design, options: MeshOptions) -> int:
     h = mesh_size(design, options)
     area = lattice_measure(design)
     n = _cells(options.dim, area if options.dim == 2 else area * design.thickness, h)
+    if n == np.inf:
+        raise InputError(
+            f"the element size h = {h:.3g} mm is too small to mesh",
+            field="refinement / elements_across / max_size / size",
+            value=(options.refinement, options.elements_across, options.max_size, options.size),
+        )
     if not np.isfinite(n):
         raise InputError("cannot estimate the mesh size of this design", field="widths")
     return int(n)

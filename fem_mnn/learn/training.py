@@ -733,6 +733,8 @@ def train(
     last_metrics = result.final.metrics if result.final else result.initial_metrics
     result = dataclasses.replace(result, success=task.success_met(last_metrics) if last_metrics else None)
     if files is not None:
+        if not st.history:  # epochs 0: history.csv is its header alone, like a run's before its first epoch
+            files.write_header(sorted(result.initial_metrics or {}))
         files.save(st)
         atomic_write_json(out / "result.json", result.to_dict())
     return result
@@ -888,6 +890,11 @@ class _RunFiles:
             atomic_write_text(self.csv_path, ",".join(cols) + "\n" + lines)
         elif self.csv_path.exists():
             self.csv_path.unlink()
+
+    def write_header(self, metric_names: list[str]) -> None:
+        """history.csv with its header line only (no epoch ran)."""
+        cols = _csv_columns(metric_names, self.n_bonds, self.config.record_widths)
+        atomic_write_text(self.csv_path, ",".join(cols) + "\n")
 
     def append(self, rec: EpochRecord) -> None:
         if self.metric_names is None:

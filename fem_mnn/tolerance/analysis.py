@@ -280,7 +280,8 @@ def tolerance_analysis(
             bond_share_total=lin["bond_share_total"],
             modulus_share=lin["modulus_share"],
             modulus_share_total=lin["modulus_share_total"],
-            dominant_bond=int(np.argmax(lin["bond_share_total"])),
+            # no bond carries variance without width noise (--width-sd 0): then no bond dominates
+            dominant_bond=int(np.argmax(lin["bond_share_total"])) if np.max(lin["bond_share_total"]) > 0 else None,
             dominant_bond_share=float(np.max(lin["bond_share_total"])),
         )
     if n_samples:

@@ -10,10 +10,22 @@ from fem_mnn.design.records import Design
 from fem_mnn.viz.figure import subplots
 from fem_mnn.viz.training import draw_lattice
 
-__all__ = ["tolerance_figure"]
+__all__ = ["spreads", "tolerance_figure"]
 
 #: Outputs drawn at most (the first ones, in output order).
 MAX_OUTPUTS = 24
+#: Bins of the metric's histogram.
+METRIC_BINS = 40
+
+
+def spreads(lo: float, hi: float, bins: int) -> bool:
+    """Whether the range ``lo..hi`` splits into ``bins`` bins of distinct floating-point edges.
+
+    numpy's own test (``np.histogram`` refuses such a range): False when the values do not
+    spread beyond a few units of rounding, and a histogram of them would only show round-off.
+    """
+    edges = np.linspace(lo, hi, bins + 1)
+    return bool(hi > lo and np.all(edges[:-1] < edges[1:]))
 
 
 def tolerance_figure(design: Design, result: dict[str, Any], samples: np.ndarray | None = None) -> Any:
@@ -47,8 +59,19 @@ def tolerance_figure(design: Design, result: dict[str, Any], samples: np.ndarray
 
     ax = axes[1]
     ms = result.get("metric_samples")
-    if ms is not None and len(ms):
-        ax.hist(np.asarray(ms), bins=40, color="0.6")
+    ms = np.asarray(ms if ms is not None else [], dtype=float)
+    ms = ms[np.isfinite(ms)]
+    note = ""
+    if ms.size:
+        lo, hi = float(ms.min()), float(ms.max())
+        if spreads(lo, hi, METRIC_BINS):
+            ax.hist(ms, bins=METRIC_BINS, color="0.6")
+        else:
+            # the metric does not move under this noise (e.g. a ratio of outputs under the common
+            # modulus factor alone): one bar, wide enough to be seen, and p_success is 0 or 1
+            half = 0.5 * max(hi - lo, 0.01 * max(abs(lo), abs(hi)), np.finfo(float).tiny)
+            ax.hist(ms, bins=1, range=(lo - half, hi + half), color="0.6")
+            note = f" (constant under this noise: spread {hi - lo:.2g})"
     ax.axvline(result["metric_nominal"], color="k", lw=1.2, label="nominal")
     crit = result.get("success")
     if crit:
@@ -56,7 +79,7 @@ def tolerance_figure(design: Design, result: dict[str, Any], samples: np.ndarray
         ax.axvline(bound, color="tab:red", ls="--", label=f"success {'>=' if 'min' in crit else '<='} {bound:g}")
     p = result.get("p_success")
     err = result.get("p_success_mc_err")
-    ttl = result["metric"] + (f": p_success {p:.3f} +- {err:.3f}" if p is not None else "")
+    ttl = result["metric"] + (f": p_success {p:.3f} +- {err:.3f}" if p is not None else "") + note
     ax.set_title(ttl, fontsize=9)
     ax.set_xlabel(result["metric"])
     ax.set_ylabel("samples")

@@ -220,7 +220,8 @@ def training_curves_figure(
             colour = f"C{k % 10}"
             for _, res in runs:
                 y = res.series(key)
-                ax3.plot(np.arange(1, len(y) + 1), y, color=colour, label=f"{label} (final {y[-1]:.3g})")
+                final = f" (final {y[-1]:.3g})" if len(y) else ""  # no epoch ran (epochs 0): no curve
+                ax3.plot(np.arange(1, len(y) + 1), y, color=colour, label=f"{label}{final}")
             ax3.axhline(target, color=colour, ls="--", lw=1.2, label=f"{label} target {target:.3g}")
         ax3.set_xlabel("epoch")
         ax3.set_ylabel("output displacement (mm)")
