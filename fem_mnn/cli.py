@@ -11,7 +11,6 @@ traceback to a log file and names it.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import importlib
 import os
 import platform
@@ -24,6 +23,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from fem_mnn.core.errors import EngineError, InputError
+from fem_mnn.core.mpi import process_rank
 from fem_mnn.core.provenance import COMMAND, version_report
 
 __all__ = ["EXIT_CODES", "main"]
@@ -54,21 +54,9 @@ COMMAND_MODULES = (
 )
 
 
-def _rank() -> int:
-    """MPI rank of this process (0 outside mpiexec), without importing MPI for it."""
-    mpi = sys.modules.get("mpi4py.MPI")
-    if mpi is not None:
-        with contextlib.suppress(Exception):
-            return int(mpi.COMM_WORLD.rank)
-    for var in ("PMI_RANK", "OMPI_COMM_WORLD_RANK", "PMIX_RANK"):
-        if os.environ.get(var, "").isdigit():
-            return int(os.environ[var])
-    return 0
-
-
 def _report(message: str) -> None:
     """An error line on stderr, once per run (rank 0) under mpiexec."""
-    if _rank() == 0:
+    if process_rank() == 0:
         print(message, file=sys.stderr)
 
 
@@ -88,7 +76,7 @@ class _Parser(argparse.ArgumentParser):
         self._negative_number_matcher = re.compile(r"^-(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$|^-(?i:inf|infinity|nan)$")
 
     def error(self, message: str) -> None:  # argparse exits 2 already; keep it one line
-        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n" if _rank() == 0 else None)
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n" if process_rank() == 0 else None)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -158,7 +146,7 @@ def _traceback_log(exc: BaseException, args: argparse.Namespace) -> str:
     the run it belongs to), else into the temporary folder (``$TMPDIR``), named after the
     process id so that concurrent runs do not overwrite each other's.
     """
-    if _rank() != 0:
+    if process_rank() != 0:
         return "the traceback is in rank 0's log"
     from fem_mnn.core.files import atomic_write_text
     from fem_mnn.core.version import __version__

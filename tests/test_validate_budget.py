@@ -26,6 +26,7 @@ from conftest import child_env, cli_command, need_dolfinx, run_cli
 need_dolfinx()
 
 from fem_mnn.design import Design, save_design  # noqa: E402
+from fem_mnn.fem.buckling import BucklingOptions  # noqa: E402
 from fem_mnn.fem.mechanical_checks import BUCKLING_FRACTION  # noqa: E402
 
 pytestmark = pytest.mark.fem
@@ -197,3 +198,23 @@ def test_huge_load_on_the_paper_sample_answers_within_the_default_budget(paper_f
     assert v["stop_reason"] == "buckling" and math.isfinite(v["reached_load_factor"])
     assert v["elapsed_s"] < v["budget_s"]
     print(f"paper sample, 100 N on node 12: {wall:.1f} s", file=sys.stderr)
+
+
+@pytest.mark.mpi
+def test_two_ranks_report_once_and_fail_where_serial_fails(lattice_21, tmp_path):
+    # under mpiexec every rank computes the checks; one prints the report and one writes the JSON
+    argv = ["validate", lattice_21, "--loads", "4:0,-10", "--elements-across", "1", "--check-budget", "120"]
+    serial = run_cli(*argv, "--json", tmp_path / "serial.json")
+    par = run_cli(*argv, "--json", tmp_path / "par.json", ranks=2, timeout=300)
+    assert serial.returncode == par.returncode == 1, par.stderr
+    assert par.stdout.count("linear regime") == serial.stdout.count("linear regime") > 0
+    assert par.stdout.count("\n") == serial.stdout.count("\n")
+    s, p = _linear_regime(tmp_path / "serial.json"), _linear_regime(tmp_path / "par.json")
+    assert s["status"] == p["status"] == "fail"
+    assert s["values"]["stop_reason"] == p["values"]["stop_reason"] == "buckling"
+    # one eigenproblem solved on 1 and on 2 ranks: SLEPc stops each at a relative residual below
+    # BucklingOptions.tol; for the symmetric pencil the eigenvalue error is bounded by that residual
+    # (Bauer-Fike for a normal operator), so the two differ by at most twice it (plus assembly rounding, ~1e-13)
+    tol = BucklingOptions().tol
+    s_lam, p_lam = s["values"]["first_buckling_load_factor"], p["values"]["first_buckling_load_factor"]
+    assert p_lam == pytest.approx(s_lam, rel=2 * tol)

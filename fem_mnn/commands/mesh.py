@@ -8,6 +8,7 @@ from pathlib import Path
 from fem_mnn.commands._common import add_memory_argument, natural, positive_float
 from fem_mnn.core.errors import InputError
 from fem_mnn.core.log import get_logger
+from fem_mnn.core.mpi import process_rank
 from fem_mnn.design.files import load_design
 from fem_mnn.geometry.build import MeshOptions, write_msh
 
@@ -27,22 +28,13 @@ def _options(args: argparse.Namespace) -> MeshOptions:
     )
 
 
-def _rank() -> int:
-    """MPI rank when run under mpiexec (gmsh and the writes happen on rank 0 only)."""
-    try:
-        from mpi4py import MPI
-    except ImportError:
-        return 0
-    return MPI.COMM_WORLD.rank
-
-
 def _mesh(args: argparse.Namespace) -> int:
     out = Path(args.output)
     if out.suffix != ".msh":
         raise InputError("the mesh file name must end in .msh", source="-o", value=str(out))
     design = load_design(args.design)
     opts = _options(args)
-    if _rank() != 0:
+    if process_rank() != 0:
         if args.xdmf:  # collective
             from fem_mnn.fem.meshing import write_xdmf
 

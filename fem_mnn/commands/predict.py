@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import math
-import os
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +39,7 @@ from fem_mnn.commands._solver import add_fem_arguments, fem_options
 from fem_mnn.core.errors import InputError
 from fem_mnn.core.files import atomic_write_json
 from fem_mnn.core.log import get_logger
+from fem_mnn.core.mpi import process_rank
 from fem_mnn.core.version import __version__
 from fem_mnn.design.files import load_design
 from fem_mnn.design.records import Design
@@ -63,14 +63,6 @@ PREDICT_UNITS = {
     "uy": "mm",
     "E_MPa": "MPa: the design's material.E (the modulus of a quasi-static test)",
 }
-
-
-def _env_rank() -> int:
-    """MPI rank from the launcher's environment (0 outside mpiexec), without importing MPI for the spring model."""
-    for var in ("PMI_RANK", "OMPI_COMM_WORLD_RANK", "PMIX_RANK"):
-        if os.environ.get(var, "").isdigit():
-            return int(os.environ[var])
-    return 0
 
 
 def _fixed_load(design: Design, cases: dict[str, np.ndarray], source: str) -> None:
@@ -233,7 +225,7 @@ def _run(args: argparse.Namespace) -> int:
     payload["csv"] = str(csv_out)
     payload["predictions"] = rows
 
-    if (comm.rank if comm is not None else _env_rank()) != 0:  # only rank 0 writes, also for springs under mpiexec
+    if (comm.rank if comm is not None else process_rank()) != 0:  # only rank 0 writes, also for springs under mpiexec
         return 0
     warning = payload.get("extrapolation", {}).get("warning")
     if warning:

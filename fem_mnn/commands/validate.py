@@ -26,6 +26,7 @@ from fem_mnn.commands._common import (
 from fem_mnn.commands.tolerance import nonnegative
 from fem_mnn.core.errors import InputError
 from fem_mnn.core.files import atomic_write_json, to_jsonable
+from fem_mnn.core.mpi import process_rank
 from fem_mnn.design.files import load_design
 from fem_mnn.design.printability import DEFAULT_BUILD_VOLUME, PrintabilityReport, check_design, read_design_lenient
 from fem_mnn.design.records import Design
@@ -49,9 +50,16 @@ def report(args: argparse.Namespace) -> tuple[Design, PrintabilityReport]:
     return design, check_design(design, build_volume=args.build_volume)
 
 
+def say(*args: object, end: str = "\n") -> None:
+    """``print`` on MPI rank 0 only: under mpiexec every rank computes, one reports."""
+    if process_rank() == 0:
+        print(*args, end=end)
+
+
 def _validate(args: argparse.Namespace) -> int:
+    root = process_rank() == 0  # under mpiexec: one report, one writer (every rank computes)
     design, rep = report(args)
-    print(rep.to_text(), end="")
+    say(rep.to_text(), end="")
     # a design every other command refuses is bad input here too (exit 2, nothing written, the
     # loader's one line with its hint), after the report above has listed every problem; exit 1
     # stays for a design that loads but fails a printability or mechanical check
@@ -60,26 +68,26 @@ def _validate(args: argparse.Namespace) -> int:
     if getattr(args, "loads", None):
         if rep.ok:
             mech = run_from_args(args, design)
-            print(mech.to_text(), end="")
+            say(mech.to_text(), end="")
         else:
-            print("mechanical checks skipped: fix the geometric problems first")
+            say("mechanical checks skipped: fix the geometric problems first")
     tol = None
     if getattr(args, "tolerance", None) is not None:
         tol = run_tolerance(args, design, rep.ok)
-    if args.json:
+    if args.json and root:
         data = rep.to_dict()
         if mech is not None:
             data["mechanical"] = mech.to_dict()
         if tol is not None:
             data["tolerance"] = tol
         atomic_write_json(args.json, data)
-    if args.png:
+    if args.png and root:
         from fem_mnn.viz.geometry import plot_geometry
 
         bonds = sorted({b for f in rep.findings for b in f.bonds})
         nodes = sorted({j for f in rep.findings for j in f.nodes if not f.bonds})
         plot_geometry(design, args.png, highlight_bonds=bonds, highlight_nodes=nodes)
-        print(f"wrote {args.png}")
+        say(f"wrote {args.png}")
     return 0 if rep.ok and (mech is None or mech.ok) else 1
 
 
@@ -94,7 +102,7 @@ def run_tolerance(args: argparse.Namespace, design: Design, printable: bool) -> 
     if args.task is None and args.task_file is None:
         raise InputError("--tolerance needs --task or --task-file", source="--tolerance", value=args.tolerance)
     if not printable:
-        print("print-tolerance check skipped: fix the geometric problems first")
+        say("print-tolerance check skipped: fix the geometric problems first")
         return None
 
     design = load_design(args.design)  # strict: the report above passed
@@ -115,9 +123,9 @@ def run_tolerance(args: argparse.Namespace, design: Design, printable: bool) -> 
             has_value=err.value is not None,
         ) from None
     res.pop("samples", None)
-    print("print tolerance (spring model, noise model as in fem-mnn tolerance --help):")
+    say("print tolerance (spring model, noise model as in fem-mnn tolerance --help):")
     for line in summary_lines(res, max_outputs=4):
-        print("  " + line)
+        say("  " + line)
     keep = ("task", "metric", "success", "noise", "seed", "n_samples", "metric_nominal", "metric_mean", "metric_sd",
             "p_success", "p_success_mc_err", "p_success_ci95", "dominant_bond", "dominant_bond_share")  # fmt: skip
     return to_jsonable({k: res[k] for k in keep if k in res})

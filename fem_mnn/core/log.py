@@ -12,6 +12,8 @@ import logging
 import os
 import sys
 
+from fem_mnn.core.mpi import process_rank
+
 __all__ = ["get_logger"]
 
 _ROOT = "fem_mnn"
@@ -22,8 +24,7 @@ class _RankZero(logging.Filter):
 
     def __init__(self) -> None:
         super().__init__()
-        rank = next((os.environ[v] for v in ("PMI_RANK", "OMPI_COMM_WORLD_RANK", "PMIX_RANK") if v in os.environ), "0")
-        self.rank = int(rank) if rank.isdigit() else 0
+        self.rank = process_rank()
 
     def filter(self, record: logging.LogRecord) -> bool:
         return self.rank == 0
