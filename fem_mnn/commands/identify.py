@@ -171,7 +171,7 @@ def _figure(design: Design, w: np.ndarray, sd: np.ndarray | None, title: str) ->
 
 
 def _run_identify(args: argparse.Namespace) -> int:
-    from fem_mnn.fidelity.identify import identify, observations, parse_fit
+    from fem_mnn.fidelity.identify import check_determined, identify, observations, parse_fit
 
     log = get_logger(__name__)
     if not args.measured or not args.loads:
@@ -193,6 +193,7 @@ def _run_identify(args: argparse.Namespace) -> int:
     records = ms.read_displacements(args.measured)
     weights, modulus = _protocol_weights(args, design, labels)
     obs = observations(design, records, labels, args.noise_sd, args.measured, protocol=weights)
+    check_determined(design, obs, fit, args.prior_width_sd)
     response, model_record, comm = _response(args, design)
     rank0 = _rank(comm) == 0
     say = log.info if rank0 else (lambda _m: None)

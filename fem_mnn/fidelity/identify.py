@@ -59,6 +59,7 @@ __all__ = [
     "Observations",
     "Plan",
     "ResponseFn",
+    "check_determined",
     "identify",
     "observations",
     "parse_fit",
@@ -271,6 +272,28 @@ def spring_response(design: Design, law: SpringLaw = nominal_stiffness) -> Respo
 # ----------------------------------------------------------------------------- the fit
 
 
+def check_determined(design: Design, obs: Observations, fit: Sequence[str], prior_sd: float | None) -> None:
+    """Refuse a fit the data cannot determine: more parameters than measured numbers and no width prior.
+
+    Also refuses ``thin-end-offset`` (no model here has thin ends separate from the widths).
+    """
+    fit = parse_fit(",".join(fit))
+    if "thin-end-offset" in fit:
+        raise InputError(
+            "thin-end-offset: this model has no thin ends separate from the widths",
+            source="--fit",
+            value="thin-end-offset",
+        )
+    n = _Layout(fit, design.n_bonds).n
+    if n > obs.n and (prior_sd is None or "widths" not in fit):
+        raise InputError(
+            f"{n} parameters but only {obs.n} measured numbers and no width prior: the fit is not determined "
+            "(measure more, fit fewer parameters, or give --prior-width-sd)",
+            source="--fit",
+            value=",".join(fit),
+        )
+
+
 @dataclass
 class _Layout:
     """Where each fitted parameter sits in the parameter vector."""
@@ -445,19 +468,7 @@ def identify(
     """
     fit = parse_fit(",".join(fit))
     pb = _Problem(design, obs, loads, response, fit, prior_sd)
-    if "thin-end-offset" in fit:
-        raise InputError(
-            "thin-end-offset: this model has no thin ends separate from the widths",
-            source="--fit",
-            value="thin-end-offset",
-        )
-    if pb.lay.n > obs.n and pb.prior_sd is None:
-        raise InputError(
-            f"{pb.lay.n} parameters but only {obs.n} measured numbers and no width prior: the fit is not determined "
-            "(measure more, fit fewer parameters, or give --prior-width-sd)",
-            source="--fit",
-            value=",".join(fit),
-        )
+    check_determined(design, obs, fit, prior_sd)
     th = pb.start()
     y, r, J = pb.evaluate(th, True)
     assert J is not None
