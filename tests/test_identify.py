@@ -401,3 +401,62 @@ def test_fe_noise_free_recovery(fe_strip):
     print(f"noise-free FE recovery (morphed mesh): max width error {err:.2e} mm, {res.iterations} iterations")
     assert res.converged
     assert err < 1e-3
+
+
+def test_fe_noisy_recovery_within_reported_uncertainty(fe_strip):
+    from fem_mnn.fem.shape import output_response
+
+    d, model = fe_strip
+    labels, F = _down_cases(d)
+    resp = output_response(model)
+    z2 = []
+    for seed in (21, 22):
+        w_true = _hidden(d, seed)
+        U, _ = resp(w_true, F, _all_dofs(d), False)
+        obs = observations(d, _records(d, U, labels, NOISE, np.random.default_rng(seed)), labels, NOISE, "synthetic")
+        res = identify(d, obs, F, resp, ["widths"], 0.3)
+        sd = res.sd("widths")
+        err = res.widths_eff - w_true
+        det = sd <= 0.05
+        z2.append(np.mean((err / sd) ** 2))
+        print(
+            f"FE noisy: mean z^2 {z2[-1]:.3f}, RMS error {np.sqrt(np.mean(err[det] ** 2)):.4f} mm on {det.sum()} bonds"
+        )
+        assert res.converged
+        assert np.sqrt(np.mean(err[det] ** 2)) <= 0.05
+    assert 0.3 <= np.mean(z2) <= 3
+
+
+def test_fe_cli_on_data_made_by_predict(tmp_path):
+    """The whole path: predict --model fem at hidden widths (a fresh mesh), noise, identify --model fem."""
+    need_dolfinx()
+    d = triangular_strip(4, 2, width=np.linspace(1.7, 2.3, 13))
+    w_true = np.clip(_hidden(d, 31), 1.5, 2.5)  # a design file must be printable
+    hidden = save_design(d.with_widths(w_true), tmp_path / "hidden.json")
+    design_file = save_design(d, tmp_path / "design.json")
+    labels, F = _down_cases(d)
+    loads = [ms.Load(lab, n, 0.0, -G10) for lab, n in zip(labels, _free(d), strict=True)]
+    loads_file = ms.write_loads(tmp_path / "loads.csv", loads)
+    coarse = ("--elements-across", "2")
+    r = run_cli("predict", hidden, "--loads", loads_file, "--model", "fem", "--out", tmp_path / "p.json", *coarse)
+    assert r.returncode == 0, r.stderr[-2000:]
+    rng = np.random.default_rng(4)
+    recs = [
+        ms.Displacement(p.load_case, p.node, p.ux + NOISE * rng.standard_normal(), p.uy + NOISE * rng.standard_normal(),
+                        math.nan, math.nan)
+        for p in ms.read_displacements(tmp_path / "p.csv")
+        if p.node not in d.fixed
+    ]  # fmt: skip
+    meas = ms.write_displacements(tmp_path / "measured.csv", recs)
+    out = tmp_path / "out"
+    r = run_cli(
+        "identify", design_file, "--measured", meas, "--loads", loads_file, "--fit", "widths", "--model", "fem",
+        "--noise-sd", NOISE, "--out", out, *coarse,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr[-2000:]
+    data = json.loads((out / "identified.json").read_text())
+    sd = np.array(data["widths_sd"])
+    err = np.array(data["widths_identified"]) - w_true
+    print(f"FE CLI: mean z^2 {np.mean((err / sd) ** 2):.3f}, chi2/dof {data['chi2_per_dof']:.3f}, {data['fem']}")
+    assert data["model"] == "fem" and data["fem"]["n_remeshes"] == 0
+    assert 0.3 <= np.mean((err / sd) ** 2) <= 3
