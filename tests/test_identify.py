@@ -460,3 +460,41 @@ def test_fe_cli_on_data_made_by_predict(tmp_path):
     print(f"FE CLI: mean z^2 {np.mean((err / sd) ** 2):.3f}, chi2/dof {data['chi2_per_dof']:.3f}, {data['fem']}")
     assert data["model"] == "fem" and data["fem"]["n_remeshes"] == 0
     assert 0.3 <= np.mean((err / sd) ** 2) <= 3
+
+
+def test_protocol_e_factor_scales_the_prony_series(tmp_path):
+    """Data made by predict along a protocol with the whole series x 1.3: an E fit finds the factor 1.3."""
+    import dataclasses
+
+    from fem_mnn.design.records import Material
+    from fem_mnn.design.viscoelastic import Prony
+
+    d = paper_sample()
+    prony = Prony(0.4, ((0.5, 30.0),))
+    base = dataclasses.replace(d, material=Material(E=0.55, nu=d.material.nu, prony=prony))
+    stiff = dataclasses.replace(
+        d, material=Material(E=0.55 * 1.3, nu=d.material.nu, prony=Prony(0.4 * 1.3, ((0.5 * 1.3, 30.0),)))
+    )
+    design_file = save_design(base, tmp_path / "design.json")
+    stiff_file = save_design(stiff, tmp_path / "stiff.json")
+    loads_file = tmp_path / "loads.csv"
+    loads_file.write_text("load_case,node,fx,fy\nw10,12,0,-0.098\n")
+    protocol = tmp_path / "protocol.csv"
+    protocol.write_text(
+        "time_s,event,load_case\n0,apply,w10\n10,measure,one\n60,apply,w10\n70,measure,two\n300,measure,late\n"
+    )
+    r = run_cli("predict", stiff_file, "--loads", loads_file, "--protocol", protocol, "--out", tmp_path / "p.json")
+    assert r.returncode == 0, r.stderr[-2000:]
+    recs = [p for p in ms.read_displacements(tmp_path / "p.csv") if p.node not in d.fixed]
+    meas = ms.write_displacements(tmp_path / "measured.csv", recs)
+    out = tmp_path / "out"
+    r = run_cli(
+        "identify", design_file, "--measured", meas, "--loads", loads_file, "--protocol", protocol, "--fit", "E",
+        "--noise-sd", NOISE, "--out", out,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr[-2000:]
+    data = json.loads((out / "identified.json").read_text())
+    print("E factor", data["E_factor"], "sd", data["E_factor_sd"], data["modulus"])
+    assert abs(data["E_factor"] - 1.3) <= 1e-6 * data["E_factor_sd"]
+    ident = json.loads((out / "design_identified.json").read_text())
+    assert ident["material"]["prony"]["E_inf"] == pytest.approx(0.4 * data["E_factor"], rel=1e-14)
