@@ -50,6 +50,7 @@ COMMAND_MODULES = (
     "tolerance",
     "compare",
     "predict",
+    "identify",
     "bench",
 )
 

@@ -42,7 +42,7 @@ FORBIDDEN = {
     "geometry": DOLFINX_LIBS,
 }
 #: modules held to a stricter rule than their folder (module prefix -> forbidden packages)
-FORBIDDEN_MODULES = {"fem_mnn.bench.spring_scaling": FE_LIBS}
+FORBIDDEN_MODULES = {"fem_mnn.bench.spring_scaling": FE_LIBS, "fem_mnn.fidelity.identify": FE_LIBS}
 ABOVE_ALL = {"commands", "cli", "__main__"}
 #: engine stages -> package stages they must never import (lazily or under TYPE_CHECKING included)
 ENGINES = {"spring": {"learn"}, "fem": {"learn"}}

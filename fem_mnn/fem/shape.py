@@ -54,7 +54,15 @@ from mpi4py import MPI  # noqa: E402
 
 from fem_mnn.contract import Backprop, as_cases
 
-__all__ = ["ShapeGradient", "shape_backprop", "shape_vector", "shape_width_gradient", "width_map"]
+__all__ = [
+    "ShapeGradient",
+    "output_jacobian",
+    "output_response",
+    "shape_backprop",
+    "shape_vector",
+    "shape_width_gradient",
+    "width_map",
+]
 
 
 class ShapeGradient(NamedTuple):
@@ -379,3 +387,69 @@ def shape_backprop(op: Any, loads: np.ndarray, loss: Any) -> Any:
         grad_k=np.sum(fwd.elongation * adj.elongation, axis=0) / nc,
         grad_w=sg.grad_w,
     )
+
+
+def output_jacobian(
+    op: Any, loads: np.ndarray, dofs: np.ndarray, jacobian: bool = True
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Node displacements of chosen outputs and their exact width derivatives (collective).
+
+    For every output dof ``d = (node, component)`` the output ``y = u_bar[node, component]``
+    (junction-region average) is a linear functional of u: its adjoint, under the unit load
+    ``-e_d``, does not depend on the load case. So one factorisation serves ``n_cases``
+    forward and ``n_dofs`` adjoint solves; then each (case, output) pair costs one shape
+    assembly of the Lagrangian of :func:`shape_width_gradient` (with ``g = e_d``) and one
+    contraction with the design velocities. The result is the exact derivative of the
+    discrete output on meshes moved by :class:`fem_mnn.fem.morph.WidthMap`.
+
+    Args:
+        op: A :class:`fem_mnn.fem.FemOperator` with ``measure="average"``.
+        loads: (n_cases, n_nodes, 2) nodal loads (N).
+        dofs: (n_dofs, 2) ``(node, component)`` pairs.
+        jacobian: Also compute dU/dw (else None).
+
+    Returns:
+        ``(U, dU)``: U (n_cases, n_dofs) displacements (mm); dU (n_cases, n_dofs, n_bonds).
+    """
+    if op.options.measure != "average":
+        raise InputError("the output Jacobian needs measure='average'", field="measure", value=op.options.measure)
+    f = as_cases(loads, op.design.n_nodes)
+    dofs = np.asarray(dofs, dtype=np.int64).reshape(-1, 2)
+    fwd = op.solve_fields(f)
+    U = np.asarray(fwd.u_average)[:, dofs[:, 0], dofs[:, 1]]
+    if not jacobian:
+        return U, None
+    nd, nc = len(dofs), f.shape[0]
+    unit = np.zeros((nd, op.design.n_nodes, 2))
+    unit[np.arange(nd), dofs[:, 0], dofs[:, 1]] = -1.0  # the adjoint load -dl/du_bar of l = u_bar[node, comp]
+    adj = op.solve_fields(unit)
+    sf = _forms(op)
+    width_map(op)
+    dU = np.empty((nc, nd, op.design.n_bonds))
+    g = np.zeros((op.design.n_nodes, 2))
+    for d, (node, comp) in enumerate(dofs):
+        g[:] = 0.0
+        g[node, comp] = 1.0
+        for c in range(nc):
+            sf.set_case(fwd.fields[c], adj.fields[d], g, fwd.u_average[c], f[c], adj.u_average[d])
+            gX = sf.assemble_batch(sf.cell_average_P()) if sf.affine else sf.assemble(sf.case_form)
+            dU[c, d] = _contract(op, sf, gX)
+    return U, dU
+
+
+def output_response(model: Any) -> Any:
+    """A response function ``(widths, loads, dofs, jacobian) -> (U, dU)`` of a :class:`fem_mnn.fem.FemModel`.
+
+    The shape of :data:`fem_mnn.fidelity.identify.ResponseFn`, for a
+    :class:`fem_mnn.fem.FemModel` (remeshes when the widths change) or a
+    :class:`fem_mnn.fem.morph.MorphingFemModel` (moves one mesh: the response is then a smooth
+    function of the widths, whose derivative this is). One factorisation per call. The
+    operator is not destroyed here: a morphing model reuses its matrix for the next widths.
+    """
+
+    def response(
+        widths: np.ndarray, loads: np.ndarray, dofs: np.ndarray, jacobian: bool
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        return output_jacobian(model.operator(np.asarray(widths, dtype=float)), loads, dofs, jacobian)
+
+    return response
