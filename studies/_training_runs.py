@@ -17,8 +17,8 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from fem_mnn.design import Design
+from fem_mnn.learn import TrainConfig, TrainResult, train
 from fem_mnn.learn.tasks import Task, iris
-from fem_mnn.learn.training import TrainConfig, TrainResult, train
 
 __all__ = ["Run", "Variant", "iris_task", "log", "run_many", "run_task", "summarise", "worker_count"]
 

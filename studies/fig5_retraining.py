@@ -39,8 +39,8 @@ from fem_mnn.design import Design, paper_sample, validate
 from fem_mnn.design.rigidity import zero_modes
 from fem_mnn.io.paper_data import load_figure5
 from fem_mnn.io.report import StudyReport
+from fem_mnn.learn import TrainConfig
 from fem_mnn.learn.tasks import REGRESSION_COMPLIANCE, regression
-from fem_mnn.learn.training import TrainConfig
 from fem_mnn.spring.network import SpringModel
 
 NAME = "fig5_retraining"

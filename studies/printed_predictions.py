@@ -47,8 +47,8 @@ from fem_mnn.design import paper_sample  # noqa: E402
 from fem_mnn.io.measured import load_cases, paper_records  # noqa: E402
 from fem_mnn.io.paper_data import load_figure1, load_figure2, load_figure3  # noqa: E402
 from fem_mnn.io.report import StudyReport  # noqa: E402
+from fem_mnn.learn import paper_config, train  # noqa: E402
 from fem_mnn.learn.tasks import behaviour_cross_entropy, gram_force, regression  # noqa: E402
-from fem_mnn.learn.training import paper_config, train  # noqa: E402
 from fem_mnn.spring.network import SpringModel  # noqa: E402
 
 NAME = "printed_predictions"

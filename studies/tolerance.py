@@ -43,9 +43,9 @@ import numpy as np
 
 from fem_mnn.design import paper_sample
 from fem_mnn.io.report import StudyReport
+from fem_mnn.learn import paper_config, train
 from fem_mnn.learn.robust import RobustModel, WidthNoise
 from fem_mnn.learn.taskfile import paper_task
-from fem_mnn.learn.training import paper_config, train
 from fem_mnn.spring.network import SpringModel
 from fem_mnn.tolerance.analysis import tolerance_analysis
 

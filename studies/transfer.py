@@ -62,10 +62,10 @@ from fig5_retraining import CHAINS, cut_design  # noqa: E402
 from fem_mnn.contract import Solution, as_cases, elongations  # noqa: E402
 from fem_mnn.design import paper_sample  # noqa: E402
 from fem_mnn.io.report import StudyReport  # noqa: E402
+from fem_mnn.learn import TrainConfig, paper_config, train  # noqa: E402
 from fem_mnn.learn.evaluate import evaluate  # noqa: E402
 from fem_mnn.learn.taskfile import paper_task  # noqa: E402
 from fem_mnn.learn.tasks import REGRESSION_COMPLIANCE, regression  # noqa: E402
-from fem_mnn.learn.training import TrainConfig, paper_config, train  # noqa: E402
 from fem_mnn.spring.network import SpringModel  # noqa: E402
 
 NAME = "transfer"
