@@ -14,7 +14,7 @@ if TYPE_CHECKING:  # the public names; imported on first use by __getattr__ (fem
     from fem_mnn.learn.checkpoint import load_checkpoint
     from fem_mnn.learn.config import TrainConfig, paper_config
     from fem_mnn.learn.evaluate import Evaluation, evaluate_operator, task_metrics
-    from fem_mnn.learn.losses import MSE, CrossEntropy, Output
+    from fem_mnn.learn.losses import MSE, CrossEntropy, OffsetLoss, Output
     from fem_mnn.learn.robust import RobustModel, WidthNoise
     from fem_mnn.learn.taskfile import load_task_file, paper_task, task_from_dict
     from fem_mnn.learn.tasks import (
@@ -33,6 +33,7 @@ __all__ = [
     "CrossEntropy",
     "Evaluation",
     "MSE",
+    "OffsetLoss",
     "Output",
     "RobustModel",
     "Task",
