@@ -1,8 +1,10 @@
 """Shared pieces of the Iris and retraining studies (Figures 4 and 5).
 
 A :class:`Variant` names one way of training (optimiser settings and loss
-normalisation); :func:`run_iris` trains one split with it and returns a small,
-picklable :class:`Run`; :func:`run_many` spreads runs over worker processes.
+normalisation); a :class:`Chain` one retraining recipe of Figure 5 (:data:`CHAINS`, used by
+``fig5_retraining`` and ``transfer``); :func:`run_task` trains one split and returns a small,
+picklable :class:`Run`; :func:`run_many` spreads runs over worker processes. Plain records and
+orchestration only: the numerics are the package's.
 """
 
 from __future__ import annotations
@@ -17,10 +19,25 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from fem_mnn.design import Design
+from fem_mnn.fem.load_basis import LoadBasisModel
+from fem_mnn.learn import TrainConfig, TrainResult, paper_config, train
 from fem_mnn.learn.tasks import Task, iris
-from fem_mnn.learn.training import TrainConfig, TrainResult, train
 
-__all__ = ["Run", "Variant", "iris_task", "log", "run_many", "run_task", "summarise", "worker_count"]
+__all__ = [
+    "CHAINS",
+    "FE_LR",
+    "Chain",
+    "Run",
+    "Variant",
+    "fe_config",
+    "fe_models",
+    "iris_task",
+    "log",
+    "run_many",
+    "run_task",
+    "summarise",
+    "worker_count",
+]
 
 
 def log(name: str, msg: str) -> None:
@@ -51,6 +68,41 @@ class Variant:
         kw.update(self.config)
         kw.update(override)
         return TrainConfig(**kw)
+
+
+@dataclass(frozen=True)
+class Chain:
+    """A retraining recipe: the Iris variant and the regression settings."""
+
+    key: str
+    label: str
+    iris: Variant
+    regression: dict[str, Any] = field(default_factory=dict)
+    reachable_target: bool = False
+
+
+#: The retraining recipes of Figure 5 (faithful first: the chain `transfer` reproduces on springs).
+CHAINS = (
+    Chain(
+        "faithful",
+        "authors' code (dL/dk in SI to the sigmoid latent; linear CE)",
+        Variant("faithful", "", {"paper_gradient": True}),
+        {"lr": 0.1, "beta": 10.0, "paper_gradient": True},
+    ),
+    Chain(
+        "clip+softmax",
+        "Adam on widths with projection; softmax CE (0.05 mm); Iris step 2e-2, regression step 1e-2",
+        Variant("clip+softmax", "", {"lr": 2e-2, "parametrisation": "clip"}, "softmax", 0.05),
+        {"lr": 1e-2, "parametrisation": "clip"},
+    ),
+    Chain(
+        "faithful, reachable regression",
+        "authors' code; regression target = compliance of a teacher lattice (random widths in range)",
+        Variant("faithful", "", {"paper_gradient": True}),
+        {"lr": 0.1, "beta": 10.0, "paper_gradient": True},
+        reachable_target=True,
+    ),
+)
 
 
 class Run(NamedTuple):
@@ -86,6 +138,43 @@ def run_task(
     else:
         tr, te = res.series("train_accuracy"), res.series("test_accuracy")
     return Run(variant, split, tr, te, res.series("loss_paper"), res.series("loss"), res.widths)
+
+
+# ------------------------------------------------------------------ FE training (transfer, tolerance)
+
+#: FE optimiser: Adam on the widths (mm), projected onto the printable range (transfer's workflows (b)-(d)).
+FE_LR = 0.02
+
+
+def fe_models(design: Any, degree: int, elements_across: int, size: float | None = None) -> dict[str, Any]:
+    """Morphing FE models with the exact and the in situ gradient (serial, fixed element size).
+
+    ``size``: the element size (default: ``elements_across`` elements across the design's thinnest
+    thin end); a cut design gets the intact design's, so the two are meshed alike.
+    """
+    from mpi4py import MPI
+
+    from fem_mnn.fem.linear import FemOptions
+    from fem_mnn.fem.morph import MorphingFemModel
+    from fem_mnn.geometry.build import MeshOptions, mesh_size
+
+    mo = MeshOptions(dim=2, elements_across=elements_across)
+    mo = dataclasses.replace(mo, size=mesh_size(design, mo) if size is None else size)
+    opts = FemOptions(dim=2, degree=degree, mesh=mo)
+    return {g: LoadBasisModel(MorphingFemModel(design, opts, MPI.COMM_SELF, gradient=g)) for g in ("exact", "insitu")}
+
+
+def fe_config(task_name: str, epochs: int, seed: int) -> TrainConfig:
+    spring = paper_config(task_name)
+    return TrainConfig(
+        epochs=epochs,
+        lr=FE_LR,
+        batch_size=spring.batch_size,
+        parametrisation="clip",
+        shuffle=spring.shuffle,
+        seed=seed,
+        record_widths=False,
+    )
 
 
 def worker_count() -> int:

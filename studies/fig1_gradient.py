@@ -31,10 +31,10 @@ from typing import Any
 import numpy as np
 
 from fem_mnn.design import paper_sample
-from fem_mnn.design.rigidity import compatibility_matrix, free_dofs
 from fem_mnn.io.paper_data import Figure1, G, load_figure1
 from fem_mnn.io.report import StudyReport
 from fem_mnn.spring.network import SpringModel
+from fem_mnn.spring.si import SISprings
 
 NAME = "fig1_gradient"
 GRAM = G * 1e-3  # N per gram
@@ -47,60 +47,12 @@ def log(msg: str) -> None:
     print(f"[{NAME}] {msg}", file=sys.stderr, flush=True)
 
 
-# ------------------------------------------------------------------ SI spring model
-
-
-class SISprings:
-    """The paper sample's spring network in SI units (k N/m, u m), as the paper's FD used.
-
-    Solves many stiffness sets at once (batched dense LU), for the FD sweep.
-    """
-
-    def __init__(self) -> None:
-        d = paper_sample()
-        self.design = d
-        self.C = compatibility_matrix(d).toarray()
-        self.free = free_dofs(d)
-        self.k0 = d.material.E * 1e6 * (d.thickness * 1e-3) * (d.widths * 1e-3) / (d.lengths * 1e-3)
-        self.f = np.zeros(2 * d.n_nodes)
-        self.f[2 * LOAD_NODE + 1] = -FORWARD_GRAMS * GRAM
-        self.out = 2 * LOSS_NODE + 1
-
-    def solve(self, k: np.ndarray, f: np.ndarray) -> np.ndarray:
-        """u (m) for stiffness sets k (..., n_bonds) under one load f (N)."""
-        Cf = self.C[:, self.free]
-        D = np.einsum("bi,...b,bj->...ij", Cf, k, Cf)
-        x = np.linalg.solve(D, np.broadcast_to(f[self.free], D.shape[:-1])[..., None])[..., 0]
-        u = np.zeros(k.shape[:-1] + (self.C.shape[1],))
-        u[..., self.free] = x
-        return u
-
-    def loss(self, k: np.ndarray) -> np.ndarray:
-        return (self.solve(k, self.f)[..., self.out] + OFFSET_M) ** 2
-
-    def exact_gradient(self) -> tuple[np.ndarray, float]:
-        """dL/dk (m^2 per N/m... i.e. e * e_adj in m^2 with f_adj = -dL/du in N) and L."""
-        u = self.solve(self.k0, self.f)
-        fa = np.zeros_like(self.f)
-        fa[self.out] = -2.0 * (u[self.out] + OFFSET_M)
-        ua = self.solve(self.k0, fa)
-        return (self.C @ u) * (self.C @ ua), float((u[self.out] + OFFSET_M) ** 2)
-
-    def fd_width_forward(self, h: float) -> np.ndarray:
-        """Forward-difference gradient with respect to the widths (per mm), step h (mm) on each width."""
-        d = self.design
-        dk_dw = d.material.E * 1e6 * (d.thickness * 1e-3) / (d.lengths * 1e-3) * 1e-3  # N/m per mm
-        kp = self.k0 + h * np.diag(dk_dw)
-        return (self.loss(kp) - self.loss(self.k0[None])[0]) / h
-
-    def fd(self, h: float, central: bool) -> np.ndarray:
-        """FD gradient (n_bonds,) with absolute step h on each k (N/m)."""
-        nb = self.k0.size
-        kp = self.k0 + h * np.eye(nb)
-        if central:
-            km = self.k0 - h * np.eye(nb)
-            return (self.loss(kp) - self.loss(km)) / (2 * h)
-        return (self.loss(kp) - self.loss(self.k0[None])[0]) / h
+def si_springs() -> SISprings:
+    """The paper case in SI units (k N/m, u m): 10 g at id 12, L = (u_y,13 + 0.025 m)^2, for the FD sweeps."""
+    d = paper_sample()
+    f = np.zeros((d.n_nodes, 2))
+    f[LOAD_NODE, 1] = -FORWARD_GRAMS * GRAM
+    return SISprings(d, f, (LOSS_NODE, 1), OFFSET_M)
 
 
 # --------------------------------------------------------------------------- study
@@ -326,7 +278,7 @@ def compute(quick: bool, data_dir: str | Path | None = None) -> dict[str, Any]:
     f1 = load_figure1(paper_data_dir(data_dir))
     comparison, u_y14 = _grad_sim_comparison(f1)
     ours = np.asarray(comparison["5 g adjoint"]["grad_mm2_by_bond"])
-    si = SISprings()
+    si = si_springs()
     fd = _fd_sweep(si, quick)
     ip = int(np.argmin(f1.fd_error))
     fd["paper_best"] = [float(f1.fd_step[ip]), float(f1.fd_error[ip])]

@@ -41,8 +41,8 @@ from fem_mnn.contract import backprop
 from fem_mnn.design import paper_sample
 from fem_mnn.io.paper_data import load_figure2
 from fem_mnn.io.report import StudyReport
+from fem_mnn.learn import TrainResult, paper_config, train
 from fem_mnn.learn.tasks import behaviour_cross_entropy, behaviour_mse
-from fem_mnn.learn.training import TrainResult, paper_config, train
 from fem_mnn.spring.network import SpringModel
 
 NAME = "fig2_behaviour"

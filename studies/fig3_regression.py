@@ -40,9 +40,9 @@ from fem_mnn.contract import backprop, nominal_stiffness
 from fem_mnn.design import Design, paper_sample
 from fem_mnn.io.paper_data import load_figure3
 from fem_mnn.io.report import StudyReport
+from fem_mnn.learn import paper_config, train
 from fem_mnn.learn.losses import MSE
 from fem_mnn.learn.tasks import REGRESSION_COMPLIANCE, gram_force, regression
-from fem_mnn.learn.training import paper_config, train
 from fem_mnn.spring.network import SpringModel
 
 NAME = "fig3_regression"

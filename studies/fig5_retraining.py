@@ -27,58 +27,23 @@ from _common import close, figure, paper_data_dir, study_main
 
 import sys
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from _training_runs import Run, Variant, iris_task, log, run_many, run_task, summarise
+from _training_runs import CHAINS, Chain, Run, iris_task, log, run_many, run_task, summarise
 
 from fem_mnn.core.errors import InputError
-from fem_mnn.design import Design, paper_sample, validate
+from fem_mnn.design import paper_sample, without_bonds
 from fem_mnn.design.rigidity import zero_modes
 from fem_mnn.io.paper_data import load_figure5
 from fem_mnn.io.report import StudyReport
+from fem_mnn.learn import TrainConfig
 from fem_mnn.learn.tasks import REGRESSION_COMPLIANCE, regression
-from fem_mnn.learn.training import TrainConfig
 from fem_mnn.spring.network import SpringModel
 
 NAME = "fig5_retraining"
 TEACHER_SEED = 123
-
-
-@dataclass(frozen=True)
-class Chain:
-    """A retraining recipe: the Iris variant and the regression settings."""
-
-    key: str
-    label: str
-    iris: Variant
-    regression: dict[str, Any] = field(default_factory=dict)
-    reachable_target: bool = False
-
-
-CHAINS = (
-    Chain(
-        "faithful",
-        "authors' code (dL/dk in SI to the sigmoid latent; linear CE)",
-        Variant("faithful", "", {"paper_gradient": True}),
-        {"lr": 0.1, "beta": 10.0, "paper_gradient": True},
-    ),
-    Chain(
-        "clip+softmax",
-        "Adam on widths with projection; softmax CE (0.05 mm); Iris step 2e-2, regression step 1e-2",
-        Variant("clip+softmax", "", {"lr": 2e-2, "parametrisation": "clip"}, "softmax", 0.05),
-        {"lr": 1e-2, "parametrisation": "clip"},
-    ),
-    Chain(
-        "faithful, reachable regression",
-        "authors' code; regression target = compliance of a teacher lattice (random widths in range)",
-        Variant("faithful", "", {"paper_gradient": True}),
-        {"lr": 0.1, "beta": 10.0, "paper_gradient": True},
-        reachable_target=True,
-    ),
-)
 
 
 def teacher_compliance() -> np.ndarray:
@@ -89,23 +54,6 @@ def teacher_compliance() -> np.ndarray:
     f[0, 10, 1] = 1.0
     u = SpringModel(d).operator(w).solve(f).u[0]
     return np.array([u[12, 0], u[12, 1], u[13, 0], u[13, 1]])
-
-
-def cut_design(design: Design, cut: tuple[int, ...]) -> tuple[Design, np.ndarray]:
-    """The design without bonds ``cut`` (validated: raises InputError if floppy); returns (design, kept ids)."""
-    keep = np.setdiff1d(np.arange(design.n_bonds), np.asarray(cut, dtype=int))
-    d = Design(
-        nodes=design.nodes,
-        bonds=design.bonds[keep],
-        widths=design.widths[keep],
-        thickness=design.thickness,
-        material=design.material,
-        fixed=design.fixed,
-        geometry=design.geometry,
-        name=f"{design.name}-cut-{'-'.join(map(str, cut))}",
-    )
-    validate(d)
-    return d, keep
 
 
 # ----------------------------------------------------------------------- workers
@@ -135,7 +83,7 @@ def _switch_job(job: tuple[Chain, int, int, int]) -> tuple[Run, Run, Run]:
 
 def _damage_job(job: tuple[Chain, int, tuple[int, ...], np.ndarray, int]) -> Run:
     chain, split, cut, widths, epochs = job
-    d, keep = cut_design(paper_sample(), cut)
+    d, keep = without_bonds(paper_sample(), cut)
     return run_task(
         SpringModel(d),
         iris_task(d, split, chain.iris),
@@ -214,11 +162,11 @@ def _single_cuts() -> tuple[list[int], list[int]]:
     rigid, floppy = [], []
     for b in range(d0.n_bonds):
         try:
-            cut_design(d0, (b,))
+            without_bonds(d0, (b,))
             rigid.append(b)
         except InputError:
             floppy.append(b)
-    assert all(zero_modes(cut_design(d0, (b,))[0]).shape[1] == 0 for b in rigid)
+    assert all(zero_modes(without_bonds(d0, (b,))[0]).shape[1] == 0 for b in rigid)
     return rigid, floppy
 
 

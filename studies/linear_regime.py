@@ -47,6 +47,7 @@ import numpy as np
 from fem_mnn.design import paper_sample
 from fem_mnn.io.paper_data import G, load_figure1
 from fem_mnn.io.report import StudyReport, fmt
+from fem_mnn.learn.losses import OffsetLoss
 
 if TYPE_CHECKING:
     from fem_mnn.fem.nonlinear import NonlinearModel
@@ -58,23 +59,6 @@ MASSES_G = [0.25, 0.5, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0, 12.0, 14.0, 16.0
 OFFSETS_MM = [0.5, 1.0, 2.5, 5.0, 10.0, 15.0, 20.0, 25.0]
 QUICK_MASSES_G = [1.0, 5.0, 10.0, 20.0]
 QUICK_OFFSETS_MM = [1.0, 10.0, 25.0]
-
-
-class OffsetLoss:
-    """L = (u_y,node + c)^2 in SI units (m^2) with u in mm; dL/du in N (= 1/m * m^2 ... as the paper).
-
-    The paper's adjoint load is -dL/du with u in m: ``-2 (u_y / 1000 + c / 1000)`` N.
-    """
-
-    def __init__(self, node: int, offset_mm: float) -> None:
-        self.node = node
-        self.c = offset_mm
-
-    def __call__(self, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        r = (u[:, self.node, 1] + self.c) * 1e-3  # m
-        g = np.zeros_like(u)
-        g[:, self.node, 1] = 2.0 * r  # dL/du_m: the paper's adjoint force is its negative, in N
-        return r**2, g
 
 
 def cosine(a: np.ndarray, b: np.ndarray) -> float:

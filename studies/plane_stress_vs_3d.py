@@ -43,9 +43,9 @@ from _common import figure, log, study_main  # noqa: E402
 from fem_mnn.core.metrics import cosine  # noqa: E402
 from fem_mnn.design import paper_sample  # noqa: E402
 from fem_mnn.io.report import StudyReport  # noqa: E402
+from fem_mnn.learn import paper_config, train  # noqa: E402
 from fem_mnn.learn.losses import MSE  # noqa: E402
 from fem_mnn.learn.tasks import behaviour_cross_entropy, gram_force  # noqa: E402
-from fem_mnn.learn.training import paper_config, train  # noqa: E402
 from fem_mnn.spring.network import SpringModel  # noqa: E402
 
 NAME = "plane_stress_vs_3d"

@@ -30,7 +30,9 @@ for _v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):  # bef
     os.environ.setdefault(_v, "1")
 
 import dataclasses  # noqa: E402
+import functools  # noqa: E402
 import sys  # noqa: E402
+from collections.abc import Callable  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
@@ -47,8 +49,8 @@ from fem_mnn.design import paper_sample  # noqa: E402
 from fem_mnn.io.measured import load_cases, paper_records  # noqa: E402
 from fem_mnn.io.paper_data import load_figure1, load_figure2, load_figure3  # noqa: E402
 from fem_mnn.io.report import StudyReport  # noqa: E402
+from fem_mnn.learn import paper_config, train  # noqa: E402
 from fem_mnn.learn.tasks import behaviour_cross_entropy, gram_force, regression  # noqa: E402
-from fem_mnn.learn.training import paper_config, train  # noqa: E402
 from fem_mnn.spring.network import SpringModel  # noqa: E402
 
 NAME = "printed_predictions"
@@ -61,22 +63,21 @@ def with_E(design: Any, E: float) -> Any:
     return dataclasses.replace(design, material=dataclasses.replace(design.material, E=float(E)))
 
 
-class Predictor:
-    """Node displacements of a design at given widths under one model (FE meshes cached per widths)."""
+def displacements(model: str, degree: int, design: Any, loads: np.ndarray) -> np.ndarray:
+    """(n_cases, n_nodes, 2) node displacements of ``design`` at its widths: ``"spring"``, or ``"fem"`` (P``degree``, serial)."""
+    loads = np.asarray(loads, dtype=float)
+    loads = loads[None] if loads.ndim == 2 else loads
+    if model == "spring":
+        return SpringModel(design).operator().solve(loads).u
+    from mpi4py import MPI
 
-    def __init__(self, model: str, degree: int) -> None:
-        self.model, self.degree = model, degree
+    from fem_mnn.fem.linear import FemModel, FemOptions
 
-    def u(self, design: Any, loads: np.ndarray) -> np.ndarray:
-        loads = np.asarray(loads, dtype=float)
-        loads = loads[None] if loads.ndim == 2 else loads
-        if self.model == "spring":
-            return SpringModel(design).operator().solve(loads).u
-        from mpi4py import MPI
+    return FemModel(design, FemOptions(dim=2, degree=degree), MPI.COMM_SELF).operator().solve(loads).u
 
-        from fem_mnn.fem.linear import FemModel, FemOptions
 
-        return FemModel(design, FemOptions(dim=2, degree=self.degree), MPI.COMM_SELF).operator().solve(loads).u
+#: A model's displacements: ``predict(design, loads)`` (``displacements`` with the model and degree bound).
+Predict = Callable[[Any, np.ndarray], np.ndarray]
 
 
 def _fig2_load(design: Any) -> np.ndarray:
@@ -91,12 +92,12 @@ def _unit_load(design: Any) -> np.ndarray:
     return f
 
 
-def fit_E(pred: dict[str, Predictor], base: Any, meas: np.ndarray) -> dict[str, float]:
+def fit_E(pred: dict[str, Predict], base: Any, meas: np.ndarray) -> dict[str, float]:
     """Each model's E from the uniform network of Figure 2 (least squares, u ~ 1/E)."""
     E0 = base.material.E
     out = {}
     for m, p in pred.items():
-        u0 = p.u(base, _fig2_load(base))[0, [12, 13], 1]
+        u0 = p(base, _fig2_load(base))[0, [12, 13], 1]
         out[m] = float(E0 * (u0 @ u0) / (u0 @ meas))
     return out
 
@@ -121,7 +122,7 @@ def figure2(pred, E, fig2, spring_cap) -> dict[str, Any]:
         }
         for m, p in pred.items():
             d = with_E(base.with_widths(w), E[m])
-            row[m] = p.u(d, _fig2_load(d))[0, [12, 13], 1].tolist()
+            row[m] = p(d, _fig2_load(d))[0, [12, 13], 1].tolist()
         for m in ("measured", "paper_spring_E055", *pred):
             u = np.abs(np.array(row[m]))
             row[f"contrast_{m}"] = float(u[dominant] / u[1 - dominant])
@@ -172,7 +173,7 @@ def figure3(pred, E, fig3, seeds, spring_cap, degree, nonlinear) -> dict[str, An
         }
         for m, p in pred.items():
             d = with_E(base.with_widths(res.widths), E[m])
-            u = p.u(d, _unit_load(d))[0]
+            u = p(d, _unit_load(d))[0]
             row[m] = [float(u[12, 0]), float(u[12, 1]), float(u[13, 0]), float(u[13, 1])]
         runs.append(row)
         log(NAME, f"figure 3 seed {seed}: spring {row['spring'][1]:.3f}, fem {row['fem'][1]:.3f} mm/N")
@@ -235,7 +236,7 @@ def figure1(pred, E, data_dir, rng_seed: int = 0, n_boot: int = 4000) -> dict[st
     preds = {}
     for m, p in pred.items():
         d = with_E(base, E[m])
-        e = elongations(p.u(d, F), d)
+        e = elongations(p(d, F), d)
         preds[m] = (e[0] * e[1])[bonds]
     preds["paper grad_sim (E=0.55)"] = _paper_sim(fig1, bonds)
     share = np.sort(s**2)[::-1]
@@ -326,7 +327,7 @@ def compute(quick: bool, data_dir: str | Path | None = None) -> dict[str, Any]:
     """All numbers (no files). ``quick``: P1 FE, one regression seed, spring recipes capped at 300 epochs."""
     data_dir = paper_data_dir(data_dir)
     degree = 1 if quick else 2
-    pred = {m: Predictor(m, degree) for m in MODELS}
+    pred: dict[str, Predict] = {m: functools.partial(displacements, m, degree) for m in MODELS}
     fig2, fig3 = load_figure2(data_dir), load_figure3(data_dir)
     base = paper_sample()
     E = fit_E(pred, base, fig2.u1_exp)

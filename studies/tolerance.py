@@ -40,12 +40,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from _training_runs import fe_config, fe_models
 
 from fem_mnn.design import paper_sample
 from fem_mnn.io.report import StudyReport
+from fem_mnn.learn import paper_config, train
 from fem_mnn.learn.robust import RobustModel, WidthNoise
 from fem_mnn.learn.taskfile import paper_task
-from fem_mnn.learn.training import paper_config, train
 from fem_mnn.spring.network import SpringModel
 from fem_mnn.tolerance.analysis import tolerance_analysis
 
@@ -120,8 +121,6 @@ def _train_spring(
 
 def _train_fe(model: Any, task: Any, name: str, epochs: int, w0: np.ndarray) -> tuple[np.ndarray, float, dict]:
     """Transfer's workflow (b): FE fine-tuning with the exact gradient (its optimiser settings)."""
-    from transfer import fe_config
-
     t0 = time.perf_counter()
     res = train(model, task, fe_config(name, epochs, 0), widths0=w0)
     extra = {"metrics_fem": dict(res.final.metrics), "loss_curve_fem": [h.metrics["train_loss"] for h in res.history]}
@@ -180,8 +179,6 @@ def compute(quick: bool, data_dir: Any = None) -> dict[str, Any]:
             log(NAME, f"{name}: training {which}")
             if which == "fe":
                 if fe_model is None:  # transfer's morphing FE model of the paper's sample, one for every task
-                    from transfer import fe_models
-
                     fe_model = fe_models(base, p["degree"], p["elements_across"])["exact"]
                 w0 = np.array(row["nominal"]["widths"])
                 w, secs, extra = _train_fe(fe_model, task, name, p["fe_epochs"][name], w0)

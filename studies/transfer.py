@@ -27,7 +27,7 @@ Figure 5 (``studies/fig5_retraining``, the authors' recipe, chain "faithful"), o
   before and after the spring retraining; (b) FE retraining of the cut lattice from the Iris-1 widths.
 
 Solves: the loads of a task live on a few degrees of freedom (Iris: 4 input dofs; regression: 2), so
-by linearity ``u(f) = sum_d f_d u_d``: :class:`LoadBasisModel` solves the unit loads of those dofs
+by linearity ``u(f) = sum_d f_d u_d``: :class:`fem_mnn.fem.load_basis.LoadBasisModel` solves the unit loads of those dofs
 and combines them when a batch has more cases than dofs (the end-of-epoch evaluation of all cases,
 the in situ gradient's forward and adjoint). The exact gradient's shape derivative needs the fields
 of every case and still solves per case (one factorisation, one block solve per batch).
@@ -42,7 +42,6 @@ import os
 for _v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):  # before numpy loads
     os.environ.setdefault(_v, "1")
 
-import dataclasses  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -56,16 +55,14 @@ for _p in (str(ROOT), str(ROOT / "studies")):
         sys.path.insert(0, _p)
 
 from _common import figure, log, study_main  # noqa: E402
-from _training_runs import iris_task  # noqa: E402
-from fig5_retraining import CHAINS, cut_design  # noqa: E402
+from _training_runs import CHAINS, FE_LR, fe_config, fe_models, iris_task  # noqa: E402
 
-from fem_mnn.contract import Solution, as_cases, elongations  # noqa: E402
-from fem_mnn.design import paper_sample  # noqa: E402
+from fem_mnn.design import paper_sample, without_bonds  # noqa: E402
 from fem_mnn.io.report import StudyReport  # noqa: E402
+from fem_mnn.learn import TrainConfig, paper_config, train  # noqa: E402
 from fem_mnn.learn.evaluate import evaluate  # noqa: E402
 from fem_mnn.learn.taskfile import paper_task  # noqa: E402
 from fem_mnn.learn.tasks import REGRESSION_COMPLIANCE, regression  # noqa: E402
-from fem_mnn.learn.training import TrainConfig, paper_config, train  # noqa: E402
 from fem_mnn.spring.network import SpringModel  # noqa: E402
 
 NAME = "transfer"
@@ -88,9 +85,7 @@ FIG5_LABELS = {
     "switch-iris2": {"spring": "spring: ... -> Iris 2", "b": "(b) FE Iris 2 after (b) regression, exact"},
     "damage-iris": {"spring": "spring, cut, retrained", "b": "(b) FE cut, retrained from Iris 1, exact"},
 }
-#: FE optimiser: Adam on the widths (mm), projected onto the printable range.
-FE_LR = 0.02
-#: The cut of the damage case: fig5_retraining's headline cut (its first-epoch loss after the cut is the
+#: The cut of the damage case: Figure 5's headline cut (its first-epoch loss after the cut is the
 #: closest to the paper's), bond 22 between nodes 9 and 12 (0-based).
 DAMAGE_BOND = 22
 DAMAGE_NODES = (9, 12)
@@ -132,90 +127,6 @@ def plan(quick: bool) -> dict[str, Any]:
         "fig5_splits": [0, 1, 2],
         "fig5_spring_epochs": {"iris": 100, "regression": 5000},  # the paper's phases (fig5_retraining)
     }
-
-
-# ------------------------------------------------------------------ solves by linearity
-
-
-class _LoadBasisOperator:
-    """An FE operator whose :meth:`solve` of many cases combines the solutions of unit loads.
-
-    Every other attribute is the wrapped operator's. The loads of a batch are nonzero on a few
-    dofs only; when the batch has more cases than such dofs, ``u = F[:, dofs] @ U_unit`` (the
-    model is linear; loads on fixed nodes are reactions, ignored in both forms).
-    """
-
-    def __init__(self, op: Any, design: Any) -> None:
-        self.op = op
-        self._design = design
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.op, name)
-
-    def solve(self, loads: np.ndarray) -> Solution:
-        n = self._design.n_nodes
-        f = as_cases(loads, n).reshape(-1, 2 * n)
-        dofs = np.flatnonzero(np.any(f != 0.0, axis=0))
-        if f.shape[0] <= dofs.size:
-            return self.op.solve(f.reshape(-1, n, 2))
-        unit = np.zeros((dofs.size, 2 * n))
-        unit[np.arange(dofs.size), dofs] = 1.0
-        u_unit = self.op.solve(unit.reshape(-1, n, 2)).u
-        u = np.einsum("cd,dnk->cnk", f[:, dofs], u_unit)
-        return Solution(u=u, elongation=elongations(u, self._design))
-
-
-class LoadBasisModel:
-    """A morphing FE model whose operators solve many cases by linearity (:class:`_LoadBasisOperator`).
-
-    The exact gradient (shape derivative) gets the wrapped operator: it needs every case's field.
-    The in situ gradient only needs node displacements, so its forward and adjoint solves go
-    through the unit loads too (the adjoint loads sit on the output dofs).
-    """
-
-    def __init__(self, model: Any) -> None:
-        self.model = model
-        self.design = model.design
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.model, name)
-
-    def operator(self, widths: np.ndarray | None = None) -> _LoadBasisOperator:
-        return _LoadBasisOperator(self.model.operator(widths), self.design)
-
-    def backprop_operator(self, op: _LoadBasisOperator, loads: np.ndarray, loss: Any) -> Any:
-        return self.model.backprop_operator(op if self.model.gradient == "insitu" else op.op, loads, loss)
-
-
-def fe_models(design: Any, degree: int, elements_across: int, size: float | None = None) -> dict[str, Any]:
-    """Morphing FE models with the exact and the in situ gradient (serial, fixed element size).
-
-    ``size``: the element size (default: ``elements_across`` elements across the design's thinnest
-    thin end); a cut design gets the intact design's, so the two are meshed alike.
-    """
-    from mpi4py import MPI
-
-    from fem_mnn.fem.linear import FemOptions
-    from fem_mnn.fem.morph import MorphingFemModel
-    from fem_mnn.geometry.build import MeshOptions, mesh_size
-
-    mo = MeshOptions(dim=2, elements_across=elements_across)
-    mo = dataclasses.replace(mo, size=mesh_size(design, mo) if size is None else size)
-    opts = FemOptions(dim=2, degree=degree, mesh=mo)
-    return {g: LoadBasisModel(MorphingFemModel(design, opts, MPI.COMM_SELF, gradient=g)) for g in ("exact", "insitu")}
-
-
-def fe_config(task_name: str, epochs: int, seed: int) -> TrainConfig:
-    spring = paper_config(task_name)
-    return TrainConfig(
-        epochs=epochs,
-        lr=FE_LR,
-        batch_size=spring.batch_size,
-        parametrisation="clip",
-        shuffle=spring.shuffle,
-        seed=seed,
-        record_widths=False,
-    )
 
 
 def projected_gradient(model: Any, task: Any, widths: np.ndarray) -> np.ndarray:
@@ -369,7 +280,7 @@ def run_fig5(split: int, models: dict[str, Any], cut_models: dict[str, Any], p: 
     )
     sw_iris["distances_mm"] = _distances(sw_iris, (("spring", "b"),))
     # damage: the cut lattice, from the Iris-1 widths of its remaining bonds
-    dc, keep = cut_design(paper_sample(), (DAMAGE_BOND,))
+    dc, keep = without_bonds(paper_sample(), (DAMAGE_BOND,))
     cut_t = iris_task(dc, split, FIG5_CHAIN.iris)
     w_cut = r1.widths[keep]
     dmg: dict[str, Any] = {"task": "damage-iris", "split": split, "cut_bond": DAMAGE_BOND, "bond_ids": keep.tolist()}
@@ -402,7 +313,7 @@ def compute(quick: bool, data_dir: str | Path | None = None) -> dict[str, Any]:
             runs.append(run_task(name, split, models, spring, p, fe))
     if not np.array_equal(design.bonds[DAMAGE_BOND], DAMAGE_NODES):
         raise RuntimeError(f"bond {DAMAGE_BOND} is not between nodes {DAMAGE_NODES} in this design")
-    cut, _ = cut_design(design, (DAMAGE_BOND,))
+    cut, _ = without_bonds(design, (DAMAGE_BOND,))
     size = models["exact"].options.mesh.size  # the intact lattice's element size
     cut_models = fe_models(cut, p["degree"], p["elements_across"], size=size)
     for split in p["fig5_splits"]:

@@ -17,10 +17,10 @@ from conftest import need_dolfinx, run_cli
 
 from fem_mnn.design.files import save_design
 from fem_mnn.design.records import Design, Geometry, Material
+from fem_mnn.learn import paper_config, train
 from fem_mnn.learn.evaluate import evaluate
 from fem_mnn.learn.taskfile import paper_task
 from fem_mnn.learn.tasks import gram_force
-from fem_mnn.learn.training import paper_config, train
 from fem_mnn.spring.network import SpringModel
 
 # two bars from clamped feet (+-B, 0) to the apex (0, H): slender (L / w = 41), straight (no thin ends)

@@ -64,7 +64,7 @@ def test_ctrl_c_on_two_ranks_checkpoints_once_and_resumes(design_file, tmp_path)
 
     from conftest import child_env, cli_command
 
-    from fem_mnn.learn.training import load_checkpoint
+    from fem_mnn.learn import load_checkpoint
 
     out = tmp_path / "run"
     argv = ["fem", "train", str(design_file), "--task", "behaviour-ce", "--epochs", "400", "--degree", "1"]

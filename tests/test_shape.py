@@ -379,8 +379,8 @@ def test_fem_gradient_exact_uses_the_shape_derivative(tmp_path):
 
 
 def test_exact_training_steps_along_the_exact_gradient_and_resumes_exactly(tmp_path):
+    from fem_mnn.learn import paper_config, train
     from fem_mnn.learn.tasks import build_task
-    from fem_mnn.learn.training import paper_config, train
 
     d = paper_sample()
     task = build_task("behaviour-ce", d, seed=0)

@@ -69,32 +69,6 @@ def test_transfer_spring_switch_is_fig5s():
         assert np.array_equal(mine.widths, theirs.widths)
 
 
-def test_load_basis_solves_match_direct_solves():
-    """Solving the unit loads of the loaded dofs and combining them is the direct solve (linearity), to round-off."""
-    _need_fem()
-    from fem_mnn.design import paper_sample
-    from fem_mnn.learn.taskfile import paper_task
-
-    tr = study("transfer")
-    d = paper_sample()
-    models = tr.fe_models(d, 1, 2)
-    task = paper_task("iris", d, seed=0)
-    w = d.widths + np.linspace(-0.3, 0.3, d.n_bonds)
-    op = models["exact"].operator(w)
-    basis, direct = op.solve(task.train_loads), op.op.solve(task.train_loads)
-    scale = np.abs(direct.u).max()
-    # round-off of a sparse direct solve and a 4-term sum (measured ~1e-15)
-    assert np.abs(basis.u - direct.u).max() < 1e-12 * scale
-    assert np.abs(basis.elongation - direct.elongation).max() < 1e-12 * np.abs(direct.elongation).max()
-    # the in situ gradient through the unit loads (forward: 4 input dofs, adjoint: the output dofs) is the same
-    idx = np.arange(16)
-    ins = models["insitu"]
-    op = ins.operator(w)
-    g_basis = ins.backprop_operator(op, task.train_loads[idx], task.loss("train", idx)).grad_w
-    g_direct = ins.model.backprop_operator(op.op, task.train_loads[idx], task.loss("train", idx)).grad_w
-    assert np.abs(g_basis - g_direct).max() < 1e-10 * np.abs(g_direct).max()
-
-
 @slow
 def test_printed_predictions_use_one_E_per_model(shared_data):
     _need_fem()

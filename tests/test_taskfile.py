@@ -17,9 +17,10 @@ from conftest import ROOT, child_env, cli_command, need_dolfinx, run_cli
 
 from fem_mnn.core.errors import InputError
 from fem_mnn.design import load_design, paper_sample, save_design, triangular_patch, triangular_strip
+from fem_mnn.learn.checkpoint import load_checkpoint
+from fem_mnn.learn.config import PAPER_SETTINGS
 from fem_mnn.learn.taskfile import PAPER_TASK_FILES, load_task_file, paper_task, paper_task_path, task_from_dict
 from fem_mnn.learn.tasks import TASK_NAMES, build_task
-from fem_mnn.learn.training import PAPER_SETTINGS, load_checkpoint
 
 EXAMPLES = ROOT / "docs" / "examples"
 STRIP_TASK = EXAMPLES / "strip-regression.json"

@@ -13,9 +13,9 @@ from fem_mnn.contract import backprop
 from fem_mnn.core.errors import InputError
 from fem_mnn.design import paper_sample
 from fem_mnn.design.files import save_design
+from fem_mnn.learn import TrainConfig, train
 from fem_mnn.learn.robust import RobustModel, WidthNoise, check_noise_printable
 from fem_mnn.learn.taskfile import paper_task
-from fem_mnn.learn.training import TrainConfig, train
 from fem_mnn.spring.network import SpringModel
 from fem_mnn.tolerance.analysis import OutputLoss, spring_jacobian, tolerance_analysis
 

@@ -10,17 +10,9 @@ import pytest
 
 from fem_mnn.contract import backprop
 from fem_mnn.core.errors import InputError
+from fem_mnn.learn import Adam, TrainConfig, load_checkpoint, paper_config, train
+from fem_mnn.learn.config import latent_from_widths, latent_gradient, sigmoid_widths
 from fem_mnn.learn.tasks import behaviour_cross_entropy, behaviour_mse, iris, regression
-from fem_mnn.learn.training import (
-    Adam,
-    TrainConfig,
-    latent_from_widths,
-    latent_gradient,
-    load_checkpoint,
-    paper_config,
-    sigmoid_widths,
-    train,
-)
 from fem_mnn.spring.network import SpringModel
 
 EPS = math.sqrt(np.finfo(float).eps)

@@ -73,7 +73,8 @@ def _gradient(args: argparse.Namespace) -> int:
 
     # DOLFINx only now: the rest of the CLI must not need it
     try:
-        from fem_mnn.fem.linear import FemModel, FemOptions, fd_width_gradient, stiffness_factor_gradient, write_fields
+        from fem_mnn.fem.fields import write_fields
+        from fem_mnn.fem.linear import FemModel, FemOptions, fd_width_gradient, stiffness_factor_gradient
     except ModuleNotFoundError as exc:
         raise InputError(f"the FEM commands need DOLFINx, which is not installed ({exc.name})") from None
     from mpi4py import MPI

@@ -36,11 +36,11 @@ from fem_mnn.design.builders import paper_sample
 from fem_mnn.design.files import load_design, save_design
 from fem_mnn.design.printability import check_design
 from fem_mnn.design.records import Design
+from fem_mnn.learn import TrainConfig, paper_config, train
 from fem_mnn.learn.evaluate import evaluate
 from fem_mnn.learn.losses import MSE
 from fem_mnn.learn.taskfile import paper_task
 from fem_mnn.learn.tasks import TASK_NAMES, check_paper_lattice
-from fem_mnn.learn.training import TrainConfig, paper_config, train
 from fem_mnn.spring.network import SpringModel
 
 __all__ = ["STAGES", "RunCase", "StageResult", "parse_stages", "register"]

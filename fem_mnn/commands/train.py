@@ -30,10 +30,10 @@ from fem_mnn.commands._solver import add_solver_arguments, solver_options
 from fem_mnn.core.errors import InputError
 from fem_mnn.core.files import atomic_savefig, atomic_write_json, to_jsonable
 from fem_mnn.design.files import load_design, save_design
+from fem_mnn.learn import TrainConfig, paper_config, train
 from fem_mnn.learn.robust import RobustModel
 from fem_mnn.learn.taskfile import load_task_file, paper_task
 from fem_mnn.learn.tasks import TASK_NAMES, Task
-from fem_mnn.learn.training import TrainConfig, paper_config, train
 from fem_mnn.spring.network import SpringModel
 
 __all__ = ["DEFAULT_CHECKPOINT_EVERY", "register_fem", "register_spring", "run_train"]

@@ -6,7 +6,7 @@ and out), :mod:`.validate` (every defect named), :mod:`.rigidity` (zero-energy m
 beam outlines) and :mod:`.printability` (what the printer can make).
 """
 
-from fem_mnn.design.builders import paper_sample, triangular_patch, triangular_strip
+from fem_mnn.design.builders import paper_sample, triangular_patch, triangular_strip, without_bonds
 from fem_mnn.design.files import design_from_dict, load_design, parse_design, read_design_json, save_design
 from fem_mnn.design.outline import BeamLayout, beam_layout
 from fem_mnn.design.printability import PrintabilityReport, check_design
@@ -34,5 +34,6 @@ __all__ = [
     "triangular_patch",
     "triangular_strip",
     "validate",
+    "without_bonds",
     "zero_modes",
 ]

@@ -1,4 +1,4 @@
-"""Built-in designs: the paper's sample and triangular patches and strips of any size."""
+"""Built-in designs: the paper's sample, triangular patches and strips of any size, and a design with bonds cut."""
 
 from __future__ import annotations
 
@@ -165,3 +165,39 @@ def triangular_strip(
     return _lattice(
         nodes, a, width, thickness, material, geometry, (0, columns - 1), f"triangular-strip-{columns}x{rows}"
     )
+
+
+def without_bonds(design: Design, cut: tuple[int, ...] | list[int] | np.ndarray) -> tuple[Design, np.ndarray]:
+    """``design`` with bonds ``cut`` removed (a damaged lattice), validated.
+
+    Nodes, thickness, material, fixed nodes and geometry stay; the remaining bonds keep their
+    order and widths and are renumbered 0..n-1; the name gains ``-cut-<ids>``.
+
+    Args:
+        design: The intact design.
+        cut: Ids of the bonds to remove (0-based).
+
+    Returns:
+        ``(damaged design, kept)``: ``kept[i]`` is the id in ``design`` of the damaged design's bond i.
+
+    Raises:
+        InputError: a cut that leaves a floppy lattice or a node without bonds (:func:`validate`),
+            or an id that is not a bond of ``design``.
+    """
+    ids = np.asarray(cut, dtype=int).reshape(-1)
+    bad = ids[(ids < 0) | (ids >= design.n_bonds)]
+    if bad.size:
+        raise InputError(f"no such bond (bonds are 0..{design.n_bonds - 1})", field="cut", value=int(bad[0]))
+    keep = np.setdiff1d(np.arange(design.n_bonds), ids)
+    damaged = Design(
+        nodes=design.nodes,
+        bonds=design.bonds[keep],
+        widths=design.widths[keep],
+        thickness=design.thickness,
+        material=design.material,
+        fixed=design.fixed,
+        geometry=design.geometry,
+        name=f"{design.name}-cut-{'-'.join(map(str, ids.tolist()))}",
+    )
+    validate(damaged)
+    return damaged, keep

@@ -3,7 +3,7 @@
 Modules: :mod:`.meshing` (gmsh into DOLFINx), :mod:`.gmsh_import` (its linear-time,
 scattered import), :mod:`.linear` (the linear-elastic
 model, one factorisation for forward, adjoint and batches), :mod:`.extract` (per-bond
-quantities), :mod:`.nonlinear`, :mod:`.buckling`, :mod:`.calibration` (k(w) from
+quantities), :mod:`.load_basis` (many load cases by superposition), :mod:`.nonlinear`, :mod:`.buckling`, :mod:`.calibration` (k(w) from
 single-bond solves) and :mod:`.mechanical_checks`. Importing a module of this package
 imports DOLFINx; the package itself imports nothing until one of its names is used
 (``from fem_mnn.fem import FemModel`` imports :mod:`.linear`, and with it DOLFINx).
@@ -17,6 +17,7 @@ if TYPE_CHECKING:  # the public names; imported on first use by __getattr__ (fem
     from fem_mnn.fem.buckling import BucklingOptions, BucklingResult, buckling_analysis
     from fem_mnn.fem.calibration import CalibratedLaw, CalibrationTable, calibrate, calibrated_law
     from fem_mnn.fem.linear import FemModel, FemOperator, FemOptions, FemSolution
+    from fem_mnn.fem.load_basis import LoadBasisModel
     from fem_mnn.fem.mechanical_checks import CheckOptions, MaterialLimits, MechanicalReport, mechanical_report
     from fem_mnn.fem.meshing import MeshData, generate_mesh, load_mesh
     from fem_mnn.fem.morph import MorphingFemModel
@@ -34,6 +35,7 @@ __all__ = [
     "FemOperator",
     "FemOptions",
     "FemSolution",
+    "LoadBasisModel",
     "MaterialLimits",
     "MechanicalReport",
     "MeshData",

@@ -1,4 +1,7 @@
-"""FE fields for ParaView: P1 / DG0 projections in one VTU file that the package's own environment reads back.
+"""FE fields for ParaView: the full fields as VTX folders, and P1 / DG0 projections in one VTU file.
+
+:func:`write_fields` writes Functions (e.g. the P2 forward and adjoint fields) to a VTX
+``.bp`` folder, replaced as a whole.
 
 :func:`write_field_file` writes ``fields.vtu`` (VTK XML unstructured grid, compressed
 binary, through meshio) with
@@ -23,6 +26,8 @@ Collective: every rank sends its owned vertices and cells to rank 0, which write
 
 from __future__ import annotations
 
+import shutil
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +42,7 @@ import dolfinx
 import dolfinx.fem
 import ufl
 
-__all__ = ["FIELD_UNITS", "write_field_file"]
+__all__ = ["FIELD_UNITS", "write_field_file", "write_fields"]
 
 #: Every array of ``fields.vtu`` with its unit and meaning.
 FIELD_UNITS = {
@@ -130,5 +135,40 @@ def write_field_file(path: str | Path, disc: Any, forward: Any, adjoint: Any | N
         path.parent.mkdir(parents=True, exist_ok=True)
         with atomic_path(path) as tmp:
             meshio.write(str(tmp), out, file_format="vtu")
+    comm.barrier()
+    return path
+
+
+def write_fields(path: str | Path, functions: Sequence[Any]) -> Path:
+    """Write Functions (same space, e.g. one per load case) to a VTX ``.bp`` folder for ParaView (collective).
+
+    Higher-degree fields are written as they are (VTX supports P2 on the mesh).
+    The folder is written under a temporary name and renamed into place by rank 0,
+    so an interrupted run leaves the old folder or the new one, never half of one.
+    """
+    from dolfinx.io import VTXWriter
+
+    path = Path(path)
+    if path.suffix != ".bp":
+        path = path.with_suffix(".bp")
+    if not functions:
+        raise ValueError("nothing to write")
+    mesh = functions[0].function_space.mesh
+    comm = mesh.comm
+    tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
+    old = path.with_name(f".{path.stem}.old{path.suffix}")
+    if comm.rank == 0:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(tmp, ignore_errors=True)
+    comm.barrier()
+    with VTXWriter(comm, str(tmp), list(functions), engine="BP4") as w:
+        w.write(0.0)
+    comm.barrier()
+    if comm.rank == 0:
+        shutil.rmtree(old, ignore_errors=True)
+        if path.exists():
+            path.rename(old)  # directories cannot be replaced in one rename
+        tmp.rename(path)
+        shutil.rmtree(old, ignore_errors=True)
     comm.barrier()
     return path

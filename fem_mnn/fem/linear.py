@@ -39,11 +39,9 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
-import shutil
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Literal, NamedTuple
 
 import numpy as np
@@ -89,7 +87,6 @@ __all__ = [
     "ThetaGradient",
     "fd_width_gradient",
     "stiffness_factor_gradient",
-    "write_fields",
 ]
 
 
@@ -255,6 +252,41 @@ def _check_clamped(design: Design) -> None:
         )
 
 
+def _resource_estimate(options: FemOptions, n_cells: int, ranks: int, n_dofs: int | None = None) -> FeEstimate:
+    """Size and memory of the problem with the solver it will get; refused (InputError) over the memory limit.
+
+    Args:
+        options: Dimension, degree and the requested linear solver (``auto`` picks by size).
+        n_cells: Cells of the mesh (predicted before meshing, or the mesh's).
+        ranks: MPI ranks.
+        n_dofs: The mesh's dofs once meshed; None = from ``n_cells``.
+    """
+    est = estimate_fe(options.dim, options.degree, n_cells, n_dofs=n_dofs, ranks=ranks)
+    if _solvers.choose(options.linear_solver, est.n_dofs, options.dim) == "iterative":
+        est = estimate_fe(options.dim, options.degree, n_cells, n_dofs=n_dofs, ranks=ranks, iterative=True)
+    check_memory(est)
+    return est
+
+
+def _estimate_before_meshing(design: Design, options: FemOptions, mesh_options: Any, ranks: int) -> FeEstimate | None:
+    """The resource estimate from the predicted cell count, so an impossible problem is refused before meshing.
+
+    None for a foreign mesher (or no gmsh), and for a design the prediction cannot handle:
+    it goes on to the mesher, which says what is wrong with it.
+    """
+    try:
+        from fem_mnn.geometry.build import MeshOptions, estimate_cells
+    except ImportError:  # no gmsh: a foreign mesher
+        return None
+    if not isinstance(mesh_options, MeshOptions):
+        return None
+    try:
+        cells = estimate_cells(design, mesh_options)
+    except Exception:
+        return None
+    return _resource_estimate(options, cells, ranks)
+
+
 class Discretisation:
     """Mesh, spaces, boundary condition and compiled forms of one design's geometry.
 
@@ -283,115 +315,22 @@ class Discretisation:
     def __init__(self, design: Design, options: FemOptions, comm: Any, mesher: Mesher, loud: bool = True) -> None:
         _check_clamped(design)
         mesh_options = options.mesh_options()
-        self.estimate: FeEstimate | None = None
-        """Memory and size estimate (:mod:`fem_mnn.core.resources`), with the mesh's dofs once meshed."""
-        try:
-            from fem_mnn.geometry.build import MeshOptions, estimate_cells
-        except ImportError:  # no gmsh: a foreign mesher
-            MeshOptions = None  # noqa: N806
-        predicted = 0.0
-        if MeshOptions is not None and isinstance(mesh_options, MeshOptions):
-            # before meshing: cells from the lattice's area and the element size (a design the
-            # estimate cannot handle goes on to the mesher, which says what is wrong with it)
-            try:
-                cells = estimate_cells(design, mesh_options)
-            except Exception:
-                cells = None
-            if cells is not None:
-                est0 = estimate_fe(options.dim, options.degree, cells, ranks=comm.size)
-                if _solvers.choose(options.linear_solver, est0.n_dofs, options.dim) == "iterative":
-                    est0 = estimate_fe(options.dim, options.degree, cells, ranks=comm.size, iterative=True)
-                self.estimate = est0
-                check_memory(self.estimate)
-                predicted = _predicted_seconds("mesh", self.estimate)
-        t0 = time.perf_counter()
-        what = f"meshing {design.name or 'the design'} ({options.dim}D" + (
-            f", about {self.estimate.n_cells:.2g} cells)" if self.estimate else ")"
-        )
-        with _step(what, predicted, loud):
-            md = mesher(design, mesh_options, comm)
-        self.t_mesh = time.perf_counter() - t0
-        t0 = time.perf_counter()
         self.design = design
-        self.mesh, self.cell_tags, self.facet_tags, self.info = md.mesh, md.cell_tags, md.facet_tags, md.info
-        mesh = self.mesh
-        self.comm = mesh.comm
-        self.gdim = mesh.geometry.dim
-        self.tdim = mesh.topology.dim
-        if self.gdim != options.dim:
-            raise EngineError(f"mesher returned a {self.gdim}D mesh for dim={options.dim}")
-        self.n_owned_cells = mesh.topology.index_map(self.tdim).size_local
-        self.V = dolfinx.fem.functionspace(mesh, ("Lagrange", options.degree, (self.gdim,)))
-        # before assembly and factorisation: the mesh's own dof count
-        im = self.V.dofmap.index_map
-        self.estimate = estimate_fe(
-            options.dim,
-            options.degree,
-            mesh.topology.index_map(self.tdim).size_global,
-            n_dofs=im.size_global * self.V.dofmap.index_map_bs,
-            ranks=self.comm.size,
-            iterative=_solvers.choose(options.linear_solver, im.size_global * self.V.dofmap.index_map_bs, self.gdim)
-            == "iterative",
-        )
-        check_memory(self.estimate)
-        log.log(
-            logging.INFO
-            if loud and _predicted_seconds("factorise", self.estimate) >= LONG_STEP_SECONDS
-            else logging.DEBUG,
-            "%s",
-            f"{self.estimate.n_cells} cells, {self.estimate.describe()}: about "
-            f"{self.estimate.memory_bytes / 1e9:.2g} GB (limit: --max-memory-gb)",
-        )
         self.loud = loud
         self._n_operators = 0
-        self.regions = region_map(mesh, self.cell_tags, design.n_nodes, design.n_bonds)
-        missing = np.setdiff1d(np.arange(design.n_bonds), self._global_ids(self.regions.bond_of_cell))
-        if missing.size:
-            raise EngineError(f"mesh has no cells tagged for bond {int(missing[0])}")
-        z_mid = 0.0
-        if self.gdim == 3:
-            z = mesh.geometry.x[:, 2]
-            lo = self.comm.allreduce(float(z.min()) if z.size else np.inf, op=MPI.MIN)
-            hi = self.comm.allreduce(float(z.max()) if z.size else -np.inf, op=MPI.MAX)
-            z_mid = 0.5 * (lo + hi)
-        self.extractor = Extractor(self.V, self.regions, design.nodes, z_mid=z_mid)
-        self.measure = self.extractor.measure
-
-        # clamp: every dof of the junction cells (ghosts included) of the fixed nodes
-        clamp_tags = [_tags.node_tag(j) for j in design.fixed] + [_tags.overlap_tag(j) for j in design.fixed]
-        cells = np.unique(np.concatenate([self.cell_tags.find(tg) for tg in clamp_tags])).astype(np.int32)
-        dofs = dolfinx.fem.locate_dofs_topological(self.V, self.tdim, cells)
-        zero = np.zeros(self.gdim, dtype=PETSc.ScalarType)
-        self.bc = dolfinx.fem.dirichletbc(zero, dofs, self.V)
-
-        # DG0 coefficients: stiffness factor theta and body-force density f
-        self.Q = dolfinx.fem.functionspace(mesh, ("DG", 0))
-        self.Qv = dolfinx.fem.functionspace(mesh, ("DG", 0, (self.gdim,)))
-        self.theta = dolfinx.fem.Function(self.Q, name="theta")
-        self.force = dolfinx.fem.Function(self.Qv, name="load_density")
-        self._cell_dof = self.Q.dofmap.list[: self.n_owned_cells, 0]
-        self._cell_dof_v = self.Qv.dofmap.list[: self.n_owned_cells, 0]
-
-        mat = design.material
-        E, nu = mat.E, mat.nu
-        mu, lam = lame_parameters(E, nu, plane_stress=self.gdim == 2)
-        self.mu = dolfinx.fem.Constant(mesh, PETSc.ScalarType(mu))
-        self.lam = dolfinx.fem.Constant(mesh, PETSc.ScalarType(lam))
-        # thickness factor of the plane-stress weak form (loads carry it implicitly)
-        self.tfac = dolfinx.fem.Constant(mesh, PETSc.ScalarType(design.thickness if self.gdim == 2 else 1.0))
-
-        u, v = ufl.TrialFunction(self.V), ufl.TestFunction(self.V)
-        dx = ufl.dx(domain=mesh)
-        self.a_form = dolfinx.fem.form(self.tfac * self.theta * ufl.inner(self.sigma(u), self.eps(v)) * dx)
-        # sum_j F_j / |Omega_j| int_{Omega_j} v dx: the same integrals as the region average
-        self.L_form = dolfinx.fem.form(ufl.inner(self.force, v) * dx)
-
-        # energy products sigma_E(u):eps(w) per cell (base modulus, no theta)
-        self._eu = dolfinx.fem.Function(self.V)
-        self._ev = dolfinx.fem.Function(self.V)
-        self._energy = CellIntegrator(
-            mesh, lambda q: self.tfac * ufl.inner(self.sigma(self._eu), self.eps(self._ev)) * q * dx, 1
-        )
+        self.estimate: FeEstimate | None = _estimate_before_meshing(design, options, mesh_options, comm.size)
+        """Memory and size estimate (:mod:`fem_mnn.core.resources`), with the mesh's dofs once meshed."""
+        t0 = time.perf_counter()
+        md = self._mesh(design, options, mesh_options, comm, mesher)
+        self.t_mesh = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        self._take_mesh(md, options)
+        self.V = dolfinx.fem.functionspace(self.mesh, ("Lagrange", options.degree, (self.gdim,)))
+        self.estimate = self._estimate_of_mesh(options)  # before assembly and factorisation: the mesh's own dofs
+        self._map_regions(design)
+        self.bc = self._clamp(design)
+        self._make_coefficients(design)
+        self._compile_forms()
         self.width_map = None  # fem_mnn.fem.width_map.WidthMap of this mesh, made on demand (fem_mnn.fem.shape)
         self._region_matrices = None
         self._rm_version = -1
@@ -400,6 +339,90 @@ class Discretisation:
         """Incremented whenever the mesh nodes move (:mod:`fem_mnn.fem.morph`): caches of geometry-dependent data key on it."""
         self.t_setup = time.perf_counter() - t0
 
+    # -------------------------------------------------------------- construction steps
+    def _mesh(self, design: Design, options: FemOptions, mesh_options: Any, comm: Any, mesher: Mesher) -> Any:
+        """The mesher's output for ``design`` (collective), announced when predicted to be long."""
+        est = self.estimate
+        what = f"meshing {design.name or 'the design'} ({options.dim}D" + (
+            f", about {est.n_cells:.2g} cells)" if est else ")"
+        )
+        with _step(what, _predicted_seconds("mesh", est) if est else 0.0, self.loud):
+            return mesher(design, mesh_options, comm)
+
+    def _take_mesh(self, md: Any, options: FemOptions) -> None:
+        """Keep the mesh, its tags and sizes; refuse a mesh of the wrong dimension."""
+        self.mesh, self.cell_tags, self.facet_tags, self.info = md.mesh, md.cell_tags, md.facet_tags, md.info
+        self.comm = self.mesh.comm
+        self.gdim = self.mesh.geometry.dim
+        self.tdim = self.mesh.topology.dim
+        if self.gdim != options.dim:
+            raise EngineError(f"mesher returned a {self.gdim}D mesh for dim={options.dim}")
+        self.n_owned_cells = self.mesh.topology.index_map(self.tdim).size_local
+
+    def _estimate_of_mesh(self, options: FemOptions) -> FeEstimate:
+        """The resource estimate with the mesh's cells and dofs (refused over the memory limit), logged."""
+        im = self.V.dofmap.index_map
+        n_cells = self.mesh.topology.index_map(self.tdim).size_global
+        est = _resource_estimate(options, n_cells, self.comm.size, n_dofs=im.size_global * self.V.dofmap.index_map_bs)
+        log.log(
+            logging.INFO if self.loud and _predicted_seconds("factorise", est) >= LONG_STEP_SECONDS else logging.DEBUG,
+            "%s",
+            f"{est.n_cells} cells, {est.describe()}: about {est.memory_bytes / 1e9:.2g} GB (limit: --max-memory-gb)",
+        )
+        return est
+
+    def _map_regions(self, design: Design) -> None:
+        """Cell -> bond / node maps, the extractor of node quantities and the region measures."""
+        self.regions = region_map(self.mesh, self.cell_tags, design.n_nodes, design.n_bonds)
+        missing = np.setdiff1d(np.arange(design.n_bonds), self._global_ids(self.regions.bond_of_cell))
+        if missing.size:
+            raise EngineError(f"mesh has no cells tagged for bond {int(missing[0])}")
+        z_mid = 0.0
+        if self.gdim == 3:
+            z = self.mesh.geometry.x[:, 2]
+            lo = self.comm.allreduce(float(z.min()) if z.size else np.inf, op=MPI.MIN)
+            hi = self.comm.allreduce(float(z.max()) if z.size else -np.inf, op=MPI.MAX)
+            z_mid = 0.5 * (lo + hi)
+        self.extractor = Extractor(self.V, self.regions, design.nodes, z_mid=z_mid)
+        self.measure = self.extractor.measure
+
+    def _clamp(self, design: Design) -> Any:
+        """Zero displacement on every dof of the junction cells (ghosts included) of the fixed nodes."""
+        clamp_tags = [_tags.node_tag(j) for j in design.fixed] + [_tags.overlap_tag(j) for j in design.fixed]
+        cells = np.unique(np.concatenate([self.cell_tags.find(tg) for tg in clamp_tags])).astype(np.int32)
+        dofs = dolfinx.fem.locate_dofs_topological(self.V, self.tdim, cells)
+        zero = np.zeros(self.gdim, dtype=PETSc.ScalarType)
+        return dolfinx.fem.dirichletbc(zero, dofs, self.V)
+
+    def _make_coefficients(self, design: Design) -> None:
+        """DG0 stiffness factor theta and body-force density f; the Lame constants and the thickness factor."""
+        mesh = self.mesh
+        self.Q = dolfinx.fem.functionspace(mesh, ("DG", 0))
+        self.Qv = dolfinx.fem.functionspace(mesh, ("DG", 0, (self.gdim,)))
+        self.theta = dolfinx.fem.Function(self.Q, name="theta")
+        self.force = dolfinx.fem.Function(self.Qv, name="load_density")
+        self._cell_dof = self.Q.dofmap.list[: self.n_owned_cells, 0]
+        self._cell_dof_v = self.Qv.dofmap.list[: self.n_owned_cells, 0]
+        mu, lam = lame_parameters(design.material.E, design.material.nu, plane_stress=self.gdim == 2)
+        self.mu = dolfinx.fem.Constant(mesh, PETSc.ScalarType(mu))
+        self.lam = dolfinx.fem.Constant(mesh, PETSc.ScalarType(lam))
+        # thickness factor of the plane-stress weak form (loads carry it implicitly)
+        self.tfac = dolfinx.fem.Constant(mesh, PETSc.ScalarType(design.thickness if self.gdim == 2 else 1.0))
+
+    def _compile_forms(self) -> None:
+        """The stiffness and load forms, and the per-cell energy product sigma_E(u):eps(w) (base modulus, no theta)."""
+        u, v = ufl.TrialFunction(self.V), ufl.TestFunction(self.V)
+        dx = ufl.dx(domain=self.mesh)
+        self.a_form = dolfinx.fem.form(self.tfac * self.theta * ufl.inner(self.sigma(u), self.eps(v)) * dx)
+        # sum_j F_j / |Omega_j| int_{Omega_j} v dx: the same integrals as the region average
+        self.L_form = dolfinx.fem.form(ufl.inner(self.force, v) * dx)
+        self._eu = dolfinx.fem.Function(self.V)
+        self._ev = dolfinx.fem.Function(self.V)
+        self._energy = CellIntegrator(
+            self.mesh, lambda q: self.tfac * ufl.inner(self.sigma(self._eu), self.eps(self._ev)) * q * dx, 1
+        )
+
+    # ---------------------------------------------------------------------- access
     def region_matrices(self) -> RegionMatrices | None:
         """Sparse region-integral and load matrices of the current geometry (affine simplices), else None."""
         if self._region_matrices is None:
@@ -510,29 +533,40 @@ class FemOperator:
             "extract": 0.0,
         }
 
-        t0 = time.perf_counter()
         disc.set_theta(self.stiffness_factors)
         if reuse is not None and reuse._disc is disc:
-            # same mesh topology (moved nodes): same Mat and KSP, numeric refactorisation only
-            A = reuse.A
-            A.zeroEntries()
-            dolfinx.fem.petsc.assemble_matrix(A, disc.a_form, bcs=[disc.bc])
-            A.assemble()
-            self.A = A
-            self.timings["assemble"] = time.perf_counter() - t0
-            t0 = time.perf_counter()
-            ksp = reuse.ksp
-            _solvers.refresh_ksp(ksp, A, disc.V)
-            self.ksp = ksp
-            self.linear_solver = reuse.linear_solver
-            self.n_factorisations += 1
-            self.timings["factorise"] = time.perf_counter() - t0
-            self.block_solve = _solvers.is_direct(ksp)
-            self.fast_batches = True
-            return
+            self._refactorise(reuse)
+        else:
+            self._assemble_and_factorise()
+        self.n_factorisations += 1
+        self.block_solve = _solvers.is_direct(self.ksp)
+        """Serial batches go through one MatMatSolve (faster per case than a loop); direct solver only."""
+        self.fast_batches = True
+        """Straight-sided meshes: loads and region averages of a batch as sparse products."""
+
+    def _refactorise(self, reuse: FemOperator) -> None:
+        """Same mesh topology (moved nodes): ``reuse``'s Mat and KSP, numeric refactorisation only."""
+        disc = self._disc
+        t0 = time.perf_counter()
+        A = reuse.A
+        A.zeroEntries()
+        dolfinx.fem.petsc.assemble_matrix(A, disc.a_form, bcs=[disc.bc])
+        A.assemble()
+        self.A = A
+        self.timings["assemble"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        _solvers.refresh_ksp(reuse.ksp, A, disc.V)
+        self.ksp = reuse.ksp
+        self.linear_solver = reuse.linear_solver
+        self.timings["factorise"] = time.perf_counter() - t0
+
+    def _assemble_and_factorise(self) -> None:
+        """A new matrix and KSP (the first operator of a mesh announces its long steps)."""
+        disc = self._disc
         est = disc.estimate
         loud = disc.loud and disc._n_operators == 0
         disc._n_operators += 1
+        t0 = time.perf_counter()
         with _step(f"assembling {est.n_dofs} dofs", _predicted_seconds("assemble", est), loud):
             A = dolfinx.fem.petsc.assemble_matrix(disc.a_form, bcs=[disc.bc])
             A.assemble()
@@ -553,14 +587,8 @@ class FemOperator:
         )
         step = "factorise" if self.linear_solver == "direct" else "precondition"
         with _step(what, _predicted_seconds(step, est), loud):
-            ksp = _solvers.make_ksp(A, disc.V, self.linear_solver, self.options.solver, self.options.petsc_options)
-        self.ksp = ksp
-        self.n_factorisations += 1
+            self.ksp = _solvers.make_ksp(A, disc.V, self.linear_solver, self.options.solver, self.options.petsc_options)
         self.timings["factorise"] = time.perf_counter() - t0
-        self.block_solve = _solvers.is_direct(ksp)
-        """Serial batches go through one MatMatSolve (faster per case than a loop); direct solver only."""
-        self.fast_batches = True
-        """Straight-sided meshes: loads and region averages of a batch as sparse products."""
 
     # ------------------------------------------------------------------ access
     @property
@@ -628,25 +656,13 @@ class FemOperator:
         d = self._disc
         f = as_cases(loads, self.design.n_nodes)
         nc = f.shape[0]
-        u_nodes = np.zeros((nc, self.design.n_nodes, 2))
-        u_avg = np.zeros_like(u_nodes)
-        rot = np.zeros((nc, self.design.n_nodes))
         t0 = time.perf_counter()
         rm = d.region_matrices() if self.fast_batches else None
         fields = [dolfinx.fem.Function(d.V, name=f"u_{c}") for c in range(nc)]
         if rm is not None:
-            self._solve_batch(rm, f, fields)
+            self._solve_loads_block(rm, f, fields)
         else:
-            rhs = [self._rhs(f[c]) for c in range(nc)]
-            if nc > 1 and d.comm.size == 1 and self.block_solve:
-                self._solve_block(rhs, fields)
-            else:
-                for b, uh in zip(rhs, fields, strict=True):
-                    self.ksp.solve(b, uh.x.petsc_vec)
-                    _solvers.check_converged(self.ksp)
-                    self.iterations.append(self.ksp.getIterationNumber())
-            for b in rhs:
-                b.destroy()
+            self._solve_assembled(f, fields)
         for uh in fields:
             uh.x.scatter_forward()
         self.n_solves += nc
@@ -654,21 +670,7 @@ class FemOperator:
         self.timings["solve"] += t1 - t0
         if t1 - t0 >= LONG_STEP_SECONDS and d.loud:
             log.info("solved %d load case(s): %.1f s", nc, t1 - t0)
-        if rm is not None:
-            U = np.empty((rm.n_local, nc))
-            for c, uh in enumerate(fields):
-                U[:, c] = uh.x.array
-            avg, r = d.extractor.node_quantities_block(U, rm)
-            u_avg[:] = avg[:, :, :2]
-            rot[:] = r
-            for c, uh in enumerate(fields):
-                u_nodes[c] = u_avg[c] if self.options.measure == "average" else d.extractor.centre_values(uh)[:, :2]
-        else:
-            for c, uh in enumerate(fields):
-                avg, r = d.extractor.node_quantities(uh)
-                u_avg[c] = avg[:, :2]
-                rot[c] = r
-                u_nodes[c] = u_avg[c] if self.options.measure == "average" else d.extractor.centre_values(uh)[:, :2]
+        u_nodes, u_avg, rot = self._node_values(fields, rm)
         self.timings["extract"] += time.perf_counter() - t1
         return FemSolution(
             u=u_nodes,
@@ -678,6 +680,35 @@ class FemOperator:
             fields=fields,
         )
 
+    def _node_values(self, fields: list, rm: RegionMatrices | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Node displacements (by the model's measure), region averages and rotations of every field (collective).
+
+        With region matrices the averages of the whole batch are one sparse product; else each
+        field is reduced on its own.
+        """
+        d = self._disc
+        nc, n_nodes = len(fields), self.design.n_nodes
+        u_avg = np.zeros((nc, n_nodes, 2))
+        rot = np.zeros((nc, n_nodes))
+        if rm is not None:
+            U = np.empty((rm.n_local, nc))
+            for c, uh in enumerate(fields):
+                U[:, c] = uh.x.array
+            avg, r = d.extractor.node_quantities_block(U, rm)
+            u_avg[:] = avg[:, :, :2]
+            rot[:] = r
+        else:
+            for c, uh in enumerate(fields):
+                avg, r = d.extractor.node_quantities(uh)
+                u_avg[c] = avg[:, :2]
+                rot[c] = r
+        if self.options.measure == "average":
+            return u_avg.copy(), u_avg, rot
+        u_nodes = np.zeros_like(u_avg)
+        for c, uh in enumerate(fields):
+            u_nodes[c] = d.extractor.centre_values(uh)[:, :2]
+        return u_nodes, u_avg, rot
+
     def _load_block(self, rm: RegionMatrices, f: np.ndarray) -> np.ndarray:
         """(n_local_dofs, n_cases) load vectors before the ghost exchange and the clamp (local)."""
         d = self._disc
@@ -686,27 +717,18 @@ class FemOperator:
         dens[:, :, :2] = f / d.measure[None, :, None]
         return np.asarray(rm.load @ dens.reshape(f.shape[0], -1).T)
 
-    def _solve_batch(self, rm: RegionMatrices, f: np.ndarray, fields: list) -> None:
+    def _use_block_solve(self, n_cases: int) -> bool:
+        """One MatMatSolve for the batch: serial, the direct solver, more than one case."""
+        return self._disc.comm.size == 1 and self.block_solve and n_cases > 1
+
+    def _solve_loads_block(self, rm: RegionMatrices, f: np.ndarray, fields: list) -> None:
         """All cases: loads by one sparse product, solves by one MatMatSolve (serial) or per case."""
         d = self._disc
-        nc = f.shape[0]
         B = self._load_block(rm, f)
         bc = d.bc_rows()
-        if d.comm.size == 1 and self.block_solve and nc > 1:
+        if self._use_block_solve(f.shape[0]):
             B[bc, :] = 0.0
-            n = B.shape[0]
-            Bm = PETSc.Mat().createDense((n, nc), array=np.asfortranarray(B), comm=PETSc.COMM_SELF)
-            Xm = PETSc.Mat().createDense((n, nc), comm=PETSc.COMM_SELF)
-            Xm.setUp()
-            try:
-                self.ksp.getPC().getFactorMatrix().matSolve(Bm, Xm)
-            except PETSc.Error as exc:
-                raise EngineError(f"MUMPS block solve failed: {exc}") from None
-            X = Xm.getDenseArray(readonly=True)
-            for c, uh in enumerate(fields):
-                uh.x.array[:n] = X[:, c]
-            Bm.destroy()
-            Xm.destroy()
+            self._mat_mat_solve(B, fields)
             return
         for c, uh in enumerate(fields):
             b = dolfinx.fem.petsc.create_vector(d.V)
@@ -714,10 +736,22 @@ class FemOperator:
                 loc.array[:] = B[:, c]
             b.ghostUpdate(addv=PETSc.InsertMode.ADD, mode=PETSc.ScatterMode.REVERSE)
             b.array[bc] = 0.0
-            self.ksp.solve(b, uh.x.petsc_vec)
+            self._ksp_solve(b, uh)
             b.destroy()
-            _solvers.check_converged(self.ksp)
-            self.iterations.append(self.ksp.getIterationNumber())
+
+    def _solve_assembled(self, f: np.ndarray, fields: list) -> None:
+        """All cases, each load vector assembled from the load form (curved meshes, or no region matrices)."""
+        rhs = [self._rhs(f[c]) for c in range(f.shape[0])]
+        if self._use_block_solve(len(rhs)):
+            B = np.empty((rhs[0].getLocalSize(), len(rhs)), order="F")
+            for c, b in enumerate(rhs):
+                B[:, c] = b.array_r
+            self._mat_mat_solve(B, fields)
+        else:
+            for b, uh in zip(rhs, fields, strict=True):
+                self._ksp_solve(b, uh)
+        for b in rhs:
+            b.destroy()
 
     def _rhs(self, F: np.ndarray) -> Any:
         """Assembled load vector of nodal forces F (n_nodes, 2), zero on clamped dofs."""
@@ -731,24 +765,28 @@ class FemOperator:
         dolfinx.fem.petsc.set_bc(b, [d.bc])
         return b
 
-    def _solve_block(self, rhs: list, fields: list) -> None:
-        """All right-hand sides at once through the factor's MatMatSolve (serial only)."""
-        n = rhs[0].getLocalSize()
-        B = np.empty((n, len(rhs)), order="F")
-        for c, b in enumerate(rhs):
-            B[:, c] = b.array_r
-        Bm = PETSc.Mat().createDense((n, len(rhs)), array=B, comm=PETSc.COMM_SELF)
-        Xm = PETSc.Mat().createDense((n, len(rhs)), comm=PETSc.COMM_SELF)
+    def _ksp_solve(self, b: Any, uh: Any) -> None:
+        """One right-hand side through the KSP into ``uh`` (collective); a failed solve raises."""
+        self.ksp.solve(b, uh.x.petsc_vec)
+        _solvers.check_converged(self.ksp)
+        self.iterations.append(self.ksp.getIterationNumber())
+
+    def _mat_mat_solve(self, B: np.ndarray, fields: list) -> None:
+        """Every column of ``B`` (n_dofs, n_cases; clamped rows zero) through the factor's MatMatSolve (serial only)."""
+        n, nc = B.shape
+        Bm = PETSc.Mat().createDense((n, nc), array=np.asfortranarray(B), comm=PETSc.COMM_SELF)
+        Xm = PETSc.Mat().createDense((n, nc), comm=PETSc.COMM_SELF)
         Xm.setUp()
         try:
             self.ksp.getPC().getFactorMatrix().matSolve(Bm, Xm)
+            X = Xm.getDenseArray(readonly=True)
+            for c, uh in enumerate(fields):
+                uh.x.petsc_vec.array_w[:] = X[:, c]
         except PETSc.Error as exc:
             raise EngineError(f"MUMPS block solve failed: {exc}") from None
-        X = Xm.getDenseArray(readonly=True)
-        for c, uh in enumerate(fields):
-            uh.x.petsc_vec.array_w[:] = X[:, c]
-        Bm.destroy()
-        Xm.destroy()
+        finally:
+            Bm.destroy()
+            Xm.destroy()
 
     def solve(self, loads: np.ndarray) -> Solution:
         """Node displacements and elongations for every load case (collective; one factorisation)."""
@@ -958,39 +996,3 @@ def _fixed_size_model(model: FemModel, w0: np.ndarray, w: np.ndarray) -> FemMode
         return model  # a foreign mesher, or the size is already fixed
     mo = mesh_plan(model.design, mo, widths=w0).fixed_size()  # no validation: FD may leave the range
     return FemModel(model.design, dataclasses.replace(model.options, mesh=mo), model.comm, model.law, model.mesher)
-
-
-def write_fields(path: str | Path, functions: Sequence[Any]) -> Path:
-    """Write Functions (same space, e.g. one per load case) to a VTX ``.bp`` folder for ParaView (collective).
-
-    Higher-degree fields are written as they are (VTX supports P2 on the mesh).
-    The folder is written under a temporary name and renamed into place by rank 0,
-    so an interrupted run leaves the old folder or the new one, never half of one.
-    """
-
-    from dolfinx.io import VTXWriter
-
-    path = Path(path)
-    if path.suffix != ".bp":
-        path = path.with_suffix(".bp")
-    if not functions:
-        raise ValueError("nothing to write")
-    mesh = functions[0].function_space.mesh
-    comm = mesh.comm
-    tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
-    old = path.with_name(f".{path.stem}.old{path.suffix}")
-    if comm.rank == 0:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        shutil.rmtree(tmp, ignore_errors=True)
-    comm.barrier()
-    with VTXWriter(comm, str(tmp), list(functions), engine="BP4") as w:
-        w.write(0.0)
-    comm.barrier()
-    if comm.rank == 0:
-        shutil.rmtree(old, ignore_errors=True)
-        if path.exists():
-            path.rename(old)  # directories cannot be replaced in one rename
-        tmp.rename(path)
-        shutil.rmtree(old, ignore_errors=True)
-    comm.barrier()
-    return path

@@ -10,8 +10,11 @@ from typing import TYPE_CHECKING
 from fem_mnn.core.lazy import lazy_exports
 
 if TYPE_CHECKING:  # the public names; imported on first use by __getattr__ (fem_mnn.core.lazy)
+    from fem_mnn.learn.adam import Adam
+    from fem_mnn.learn.checkpoint import load_checkpoint
+    from fem_mnn.learn.config import TrainConfig, paper_config
     from fem_mnn.learn.evaluate import Evaluation, evaluate_operator, task_metrics
-    from fem_mnn.learn.losses import MSE, CrossEntropy, Output
+    from fem_mnn.learn.losses import MSE, CrossEntropy, OffsetLoss, Output
     from fem_mnn.learn.robust import RobustModel, WidthNoise
     from fem_mnn.learn.taskfile import load_task_file, paper_task, task_from_dict
     from fem_mnn.learn.tasks import (
@@ -23,13 +26,14 @@ if TYPE_CHECKING:  # the public names; imported on first use by __getattr__ (fem
         regression,
         split_indices,
     )
-    from fem_mnn.learn.training import Adam, TrainConfig, TrainResult, load_checkpoint, paper_config, train
+    from fem_mnn.learn.training import TrainResult, train
 
 __all__ = [
     "Adam",
     "CrossEntropy",
     "Evaluation",
     "MSE",
+    "OffsetLoss",
     "Output",
     "RobustModel",
     "Task",

@@ -15,7 +15,7 @@ import numpy as np
 from fem_mnn.contract import Loss
 from fem_mnn.core.errors import InputError
 
-__all__ = ["CrossEntropy", "Loss", "MSE", "Output"]
+__all__ = ["CrossEntropy", "Loss", "MSE", "OffsetLoss", "Output"]
 
 
 class Output(NamedTuple):
@@ -45,6 +45,29 @@ class MSE:
     def __call__(self, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         r = np.where(self.mask, u - np.nan_to_num(self.targets), 0.0)
         return 0.5 * np.sum(r * r, axis=(1, 2)), r
+
+
+class OffsetLoss:
+    """The paper's Figure 1 loss: ``L = (u_y,node + c)^2`` in SI units (m^2), with u and c in mm.
+
+    ``dL/du`` is returned per m of displacement (N, as the authors' adjoint force is
+    ``-2 (u_y + c) / 1000`` N): the in situ adjoint load -dL/du is then the paper's, in N, and
+    the gradient is in m^2 (their units), not per mm.
+
+    Args:
+        node: Node id of the output.
+        offset_mm: The offset c (mm).
+    """
+
+    def __init__(self, node: int, offset_mm: float) -> None:
+        self.node = node
+        self.c = offset_mm
+
+    def __call__(self, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        r = (u[:, self.node, 1] + self.c) * 1e-3  # m
+        g = np.zeros_like(u)
+        g[:, self.node, 1] = 2.0 * r  # dL/du_m: the paper's adjoint force is its negative, in N
+        return r**2, g
 
 
 class CrossEntropy:

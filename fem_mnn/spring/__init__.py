@@ -12,6 +12,7 @@ from fem_mnn.spring.nonlinear import (
     NonlinearSpringSolution,
     load_sweep,
 )
+from fem_mnn.spring.si import SISprings
 
 __all__ = [
     "FrameModel",
@@ -24,6 +25,7 @@ __all__ = [
     "NonlinearSpringModel",
     "NonlinearSpringOperator",
     "NonlinearSpringSolution",
+    "SISprings",
     "SpringModel",
     "SpringOperator",
     "load_sweep",
