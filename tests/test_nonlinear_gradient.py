@@ -169,3 +169,24 @@ def test_two_ranks_equal_serial(tmp_path):
         # adjoints are refined to round-off, so the same bound holds (measured 3e-13 here)
         assert rel < 1e-10, key
     print("nonlinear shape gradient, serial vs 2 ranks: worst relative difference", worst)
+
+
+def test_exact_backprop_record(patch):
+    """The Backprop record: exact grad_w, and the tangent protocol's in situ quantities."""
+    d, nl = patch
+    w0 = d.widths.copy()
+    f, loss = case.case_loads(d, GRAMS), case.case_loss(d)
+    bp = nl.exact_backprop(f, loss, widths=w0, steps=2)
+    g = nl.width_gradient(f, loss, widths=w0, steps=2)
+    # the same computation twice: the same numbers (solves from zero load, same factor path)
+    np.testing.assert_array_equal(bp.grad_w, g.grad_w)
+    assert bp.u.shape == (2, d.n_nodes, 2) and bp.adjoint_u.shape == (2, d.n_nodes, 2)
+    # grad_k is the in situ rule with the tangent adjoint: each case equals the existing
+    # single-case tangent protocol (NonlinearModel.backprop), up to the adjoint solves' round-off
+    ek = []
+    for c in range(2):
+        one = nl.backprop(f[c], MSE(loss.targets[c : c + 1]), adjoint="tangent", state=g.states[c])
+        ek.append(one.grad_k)
+        np.testing.assert_allclose(bp.adjoint_load[c], one.adjoint_load, rtol=0, atol=1e-14)
+    ref = np.mean(ek, axis=0)
+    assert np.max(np.abs(bp.grad_k - ref)) < 1e-9 * np.max(np.abs(ref))

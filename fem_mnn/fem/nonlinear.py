@@ -51,7 +51,7 @@ from typing import Any, Literal, NamedTuple
 
 import numpy as np
 
-from fem_mnn.contract import Loss, Solution, as_cases, elongations
+from fem_mnn.contract import Backprop, Loss, Solution, as_cases, elongations
 from fem_mnn.core.errors import EngineError, InputError
 from fem_mnn.core.units import lame_parameters
 from fem_mnn.design.records import Design
@@ -953,4 +953,34 @@ class NonlinearModel:
                 "contract": t5 - t4,
                 "method": used,
             },
+        )
+
+    def exact_backprop(
+        self,
+        loads: np.ndarray,
+        loss: Loss,
+        widths: np.ndarray | None = None,
+        steps: int | None = None,
+    ) -> Backprop:
+        """:class:`fem_mnn.contract.Backprop` of the nonlinear model with the exact ``grad_w`` (collective).
+
+        ``grad_w`` is :meth:`width_gradient`'s; the in situ quantities are those of the
+        tangent protocol at the loaded states (keep the forward load on, add the adjoint
+        load, measure the increment): ``adjoint_u`` the tangent response to ``-dl/du``,
+        ``elongation`` and ``adjoint_elongation`` their projected elongations and
+        ``grad_k = mean_c e_c e_adj,c`` (the in situ estimate, not the exact dL/dk of a beam lattice).
+        """
+        g = self.width_gradient(loads, loss, widths=widths, steps=steps)
+        e = elongations(g.u, self.design)
+        e_adj = elongations(g.adjoint_u, self.design)
+        return Backprop(
+            loss=g.loss,
+            case_loss=g.case_loss,
+            u=g.u,
+            elongation=e,
+            adjoint_load=g.adjoint_load,
+            adjoint_u=g.adjoint_u,
+            adjoint_elongation=e_adj,
+            grad_k=np.mean(e * e_adj, axis=0),
+            grad_w=g.grad_w,
         )
