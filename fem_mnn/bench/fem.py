@@ -359,6 +359,7 @@ def nonlinear_step_cost(
     steps: int = 2,
     repeats: int = 3,
     step: float = 0.01,
+    nonlinear_options: Any = None,
 ) -> dict:
     """Cost of one nonlinear training step per load case, in numeric factorisations of the tangent.
 
@@ -367,7 +368,9 @@ def nonlinear_step_cost(
     assembly, design velocities). The unit is one numeric factorisation of the same
     tangent (MUMPS, symbolic analysis kept), timed on the model's own SNES matrix right
     after the step; the issue's budget is (the case's Newton iterations + 2) of them.
-    Default: the paper sample, ``grams`` down at id 12, MSE on u_y of id 13, fixed-size P2 mesh.
+    Default: the paper sample, ``grams`` down at id 12, MSE on u_y of id 13, fixed-size P2
+    mesh, the default :class:`~fem_mnn.fem.nonlinear.NonlinearOptions` (``nonlinear_options``
+    to compare line searches: the Newton iteration count is most of the ratio).
 
     Returns:
         ``ratio`` (median step seconds / median factorisation seconds), ``budget``
@@ -391,7 +394,7 @@ def nonlinear_step_cost(
     t = np.full((1, d.n_nodes, 2), np.nan)
     t[0, jo, 1] = 0.0
     loss = MSE(t)
-    nl = NonlinearModel(d, fem=MorphingFemModel(d, options, comm=_comm()))
+    nl = NonlinearModel(d, fem=MorphingFemModel(d, options, comm=_comm()), options=nonlinear_options)
     w0 = np.array(d.widths, dtype=float)
     nl.width_gradient(f, loss, widths=w0, steps=steps)  # warm-up: mesh, compile, symbolic analysis
     rng = np.random.default_rng(0)
