@@ -31,6 +31,7 @@ __all__ = [
     "gradient_accuracy",
     "machine",
     "mpi_difference",
+    "nonlinear_step_cost",
     "paper_case",
     "random_case",
     "speedup",
@@ -346,6 +347,104 @@ def batch_cost(case: BenchCase, repeats: int = 5, small: int = 4, step: float = 
         "small_batch": small,
         "n_remeshes": model.n_remeshes,
         "n_dofs": int(op.n_dofs),
+    }
+
+
+def nonlinear_step_cost(
+    design: Any = None,
+    options: Any = None,
+    grams: float = 10.0,
+    load_node: int | None = None,
+    output_node: int | None = None,
+    steps: int = 2,
+    repeats: int = 3,
+    step: float = 0.01,
+    nonlinear_options: Any = None,
+) -> dict:
+    """Cost of one nonlinear training step per load case, in numeric factorisations of the tangent.
+
+    A step is: morph the mesh to new widths, the forward Newton solve from zero load
+    (``steps`` increments), the tangent adjoint and the exact width gradient (shape
+    assembly, design velocities). The unit is one numeric factorisation of the same
+    tangent (MUMPS, symbolic analysis kept), timed on the model's own SNES matrix right
+    after the step; the issue's budget is (the case's Newton iterations + 2) of them.
+    Default: the paper sample, ``grams`` down at id 12, MSE on u_y of id 13, fixed-size P2
+    mesh, the default :class:`~fem_mnn.fem.nonlinear.NonlinearOptions` (``nonlinear_options``
+    to compare line searches: the Newton iteration count is most of the ratio).
+
+    Returns:
+        ``ratio`` (median step seconds / median factorisation seconds), ``budget``
+        (median Newton iterations + 2), ``within_budget``, the medians and every repeat.
+    """
+    import dolfinx.fem.petsc
+
+    from fem_mnn.fem.linear import FemOptions
+    from fem_mnn.fem.morph import MorphingFemModel
+    from fem_mnn.fem.nonlinear import NonlinearModel
+    from fem_mnn.geometry.build import MeshOptions, mesh_size
+
+    d = design if design is not None else paper_sample()
+    if options is None:
+        options = FemOptions(mesh=MeshOptions(size=mesh_size(d, MeshOptions())))
+    free = [j for j in range(d.n_nodes) if j not in set(d.fixed)]
+    jl = load_node if load_node is not None else (12 if design is None else free[-1])
+    jo = output_node if output_node is not None else (13 if design is None else free[0])
+    f = np.zeros((1, d.n_nodes, 2))
+    f[0, jl, 1] = -grams * 9.81e-3
+    t = np.full((1, d.n_nodes, 2), np.nan)
+    t[0, jo, 1] = 0.0
+    loss = MSE(t)
+    nl = NonlinearModel(d, fem=MorphingFemModel(d, options, comm=_comm()), options=nonlinear_options)
+    w0 = np.array(d.widths, dtype=float)
+    nl.width_gradient(f, loss, widths=w0, steps=steps)  # warm-up: mesh, compile, symbolic analysis
+    rng = np.random.default_rng(0)
+    rows = []
+    for _ in range(repeats):
+        w = w0 + step * rng.uniform(-1, 1, d.n_bonds)
+        t0 = time.perf_counter()
+        g = nl.width_gradient(f, loss, widths=w, steps=steps)
+        t1 = time.perf_counter()
+        # one numeric factorisation of the tangent at the converged state, on the SNES's own
+        # matrix and KSP (same sparsity: MUMPS keeps its symbolic analysis)
+        problem = nl._snes()
+        A, ksp = problem.A, problem.solver.getKSP()
+        ta = time.perf_counter()
+        A.zeroEntries()
+        dolfinx.fem.petsc.assemble_matrix(A, nl._J_form, bcs=[nl.disc.bc])
+        A.assemble()
+        tb = time.perf_counter()
+        ksp.setOperators(A, A)
+        ksp.setUp()
+        tc = time.perf_counter()
+        rows.append(
+            {
+                "step": t1 - t0,
+                "factorise": tc - tb,
+                "assemble_tangent": tb - ta,
+                "newton_iterations": g.counts["newton_iterations"],
+                "adjoint_factorisations": g.counts["adjoint_factorisations"],
+                "adjoint_refinements": g.counts["adjoint_refinements"],
+                **{k: v for k, v in g.timings.items() if k != "method"},
+            }
+        )
+    med = {k: _median([row[k] for row in rows]) for k in rows[0]}
+    ratio = med["step"] / med["factorise"]
+    budget = med["newton_iterations"] + 2
+    return {
+        "ratio": ratio,
+        "budget": budget,
+        "within_budget": bool(ratio <= budget),
+        # where the time goes: the exact gradient's own part (morph, adjoint, shape assembly,
+        # contraction) against its share of the budget (2), and one Newton iteration (tangent
+        # assembly, factorisation, solve, residual, line search) against its share (1)
+        "gradient_over_factor": (med["morph"] + med["adjoint"] + med["shape"] + med["contract"]) / med["factorise"],
+        "newton_iteration_over_factor": med["forward"] / max(med["newton_iterations"], 1) / med["factorise"],
+        "tangent_assembly_over_factor": med["assemble_tangent"] / med["factorise"],
+        "median": med,
+        "repeats": rows,
+        "n_dofs": int(nl.disc.V.dofmap.index_map.size_global * nl.disc.V.dofmap.index_map_bs),
+        "grams": grams,
+        "n_remeshes": nl.fem.n_remeshes,
     }
 
 

@@ -71,6 +71,7 @@ class MorphingFemModel:
         self._disc = None
         self._map: WidthMap | None = None
         self._op = None
+        self._op_stale = False  # the mesh moved since self._op was assembled
         self._widths: np.ndarray | None = None
         self._theta: np.ndarray | None = None
         self._q_ref: np.ndarray | None = None
@@ -134,13 +135,19 @@ class MorphingFemModel:
         self._widths = np.array(w, dtype=float)
         return True
 
-    def operator(self, widths: np.ndarray | None = None, stiffness_factors: np.ndarray | None = None) -> Any:
-        """The factorised operator at ``widths`` on the morphed (or fresh) mesh (collective)."""
+    @property
+    def law(self) -> Any:
+        """The spring law of the in situ estimate (the wrapped :class:`~fem_mnn.fem.linear.FemModel`'s)."""
+        return self._fem.law
+
+    def discretisation(self, widths: np.ndarray | None = None) -> tuple[Any, float]:
+        """The discretisation moved (or, if the mesh would be too poor, remeshed) to ``widths`` (collective).
+
+        The same contract as :meth:`fem_mnn.fem.linear.FemModel.discretisation`: ``(disc,
+        seconds spent meshing)``; nothing is assembled or factorised (the nonlinear model
+        moves its mesh with this). A remesh returns a new discretisation object.
+        """
         w = self._fem._widths(widths)
-        theta = np.ones(self.design.n_bonds) if stiffness_factors is None else np.array(stiffness_factors, float)
-        if theta.shape != (self.design.n_bonds,) or not np.all(np.isfinite(theta)) or np.any(theta <= 0):
-            raise InputError("needs one finite factor > 0 per bond", field="stiffness_factors", value=theta.tolist())
-        t0 = time.perf_counter()
         t_mesh = 0.0
         if self._disc is None:
             # the reference is the design's widths, whatever is asked first: a resumed
@@ -156,13 +163,30 @@ class MorphingFemModel:
                     self._morph(w)
             else:
                 self.n_morphs += 1
-        elif self._op is not None and self._theta is not None and np.array_equal(theta, self._theta):
+            self._op_stale = True
+        return self._disc, t_mesh
+
+    def operator(self, widths: np.ndarray | None = None, stiffness_factors: np.ndarray | None = None) -> Any:
+        """The factorised operator at ``widths`` on the morphed (or fresh) mesh (collective)."""
+        w = self._fem._widths(widths)
+        theta = np.ones(self.design.n_bonds) if stiffness_factors is None else np.array(stiffness_factors, float)
+        if theta.shape != (self.design.n_bonds,) or not np.all(np.isfinite(theta)) or np.any(theta <= 0):
+            raise InputError("needs one finite factor > 0 per bond", field="stiffness_factors", value=theta.tolist())
+        t0 = time.perf_counter()
+        _, t_mesh = self.discretisation(w)
+        if (
+            not self._op_stale
+            and self._op is not None
+            and self._theta is not None
+            and np.array_equal(theta, self._theta)
+        ):
             return self._op
         t_morph = time.perf_counter() - t0 - t_mesh
         op = FemOperator(self._fem, self._disc, self._widths, theta, t_mesh, reuse=self._op)
         op.timings["morph"] = t_morph
         op.model = self
         self._op, self._theta = op, theta
+        self._op_stale = False
         return op
 
     def solve(self, loads: np.ndarray, widths: np.ndarray | None = None) -> Any:

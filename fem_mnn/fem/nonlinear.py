@@ -51,12 +51,13 @@ from typing import Any, Literal, NamedTuple
 
 import numpy as np
 
-from fem_mnn.contract import Loss, Solution, as_cases, elongations
+from fem_mnn.contract import Backprop, Loss, Solution, as_cases, elongations
 from fem_mnn.core.errors import EngineError, InputError
 from fem_mnn.core.units import lame_parameters
 from fem_mnn.design.records import Design
 from fem_mnn.fem._dolfinx import import_dolfinx
 from fem_mnn.fem.linear import FemModel, FemOperator, FemOptions
+from fem_mnn.fem.shape import Material, assemble_shape_vector, contract_velocity, disc_width_map, shape_forms
 
 import_dolfinx()  # dolfinx_solver's PETSc before petsc4py
 
@@ -70,6 +71,7 @@ __all__ = [
     "NonlinearBackprop",
     "NonlinearModel",
     "NonlinearOptions",
+    "NonlinearShapeGradient",
     "NonlinearSolution",
     "PathStep",
     "PathStopped",
@@ -225,6 +227,31 @@ class NonlinearBackprop(NamedTuple):
     """(n_bonds,) e * e_adj."""
 
 
+class NonlinearShapeGradient(NamedTuple):
+    """Exact dL/dw through the nonlinear solve (:meth:`NonlinearModel.width_gradient`)."""
+
+    loss: float
+    """Mean loss over the cases."""
+    case_loss: np.ndarray
+    """(n_cases,) loss of every case."""
+    grad_w: np.ndarray
+    """(n_bonds,) dL/dw of the mean loss (shape derivative of the nonlinear residual, exact for the discrete model)."""
+    u: np.ndarray
+    """(n_cases, n_nodes, 2) converged node displacements (mm)."""
+    adjoint_load: np.ndarray
+    """(n_cases, n_nodes, 2) -dl_c/du at the converged states."""
+    adjoint_u: np.ndarray
+    """(n_cases, n_nodes, 2) node displacements of the tangent problem K_T(u_c) lambda = -dl_c/du."""
+    states: list
+    """The converged :class:`NonlinearSolution` of every case (fields included)."""
+    counts: dict
+    """``newton_iterations`` (= numeric factorisations of the forward solves), ``adjoint_factorisations``
+    (numeric refactorisations for the adjoints), ``adjoint_refinements`` (solves with the last
+    Newton factor), ``adjoint_residual`` (largest ||b - K_T lambda|| / ||b|| over the cases)."""
+    timings: dict
+    """Seconds: ``morph``, ``forward``, ``adjoint``, ``shape``, ``velocity`` + ``contract``."""
+
+
 class TangentOperator:
     """The consistent tangent stiffness at a deformed state, factorised once (MUMPS LU).
 
@@ -304,7 +331,9 @@ class NonlinearModel:
         options: Newton and load stepping.
         comm: MPI communicator (default ``MPI.COMM_WORLD``); every call is collective.
         fem: An existing :class:`~fem_mnn.fem.FemModel` to share its mesh with (then
-            ``fem_options`` and ``comm`` are taken from it).
+            ``fem_options`` and ``comm`` are taken from it), or a
+            :class:`~fem_mnn.fem.morph.MorphingFemModel` (then :meth:`set_widths` moves
+            the mesh instead of remeshing).
         mesher: Passed to :class:`~fem_mnn.fem.FemModel` (tests use small meshes).
     """
 
@@ -314,13 +343,31 @@ class NonlinearModel:
         fem_options: FemOptions | None = None,
         options: NonlinearOptions | None = None,
         comm: Any = None,
-        fem: FemModel | None = None,
+        fem: FemModel | Any | None = None,
         mesher: Any = None,
     ) -> None:
         self.fem = fem or FemModel(design, fem_options, comm=comm, mesher=mesher)
         self.design = self.fem.design
         self.options = options or NonlinearOptions()
-        self.disc, _ = self.fem.discretisation()
+        self._problem = None
+        self._last_reason = 0
+        self._should_stop: Callable[[], str | None] | None = None
+        self.n_solves = 0
+        self._Kt = None  # exact tangent at the converged state, for the adjoint (SNES sparsity)
+        self._factor_ready = False  # the SNES's KSP holds a numeric factor of a recent Newton tangent
+        self.last_adjoint_residual = float("nan")
+        disc, _ = self.fem.discretisation()
+        self._build_forms(disc)
+
+    def _build_forms(self, disc: Any) -> None:
+        """Compile the residual and tangent on a discretisation (collective)."""
+        if self._problem is not None:
+            self._drop_snes()
+        if self._Kt is not None:
+            self._Kt.destroy()
+            self._Kt = None
+        self._factor_ready = False
+        self.disc = disc
         d = self.disc
         mesh = d.mesh
         mu, lam = lame_3d(self.design.material.E, self.design.material.nu)
@@ -333,15 +380,32 @@ class NonlinearModel:
         psi = self.energy_density(self._u)
         # the integrand is not polynomial: fix the rule (degree 2p integrates the linearised form exactly)
         qdeg = self.options.quadrature_degree or 2 * self.fem.options.degree
+        self.quadrature_degree = qdeg
         dx = ufl.dx(domain=mesh, metadata={"quadrature_degree": qdeg})
         Pi = d.tfac * d.theta * psi * dx
         self._R = ufl.derivative(Pi, self._u, v) - ufl.inner(self._f, v) * dx
         self._J = ufl.derivative(self._R, self._u, du)
         self._J_form = dolfinx.fem.form(self._J)
-        self._problem = None
-        self._last_reason = 0
-        self._should_stop: Callable[[], str | None] | None = None
-        self.n_solves = 0
+
+    @property
+    def widths(self) -> np.ndarray:
+        """Widths of the current mesh (mm)."""
+        return np.array(self.disc.design.widths, dtype=float)
+
+    def set_widths(self, widths: np.ndarray) -> bool:
+        """Move the model to ``widths`` (collective); True if that needed a new mesh.
+
+        With ``fem`` a :class:`~fem_mnn.fem.morph.MorphingFemModel` the mesh is moved in
+        place (compiled forms, the SNES's matrix and MUMPS's symbolic analysis are kept);
+        with a :class:`~fem_mnn.fem.linear.FemModel` the design is remeshed. The state is
+        reset to zero either way (the equilibrium is the path followed from zero load).
+        """
+        disc, _ = self.fem.discretisation(np.asarray(widths, dtype=float))
+        new_mesh = disc is not self.disc
+        if new_mesh:
+            self._build_forms(disc)
+        self._u.x.array[:] = 0.0
+        return new_mesh
 
     # ----------------------------------------------------------------- physics
     def energy_density(self, u: Any) -> Any:
@@ -366,6 +430,18 @@ class NonlinearModel:
             I1 = ufl.tr(C)
         lnJ = 0.5 * ufl.ln(J2)
         return mu / 2 * (I1 - 3) - mu * lnJ + lam / 4 * (J2 - 1 - 2 * lnJ)
+
+    def first_piola(self, u: Any) -> Any:
+        """UFL first Piola-Kirchhoff stress dW/dF of the displacement ``u`` (in-plane block in 2D)."""
+        F = ufl.variable(ufl.Identity(self.disc.gdim) + ufl.grad(u))
+        return ufl.diff(self.energy_density_of_F(F), F)
+
+    def tangent_action(self, u: Any, w: Any) -> Any:
+        """UFL ``A(u)[grad w]`` with A = d^2W/dF^2 (the consistent tangent's material part)."""
+        F = ufl.variable(ufl.Identity(self.disc.gdim) + ufl.grad(u))
+        A = ufl.diff(ufl.diff(self.energy_density_of_F(F), F), F)
+        i, j, k, m = ufl.indices(4)
+        return ufl.as_tensor(A[i, j, k, m] * ufl.grad(w)[k, m], (i, j))
 
     def stretch_33(self, u: Any) -> Any:
         """UFL out-of-plane stretch lambda_3 = sqrt(C33) of the plane-stress model (2D only)."""
@@ -393,6 +469,7 @@ class NonlinearModel:
             # the factor reads its options at factorisation time, after NonlinearProblem has
             # removed the petsc_options, so this one stays in the options database (own prefix)
             PETSc.Options()[f"{prefix}mat_mumps_icntl_14"] = 200
+            self._factor_ready = False
             self._problem = dolfinx.fem.petsc.NonlinearProblem(
                 self._R,
                 self._u,
@@ -457,6 +534,8 @@ class NonlinearModel:
         its = snes.getIterationNumber()
         res = float(snes.getFunctionNorm())
         self._last_reason = int(reason)
+        if its > 0:
+            self._factor_ready = True  # the KSP holds the factor of the last Newton tangent
         ok = reason > 0 and np.isfinite(res)
         if ok:
             # reject states with inverted elements (ln of a negative J gives nan first)
@@ -677,4 +756,231 @@ class NonlinearModel:
             adjoint_load=f_adj,
             adjoint_elongation=e_adj,
             grad_k=fwd.elongation * e_adj,
+        )
+
+    # ------------------------------------------------------- exact gradient
+    def _shape_forms(self) -> Any:
+        """Shape-derivative forms of the neo-Hookean residual (the linear path's code, this material)."""
+        q = self.quadrature_degree
+        mat = Material(stress=self.first_piola, tangent=self.tangent_action, quadrature_degree=q)
+        return shape_forms(self.disc, mat, key=f"neo-hookean-{self.disc.gdim}d-q{q}")
+
+    def _adjoint_rhs(self, f_adj: np.ndarray) -> Any:
+        d = self.disc
+        d.set_force(f_adj)
+        b = dolfinx.fem.petsc.create_vector(d.V)
+        with b.localForm() as loc:
+            loc.set(0.0)
+        dolfinx.fem.petsc.assemble_vector(b, d.L_form)
+        b.ghostUpdate(addv=PETSc.InsertMode.ADD, mode=PETSc.ScatterMode.REVERSE)
+        dolfinx.fem.petsc.set_bc(b, [d.bc])
+        return b
+
+    def _adjoint(self, state: NonlinearSolution, f_adj: np.ndarray, reuse: bool) -> tuple[Any, int, int]:
+        """Solve ``K_T(u) lambda = f_adj`` at a converged state (collective).
+
+        With ``reuse`` (``state`` is the state the last Newton solve converged to), the
+        SNES's factor of the last Newton tangent K_T(u_{n-1}) serves as the solver of a
+        refinement on the exact tangent K_T(u_n) (assembled, not factorised): the
+        contraction factor is about ||u_n - u_{n-1}||, so two or three solves reach the
+        Newton tolerance, with no factorisation. Otherwise (another case's state, or the
+        refinement stalls) K_T(u) is assembled into the SNES's matrix and refactorised
+        numerically (same sparsity: MUMPS's symbolic analysis is kept).
+
+        Returns:
+            ``(lambda Function, numeric factorisations, refinement solves)``.
+        """
+        d = self.disc
+        d.set_theta(np.ones(self.design.n_bonds))
+        self._u.x.array[:] = state.field.x.array
+        b = self._adjoint_rhs(f_adj)
+        lam = dolfinx.fem.Function(d.V, name="adjoint")
+        x = lam.x.petsc_vec
+        nb = b.norm()
+        # accepted at the Newton tolerance (the forward state is no more accurate than that),
+        # but refined while it still contracts, down to round-off: serial and parallel runs
+        # then agree to the solver's backward error, not to the tolerance
+        tol = max(self.options.rtol, 1e-14) * nb
+        floor = 1e-15 * nb
+        refinements = 0
+        if nb == 0.0:
+            b.destroy()
+            self.last_adjoint_residual = 0.0
+            return lam, 0, 0
+        problem = self._problem
+        if reuse and problem is not None and self._factor_ready:
+            if self._Kt is None:
+                self._Kt = dolfinx.fem.petsc.create_matrix(self._J_form)
+            Kt = self._Kt
+            Kt.zeroEntries()
+            dolfinx.fem.petsc.assemble_matrix(Kt, self._J_form, bcs=[d.bc])
+            Kt.assemble()
+            ksp = problem.solver.getKSP()
+            r = b.copy()
+            dx = b.duplicate()
+            prev = nb
+            with x.localForm() as loc:
+                loc.set(0.0)
+            nr = nb
+            for _ in range(8):
+                ksp.solve(r, dx)
+                refinements += 1
+                x.axpy(1.0, dx)
+                Kt.mult(x, r)
+                r.aypx(-1.0, b)  # r = b - K_T(u_n) x
+                nr = r.norm()
+                if nr <= floor or nr > 0.5 * prev:  # round-off reached, or no longer contracting
+                    break
+                prev = nr
+            r.destroy()
+            dx.destroy()
+            if nr <= tol:
+                b.destroy()
+                lam.x.scatter_forward()
+                self.last_adjoint_residual = float(nr / nb)
+                return lam, 0, refinements
+        # numeric refactorisation of the exact tangent in the SNES's own matrix and KSP
+        problem = self._snes()
+        A = problem.A
+        A.zeroEntries()
+        dolfinx.fem.petsc.assemble_matrix(A, self._J_form, bcs=[d.bc])
+        A.assemble()
+        ksp = problem.solver.getKSP()
+        ksp.setOperators(A, A)
+        with x.localForm() as loc:
+            loc.set(0.0)
+        ksp.solve(b, x)
+        if ksp.getConvergedReason() < 0:
+            b.destroy()
+            raise EngineError(f"tangent solve of the adjoint failed (KSP reason {ksp.getConvergedReason()})")
+        self._factor_ready = True
+        r = b.duplicate()
+        A.mult(x, r)
+        r.aypx(-1.0, b)
+        self.last_adjoint_residual = float(r.norm() / nb)
+        r.destroy()
+        b.destroy()
+        lam.x.scatter_forward()
+        return lam, 1, refinements
+
+    def width_gradient(
+        self,
+        loads: np.ndarray,
+        loss: Loss,
+        widths: np.ndarray | None = None,
+        method: Literal["auto", "batched", "ufl"] = "auto",
+        steps: int | None = None,
+    ) -> NonlinearShapeGradient:
+        """Exact dL/dw of the mean batch loss through the nonlinear equilibrium (collective).
+
+        Per case: the equilibrium on the load path from zero (:meth:`solve`), then the
+        tangent adjoint ``K_T(u) lambda = -dl/du`` (symmetric for a hyperelastic
+        material), then ``dL/dX = dl/dX + d/dX R(u, X; lambda)``, assembled by the same
+        code as the linear gradient (:func:`fem_mnn.fem.shape.assemble_shape_vector`)
+        with the neo-Hookean residual, and ``dL/dw_i = <dL/dX, V_i>`` with the design
+        velocities of the width map. With a morphing ``fem`` the gradient is that of the
+        discrete loss on morphed meshes (exact to the Newton tolerance); otherwise of the
+        loss on the current mesh moved by the width map.
+
+        The last case's adjoint reuses the factor of its last Newton tangent; the other
+        cases' states were overwritten by later forward solves, so each costs one numeric
+        refactorisation (symbolic analysis kept).
+
+        Args:
+            loads: (n_cases, n_nodes, 2) or (n_nodes, 2) dead loads (N).
+            loss: Loss on region-average node displacements.
+            widths: Move (or remesh) to these widths first (:meth:`set_widths`).
+            method: Shape assembly, as :func:`fem_mnn.fem.shape.shape_width_gradient`.
+            steps: Load increments (default the options').
+        """
+        if self.fem.options.measure != "average":
+            raise InputError(
+                "the shape gradient needs measure='average'", field="measure", value=self.fem.options.measure
+            )
+        t0 = time.perf_counter()
+        if widths is not None:
+            self.set_widths(widths)
+        t1 = time.perf_counter()
+        F = as_cases(loads, self.design.n_nodes)
+        nc = F.shape[0]
+        states = []
+        for c in range(nc):
+            states.append(self.solve(F[c], steps=steps))
+        t2 = time.perf_counter()
+        U = np.array([s.u for s in states])
+        case_loss, dldu = loss(U)
+        case_loss = np.asarray(case_loss, dtype=float)
+        dldu = np.asarray(dldu, dtype=float)
+        adj_fields: list = [None] * nc
+        lam_bar = np.zeros_like(U)
+        n_fact = n_ref = 0
+        adj_res = 0.0
+        for c in reversed(range(nc)):  # the last case first: its Newton factor is still there
+            lam, nf, nr = self._adjoint(states[c], -dldu[c], reuse=c == nc - 1)
+            adj_res = max(adj_res, self.last_adjoint_residual)
+            n_fact += nf
+            n_ref += nr
+            adj_fields[c] = lam
+            lam_bar[c] = self.disc.extractor.node_quantities(lam)[0][:, :2]
+        t3 = time.perf_counter()
+        self.disc.set_theta(np.ones(self.design.n_bonds))
+        sf = self._shape_forms()
+        cases = [(states[c].field, adj_fields[c], dldu[c], U[c], F[c], lam_bar[c]) for c in range(nc)]
+        gX, _, used = assemble_shape_vector(sf, cases, method)
+        t4 = time.perf_counter()
+        wm = disc_width_map(self.disc)
+        grad = contract_velocity(wm, self.widths, sf, gX, self.design.n_bonds)
+        t5 = time.perf_counter()
+        return NonlinearShapeGradient(
+            loss=float(np.mean(case_loss)),
+            case_loss=case_loss,
+            grad_w=grad,
+            u=U,
+            adjoint_load=-dldu,
+            adjoint_u=lam_bar,
+            states=states,
+            counts={
+                "newton_iterations": int(sum(s.newton_iterations for s in states)),
+                "adjoint_factorisations": n_fact,
+                "adjoint_refinements": n_ref,
+                "adjoint_residual": adj_res,
+            },
+            timings={
+                "morph": t1 - t0,
+                "forward": t2 - t1,
+                "adjoint": t3 - t2,
+                "shape": t4 - t3,
+                "contract": t5 - t4,
+                "method": used,
+            },
+        )
+
+    def exact_backprop(
+        self,
+        loads: np.ndarray,
+        loss: Loss,
+        widths: np.ndarray | None = None,
+        steps: int | None = None,
+    ) -> Backprop:
+        """:class:`fem_mnn.contract.Backprop` of the nonlinear model with the exact ``grad_w`` (collective).
+
+        ``grad_w`` is :meth:`width_gradient`'s; the in situ quantities are those of the
+        tangent protocol at the loaded states (keep the forward load on, add the adjoint
+        load, measure the increment): ``adjoint_u`` the tangent response to ``-dl/du``,
+        ``elongation`` and ``adjoint_elongation`` their projected elongations and
+        ``grad_k = mean_c e_c e_adj,c`` (the in situ estimate, not the exact dL/dk of a beam lattice).
+        """
+        g = self.width_gradient(loads, loss, widths=widths, steps=steps)
+        e = elongations(g.u, self.design)
+        e_adj = elongations(g.adjoint_u, self.design)
+        return Backprop(
+            loss=g.loss,
+            case_loss=g.case_loss,
+            u=g.u,
+            elongation=e,
+            adjoint_load=g.adjoint_load,
+            adjoint_u=g.adjoint_u,
+            adjoint_elongation=e_adj,
+            grad_k=np.mean(e * e_adj, axis=0),
+            grad_w=g.grad_w,
         )

@@ -55,10 +55,15 @@ from mpi4py import MPI  # noqa: E402
 from fem_mnn.contract import Backprop, as_cases
 
 __all__ = [
+    "Material",
     "ShapeGradient",
+    "assemble_shape_vector",
+    "contract_velocity",
+    "disc_width_map",
     "output_jacobian",
     "output_response",
     "shape_backprop",
+    "shape_forms",
     "shape_vector",
     "shape_width_gradient",
     "width_map",
@@ -86,18 +91,44 @@ class ShapeGradient(NamedTuple):
 
 def width_map(op: Any) -> Any:
     """The :class:`fem_mnn.fem.morph.WidthMap` of an operator's mesh (made once per mesh, collective-free)."""
+    return disc_width_map(op._disc)
+
+
+def disc_width_map(disc: Any) -> Any:
+    """The :class:`fem_mnn.fem.morph.WidthMap` of a discretisation's mesh (made once per mesh, collective-free)."""
     from fem_mnn.fem.width_map import WidthMap
 
-    disc = op._disc
     if getattr(disc, "width_map", None) is None:
         disc.width_map = WidthMap(disc.design, disc.mesh.geometry.x, np.asarray(disc.design.widths, dtype=float))
     return disc.width_map
 
 
-class _ShapeForms:
-    """Compiled forms and scratch coefficients of the shape derivative on one discretisation."""
+class Material(NamedTuple):
+    """The constitutive law seen by the shape derivative: the residual's internal work is
+    ``int t theta stress(u) : grad(v) dx``.
 
-    def __init__(self, disc: Any) -> None:
+    ``stress(u)`` is the first Piola-Kirchhoff stress of the displacement ``u`` (for linear
+    elasticity sigma(u)); ``tangent(u, w)`` its directional derivative ``A(u)[grad w]``
+    (sigma(w) for linear elasticity). ``quadrature_degree`` is the rule of the residual
+    (None: exact for the linear form), so that the shape derivative is that of the
+    discrete residual as assembled.
+    """
+
+    stress: Any
+    tangent: Any
+    quadrature_degree: int | None = None
+
+
+class _ShapeForms:
+    """Compiled forms and scratch coefficients of the shape derivative on one discretisation.
+
+    One mechanism for the linear and the nonlinear model: the Lagrangian is the loss's
+    region terms plus the residual ``R(u; lambda)`` with the test function replaced by
+    the adjoint field, ``R`` built from a :class:`Material` (default: the linear
+    discretisation's Hooke law).
+    """
+
+    def __init__(self, disc: Any, material: Material | None = None) -> None:
         self.disc = disc
         mesh = disc.mesh
         self.mesh = mesh
@@ -125,6 +156,8 @@ class _ShapeForms:
         self.node_of_dof = node
         self.n_owned_dofs = im.size_local
 
+        if material is None:
+            material = Material(stress=disc.sigma, tangent=lambda u, w: disc.sigma(w))
         V, Q, Qv = disc.V, disc.Q, disc.Qv
         self.u = dolfinx.fem.Function(V)
         self.lam = dolfinx.fem.Function(V)
@@ -133,24 +166,32 @@ class _ShapeForms:
         self.fden = dolfinx.fem.Function(Qv)
         self.eta = dolfinx.fem.Function(Q)
         u, lam = self.u, self.lam
-        dx = ufl.dx(domain=mesh)
+        qd = material.quadrature_degree
+        dx = ufl.dx(domain=mesh) if qd is None else ufl.dx(domain=mesh, metadata={"quadrature_degree": qd})
         tth = disc.tfac * disc.theta
+        Pu = material.stress(u)
+        # R(u; lambda) = int t theta P(u) : grad(lambda) - f . lambda: for a symmetric P (Hooke)
+        # P : grad(lambda) = sigma(u) : eps(lambda), the linear weak form
         lag = (
             (ufl.inner(self.gam, u) - self.beta) * dx
-            + tth * ufl.inner(disc.sigma(u), disc.eps(lam)) * dx
+            + tth * ufl.inner(Pu, ufl.grad(lam)) * dx
             - (ufl.inner(self.fden, lam) - self.eta) * dx
         )
         dV = ufl.TestFunction(self.Vg)
         self.case_form = dolfinx.fem.form(ufl.derivative(lag, ufl.SpatialCoordinate(mesh), dV))
 
         if self.affine:
+            # Eshelby-like tensor: with u, lambda carried by the mesh, grad u -> -grad u grad V,
+            # grad lambda -> -grad lambda grad V, dx -> div V dx; the major symmetry of
+            # A = dP/dF turns A[grad u grad V] : grad lambda into (grad u^T A[grad lambda]) : grad V
             eye = ufl.Identity(gdim)
             gu, gl = ufl.grad(u), ufl.grad(lam)
-            su, sl = disc.sigma(u), disc.sigma(lam)
+            Al = material.tangent(u, lam)
             S = ufl.inner(self.gam, u) - self.beta - ufl.inner(self.fden, lam) + self.eta
-            P = tth * (ufl.inner(su, gl) * eye - ufl.dot(gl.T, su) - ufl.dot(gu.T, sl)) + S * eye
+            P = tth * (ufl.inner(Pu, gl) * eye - ufl.dot(gl.T, Pu) - ufl.dot(gu.T, Al)) + S * eye
             k = V.ufl_element().embedded_superdegree
-            qdeg = max(2 * (k - 1), k)
+            # the residual's own rule (nonlinear), else one exact for the polynomial integrand
+            qdeg = qd if qd is not None else max(2 * (k - 1), k)
             ct = basix.CellType.triangle if gdim == 2 else basix.CellType.tetrahedron
             pts, wts = basix.make_quadrature(ct, qdeg)
             self.q_weights = wts / wts.sum()
@@ -158,7 +199,7 @@ class _ShapeForms:
             self.P_expr = dolfinx.fem.Expression(P, pts)
             self.Qt = dolfinx.fem.functionspace(mesh, ("DG", 0, (gdim, gdim)))
             self.Pbar = dolfinx.fem.Function(self.Qt)
-            self.batch_form = dolfinx.fem.form(ufl.inner(self.Pbar, ufl.grad(dV)) * dx)
+            self.batch_form = dolfinx.fem.form(ufl.inner(self.Pbar, ufl.grad(dV)) * ufl.dx(domain=mesh))
             n_owned = disc.n_owned_cells
             self.owned_cells = np.arange(n_owned, dtype=np.int32)
             self._pbar_dof = self.Qt.dofmap.list[:n_owned, 0]
@@ -223,12 +264,64 @@ class _ShapeForms:
 
 
 def _forms(op: Any) -> _ShapeForms:
-    disc = op._disc
-    sf = getattr(disc, "_shape_forms", None)
+    return shape_forms(op._disc)
+
+
+def shape_forms(disc: Any, material: Material | None = None, key: str = "linear") -> _ShapeForms:
+    """The (cached) shape-derivative forms of a discretisation for a material (collective on first use).
+
+    ``key`` names the material in the cache (one set of compiled forms per mesh and law).
+    """
+    cache = getattr(disc, "_shape_forms_by_law", None)
+    if cache is None:
+        cache = {}
+        disc._shape_forms_by_law = cache
+    sf = cache.get(key)
     if sf is None:
-        sf = _ShapeForms(disc)
-        disc._shape_forms = sf
+        sf = _ShapeForms(disc, material)
+        cache[key] = sf
     return sf
+
+
+def assemble_shape_vector(sf: _ShapeForms, cases: list, method: str = "auto", per_case: bool = False) -> tuple:
+    """dL/dX of the mean over ``cases`` of the Lagrangians (collective): the one mechanism.
+
+    Args:
+        sf: Forms of :func:`shape_forms` (linear or nonlinear material).
+        cases: ``(u_field, lam_field, g, u_bar, F, lam_bar)`` per case: forward and adjoint
+            fields (adjoint under ``-dl/du_bar``), dl/du_bar, region averages and nodal loads.
+        method: ``"auto"`` (batched on affine meshes unless ``per_case``), ``"batched"`` or ``"ufl"``.
+        per_case: Also return every case's vector (forces ``"ufl"``).
+
+    Returns:
+        ``(gX, per_case_vectors or None, method)``.
+    """
+    nc = len(cases)
+    if method == "auto":
+        method = "batched" if sf.affine and not per_case else "ufl"
+    if method == "batched" and not sf.affine:
+        raise InputError("the batched shape assembly needs straight-sided (affine) cells", field="method")
+    if method not in ("batched", "ufl"):
+        raise InputError("must be 'auto', 'batched' or 'ufl'", field="method", value=method)
+    vecs = []
+    if method == "ufl":
+        total = None
+        for case in cases:
+            sf.set_case(*case)
+            v = sf.assemble(sf.case_form)
+            if per_case:
+                vecs.append(v)
+            total = v if total is None else total + v
+        return total / nc, (vecs if per_case else None), method
+    acc = None
+    for case in cases:
+        sf.set_case(*case)
+        vals = sf.P_at_points()
+        if acc is None:
+            acc = vals
+        else:
+            acc += vals  # sum over the cases at the quadrature points, average once
+    return sf.assemble_batch(sf.cell_average(acc) / nc), None, method
 
 
 def _case_data(op: Any, loads: np.ndarray, loss: Any, solved: tuple | None = None) -> tuple:
@@ -259,33 +352,8 @@ def shape_vector(
     f, fwd, adj, case_loss, g = _case_data(op, loads, loss, solved)
     t1 = time.perf_counter()
     sf = _forms(op)
-    nc = f.shape[0]
-    if method == "auto":
-        method = "batched" if sf.affine and not per_case else "ufl"
-    if method == "batched" and not sf.affine:
-        raise InputError("the batched shape assembly needs straight-sided (affine) cells", field="method")
-    if method not in ("batched", "ufl"):
-        raise InputError("must be 'auto', 'batched' or 'ufl'", field="method", value=method)
-    cases = []
-    if method == "ufl":
-        total = None
-        for c in range(nc):
-            sf.set_case(fwd.fields[c], adj.fields[c], g[c], fwd.u_average[c], f[c], adj.u_average[c])
-            v = sf.assemble(sf.case_form)
-            if per_case:
-                cases.append(v)
-            total = v if total is None else total + v
-        gX = total / nc
-    else:
-        acc = None
-        for c in range(nc):
-            sf.set_case(fwd.fields[c], adj.fields[c], g[c], fwd.u_average[c], f[c], adj.u_average[c])
-            vals = sf.P_at_points()
-            if acc is None:
-                acc = vals
-            else:
-                acc += vals  # sum over the cases at the quadrature points, average once
-        gX = sf.assemble_batch(sf.cell_average(acc) / nc)
+    cases = [(fwd.fields[c], adj.fields[c], g[c], fwd.u_average[c], f[c], adj.u_average[c]) for c in range(f.shape[0])]
+    gX, cases, method = assemble_shape_vector(sf, cases, method, per_case)
     t2 = time.perf_counter()
     return (
         gX,
@@ -299,15 +367,19 @@ def shape_vector(
 
 def _contract(op: Any, sf: _ShapeForms, gX: np.ndarray) -> np.ndarray:
     """(n_bonds,) <gX, V_i> summed over the owned dofs of every rank (collective)."""
-    wm = width_map(op)
-    bond, V = wm.velocity(np.asarray(op.widths, dtype=float))
+    return contract_velocity(width_map(op), np.asarray(op.widths, dtype=float), sf, gX, op.design.n_bonds)
+
+
+def contract_velocity(wm: Any, widths: np.ndarray, sf: _ShapeForms, gX: np.ndarray, n_bonds: int) -> np.ndarray:
+    """(n_bonds,) dL/dw_i = <gX, V_i> with the design velocities of ``wm`` at ``widths`` (collective)."""
+    bond, V = wm.velocity(np.asarray(widths, dtype=float))
     nodes = sf.node_of_dof[: sf.n_owned_dofs]
     b = bond[nodes]
     sel = b >= 0
     Vn = np.zeros((int(sel.sum()), sf.gdim))
     Vn[:, :2] = V[nodes[sel]]
     contrib = np.einsum("pk,pk->p", gX[sel], Vn)
-    local = np.bincount(b[sel], weights=contrib, minlength=op.design.n_bonds).astype(float)
+    local = np.bincount(b[sel], weights=contrib, minlength=n_bonds).astype(float)
     out = np.empty_like(local)
     sf.mesh.comm.Allreduce(local, out, op=MPI.SUM)
     return out
