@@ -724,9 +724,9 @@ def verdict(r: dict[str, Any]) -> str:
     sm = r["models"]
     return (
         "**Verdict.** "
-        f"(i) *Figure 3's gap.* With E from the uniform network the FE model forecasts the regression sample "
-        f"{_pct(-g[0] / (1 + g[0]))}, {_pct(-g[1] / (1 + g[1]))} stiffer than measured (measured/forecast compliance "
-        f"{_pct(g[0])}, {_pct(g[1])}; u_y of ids 12, 13). Share of that gap each effect closes (100 % = all, above "
+        f"(i) *Figure 3's gap.* With E from the uniform network the FE model forecasts a compliance of the "
+        f"regression sample {100 * g[0] / (1 + g[0]):.1f} %, {100 * g[1] / (1 + g[1]):.1f} % below the measured one "
+        f"(measured / forecast − 1 = {_pct(g[0])}, {_pct(g[1])}; u_y of ids 12, 13, all 19 rows). Share of that gap each effect closes (100 % = all, above "
         f"100 % = overshoot): width offset {_shares(ex, 'FE+offset')}; Prony staircase "
         + "; ".join(f"{_shares(ex, f'FE+Prony {T:g} s')} at {T:g} s" for T in DWELLS)
         + "; both "
@@ -743,7 +743,7 @@ def verdict(r: dict[str, Any]) -> str:
         f"{fo['correlation'][0][1]:+.4f} on the uniform network in the FE model (exactly −1 for springs, k ∝ E w). "
         f"The free fit moves to offset {fo['delta']:+.2f} ± {fo['sd_inflated']['delta']:.2f} mm with E "
         f"{fo['E']:.2f} MPa, lowering chi2 by {fe['chi2'] - fo['chi2']:.0f} ({dchi:.1f} after scaling by chi2/dof "
-        f"{fo['chi2_per_dof']:.1f}: {'not ' if dchi < 4 else ''}significant at 2 sd), and its forecasts of every "
+        f"{fo['chi2_per_dof']:.1f}: {'below' if dchi < 4 else 'above'} the 4 of a 2-sd change), and its forecasts of every "
         f"held-out figure are worse (Fig. 2 RMS {100 * sm['FE+offset']['summary']['fig2_rms_rel']:.0f} % vs "
         f"{100 * sm['FE']['summary']['fig2_rms_rel']:.1f} %): the trained networks' narrower bonds amplify a "
         "negative offset the uniform network cannot see. E held at the DMA curve's single-step modulus "
