@@ -763,6 +763,14 @@ def verdict(r: dict[str, Any]) -> str:
     )
 
 
+def _limits(values: Any, spread: Any) -> tuple[float, float]:
+    """y-limits: the measurements and their spreads, with 60 % of their span as margin."""
+    lo = float(np.min(np.asarray(values) - np.asarray(spread)))
+    hi = float(np.max(np.asarray(values) + np.asarray(spread)))
+    pad = 0.6 * (hi - lo)
+    return lo - pad, hi + pad
+
+
 def _plot(rep: StudyReport, r: dict[str, Any]) -> None:
     fig = figure(13, 4.2)
     ax = fig.subplots(1, 3)
@@ -778,9 +786,11 @@ def _plot(rep: StudyReport, r: dict[str, Any]) -> None:
         f = np.concatenate([m["u2"]["forecast"], m["u3"]["forecast"]])
         b = np.concatenate([m["u2"]["band"], m["u3"]["band"]])
         ax[0].errorbar(x + 0.12 * (j + 1), f, yerr=b, fmt=col + mk, capsize=2, ms=4, label=name)
+    # the axes follow the measurements: a forecast far outside (the offset model) is cut, said in the title
+    ax[0].set_ylim(_limits(mv, ms))
     ax[0].set_xticks(x, ["u2 id12", "u2 id13", "u3 id12", "u3 id13"], fontsize=7)
     ax[0].set_ylabel("u_y (mm)")
-    ax[0].set_title("Fig. 2 trained / mirror (5 g)", fontsize=9)
+    ax[0].set_title("Fig. 2 trained / mirror (5 g; axes cut to the data)", fontsize=9)
     ax[0].legend(fontsize=6)
     # Figure 3: u_y id 13 per row
     mass = np.array(meas["figure3_mass_g"])
@@ -793,9 +803,10 @@ def _plot(rep: StudyReport, r: dict[str, Any]) -> None:
         Y, B = np.array(f3["forecast"])[:6, 3], np.array(f3["band"])[:6, 3]
         ax[1].plot(mass[:6], Y, col + "-", label=name)
         ax[1].fill_between(mass[:6], Y - B, Y + B, color=col, alpha=0.2)
+    ax[1].set_ylim(_limits(rows[:, 3], np.array(meas["figure3_sd"])[:, 3]))
     ax[1].set_xlabel("hanging mass (g)")
     ax[1].set_ylabel("u_y id 13 (mm)")
-    ax[1].set_title("Fig. 3 sweeps (18 rows)", fontsize=9)
+    ax[1].set_title("Fig. 3 sweeps (18 rows; axes cut to the data)", fontsize=9)
     ax[1].legend(fontsize=6)
     # Figure 4
     x = np.arange(9)
