@@ -90,7 +90,7 @@ def test_quick_headline_matches_committed():
     for k in now:
         assert now[k] == pytest.approx(then[k], rel=1e-6, abs=1e-15), k
     # the claims the verdict makes, on the run itself
-    for name in ("springs", "FE", "FE+offset"):
+    for name in ("springs", "FE", "FE+offset", "FE+offset(prior)"):
         # a linear elastic forecast has no light-to-heavy softening (round-off only)
         assert max(abs(x) for x in res["explain"][name]["softening"]) < 1e-9, name
     soft = [res["explain"][f"FE+Prony {T:g} s"]["softening"][1] for T in mod.DWELLS]
