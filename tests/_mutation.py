@@ -324,7 +324,9 @@ def run_mutant(m: dict, the_map: dict, own: list[str], python: str, logdir: Path
     for i in range(m["line"], m["end"][0] + 1):
         line_ctx |= set(lines.get(str(i), []))
     tests = sorted(c for c in line_ctx if c and c not in failed)
+    # tests that failed without a mutant cannot kill one (in the mutation venv test_environment does)
     base = [python, "-m", "pytest", "-x", "-q", "-m", "not slow", "-p", "no:cacheprovider"]
+    base += [a for t in sorted(failed) for a in ("--deselect", t)]
     res = dict(m, covered_by=len(tests), reached=bool(line_ctx), steps=[])
 
     def timeout_for(ids: list[str], files: list[str]) -> float:
@@ -357,7 +359,7 @@ def run_mutant(m: dict, the_map: dict, own: list[str], python: str, logdir: Path
     return res
 
 
-def confirm_survivor(res: dict, python: str, logdir: Path) -> dict:
+def confirm_survivor(res: dict, the_map: dict, python: str, logdir: Path) -> dict:
     """Run a survivor against every test file that imports its module."""
     from cosmic_ray.mutating import use_mutation
     from cosmic_ray.plugins import get_operator
@@ -368,6 +370,7 @@ def confirm_survivor(res: dict, python: str, logdir: Path) -> dict:
     tag = f"{Path(res['file']).stem}-{res['line']}-{res['operator'].split('/')[-1]}-{res['occurrence']}-importers"
     with use_mutation(path, get_operator(res["operator"])(), res["occurrence"]):
         cmd = [python, "-m", "pytest", "-x", "-q", "-m", "not slow", "-p", "no:cacheprovider", *files]
+        cmd += [a for t in sorted(the_map["outcomes"].get("failed", [])) for a in ("--deselect", t)]
         status, secs, tail = _run(cmd, 1800.0, logdir / f"{tag}.log")
     if path.read_bytes() != original:
         path.write_bytes(original)
@@ -492,7 +495,7 @@ def main(argv: list[str] | None = None) -> int:
         if not args.no_confirm:
             for r in results:
                 if r["outcome"] == "survived" and key(r) not in equivalent:
-                    confirm_survivor(r, python, logdir)
+                    confirm_survivor(r, the_map, python, logdir)
                     print(f"[mutation] {g} survivor {key(r)} vs importing files -> {r['outcome']}", flush=True)
         doc = {
             "format": "fem_mnn.mutation/1",
