@@ -323,7 +323,9 @@ def run_mutant(m: dict, the_map: dict, own: list[str], python: str, logdir: Path
     line_ctx = set()
     for i in range(m["line"], m["end"][0] + 1):
         line_ctx |= set(lines.get(str(i), []))
-    tests = sorted(c for c in line_ctx if c and c not in failed)
+    # fastest first: with -x a mutant dies at its first failing test
+    tests = sorted((c for c in line_ctx if c and c not in failed), key=lambda c: (durations.get(c, 0.0), c))
+    pins = [f for f in own if Path(f).name.startswith("test_pins_")]
     # tests that failed without a mutant cannot kill one (in the mutation venv test_environment does)
     base = [python, "-m", "pytest", "-x", "-q", "-m", "not slow", "-p", "no:cacheprovider"]
     base += [a for t in sorted(failed) for a in ("--deselect", t)]
@@ -341,8 +343,9 @@ def run_mutant(m: dict, the_map: dict, own: list[str], python: str, logdir: Path
             res.update(_changed_line(orig_code, mutated, m["line"]))
             res["outcome"] = "survived"
             plans = []
-            if tests and not files_only:
-                plans.append(("covering tests", tests, timeout_for(tests, [])))
+            if (tests or pins) and not files_only:
+                # the group's pin files (tests/test_pins_GROUP*.py, fast and precise) first
+                plans.append(("covering tests", pins + tests, timeout_for(tests, pins)))
             files = list(dict.fromkeys([*own, *sorted({t.split("::")[0] for t in tests})]))
             plans.append(("own and covering files", files, timeout_for([], files)))
             for i, (what, args, tmo) in enumerate(plans):
