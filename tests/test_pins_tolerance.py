@@ -138,3 +138,37 @@ def test_one_sample_has_no_spread():
     out = _sampled_statistics(Y, np.array([0.5]), np.full((1, 2), 2.0), None, Geometry(), None, 1)
     assert list(out["sampled_sd"]) == [0.0, 0.0] and out["metric_sd"] == 0.0 and out["metric_mean_mc_err"] == 0.0
     assert out["p_success"] is None and out["p_success_ci95"] is None
+
+
+def test_task_metric_is_the_named_metric():
+    """``task_metric`` returns the metric it is asked for: accuracy and contrast of a cross-entropy task,
+    rel_error of an MSE task, and "loss" the mean case loss (1/2 sum of squared target misses)."""
+    from fem_mnn.tolerance.analysis import task_metric
+
+    d = paper_sample()
+    ce = paper_task("behaviour-ce", d)
+    u = SpringModel(d).solve(ce.train_loads).u
+    vals = ce.metrics("train", u)
+    for base in ("accuracy", "contrast"):
+        assert task_metric(ce, "train", base, u) == vals[base]
+    mse = paper_task("behaviour", d)
+    u = SpringModel(d).solve(mse.train_loads).u
+    miss = np.array([u[0, 12, 1] + 0.5, u[0, 13, 1] + 0.8])  # targets -0.5 and -0.8 mm (task file)
+    assert task_metric(mse, "train", "loss", u) == pytest.approx(0.5 * np.sum(miss**2), rel=1e-12)
+    rel = np.linalg.norm(miss) / np.linalg.norm([-0.5, -0.8])
+    assert task_metric(mse, "train", "rel_error", u) == pytest.approx(rel, rel=1e-12)
+
+
+def test_reported_timings_lie_within_the_call():
+    """Every reported duration is >= 0 and at most the wall time of the whole call."""
+    import time
+
+    d = paper_sample()
+    t0 = time.perf_counter()
+    res = tolerance_analysis(SpringModel(d), paper_task("behaviour", d), WidthNoise(0.02, 0.01), 5, seed=0)
+    wall = time.perf_counter() - t0
+    # a spring model of 28 bonds takes milliseconds: a ratio of clocks (~1 s) instead of a difference shows
+    t = res["timing"]
+    assert 0 <= t["linearised_s"] <= wall
+    assert all(0 <= s <= wall for s in t["samples_s_per_rank"])
+    assert 0 <= t["per_sample_s"]["total"] <= wall
