@@ -418,6 +418,45 @@ def summarise(group: str, results: list[dict], equivalent: dict[str, str]) -> di
     }
 
 
+def _killer(r: dict) -> str:
+    """'pins' when the failing test is in a tests/test_pins_* file, 'suite' for another test, '' for none."""
+    if r["outcome"] == "timeout":
+        return "suite"
+    m = re.search(r"FAILED (tests/[^:]+)::", r.get("tail", ""))
+    if r["outcome"] != "killed":
+        return ""
+    return "pins" if m and Path(m[1]).name.startswith("test_pins_") else "suite"
+
+
+def report(groups: list[str]) -> str:
+    """Markdown tables of the committed results (docs/reliability.md, "Mutation testing")."""
+    rows = [
+        "| Group | Files | Sampled | Killed | of which by the new pins | Equivalent | Kill rate (non-equivalent) | 95 % CI |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    surv = []
+    for g in groups:
+        f = OUT / f"{g}.json"
+        if not f.exists():
+            continue
+        doc = json.loads(f.read_text())
+        s = doc["summary"]
+        by_pins = sum(_killer(r) == "pins" for r in doc["mutants"])
+        files = ", ".join(sorted({Path(r["file"]).name for r in doc["mutants"]}))
+        lo, hi = s["kill_rate_ci95"]
+        rows.append(
+            f"| {g} | {files} | {s['sampled']} | {s['killed']} | {by_pins} | {s['equivalent']} | "
+            f"{s['killed']}/{s['non_equivalent']} = {100 * (s['kill_rate'] or 0):.0f} % | {100 * lo:.0f}-{100 * hi:.0f} % |"
+        )
+        for v in s["survivors"]:
+            why = v["equivalent"] or "NOT equivalent: no test pins it yet"
+            surv.append(f"| {g} | `{v['at']}` | `{v['before']}` -> `{v['after']}` | {why} |")
+    out = "\n".join(rows)
+    if surv:
+        out += "\n\n| Group | Where | Mutation | Why it survives |\n|---|---|---|---|\n" + "\n".join(surv)
+    return out + "\n"
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="./run mutation", description=__doc__.split("\n\n")[0])
     ap.add_argument("groups", nargs="*", metavar="GROUP", help=f"of {', '.join(GROUPS)} (default all)")
@@ -430,8 +469,12 @@ def main(argv: list[str] | None = None) -> int:
         help="rerun only the survivors of the last result (docs/mutation/GROUP.json) against the own files as they are now",
     )
     ap.add_argument("--raises", action="store_true", help="only write docs/mutation/raises.json from the coverage map")
+    ap.add_argument("--report", action="store_true", help="print the markdown tables of the committed results")
     args = ap.parse_args(argv)
     groups = args.groups or list(GROUPS)
+    if args.report:
+        print(report(groups), end="")
+        return 0
     unknown = [g for g in groups if g not in GROUPS]
     if unknown:
         print(f"./run mutation: unknown group {unknown[0]!r} (choose from {', '.join(GROUPS)})", file=sys.stderr)

@@ -143,3 +143,38 @@ def test_the_finite_check_is_a_safety_net():
     ):
         with pytest.raises(InputError, match="not finite"):
             check_finite(bad)
+
+
+def test_task_builders_and_training_refusals(tmp_path):
+    import dataclasses
+
+    from fem_mnn.learn import tasks as T
+    from fem_mnn.learn.training import TrainConfig, load_checkpoint, paper_config, train
+    from fem_mnn.spring.network import SpringModel
+
+    d = paper_sample()
+    task = T.behaviour_mse(d)
+    cases = [
+        (lambda: T.behaviour_mse(d, targets=(-0.5,)), "targets"),
+        (lambda: T.behaviour_mse(d, output_nodes=(12, FIXED)), "is a fixed node"),
+        (lambda: T.behaviour_cross_entropy(d, dominant=2), "dominant"),
+        (lambda: T.regression(d, compliance=(1.0, 2.0)), "compliance"),
+        (lambda: T.regression(d, noise=-1.0), "noise"),
+        (lambda: T.iris(d, output_nodes=(7, 1)), "nodes"),
+        (lambda: T.build_task("nope", d), "--task"),
+        (lambda: dataclasses.replace(task, kind="hinge"), "kind"),
+        (lambda: task.metrics("validation", np.zeros((1, d.n_nodes, 2))), "split"),
+        (lambda: paper_config("nope"), "task"),
+        (lambda: load_checkpoint(tmp_path / "none.npz"), "no checkpoint"),
+        (
+            lambda: train(
+                SpringModel(d), dataclasses.replace(task, train_loads=task.train_loads[:0]), TrainConfig(epochs=1)
+            ),
+            "no training case",
+        ),  # fmt: skip
+        (lambda: train(SpringModel(d), task, TrainConfig(epochs=1), widths0=np.ones(3)), "widths0"),
+    ]
+    for make, needle in cases:
+        with pytest.raises(InputError) as info:
+            make()
+        assert needle in str(info.value), (needle, str(info.value))
