@@ -14,10 +14,11 @@ Steps:
    of the group's files; ``random.Random(f"{seed}/{group}")`` picks ``n`` of them.
 3. **Run**: each mutant is applied in place by cosmic-ray (``use_mutation`` restores the file;
    the driver checks the bytes after each one) and run with ``-x -q -m "not slow"`` and a
-   timeout against the tests that execute its line (from the map; tests that failed in the
-   map run are left out). A mutant that survives them, or whose line no test executes in
-   process (import time, a subprocess), is run against the whole test files of those tests
-   plus the group's own test files. A survivor of that is run against every test file that
+   timeout against the group's pin files (``tests/test_pins_GROUP*.py``) and the tests that
+   execute its line (from the map, fastest first, up to ``STEP1_BUDGET`` s of their measured
+   time; tests that failed in the map run are left out). A mutant that survives them is run
+   against the group's own test files (whole files: a module fixture computed in one test's
+   setup serves the others). A survivor of that is run against every test file that
    imports the mutated module (``import fem_mnn.x.y`` / ``from fem_mnn.x import <a name
    defined in y>``) before it is called a survivor.
 4. **Result**: ``docs/mutation/<group>.json`` (commit, seed, tool versions, every sampled
@@ -358,8 +359,7 @@ def run_mutant(m: dict, the_map: dict, own: list[str], python: str, logdir: Path
             if (tests or pins) and not files_only:
                 # the group's pin files (tests/test_pins_GROUP*.py, fast and precise) first
                 plans.append(("covering tests", pins + tests, timeout_for(tests, pins)))
-            files = list(dict.fromkeys([*own, *sorted({t.split("::")[0] for t in tests})]))
-            plans.append(("own and covering files", files, timeout_for([], files)))
+            plans.append(("own files", own, timeout_for([], own)))
             for i, (what, args, tmo) in enumerate(plans):
                 status, secs, tail = _run(base + args, tmo, logdir / f"{tag}-{i}.log")
                 res["steps"].append({"what": what, "n_args": len(args), "status": status, "seconds": round(secs, 1)})
