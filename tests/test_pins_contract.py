@@ -20,6 +20,9 @@ def test_as_cases_accepts_one_case_or_many_and_refuses_other_shapes():
                 np.zeros((2, n, 1)), np.zeros((1, 2, n, 2))):  # fmt: skip
         with pytest.raises(ValueError, match=f"loads must have shape \\(n_cases, {n}, 2\\)"):
             as_cases(bad, n)
+    # the message names the shape the caller gave, not a reshaped one
+    with pytest.raises(ValueError, match=r"got \(10,\)$"):
+        as_cases(np.zeros(2 * n), n)
 
 
 def test_nominal_stiffness_is_E_t_w_over_L():
