@@ -1,0 +1,111 @@
+"""Pins for ``fem_mnn.learn`` (issue 21, mutation testing): task-file refusals that name the right
+row, range and field, the split that leaves no training case, and the largest printable width sd
+that the noise refusal states."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import ROOT
+
+from fem_mnn.core.errors import InputError
+from fem_mnn.design import paper_sample, save_design, triangular_strip
+from fem_mnn.learn.robust import check_noise_printable
+from fem_mnn.learn.taskfile import load_task_file, paper_task_path
+
+EXAMPLES = ROOT / "docs" / "examples"
+
+
+def _paper_task(tmp_path: Path, name: str, **changes) -> Path:
+    data = json.loads(paper_task_path(name).read_text())
+    for k, v in changes.items():
+        if isinstance(v, dict) and isinstance(data.get(k), dict):
+            data[k] = {**data[k], **v}
+        else:
+            data[k] = v
+    p = tmp_path / f"{name}.json"
+    p.write_text(json.dumps(data))
+    return p
+
+
+def test_generated_data_refusals(tmp_path):
+    d = paper_sample()
+    gen = json.loads(paper_task_path("regression").read_text())["data"]["generate"]
+    p = _paper_task(tmp_path, "regression", data={"generate": {**gen, "range": [1, -1]}})
+    with pytest.raises(InputError, match="needs low < high"):
+        load_task_file(p, d)
+    p = _paper_task(tmp_path, "regression", data={"generate": {**gen, "range": [1, 1]}})
+    with pytest.raises(InputError, match="needs low < high"):
+        load_task_file(p, d)
+    # one sample, 30 % for training: floor(0.3 + 0.5) = 0 training cases
+    p = _paper_task(tmp_path, "regression", data={"generate": {**gen, "n_samples": 1}}, split={"train_fraction": 0.3})
+    with pytest.raises(InputError, match="the split leaves no training case"):
+        load_task_file(p, d)
+    p = _paper_task(tmp_path, "regression", data={"generate": {**gen, "n_samples": 2}}, split={"train_fraction": 0.3})
+    assert load_task_file(p, d).train_loads.shape[0] == 1  # floor(0.6 + 0.5) = 1
+
+
+def test_messages_state_the_valid_range(tmp_path):
+    d = paper_sample()
+    last = d.n_nodes - 1
+    p = _paper_task(tmp_path, "behaviour", inputs=[{"node": last + 1, "direction": [0, -1]}])
+    with pytest.raises(InputError, match=rf"nodes are 0\.\.{last}\)"):
+        load_task_file(p, d)
+    p = _paper_task(tmp_path, "behaviour-ce", data={"inputs": [[1.0]], "labels": [2]})
+    with pytest.raises(InputError, match=r"labels index the outputs \(0\.\.1\)"):  # two outputs
+        load_task_file(p, d)
+
+
+@pytest.fixture
+def strip(tmp_path: Path) -> tuple[Path, Path]:
+    for name in ("strip-regression.json", "strip-regression.csv"):
+        shutil.copy(EXAMPLES / name, tmp_path / name)
+    return save_design(triangular_strip(6, 4), tmp_path / "strip.json"), tmp_path / "strip-regression.json"
+
+
+@pytest.mark.parametrize("bad", ["abc", "inf"])
+def test_table_value_errors_name_the_file_row(strip, bad):
+    """Row numbers count the header as row 1: the second data row is row 3."""
+    from fem_mnn.design import load_design
+
+    design_file, task = strip
+    csv = task.with_name("strip-regression.csv")
+    lines = csv.read_text().splitlines()
+    cells = lines[2].split(",")
+    cells[0] = bad
+    lines[2] = ",".join(cells)
+    csv.write_text("\n".join(lines) + "\n")
+    with pytest.raises(InputError, match=r"data.table row 3\b"):
+        load_task_file(task, load_design(design_file))
+
+
+def test_one_target_column_per_output(strip):
+    from fem_mnn.design import load_design
+
+    design_file, task = strip
+    data = json.loads(task.read_text())
+    for cols in (["ux12_mm"], ["ux12_mm", "ux17_mm", "x1"]):
+        data["data"]["target_columns"] = cols
+        task.write_text(json.dumps(data))
+        with pytest.raises(InputError, match=r"needs one column per output \(2\)"):
+            load_task_file(task, load_design(design_file))
+
+
+def test_the_stated_largest_width_sd_is_the_boundary():
+    """The refusal states the largest S with thin_end_ratio (w - 4 S) >= min_feature on every bond:
+    that S is accepted, a slightly larger one refused."""
+    d = paper_sample()
+    w = np.linspace(1.6, 2.4, d.n_bonds)
+    g = d.geometry
+    with pytest.raises(InputError) as info:
+        check_noise_printable(d, w, 1.0)
+    s_max = float(re.search(r"allows is ([0-9.eE+-]+) mm", str(info.value))[1])
+    assert s_max == pytest.approx((w.min() - g.min_feature / g.thin_end_ratio) / 4, rel=1e-3)  # printed to 4 digits
+    check_noise_printable(d, w, s_max * (1 - 1e-3))
+    with pytest.raises(InputError):
+        check_noise_printable(d, w, s_max * (1 + 1e-3))
