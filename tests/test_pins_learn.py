@@ -109,3 +109,13 @@ def test_the_stated_largest_width_sd_is_the_boundary():
     check_noise_printable(d, w, s_max * (1 - 1e-3))
     with pytest.raises(InputError):
         check_noise_printable(d, w, s_max * (1 + 1e-3))
+
+
+def test_contrast_is_the_smallest_label_over_largest_other_ratio():
+    from fem_mnn.learn.tasks import contrast
+
+    # case 0: |2| / |1| = 2; case 1: |4| / |-3| = 4/3 -> the smallest, 4/3
+    assert contrast(np.array([[2.0, 1.0], [-3.0, 4.0]]), np.array([0, 1])) == pytest.approx(4 / 3, rel=1e-15)
+    # three outputs: the largest other |u| counts (|-5| / max(|1|, |2|) = 2.5); a label that loses gives < 1
+    assert contrast(np.array([[1.0, -5.0, 2.0]]), np.array([1])) == pytest.approx(2.5, rel=1e-15)
+    assert contrast(np.array([[1.0, -5.0, 2.0]]), np.array([2])) == pytest.approx(0.4, rel=1e-15)
