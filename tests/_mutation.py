@@ -561,7 +561,9 @@ def main(argv: list[str] | None = None) -> int:
 
     for g in groups:
         sources, own = GROUPS[g]
-        own = [*own, *sorted(str(p.relative_to(ROOT)) for p in (ROOT / "tests").glob(f"test_pins_{g}*.py"))]
+        # the group's pins and the raise pins (refusals of every module; a few seconds)
+        pins = [*(ROOT / "tests").glob(f"test_pins_{g}*.py"), *(ROOT / "tests").glob("test_pins_raises.py")]
+        own = [*own, *sorted(str(p.relative_to(ROOT)) for p in pins)]
         allm = enumerate_mutants(sources)
         rng = random.Random(f"{args.seed}/{g}")
         sample = sorted(rng.sample(allm, min(args.n, len(allm))), key=lambda m: (m["file"], m["line"], m["col"]))

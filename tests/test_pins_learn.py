@@ -56,6 +56,15 @@ def test_messages_state_the_valid_range(tmp_path):
     p = _paper_task(tmp_path, "behaviour", inputs=[{"node": last + 1, "direction": [0, -1]}])
     with pytest.raises(InputError, match=rf"nodes are 0\.\.{last}\)"):
         load_task_file(p, d)
+    # node 0 is a valid id (a fixed one here): refused for being fixed, not as unknown
+    assert 0 in d.fixed
+    p = _paper_task(tmp_path, "behaviour", inputs=[{"node": 0, "direction": [0, -1]}])
+    with pytest.raises(InputError, match="input node is clamped"):
+        load_task_file(p, d)
+    # two input rows, one label: the count named is the rows' (2), not the inputs' (1)
+    p = _paper_task(tmp_path, "behaviour-ce", data={"inputs": [[1.0], [0.5]], "labels": [0]})
+    with pytest.raises(InputError, match=r"needs one label per input row \(2\)"):
+        load_task_file(p, d)
     p = _paper_task(tmp_path, "behaviour-ce", data={"inputs": [[1.0]], "labels": [2]})
     with pytest.raises(InputError, match=r"labels index the outputs \(0\.\.1\)"):  # two outputs
         load_task_file(p, d)
@@ -119,3 +128,42 @@ def test_contrast_is_the_smallest_label_over_largest_other_ratio():
     # three outputs: the largest other |u| counts (|-5| / max(|1|, |2|) = 2.5); a label that loses gives < 1
     assert contrast(np.array([[1.0, -5.0, 2.0]]), np.array([1])) == pytest.approx(2.5, rel=1e-15)
     assert contrast(np.array([[1.0, -5.0, 2.0]]), np.array([2])) == pytest.approx(0.4, rel=1e-15)
+
+
+def test_regression_inputs_lie_in_the_stated_range():
+    from fem_mnn.learn.tasks import gram_force, regression
+
+    t = regression(paper_sample(), max_grams=20.0)
+    lo, hi = t.info["input"]["X_range_N"]
+    fmax = gram_force(20.0)
+    assert (lo, hi) == pytest.approx((-fmax, fmax), rel=1e-15)
+    x = np.concatenate([t.train_loads, t.test_loads])[:, t.info["input"]["node"], 1]
+    assert lo <= x.min() < 0 < x.max() <= hi  # uniform in the range: both signs occur in 100 draws
+
+
+def test_patience_counts_relative_improvements():
+    """Patience stops after ``patience`` epochs whose loss does not beat the best by the relative
+    ``min_delta``: never while the loss keeps falling (min_delta 0); at epoch 1 + patience when no epoch
+    can improve by half (min_delta 0.5 with small steps)."""
+    from fem_mnn.learn.taskfile import paper_task
+    from fem_mnn.learn.training import TrainConfig, train
+    from fem_mnn.spring.network import SpringModel
+
+    d = paper_sample()
+    task = paper_task("behaviour", d)
+    r = train(SpringModel(d), task, TrainConfig(epochs=6, lr=0.01, patience=2), write=False)
+    losses = [h.loss for h in r.history]
+    assert all(b < a for a, b in zip(losses, losses[1:], strict=False)), losses  # the premise: a falling loss
+    assert r.stop_reason == "max_epochs" and len(losses) == 6
+    r = train(SpringModel(d), task, TrainConfig(epochs=6, lr=0.01, patience=2, min_delta=0.5), write=False)
+    assert r.stop_reason == "patience" and len(r.history) == 3
+
+
+def test_epoch_records_are_immutable():
+    import dataclasses
+
+    from fem_mnn.learn.training import EpochRecord
+
+    rec = EpochRecord(epoch=1, loss=1.0, loss_paper=1.0, step=0.0, metrics={}, widths=())
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        rec.loss = 0.5
