@@ -29,3 +29,19 @@ def test_unknown_fixed_node_states_the_valid_ids():
         with pytest.raises(InputError, match=rf"fixed\[1\]: unknown node id \(nodes are 0\.\.{last}\)"):
             check_structure(dataclasses.replace(d, fixed=(0, bad)))
     check_structure(dataclasses.replace(d, fixed=(0, last)))
+
+
+def test_width_range_allows_rounding_at_its_ends():
+    """Widths on the bounds up to rounding (1e-12 relative, e.g. from a round trip through text) are
+    printable; 1e-6 mm beyond is not."""
+    import numpy as np
+
+    from fem_mnn.design.printability import check_widths
+
+    d = paper_sample()
+    g = d.geometry
+    w = np.full(d.n_bonds, 2.0)
+    w[0], w[1] = g.width_max * (1 + 1e-12), g.width_min * (1 - 1e-12)
+    assert check_widths(dataclasses.replace(d, widths=w.copy())) == []
+    w[0], w[1] = g.width_max + 1e-6, g.width_min - 1e-6
+    assert sorted(b for f in check_widths(dataclasses.replace(d, widths=w.copy())) for b in f.bonds) == [0, 1]
