@@ -507,6 +507,18 @@ def report(groups: list[str]) -> str:
     return out + "\n"
 
 
+def raises_table() -> str:
+    """Markdown list of the raise statements no test reaches (docs/mutation/raises.json), by file."""
+    rep = json.loads((OUT / "raises.json").read_text())
+    by_file: dict[str, list[str]] = {}
+    for r in rep["raises"]:
+        if not r["reached_with_pins"]:
+            by_file.setdefault(r["file"], []).append(f"{r['line']} {r['exception']}")
+    rows = ["| File | Unreached `raise` (line, exception) |", "|---|---|"]
+    rows += [f"| `{f}` | {', '.join(v)} |" for f, v in sorted(by_file.items())]
+    return "\n".join(rows) + "\n"
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="./run mutation", description=__doc__.split("\n\n")[0])
     ap.add_argument("groups", nargs="*", metavar="GROUP", help=f"of {', '.join(GROUPS)} (default all)")
@@ -524,6 +536,8 @@ def main(argv: list[str] | None = None) -> int:
     groups = args.groups or list(GROUPS)
     if args.report:
         print(report(groups), end="")
+        if (OUT / "raises.json").exists() and not args.groups:
+            print("\n" + raises_table(), end="")
         return 0
     unknown = [g for g in groups if g not in GROUPS]
     if unknown:
