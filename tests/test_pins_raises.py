@@ -178,3 +178,45 @@ def test_task_builders_and_training_refusals(tmp_path):
         with pytest.raises(InputError) as info:
             make()
         assert needle in str(info.value), (needle, str(info.value))
+
+
+def test_design_refusals_reached_only_through_the_api():
+    """Checks that the JSON reader's own type checks normally pre-empt (a design built in code meets them)."""
+    import dataclasses
+
+    from fem_mnn.design import triangular_patch, triangular_strip
+    from fem_mnn.design.files import design_from_dict
+    from fem_mnn.design.printability import check_design, check_structure
+    from fem_mnn.design.records import check_widths
+    from fem_mnn.design.validate import validate
+
+    d = paper_sample()
+    nodes_nan = d.nodes.copy()
+    nodes_nan[3, 1] = np.nan
+    cases = [
+        (lambda: triangular_patch(a=float("nan")), "a: the bond length must be finite and > 0"),
+        (lambda: triangular_strip(a=-1.0), "a: the bond length must be finite and > 0"),
+        (lambda: triangular_patch(width=np.ones(3)), "widths: needs one width or"),
+        (
+            lambda: check_widths(dataclasses.replace(d, widths=np.where(np.arange(d.n_bonds) == 2, np.inf, 2.0))),
+            "widths[2]: must be finite",
+        ),  # fmt: skip
+        (lambda: validate(dataclasses.replace(d, nodes=d.nodes[:, :1].copy())), "nodes: must be a list of [x, y]"),
+        (lambda: validate(dataclasses.replace(d, nodes=nodes_nan)), "nodes[3]: must be finite"),
+        (
+            lambda: validate(dataclasses.replace(d, geometry=dataclasses.replace(d.geometry, thin_end_ratio=1.5))),
+            "geometry.thin_end_ratio: must lie in (0, 1]",
+        ),  # fmt: skip
+        (lambda: check_structure(dataclasses.replace(d, bonds=d.bonds[:0], widths=d.widths[:0])), "at least one bond"),
+        (
+            lambda: check_structure(dataclasses.replace(d, bonds=np.array([[1, 1]]), widths=np.array([2.0]))),
+            "joins a node to itself",
+        ),  # fmt: skip
+        (lambda: check_structure(dataclasses.replace(d, nodes=d.nodes * 1e12)), "coordinates must lie within"),
+        (lambda: check_design(d, (100.0, 0.0, 10.0)), "build_volume: three positive numbers"),
+        (lambda: design_from_dict({**json.loads(json.dumps(d.to_dict())), "fixed": [0, 2**63]}), "out of range"),
+    ]
+    for make, needle in cases:
+        with pytest.raises(InputError) as info:
+            make()
+        assert needle in str(info.value), (needle, str(info.value))
