@@ -597,7 +597,7 @@ def main(argv: list[str] | None = None) -> int:
         t0 = time.perf_counter()
         for i, m in enumerate(sample):
             prev = previous.get(key(dict(m)))
-            if prev is not None and prev["outcome"] != "survived":
+            if prev is not None and (prev["outcome"] != "survived" or key(prev) in equivalent):
                 results.append(prev)
                 continue
             r = run_mutant(m, the_map, own, python, logdir, files_only=prev is not None)
