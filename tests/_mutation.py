@@ -481,7 +481,7 @@ def _killer(r: dict) -> str:
 def report(groups: list[str]) -> str:
     """Markdown tables of the committed results (docs/reliability.md, "Mutation testing")."""
     rows = [
-        "| Group | Files | Sampled | Killed | of which by the new pins | Equivalent | Kill rate (non-equivalent) | 95 % CI |",
+        "| Group | Files | Sampled | Equivalent | First pass: killed | Killed (with the pins) | first failing test a pin | 95 % CI |",
         "|---|---|---|---|---|---|---|---|",
     ]
     surv = []
@@ -494,9 +494,11 @@ def report(groups: list[str]) -> str:
         by_pins = sum(_killer(r) == "pins" for r in doc["mutants"])
         files = ", ".join(sorted({Path(r["file"]).name for r in doc["mutants"]}))
         lo, hi = s["kill_rate_ci95"]
+        fp = doc.get("first_pass", s)
         rows.append(
-            f"| {g} | {files} | {s['sampled']} | {s['killed']} | {by_pins} | {s['equivalent']} | "
-            f"{s['killed']}/{s['non_equivalent']} = {100 * (s['kill_rate'] or 0):.0f} % | {100 * lo:.0f}-{100 * hi:.0f} % |"
+            f"| {g} | {files} | {s['sampled']} | {s['equivalent']} | {fp['killed']}/{fp['sampled']} | "
+            f"{s['killed']}/{s['non_equivalent']} = {100 * (s['kill_rate'] or 0):.0f} % | {by_pins} | "
+            f"{100 * lo:.0f}-{100 * hi:.0f} % |"
         )
         for v in s["survivors"]:
             why = v["equivalent"] or "NOT equivalent: no test pins it yet"
