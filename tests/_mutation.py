@@ -436,6 +436,20 @@ def confirm_survivor(res: dict, the_map: dict, python: str, logdir: Path) -> dic
     return res
 
 
+def dump(doc: dict) -> str:
+    """JSON with one line per mutant or raise statement (small diffs between runs)."""
+    lines = ["{"]
+    items = list(doc.items())
+    for n, (k, v) in enumerate(items):
+        end = "," if n < len(items) - 1 else ""
+        if isinstance(v, list) and v and isinstance(v[0], dict):
+            rows = [json.dumps(x, separators=(",", ":")) for x in v]
+            lines.append(f" {json.dumps(k)}: [\n  " + ",\n  ".join(rows) + f"\n ]{end}")
+        else:
+            lines.append(f" {json.dumps(k)}: {json.dumps(v)}{end}")
+    return "\n".join(lines) + "\n}\n"
+
+
 def key(r: dict) -> str:
     return f"{r['file']}:{r['line']}:{r['operator'].split('/')[-1]}:{r['occurrence']}"
 
@@ -562,7 +576,7 @@ def main(argv: list[str] | None = None) -> int:
         rep = raise_report(d, pins_coverage(python))
         rep["map_commit"] = (d / "commit").read_text().strip() if (d / "commit").exists() else None
         rep["commit"] = _git("rev-parse", "HEAD")
-        (OUT / "raises.json").write_text(json.dumps(rep, indent=1) + "\n")
+        (OUT / "raises.json").write_text(dump(rep))
         print(
             f"[mutation] raise coverage: {rep['reached']}/{rep['total']} raise statements reached by the suite,"
             f" {rep['reached_with_pins']} with the pin files",
@@ -631,7 +645,7 @@ def main(argv: list[str] | None = None) -> int:
             "first_pass": first_pass or summarise(g, results, equivalent),
             "mutants": results,
         }
-        (OUT / f"{g}.json").write_text(json.dumps(doc, indent=1) + "\n")
+        (OUT / f"{g}.json").write_text(dump(doc))
         s = doc["summary"]
         print(
             f"[mutation] {g}: killed {s['killed']}/{s['non_equivalent']} non-equivalent"
