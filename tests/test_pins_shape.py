@@ -14,8 +14,8 @@ need_dolfinx()
 
 from mpi4py import MPI  # noqa: E402
 
+from fem_mnn.contract import backprop_operator  # noqa: E402
 from fem_mnn.fem.shape import shape_backprop  # noqa: E402
-from fem_mnn.learn.insitu import backprop_operator  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import mpi_shape_case  # noqa: E402
