@@ -269,7 +269,7 @@ def fe_system(op: Any, loads: np.ndarray) -> tuple[sp.csr_matrix, np.ndarray]:
     cases = loads if loads.ndim == 3 else loads[None]
     F = np.empty((K.shape[0], len(cases)))
     for c, fc in enumerate(cases):
-        b = op._rhs(fc)
+        b = op._disc.load_vector(fc)
         F[:, c] = b.getArray(readonly=True)
         b.destroy()
     return K, F

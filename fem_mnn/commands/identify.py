@@ -108,16 +108,9 @@ def _protocol_weights(args: argparse.Namespace, design: Design, labels: list[str
     """{(measure label, time): (n_cases,) weights of the elastic solutions at E0} and a record."""
     if not args.protocol:
         return None, {"modulus": "E", "E_MPa": design.material.E}
-    prony = design.material.prony
-    if prony is None:
-        raise InputError(
-            "--protocol needs a time-dependent material: add a Prony series to the design",
-            source=str(args.design),
-            field="material.prony",
-            value=None,
-            has_value=True,
-        )
-    from fem_mnn.design.viscoelastic import CONSTANT_NU_NOTE, protocol_extrapolation, protocol_response
+    from fem_mnn.design.viscoelastic import CONSTANT_NU_NOTE, protocol_extrapolation, protocol_response, require_prony
+
+    prony = require_prony(design.material.prony, str(args.design))
     from fem_mnn.io.protocol import read_protocol
 
     events = read_protocol(args.protocol, labels)

@@ -49,6 +49,7 @@ from fem_mnn.design.viscoelastic import (
     ProtocolEvent,
     protocol_extrapolation,
     protocol_response,
+    require_prony,
 )
 from fem_mnn.io import measured as ms
 
@@ -162,16 +163,7 @@ def _run(args: argparse.Namespace) -> int:
     prony: Prony | None = None
     events: list[ProtocolEvent] | None = None
     if args.protocol:
-        prony = design.material.prony
-        if prony is None:
-            raise InputError(
-                "--protocol needs a time-dependent material: add a Prony series (a material name such as "
-                "'agilus30-20C' or {E_inf, terms}) to the design",
-                source=str(args.design),
-                field="material.prony",
-                value=None,
-                has_value=True,
-            )
+        prony = require_prony(design.material.prony, str(args.design))
         from fem_mnn.io.protocol import read_protocol
 
         events = read_protocol(args.protocol, labels)

@@ -54,6 +54,7 @@ from fem_mnn.core.errors import InputError
 from fem_mnn.core.paths import shipped_data
 
 __all__ = [
+    "require_prony",
     "EVENTS",
     "CONSTANT_NU_NOTE",
     "Measurement",
@@ -386,6 +387,23 @@ class Measurement(NamedTuple):
     time_s: float
     label: str
     u: np.ndarray
+
+
+def require_prony(prony: Prony | None, source: str | None) -> Prony:
+    """The design's Prony series for a command given a load protocol; refused (InputError) when it has none.
+
+    ``source`` names the design file in the message.
+    """
+    if prony is None:
+        raise InputError(
+            "--protocol needs a time-dependent material: add a Prony series (a material name such as "
+            "'agilus30-20C' or {E_inf, terms}) to the design",
+            source=source,
+            field="material.prony",
+            value=None,
+            has_value=True,
+        )
+    return prony
 
 
 def check_protocol(

@@ -479,6 +479,20 @@ class Discretisation:
         arr[self._cell_dof_v] = dens
         self.force.x.scatter_forward()
 
+    def load_vector(self, F: np.ndarray) -> Any:
+        """Assembled load vector (PETSc Vec) of nodal forces F (n_nodes, 2), zero on clamped dofs.
+
+        Collective. The caller owns (and destroys) the vector.
+        """
+        self.set_force(F)
+        b = dolfinx.fem.petsc.create_vector(self.V)
+        with b.localForm() as loc:
+            loc.set(0.0)
+        dolfinx.fem.petsc.assemble_vector(b, self.L_form)
+        b.ghostUpdate(addv=PETSc.InsertMode.ADD, mode=PETSc.ScatterMode.REVERSE)
+        dolfinx.fem.petsc.set_bc(b, [self.bc])
+        return b
+
     def energy_per_cell(self, u: Any, v: Any) -> np.ndarray:
         self._eu.x.array[:] = u.x.array
         self._ev.x.array[:] = v.x.array
@@ -741,7 +755,7 @@ class FemOperator:
 
     def _solve_assembled(self, f: np.ndarray, fields: list) -> None:
         """All cases, each load vector assembled from the load form (curved meshes, or no region matrices)."""
-        rhs = [self._rhs(f[c]) for c in range(f.shape[0])]
+        rhs = [self._disc.load_vector(f[c]) for c in range(f.shape[0])]
         if self._use_block_solve(len(rhs)):
             B = np.empty((rhs[0].getLocalSize(), len(rhs)), order="F")
             for c, b in enumerate(rhs):
@@ -752,18 +766,6 @@ class FemOperator:
                 self._ksp_solve(b, uh)
         for b in rhs:
             b.destroy()
-
-    def _rhs(self, F: np.ndarray) -> Any:
-        """Assembled load vector of nodal forces F (n_nodes, 2), zero on clamped dofs."""
-        d = self._disc
-        d.set_force(F)
-        b = dolfinx.fem.petsc.create_vector(d.V)
-        with b.localForm() as loc:
-            loc.set(0.0)
-        dolfinx.fem.petsc.assemble_vector(b, d.L_form)
-        b.ghostUpdate(addv=PETSc.InsertMode.ADD, mode=PETSc.ScatterMode.REVERSE)
-        dolfinx.fem.petsc.set_bc(b, [d.bc])
-        return b
 
     def _ksp_solve(self, b: Any, uh: Any) -> None:
         """One right-hand side through the KSP into ``uh`` (collective); a failed solve raises."""

@@ -765,17 +765,6 @@ class NonlinearModel:
         mat = Material(stress=self.first_piola, tangent=self.tangent_action, quadrature_degree=q)
         return shape_forms(self.disc, mat, key=f"neo-hookean-{self.disc.gdim}d-q{q}")
 
-    def _adjoint_rhs(self, f_adj: np.ndarray) -> Any:
-        d = self.disc
-        d.set_force(f_adj)
-        b = dolfinx.fem.petsc.create_vector(d.V)
-        with b.localForm() as loc:
-            loc.set(0.0)
-        dolfinx.fem.petsc.assemble_vector(b, d.L_form)
-        b.ghostUpdate(addv=PETSc.InsertMode.ADD, mode=PETSc.ScatterMode.REVERSE)
-        dolfinx.fem.petsc.set_bc(b, [d.bc])
-        return b
-
     def _adjoint(self, state: NonlinearSolution, f_adj: np.ndarray, reuse: bool) -> tuple[Any, int, int]:
         """Solve ``K_T(u) lambda = f_adj`` at a converged state (collective).
 
@@ -793,7 +782,7 @@ class NonlinearModel:
         d = self.disc
         d.set_theta(np.ones(self.design.n_bonds))
         self._u.x.array[:] = state.field.x.array
-        b = self._adjoint_rhs(f_adj)
+        b = self.disc.load_vector(f_adj)
         lam = dolfinx.fem.Function(d.V, name="adjoint")
         x = lam.x.petsc_vec
         nb = b.norm()
