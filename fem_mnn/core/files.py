@@ -24,6 +24,7 @@ from fem_mnn.core.errors import InputError
 from fem_mnn.core.provenance import provenance as _provenance
 
 __all__ = [
+    "read_input_text",
     "atomic_savefig",
     "atomic_path",
     "atomic_write_bytes",
@@ -32,6 +33,20 @@ __all__ = [
     "compact_json",
     "to_jsonable",
 ]
+
+
+def read_input_text(path: str | Path) -> str:
+    """The text (UTF-8) of an input file; a missing or unreadable file is an InputError naming it.
+
+    Unreadable covers a directory, permissions, a name too long, a NUL byte in the name and
+    bytes that are not UTF-8.
+    """
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InputError("no such file", source=str(path)) from None
+    except (OSError, ValueError) as exc:
+        raise InputError(f"cannot read the file ({exc.__class__.__name__})", source=str(path)) from None
 
 
 @contextlib.contextmanager

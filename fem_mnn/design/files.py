@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from fem_mnn.core.errors import InputError
-from fem_mnn.core.files import atomic_write_text, compact_json
+from fem_mnn.core.files import atomic_write_text, compact_json, read_input_text
 from fem_mnn.design.records import Design, Geometry, Material
 from fem_mnn.design.validate import validate
 from fem_mnn.design.viscoelastic import parse_prony
@@ -173,12 +173,7 @@ def read_design_json(path: str | Path) -> Any:
         InputError: the file cannot be read or is not JSON; the message names the file.
     """
     path = Path(path)
-    try:
-        text = path.read_text()
-    except FileNotFoundError:
-        raise InputError("no such file", source=str(path)) from None
-    except (OSError, ValueError) as exc:  # directory, permissions, name too long, NUL byte, not UTF-8
-        raise InputError(f"cannot read the file ({exc.__class__.__name__})", source=str(path)) from None
+    text = read_input_text(path)
     try:
         data = json.loads(text, object_pairs_hook=_no_repeated_keys)
     except _RepeatedKeyError as exc:

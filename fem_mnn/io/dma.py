@@ -21,6 +21,7 @@ from typing import NamedTuple
 import numpy as np
 
 from fem_mnn.core.errors import InputError
+from fem_mnn.core.files import read_input_text
 
 __all__ = ["MasterCurve", "ShiftFactors", "read_master_curve", "read_shift_factors"]
 
@@ -57,12 +58,7 @@ class ShiftFactors(NamedTuple):
 
 def _numbers(path: str | Path, columns: tuple[str, ...]) -> np.ndarray:
     src = str(path)
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InputError("no such file", source=src) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"cannot read the file ({exc.__class__.__name__})", source=src) from None
+    text = read_input_text(path)
     rows = []
     for lineno, line in enumerate(text.splitlines(), start=1):
         cells = line.replace(",", " ").split()

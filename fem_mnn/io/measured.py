@@ -48,7 +48,7 @@ from typing import NamedTuple
 import numpy as np
 
 from fem_mnn.core.errors import InputError
-from fem_mnn.core.files import atomic_write_text
+from fem_mnn.core.files import atomic_write_text, read_input_text
 from fem_mnn.design.records import Design
 from fem_mnn.io import paper_data as pd
 
@@ -116,12 +116,7 @@ class Gradient(NamedTuple):
 def _content_lines(path: str | Path) -> list[tuple[int, list[str]]]:
     """(line number, stripped cells) of every non-blank, non-comment CSV line."""
     src = str(path)
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InputError("no such file", source=src) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"cannot read the file ({exc.__class__.__name__})", source=src) from None
+    text = read_input_text(path)
     try:
         parsed = list(csv.reader(io.StringIO(text)))
     except csv.Error as exc:  # e.g. a field over csv's size limit

@@ -54,6 +54,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from fem_mnn.core.errors import InputError
+from fem_mnn.core.files import read_input_text
 from fem_mnn.design.builders import paper_sample
 from fem_mnn.design.records import Design
 from fem_mnn.learn.losses import Output
@@ -122,12 +123,7 @@ def load_task_file(path: str | Path, design: Design, seed: int | None = None) ->
         InputError: one line naming the file, the field and the value.
     """
     path = Path(path)
-    try:
-        text = path.read_text()
-    except FileNotFoundError:
-        raise InputError("no such file", source=str(path)) from None
-    except (OSError, ValueError) as exc:
-        raise InputError(f"cannot read the file ({exc.__class__.__name__})", source=str(path)) from None
+    text = read_input_text(path)
     try:
         data = json.loads(text)
     except (json.JSONDecodeError, RecursionError, ValueError) as exc:
