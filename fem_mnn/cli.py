@@ -25,6 +25,7 @@ from pathlib import Path
 from fem_mnn.core.errors import EngineError, InputError
 from fem_mnn.core.mpi import process_rank
 from fem_mnn.core.provenance import COMMAND, version_report
+from fem_mnn.core.signals import terminate_as_interrupt
 
 __all__ = ["EXIT_CODES", "main"]
 
@@ -108,7 +109,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.environ["FEM_MNN_MAX_MEMORY_GB"] = repr(args.max_memory_gb)
     token = COMMAND.set(" ".join(shlex.quote(a) for a in ["fem-mnn", *(sys.argv[1:] if argv is None else argv)]))
     try:
-        return int(args.func(args) or 0)
+        with terminate_as_interrupt():  # SIGTERM as Ctrl-C: exit 130, never PETSc's MPI_Abort
+            return int(args.func(args) or 0)
     except InputError as err:
         _report(f"fem-mnn: error: {err}")
         return 2

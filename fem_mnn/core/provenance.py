@@ -8,6 +8,7 @@ commit of the checkout the package runs from, if any.
 from __future__ import annotations
 
 import contextvars
+import ctypes
 import functools
 import hashlib
 import platform
@@ -23,6 +24,7 @@ from fem_mnn.core.version import __version__
 
 __all__ = [
     "COMMAND",
+    "blas_kernels",
     "git_state",
     "library_versions",
     "lock_sha256",
@@ -121,6 +123,36 @@ def library_versions() -> dict[str, str | None]:
     return out
 
 
+#: OpenBLAS builds bundled by numpy and scipy wheels: (package, library folder, symbol suffix)
+_OPENBLAS = (("numpy", "numpy.libs", "64_"), ("scipy", "scipy.libs", ""))
+
+
+@functools.cache
+def blas_kernels() -> dict[str, str | None]:
+    """The OpenBLAS kernel (core name, e.g. ``Haswell``) that numpy's and scipy's bundled OpenBLAS picked.
+
+    OpenBLAS chooses its kernels per processor at load time (``OPENBLAS_CORETYPE`` overrides it), and
+    another kernel rounds differently: results that amplify rounding (long training runs) are
+    reproducible only on the same kernel, so the kernel belongs to a result's provenance. Read
+    through each wheel's own library (``scipy_openblas_get_corename``); ``None`` where a build has no
+    bundled OpenBLAS (conda's numpy, MKL) or the name cannot be read. Never imports scipy.
+    """
+    out: dict[str, str | None] = {}
+    site = Path(__import__("numpy").__file__).resolve().parent.parent
+    for pkg, folder, suffix in _OPENBLAS:
+        out[pkg] = None
+        for so in sorted((site / folder).glob("libscipy_openblas*.so*")):
+            try:
+                fn = getattr(ctypes.CDLL(str(so)), f"scipy_openblas_get_corename{suffix}")
+            except (OSError, AttributeError):
+                continue
+            fn.restype = ctypes.c_char_p
+            name = fn()
+            out[pkg] = name.decode() if name else None
+            break
+    return out
+
+
 def provenance(*, mpi_size: int | None = None, data_files: dict[str, str] | None = None) -> dict[str, Any]:
     """The provenance block: package version, git commit and clean flag, library versions, command line.
 
@@ -131,6 +163,7 @@ def provenance(*, mpi_size: int | None = None, data_files: dict[str, str] | None
     block: dict[str, Any] = {"package": "fem_mnn", "version": __version__, **git_state()}
     block["libraries"] = library_versions()
     block["lock_sha256"] = lock_sha256()
+    block["blas_kernels"] = blas_kernels()
     block["command"] = COMMAND.get() or " ".join(shlex.quote(a) for a in sys.argv)
     if mpi_size is None and "mpi4py.MPI" in sys.modules:  # never import MPI just to ask
         mpi_size = sys.modules["mpi4py.MPI"].COMM_WORLD.size

@@ -23,11 +23,12 @@ from __future__ import annotations
 import contextlib
 import signal
 import threading
+from collections.abc import Iterator
 from typing import Any
 
 from fem_mnn.core.log import get_logger
 
-__all__ = ["StopOnSignal", "rearm"]
+__all__ = ["StopOnSignal", "rearm", "terminate_as_interrupt"]
 
 log = get_logger(__name__)
 
@@ -108,11 +109,45 @@ class StopOnSignal:
         self.restore()
 
 
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def terminate_as_interrupt() -> Iterator[None]:
+    """SIGTERM does what Ctrl-C does while the block runs: a :class:`KeyboardInterrupt` in Python.
+
+    A command without safe points of its own (``fem gradient``, ``tolerance``, ``identify``, ...)
+    then ends with exit 130, its files unwritten (every result is written atomically), on either
+    signal. Without it SIGTERM takes the default action, or, once DOLFINx has initialised PETSc,
+    PETSc's handler, which calls ``MPI_Abort`` (exit 59, a "PETSC ERROR" banner, nothing cleaned):
+    :func:`fem_mnn.fem._dolfinx.import_dolfinx` re-arms this handler after that import
+    (:func:`rearm`). A long C call (a gmsh mesh, a factorisation, an eigensolve) finishes before
+    Python runs the handler: the stop comes at the end of that stage. Loops with safe points
+    (training, validate's load path) install :class:`StopOnSignal` inside this block, which takes
+    precedence and hands this handler back when it ends. Main thread only; elsewhere a no-op.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    try:
+        old = signal.signal(signal.SIGTERM, _interrupt)
+    except (ValueError, OSError):
+        yield
+        return
+    try:
+        yield
+    finally:
+        with contextlib.suppress(ValueError, OSError, TypeError):
+            signal.signal(signal.SIGTERM, old if old is not None else signal.SIG_DFL)
+
+
 def rearm() -> None:
     """Install again, at the C level, the SIGINT/SIGTERM handlers Python believes are installed.
 
     A library may reset a handler behind Python's back: ``gmsh.initialize()`` sets SIGTERM to
-    the default action (terminate) while ``signal.getsignal`` still names the Python handler,
+    the default action (terminate), and PETSc's initialisation (at ``import dolfinx``) installs its
+    own SIGTERM handler (``MPI_Abort``), while ``signal.getsignal`` still names the Python handler,
     so a SIGTERM during or after meshing would kill the run instead of stopping it at a safe
     point. Only Python callables are re-armed (not ``SIG_DFL``/``SIG_IGN``, nor a handler
     Python did not install). Main thread only; elsewhere a no-op.

@@ -12,6 +12,8 @@ import importlib
 import importlib.util
 from types import ModuleType
 
+from fem_mnn.core.signals import rearm
+
 __all__ = ["import_dolfinx"]
 
 
@@ -23,4 +25,8 @@ def import_dolfinx() -> ModuleType:
     """
     if importlib.util.find_spec("dolfinx_solver") is not None:
         importlib.import_module("dolfinx_solver")
-    return importlib.import_module("dolfinx")
+    dolfinx = importlib.import_module("dolfinx")
+    # importing dolfinx initialises PETSc, which installs its SIGTERM handler (MPI_Abort) in C:
+    # put back the Python handlers (fem_mnn.core.signals.terminate_as_interrupt, StopOnSignal)
+    rearm()
+    return dolfinx

@@ -36,6 +36,7 @@ import numpy as np
 
 from fem_mnn.contract import LinearOperator, MechanicalModel, backprop_operator
 from fem_mnn.core.errors import InputError
+from fem_mnn.core.log import get_logger
 from fem_mnn.learn.robust import WidthNoise, check_noise_printable
 from fem_mnn.learn.tasks import Task
 
@@ -47,6 +48,12 @@ __all__ = [
     "task_metric",
     "tolerance_analysis",
 ]
+
+log = get_logger(__name__)
+
+#: seconds between two progress lines of the sampling loop (the first comes after 1 s; a spring run of
+#: 1000 samples, about 0.3 s, prints none)
+PROGRESS_EVERY_S = 5.0
 
 #: jacobian(op, loads, loss) -> (n_cases, n_bonds) d loss_c / d w for a loss linear in u.
 Jacobian = Callable[[LinearOperator, np.ndarray, Any], np.ndarray]
@@ -172,8 +179,13 @@ def evaluate_samples(
     Y = np.zeros((n, loads.shape[0] * len(task.outputs)))
     M = np.zeros(n)
     times: list[dict[str, float]] = []
+    start = time.perf_counter()
+    next_line = start + 1.0  # the first progress line after a second, then every PROGRESS_EVERY_S
     for s in range(n):
         t0 = time.perf_counter()
+        if t0 >= next_line:  # progress on long runs (rank 0's share under MPI)
+            log.info("tolerance: %d of %d samples done on this rank, %.1f s elapsed", s, n, t0 - start)
+            next_line = t0 + PROGRESS_EVERY_S
         op = model.operator(widths[s])
         u = op.solve(loads).u / factors[s]
         Y[s] = task.output_values(u).reshape(-1)
