@@ -174,6 +174,15 @@ def check_memory(estimate: FeEstimate, what: str = "the FE problem") -> None:
     if estimate.memory_bytes > limit:
         raise ResourceError(
             f"{what} ({estimate.describe()}) would need about {estimate.memory_bytes / 1e9:.2g} GB, over the "
-            f"memory limit of {limit / 1e9:.3g} GB ({source}); "
-            "coarsen the mesh (--refinement, --elements-across), use --degree 1 or --dim 2"
+            f"memory limit of {limit / 1e9:.3g} GB ({source}); " + _remedies(estimate)
         )
+
+
+def _remedies(estimate: FeEstimate) -> str:
+    """What would shrink this problem: only the options it does not use already."""
+    ways = ["coarsen the mesh (--refinement, --elements-across)"]
+    if estimate.degree > 1:
+        ways.append("use --degree 1")
+    if estimate.dim > 2:
+        ways.append("use --dim 2")
+    return ", ".join(ways[:-1]) + (" or " if len(ways) > 1 else "") + ways[-1]

@@ -69,7 +69,8 @@ def beam_layout(design: Design) -> BeamLayout:
 
 def _local_to_global(design: Design, i: int, pts: np.ndarray) -> np.ndarray:
     a = design.nodes[design.bonds[i, 0]]
-    u = design.directions[i]
+    d = design.nodes[design.bonds[i, 1]] - a  # bond i only: Design.directions is every bond's (O(n) per call)
+    u = d / np.hypot(d[0], d[1])
     n = np.array([-u[1], u[0]])
     return a + pts[:, :1] * u + pts[:, 1:] * n
 
