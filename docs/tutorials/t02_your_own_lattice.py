@@ -29,6 +29,7 @@ from fem_mnn.cli import main as fem_mnn_cli
 from fem_mnn.design import check_design, crossing_bonds, save_design, validate
 from fem_mnn.learn import TrainConfig, load_task_file, train
 from fem_mnn.learn.evaluate import evaluate
+from fem_mnn.learn.tasks import gram_force
 from fem_mnn.viz.training import lattice_figure
 
 QUICK = os.environ.get("FEM_MNN_QUICK", "") not in ("", "0")
@@ -39,7 +40,8 @@ work = Path(tempfile.mkdtemp(prefix="fem-mnn-t02-"))  # every file this page wri
 #
 # A square of four bonds is a mechanism (it shears into a rhombus at no energy); the
 # usual fix is to brace it. A user's first try is often a grid of squares with both
-# diagonals: 3 × 2 squares of side a = 24 mm. Nodes are numbered row by row from the
+# diagonals: 3 × 2 squares of side a = 24 mm (larger than the paper's 16 mm, so that the
+# half-diagonals below stay longer than its bonds). Nodes are numbered row by row from the
 # bottom left, so the bottom corners are ids 0–3 and the top ones 8–11.
 
 # +
@@ -76,11 +78,12 @@ except InputError as err:
 print("refused:", refused)
 # -
 
-# The two diagonals of a square cross at its centre, where there is no node. A printed
-# lattice cannot have two beams pass through each other, and in the spring model two
-# bonds crossing without a joint are not what gets printed either, so every command refuses
-# such a design (`fem-mnn validate` too, with exit code 2). The refusal names the first
-# crossing pair and says where to put the missing node: the centre of the square.
+# The two diagonals of a square cross at its centre, where there is no node. Printed, the
+# two beams would fuse there into a joint the design does not have, while the spring model
+# would let them pass through each other: the models would describe another lattice than
+# the printer makes, so every command refuses such a design (`fem-mnn validate` too, with
+# exit code 2). The refusal names the first crossing pair and says where the missing node
+# goes: the centre of the square.
 
 assert refused is not None and "crosses" in refused and "add a node where they cross, at (12, 12) mm" in refused
 assert len(crossing_bonds(first_try)) == nx * ny  # one crossing per square
@@ -257,7 +260,7 @@ loads = task.train_loads[heaviest]  # (n_nodes, 2) N
 fem = FemModel(trained, FemOptions(degree=int(degree), mesh=MeshOptions(elements_across=int(across))))
 buckling = buckling_analysis(trained, loads, model=fem)
 lam = buckling.first
-print(f"weights {(-loads[inputs, 1] / 9.80665e-3).round(2).tolist()} g: first buckling load factor {lam:.3f}")
+print(f"weights {(-loads[inputs, 1] / gram_force(1.0)).round(2).tolist()} g: first buckling load factor {lam:.3f}")
 
 # the same model gives the same displacements as `fem evaluate` did for this case (same mesh)
 same = evaluate(fem, task).outputs["train"][heaviest]

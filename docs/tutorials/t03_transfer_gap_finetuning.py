@@ -82,7 +82,7 @@ print(
 )
 # -
 
-# The FE lattice is softer: both outputs are 6–14 % larger than in the springs (measured),
+# The FE lattice is softer: both outputs are 6–17 % larger than in the springs (measured),
 # so the loss grows by a factor of 60 (P1) to 200 (P2) and the relative error from 1 % to
 # 8–14 %. We expect the printed lattice to be softer than the nominal springs by about what
 # the paper's own measurements show: the FE model needs E = 0.640 MPa where the springs
