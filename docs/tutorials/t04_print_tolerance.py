@@ -134,25 +134,25 @@ print(
 print(f"gain {gain:+.3f} ± {err:.3f} (paired); designs that fail where the nominal one succeeds: {np.sum(paired < 0)}")
 # -
 
-# Measured here: p rises from 0.67–0.68 to 0.76–0.85 (300 to 1000 samples) at the same
-# nominal test accuracy (93.3 %), a gain of several paired Monte Carlo errors.
+# Measured here: p rises from 0.67 to 0.76 (300 samples and 1000 alike) at the same
+# nominal test accuracy (93.3 %), a gain of 5 to 10 paired Monte Carlo errors.
 
 assert after["metric_nominal"] >= 0.9  # still meets the criterion without noise
 assert gain > 3 * err, (gain, err)
 
 # Is the noise what helped, or only the different path? The nominal recipe is still
-# improving at 100 epochs; `studies/tolerance.py` trains it for 200 epochs without noise and
-# gets p = 0.959, as high as 100 nominal + 100 tolerance-aware epochs (0.956). At equal
-# training the study found no robustness gain from the noise. Run that control here in the
-# full version:
+# improving at 100 epochs. Trained for 200 epochs without any noise, the nominal design
+# reaches p = 0.87 here (full version, 1000 samples), more than the tolerance-aware 100
+# epochs; `studies/tolerance.py` found the same on its draws (0.959 after 200 nominal
+# epochs, 0.956 after 100 nominal + 100 tolerance-aware ones): at equal training, no
+# robustness gain from the noise. The control, run in the full version:
 
 if not QUICK:
     longer = design.with_widths(train(springs, task, paper_config("iris", epochs=200), write=False).widths)
     control = analyse(longer, task, noise, n_samples=n_samples, seed=1)
     print(f"nominal, 200 epochs: accuracy {control['metric_nominal']:.3f}, p_success {control['p_success']:.3f}")
-    assert control["p_success"] > before["p_success"] + 3 * np.hypot(
-        before["p_success_mc_err"], control["p_success_mc_err"]
-    )
+    paired_control = (np.asarray(control["metric_samples"]) >= task.success["min"]).astype(float) - ok_before
+    assert paired_control.mean() > 3 * paired_control.std(ddof=1) / np.sqrt(n_samples)  # longer training helps
 
 # ## From the command line
 #
