@@ -13,8 +13,8 @@
 # This tutorial builds a lattice that is not a triangle patch, writes a task for it as a
 # task file, trains the widths with springs, checks the trained design in the FE model of
 # the printed beams (`fem evaluate`), and asks whether it buckles under the task's
-# heaviest load. Units are mm, N and MPa; node and bond ids are 0-based. About 30 s;
-# `FEM_MNN_QUICK=1` uses a coarser FE mesh (the same code).
+# heaviest load. Units are mm, N and MPa; node and bond ids are 0-based. About a minute;
+# `FEM_MNN_QUICK=1` uses a coarser FE mesh (the same code, half the time).
 
 # +
 import json

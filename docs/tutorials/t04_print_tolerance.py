@@ -17,7 +17,8 @@
 # gives (linearised and sampled) against each other and against a closed form, and trains
 # the widths for the expected loss under the noise instead. Spring model throughout (1000
 # samples in a few seconds); `fem-mnn tolerance --model fem` asks the same of the FE model.
-# Units mm, N, MPa; ids 0-based. About a minute; `FEM_MNN_QUICK=1` draws fewer samples.
+# Units mm, N, MPa; ids 0-based. About two minutes; `FEM_MNN_QUICK=1` draws fewer samples
+# and skips the control run (about one).
 
 # +
 import os

@@ -14,7 +14,7 @@
 # beam printable (widths, thin ends, hubs, no overlaps, build volume)? Will the lattice hold
 # its design load (strain, buckling) and stay in the linear regime the training assumed?
 # Then the STL: one closed solid, in mm, the right volume. Units mm, N, MPa; ids 0-based.
-# About 30 s; `FEM_MNN_QUICK=1` uses a coarser mesh for the mechanical checks.
+# About a minute; `FEM_MNN_QUICK=1` uses a coarser mesh for the mechanical checks (half).
 
 # +
 import os

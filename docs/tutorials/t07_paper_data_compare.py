@@ -130,7 +130,7 @@ assert code == 0
 
 # The spring model is the paper's own, with E = 0.55 MPa chosen to match these tests, so it
 # falls inside the measurement's spread. The FE model of the printed lattice, at the same E,
-# is softer (13–14 % larger displacements here, as the thin ends and hubs made it in
+# is softer (13 % (P1) to 16 % (P2) larger displacements here, as the thin ends and hubs made it in
 # tutorials 2 and 3): it needs a larger E to match, 0.63 (P1) to 0.64 MPa (P2). Which E
 # is the material's is a question for another measurement, not for this fit:
 # `studies/printed_sample.py` shows E and a common width offset cannot be separated with
