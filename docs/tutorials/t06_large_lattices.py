@@ -162,7 +162,7 @@ for what, (du, dg) in diffs.items():
 # ~150 mm is about (size / h)² × slenderness ≈ 1e5–1e7. CG stops at a relative residual of
 # 1e-12, and with a multigrid preconditioner its error follows the residual closely.
 # Differences up to 1e-8 are solver noise, not physics: the bound the package's own tests
-# use, and what we assert on every rank. Measured on this machine: 0 to 3e-13 (direct) and
+# use, and what we assert on every rank. Measured on this machine: 0 to 6e-12 (direct) and
 # 2e-13 to 2e-11 (iterative), serial and on 2 ranks.
 
 for what, (du, dg) in diffs.items():
