@@ -82,6 +82,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``fem-mnn`` parser with every sub-command registered (the docs' command-line page walks it)."""
     parser = _Parser(
         prog="fem-mnn",
         description="Mechanical neural networks: spring model, printed-lattice geometry and FEM.",
@@ -96,6 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``fem-mnn ARGV`` (``sys.argv[1:]`` when None); returns the exit code (see :data:`EXIT_CODES`)."""
     parser = build_parser()
     try:
         args = parser.parse_args(argv)

@@ -9,10 +9,11 @@ can be compared bond by bond; the engines use it too, which is why it lives at t
 level and not in :mod:`fem_mnn.learn`.
 
 Array conventions (units mm, N):
-    loads: (n_cases, n_nodes, 2) nodal forces; a single case may be (n_nodes, 2).
-    u: (n_cases, n_nodes, 2) node displacements.
-    elongation: (n_cases, n_bonds), e_i = (u_b - u_a) . n_i for bond i = (a, b),
-        n_i the unit vector from a to b.
+
+- loads: (n_cases, n_nodes, 2) nodal forces; a single case may be (n_nodes, 2).
+- u: (n_cases, n_nodes, 2) node displacements.
+- elongation: (n_cases, n_bonds), e_i = (u_b - u_a) . n_i for bond i = (a, b),
+  n_i the unit vector from a to b.
 """
 
 from __future__ import annotations

@@ -45,6 +45,7 @@ CASES = [
     ("patch3", 3, 2, 1.3),
     ("paper", 3, 2, 0.6),
 ]
+#: The cases of ``--quick``: (design, dim, degree, refinement), as in :data:`CASES`.
 QUICK_CASES = [("paper", 2, 2, 1.0), ("patch3", 3, 1, 1.0)]
 
 DEFAULT_OUT = Path(__file__).with_name("memory_calibration.json")

@@ -114,6 +114,7 @@ def _positive(text: str) -> float:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    """Add this command\'s parser to ``fem-mnn``\'s sub-commands."""
     p = sub.add_parser(
         "design",
         help="write a built-in design (the paper's sample, triangular patches and strips)",

@@ -11,6 +11,8 @@ from fem_mnn.core.errors import InputError
 from fem_mnn.design.records import Design, Geometry, Material
 from fem_mnn.design.validate import validate
 
+__all__ = ["check_paper_sample", "paper_sample", "triangular_patch", "triangular_strip", "without_bonds"]
+
 
 def paper_sample(width: float = 2.0) -> Design:
     """The printed sample of Li & Mao (2024), node for node.

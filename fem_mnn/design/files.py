@@ -17,6 +17,8 @@ from fem_mnn.design.records import Design, Geometry, Material
 from fem_mnn.design.validate import validate
 from fem_mnn.design.viscoelastic import parse_prony
 
+__all__ = ["design_from_dict", "load_design", "parse_design", "read_design_json", "save_design"]
+
 
 def _number(x: object, src: str | None, fld: str, *, positive: bool = False) -> float:
     if isinstance(x, bool) or not isinstance(x, (int, float)):

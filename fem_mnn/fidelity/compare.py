@@ -58,6 +58,7 @@ __all__ = [
     "write_comparison",
 ]
 
+#: Every model ``fem-mnn compare`` can run, in report order.
 ALL_MODELS = ("spring", "spring-calibrated", "frame", "fem", "fem-centre")
 
 

@@ -82,6 +82,7 @@ GEOMETRY_VERSION = 3
 #: print resolution, far above the round-off that separates serial and MPI runs (or a width
 #: read back from JSON). The element size is derived from the same rounded widths.
 GEOMETRY_DECIMALS = 6
+#: The same rounding as a length (mm): widths closer than this give the same geometry.
 GEOMETRY_RESOLUTION = 10.0**-GEOMETRY_DECIMALS
 #: Peak memory of gmsh per cell while meshing (bytes; 5e6 cells ~ 1.5 GB).
 GMSH_BYTES_PER_CELL = 300.0

@@ -30,6 +30,7 @@ from fem_mnn.learn.tasks import Task
 
 __all__ = ["Evaluation", "SPLITS", "evaluate", "evaluate_operator", "task_metrics"]
 
+#: The data splits a task's metrics are reported for.
 SPLITS = ("train", "test")
 #: Node displacements are kept in :meth:`Evaluation.to_dict` up to this many cases per split.
 MAX_CASES_WITH_U = 200

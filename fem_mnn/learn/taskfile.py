@@ -71,6 +71,7 @@ __all__ = [
     "task_from_dict",
 ]
 
+#: The ``format`` key every task file carries.
 FORMAT = "fem_mnn.task/1"
 #: Paper task name -> shipped file name (in ``fem_mnn/data/tasks``).
 PAPER_TASK_FILES = {
