@@ -45,6 +45,7 @@ extensions = [
     "sphinx.ext.autodoc",
     "sphinx.ext.napoleon",  # the package's docstrings follow the Google convention (ruff's pydocstyle "google")
     "sphinx.ext.mathjax",
+    "sphinx.ext.duration",
     "cli_page",
     "api_pages",
     "plain_bars",
@@ -62,6 +63,11 @@ nitpick_ignore_regex = [
     # private names (a leading underscore) have no page by design; a signature may still name one
     (r"py:.*", r"fem_mnn\..*\b_[A-Za-z]\w*"),
 ]
+
+# "more than one target found": an unqualified name in a type field (napoleon's "name (type):",
+# an attribute's "type: text") that names attributes of several classes; ambiguity is not a
+# stale name (a missing one is ref.class / ref.func / ref.obj and still fails the build)
+suppress_warnings = ["ref.python"]
 
 myst_enable_extensions = ["dollarmath", "colon_fence", "deflist"]
 myst_heading_anchors = 3

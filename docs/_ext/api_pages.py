@@ -17,7 +17,7 @@ import pkgutil
 from pathlib import Path
 from typing import Any
 
-__all__ = ["public_modules", "setup", "write_api_pages"]
+__all__ = ["canonical_name", "public_modules", "setup", "write_api_pages"]
 
 
 def public_modules(package: str = "fem_mnn") -> list[str]:
@@ -108,6 +108,42 @@ def write_api_pages(target: Path) -> list[str]:
     return modules
 
 
+def canonical_name(target: str) -> str | None:
+    """Where a dotted ``fem_mnn`` name is defined: ``fem_mnn.fem.FemModel`` -> ``fem_mnn.fem.linear.FemModel``.
+
+    None when the name does not resolve (a stale reference: the build then reports it).
+    """
+    parts = target.split(".")
+    for i in range(len(parts), 0, -1):
+        try:
+            obj: Any = importlib.import_module(".".join(parts[:i]))
+        except ImportError:
+            continue
+        rest = parts[i:]
+        break
+    else:
+        return None
+    if not rest:
+        return target
+    obj = getattr(obj, rest[0], None)
+    home, qual = getattr(obj, "__module__", None), getattr(obj, "__qualname__", None)
+    if obj is None or not isinstance(home, str) or not isinstance(qual, str):
+        return None
+    return ".".join([home, qual, *rest[1:]])
+
+
+def _resolve_reexport(app: Any, env: Any, node: Any, contnode: Any) -> Any:
+    """A reference to a re-exported name (``fem_mnn.fem.FemModel``) links to where it is defined."""
+    target = node.get("reftarget", "")
+    if node.get("refdomain") != "py" or not target.startswith("fem_mnn."):
+        return None
+    canonical = canonical_name(target)
+    if canonical is None or canonical == target:
+        return None
+    domain = env.get_domain("py")
+    return domain.resolve_xref(env, node["refdoc"], app.builder, node["reftype"], canonical, node, contnode)
+
+
 def _on_builder_inited(app: Any) -> None:
     write_api_pages(Path(app.srcdir) / "api" / "_generated")
 
@@ -115,4 +151,5 @@ def _on_builder_inited(app: Any) -> None:
 def setup(app: Any) -> dict[str, Any]:
     """Register the page writer."""
     app.connect("builder-inited", _on_builder_inited)
+    app.connect("missing-reference", _resolve_reexport)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

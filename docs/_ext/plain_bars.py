@@ -18,8 +18,9 @@ _LITERAL = re.compile(r"(``.*?``|`[^`]*`)")
 
 def escape_bars(line: str) -> str:
     """The line with each ``|`` outside inline literals and roles escaped (table rows left alone)."""
-    if line.lstrip().startswith(("|", "+")):
-        return line
+    stripped = line.strip()
+    if stripped.startswith("+-") or (len(stripped) > 1 and stripped[0] == stripped[-1] == "|"):
+        return line  # a grid-table row or border: bars are its syntax
     parts = _LITERAL.split(line)
     return "".join(p if i % 2 else p.replace("|", r"\|") for i, p in enumerate(parts))
 

@@ -92,7 +92,6 @@ def machine() -> dict:
 
 def paper_case(batch: int = 16) -> BenchCase:
     """The paper's sample (P2, fixed element size of its own widths) with the Iris task's first batch."""
-
     return iris_case(paper_sample(), "paper_sample", batch)
 
 

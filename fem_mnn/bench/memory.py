@@ -122,7 +122,6 @@ def fit(rows: list[dict[str, Any]]) -> dict[str, Any]:
 
 def errors(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Model / measured peak per row, from the mesh's dofs and from the cells estimated before meshing."""
-
     out = []
     for r in rows:
         exact = estimate_fe(r["dim"], r["degree"], r["cells"], n_dofs=r["dofs"]).memory_bytes

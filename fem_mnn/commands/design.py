@@ -1,5 +1,6 @@
 """``fem-mnn design``: write a built-in design as a JSON file to start from, with its
-clamped nodes, widths, thickness and Young's modulus set from the command line."""
+clamped nodes, widths, thickness and Young's modulus set from the command line.
+"""
 
 from __future__ import annotations
 
@@ -55,7 +56,8 @@ def _width(text: str, source: str, spec: str) -> float:
 
 def apply_widths(design: Design, specs: list[str]) -> Design:
     """Widths from ``--width`` specs, applied in order: ``W`` (every bond), ``I=W`` (bond I), or a
-    CSV file ``bond,width`` (header optional)."""
+    CSV file ``bond,width`` (header optional).
+    """
     widths = np.array(design.widths, dtype=float)
     for spec in specs:
         if "=" in spec:
@@ -114,7 +116,7 @@ def _positive(text: str) -> float:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    """Add this command\'s parser to ``fem-mnn``\'s sub-commands."""
+    """Add this command's parser to ``fem-mnn``'s sub-commands."""
     p = sub.add_parser(
         "design",
         help="write a built-in design (the paper's sample, triangular patches and strips)",

@@ -248,7 +248,7 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    """Add this command\'s parser to ``fem-mnn``\'s sub-commands."""
+    """Add this command's parser to ``fem-mnn``'s sub-commands."""
     p = sub.add_parser(
         "predict",
         help="every node's displacement for each load case, or along a load protocol (Prony material)",

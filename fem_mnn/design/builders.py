@@ -47,7 +47,8 @@ def check_paper_sample(design: Design, source: str | None = None) -> None:
     """Refuse ``design`` unless it is the paper's sample lattice: the same nodes (up to a
     translation), the same bonds in the same order, the same clamped nodes. The paper's
     measurements are per node and per bond of that sample; on another lattice they would be
-    compared with whatever node or bond has the same id."""
+    compared with whatever node or bond has the same id.
+    """
     ref = paper_sample()
     why = None
     if design.n_nodes != ref.n_nodes or design.n_bonds != ref.n_bonds:

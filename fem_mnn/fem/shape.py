@@ -443,7 +443,6 @@ def shape_backprop(op: Any, loads: np.ndarray, loss: Any) -> Any:
     ``grad_k`` stays the in situ ``mean_c e_c e_adj,c`` (what the paper's gradient
     option feeds to the latent variables).
     """
-
     sg = shape_width_gradient(op, loads, loss)
     fwd, adj = sg.forward, sg.adjoint
     nc = len(fwd.fields)

@@ -134,7 +134,8 @@ class MeshOptions:
 
     def key(self) -> str:
         """Short text that names these options (a label: two option sets can give the same mesh;
-        the key of a mesh is :attr:`MeshPlan.key`)."""
+        the key of a mesh is :attr:`MeshPlan.key`).
+        """
         k = f"d{self.dim}-n{self.elements_across}-r{self.refinement:g}-o{self.order}"
         k += f"-h{self.max_size:g}" if self.max_size is not None else ""
         return k + (f"-s{self.size:g}" if self.size is not None else "")
@@ -189,7 +190,8 @@ class GeometryInfo:
 @contextlib.contextmanager
 def gmsh_session(verbose: bool = False) -> Iterator[None]:
     """Run the body in a gmsh session: initialise gmsh if needed, finalise it after
-    if (and only if) this call initialised it."""
+    if (and only if) this call initialised it.
+    """
     owner = not gmsh.isInitialized()
     main = threading.current_thread() is threading.main_thread()
     previous = signal.getsignal(signal.SIGINT) if main else None
@@ -626,7 +628,8 @@ def _add_conforming_shapes(
 
 def _bond_area_between_hubs(design: Design, i: int, lay: BeamLayout) -> float:
     """Area (mm^2) of bond ``i`` outside its hubs: its outline with the ends cut on the
-    chords, less the two circular segments between chord and arc."""
+    chords, less the two circular segments between chord and arc.
+    """
     R, ht = lay.radius, lay.thin_width[i] / 2
     pts = bond_polygon(design, i, lay).copy()
     k = len(pts)
@@ -811,7 +814,8 @@ def _add_cell_groups(
     groups: dict[int, list[int]], dim: int, measure: dict[int, float] | None = None
 ) -> tuple[dict[int, str], dict[int, float]]:
     """One physical group per tag; returns tag -> name and tag -> CAD area/volume
-    (``measure`` when given, else OCC's measure of the pieces)."""
+    (``measure`` when given, else OCC's measure of the pieces).
+    """
     cell_groups: dict[int, str] = {}
     region_measure: dict[int, float] = {}
     for ptag in sorted(groups):

@@ -385,7 +385,6 @@ def paper_records(figure: int, data_dir: str | Path | None = None) -> PaperRecor
     Returns:
         Records and loads in this module's formats, with notes.
     """
-
     if figure == 1:
         f1 = pd.load_figure1(data_dir)
         bond_val = f1.by_bond(f1.grad_exp)

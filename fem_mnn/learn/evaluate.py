@@ -61,7 +61,8 @@ class Evaluation:
 
     def to_dict(self, with_u: bool | None = None) -> dict[str, Any]:
         """JSON-ready record; node displacements only for splits of at most MAX_CASES_WITH_U cases
-        (or as ``with_u`` says)."""
+        (or as ``with_u`` says).
+        """
         out: dict[str, Any] = {
             "task": self.task,
             "metrics": dict(self.metrics),

@@ -47,6 +47,7 @@ from fem_mnn.design.records import Design
 
 __all__ = [
     "BeamGradient",
+    "ElementMatrices",
     "FrameModel",
     "FrameOperator",
     "FrameOptions",
