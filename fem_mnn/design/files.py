@@ -44,7 +44,7 @@ def _int(x: object, src: str | None, fld: str) -> int:
     return v
 
 
-def _list(x: object, src: str | None, fld: str) -> list:
+def _list(x: object, src: str | None, fld: str) -> list[Any]:
     if not isinstance(x, list):
         raise InputError("must be a list", source=src, field=fld, value=x, has_value=True)
     return x

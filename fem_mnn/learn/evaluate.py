@@ -20,6 +20,7 @@ Model-agnostic: only ``model.operator(widths).solve(loads)`` is called (no DOLFI
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -80,7 +81,7 @@ def _split_loads(task: Task, split: str) -> np.ndarray:
     return task.train_loads if split == "train" else task.test_loads
 
 
-def _solve_splits(op: LinearOperator, task: Task):
+def _solve_splits(op: LinearOperator, task: Task) -> Iterator[tuple[str, np.ndarray, np.ndarray]]:
     """Yield (split, u, case_loss) for every non-empty split."""
     for split in SPLITS:
         loads = _split_loads(task, split)
