@@ -140,7 +140,9 @@ class _Reader:
     def __init__(self, source: str | None) -> None:
         self.src = source
 
-    def fail(self, message: str, fld: str | None = None, value: object = None, has_value: bool | None = None) -> NoReturn:
+    def fail(
+        self, message: str, fld: str | None = None, value: object = None, has_value: bool | None = None
+    ) -> NoReturn:
         raise InputError(message, source=self.src, field=fld, value=value, has_value=has_value)
 
     def obj(self, x: object, fld: str, keys: set[str], required: Sequence[str] = ()) -> dict[str, Any]:
