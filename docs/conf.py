@@ -88,6 +88,6 @@ napoleon_use_rtype = False
 # "Attributes:" sections become fields of the class, not second descriptions of the same attribute
 napoleon_use_ivar = True
 
-html_theme = "furo"
+html_theme = "alabaster"
 html_title = f"fem_mnn {__version__}"
 html_static_path: list[str] = []
