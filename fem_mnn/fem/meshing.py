@@ -96,11 +96,11 @@ def write_xdmf(
     comm = comm if comm is not None else MPI.COMM_WORLD
     path = Path(path).with_suffix(".xdmf")
     md = generate_mesh(design, options, comm)
-    tmpdir = None
+    tmp_name: str | None = None
     if comm.rank == 0:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmpdir = tempfile.mkdtemp(prefix=f".{path.stem}.", dir=path.parent)
-    tmpdir = Path(comm.bcast(tmpdir, root=0))
+        tmp_name = tempfile.mkdtemp(prefix=f".{path.stem}.", dir=path.parent)
+    tmpdir = Path(comm.bcast(tmp_name, root=0))
     try:
         md.mesh.name = "lattice"
         md.mesh.topology.create_connectivity(md.mesh.topology.dim - 1, md.mesh.topology.dim)
