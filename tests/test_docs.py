@@ -67,3 +67,53 @@ def test_every_name_in_all_has_a_docstring(modname):
     missing = [n for n in names if not hasattr(module, n)]
     assert not missing, f"{modname}.__all__ names what it cannot resolve: {missing}"
     assert not _undocumented(module), f"{modname}: no docstring for {_undocumented(module)}"
+
+
+def _docs_ext(name: str):
+    """A module of ``docs/_ext`` (the site's own Sphinx extensions: stdlib and fem_mnn only)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, ROOT / "docs" / "_ext" / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_cli_page_has_every_command_and_sub_command(tmp_path):
+    from fem_mnn.cli import COMMAND_MODULES
+
+    page = tmp_path / "cli.md"
+    _docs_ext("cli_page").write_cli_page(page)
+    text = page.read_text()
+    for command in COMMAND_MODULES:
+        assert f"`fem-mnn {command}`" in text
+    for sub in ("spring gradient", "spring train", "fem gradient", "fem train", "fem evaluate"):
+        assert f"`fem-mnn {sub}`" in text
+    assert "usage: fem-mnn fem train" in text  # each section is the command's own --help
+
+
+def test_a_re_exported_name_resolves_to_its_definition_and_a_stale_one_does_not():
+    canonical_name = _docs_ext("api_pages").canonical_name
+    assert canonical_name("fem_mnn.design.Design") == "fem_mnn.design.records.Design"
+    assert canonical_name("fem_mnn.learn.MSE.targets") == "fem_mnn.learn.losses.MSE.targets"
+    assert canonical_name("fem_mnn.contract.backprop") == "fem_mnn.contract.backprop"
+    assert canonical_name("fem_mnn.losses") is None  # the stale name issue 24 found in a docstring
+    assert canonical_name("fem_mnn.design.NoSuchName") is None
+
+
+def test_every_public_module_and_every_study_gets_a_page(tmp_path):
+    modules = _docs_ext("api_pages").public_modules()
+    assert set(modules) == {"fem_mnn", *_public_modules()}
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "studies").symlink_to(ROOT / "studies")
+    names = _docs_ext("study_pages").write_study_pages(tmp_path / "docs")
+    assert names == sorted(p.parent.name for p in (ROOT / "studies" / "results").glob("*/results.md"))
+    assert len(list((tmp_path / "docs" / "studies" / "_generated").glob("*.md"))) == len(names) > 0
+
+
+def test_bars_in_docstrings_are_escaped_outside_literals_and_tables():
+    escape_bars = _docs_ext("plain_bars").escape_bars
+    assert escape_bars("the norm |u| of u") == r"the norm \|u\| of u"
+    assert escape_bars("code ``|u|`` stays") == "code ``|u|`` stays"
+    assert escape_bars("| a | b |") == "| a | b |"
