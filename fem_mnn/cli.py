@@ -21,6 +21,7 @@ import tempfile
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NoReturn
 
 from fem_mnn.core.errors import EngineError, InputError
 from fem_mnn.core.mpi import process_rank
@@ -77,7 +78,7 @@ class _Parser(argparse.ArgumentParser):
         # own pattern knows only -12 and -1.5, and "--width-sd -inf" ended in "expected one argument"
         self._negative_number_matcher = re.compile(r"^-(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$|^-(?i:inf|infinity|nan)$")
 
-    def error(self, message: str) -> None:  # argparse exits 2 already; keep it one line
+    def error(self, message: str) -> NoReturn:  # argparse exits 2 already; keep it one line
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n" if process_rank() == 0 else None)
 
 
