@@ -75,6 +75,7 @@ nb_custom_formats = {".py": ["jupytext.reads", {"fmt": "py:light"}]}
 nb_execution_mode = "force"
 nb_execution_raise_on_error = True
 nb_execution_timeout = 600
+nb_execution_in_temp = True  # a tutorial that writes files writes them into a temporary folder
 nb_execution_excludepatterns: list[str] = []
 nb_merge_streams = True
 
