@@ -89,7 +89,9 @@ def as_cases(loads: np.ndarray, n_nodes: int) -> np.ndarray:
 class Loss(Protocol):
     """A task loss: ``loss(u)`` returns (per-case values, dL/du) for u of shape (n_cases, n_nodes, 2)."""
 
-    def __call__(self, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]: ...
+    def __call__(self, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(n_cases,) loss values and dL/du of the shape of ``u``."""
+        ...
 
 
 #: A spring law returns (k, dk/dw) for the widths of every bond.

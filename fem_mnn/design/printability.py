@@ -103,6 +103,7 @@ class Finding:
     severity: Literal["error", "warning"] = "error"
 
     def to_dict(self) -> dict[str, Any]:
+        """The finding as a JSON-ready dict (the keys of ``validate.json``'s findings)."""
         return {
             "check": self.check,
             "severity": self.severity,
