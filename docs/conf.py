@@ -59,8 +59,9 @@ root_doc = "index"
 nitpicky = True
 nitpick_ignore_regex = [
     (r"py:.*", r"(?!fem_mnn\b).*"),
-    # private names (a leading underscore) have no page by design; a signature may still name one
-    (r"py:.*", r"fem_mnn\..*\b_[A-Za-z]\w*"),
+    # private names and modules (a part with a leading underscore) have no page by design; a
+    # signature or a docstring may still name one
+    (r"py:.*", r"fem_mnn(\.\w+)*\._\w+(\.\w+)*"),
 ]
 
 # "more than one target found": an unqualified name in a type field (napoleon's "name (type):",
