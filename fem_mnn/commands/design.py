@@ -1,5 +1,6 @@
-"""``fem-mnn design``: write a built-in design as a JSON file to start from, with its
-clamped nodes, widths, thickness and Young's modulus set from the command line.
+"""``fem-mnn design``: write a built-in design as a JSON file to start from.
+
+Its clamped nodes, widths, thickness and Young's modulus are set from the command line.
 """
 
 from __future__ import annotations
@@ -55,8 +56,9 @@ def _width(text: str, source: str, spec: str) -> float:
 
 
 def apply_widths(design: Design, specs: list[str]) -> Design:
-    """Widths from ``--width`` specs, applied in order: ``W`` (every bond), ``I=W`` (bond I), or a
-    CSV file ``bond,width`` (header optional).
+    """Widths from ``--width`` specs, applied in order.
+
+    A spec is ``W`` (every bond), ``I=W`` (bond I), or a CSV file ``bond,width`` (header optional).
     """
     widths = np.array(design.widths, dtype=float)
     for spec in specs:

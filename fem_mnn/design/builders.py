@@ -44,8 +44,9 @@ def paper_sample(width: float = 2.0) -> Design:
 
 
 def check_paper_sample(design: Design, source: str | None = None) -> None:
-    """Refuse ``design`` unless it is the paper's sample lattice: the same nodes (up to a
-    translation), the same bonds in the same order, the same clamped nodes. The paper's
+    """Refuse ``design`` unless it is the paper's sample lattice.
+
+    The same nodes (up to a translation), the same bonds in the same order, the same clamped nodes. The paper's
     measurements are per node and per bond of that sample; on another lattice they would be
     compared with whatever node or bond has the same id.
     """
@@ -157,8 +158,9 @@ def triangular_strip(
     material: Material | None = None,
     geometry: Geometry | None = None,
 ) -> Design:
-    """A strip of triangles: ``rows`` rows of ``columns`` nodes, every other row
-    shifted by a/2. The two ends of the top row are clamped.
+    """A strip of triangles: ``rows`` rows of ``columns`` nodes, every other row shifted by a/2.
+
+    The two ends of the top row are clamped.
     """
     if columns < 2 or rows < 2:
         raise InputError("needs columns >= 2 and rows >= 2", field="strip", value=(columns, rows))

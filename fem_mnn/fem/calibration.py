@@ -170,8 +170,9 @@ class CalibrationTable:
         )
 
     def k(self, method: str = "mean") -> np.ndarray:
-        """k/(E t) on the grid for a boundary condition: "single", "chain" or "mean"
-        (the mean compliance of the two: ``1/k = (1/k_single + 1/k_chain) / 2``).
+        """k/(E t) on the grid for a boundary condition: "single", "chain" or "mean".
+
+        "mean" is the mean compliance of the two: ``1/k = (1/k_single + 1/k_chain) / 2``.
         """
         if method == "single":
             return self.k_single_per_Et

@@ -80,8 +80,9 @@ def generate_mesh(design: Design, options: MeshOptions | None = None, comm: MPI.
 def write_xdmf(
     design: Design, options: MeshOptions | None = None, path: str | Path = "lattice.xdmf", comm: MPI.Comm | None = None
 ) -> GeometryInfo:
-    """Mesh ``design`` and write XDMF + HDF5 with cell and facet tags (for ParaView
-    and :class:`dolfinx.io.XDMFFile`).
+    """Mesh ``design`` and write XDMF + HDF5 with cell and facet tags.
+
+    For ParaView and :class:`dolfinx.io.XDMFFile`.
 
     Collective over ``comm``. The two files are written in a temporary folder beside
     ``path`` and moved into place by rank 0 (the ``.h5`` first, then the ``.xdmf``).

@@ -104,8 +104,9 @@ def disc_width_map(disc: Any) -> Any:
 
 
 class Material(NamedTuple):
-    """The constitutive law seen by the shape derivative: the residual's internal work is
-    ``int t theta stress(u) : grad(v) dx``.
+    """The constitutive law seen by the shape derivative.
+
+    The residual's internal work is ``int t theta stress(u) : grad(v) dx``.
 
     ``stress(u)`` is the first Piola-Kirchhoff stress of the displacement ``u`` (for linear
     elasticity sigma(u)); ``tangent(u, w)`` its directional derivative ``A(u)[grad w]``

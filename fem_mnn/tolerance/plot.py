@@ -29,7 +29,9 @@ def spreads(lo: float, hi: float, bins: int) -> bool:
 
 
 def tolerance_figure(design: Design, result: dict[str, Any], samples: np.ndarray | None = None) -> Any:
-    """Three panels: sampled output distributions (violins) with the nominal value and the linearised
+    """Three panels: output distributions, the task metric's histogram, and the variance per bond.
+
+    Sampled output distributions (violins) with the nominal value and the linearised
     +-1 sd; the task metric's histogram with the success bound; the lattice with every bond coloured
     by its share of the outputs' variance (linearised).
     """
