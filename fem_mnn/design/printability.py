@@ -570,8 +570,9 @@ def check_design(design: Design, build_volume: Sequence[float] = DEFAULT_BUILD_V
 def read_design_lenient(path: str | Path) -> Design:
     """Read a design JSON file for ``fem-mnn validate``, leaving the geometric problems to the report.
 
-    Types, keys, structure, positive widths and the supports (fixed nodes that pin the lattice) as loading checks them; the geometric
-    problems (ranges, crossings, overlaps) are left to the report.
+    Types, keys, structure, positive widths and the supports (fixed nodes that pin the lattice)
+    as loading checks them; the geometric problems (ranges, crossings, overlaps) are left to the
+    report.
 
     Raises:
         InputError: the file is missing, not JSON or not structurally a design.
