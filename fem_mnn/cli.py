@@ -21,6 +21,7 @@ import tempfile
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NoReturn
 
 from fem_mnn.core.errors import EngineError, InputError
 from fem_mnn.core.mpi import process_rank
@@ -77,11 +78,12 @@ class _Parser(argparse.ArgumentParser):
         # own pattern knows only -12 and -1.5, and "--width-sd -inf" ended in "expected one argument"
         self._negative_number_matcher = re.compile(r"^-(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$|^-(?i:inf|infinity|nan)$")
 
-    def error(self, message: str) -> None:  # argparse exits 2 already; keep it one line
+    def error(self, message: str) -> NoReturn:  # argparse exits 2 already; keep it one line
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n" if process_rank() == 0 else None)
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``fem-mnn`` parser with every sub-command registered (the docs' command-line page walks it)."""
     parser = _Parser(
         prog="fem-mnn",
         description="Mechanical neural networks: spring model, printed-lattice geometry and FEM.",
@@ -96,6 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``fem-mnn ARGV`` (``sys.argv[1:]`` when None); returns the exit code (see :data:`EXIT_CODES`)."""
     parser = build_parser()
     try:
         args = parser.parse_args(argv)

@@ -9,10 +9,11 @@ can be compared bond by bond; the engines use it too, which is why it lives at t
 level and not in :mod:`fem_mnn.learn`.
 
 Array conventions (units mm, N):
-    loads: (n_cases, n_nodes, 2) nodal forces; a single case may be (n_nodes, 2).
-    u: (n_cases, n_nodes, 2) node displacements.
-    elongation: (n_cases, n_bonds), e_i = (u_b - u_a) . n_i for bond i = (a, b),
-        n_i the unit vector from a to b.
+
+- loads: (n_cases, n_nodes, 2) nodal forces; a single case may be (n_nodes, 2).
+- u: (n_cases, n_nodes, 2) node displacements.
+- elongation: (n_cases, n_bonds), e_i = (u_b - u_a) . n_i for bond i = (a, b),
+  n_i the unit vector from a to b.
 """
 
 from __future__ import annotations
@@ -88,7 +89,9 @@ def as_cases(loads: np.ndarray, n_nodes: int) -> np.ndarray:
 class Loss(Protocol):
     """A task loss: ``loss(u)`` returns (per-case values, dL/du) for u of shape (n_cases, n_nodes, 2)."""
 
-    def __call__(self, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]: ...
+    def __call__(self, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(n_cases,) loss values and dL/du of the shape of ``u``."""
+        ...
 
 
 #: A spring law returns (k, dk/dw) for the widths of every bond.

@@ -6,3 +6,5 @@ lattice); :mod:`.spring_scaling` times the spring model's gradient from 100 to
 100 000 bonds (numpy/scipy only: importable without DOLFINx); :mod:`.run` runs them
 and tables the results.
 """
+
+__all__: list[str] = []  # the modules are the API; the package itself exports nothing

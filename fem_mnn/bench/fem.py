@@ -92,7 +92,6 @@ def machine() -> dict:
 
 def paper_case(batch: int = 16) -> BenchCase:
     """The paper's sample (P2, fixed element size of its own widths) with the Iris task's first batch."""
-
     return iris_case(paper_sample(), "paper_sample", batch)
 
 
@@ -286,9 +285,11 @@ def _solve_reference(op: Any, n_rhs: int, block: int) -> float:
 
 
 def batch_cost(case: BenchCase, repeats: int = 5, small: int = 4, step: float = 0.01) -> dict:
-    """A training step of the batch (morph, assembly, numeric factorisation, forward,
-    adjoint, exact gradient) over one numeric factorisation + its 2 n_cases solves,
-    and the marginal cost of one more case over one numeric factorisation.
+    """A training step of the batch against one numeric factorisation, and the cost of one more case.
+
+    The step is morph, assembly, numeric factorisation, forward, adjoint and exact gradient; it
+    is compared with one numeric factorisation + its 2 n_cases solves, and the marginal cost of
+    one more case with one numeric factorisation.
 
     The marginal cost is the slope of the gradient time (solves, extraction, shape
     assembly; everything after the factorisation) between ``small`` and the full

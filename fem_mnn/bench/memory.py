@@ -45,6 +45,7 @@ CASES = [
     ("patch3", 3, 2, 1.3),
     ("paper", 3, 2, 0.6),
 ]
+#: The cases of ``--quick``: (design, dim, degree, refinement), as in :data:`CASES`.
 QUICK_CASES = [("paper", 2, 2, 1.0), ("patch3", 3, 1, 1.0)]
 
 DEFAULT_OUT = Path(__file__).with_name("memory_calibration.json")
@@ -121,7 +122,6 @@ def fit(rows: list[dict[str, Any]]) -> dict[str, Any]:
 
 def errors(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Model / measured peak per row, from the mesh's dofs and from the cells estimated before meshing."""
-
     out = []
     for r in rows:
         exact = estimate_fe(r["dim"], r["degree"], r["cells"], n_dofs=r["dofs"]).memory_bytes

@@ -38,7 +38,6 @@ def default_case() -> fb.BenchCase:
 
 def large_case() -> fb.BenchCase:
     """A triangular strip of 317 bonds (>= 250), 16 random load cases and an MSE loss."""
-
     return fb.random_case(triangular_strip(12, 10), "triangular_strip_12x10")
 
 

@@ -32,6 +32,7 @@ __all__ = ["SIZES_2D", "SIZES_3D", "run_scale", "scale_table"]
 
 #: bonds -> design builder arguments (paper sample, or triangular_strip(columns, rows))
 SIZES_2D = {28: None, 103: (11, 4), 249: (12, 8), 981: (22, 16), 3979: (43, 32)}
+#: bonds -> design builder arguments of the 3D rows (the 2D sizes up to 249 bonds)
 SIZES_3D = {28: None, 103: (11, 4), 249: (12, 8)}
 
 

@@ -33,6 +33,7 @@ def _bench(args: argparse.Namespace) -> int:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    """Add this command's parser to ``fem-mnn``'s sub-commands."""
     p = sub.add_parser(
         "bench",
         help="benchmark the FE model (ratios measured side by side) and write FILE.json",

@@ -116,6 +116,7 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    """Add this command's parser to ``fem-mnn``'s sub-commands."""
     p = sub.add_parser(
         "compare",
         help="spring, calibrated spring and FEM predictions beside measured data",

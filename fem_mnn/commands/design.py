@@ -1,5 +1,7 @@
-"""``fem-mnn design``: write a built-in design as a JSON file to start from, with its
-clamped nodes, widths, thickness and Young's modulus set from the command line."""
+"""``fem-mnn design``: write a built-in design as a JSON file to start from.
+
+Its clamped nodes, widths, thickness and Young's modulus are set from the command line.
+"""
 
 from __future__ import annotations
 
@@ -54,8 +56,10 @@ def _width(text: str, source: str, spec: str) -> float:
 
 
 def apply_widths(design: Design, specs: list[str]) -> Design:
-    """Widths from ``--width`` specs, applied in order: ``W`` (every bond), ``I=W`` (bond I), or a
-    CSV file ``bond,width`` (header optional)."""
+    """Widths from ``--width`` specs, applied in order.
+
+    A spec is ``W`` (every bond), ``I=W`` (bond I), or a CSV file ``bond,width`` (header optional).
+    """
     widths = np.array(design.widths, dtype=float)
     for spec in specs:
         if "=" in spec:
@@ -114,6 +118,7 @@ def _positive(text: str) -> float:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    """Add this command's parser to ``fem-mnn``'s sub-commands."""
     p = sub.add_parser(
         "design",
         help="write a built-in design (the paper's sample, triangular patches and strips)",

@@ -194,6 +194,7 @@ def _solver_record(op: Any) -> dict:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    """Add this command's parser to ``fem-mnn``'s sub-commands."""
     p = sub.add_parser("fem", help="continuum (DOLFINx) model of the printed lattice")
     fsub = p.add_subparsers(dest="fem_command", metavar="ACTION", parser_class=type(p))
     g = fsub.add_parser(

@@ -464,6 +464,7 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    """Add this command's parser to ``fem-mnn``'s sub-commands."""
     p = sub.add_parser(
         "identify",
         help="what was printed: fit E, widths or a width offset to measured displacements (or plan the measurements)",

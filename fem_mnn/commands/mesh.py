@@ -68,6 +68,7 @@ def _mesh(args: argparse.Namespace) -> int:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    """Add this command's parser to ``fem-mnn``'s sub-commands."""
     p = sub.add_parser(
         "mesh",
         help="tagged gmsh mesh of a design (.msh, optionally XDMF for ParaView)",

@@ -19,7 +19,7 @@ node (fixed ones included, at 0), the modulus used (``"E"`` or ``"prony:<name>"`
 assumptions and the provenance. ``F.csv`` (beside it) holds the same rows in the
 displacements CSV layout with its ``time_s`` column, so a prediction and a measurement diff
 line by line. ``--model fem`` takes the FE options of ``fem gradient`` (shared definitions,
-:func:`fem_mnn.commands._solver.add_fem_arguments`) and runs under ``mpiexec`` (only rank 0
+``fem_mnn.commands._solver.add_fem_arguments``) and runs under ``mpiexec`` (only rank 0
 writes). The FE path solves each case on its own with the one factorisation, exactly as
 ``fem gradient`` solves its load case, so the two agree to the last bit.
 """
@@ -248,6 +248,7 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    """Add this command's parser to ``fem-mnn``'s sub-commands."""
     p = sub.add_parser(
         "predict",
         help="every node's displacement for each load case, or along a load protocol (Prony material)",

@@ -203,7 +203,6 @@ def _task(case: RunCase):
 
 def _fe_model(case: RunCase):
     """The morphing FE model with the exact gradient (P2 plane stress; P1 and coarse with --quick)."""
-
     from fem_mnn.fem.linear import FemOptions  # lazy: DOLFINx
     from fem_mnn.fem.morph import MorphingFemModel
     from fem_mnn.geometry.build import MeshOptions, mesh_size
@@ -499,7 +498,7 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-
+    """Add this command's parser to ``fem-mnn``'s sub-commands."""
     p = sub.add_parser(
         "run",
         help="the main job: the design pipeline on a design (default: the paper's sample)",

@@ -28,6 +28,7 @@ def _gradient(args: argparse.Namespace) -> int:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    """Add this command's parser to ``fem-mnn``'s sub-commands."""
     p = sub.add_parser("spring", help="spring-network model (the paper's reduced-order model)")
     ssub = p.add_subparsers(dest="spring_command", metavar="ACTION", parser_class=type(p))
     g = ssub.add_parser(

@@ -43,6 +43,7 @@ def _stl(args: argparse.Namespace) -> int:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    """Add this command's parser to ``fem-mnn``'s sub-commands."""
     p = sub.add_parser(
         "stl",
         help="the printable lattice as one closed STL (or STEP) solid, in mm",

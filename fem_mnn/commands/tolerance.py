@@ -127,6 +127,7 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    """Add this command's parser to ``fem-mnn``'s sub-commands."""
     p = sub.add_parser(
         "tolerance",
         help="print-tolerance analysis: output scatter, bond shares and probability of success",

@@ -127,7 +127,6 @@ def _task_and_config(args: argparse.Namespace, design) -> tuple[Task, TrainConfi
 
 def run_train(args: argparse.Namespace) -> int:
     """Run ``fem-mnn spring train`` or ``fem-mnn fem train`` (``args.model``)."""
-
     from fem_mnn.viz.training import compare_widths_figure, training_curves_figure
 
     design = load_design(args.design)

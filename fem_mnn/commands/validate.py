@@ -132,6 +132,7 @@ def run_tolerance(args: argparse.Namespace, design: Design, printable: bool) -> 
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    """Add this command's parser to ``fem-mnn``'s sub-commands."""
     p = sub.add_parser(
         "validate",
         help="printability checks of a design (exit 0 pass, 1 fail, 2 bad input)",

@@ -142,7 +142,9 @@ def _no_negative_zero(obj: Any) -> Any:
 
 
 def compact_json(data: Any, width: int = 100, *, negative_zero: bool = False, _indent: int = 0) -> str:
-    """JSON for people: a value that fits in ``width`` characters stays on one line, larger
+    """JSON for people: short values on one line, long ones one entry per line.
+
+    A value that fits in ``width`` characters stays on one line, larger
     objects and lists get one entry per line (a list of 25 nodes is 25 lines, not 75); a
     list of numbers is packed several to a line. ``-0.0`` is written ``0.0`` unless
     ``negative_zero`` keeps it (design files: the design hash is computed from the values,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from typing import TextIO
 
 from fem_mnn.core.mpi import process_rank
 
@@ -30,18 +31,18 @@ class _RankZero(logging.Filter):
         return self.rank == 0
 
 
-class _StderrHandler(logging.StreamHandler):
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]  # TextIO at run time; the stub is generic
     """Writes to whatever ``sys.stderr`` is at the time of the record (so redirection and capture work)."""
 
     def __init__(self) -> None:
         super().__init__(sys.stderr)
 
-    @property  # type: ignore[override]
-    def stream(self):  # noqa: ANN201
+    @property
+    def stream(self) -> TextIO:  # noqa: D102 - the handler's target, read at each record
         return sys.stderr
 
     @stream.setter
-    def stream(self, value) -> None:  # noqa: ANN001
+    def stream(self, value: TextIO) -> None:
         pass
 
 

@@ -138,7 +138,7 @@ def blas_kernels() -> dict[str, str | None]:
     bundled OpenBLAS (conda's numpy, MKL) or the name cannot be read. Never imports scipy.
     """
     out: dict[str, str | None] = {}
-    site = Path(__import__("numpy").__file__).resolve().parent.parent
+    site = Path(str(__import__("numpy").__file__)).resolve().parent.parent
     for pkg, folder, suffix in _OPENBLAS:
         out[pkg] = None
         for so in sorted((site / folder).glob("libscipy_openblas*.so*")):

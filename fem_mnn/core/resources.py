@@ -119,7 +119,7 @@ def estimate_fe(
     """
     per_cell, per_dof, c, q = FILL[(dim, min(max(degree, 1), 3))]
     exact = n_dofs is not None
-    dofs = int(n_dofs) if exact else int(per_cell * n_cells)
+    dofs = int(n_dofs) if n_dofs is not None else int(per_cell * n_cells)
     nnz = per_dof * dofs
     if not iterative:
         fill = c * dofs ** (1.0 + q)

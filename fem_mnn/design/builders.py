@@ -11,6 +11,8 @@ from fem_mnn.core.errors import InputError
 from fem_mnn.design.records import Design, Geometry, Material
 from fem_mnn.design.validate import validate
 
+__all__ = ["check_paper_sample", "paper_sample", "triangular_patch", "triangular_strip", "without_bonds"]
+
 
 def paper_sample(width: float = 2.0) -> Design:
     """The printed sample of Li & Mao (2024), node for node.
@@ -42,10 +44,12 @@ def paper_sample(width: float = 2.0) -> Design:
 
 
 def check_paper_sample(design: Design, source: str | None = None) -> None:
-    """Refuse ``design`` unless it is the paper's sample lattice: the same nodes (up to a
-    translation), the same bonds in the same order, the same clamped nodes. The paper's
+    """Refuse ``design`` unless it is the paper's sample lattice.
+
+    The same nodes (up to a translation), the same bonds in the same order, the same clamped nodes. The paper's
     measurements are per node and per bond of that sample; on another lattice they would be
-    compared with whatever node or bond has the same id."""
+    compared with whatever node or bond has the same id.
+    """
     ref = paper_sample()
     why = None
     if design.n_nodes != ref.n_nodes or design.n_bonds != ref.n_bonds:
@@ -154,8 +158,9 @@ def triangular_strip(
     material: Material | None = None,
     geometry: Geometry | None = None,
 ) -> Design:
-    """A strip of triangles: ``rows`` rows of ``columns`` nodes, every other row
-    shifted by a/2. The two ends of the top row are clamped.
+    """A strip of triangles: ``rows`` rows of ``columns`` nodes, every other row shifted by a/2.
+
+    The two ends of the top row are clamped.
     """
     if columns < 2 or rows < 2:
         raise InputError("needs columns >= 2 and rows >= 2", field="strip", value=(columns, rows))

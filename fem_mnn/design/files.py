@@ -17,6 +17,8 @@ from fem_mnn.design.records import Design, Geometry, Material
 from fem_mnn.design.validate import validate
 from fem_mnn.design.viscoelastic import parse_prony
 
+__all__ = ["design_from_dict", "load_design", "parse_design", "read_design_json", "save_design"]
+
 
 def _number(x: object, src: str | None, fld: str, *, positive: bool = False) -> float:
     if isinstance(x, bool) or not isinstance(x, (int, float)):
@@ -42,7 +44,7 @@ def _int(x: object, src: str | None, fld: str) -> int:
     return v
 
 
-def _list(x: object, src: str | None, fld: str) -> list:
+def _list(x: object, src: str | None, fld: str) -> list[Any]:
     if not isinstance(x, list):
         raise InputError("must be a list", source=src, field=fld, value=x, has_value=True)
     return x

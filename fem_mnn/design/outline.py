@@ -1,5 +1,6 @@
-"""Printed shape of each beam, as numbers (no gmsh): shared by the Gmsh geometry,
-the STL and the printability checks.
+"""Printed shape of each beam, as numbers (no gmsh).
+
+Shared by the Gmsh geometry, the STL and the printability checks.
 
 A bond ``i`` between nodes ``a`` and ``b`` (centre distance ``L``) is, along its
 centre line from ``a``::
@@ -109,8 +110,10 @@ def bond_polygon(design: Design, i: int, layout: BeamLayout | None = None) -> np
 
 
 def bond_rectangles(design: Design, i: int, layout: BeamLayout | None = None) -> list[np.ndarray]:
-    """Bond ``i`` as convex pieces (thin end at a, bar, thin end at b), each a
-    (4, 2) counter-clockwise rectangle, node centre to node centre."""
+    """Bond ``i`` as convex pieces (thin end at a, bar, thin end at b).
+
+    Each is a (4, 2) counter-clockwise rectangle, node centre to node centre.
+    """
     lay = layout or beam_layout(design)
     L, R, lt = lay.length[i], lay.radius, lay.thin_length[i]
     hb, ht = lay.width[i] / 2, lay.thin_width[i] / 2

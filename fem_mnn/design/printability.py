@@ -103,6 +103,7 @@ class Finding:
     severity: Literal["error", "warning"] = "error"
 
     def to_dict(self) -> dict[str, Any]:
+        """The finding as a JSON-ready dict (the keys of ``validate.json``'s findings)."""
         return {
             "check": self.check,
             "severity": self.severity,
@@ -197,7 +198,7 @@ def _clip(subject: np.ndarray, clip: np.ndarray) -> np.ndarray:
         if not inp:
             break
 
-        def side(v, a=a, b=b) -> float:
+        def side(v: np.ndarray, a: np.ndarray = a, b: np.ndarray = b) -> float:
             return (b[0] - a[0]) * (v[1] - a[1]) - (b[1] - a[1]) * (v[0] - a[0])
 
         for m in range(len(inp)):
@@ -460,7 +461,7 @@ def check_intersections(design: Design) -> list[Finding]:
     return out
 
 
-def _outline_box_pairs(ids: list[int], lo: dict, hi: dict) -> list[tuple[int, int]]:
+def _outline_box_pairs(ids: list[int], lo: dict[int, np.ndarray], hi: dict[int, np.ndarray]) -> list[tuple[int, int]]:
     """Pairs (a, c) of bonds in ``ids`` (a < c, sorted) whose outline boxes may meet within _TOL.
 
     A grid of the boxes (:func:`~fem_mnn.design.validate.box_pairs`) instead of all pairs;
@@ -561,15 +562,17 @@ def check_design(design: Design, build_volume: Sequence[float] = DEFAULT_BUILD_V
         design_hash=design.hash(),
         checks=tuple(name for name, _ in checks),
         findings=tuple(findings),
-        extent=tuple(float(v) for v in hi - lo),
+        extent=(float(hi[0] - lo[0]), float(hi[1] - lo[1]), float(hi[2] - lo[2])),
         build_volume=bv,
     )
 
 
 def read_design_lenient(path: str | Path) -> Design:
-    """Read a design JSON file for ``fem-mnn validate``: types, keys, structure, positive widths
-    and the supports (fixed nodes that pin the lattice) as loading checks them; the geometric
-    problems (ranges, crossings, overlaps) are left to the report.
+    """Read a design JSON file for ``fem-mnn validate``, leaving the geometric problems to the report.
+
+    Types, keys, structure, positive widths and the supports (fixed nodes that pin the lattice)
+    as loading checks them; the geometric problems (ranges, crossings, overlaps) are left to the
+    report.
 
     Raises:
         InputError: the file is missing, not JSON or not structurally a design.

@@ -118,10 +118,12 @@ class Design:
 
     @property
     def n_nodes(self) -> int:
+        """Number of nodes."""
         return int(self.nodes.shape[0])
 
     @property
     def n_bonds(self) -> int:
+        """Number of bonds."""
         return int(self.bonds.shape[0])
 
     @property

@@ -5,6 +5,8 @@ Geometry-only (unit spring constants), so validation can ask it without a spring
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import scipy.linalg
 import scipy.sparse as sp
@@ -46,7 +48,7 @@ def free_dofs(design: Design) -> np.ndarray:
     return np.nonzero(mask)[0]
 
 
-def _neighbour_test(design: Design):
+def _neighbour_test(design: Design) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
     """f(nodes, flag) -> for each node, whether a bonded neighbour is flagged.
 
     ``flag`` has n_nodes + 1 entries (the last one False). A padded neighbour table

@@ -7,6 +7,8 @@ of any size.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
@@ -46,7 +48,7 @@ def _grid_cells(lo: np.ndarray, hi: np.ndarray, pad: float) -> tuple[np.ndarray,
         h *= 2
 
 
-def _box_pair_chunks(lo: np.ndarray, hi: np.ndarray, pad: float):
+def _box_pair_chunks(lo: np.ndarray, hi: np.ndarray, pad: float) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """Yield (first, second) arrays of box pairs that may overlap within ``pad``.
 
     Every pair of boxes whose padded copies overlap is yielded exactly once
@@ -124,7 +126,7 @@ def _segments_cross(p1: np.ndarray, p2: np.ndarray, q1: np.ndarray, q2: np.ndarr
         ((d3 > eps) & (d4 < -eps)) | ((d3 < -eps) & (d4 > eps))
     )
 
-    def on_seg(a, b, c, d):  # c on segment ab (collinear)
+    def on_seg(a: np.ndarray, b: np.ndarray, c: np.ndarray, d: np.ndarray) -> np.ndarray:  # c on segment ab
         return (
             (np.abs(d) <= eps)
             & (np.minimum(a[:, 0], b[:, 0]) - 1e-12 <= c[:, 0])

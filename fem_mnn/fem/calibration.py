@@ -170,8 +170,10 @@ class CalibrationTable:
         )
 
     def k(self, method: str = "mean") -> np.ndarray:
-        """k/(E t) on the grid for a boundary condition: "single", "chain" or "mean"
-        (the mean compliance of the two: ``1/k = (1/k_single + 1/k_chain) / 2``)."""
+        """k/(E t) on the grid for a boundary condition: "single", "chain" or "mean".
+
+        "mean" is the mean compliance of the two: ``1/k = (1/k_single + 1/k_chain) / 2``.
+        """
         if method == "single":
             return self.k_single_per_Et
         if method == "chain":
@@ -213,7 +215,6 @@ def series_stiffness(design: Design, widths: np.ndarray, hubs: bool = True) -> t
     Returns:
         (k, dk/dw) per bond (N/mm, N/mm^2).
     """
-
     w = np.asarray(widths, float)
     g = design.geometry
     L = design.lengths
@@ -303,7 +304,6 @@ def chain_design(design: Design, length: float, width: float, n_bonds: int = 3) 
 
 def _solve_table(design: Design, length: float, widths: np.ndarray, options: Any, comm: Any) -> dict[str, Any]:
     """Chain and single-bond FEM solves for every width (collective)."""
-
     E, t = design.material.E, design.thickness
     scale = E * t if options.dim == 2 else E
     k, ks, tu, tr, nd = [], [], [], [], []
@@ -353,7 +353,6 @@ def calibrate(
     Returns:
         The table (k/(E t) on the grid, transverse checks).
     """
-
     options = options or FemOptions()
     L = float(design.lengths[0] if length is None else length)
     grid = np.asarray(default_width_grid(design) if widths is None else widths, float)
@@ -449,7 +448,6 @@ def calibrated_law(
     The result can be passed as ``law=`` to :class:`fem_mnn.spring.SpringModel` and
     :class:`fem_mnn.fem.FemModel` (the estimate law of the in situ gradient).
     """
-
     options = options or FemOptions()
     lengths = np.unique(np.round(design.lengths, 6))
     tables = tuple(calibrate(design, float(L), widths, options, cache, comm) for L in lengths)

@@ -37,6 +37,7 @@ __all__ = [
     "CellIntegrator",
     "Extractor",
     "PointEvaluator",
+    "RegionMatrices",
     "RegionMap",
     "centre_values",
     "region_average",

@@ -219,7 +219,6 @@ class MechanicalReport:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dictionary."""
-
         return {
             "kind": "mechanical_report",
             "package_version": __version__,
@@ -270,7 +269,6 @@ class MechanicalReport:
 
     def write(self, out_dir: str | Path) -> Path:
         """Write ``mechanical.json`` and ``mechanical.md`` (pictures are written by :func:`mechanical_report`)."""
-
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
         atomic_write_json(out / "mechanical.json", self.to_dict())
@@ -283,7 +281,6 @@ class MechanicalReport:
 
 def rigidity_check(design: Design) -> Check:
     """Spring-network zero modes with the fixed nodes clamped (local, cheap)."""
-
     modes = zero_modes(design)
     m = modes.shape[1]
     if m == 0:
@@ -394,7 +391,6 @@ def _peak(values: np.ndarray, disc: Any, comm: Any, sign: float = 1.0) -> PeakVa
 
 def _bond_part(design: Design, b: int, point: np.ndarray) -> str:
     """Which part of bond ``b`` a point lies in: a thin end (named by its node) or the bar."""
-
     lay = beam_layout(design)
     a, c = (int(k) for k in design.bonds[b])
     s = float(np.dot(point - design.nodes[a], design.directions[b]))

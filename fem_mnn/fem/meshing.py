@@ -80,8 +80,9 @@ def generate_mesh(design: Design, options: MeshOptions | None = None, comm: MPI.
 def write_xdmf(
     design: Design, options: MeshOptions | None = None, path: str | Path = "lattice.xdmf", comm: MPI.Comm | None = None
 ) -> GeometryInfo:
-    """Mesh ``design`` and write XDMF + HDF5 with cell and facet tags (for ParaView
-    and :class:`dolfinx.io.XDMFFile`).
+    """Mesh ``design`` and write XDMF + HDF5 with cell and facet tags.
+
+    For ParaView and :class:`dolfinx.io.XDMFFile`.
 
     Collective over ``comm``. The two files are written in a temporary folder beside
     ``path`` and moved into place by rank 0 (the ``.h5`` first, then the ``.xdmf``).
@@ -96,11 +97,11 @@ def write_xdmf(
     comm = comm if comm is not None else MPI.COMM_WORLD
     path = Path(path).with_suffix(".xdmf")
     md = generate_mesh(design, options, comm)
-    tmpdir = None
+    tmp_name: str | None = None
     if comm.rank == 0:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmpdir = tempfile.mkdtemp(prefix=f".{path.stem}.", dir=path.parent)
-    tmpdir = Path(comm.bcast(tmpdir, root=0))
+        tmp_name = tempfile.mkdtemp(prefix=f".{path.stem}.", dir=path.parent)
+    tmpdir = Path(comm.bcast(tmp_name, root=0))
     try:
         md.mesh.name = "lattice"
         md.mesh.topology.create_connectivity(md.mesh.topology.dim - 1, md.mesh.topology.dim)

@@ -195,7 +195,6 @@ class MorphingFemModel:
 
     def backprop_operator(self, op: Any, loads: np.ndarray, loss: Any) -> Any:
         """Forward + adjoint on ``op``; ``grad_w`` exact (shape derivative) or the in situ estimate."""
-
         if self.gradient == "insitu":
             return backprop_operator(op, loads, loss)
         return shape_backprop(op, loads, loss)

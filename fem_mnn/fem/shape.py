@@ -14,7 +14,7 @@ all frozen at the current mesh. Differentiating ``Lag_c`` with respect to the me
 coordinates X at fixed nodal values gives the total derivative dL/dX of the discrete
 loss (the first and last integrals carry the region-area dependence of the averages
 and of the load densities). Then ``dL/dw_i = <dL/dX, V_i>`` with the design velocity
-``V_i`` of :class:`fem_mnn.fem.morph.WidthMap`.
+``V_i`` of :class:`fem_mnn.fem.width_map.WidthMap`.
 
 Two assemblies of dL/dX (same numbers to round-off):
 
@@ -90,12 +90,12 @@ class ShapeGradient(NamedTuple):
 
 
 def width_map(op: Any) -> Any:
-    """The :class:`fem_mnn.fem.morph.WidthMap` of an operator's mesh (made once per mesh, collective-free)."""
+    """The :class:`fem_mnn.fem.width_map.WidthMap` of an operator's mesh (made once per mesh, collective-free)."""
     return disc_width_map(op._disc)
 
 
 def disc_width_map(disc: Any) -> Any:
-    """The :class:`fem_mnn.fem.morph.WidthMap` of a discretisation's mesh (made once per mesh, collective-free)."""
+    """The :class:`fem_mnn.fem.width_map.WidthMap` of a discretisation's mesh (made once per mesh, collective-free)."""
     from fem_mnn.fem.width_map import WidthMap
 
     if getattr(disc, "width_map", None) is None:
@@ -104,8 +104,9 @@ def disc_width_map(disc: Any) -> Any:
 
 
 class Material(NamedTuple):
-    """The constitutive law seen by the shape derivative: the residual's internal work is
-    ``int t theta stress(u) : grad(v) dx``.
+    """The constitutive law seen by the shape derivative.
+
+    The residual's internal work is ``int t theta stress(u) : grad(v) dx``.
 
     ``stress(u)`` is the first Piola-Kirchhoff stress of the displacement ``u`` (for linear
     elasticity sigma(u)); ``tangent(u, w)`` its directional derivative ``A(u)[grad w]``
@@ -399,7 +400,7 @@ def shape_width_gradient(
     One forward and one adjoint solve per case with the operator's factorisation, one
     dL/dX assembly (batched) or one per case (``method="ufl"``), one dot product with
     the design velocities. The gradient is that of the discrete loss on meshes moved by
-    :class:`fem_mnn.fem.morph.WidthMap` (exact to round-off); it approximates the gradient
+    :class:`fem_mnn.fem.width_map.WidthMap` (exact to round-off); it approximates the gradient
     of the remeshed loss to the discretisation error.
 
     Args:
@@ -443,7 +444,6 @@ def shape_backprop(op: Any, loads: np.ndarray, loss: Any) -> Any:
     ``grad_k`` stays the in situ ``mean_c e_c e_adj,c`` (what the paper's gradient
     option feeds to the latent variables).
     """
-
     sg = shape_width_gradient(op, loads, loss)
     fwd, adj = sg.forward, sg.adjoint
     nc = len(fwd.fields)
@@ -472,7 +472,7 @@ def output_jacobian(
     forward and ``n_dofs`` adjoint solves; then each (case, output) pair costs one shape
     assembly of the Lagrangian of :func:`shape_width_gradient` (with ``g = e_d``) and one
     contraction with the design velocities. The result is the exact derivative of the
-    discrete output on meshes moved by :class:`fem_mnn.fem.morph.WidthMap`.
+    discrete output on meshes moved by :class:`fem_mnn.fem.width_map.WidthMap`.
 
     Args:
         op: A :class:`fem_mnn.fem.FemOperator` with ``measure="average"``.

@@ -71,6 +71,7 @@ __all__ = [
     "rigid_body_modes",
 ]
 
+#: The values of ``--solver``: ``auto`` picks direct or iterative by size (see :func:`choose`).
 SOLVERS = ("auto", "direct", "iterative")
 #: Options prefix of every FE KSP.
 PREFIX = "fem_mnn_"

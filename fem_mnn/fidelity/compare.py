@@ -58,6 +58,7 @@ __all__ = [
     "write_comparison",
 ]
 
+#: Every model ``fem-mnn compare`` can run, in report order.
 ALL_MODELS = ("spring", "spring-calibrated", "frame", "fem", "fem-centre")
 
 
@@ -137,7 +138,6 @@ def make_predictors(
 
     The calibrated law is computed (or read from the cache) when a model needs it.
     """
-
     unknown = [m for m in models if m not in ALL_MODELS]
     if unknown:
         raise InputError(f"unknown model (choose from {', '.join(ALL_MODELS)})", field="models", value=unknown[0])
@@ -235,7 +235,6 @@ class Comparison:
 
     def markdown(self) -> str:
         """Tables: the rows, then the error summary."""
-
         models = list(self.predictions)
         rows = [
             [lab, float(self.measured[r]), float(self.spread[r]), *[float(self.predictions[m][r]) for m in models]]
@@ -318,7 +317,6 @@ def compare_gradients(
         adjoint: (n_nodes, 2) adjoint load (N).
         predictors: From :func:`make_predictors`.
     """
-
     F = np.stack([forward, adjoint])
     preds = {}
     for m, p in predictors.items():
@@ -341,7 +339,6 @@ OUTLIERS_LABELLED = 4
 
 def parity_figure(comparisons: Sequence[Comparison], title: str = "") -> Any:
     """Parity plot (predicted vs measured, one panel per comparison, one colour per model)."""
-
     n = len(comparisons)
     fig, axes = subplots(1, n, figsize=(4.8 * n, 4.6), squeeze=False)
     markers = {"spring": "o", "spring-calibrated": "s", "frame": "^", "fem": "D", "fem-centre": "v"}
@@ -380,7 +377,6 @@ def parity_figure(comparisons: Sequence[Comparison], title: str = "") -> Any:
 
 def write_comparison(out: str | Path, comparisons: Sequence[Comparison], meta: dict[str, Any], title: str) -> Path:
     """Write comparison.md, comparison.json and parity.png into ``out`` (call on rank 0 only)."""
-
     out = Path(out)
     md = f"# {title}\n\n" + "\n".join(f"- {k}: {v}" for k, v in meta.items()) + "\n\n"
     md += "\n".join(c.markdown() for c in comparisons)

@@ -82,6 +82,7 @@ GEOMETRY_VERSION = 3
 #: print resolution, far above the round-off that separates serial and MPI runs (or a width
 #: read back from JSON). The element size is derived from the same rounded widths.
 GEOMETRY_DECIMALS = 6
+#: The same rounding as a length (mm): widths closer than this give the same geometry.
 GEOMETRY_RESOLUTION = 10.0**-GEOMETRY_DECIMALS
 #: Peak memory of gmsh per cell while meshing (bytes; 5e6 cells ~ 1.5 GB).
 GMSH_BYTES_PER_CELL = 300.0
@@ -132,8 +133,10 @@ class MeshOptions:
             raise InputError("must be > 0", field="size", value=self.size)
 
     def key(self) -> str:
-        """Short text that names these options (a label: two option sets can give the same mesh;
-        the key of a mesh is :attr:`MeshPlan.key`)."""
+        """Short text that names these options.
+
+        A label: two option sets can give the same mesh; the key of a mesh is :attr:`MeshPlan.key`.
+        """
         k = f"d{self.dim}-n{self.elements_across}-r{self.refinement:g}-o{self.order}"
         k += f"-h{self.max_size:g}" if self.max_size is not None else ""
         return k + (f"-s{self.size:g}" if self.size is not None else "")
@@ -187,8 +190,10 @@ class GeometryInfo:
 
 @contextlib.contextmanager
 def gmsh_session(verbose: bool = False) -> Iterator[None]:
-    """Run the body in a gmsh session: initialise gmsh if needed, finalise it after
-    if (and only if) this call initialised it."""
+    """Run the body in a gmsh session.
+
+    Initialise gmsh if needed, finalise it after if (and only if) this call initialised it.
+    """
     owner = not gmsh.isInitialized()
     main = threading.current_thread() is threading.main_thread()
     previous = signal.getsignal(signal.SIGINT) if main else None
@@ -452,8 +457,9 @@ def _add_bond_between_hubs(
 def add_lattice_shapes(
     design: Design, dim: int, *, between_hubs: bool = False
 ) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
-    """Add one shape per node (hub disk or cylinder) and one per bond to the current
-    OCC model; return (hubs, bonds).
+    """Add one shape per node (hub disk or cylinder) and one per bond to the current OCC model.
+
+    Returns (hubs, bonds).
 
     A bond is its full outline from node centre to node centre, or with
     ``between_hubs`` only its part outside the two hubs (ending on arcs of the hub
@@ -541,8 +547,10 @@ def build_model(design: Design, options: MeshOptions | None = None, *, mesh: boo
 
 
 def _fragment(design: Design, options: MeshOptions) -> tuple[int, list, dict[int, float] | None]:
-    """Add the hubs and beams to a new gmsh model, conforming: (number of beam shapes,
-    fragment map, exact region measures or None when the CAD kernel measures them).
+    """Add the hubs and beams to a new gmsh model, conforming.
+
+    Returns (number of beam shapes, fragment map, exact region measures or None when the CAD
+    kernel measures them).
 
     The map lists, per beam (bond order) then per hub, the pieces it became, as
     ``occ.fragment`` returns it. When no shapes meet except a beam and its own hubs
@@ -577,8 +585,9 @@ def _fragment(design: Design, options: MeshOptions) -> tuple[int, list, dict[int
 def _add_conforming_shapes(
     design: Design, dim: int
 ) -> tuple[list[tuple[int, int]], list[tuple[int, int]], dict[int, float]]:
-    """Hubs and beams that share their arcs by construction, in gmsh's built-in kernel:
-    (hubs, bonds) as (dim, tag), and the exact measure of every region (physical tag).
+    """Hubs and beams that share their arcs by construction, in gmsh's built-in kernel.
+
+    Returns (hubs, bonds) as (dim, tag), and the exact measure of every region (physical tag).
 
     Each beam ends on arcs of its hub circles (:func:`_add_bond_between_hubs`); each
     hub is the face bounded by those same arc curves and the arcs between them, so
@@ -624,8 +633,10 @@ def _add_conforming_shapes(
 
 
 def _bond_area_between_hubs(design: Design, i: int, lay: BeamLayout) -> float:
-    """Area (mm^2) of bond ``i`` outside its hubs: its outline with the ends cut on the
-    chords, less the two circular segments between chord and arc."""
+    """Area (mm^2) of bond ``i`` outside its hubs.
+
+    Its outline with the ends cut on the chords, less the two circular segments between chord and arc.
+    """
     R, ht = lay.radius, lay.thin_width[i] / 2
     pts = bond_polygon(design, i, lay).copy()
     k = len(pts)
@@ -726,8 +737,9 @@ def _segment_distance(p0: np.ndarray, p1: np.ndarray, q0: np.ndarray, q1: np.nda
 
 
 def _local_fragment_suffices(design: Design) -> bool:
-    """True when :func:`_add_conforming_shapes` is enough: every beam ends on arcs of its hubs
-    and no two shapes meet except a beam and its own hubs.
+    """True when :func:`_add_conforming_shapes` is enough.
+
+    That is: every beam ends on arcs of its hubs and no two shapes meet except a beam and its own hubs.
 
     Conservative (a False only costs the global fragment): each beam outside its hubs
     lies inside three capsules (thin end, bar, thin end; a thin end of half-width h_t
@@ -809,8 +821,10 @@ def _group_pieces(design: Design, dim: int, n_objects: int, frag_map: list) -> t
 def _add_cell_groups(
     groups: dict[int, list[int]], dim: int, measure: dict[int, float] | None = None
 ) -> tuple[dict[int, str], dict[int, float]]:
-    """One physical group per tag; returns tag -> name and tag -> CAD area/volume
-    (``measure`` when given, else OCC's measure of the pieces)."""
+    """One physical group per tag; returns tag -> name and tag -> CAD area/volume.
+
+    The area/volume is ``measure`` when given, else OCC's measure of the pieces.
+    """
     cell_groups: dict[int, str] = {}
     region_measure: dict[int, float] = {}
     for ptag in sorted(groups):

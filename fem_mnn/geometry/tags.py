@@ -45,8 +45,11 @@ __all__ = [
 
 #: Offsets of each kind of region.
 BOND = 10000
+#: Offset of the hub of node j (``node_{j}``).
 NODE = 20000
+#: Offset of a beam overlap outside a hub, nearest node j (``overlap_{j}``, normally absent).
 OVERLAP = 30000
+#: Offset of the exposed hub boundary of node j (facets).
 NODE_BOUNDARY = 40000
 #: Largest bond or node id the numbering can hold.
 MAX_ID = 9999

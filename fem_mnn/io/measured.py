@@ -73,10 +73,13 @@ __all__ = [
     "write_loads",
 ]
 
+#: The columns of a displacements CSV, in order (mm; ``spread_*`` the measured spread).
 DISPLACEMENT_COLUMNS = ("load_case", "node", "ux", "uy", "spread_ux", "spread_uy")
 #: The optional last column of a displacements CSV: the time of the measurement (s).
 TIME_COLUMN = "time_s"
+#: The columns of a loads CSV, in order (N).
 LOAD_COLUMNS = ("load_case", "node", "fx", "fy")
+#: The columns of a measured-gradient CSV, in order.
 GRADIENT_COLUMNS = ("bond", "grad", "spread")
 G = 9.8
 
@@ -382,7 +385,6 @@ def paper_records(figure: int, data_dir: str | Path | None = None) -> PaperRecor
     Returns:
         Records and loads in this module's formats, with notes.
     """
-
     if figure == 1:
         f1 = pd.load_figure1(data_dir)
         bond_val = f1.by_bond(f1.grad_exp)

@@ -1,7 +1,6 @@
 """Load protocols in: the time history of hanging weights, as a documented CSV.
 
-**Protocol** (``time_s,event,load_case``; comma separated, one header row, UTF-8, ``#``
-lines are comments)
+**Protocol** (``time_s,event,load_case``; comma separated, one header row, UTF-8, ``#`` lines are comments)
     One row per event, in time order (times in s, non-decreasing; events of equal time
     take effect in their listed order). ``event`` is
 
@@ -34,6 +33,7 @@ from fem_mnn.io.measured import _float, _fmt, _label, _rows, _write
 
 __all__ = ["PROTOCOL_COLUMNS", "read_protocol", "write_protocol"]
 
+#: The columns of a protocol CSV, in order.
 PROTOCOL_COLUMNS = ("time_s", "event", "load_case")
 
 

@@ -89,7 +89,6 @@ class StudyReport:
 
     def write(self) -> Path:
         """Write results.md and results.json; return the folder."""
-
         command = "python " + " ".join(shlex.quote(a) for a in sys.argv)
         meta = {
             "study": self.name,

@@ -20,6 +20,7 @@ Model-agnostic: only ``model.operator(widths).solve(loads)`` is called (no DOLFI
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,6 +31,7 @@ from fem_mnn.learn.tasks import Task
 
 __all__ = ["Evaluation", "SPLITS", "evaluate", "evaluate_operator", "task_metrics"]
 
+#: The data splits a task's metrics are reported for.
 SPLITS = ("train", "test")
 #: Node displacements are kept in :meth:`Evaluation.to_dict` up to this many cases per split.
 MAX_CASES_WITH_U = 200
@@ -60,7 +62,8 @@ class Evaluation:
 
     def to_dict(self, with_u: bool | None = None) -> dict[str, Any]:
         """JSON-ready record; node displacements only for splits of at most MAX_CASES_WITH_U cases
-        (or as ``with_u`` says)."""
+        (or as ``with_u`` says).
+        """
         out: dict[str, Any] = {
             "task": self.task,
             "metrics": dict(self.metrics),
@@ -78,7 +81,7 @@ def _split_loads(task: Task, split: str) -> np.ndarray:
     return task.train_loads if split == "train" else task.test_loads
 
 
-def _solve_splits(op: LinearOperator, task: Task):
+def _solve_splits(op: LinearOperator, task: Task) -> Iterator[tuple[str, np.ndarray, np.ndarray]]:
     """Yield (split, u, case_loss) for every non-empty split."""
     for split in SPLITS:
         loads = _split_loads(task, split)

@@ -49,7 +49,7 @@ import math
 from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, NoReturn
 
 import numpy as np
 
@@ -71,6 +71,7 @@ __all__ = [
     "task_from_dict",
 ]
 
+#: The ``format`` key every task file carries.
 FORMAT = "fem_mnn.task/1"
 #: Paper task name -> shipped file name (in ``fem_mnn/data/tasks``).
 PAPER_TASK_FILES = {
@@ -139,10 +140,12 @@ class _Reader:
     def __init__(self, source: str | None) -> None:
         self.src = source
 
-    def fail(self, message: str, fld: str | None = None, value: object = None, has_value: bool | None = None):
+    def fail(
+        self, message: str, fld: str | None = None, value: object = None, has_value: bool | None = None
+    ) -> NoReturn:
         raise InputError(message, source=self.src, field=fld, value=value, has_value=has_value)
 
-    def obj(self, x: object, fld: str, keys: set[str], required: Sequence[str] = ()) -> dict:
+    def obj(self, x: object, fld: str, keys: set[str], required: Sequence[str] = ()) -> dict[str, Any]:
         if not isinstance(x, dict):
             self.fail("must be an object", fld, x, True)
         unknown = sorted(set(x) - keys, key=str)
@@ -168,7 +171,7 @@ class _Reader:
             self.fail("must be an integer", fld, x, True)
         return int(x)
 
-    def lst(self, x: object, fld: str, nonempty: bool = True) -> list:
+    def lst(self, x: object, fld: str, nonempty: bool = True) -> list[Any]:
         if not isinstance(x, list):
             self.fail("must be a list", fld, x, True)
         if nonempty and not x:
@@ -211,7 +214,7 @@ def _lattice(rd: _Reader, spec: object, design: Design) -> None:
     check_paper_lattice(design, rd.matrix(spec["nodes"], "lattice.nodes", 2), rd.src, "task file's")
 
 
-def _read_table(rd: _Reader, spec: dict, base: Path | None) -> tuple[list[str], list[list[str]]]:
+def _read_table(rd: _Reader, spec: dict[str, Any], base: Path | None) -> tuple[list[str], list[list[str]]]:
     name = rd.string(spec["table"], "data.table")
     path = Path(name) if Path(name).is_absolute() or base is None else base / name
     try:
@@ -427,7 +430,7 @@ def _read_data(
 
 
 def _generated(
-    rd: _Reader, dat: dict, kind: str, n_in: int, n_out: int, scale: float, rng: np.random.Generator
+    rd: _Reader, dat: dict[str, Any], kind: str, n_in: int, n_out: int, scale: float, rng: np.random.Generator
 ) -> _Data:
     if kind != "mse":
         rd.fail("the generator makes regression targets: use loss mse", "data.generate")
@@ -457,7 +460,7 @@ def _generated(
     return _Data(x, targets, None, None, forces_n, None, None)
 
 
-def _tabled(rd: _Reader, dat: dict, kind: str, n_in: int, n_out: int, base: Path | None) -> _Data:
+def _tabled(rd: _Reader, dat: dict[str, Any], kind: str, n_in: int, n_out: int, base: Path | None) -> _Data:
     targets = labels = None
     classes: list[str] | None = None
     tr = te = None
@@ -492,7 +495,7 @@ def _tabled(rd: _Reader, dat: dict, kind: str, n_in: int, n_out: int, base: Path
     return _Data(x, targets, labels, classes, None, tr, te)
 
 
-def _inline(rd: _Reader, dat: dict, kind: str, n_in: int, n_out: int) -> _Data:
+def _inline(rd: _Reader, dat: dict[str, Any], kind: str, n_in: int, n_out: int) -> _Data:
     targets = labels = None
     x = rd.matrix(dat.get("inputs"), "data.inputs", n_in)
     if kind == "mse":

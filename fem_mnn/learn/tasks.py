@@ -97,7 +97,7 @@ class Task:
         success: Success criterion ``{"metric": "test_rel_error", "max": 0.05}`` (or ``"min"``),
             read from a task file (:mod:`fem_mnn.learn.taskfile`); None when not given.
             It does not change the task's numbers (not in :meth:`fingerprint`).
-        train_settings: Training defaults from the task file (:class:`~fem_mnn.learn.training.TrainConfig` keys).
+        train_settings: Training defaults from the task file (:class:`~fem_mnn.learn.config.TrainConfig` keys).
     """
 
     name: str

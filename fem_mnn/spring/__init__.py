@@ -1,5 +1,6 @@
 """Reduced-order models without DOLFINx: the paper's spring network (linear and in large
-deformation) and a beam-frame model."""
+deformation) and a beam-frame model.
+"""
 
 from fem_mnn.spring.frame import FrameModel, FrameOperator, FrameOptions, FrameSolution
 from fem_mnn.spring.network import SpringModel, SpringOperator

@@ -13,7 +13,7 @@ offsets are exact within beam theory. Axial and bending decouple (the centre lin
 is straight and the sections symmetric):
 
 * the axial part is ``k_ax(w) e e^T`` with ``e = (u_b - u_a) . n``; ``k_ax`` comes
-  from a spring law (:data:`fem_mnn.spring.SpringLaw`: e.g. the calibrated law of
+  from a spring law (:data:`fem_mnn.contract.SpringLaw`: e.g. the calibrated law of
   :mod:`fem_mnn.fem.calibration`) or, by default, from the same beam theory (thin ends
   and bar in series, hubs rigid);
 * the bending part acts on the transverse displacements and the node rotations.
@@ -47,6 +47,7 @@ from fem_mnn.design.records import Design
 
 __all__ = [
     "BeamGradient",
+    "ElementMatrices",
     "FrameModel",
     "FrameOperator",
     "FrameOptions",

@@ -29,9 +29,12 @@ def spreads(lo: float, hi: float, bins: int) -> bool:
 
 
 def tolerance_figure(design: Design, result: dict[str, Any], samples: np.ndarray | None = None) -> Any:
-    """Three panels: sampled output distributions (violins) with the nominal value and the linearised
+    """Three panels: output distributions, the task metric's histogram, and the variance per bond.
+
+    Sampled output distributions (violins) with the nominal value and the linearised
     +-1 sd; the task metric's histogram with the success bound; the lattice with every bond coloured
-    by its share of the outputs' variance (linearised)."""
+    by its share of the outputs' variance (linearised).
+    """
     fig, axes = subplots(1, 3, figsize=(17, 4.8), gridspec_kw={"width_ratios": [1.6, 1, 1.3]})
     ax = axes[0]
     names = list(result["outputs"])[:MAX_OUTPUTS]

@@ -97,9 +97,17 @@ def plot_geometry(
     thick red.
 
     Args:
+        design: The lattice.
+        path: The PNG to write.
+        highlight_bonds: Bond ids outlined in red.
+        highlight_nodes: Node ids outlined in red.
         loads: (n_nodes, 2) or (1, n_nodes, 2) forces (N): an arrow on every loaded node.
         targets: (n_nodes, 2) or (1, n_nodes, 2) target displacements (mm, NaN = free):
             a ring on every target node, with the target components written beside it.
+        cmap: Matplotlib colour map of the widths.
+
+    Returns:
+        ``path``.
     """
     hb, hn = set(highlight_bonds), set(highlight_nodes)
     fig, ax = _figure(design)

@@ -14,8 +14,10 @@ __all__ = ["parity_panels"]
 def parity_panels(
     panels: Sequence[tuple[np.ndarray, np.ndarray, str, str]], *, xlabel: str, ylabel: str, label_outliers: int = 3
 ) -> Figure:
-    """A figure with one parity panel per ``(x, y, title, unit)``; the ``label_outliers``
-    entries farthest from the identity line are labelled with their index (bond id)."""
+    """A figure with one parity panel per ``(x, y, title, unit)``.
+
+    The ``label_outliers`` entries farthest from the identity line are labelled with their index (bond id).
+    """
     fig, axes = subplots(1, len(panels), figsize=(4.5 * len(panels), 4), squeeze=False)
     for ax, (a, b, name, unit) in zip(axes[0], panels, strict=True):
         a, b = np.asarray(a, float), np.asarray(b, float)
