@@ -26,3 +26,18 @@ def test_tutorial_runs_in_quick_mode(path, tmp_path):
     env = child_env(FEM_MNN_QUICK="1", OPENBLAS_NUM_THREADS="1", MPLBACKEND="Agg")
     r = run_python(path, cwd=tmp_path, env=env, timeout=600)
     assert r.returncode == 0, f"{path.name} failed:\n{r.stdout[-2000:]}\n{r.stderr[-4000:]}"
+
+
+#: tutorials that teach a parallel run: also run on 2 ranks (every rank checks the asserts)
+MPI_TUTORIALS = ["t06_large_lattices"]
+
+
+@pytest.mark.mpi
+@pytest.mark.fem
+@pytest.mark.parametrize("name", MPI_TUTORIALS)
+def test_tutorial_runs_on_two_ranks(name, tmp_path):
+    path = ROOT / "docs" / "tutorials" / f"{name}.py"
+    assert path in TUTORIALS
+    env = child_env(FEM_MNN_QUICK="1", OPENBLAS_NUM_THREADS="1", MPLBACKEND="Agg")
+    r = run_python(path, ranks=2, cwd=tmp_path, env=env, timeout=600)
+    assert r.returncode == 0, f"{name} on 2 ranks failed:\n{r.stdout[-2000:]}\n{r.stderr[-4000:]}"
