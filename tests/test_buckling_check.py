@@ -46,7 +46,8 @@ def test_largest_load_case_is_the_largest_total_force(paper):
     task = paper_task("regression", paper)
     F, case = largest_load_case(task)
     totals = {
-        s: np.hypot(L[..., 0], L[..., 1]).sum(axis=1) for s, L in (("train", task.train_loads), ("test", task.test_loads))
+        s: np.hypot(L[..., 0], L[..., 1]).sum(axis=1)
+        for s, L in (("train", task.train_loads), ("test", task.test_loads))
     }
     assert case["total_force_N"] == pytest.approx(max(t.max() for t in totals.values()))
     assert case["total_force_N"] == pytest.approx(totals[case["split"]][case["index"]])
@@ -79,7 +80,9 @@ def test_a_task_that_buckles_the_lattice_warns_in_one_line(paper_file, tmp_path)
     b = json.loads((tmp_path / "t" / "result.json").read_text())["first_buckling_load_factor"]
     # ten times the behaviour load: a tenth of its load factor (linear prestress), below 1
     d = paper_sample()
-    assert b["start"] == pytest.approx(first_buckling_load_factor(d, largest_load_case(paper_task("behaviour", d))[0]) / 10)
+    assert b["start"] == pytest.approx(
+        first_buckling_load_factor(d, largest_load_case(paper_task("behaviour", d))[0]) / 10
+    )
     assert b["start"] < 1
 
     r = run_cli("spring", "evaluate", paper_file, "--task-file", task, "--out", tmp_path / "ev.json")
@@ -104,8 +107,6 @@ def test_fem_evaluate_and_tolerance_record_it(paper_file, tmp_path):
     b = json.loads((tmp_path / "ev.json").read_text())["first_buckling_load_factor"]
     d = paper_sample()
     assert b["start"] == b["final"] == first_buckling_load_factor(d, largest_load_case(paper_task("behaviour", d))[0])
-    r = run_cli(
-        "tolerance", paper_file, "--task", "behaviour", "--samples", "20", "--out", tmp_path / "tol.json"
-    )
+    r = run_cli("tolerance", paper_file, "--task", "behaviour", "--samples", "20", "--out", tmp_path / "tol.json")
     assert r.returncode == 0, r.stderr
     assert json.loads((tmp_path / "tol.json").read_text())["first_buckling_load_factor"]["start"] == b["start"]

@@ -78,6 +78,7 @@ __all__ = [
     "MaterialLimits",
     "MechanicalReport",
     "PeakValue",
+    "contact_check",
     "mechanical_report",
 ]
 
@@ -140,6 +141,10 @@ class CheckOptions:
             check fails with the load factor reached. Default :data:`DEFAULT_CHECK_BUDGET`.
         buckling_fraction: The linear-regime path ends at this fraction of the first
             buckling load factor (:data:`BUCKLING_FRACTION`).
+        regime: ``"linear"`` (the design must stay below buckling: the path stops short of it,
+            buckling below 1 fails) or ``"nonlinear"`` (a design meant to work in large
+            deformation, through buckling: the neo-Hookean path goes to the design loads, buckling
+            below 1 is a warning, and the deformed lattice is checked for self-contact).
     """
 
     limits: MaterialLimits = field(default_factory=MaterialLimits)
@@ -152,8 +157,11 @@ class CheckOptions:
     pictures: bool = True
     budget: float = DEFAULT_CHECK_BUDGET
     buckling_fraction: float = BUCKLING_FRACTION
+    regime: str = "linear"
 
     def __post_init__(self) -> None:
+        if self.regime not in ("linear", "nonlinear"):
+            raise InputError("must be 'linear' or 'nonlinear'", field="regime", value=self.regime)
         if not (isinstance(self.budget, (int, float)) and self.budget > 0 and math.isfinite(self.budget)):
             raise InputError("must be a finite number of seconds > 0", field="budget", value=self.budget)
         if not 0 < self.buckling_fraction < 1:
@@ -472,8 +480,8 @@ def strain_check(
     return Check("strain", PASS, msg + f"; working limit {100 * limits.working_strain:.0f} %", vals)
 
 
-def buckling_check(result: Any, safety: float) -> Check:
-    """Status of the first buckling load factor."""
+def buckling_check(result: Any, safety: float, regime: str = "linear") -> Check:
+    """Status of the first buckling load factor (below 1: fail in the linear regime, warn in the nonlinear)."""
     lf = result.first
     vals = {"load_factors": result.load_factors, "safety_factor": safety}
     if result.load_factors.size:
@@ -484,11 +492,81 @@ def buckling_check(result: Any, safety: float) -> Check:
         return Check("buckling", PASS, "no buckling mode under these loads (no compression that can buckle)", vals)
     kind = " (local: a bond buckles between its junctions)" if vals.get("first_mode_local") else ""
     msg = f"first buckling load factor {lf:.3g}{kind}"
+    if lf < 1.0 and regime == "nonlinear":
+        msg += ": the design loads pass the first (linear) buckling load, the lattice works through buckling"
+        return Check("buckling", WARN, msg, vals)
     if lf < 1.0:
         return Check("buckling", FAIL, msg + ": the design loads buckle the lattice", vals)
     if lf < safety:
         return Check("buckling", WARN, msg + f" < safety factor {safety:g}", vals)
     return Check("buckling", PASS, msg + f" >= safety factor {safety:g}", vals)
+
+
+def _displacement_at(u: Any, points: np.ndarray, comm: Any) -> np.ndarray:
+    """(m, 2) values of the displacement field ``u`` at (m, 2) reference points, on every rank (collective).
+
+    NaN where no rank's cells hold the point.
+    """
+    import dolfinx.geometry
+    from mpi4py import MPI
+
+    mesh = u.function_space.mesh
+    tdim = mesh.topology.dim
+    pts = np.zeros((points.shape[0], 3))
+    pts[:, :2] = points
+    tree = dolfinx.geometry.bb_tree(mesh, tdim)
+    cand = dolfinx.geometry.compute_collisions_points(tree, pts)
+    hits = dolfinx.geometry.compute_colliding_cells(mesh, cand, pts)
+    vals = np.zeros((points.shape[0], 2))
+    found = np.zeros(points.shape[0])
+    idx = [i for i in range(points.shape[0]) if len(hits.links(i)) > 0]
+    if idx:
+        cells = np.array([hits.links(i)[0] for i in idx], dtype=np.int32)
+        vals[idx] = u.eval(pts[idx], cells)[:, :2]
+        found[idx] = 1.0
+    tot, cnt = np.empty_like(vals), np.empty_like(found)
+    comm.Allreduce(vals, tot, op=MPI.SUM)  # a point on a partition boundary is found twice: average
+    comm.Allreduce(found, cnt, op=MPI.SUM)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(cnt[:, None] > 0, tot / cnt[:, None], np.nan)
+
+
+def contact_check(design: Design, u: Any, comm: Any) -> Check:
+    """Self-contact of the deformed lattice (:mod:`fem_mnn.design.contact`): fail when two unjoined parts overlap."""
+    from fem_mnn.design.contact import find_contacts, part_outlines
+
+    if u is None:
+        return Check("self-contact", "skipped", "not computed: the neo-Hookean path did not reach the design loads", {})
+    parts = part_outlines(design)
+    sizes = [len(p.probe) for p in parts]
+    disp = _displacement_at(u, np.concatenate([p.probe for p in parts]), comm)
+    missing = int(np.count_nonzero(np.isnan(disp[:, 0])))
+    disp = np.nan_to_num(disp)
+    moved = np.split(np.concatenate([p.outline for p in parts]) + disp, np.cumsum(sizes)[:-1])
+    rep = find_contacts(parts, moved)
+    vals = {
+        "touching": rep.touching,
+        "min_gap_mm": rep.min_gap_mm if math.isfinite(rep.min_gap_mm) else None,
+        "closest_parts": rep.closest,
+        "pairs_checked": rep.n_pairs,
+        "outline_points": int(sum(sizes)),
+        "points_outside_mesh": missing,
+        "method": "deformed outlines of hubs and beams (outside their hubs), sampled every 0.25 mm, displacement of "
+        "the neo-Hookean solution read 0.02 mm inside each part; a pair touches when the outlines overlap",
+    }
+    if rep.touching:
+        first = rep.touching[0]
+        msg = (
+            f"{len(rep.touching)} pair(s) of parts touch in the deformed lattice, deepest {first['parts'][0]} and "
+            f"{first['parts'][1]} ({first['penetration_mm']:.3g} mm): the model has no contact, its answer is wrong there"
+        )
+        return Check("self-contact", FAIL, msg, vals)
+    gap = (
+        f"; nearest unjoined parts {rep.closest[0]} and {rep.closest[1]}, {rep.min_gap_mm:.3g} mm apart"
+        if rep.closest
+        else ""
+    )
+    return Check("self-contact", PASS, "no parts touch in the deformed lattice" + gap, vals)
 
 
 class _Budget:
@@ -812,7 +890,7 @@ def mechanical_report(
             F,
             o.margin_factors,
             o.linear_tolerance,
-            first_buckling=bk.first,
+            first_buckling=bk.first if o.regime == "linear" else math.inf,  # nonlinear: through buckling
             buckling_fraction=o.buckling_fraction,
             should_stop=budget.poll,
             elapsed=budget.elapsed,
@@ -829,8 +907,10 @@ def mechanical_report(
         fields = _cell_fields(disc, lin.fields[0], nonlinear=False)
         which, u_show = "linear", lin.fields[0]
     checks.append(strain_check(design, disc, fields, o.limits, which, comm))
-    checks.append(buckling_check(bk, o.buckling_safety))
+    checks.append(buckling_check(bk, o.buckling_safety, o.regime))
     checks.append(lr if lr is not None else Check("linear regime", "skipped", "nonlinear solve disabled", {}))
+    if o.regime == "nonlinear":
+        checks.append(contact_check(design, sol_nl.field if sol_nl is not None else None, comm))
 
     budget.checkpoint()  # the last point where a stop leaves nothing written; from here the report completes
     figures: tuple[str, ...] = ()
