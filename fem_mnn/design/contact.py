@@ -38,7 +38,7 @@ class Part(NamedTuple):
     outline: np.ndarray
     """(k, 2) reference outline, counter-clockwise, closed implicitly (mm)."""
     probe: np.ndarray
-    """(k, 2) where to read the displacement of each outline point: ``inset`` inside the part (mm)."""
+    """(k, 2) where to read the displacement of each outline point, a little inside the part (mm)."""
 
 
 class ContactReport(NamedTuple):
@@ -63,14 +63,18 @@ def _resample(poly: np.ndarray, spacing: float) -> np.ndarray:
     return np.concatenate(out)
 
 
-def part_outlines(design: Design, spacing: float = 0.25, inset: float = 0.02, hub_points: int = 48) -> list[Part]:
+def part_outlines(
+    design: Design, spacing: float = 0.25, inset: float = 0.02, hub_inset: float = 0.25, hub_points: int = 48
+) -> list[Part]:
     """The parts of ``design`` (hubs first, then bonds) with sampled outlines.
 
     Args:
         design: The lattice at its widths.
         spacing: Largest distance between outline samples (mm).
-        inset: How far inside the part the displacement of an outline point is read (mm): the
-            outline itself is the mesh boundary, where a curved hub is only approximated.
+        inset: How far inside a beam the displacement of an outline point is read (mm): the
+            outline itself is the mesh boundary (straight there).
+        hub_inset: The same for a hub, whose circle the mesh approximates by chords: 0.25 mm holds
+            chords up to 2 mm long (sagitta h^2 / (8 R) at R = 2 mm), where the hub is nearly rigid.
         hub_points: Samples on each hub circle.
     """
     lay = beam_layout(design)
@@ -79,7 +83,7 @@ def part_outlines(design: Design, spacing: float = 0.25, inset: float = 0.02, hu
     ang = 2 * np.pi * np.arange(hub_points) / hub_points
     ring = np.stack([np.cos(ang), np.sin(ang)], axis=1)
     for j, x in enumerate(design.nodes):
-        parts.append(Part(f"hub {j}", (j,), x + R * ring, x + (R - inset) * ring))
+        parts.append(Part(f"hub {j}", (j,), x + R * ring, x + (R - hub_inset) * ring))
     for i, (a, b) in enumerate(design.bonds):
         L, lt = lay.length[i], lay.thin_length[i]
         hb, ht = lay.width[i] / 2, lay.thin_width[i] / 2

@@ -552,7 +552,8 @@ def contact_check(design: Design, u: Any, comm: Any) -> Check:
         "outline_points": int(sum(sizes)),
         "points_outside_mesh": missing,
         "method": "deformed outlines of hubs and beams (outside their hubs), sampled every 0.25 mm, displacement of "
-        "the neo-Hookean solution read 0.02 mm inside each part; a pair touches when the outlines overlap",
+        "the neo-Hookean solution read 0.02 mm inside each beam and 0.25 mm inside each hub; a pair touches when the "
+        "outlines overlap",
     }
     if rep.touching:
         first = rep.touching[0]
@@ -885,10 +886,12 @@ def mechanical_report(
     budget.checkpoint()
     if o.nonlinear:
         nl = NonlinearModel(design, fem=fem)
+        # nonlinear regime: the design loads are the point, the path ends there (no margin beyond)
+        factors = o.margin_factors if o.regime == "linear" else tuple(f for f in o.margin_factors if f <= 1.0)
         lr, sol_nl, lin = linear_regime_check(
             nl,
             F,
-            o.margin_factors,
+            factors,
             o.linear_tolerance,
             first_buckling=bk.first if o.regime == "linear" else math.inf,  # nonlinear: through buckling
             buckling_fraction=o.buckling_fraction,
