@@ -17,6 +17,8 @@
   "strain at the resolution of the mesh", the region where it occurs is robust.
 * **buckling**: first load factor of linear eigenvalue buckling
   (:mod:`fem_mnn.fem.buckling`); ``fail`` below 1, ``warn`` below the safety factor.
+* **self-contact** (``CheckOptions.regime = "nonlinear"`` only): hubs and beams that are not
+  printed together must not overlap in the deformed lattice (:mod:`fem_mnn.design.contact`).
 * **linear regime**: the load factor at which the nonlinear node displacements or
   elongations depart from the linear prediction by more than a tolerance
   (:mod:`fem_mnn.fem.nonlinear`); ``warn`` when that is below 1 (the in situ gradient
@@ -868,7 +870,8 @@ def mechanical_report(
     load_list = tuple((int(j), float(F[j, 0]), float(F[j, 1])) for j in np.nonzero(np.any(F != 0, axis=1))[0])
     checks = [rigidity_check(design)]
     if checks[0].status == FAIL:
-        for name in ("strain", "buckling", "linear regime"):
+        names = ("strain", "buckling", "linear regime") + (("self-contact",) if o.regime == "nonlinear" else ())
+        for name in names:
             checks.append(Check(name, "skipped", "not computed: the lattice is a mechanism", {}))
         rep = MechanicalReport(design.name, design.hash(), load_list, tuple(checks))
         if out_dir is not None and comm.rank == 0:
