@@ -115,6 +115,12 @@ def mechanical_loads(args: argparse.Namespace, design: Design) -> tuple[np.ndarr
             which = "--task" if args.task is not None else "--task-file"
             raise InputError(f"gives the loads of the mechanical checks: {which} or --loads, not both", source=which)
         return parse_loads_option(args.loads, design), None
+    if has_task and getattr(args, "no_mechanical_checks", False):
+        if args.regime == "nonlinear":
+            raise InputError(
+                "needs the mechanical checks (drop --no-mechanical-checks)", source="--regime", value="nonlinear"
+            )
+        return None, None
     if not has_task:
         if args.regime == "nonlinear":
             raise InputError("needs loads: --loads, --task or --task-file", source="--regime", value=args.regime)
@@ -203,6 +209,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         "the largest total force, train and test cases alike)",
     )
     which.add_argument("--task-file", type=Path, default=None, metavar="FILE.json", help="your task file (as --task)")
+    g.add_argument(
+        "--no-mechanical-checks",
+        action="store_true",
+        help="with --task/--task-file: the print-tolerance analysis only, not the mechanical checks at the task's loads",
+    )
     g.add_argument(
         "--tolerance",
         type=nonnegative,
