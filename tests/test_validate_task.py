@@ -65,6 +65,7 @@ def test_validate_takes_the_loads_of_the_tasks_largest_case(paper_file, tmp_path
         (["--task-file", "{tmp}/no-such-task.json"], "no-such-task.json"),
         (["--task", "no-such-task"], "invalid choice"),
         (["--regime", "nonlinear"], "--regime: needs loads"),
+        (["--task", "behaviour", "--regime", "nonlinear", "--no-mechanical-checks"], "drop --no-mechanical-checks"),
     ],
 )
 def test_refusals(paper_file, tmp_path, extra, needle):
