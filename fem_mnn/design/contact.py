@@ -1,4 +1,4 @@
-"""Self-contact of a deformed lattice: do beams or hubs that are not joined touch? (pure geometry, no FE)
+"""Self-contact of a deformed lattice: do beams or hubs that are not joined touch (pure geometry, no FE)?
 
 The printed lattice is split into parts: every hub (the disc of radius R around a node) and every
 beam outside its two hubs (thin end | bar | thin end, the outline of
