@@ -26,6 +26,11 @@ EXAMPLES = ROOT / "docs" / "examples"
 STRIP_TASK = EXAMPLES / "strip-regression.json"
 
 
+#: The runs here test task files, not the regime: the buckling check that every linear run makes by default
+#: (an FE analysis per width set, seconds each) is tested in test_buckling_check.py.
+NO_BUCKLING = ("--no-buckling-check",)
+
+
 @pytest.fixture
 def strip_file(tmp_path: Path) -> Path:
     return save_design(triangular_strip(6, 4), tmp_path / "strip.json")
@@ -114,7 +119,8 @@ def test_strip_task_file_reads(strip_file, strip_task):
 
 def test_strip_task_trains_with_springs(strip_file, strip_task, tmp_path):
     out = tmp_path / "run"
-    r = run_cli("spring", "train", strip_file, "--task-file", strip_task, "--epochs", "120", "--out", out, "--quiet")
+    r = run_cli("spring", "train", strip_file, "--task-file", strip_task, "--epochs", "120", "--out", out, "--quiet",
+                *NO_BUCKLING)  # fmt: skip
     assert r.returncode == 0, r.stderr
     res = json.loads((out / "result.json").read_text())
     hist = json.loads((out / "history.json").read_text())
@@ -129,7 +135,7 @@ def test_strip_task_trains_with_the_fe_model(strip_file, strip_task, tmp_path):
     need_dolfinx()
     out = tmp_path / "run"
     argv = ["fem", "train", strip_file, "--task-file", strip_task, "--epochs", "2", "--degree", "1"]
-    r = run_cli(*argv, "--elements-across", "2", "--out", out, "--quiet")
+    r = run_cli(*argv, "--elements-across", "2", "--out", out, "--quiet", *NO_BUCKLING)
     assert r.returncode == 0, r.stderr
     hist = json.loads((out / "history.json").read_text())
     assert len(hist) == 2 and hist[1]["loss"] < hist[0]["loss"]
@@ -204,11 +210,12 @@ def test_resume_without_a_checkpoint_is_an_error(strip_file, tmp_path):
 
 
 def test_progress_shows_time_per_epoch_and_eta(strip_file, tmp_path):
-    r = run_cli("spring", "train", strip_file, "--task-file", STRIP_TASK, "--epochs", "3", "--out", tmp_path / "r")
+    r = run_cli("spring", "train", strip_file, "--task-file", STRIP_TASK, "--epochs", "3", "--out", tmp_path / "r",
+                *NO_BUCKLING)  # fmt: skip
     assert r.returncode == 0
     assert "s/epoch" in r.stderr and "test_rel_error" in r.stderr and "epoch 3/3" in r.stderr
     r = run_cli("spring", "train", strip_file, "--task-file", STRIP_TASK, "--epochs", "5", "--out", tmp_path / "r",
-                "--resume")  # fmt: skip
+                "--resume", *NO_BUCKLING)  # fmt: skip
     assert r.returncode == 0 and "resuming from epoch 3" in r.stderr and "resumed from epoch 3" in r.stdout
 
 
@@ -253,7 +260,7 @@ def test_sigint_during_fem_train_leaves_a_checkpoint_and_resume_continues(paper_
     state, _ = load_checkpoint(out / "checkpoint.npz")
     assert state.epoch >= 1 and f"after epoch {state.epoch}" in err and "--resume" in err
     more = [*argv[:6], str(state.epoch + 1), *argv[7:]]
-    r = run_cli(*more, "--resume", process=True)
+    r = run_cli(*more, "--resume", *NO_BUCKLING, process=True)
     assert r.returncode == 0, r.stderr
     res = json.loads((out / "result.json").read_text())
     assert res["resumed_from"] == state.epoch and res["epochs"] == state.epoch + 1

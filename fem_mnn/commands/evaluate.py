@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from fem_mnn.commands._buckling import add_buckling_argument, buckling_record, is_linear
 from fem_mnn.commands._common import natural, positive_float, seed
 from fem_mnn.core.errors import InputError
 from fem_mnn.core.files import atomic_write_json
@@ -86,6 +87,9 @@ def _run(args: argparse.Namespace) -> int:
         }
     payload["seconds"] = time.perf_counter() - t0
     payload.update(ev.to_dict())
+    if is_linear(args):  # collective under MPI
+        skip = args.no_buckling_check
+        payload["first_buckling_load_factor"] = buckling_record(design, task, design.widths, None, skip, rank=rank)
     payload["units"] = {"outputs": "mm", "u": "mm", "loss": "task units (mm^2 for MSE)"}
     if rank == 0:
         if args.out:
@@ -110,6 +114,7 @@ def _add(sub: argparse._SubParsersAction, model: str, what: str) -> argparse.Arg
     which.add_argument("--task-file", type=Path, metavar="FILE.json", help="your task file (see the README)")
     p.add_argument("--seed", type=seed, default=None, help="seed of the data split/noise (default 0 / the file's)")
     p.add_argument("--out", type=Path, default=None, metavar="FILE.json", help="write the evaluation as JSON")
+    add_buckling_argument(p)
     p.set_defaults(func=_run, model=model)
     return p
 

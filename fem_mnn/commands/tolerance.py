@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from fem_mnn.commands._buckling import add_buckling_argument, buckling_record
 from fem_mnn.commands._common import add_memory_argument, check_sample_memory, count, natural, seed
 from fem_mnn.core.errors import InputError
 from fem_mnn.core.files import atomic_savefig, atomic_write_json, to_jsonable
@@ -112,8 +113,11 @@ def _run(args: argparse.Namespace) -> int:
         design, task, noise, args.samples, args.seed, model=args.model, comm=comm, degree=args.degree,
         elements_across=args.elements_across,
     )  # fmt: skip
+    rank = 0 if comm is None else comm.rank
+    buckling = buckling_record(design, task, design.widths, None, args.no_buckling_check, rank=rank)
     if res is None:  # not rank 0
         return 0
+    res["first_buckling_load_factor"] = buckling
     samples = res.pop("samples", {}).get("outputs")
     atomic_write_json(args.out, to_jsonable(res))
     png = args.png or args.out.with_suffix(".png")
@@ -160,5 +164,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--elements-across", type=natural, default=3, metavar="N", help="FE elements across the thinnest thin end"
     )
+    add_buckling_argument(p)
     add_memory_argument(p)  # the FE model's guard, and the refusal of --samples whose arrays would not fit
     p.set_defaults(func=_run)

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from fem_mnn.commands._buckling import add_buckling_argument, buckling_record, is_linear
 from fem_mnn.commands._common import (
     add_memory_argument,
     check_sample_memory,
@@ -163,10 +164,15 @@ def run_train(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
         return 130
+    lo, hi = design.geometry.width_min, design.geometry.width_max
+    buckling = None
+    if is_linear(args):  # collective: before the ranks part
+        skip = args.no_buckling_check
+        final = np.clip(result.widths, lo, hi)
+        buckling = buckling_record(design, task, result.initial_widths, final, skip, rank=rank)
     if rank != 0:
         return 0
 
-    lo, hi = design.geometry.width_min, design.geometry.width_max
     trained = design.with_widths(np.clip(result.widths, lo, hi))
     save_design(trained, out / "design_trained.json")  # the last epoch's widths (the name of 0.4.0)
     # the best epoch's, by the training loss (never the test split): fem_mnn.learn.training.BEST_CRITERION
@@ -196,7 +202,7 @@ def run_train(args: argparse.Namespace) -> int:
     )
     atomic_savefig(fig, out / "training.png", dpi=130, bbox_inches="tight")
 
-    extra: dict = {}
+    extra: dict = {} if buckling is None else {"first_buckling_load_factor": buckling}
     if getattr(model, "robust", None):
         extra["robust"] = model.robust
         print(f"tolerance-aware: {model.robust['method']}, S {args.robust:g} mm, {args.robust_samples} per step")
@@ -291,6 +297,7 @@ def _add_train_parser(ssub: argparse._SubParsersAction, model: str, what: str) -
     )
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
     add_memory_argument(p)
+    add_buckling_argument(p)
     p.add_argument(
         "--robust",
         type=positive_float,

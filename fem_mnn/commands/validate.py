@@ -63,11 +63,17 @@ def _validate(args: argparse.Namespace) -> int:
     # a design every other command refuses is bad input here too (exit 2, nothing written, the
     # loader's one line with its hint), after the report above has listed every problem; exit 1
     # stays for a design that loads but fails a printability or mechanical check
-    load_design(args.design)
+    strict = load_design(args.design)
+    loads, case = mechanical_loads(args, strict)
     mech = None
-    if getattr(args, "loads", None):
+    if loads is not None:
+        if case is not None:
+            say(
+                f"loads of task {case['task']}: its largest load case ({case['split']} case {case['index']}, "
+                f"{case['total_force_N']:.4g} N in all)"
+            )
         if rep.ok:
-            mech = run_from_args(args, design)
+            mech = run_from_args(args, design, loads)
             say(mech.to_text(), end="")
         else:
             say("mechanical checks skipped: fix the geometric problems first")
@@ -78,6 +84,9 @@ def _validate(args: argparse.Namespace) -> int:
         data = rep.to_dict()
         if mech is not None:
             data["mechanical"] = mech.to_dict()
+            data["mechanical"]["regime"] = args.regime
+            if case is not None:
+                data["mechanical"]["load_case"] = case
         if tol is not None:
             data["tolerance"] = tol
         atomic_write_json(args.json, data)
@@ -89,6 +98,40 @@ def _validate(args: argparse.Namespace) -> int:
         plot_geometry(design, args.png, highlight_bonds=bonds, highlight_nodes=nodes)
         say(f"wrote {args.png}")
     return 0 if rep.ok and (mech is None or mech.ok) else 1
+
+
+def mechanical_loads(args: argparse.Namespace, design: Design) -> tuple[np.ndarray | None, dict | None]:
+    """The loads of the mechanical checks: ``--loads``, or the largest load case of ``--task`` / ``--task-file``.
+
+    Returns (loads (n_nodes, 2) in N or None, the task's case ``{"task", "split", "index",
+    "total_force_N"}`` or None). Refuses ``--loads`` together with a task, and ``--regime
+    nonlinear`` without loads.
+    """
+    from fem_mnn.commands._buckling import largest_load_case
+
+    has_task = args.task is not None or args.task_file is not None
+    if getattr(args, "loads", None):
+        if has_task:
+            which = "--task" if args.task is not None else "--task-file"
+            raise InputError(f"gives the loads of the mechanical checks: {which} or --loads, not both", source=which)
+        return parse_loads_option(args.loads, design), None
+    if has_task and getattr(args, "no_mechanical_checks", False):
+        if args.regime == "nonlinear":
+            raise InputError(
+                "needs the mechanical checks (drop --no-mechanical-checks)", source="--regime", value="nonlinear"
+            )
+        return None, None
+    if not has_task:
+        if args.regime == "nonlinear":
+            raise InputError("needs loads: --loads, --task or --task-file", source="--regime", value=args.regime)
+        return None, None
+    from fem_mnn.commands.tolerance import load_task
+
+    task = load_task(args, design)
+    loads, case = largest_load_case(task)
+    if not np.any(loads):
+        raise InputError("applies no load", source=str(args.task_file or args.task))
+    return loads, {"task": task.name, **case}
 
 
 def run_tolerance(args: argparse.Namespace, design: Design, printable: bool) -> dict | None:
@@ -155,10 +198,23 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--png", default=None, metavar="FILE", help="also draw the geometry, offending parts in red")
     register_loads_option(p)
     add_memory_argument(p)
-    g = p.add_argument_group("print tolerance (probability that the printed lattice still does its task)")
+    g = p.add_argument_group(
+        "a task: the mechanical checks under its largest load case (instead of --loads), and the print tolerance"
+    )
     which = g.add_mutually_exclusive_group()
-    which.add_argument("--task", choices=TASK_NAMES, default=None, help="a paper task (shipped task file)")
-    which.add_argument("--task-file", type=Path, default=None, metavar="FILE.json", help="your task file")
+    which.add_argument(
+        "--task",
+        choices=TASK_NAMES,
+        default=None,
+        help="a paper task (shipped task file): the mechanical checks run under its largest load case (the case with "
+        "the largest total force, train and test cases alike)",
+    )
+    which.add_argument("--task-file", type=Path, default=None, metavar="FILE.json", help="your task file (as --task)")
+    g.add_argument(
+        "--no-mechanical-checks",
+        action="store_true",
+        help="with --task/--task-file: the print-tolerance analysis only, not the mechanical checks at the task's loads",
+    )
     g.add_argument(
         "--tolerance",
         type=nonnegative,
@@ -219,6 +275,15 @@ def register_loads_option(parser: argparse.ArgumentParser) -> None:
         metavar="N",
         help="FE mesh of the mechanical checks: elements across the thinnest section (default 3, as fem evaluate)",
     )
+    g.add_argument(
+        "--regime",
+        choices=("linear", "nonlinear"),
+        default="linear",
+        help="linear (default): the design must stay linear and below buckling under the loads; nonlinear: a design "
+        "meant to work in large deformation, through buckling: the neo-Hookean path goes to the loads (buckling "
+        "below them is a warning) and strain, buckling and self-contact (unjoined beams or hubs that touch) of the "
+        "deformed lattice are reported there; needs --loads, --task or --task-file",
+    )
     g.add_argument("--mech-dir", default=None, metavar="DIR", help="write mechanical.json, mechanical.md and PNGs here")
 
 
@@ -227,13 +292,14 @@ def parse_loads_option(specs: list[str] | None, design: Design) -> np.ndarray:
     return parse_loads(specs, design)[0]
 
 
-def run_from_args(args: argparse.Namespace, design: Design) -> MechanicalReport | None:
-    """Mechanical report for parsed ``--loads`` arguments; None when no load was given."""
-    if not getattr(args, "loads", None):
+def run_from_args(args: argparse.Namespace, design: Design, loads: np.ndarray | None = None) -> MechanicalReport | None:
+    """Mechanical report under ``loads`` (default: the parsed ``--loads``); None when no load was given."""
+    if loads is None and not getattr(args, "loads", None):
         return None
     from fem_mnn.core.signals import StopOnSignal
 
-    loads = parse_loads_option(args.loads, design)
+    if loads is None:
+        loads = parse_loads_option(args.loads, design)
     budget = getattr(args, "check_budget", DEFAULT_CHECK_BUDGET)
     opts = CheckOptions(
         limits=MaterialLimits(working_strain=args.strain_limit),
@@ -241,6 +307,7 @@ def run_from_args(args: argparse.Namespace, design: Design) -> MechanicalReport 
         linear_tolerance=args.linear_tol,
         budget=budget,
         fem=_fem_options(getattr(args, "elements_across", 3)),
+        regime=getattr(args, "regime", "linear"),
     )
     # Ctrl-C/SIGTERM: a request polled between Newton iterations and stages (not Python's
     # KeyboardInterrupt inside a PETSc callback, nor PETSc's SIGTERM abort); the checks end

@@ -17,6 +17,8 @@
   "strain at the resolution of the mesh", the region where it occurs is robust.
 * **buckling**: first load factor of linear eigenvalue buckling
   (:mod:`fem_mnn.fem.buckling`); ``fail`` below 1, ``warn`` below the safety factor.
+* **self-contact** (``CheckOptions.regime = "nonlinear"`` only): hubs and beams that are not
+  printed together must not overlap in the deformed lattice (:mod:`fem_mnn.design.contact`).
 * **linear regime**: the load factor at which the nonlinear node displacements or
   elongations depart from the linear prediction by more than a tolerance
   (:mod:`fem_mnn.fem.nonlinear`); ``warn`` when that is below 1 (the in situ gradient
@@ -78,6 +80,7 @@ __all__ = [
     "MaterialLimits",
     "MechanicalReport",
     "PeakValue",
+    "contact_check",
     "mechanical_report",
 ]
 
@@ -140,6 +143,10 @@ class CheckOptions:
             check fails with the load factor reached. Default :data:`DEFAULT_CHECK_BUDGET`.
         buckling_fraction: The linear-regime path ends at this fraction of the first
             buckling load factor (:data:`BUCKLING_FRACTION`).
+        regime: ``"linear"`` (the design must stay below buckling: the path stops short of it,
+            buckling below 1 fails) or ``"nonlinear"`` (a design meant to work in large
+            deformation, through buckling: the neo-Hookean path goes to the design loads, buckling
+            below 1 is a warning, and the deformed lattice is checked for self-contact).
     """
 
     limits: MaterialLimits = field(default_factory=MaterialLimits)
@@ -152,8 +159,11 @@ class CheckOptions:
     pictures: bool = True
     budget: float = DEFAULT_CHECK_BUDGET
     buckling_fraction: float = BUCKLING_FRACTION
+    regime: str = "linear"
 
     def __post_init__(self) -> None:
+        if self.regime not in ("linear", "nonlinear"):
+            raise InputError("must be 'linear' or 'nonlinear'", field="regime", value=self.regime)
         if not (isinstance(self.budget, (int, float)) and self.budget > 0 and math.isfinite(self.budget)):
             raise InputError("must be a finite number of seconds > 0", field="budget", value=self.budget)
         if not 0 < self.buckling_fraction < 1:
@@ -468,8 +478,8 @@ def strain_check(
     return Check("strain", PASS, msg + f"; working limit {100 * limits.working_strain:.0f} %", vals)
 
 
-def buckling_check(result: Any, safety: float) -> Check:
-    """Status of the first buckling load factor."""
+def buckling_check(result: Any, safety: float, regime: str = "linear") -> Check:
+    """Status of the first buckling load factor (below 1: fail in the linear regime, warn in the nonlinear)."""
     lf = result.first
     vals = {"load_factors": result.load_factors, "safety_factor": safety}
     if result.load_factors.size:
@@ -480,11 +490,82 @@ def buckling_check(result: Any, safety: float) -> Check:
         return Check("buckling", PASS, "no buckling mode under these loads (no compression that can buckle)", vals)
     kind = " (local: a bond buckles between its junctions)" if vals.get("first_mode_local") else ""
     msg = f"first buckling load factor {lf:.3g}{kind}"
+    if lf < 1.0 and regime == "nonlinear":
+        msg += ": the design loads pass the first (linear) buckling load, the lattice works through buckling"
+        return Check("buckling", WARN, msg, vals)
     if lf < 1.0:
         return Check("buckling", FAIL, msg + ": the design loads buckle the lattice", vals)
     if lf < safety:
         return Check("buckling", WARN, msg + f" < safety factor {safety:g}", vals)
     return Check("buckling", PASS, msg + f" >= safety factor {safety:g}", vals)
+
+
+def _displacement_at(u: Any, points: np.ndarray, comm: Any) -> np.ndarray:
+    """(m, 2) values of the displacement field ``u`` at (m, 2) reference points, on every rank (collective).
+
+    NaN where no rank's cells hold the point.
+    """
+    import dolfinx.geometry
+    from mpi4py import MPI
+
+    mesh = u.function_space.mesh
+    tdim = mesh.topology.dim
+    pts = np.zeros((points.shape[0], 3))
+    pts[:, :2] = points
+    tree = dolfinx.geometry.bb_tree(mesh, tdim)
+    cand = dolfinx.geometry.compute_collisions_points(tree, pts)
+    hits = dolfinx.geometry.compute_colliding_cells(mesh, cand, pts)
+    vals = np.zeros((points.shape[0], 2))
+    found = np.zeros(points.shape[0])
+    idx = [i for i in range(points.shape[0]) if len(hits.links(i)) > 0]
+    if idx:
+        cells = np.array([hits.links(i)[0] for i in idx], dtype=np.int32)
+        vals[idx] = u.eval(pts[idx], cells)[:, :2]
+        found[idx] = 1.0
+    tot, cnt = np.empty_like(vals), np.empty_like(found)
+    comm.Allreduce(vals, tot, op=MPI.SUM)  # a point on a partition boundary is found twice: average
+    comm.Allreduce(found, cnt, op=MPI.SUM)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(cnt[:, None] > 0, tot / cnt[:, None], np.nan)
+
+
+def contact_check(design: Design, u: Any, comm: Any) -> Check:
+    """Self-contact of the deformed lattice (:mod:`fem_mnn.design.contact`): fail when two unjoined parts overlap."""
+    from fem_mnn.design.contact import find_contacts, part_outlines
+
+    if u is None:
+        return Check("self-contact", "skipped", "not computed: the neo-Hookean path did not reach the design loads", {})
+    parts = part_outlines(design)
+    sizes = [len(p.probe) for p in parts]
+    disp = _displacement_at(u, np.concatenate([p.probe for p in parts]), comm)
+    missing = int(np.count_nonzero(np.isnan(disp[:, 0])))
+    disp = np.nan_to_num(disp)
+    moved = np.split(np.concatenate([p.outline for p in parts]) + disp, np.cumsum(sizes)[:-1])
+    rep = find_contacts(parts, moved)
+    vals = {
+        "touching": rep.touching,
+        "min_gap_mm": rep.min_gap_mm if math.isfinite(rep.min_gap_mm) else None,
+        "closest_parts": rep.closest,
+        "pairs_checked": rep.n_pairs,
+        "outline_points": int(sum(sizes)),
+        "points_outside_mesh": missing,
+        "method": "deformed outlines of hubs and beams (outside their hubs), sampled every 0.25 mm, displacement of "
+        "the neo-Hookean solution read 0.02 mm inside each beam and 0.25 mm inside each hub; a pair touches when the "
+        "outlines overlap",
+    }
+    if rep.touching:
+        first = rep.touching[0]
+        msg = (
+            f"{len(rep.touching)} pair(s) of parts touch in the deformed lattice, deepest {first['parts'][0]} and "
+            f"{first['parts'][1]} ({first['penetration_mm']:.3g} mm): the model has no contact, its answer is wrong there"
+        )
+        return Check("self-contact", FAIL, msg, vals)
+    gap = (
+        f"; nearest unjoined parts {rep.closest[0]} and {rep.closest[1]}, {rep.min_gap_mm:.3g} mm apart"
+        if rep.closest
+        else ""
+    )
+    return Check("self-contact", PASS, "no parts touch in the deformed lattice" + gap, vals)
 
 
 class _Budget:
@@ -785,7 +866,8 @@ def mechanical_report(
     load_list = tuple((int(j), float(F[j, 0]), float(F[j, 1])) for j in np.nonzero(np.any(F != 0, axis=1))[0])
     checks = [rigidity_check(design)]
     if checks[0].status == FAIL:
-        for name in ("strain", "buckling", "linear regime"):
+        names = ("strain", "buckling", "linear regime") + (("self-contact",) if o.regime == "nonlinear" else ())
+        for name in names:
             checks.append(Check(name, "skipped", "not computed: the lattice is a mechanism", {}))
         rep = MechanicalReport(design.name, design.hash(), load_list, tuple(checks))
         if out_dir is not None and comm.rank == 0:
@@ -803,12 +885,14 @@ def mechanical_report(
     budget.checkpoint()
     if o.nonlinear:
         nl = NonlinearModel(design, fem=fem)
+        # nonlinear regime: the design loads are the point, the path ends there (no margin beyond)
+        factors = o.margin_factors if o.regime == "linear" else tuple(f for f in o.margin_factors if f <= 1.0)
         lr, sol_nl, lin = linear_regime_check(
             nl,
             F,
-            o.margin_factors,
+            factors,
             o.linear_tolerance,
-            first_buckling=bk.first,
+            first_buckling=bk.first if o.regime == "linear" else math.inf,  # nonlinear: through buckling
             buckling_fraction=o.buckling_fraction,
             should_stop=budget.poll,
             elapsed=budget.elapsed,
@@ -825,8 +909,10 @@ def mechanical_report(
         fields = _cell_fields(disc, lin.fields[0], nonlinear=False)
         which, u_show = "linear", lin.fields[0]
     checks.append(strain_check(design, disc, fields, o.limits, which, comm))
-    checks.append(buckling_check(bk, o.buckling_safety))
+    checks.append(buckling_check(bk, o.buckling_safety, o.regime))
     checks.append(lr if lr is not None else Check("linear regime", "skipped", "nonlinear solve disabled", {}))
+    if o.regime == "nonlinear":
+        checks.append(contact_check(design, sol_nl.field if sol_nl is not None else None, comm))
 
     budget.checkpoint()  # the last point where a stop leaves nothing written; from here the report completes
     figures: tuple[str, ...] = ()
