@@ -18,7 +18,7 @@ vertex of one part inside the other.
 from __future__ import annotations
 
 import math
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -44,11 +44,11 @@ class Part(NamedTuple):
 class ContactReport(NamedTuple):
     """Pairs of parts whose deformed outlines overlap, and the nearest pair that does not."""
 
-    touching: list
+    touching: list[dict[str, Any]]
     """``[{"parts": [a, b], "penetration_mm": d}, ...]``, deepest first."""
     min_gap_mm: float
     """Smallest distance between two parts that do not touch (inf when no pair was within ``near``)."""
-    closest: list
+    closest: list[str]
     """The two parts at ``min_gap_mm`` (empty if none)."""
     n_pairs: int
     """Pairs checked."""
@@ -129,7 +129,7 @@ def _crossing(p: np.ndarray, q: np.ndarray) -> bool:
     a, b = p, np.roll(p, -1, axis=0)
     c, d = q, np.roll(q, -1, axis=0)
 
-    def orient(u, v, w):  # noqa: ANN001, ANN202
+    def orient(u: np.ndarray, v: np.ndarray, w: np.ndarray) -> np.ndarray:
         return (v[..., 0] - u[..., 0]) * (w[..., 1] - u[..., 1]) - (v[..., 1] - u[..., 1]) * (w[..., 0] - u[..., 0])
 
     A, B = a[:, None], b[:, None]
@@ -148,7 +148,9 @@ def find_contacts(parts: list[Part], deformed: list[np.ndarray], near: float = 2
         near: Gaps are measured only between parts whose bounding boxes come closer than this (mm).
     """
     boxes = np.array([[*d.min(axis=0), *d.max(axis=0)] for d in deformed])
-    touching, best, closest, n_pairs = [], math.inf, [], 0
+    touching: list[dict[str, Any]] = []
+    closest: list[str] = []
+    best, n_pairs = math.inf, 0
     for i in range(len(parts)):
         for k in range(i + 1, len(parts)):
             pi, pk = parts[i], parts[k]
@@ -172,5 +174,5 @@ def find_contacts(parts: list[Part], deformed: list[np.ndarray], near: float = 2
             gap = min(float(_point_segment_distance(P, Q).min()), float(_point_segment_distance(Q, P).min()))
             if gap < best:
                 best, closest = gap, [pi.name, pk.name]
-    touching.sort(key=lambda t: -t["penetration_mm"])
+    touching.sort(key=lambda t: -float(t["penetration_mm"]))
     return ContactReport(touching=touching, min_gap_mm=best, closest=closest, n_pairs=n_pairs)
