@@ -171,3 +171,78 @@ def test_nonlinear_springs_train_through_the_same_loop_and_resume_bit_for_bit(tm
     # a checkpoint of another load stepping belongs to another run
     with pytest.raises(InputError, match="regime"):
         train(NonlinearSpringModel(d, options=NewtonOptions(steps=7)), t, cfg, out_dir=tmp_path / "part", resume=True)
+
+
+# ------------------------------------------------------------------ the command line
+
+
+def test_cli_refuses_a_nonlinear_task_without_the_nonlinear_regime(tmp_path: Path):
+    from conftest import run_cli
+
+    from fem_mnn.design import save_design
+
+    design = save_design(paper_sample(), tmp_path / "paper.json")
+    for argv in (
+        ("spring", "train", design, "--task", "load-switch", "--out", tmp_path / "run"),
+        ("spring", "evaluate", design, "--task", "load-and", "--out", tmp_path / "ev.json"),
+        ("fem", "evaluate", design, "--task", "load-switch"),  # refused before any meshing
+    ):
+        res = run_cli(*argv)
+        assert res.returncode == 2, res.stderr
+        lines = res.stderr.strip().splitlines()
+        assert len(lines) == 1 and "needs the nonlinear regime" in lines[0] and "--regime nonlinear" in lines[0]
+    assert not (tmp_path / "run").exists() and not (tmp_path / "ev.json").exists()
+
+
+def test_cli_nonlinear_spring_gradient_equals_central_differences_at_large_load(tmp_path: Path):
+    from conftest import run_cli
+
+    from fem_mnn.design import save_design
+    from fem_mnn.learn.losses import MSE
+
+    d = paper_sample()
+    design = save_design(d, tmp_path / "paper.json")
+    out = tmp_path / "g.json"
+    # 100 g at id 12: u_y of id 13 is -6.76 mm nonlinear against -8.05 mm linear (a large deformation)
+    res = run_cli(
+        "spring", "gradient", design, "--load", "12:0,-0.98", "--target", "13:_,-25", "--regime", "nonlinear",
+        "--load-steps", "10", "--adjoint-increment", "1e-4", "--out", out,
+    )  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    g = json.loads(out.read_text())
+    for key in ("u", "elongation", "adjoint_elongation", "grad_k", "grad_w", "loss", "newton", "finite_increment"):
+        assert key in g
+    assert g["newton"]["converged"] and g["newton"]["increments"] >= 10
+    assert g["u"][13][1] == pytest.approx(-6.76, abs=0.01)  # the independent value (forecast-and-nonlinear note)
+    model = NonlinearSpringModel(d, options=NewtonOptions(steps=10))
+    loads = np.zeros((1, d.n_nodes, 2))
+    loads[0, 12, 1] = -0.98
+    target = np.full((1, d.n_nodes, 2), np.nan)
+    target[0, 13, 1] = -25.0
+    loss = MSE(target)
+    h = 1e-3  # mm: truncation h^2 |L'''| / 6 and Newton noise (rtol 1e-12) / h are both below 1e-8 relative
+    fd = np.empty(d.n_bonds)
+    for b in range(d.n_bonds):
+        wp, wm = d.widths.copy(), d.widths.copy()
+        wp[b] += h
+        wm[b] -= h
+        fd[b] = (model.backprop(wp, loads, loss).loss - model.backprop(wm, loads, loss).loss) / (2 * h)
+    grad = np.array(g["grad_w"])
+    assert np.linalg.norm(grad - fd) <= 1e-6 * np.linalg.norm(fd)  # the issue's target
+    # the physical protocol: an adjoint increment of 1e-4 x (-dL/du) (about 2.4 mN here) is O(eps) off
+    fi = g["finite_increment"]
+    assert 0 < fi["relative_l2_error"] < 1e-3 and fi["cosine"] > 0.999999
+
+
+def test_finite_increment_error_is_first_order_in_eps():
+    d = paper_sample()
+    t = paper_task("load-switch", d)
+    op = NonlinearSpringModel(d).operator()
+    loss = t.loss("train", [0, 1])
+    exact = op.backprop(t.train_loads, loss).grad_k
+    errs = [
+        np.linalg.norm(op.finite_increment(t.train_loads, loss, eps).grad_k - exact) / np.linalg.norm(exact)
+        for eps in (1e-2, 1e-3)
+    ]
+    # O(eps): ten times smaller eps, about ten times smaller error (a second-order rule would give 100)
+    assert 5 < errs[0] / errs[1] < 20

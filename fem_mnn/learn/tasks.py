@@ -276,7 +276,7 @@ def contrast(values: np.ndarray, labels: np.ndarray) -> float:
     return float(np.min(ratio)) if ratio.size else float("nan")
 
 
-def require_regime(task: Task, regime: str, what: str = "the model") -> None:
+def require_regime(task: Task, regime: str, what: str = "a linear model") -> None:
     """Refuse to train or evaluate a nonlinear task with a linear model (one line, the reason).
 
     A linear lattice answers ``u = C f``: scaling a load scales every output by the same
@@ -289,7 +289,7 @@ def require_regime(task: Task, regime: str, what: str = "the model") -> None:
     """
     if task.regime == "nonlinear" and regime != "nonlinear":
         raise InputError(
-            f"task {task.name!r} needs the nonlinear regime and {what} is linear: a linear lattice scales every "
+            f"task {task.name!r} needs the nonlinear regime, not {what}: a linear lattice scales every "
             "output with the load, so what dominates cannot change between load levels; use --regime nonlinear",
             field="regime",
             value=regime,
