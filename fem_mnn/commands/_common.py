@@ -230,7 +230,8 @@ def add_regime_arguments(p: argparse.ArgumentParser) -> None:
         type=natural,
         default=None,
         metavar="N",
-        help="with --regime nonlinear: equal load increments from zero (default 10); a failed increment is bisected",
+        help="with --regime nonlinear: equal load increments from zero (default 10 for springs, 2 for FE); "
+        "a failed increment is bisected",
     )
 
 

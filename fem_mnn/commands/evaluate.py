@@ -81,13 +81,6 @@ def _run(args: argparse.Namespace) -> int:
         }  # fmt: skip
     elif args.model == "spring":
         ev = evaluate(SpringModel(design), task)
-    elif args.regime == "nonlinear":
-        raise InputError(
-            "not available yet for fem evaluate: evaluate with the nonlinear springs (spring evaluate --regime "
-            "nonlinear)",
-            source="--regime",
-            value="nonlinear",
-        )
     else:
         try:
             from fem_mnn.fem.linear import FemModel, FemOptions
@@ -101,14 +94,33 @@ def _run(args: argparse.Namespace) -> int:
         rank = comm.rank
         mo = MeshOptions(dim=args.dim, elements_across=args.elements_across, refinement=args.refinement)
         options = FemOptions(dim=args.dim, degree=args.degree, mesh=mo)
-        op = FemModel(design, options, comm=comm).operator()
+        if args.regime == "nonlinear":
+            from fem_mnn.fem.nonlinear import NonlinearFemModel, NonlinearOptions
 
-        ev = evaluate_operator(op, task)
+            nl_options = NonlinearOptions(steps=args.load_steps or NonlinearOptions().steps)
+            model = NonlinearFemModel(design, options, nl_options, comm)
+            op = model.operator()
+            ev = evaluate_operator(op, task)
+            payload["regime"] = model.regime_info
+            payload["newton"] = {
+                split: [
+                    {"load_factor": s.load_factor, "increments": s.increments, "newton_iterations": s.newton_iterations}
+                    for s in op.states(loads)
+                ]
+                for split, loads in (("train", task.train_loads), ("test", task.test_loads))
+                if loads.shape[0]
+            }
+            disc = model.nl.disc
+            info, n_dofs = disc.info, int(disc.V.dofmap.index_map.size_global * disc.V.dofmap.index_map_bs)
+        else:
+            op = FemModel(design, options, comm=comm).operator()
+            ev = evaluate_operator(op, task)
+            info, n_dofs = op.mesh_info, int(op.n_dofs)
         payload["fem"] = {
             "dim": args.dim,
             "degree": args.degree,
-            "mesh": mesh_record(op.mesh_info, elements_across=args.elements_across, refinement=args.refinement),
-            "n_dofs": int(op.n_dofs),
+            "mesh": mesh_record(info, elements_across=args.elements_across, refinement=args.refinement),
+            "n_dofs": n_dofs,
             "ranks": comm.size,
         }
     payload["seconds"] = time.perf_counter() - t0

@@ -79,12 +79,6 @@ def _model(args: argparse.Namespace, design) -> tuple[object, int]:
         if args.regime == "nonlinear":
             return nonlinear_spring_model(design, args.load_steps or 10), 0
         return SpringModel(design), 0
-    if args.regime == "nonlinear":
-        raise InputError(
-            "not available yet for fem train: train with the nonlinear springs (spring train --regime nonlinear)",
-            source="--regime",
-            value="nonlinear",
-        )
 
     from fem_mnn.fem.linear import FemModel, FemOptions
     from fem_mnn.geometry.build import MeshOptions, mesh_plan
@@ -94,6 +88,16 @@ def _model(args: argparse.Namespace, design) -> tuple[object, int]:
     mo = mesh_plan(design, asked).fixed_size()  # the design file's own mesh, then that h for every width
     options = FemOptions(dim=args.dim, degree=args.degree, mesh=mo, **solver_options(args))
     args.meshes, args.mesh_options = _RecordingMesher(), asked
+    if args.regime == "nonlinear":
+        if args.gradient != "exact":
+            raise InputError(
+                "--regime nonlinear trains with the exact gradient only", source="--gradient", value=args.gradient
+            )
+        from fem_mnn.fem.nonlinear import NonlinearFemModel, NonlinearOptions
+
+        # every state on the load path from zero (no warm start), on a mesh morphing with the widths
+        nl_options = NonlinearOptions(steps=args.load_steps or NonlinearOptions().steps)
+        return NonlinearFemModel(design, options, nl_options, comm, mesher=args.meshes), comm.rank
     if getattr(args, "gradient", "insitu") == "exact":
         # the mesh moves with the widths (no remeshing) and dL/dw is the exact shape gradient
         from fem_mnn.fem.morph import MorphingFemModel
