@@ -34,9 +34,9 @@ def test_load_switch_is_one_node_at_two_levels():
     assert t.regime == "nonlinear" and t.train_levels == ("light", "heavy")
     f = t.train_loads
     assert f.shape == (2, d.n_nodes, 2)
-    # the same node, downward, at 10 g and 200 g: two cases of one pattern
+    # the same node, downward, at 10 g and 100 g: two cases of one pattern
     assert np.count_nonzero(f) == 2
-    assert f[0, 10, 1] == -gram_force(10) and f[1, 10, 1] == -gram_force(200)
+    assert f[0, 10, 1] == -gram_force(10) and f[1, 10, 1] == -gram_force(100)
     assert t.train_labels.tolist() == [0, 1]
     assert t.success == {"metric": "train_contrast", "min": 1.1}
 
