@@ -156,7 +156,13 @@ def backprop_operator(op: LinearOperator, loads: np.ndarray, loss: Loss) -> Back
         op: factorised stiffness (from ``model.operator(widths)``).
         loads: (n_cases, n_nodes, 2) forward loads (N).
         loss: loss on the displacements; case c's adjoint load is -dL_c/du.
+
+    An operator whose ``regime`` is ``"nonlinear"`` (a large-deformation model) is not
+    linear: the adjoint is its tangent problem at the loaded state, which its own
+    ``backprop(loads, loss)`` computes; it is called instead of the rule above.
     """
+    if getattr(op, "regime", "linear") == "nonlinear":
+        return op.backprop(loads, loss)  # type: ignore[attr-defined]
     f = np.asarray(loads, dtype=float)
     f = f[None] if f.ndim == 2 else f
     fwd = op.solve(f)

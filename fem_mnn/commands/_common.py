@@ -25,6 +25,7 @@ __all__ = [
     "GRADIENT_UNITS",
     "add_case_arguments",
     "add_memory_argument",
+    "add_regime_arguments",
     "check_sample_memory",
     "count",
     "natural",
@@ -33,6 +34,7 @@ __all__ = [
     "seed",
     "gradient_payload",
     "gradient_table",
+    "nonlinear_spring_model",
     "parse_loads",
     "parse_targets",
 ]
@@ -212,6 +214,32 @@ def add_memory_argument(p: argparse.ArgumentParser) -> None:
         help="refuse an FE problem whose estimated memory exceeds GB (default $FEM_MNN_MAX_MEMORY_GB, "
         "else 75%% of this machine's memory)",
     )
+
+
+def add_regime_arguments(p: argparse.ArgumentParser) -> None:
+    """``--regime linear|nonlinear`` and ``--load-steps N`` (the nonlinear model's load increments)."""
+    p.add_argument(
+        "--regime",
+        choices=("linear", "nonlinear"),
+        default="linear",
+        help="linear (default): the paper's small-deformation model; nonlinear: large deformation "
+        "(Newton with load stepping from zero load, exact adjoint on the tangent at the loaded state)",
+    )
+    p.add_argument(
+        "--load-steps",
+        type=natural,
+        default=None,
+        metavar="N",
+        help="with --regime nonlinear: equal load increments from zero (default 10 for springs, 2 for FE); "
+        "a failed increment is bisected",
+    )
+
+
+def nonlinear_spring_model(design, load_steps: int):  # noqa: ANN001, ANN201 - Design in, NonlinearSpringModel out
+    """The nonlinear springs of ``design`` with ``load_steps`` equal load increments (``--load-steps``)."""
+    from fem_mnn.spring.nonlinear import NewtonOptions, NonlinearSpringModel
+
+    return NonlinearSpringModel(design, options=NewtonOptions(steps=int(load_steps)))
 
 
 def add_case_arguments(p: argparse.ArgumentParser) -> None:

@@ -18,13 +18,13 @@ from pathlib import Path
 from typing import Any
 
 from fem_mnn.commands._buckling import add_buckling_argument, buckling_record, is_linear
-from fem_mnn.commands._common import natural, positive_float, seed
+from fem_mnn.commands._common import add_regime_arguments, natural, nonlinear_spring_model, positive_float, seed
 from fem_mnn.core.errors import InputError
 from fem_mnn.core.files import atomic_write_json
 from fem_mnn.design.files import load_design
 from fem_mnn.learn.evaluate import Evaluation, evaluate, evaluate_operator
-from fem_mnn.learn.taskfile import load_task_file, paper_task
-from fem_mnn.learn.tasks import TASK_NAMES
+from fem_mnn.learn.taskfile import NONLINEAR_TASK_NAMES, load_task_file, paper_task
+from fem_mnn.learn.tasks import TASK_NAMES, require_regime
 from fem_mnn.spring.network import SpringModel
 
 __all__ = ["register_fem", "register_spring", "print_evaluation"]
@@ -57,10 +57,30 @@ def print_evaluation(ev: Evaluation, model: str, out=None, max_cases: int = 5) -
 def _run(args: argparse.Namespace) -> int:
     design = load_design(args.design)
     task = _task(args, design)
+    if args.regime == "linear" and args.load_steps is not None:
+        raise InputError("only with --regime nonlinear", source="--load-steps", value=args.load_steps)
+    require_regime(
+        task, args.regime, what="the linear model (--regime linear, the default)"
+    )  # before anything is meshed
     payload: dict[str, Any] = {"design": str(args.design), "design_hash": design.hash(), "model": args.model}
+    payload["regime"] = args.regime
     rank = 0
     t0 = time.perf_counter()
-    if args.model == "spring":
+    if args.model == "spring" and args.regime == "nonlinear":
+        model = nonlinear_spring_model(design, args.load_steps or 10)
+        op = model.operator()
+        ev = evaluate_operator(op, task)
+        payload["regime"] = model.regime_info
+        payload["newton"] = {
+            split: [
+                {"load_factor": s.load_factor, "increments": len(s.history), "newton_iterations": s.newton_iterations,
+                 "bisections": s.bisections}
+                for s in op.states(loads)
+            ]
+            for split, loads in (("train", task.train_loads), ("test", task.test_loads))
+            if loads.shape[0]
+        }  # fmt: skip
+    elif args.model == "spring":
         ev = evaluate(SpringModel(design), task)
     else:
         try:
@@ -75,14 +95,33 @@ def _run(args: argparse.Namespace) -> int:
         rank = comm.rank
         mo = MeshOptions(dim=args.dim, elements_across=args.elements_across, refinement=args.refinement)
         options = FemOptions(dim=args.dim, degree=args.degree, mesh=mo)
-        op = FemModel(design, options, comm=comm).operator()
+        if args.regime == "nonlinear":
+            from fem_mnn.fem.nonlinear import NonlinearFemModel, NonlinearOptions
 
-        ev = evaluate_operator(op, task)
+            nl_options = NonlinearOptions(steps=args.load_steps or NonlinearOptions().steps)
+            model = NonlinearFemModel(design, options, nl_options, comm)
+            op = model.operator()
+            ev = evaluate_operator(op, task)
+            payload["regime"] = model.regime_info
+            payload["newton"] = {
+                split: [
+                    {"load_factor": s.load_factor, "increments": s.increments, "newton_iterations": s.newton_iterations}
+                    for s in op.states(loads)
+                ]
+                for split, loads in (("train", task.train_loads), ("test", task.test_loads))
+                if loads.shape[0]
+            }
+            disc = model.nl.disc
+            info, n_dofs = disc.info, int(disc.V.dofmap.index_map.size_global * disc.V.dofmap.index_map_bs)
+        else:
+            op = FemModel(design, options, comm=comm).operator()
+            ev = evaluate_operator(op, task)
+            info, n_dofs = op.mesh_info, int(op.n_dofs)
         payload["fem"] = {
             "dim": args.dim,
             "degree": args.degree,
-            "mesh": mesh_record(op.mesh_info, elements_across=args.elements_across, refinement=args.refinement),
-            "n_dofs": int(op.n_dofs),
+            "mesh": mesh_record(info, elements_across=args.elements_across, refinement=args.refinement),
+            "n_dofs": n_dofs,
             "ranks": comm.size,
         }
     payload["seconds"] = time.perf_counter() - t0
@@ -110,8 +149,13 @@ def _add(sub: argparse._SubParsersAction, model: str, what: str) -> argparse.Arg
     )
     p.add_argument("design", metavar="DESIGN", help="design JSON file (e.g. a design_trained.json)")
     which = p.add_mutually_exclusive_group(required=True)
-    which.add_argument("--task", choices=TASK_NAMES, help="a paper task (shipped task file; the paper's lattice only)")
+    which.add_argument(
+        "--task",
+        choices=TASK_NAMES + NONLINEAR_TASK_NAMES,
+        help="a paper task or a shipped nonlinear one (load-switch, load-and: --regime nonlinear; the paper's lattice)",
+    )
     which.add_argument("--task-file", type=Path, metavar="FILE.json", help="your task file (see the README)")
+    add_regime_arguments(p)
     p.add_argument("--seed", type=seed, default=None, help="seed of the data split/noise (default 0 / the file's)")
     p.add_argument("--out", type=Path, default=None, metavar="FILE.json", help="write the evaluation as JSON")
     add_buckling_argument(p)

@@ -9,6 +9,15 @@ record (discretisation, dofs, timings). ``--exact`` adds ``grad_w_exact``, the e
 dL/dw of the FE model: by the adjoint shape derivative (:mod:`fem_mnn.fem.shape`, default)
 or, with ``--exact-method fd``, by central finite differences with remeshing. Runs under ``mpiexec``; only rank 0 prints
 and writes files. DOLFINx is imported only when the command runs.
+
+``--regime nonlinear [--load-steps N]`` solves the compressible neo-Hookean lattice
+(:mod:`fem_mnn.fem.nonlinear`) on the same mesh, on the load path from zero: ``u`` and
+``elongation`` are those of the equilibrium, ``adjoint_elongation`` the response of the
+consistent tangent at the loaded state to -dL/du (the in situ protocol at large
+deformation), ``grad_w`` = k'(w) e e_adj, plus ``newton`` (iterations, increments) and, with
+``--exact``, ``grad_w_exact`` = :meth:`~fem_mnn.fem.nonlinear.NonlinearModel.width_gradient`
+(shape derivative of the nonlinear residual through the width map) or, with
+``--exact-method fd``, central differences of the nonlinear loss with remeshing.
 """
 
 from __future__ import annotations
@@ -24,6 +33,7 @@ import numpy as np
 from fem_mnn.commands._common import (
     add_case_arguments,
     add_memory_argument,
+    add_regime_arguments,
     gradient_payload,
     gradient_table,
     parse_loads,
@@ -84,6 +94,10 @@ def _gradient(args: argparse.Namespace) -> int:
     comm = MPI.COMM_WORLD
     mesh_opts = MeshOptions(dim=args.dim, elements_across=args.elements_across, refinement=args.refinement)
     options = FemOptions(dim=args.dim, degree=args.degree, mesh=mesh_opts, measure=args.measure, **solver_options(args))
+    if args.regime == "nonlinear":
+        return _gradient_nonlinear(args, design, loads, targets, options, comm)
+    if args.load_steps is not None:
+        raise InputError("only with --regime nonlinear", source="--load-steps", value=args.load_steps)
     model = FemModel(design, options, comm=comm)
     loss = MSE(targets)
     op = model.operator()
@@ -180,6 +194,152 @@ def _gradient(args: argparse.Namespace) -> int:
     return 0
 
 
+def _gradient_nonlinear(args: argparse.Namespace, design, loads, targets, options, comm) -> int:  # noqa: ANN001
+    """``fem gradient --regime nonlinear``: the neo-Hookean lattice on the load path from zero (collective)."""
+    from fem_mnn.fem.linear import FemModel
+    from fem_mnn.fem.nonlinear import NonlinearModel, NonlinearOptions
+    from fem_mnn.geometry.build import mesh_record
+
+    if args.fields:
+        raise InputError("not available with --regime nonlinear", source="--fields", value=args.fields)
+    if options.measure != "average" and args.exact:
+        raise InputError("the shape gradient needs the junction-average measure", source="--measure")
+    nl_options = NonlinearOptions(steps=args.load_steps or NonlinearOptions().steps)
+    fem = FemModel(design, options, comm=comm)
+    nl = NonlinearModel(design, options=nl_options, fem=fem)
+    loss = MSE(targets)
+    f = as_cases(loads, design.n_nodes)
+    t0 = time.perf_counter()
+    state = nl.solve(f[0])
+    t_forward = time.perf_counter() - t0
+    exact = None
+    if args.exact and args.exact_method == "shape":
+        t1 = time.perf_counter()
+        g = nl.width_gradient(f, loss, states=[state])
+        exact = {
+            "grad_w_exact": g.grad_w.tolist(),
+            "exact": {
+                "method": "shape derivative of the nonlinear residual through the width map, tangent adjoint "
+                "(exact for the discrete loss on meshes morphed with the widths)",
+                "assembly": g.timings["method"],
+                "seconds": time.perf_counter() - t1,
+                "adjoint_factorisations": g.counts["adjoint_factorisations"],
+                "adjoint_residual": g.counts["adjoint_residual"],
+            },
+        }
+        adj_u = g.adjoint_u
+        adj_load = g.adjoint_load
+    else:
+        case_loss, dldu = loss(state.u[None])
+        adj_load = -np.asarray(dldu, dtype=float)
+        op = nl.tangent(state)
+        try:
+            adj_u = op.solve(adj_load).u
+        finally:
+            op.destroy()
+    if args.exact and args.exact_method == "fd":
+        fd = _fd_nonlinear(design, options, nl_options, comm, f, loss, args.delta)
+        exact = {
+            "grad_w_exact": fd.tolist(),
+            "exact": {
+                "method": "central finite differences of the nonlinear loss with remeshing",
+                "delta_mm": args.delta,
+            },
+        }
+    from fem_mnn.contract import elongations, nominal_stiffness
+
+    case_loss, _ = loss(state.u[None])
+    e = elongations(state.u[None], design)
+    e_adj = elongations(adj_u, design)
+    _, dk = nominal_stiffness(design, design.widths)
+    grad_k = np.mean(e * e_adj, axis=0)
+    from fem_mnn.contract import Backprop
+
+    bp = Backprop(
+        loss=float(np.mean(case_loss)),
+        case_loss=np.asarray(case_loss, dtype=float),
+        u=state.u[None],
+        elongation=e,
+        adjoint_load=adj_load,
+        adjoint_u=adj_u,
+        adjoint_elongation=e_adj,
+        grad_k=grad_k,
+        grad_w=grad_k * dk,
+    )
+    payload: dict[str, Any] = gradient_payload(design, loads, targets, bp, model="fem")
+    payload["units"].update(FEM_GRADIENT_UNITS)
+    payload["units"]["adjoint_elongation"] = (
+        "mm^2/N: projected elongations of the consistent tangent's response at the loaded state to -dL/du"
+    )
+    payload["units"]["grad_w_exact"] = "mm: exact dL/dw of the nonlinear FE model (--exact)"
+    payload["regime"] = {
+        "regime": "nonlinear",
+        "material": "compressible neo-Hookean",
+        "load_steps": nl_options.steps,
+        "path": "from zero load, equal increments, bisection on failure",
+    }
+    payload["newton"] = {
+        "load_factor": state.load_factor,
+        "newton_iterations": state.newton_iterations,
+        "increments": state.increments,
+        "residual_norm": state.residual_norm,
+        "seconds": t_forward,
+    }
+    payload["true_elongation"] = state.true_elongation.tolist()
+    payload["units"]["true_elongation"] = "mm: change of node distance l - L"
+    payload["fem"] = {
+        "dim": options.dim,
+        "degree": options.degree,
+        "measure": options.measure,
+        "mesh": mesh_record(nl.disc.info, **dataclasses.asdict(options.mesh)),
+        "n_dofs": int(nl.disc.V.dofmap.index_map.size_global * nl.disc.V.dofmap.index_map_bs),
+        "ranks": comm.size,
+    }
+    if exact is not None:
+        payload.update(exact)
+    if comm.rank == 0:
+        if args.out:
+            atomic_write_json(args.out, payload)
+        else:
+            gradient_table(design, bp)
+            nr = payload["newton"]
+            print(
+                f"\nneo-Hookean FE: {nr['increments']} increments, {nr['newton_iterations']} Newton iterations "
+                f"({nr['seconds']:.3g} s)"
+            )
+            if args.exact:
+                print(f"\nbond   dL/dw in situ   dL/dw exact ({args.exact_method})")
+                for b in range(design.n_bonds):
+                    print(f"{b:4d} {bp.grad_w[b]:14.5e} {payload['grad_w_exact'][b]:14.5e}")
+    return 0
+
+
+def _fd_nonlinear(design, options, nl_options, comm, f, loss, delta: float) -> np.ndarray:  # noqa: ANN001
+    """Central differences of the nonlinear loss, each width moved by +-delta and the lattice remeshed (collective)."""
+    from fem_mnn.fem.nonlinear import NonlinearModel
+
+    lo, hi = design.geometry.width_min, design.geometry.width_max
+
+    def value(w: np.ndarray) -> float:
+        nl = NonlinearModel(design.with_widths(w), fem_options=options, options=nl_options, comm=comm)
+        u = np.array([nl.solve(fc).u for fc in f])
+        return float(np.mean(loss(u)[0]))
+
+    out = np.empty(design.n_bonds)
+    for b in range(design.n_bonds):
+        wp, wm = design.widths.copy(), design.widths.copy()
+        wp[b] += delta
+        wm[b] -= delta
+        if wp[b] > hi or wm[b] < lo:
+            raise InputError(
+                f"bond {b}: width {design.widths[b]:g} +- delta leaves the printable range {lo:g}..{hi:g}",
+                source="--delta",
+                value=delta,
+            )
+        out[b] = (value(wp) - value(wm)) / (2 * delta)
+    return out
+
+
 def _solver_record(op: Any) -> dict:
     from fem_mnn.fem.solvers import summary
 
@@ -235,6 +395,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="MM",
         help="finite-difference step in width for --exact-method fd (default 0.05 mm)",
     )
+    add_regime_arguments(g)
     g.set_defaults(func=_gradient)
     from fem_mnn.commands.train import register_fem
 

@@ -20,9 +20,11 @@ import numpy as np
 from fem_mnn.commands._buckling import add_buckling_argument, buckling_record, is_linear
 from fem_mnn.commands._common import (
     add_memory_argument,
+    add_regime_arguments,
     check_sample_memory,
     count,
     natural,
+    nonlinear_spring_model,
     positive_float,
     rate,
     seed,
@@ -33,8 +35,8 @@ from fem_mnn.core.files import atomic_savefig, atomic_write_json, to_jsonable
 from fem_mnn.design.files import load_design, save_design
 from fem_mnn.learn import TrainConfig, paper_config, train
 from fem_mnn.learn.robust import RobustModel
-from fem_mnn.learn.taskfile import load_task_file, paper_task
-from fem_mnn.learn.tasks import TASK_NAMES, Task
+from fem_mnn.learn.taskfile import NONLINEAR_TASK_NAMES, load_task_file, paper_task
+from fem_mnn.learn.tasks import TASK_NAMES, Task, require_regime
 from fem_mnn.spring.network import SpringModel
 
 __all__ = ["DEFAULT_CHECKPOINT_EVERY", "register_fem", "register_spring", "run_train"]
@@ -75,6 +77,8 @@ def _model(args: argparse.Namespace, design) -> tuple[object, int]:
     options in ``args.mesh_options``).
     """
     if args.model == "spring":
+        if args.regime == "nonlinear":
+            return nonlinear_spring_model(design, args.load_steps or 10), 0
         return SpringModel(design), 0
 
     from fem_mnn.fem.linear import FemModel, FemOptions
@@ -85,6 +89,16 @@ def _model(args: argparse.Namespace, design) -> tuple[object, int]:
     mo = mesh_plan(design, asked).fixed_size()  # the design file's own mesh, then that h for every width
     options = FemOptions(dim=args.dim, degree=args.degree, mesh=mo, **solver_options(args))
     args.meshes, args.mesh_options = _RecordingMesher(), asked
+    if args.regime == "nonlinear":
+        if args.gradient != "exact":
+            raise InputError(
+                "--regime nonlinear trains with the exact gradient only", source="--gradient", value=args.gradient
+            )
+        from fem_mnn.fem.nonlinear import NonlinearFemModel, NonlinearOptions
+
+        # every state on the load path from zero (no warm start), on a mesh morphing with the widths
+        nl_options = NonlinearOptions(steps=args.load_steps or NonlinearOptions().steps)
+        return NonlinearFemModel(design, options, nl_options, comm, mesher=args.meshes), comm.rank
     if getattr(args, "gradient", "insitu") == "exact":
         # the mesh moves with the widths (no remeshing) and dL/dw is the exact shape gradient
         from fem_mnn.fem.morph import MorphingFemModel
@@ -112,15 +126,20 @@ def _task_and_config(args: argparse.Namespace, design) -> tuple[Task, TrainConfi
             overrides[key] = getattr(args, name)
     if args.parametrisation is not None:
         overrides["parametrisation"] = args.parametrisation
-    if args.task_file is not None:
-        task = load_task_file(args.task_file, design, seed=args.seed)
+    if args.task_file is not None or args.task in NONLINEAR_TASK_NAMES:
+        # a shipped nonlinear task is a task file: its own "train" block sets the defaults
+        task = (
+            load_task_file(args.task_file, design, seed=args.seed)
+            if args.task_file is not None
+            else paper_task(args.task, design, seed=args.seed)
+        )
         settings = dict(task.train_settings)
         if settings.get("metric_tol") is not None:
             settings["metric_tol"] = tuple(settings["metric_tol"])
         try:
             config = TrainConfig(**{**settings, **overrides})
         except InputError as err:
-            raise err.with_source(str(args.task_file)) from None
+            raise err.with_source(str(args.task_file or args.task)) from None
         return task, config
     task = paper_task(args.task, design, seed=args.seed if args.seed is not None else 0)
     return task, paper_config(args.task, **overrides)
@@ -134,6 +153,11 @@ def run_train(args: argparse.Namespace) -> int:
     if args.checkpoint_every is None:
         args.checkpoint_every = DEFAULT_CHECKPOINT_EVERY[args.model]
     task, config = _task_and_config(args, design)
+    if args.regime == "linear" and args.load_steps is not None:
+        raise InputError("only with --regime nonlinear", source="--load-steps", value=args.load_steps)
+    require_regime(
+        task, args.regime, what="the linear model (--regime linear, the default)"
+    )  # before anything is meshed or written
     out = args.out
     ckpt = out / "checkpoint.npz"
     if not args.resume and ckpt.exists():
@@ -259,8 +283,14 @@ def _add_train_parser(ssub: argparse._SubParsersAction, model: str, what: str) -
     )
     p.add_argument("design", metavar="DESIGN", help="design JSON file")
     which = p.add_mutually_exclusive_group(required=True)
-    which.add_argument("--task", choices=TASK_NAMES, help="a paper task (shipped task file; the paper's lattice only)")
+    which.add_argument(
+        "--task",
+        choices=TASK_NAMES + NONLINEAR_TASK_NAMES,
+        help="a paper task or a shipped nonlinear one (load-switch, load-and: --regime nonlinear; shipped task "
+        "files, the paper's lattice only)",
+    )
     which.add_argument("--task-file", type=Path, metavar="FILE.json", help="your task file (see the README)")
+    add_regime_arguments(p)
     p.add_argument(
         "--epochs",
         type=count,

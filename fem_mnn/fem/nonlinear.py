@@ -51,7 +51,7 @@ from typing import Any, Literal, NamedTuple
 
 import numpy as np
 
-from fem_mnn.contract import Backprop, Loss, Solution, as_cases, elongations
+from fem_mnn.contract import Backprop, Loss, Solution, as_cases, elongations, nominal_stiffness
 from fem_mnn.core.errors import EngineError, InputError
 from fem_mnn.core.units import lame_parameters
 from fem_mnn.design.records import Design
@@ -69,6 +69,8 @@ from petsc4py import PETSc
 
 __all__ = [
     "NonlinearBackprop",
+    "NonlinearFemModel",
+    "NonlinearFemOperator",
     "NonlinearModel",
     "NonlinearOptions",
     "NonlinearShapeGradient",
@@ -859,6 +861,7 @@ class NonlinearModel:
         widths: np.ndarray | None = None,
         method: Literal["auto", "batched", "ufl"] = "auto",
         steps: int | None = None,
+        states: Sequence[NonlinearSolution] | None = None,
     ) -> NonlinearShapeGradient:
         """Exact dL/dw of the mean batch loss through the nonlinear equilibrium (collective).
 
@@ -881,6 +884,8 @@ class NonlinearModel:
             widths: Move (or remesh) to these widths first (:meth:`set_widths`).
             method: Shape assembly, as :func:`fem_mnn.fem.shape.shape_width_gradient`.
             steps: Load increments (default the options').
+            states: Converged states of ``loads`` at the current widths (from :meth:`solve`),
+                to skip the forward solves; every adjoint then refactorises its tangent.
         """
         if self.fem.options.measure != "average":
             raise InputError(
@@ -892,9 +897,13 @@ class NonlinearModel:
         t1 = time.perf_counter()
         F = as_cases(loads, self.design.n_nodes)
         nc = F.shape[0]
-        states = []
-        for c in range(nc):
-            states.append(self.solve(F[c], steps=steps))
+        given = states is not None
+        if given:
+            states = list(states)
+            if len(states) != nc:
+                raise InputError("one state per load case", field="states", value=len(states))
+        else:
+            states = [self.solve(F[c], steps=steps) for c in range(nc)]
         t2 = time.perf_counter()
         U = np.array([s.u for s in states])
         case_loss, dldu = loss(U)
@@ -905,7 +914,7 @@ class NonlinearModel:
         n_fact = n_ref = 0
         adj_res = 0.0
         for c in reversed(range(nc)):  # the last case first: its Newton factor is still there
-            lam, nf, nr = self._adjoint(states[c], -dldu[c], reuse=c == nc - 1)
+            lam, nf, nr = self._adjoint(states[c], -dldu[c], reuse=c == nc - 1 and not given)
             adj_res = max(adj_res, self.last_adjoint_residual)
             n_fact += nf
             n_ref += nr
@@ -950,6 +959,7 @@ class NonlinearModel:
         loss: Loss,
         widths: np.ndarray | None = None,
         steps: int | None = None,
+        states: Sequence[NonlinearSolution] | None = None,
     ) -> Backprop:
         """:class:`fem_mnn.contract.Backprop` of the nonlinear model with the exact ``grad_w`` (collective).
 
@@ -959,7 +969,7 @@ class NonlinearModel:
         ``elongation`` and ``adjoint_elongation`` their projected elongations and
         ``grad_k = mean_c e_c e_adj,c`` (the in situ estimate, not the exact dL/dk of a beam lattice).
         """
-        g = self.width_gradient(loads, loss, widths=widths, steps=steps)
+        g = self.width_gradient(loads, loss, widths=widths, steps=steps, states=states)
         e = elongations(g.u, self.design)
         e_adj = elongations(g.adjoint_u, self.design)
         return Backprop(
@@ -973,3 +983,122 @@ class NonlinearModel:
             grad_k=np.mean(e * e_adj, axis=0),
             grad_w=g.grad_w,
         )
+
+
+class NonlinearFemOperator:
+    """The neo-Hookean lattice at one set of widths, for learning (collective; built by :class:`NonlinearFemModel`).
+
+    ``solve`` returns the equilibria of a batch of load cases, each followed from zero load
+    (kept per case, so the end-of-epoch metrics and the next step's gradient at the same widths
+    solve once); ``backprop`` the :class:`~fem_mnn.contract.Backprop` of
+    :meth:`NonlinearModel.exact_backprop` on those states: ``grad_w`` the exact shape
+    derivative through the nonlinear solve, ``grad_k`` the in situ estimate with the tangent
+    adjoint. ``regime == "nonlinear"`` makes :func:`fem_mnn.contract.backprop_operator` call it.
+    """
+
+    regime = "nonlinear"
+
+    def __init__(self, model: NonlinearFemModel, widths: np.ndarray) -> None:
+        self.model = model
+        self.design = model.design
+        self.widths = np.array(widths, dtype=float)
+        self.k, self.dk_dw = nominal_stiffness(self.design, self.widths)
+        self._cache: dict[bytes, NonlinearSolution] = {}
+
+    def _at_widths(self) -> None:
+        """Move the shared mesh to this operator's widths; states on another mesh position are dropped."""
+        nl = self.model.nl
+        if not np.array_equal(nl.widths, self.widths) or self.model._owner is not self:
+            nl.set_widths(self.widths)
+            if self.model._owner is not self:
+                self._cache.clear()
+            self.model._owner = self
+
+    def states(self, loads: np.ndarray) -> list[NonlinearSolution]:
+        """Equilibria of every case of ``loads`` (collective; each solved once per operator)."""
+        self._at_widths()
+        f = as_cases(loads, self.design.n_nodes)
+        out = []
+        for c in range(f.shape[0]):
+            key = np.ascontiguousarray(f[c]).tobytes()
+            sol = self._cache.get(key)
+            if sol is None:
+                try:
+                    sol = self.model.nl.solve(f[c])
+                except EngineError as exc:
+                    raise EngineError(f"load case {c}: {exc}") from None
+                self._cache[key] = sol
+            out.append(sol)
+        return out
+
+    def solve(self, loads: np.ndarray) -> Solution:
+        """Node displacements and projected elongations of the equilibria (not a linear solve)."""
+        sols = self.states(loads)
+        return Solution(u=np.stack([s.u for s in sols]), elongation=np.stack([s.elongation for s in sols]))
+
+    def backprop(self, loads: np.ndarray, loss: Loss) -> Backprop:
+        """Exact gradient through the nonlinear equilibria (collective)."""
+        sols = self.states(loads)
+        return self.model.nl.exact_backprop(loads, loss, states=sols)
+
+
+class NonlinearFemModel:
+    """The FE lattice in large deformation as a learning model (:class:`~fem_mnn.contract.MechanicalModel`).
+
+    A :class:`NonlinearModel` on a :class:`~fem_mnn.fem.morph.MorphingFemModel`: the mesh
+    moves with the widths (compiled forms, matrix sparsity and MUMPS's symbolic analysis
+    kept), and the equilibrium of every case is *the state on the load path from zero*,
+    followed in ``options.steps`` increments with bisection: the same widths always give the
+    same state, so a resumed training repeats the uninterrupted one bit for bit with no
+    stored state. Newton is never warm-started from the previous step's state: past a
+    bifurcation that could land on another branch than the path from zero.
+
+    Args:
+        design: The lattice.
+        fem_options: Discretisation (:class:`~fem_mnn.fem.FemOptions`).
+        options: Newton and load stepping.
+        comm: MPI communicator (collective).
+        mesher: Passed to the FE model.
+    """
+
+    regime = "nonlinear"
+
+    def __init__(
+        self,
+        design: Design,
+        fem_options: FemOptions | None = None,
+        options: NonlinearOptions | None = None,
+        comm: Any = None,
+        mesher: Any = None,
+    ) -> None:
+        from fem_mnn.fem.morph import MorphingFemModel
+
+        self.morph = MorphingFemModel(design, fem_options, comm, mesher=mesher, gradient="exact")
+        self.nl = NonlinearModel(design, options=options, fem=self.morph)
+        self.design = design
+        self.comm = self.nl.disc.mesh.comm
+        self._owner: NonlinearFemOperator | None = None
+
+    @property
+    def regime_info(self) -> dict[str, Any]:
+        """What sets this model's numbers beyond the design: recorded with a training run."""
+        o = self.nl.options
+        return {
+            "regime": "nonlinear",
+            "model": "fem",
+            "material": "compressible neo-Hookean",
+            "load_steps": int(o.steps),
+            "max_bisections": int(o.max_bisections),
+            "rtol": float(o.rtol),
+            "path": "every state followed from zero load (no warm start)",
+        }
+
+    def operator(self, widths: np.ndarray | None = None) -> NonlinearFemOperator:
+        """The nonlinear operator at ``widths`` (default the design's)."""
+        w = self.design.widths if widths is None else widths
+        return NonlinearFemOperator(self, w)
+
+    @staticmethod
+    def backprop_operator(op: NonlinearFemOperator, loads: np.ndarray, loss: Loss) -> Backprop:
+        """The training loop's gradient: exact ``grad_w`` through the nonlinear solve."""
+        return op.backprop(loads, loss)

@@ -139,7 +139,7 @@ def start_state(
     """
     if ckpt is not None and ckpt.exists():
         state, header = load_checkpoint(ckpt)
-        for key in ("task", "task_hash", "design_hash", "config", "initial_widths", "robust"):
+        for key in ("task", "task_hash", "design_hash", "config", "initial_widths", "robust", "regime"):
             if _comparable(key, header.get(key)) != _comparable(key, json.loads(json.dumps(meta.get(key)))):
                 raise InputError(
                     "the checkpoint belongs to another run (different " + key + ")", source=str(ckpt), field=key

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from fem_mnn.contract import LinearOperator, MechanicalModel
-from fem_mnn.learn.tasks import Task
+from fem_mnn.learn.tasks import Task, require_regime
 
 __all__ = ["Evaluation", "SPLITS", "evaluate", "evaluate_operator", "task_metrics"]
 
@@ -103,7 +103,12 @@ def task_metrics(op: LinearOperator, task: Task) -> dict[str, float]:
 
 
 def evaluate_operator(op: LinearOperator, task: Task) -> Evaluation:
-    """Metrics, outputs, displacements and success of a task on a factorised operator."""
+    """Metrics, outputs, displacements and success of a task on a factorised operator.
+
+    Raises:
+        InputError: a nonlinear task on a linear operator (:func:`~fem_mnn.learn.tasks.require_regime`).
+    """
+    require_regime(task, getattr(op, "regime", "linear"))
     metrics: dict[str, float] = {}
     outputs: dict[str, np.ndarray] = {}
     us: dict[str, np.ndarray] = {}

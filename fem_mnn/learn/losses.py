@@ -15,7 +15,7 @@ import numpy as np
 from fem_mnn.contract import Loss
 from fem_mnn.core.errors import InputError
 
-__all__ = ["CrossEntropy", "Loss", "MSE", "OffsetLoss", "Output"]
+__all__ = ["ContrastMargin", "CrossEntropy", "Loss", "MSE", "OffsetLoss", "Output"]
 
 
 class Output(NamedTuple):
@@ -141,6 +141,74 @@ class CrossEntropy:
             p = np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)
             loss = -np.log(p[np.arange(nc), self.labels])
             dm = (p - onehot) / self.scale
+        grad = np.zeros_like(u)
+        grad[:, nodes, comps] = dm * sign
+        return loss, grad
+
+
+class ContrastMargin:
+    """A soft margin on the contrast: every case's label output must beat the others by ``margin``.
+
+    With m = |u| of the outputs, the log-contrast of case c is
+    ``r_c = log m_label - log max_{j != label} m_j`` (its exponential is the contrast of
+    :func:`fem_mnn.learn.tasks.contrast`), and
+
+        L_c = softplus(s (log margin - r_c)) / s,
+
+    a smooth hinge: about ``log margin - r_c`` while the contrast is below ``margin``, decaying
+    like ``exp(-s (r_c - log margin)) / s`` above it. Unlike the paper's cross-entropy, whose
+    mean over cases can trade a failing case for a case already won, the hinge spends the
+    gradient on the cases below the margin: what a success criterion "contrast >= c at every
+    load level" asks for. Dimensionless; ``dL/du`` is per mm.
+
+    Args:
+        outputs: the output components, one per class.
+        labels: (n_cases,) class index of every case.
+        margin: the contrast aimed at (> 1; a little above the success criterion's).
+        sharpness: s, the hinge's sharpness (larger: closer to max(0, log margin - r)).
+    """
+
+    def __init__(
+        self,
+        outputs: Sequence[Output | tuple[int, int]],
+        labels: Sequence[int] | np.ndarray,
+        margin: float = 1.2,
+        sharpness: float = 20.0,
+    ) -> None:
+        self.outputs = [Output(int(n), int(c)) for n, c in outputs]
+        self.labels = np.asarray(labels, dtype=int).reshape(-1)
+        if len(self.outputs) < 2:
+            raise InputError("needs at least two outputs", field="outputs", value=len(self.outputs))
+        if self.labels.size and (self.labels.min() < 0 or self.labels.max() >= len(self.outputs)):
+            raise InputError("label outside the outputs", field="labels", value=self.labels.tolist())
+        if not (np.isfinite(margin) and margin > 1.0):
+            raise InputError("must be a finite number > 1", field="margin", value=margin)
+        if not (np.isfinite(sharpness) and sharpness > 0):
+            raise InputError("must be a finite number > 0", field="margin_sharpness", value=sharpness)
+        self.margin = float(margin)
+        self.sharpness = float(sharpness)
+
+    def __call__(self, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        nodes = np.array([o.node for o in self.outputs])
+        comps = np.array([o.component for o in self.outputs])
+        raw = u[:, nodes, comps]
+        sign = np.sign(raw)
+        m = np.abs(raw)
+        nc = m.shape[0]
+        rows = np.arange(nc)
+        other = m.copy()
+        other[rows, self.labels] = -np.inf
+        rival = np.argmax(other, axis=1)  # the strongest other output (ties: the first)
+        with np.errstate(divide="ignore"):
+            r = np.log(m[rows, self.labels]) - np.log(m[rows, rival])
+        s = self.sharpness
+        z = s * (np.log(self.margin) - r)
+        loss = np.logaddexp(0.0, z) / s
+        dldr = -0.5 * (1.0 + np.tanh(0.5 * z))  # -sigmoid(z), without overflow
+        dm = np.zeros_like(m)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            dm[rows, self.labels] = dldr / m[rows, self.labels]
+            dm[rows, rival] -= dldr / m[rows, rival]
         grad = np.zeros_like(u)
         grad[:, nodes, comps] = dm * sign
         return loss, grad

@@ -152,6 +152,8 @@ class RobustModel:
         self.seed = int(seed)
         self.comm = getattr(model, "comm", None)
         self._base_gradient = getattr(model, "backprop_operator", backprop_operator)
+        self.regime = getattr(model, "regime", "linear")
+        self.regime_info = getattr(model, "regime_info", None)
         self.robust = {
             "method": "sampled perturbations (Monte Carlo gradient of the expected loss)",
             "pairs": "antithetic (+S z, -S z)",

@@ -16,14 +16,19 @@ Schema (every key but those marked optional is required)::
       "comment": "...",                                   optional
       "lattice": "li-mao-2024-sample" | {"nodes": [[x, y], ...]},   optional: refuse other lattices
       "inputs":  [{"node": 19, "direction": [0, -1]}, ...],       one per input column
+      "regime": "linear" | "nonlinear",                   optional (default linear), see below
       "input_scaling": {"force_N": 0.049} | {"grams": 5},         N per unit input value
                        + optional "normalise": "none" | "max"     (divide each column by its largest |value|)
+      "load_levels": [{"name": "light", "grams": 10}, ...],       instead of input_scaling: see below
       "outputs": [{"node": 6, "component": "x"}, ...],            "x" | "y"
-      "loss": "mse" | "linear-cross-entropy" | "softmax",
+      "loss": "mse" | "linear-cross-entropy" | "softmax" | "contrast-margin",
       "softmax_scale": 1.0,                               optional, mm
+      "margin": 1.2, "margin_sharpness": 20,              optional, contrast-margin only
       "data": {"inputs": [[...], ...], "targets": [[...], ...]}   inline (MSE; "labels": [...] for classes)
+              + "levels": ["light", ...]                    with load_levels: the level of every row
             | {"table": "data.csv", "input_columns": [...], "target_columns": [...]
-               | "label_column": "species", "classes": [...], "split_column": "split", "sha256": "..."}
+               | "label_column": "species", "classes": [...], "split_column": "split", "sha256": "...",
+               "level_column": "level"}                   with load_levels
             | {"generate": {"n_samples": 100, "range": [-1, 1], "compliance": [[...]], "noise": 0.0}},
       "split": {"train_fraction": 0.7, "seed": 0} | "all-train",  optional (default all-train)
       "success": {"metric": "test_rel_error", "max": 0.05},       or "min"; see SUCCESS_METRICS
@@ -38,6 +43,21 @@ split seed, every input uniformly in ``range`` (input units), sets
 one column per input) plus Gaussian noise of sigma ``noise`` (mm), and then splits
 with the same generator (as the authors' regression script). A table is split by
 its ``split_column`` (``train``/``test``) or by ``split``.
+
+Load levels and the regime. ``load_levels`` names the load levels of a task (each with
+``force_N`` or ``grams``, the force per unit input value at that level) and replaces
+``input_scaling``; every data row names its level (``data.levels`` inline, ``level_column``
+in a table), and case c puts ``x[c, i] * level_force(c) * direction_i`` on input node i. So
+the same input pattern at a light and at a heavy load is two cases (two rows with the same
+inputs and different levels), each with its own target or label. Per level, the metrics add
+``rel_error_<level>`` (MSE) or ``accuracy_<level>`` and ``contrast_<level>``
+(classification) to the task's metrics. ``"regime": "nonlinear"`` says the task needs large
+deformation (e.g. its dominant output must change between levels of the same pattern, which
+no linear lattice can do: ``u = C f`` scales every output with the load): training or
+evaluating it with a linear model is refused (:func:`~fem_mnn.learn.tasks.require_regime`).
+``"loss": "contrast-margin"`` is the classification loss
+:class:`~fem_mnn.learn.losses.ContrastMargin` (a soft hinge on the log-contrast at ``margin``),
+for success criteria on the contrast at every level.
 """
 
 from __future__ import annotations
@@ -58,10 +78,12 @@ from fem_mnn.core.files import read_input_text
 from fem_mnn.design.builders import paper_sample
 from fem_mnn.design.records import Design
 from fem_mnn.learn.losses import Output
-from fem_mnn.learn.tasks import Task, check_paper_lattice, gram_force, split_indices
+from fem_mnn.learn.tasks import REGIMES, Task, check_paper_lattice, gram_force, split_indices
 
 __all__ = [
     "FORMAT",
+    "NONLINEAR_TASK_FILES",
+    "NONLINEAR_TASK_NAMES",
     "PAPER_TASK_FILES",
     "SUCCESS_METRICS",
     "check_paper_lattice",
@@ -81,6 +103,10 @@ PAPER_TASK_FILES = {
     "regression-noisy": "regression-noisy.json",
     "iris": "iris.json",
 }
+#: Shipped tasks on the paper's lattice that need the nonlinear regime (issue 23; not the paper's):
+#: name -> file name (in ``fem_mnn/data/tasks``). Read by :func:`paper_task` like the paper's.
+NONLINEAR_TASK_FILES = {"load-switch": "load-switch.json", "load-and": "load-and.json"}
+NONLINEAR_TASK_NAMES = tuple(NONLINEAR_TASK_FILES)
 #: Metrics a success criterion may name (``train_`` or ``test_`` prefix): MSE tasks
 #: ``rel_error`` (mean ||u_out - target|| / ||target||) and ``loss``; classification
 #: ``accuracy``, ``contrast`` (smallest over cases of |u_label| / largest other |u|) and ``loss``.
@@ -89,10 +115,11 @@ _LOSSES = {
     "mse": ("mse", "linear"),
     "linear-cross-entropy": ("cross_entropy", "linear"),
     "softmax": ("cross_entropy", "softmax"),
+    "contrast-margin": ("cross_entropy", "margin"),
 }
 _KEYS = {
     "format", "name", "comment", "lattice", "inputs", "input_scaling", "outputs", "loss", "softmax_scale",
-    "data", "split", "success", "train",
+    "data", "split", "success", "train", "regime", "load_levels", "margin", "margin_sharpness",
 }  # fmt: skip
 
 
@@ -101,10 +128,11 @@ def _tasks_dir() -> Path:
 
 
 def paper_task_path(name: str) -> Path:
-    """The shipped task file of a paper task (see :data:`PAPER_TASK_FILES`)."""
-    if name not in PAPER_TASK_FILES:
-        raise InputError(f"unknown task (choose from {', '.join(PAPER_TASK_FILES)})", field="--task", value=name)
-    return _tasks_dir() / PAPER_TASK_FILES[name]
+    """The shipped task file of a paper task (:data:`PAPER_TASK_FILES`) or a nonlinear one (:data:`NONLINEAR_TASK_FILES`)."""
+    files = {**PAPER_TASK_FILES, **NONLINEAR_TASK_FILES}
+    if name not in files:
+        raise InputError(f"unknown task (choose from {', '.join(files)})", field="--task", value=name)
+    return _tasks_dir() / files[name]
 
 
 def paper_task(name: str, design: Design, seed: int | None = None) -> Task:
@@ -268,7 +296,7 @@ def task_from_dict(
 ) -> Task:
     """Build a :class:`~fem_mnn.learn.tasks.Task` from a task file's JSON value, checked against ``design``."""
     rd = _Reader(source)
-    d = rd.obj(data, "", _KEYS, ("format", "name", "inputs", "input_scaling", "outputs", "loss", "data", "success"))
+    d = rd.obj(data, "", _KEYS, ("format", "name", "inputs", "outputs", "loss", "data", "success"))
     if d["format"] != FORMAT:
         rd.fail(f"must be {FORMAT!r}", "format", d["format"])
     name = rd.string(d["name"], "name")
@@ -278,12 +306,32 @@ def task_from_dict(
         rd.fail(f"must be one of {', '.join(_LOSSES)}", "loss", d["loss"])
     kind, normalisation = _LOSSES[d["loss"]]
     softmax_scale = rd.number(d.get("softmax_scale", 1.0), "softmax_scale", positive=True)
+    regime = d.get("regime", "linear")
+    if regime not in REGIMES:
+        rd.fail(f"must be one of {', '.join(REGIMES)}", "regime", regime)
+    margin, sharpness = _read_margin(rd, d, normalisation)
     inputs = _read_inputs(rd, d["inputs"], design)
     outputs = _read_outputs(rd, d["outputs"], design, kind)
-    scale, normalise = _read_scaling(rd, d["input_scaling"])
+    levels = None
+    if "load_levels" in d:
+        if "input_scaling" in d:
+            rd.fail("give either input_scaling or load_levels (each level sets its own force)", "load_levels")
+        levels = _read_levels(rd, d["load_levels"])
+        scale, normalise = 1.0, "none"
+    elif "input_scaling" not in d:
+        rd.fail("missing required key (or give load_levels)", "input_scaling")
+    else:
+        scale, normalise = _read_scaling(rd, d["input_scaling"])
     fraction, split_seed = _read_split(rd, d.get("split", "all-train"), seed)
     rng = np.random.default_rng(split_seed)
-    data_ = _read_data(rd, d["data"], kind, len(inputs), len(outputs), scale, rng, base)
+    data_ = _read_data(rd, d["data"], kind, len(inputs), len(outputs), scale, rng, base, levels is not None)
+    row_levels = data_.levels
+    if levels is not None:
+        unknown = [lv for lv in row_levels if lv not in levels]
+        if unknown:
+            rd.fail(f"unknown level (load_levels: {', '.join(levels)})", "data.levels", unknown[0])
+        # N per unit input value, row by row: the level's force
+        scale = np.array([levels[lv] for lv in row_levels])[:, None]
     f = _input_forces(rd, data_, inputs, design, scale, normalise)
     n = data_.x.shape[0]
     tr, te = data_.train, data_.test
@@ -301,12 +349,21 @@ def task_from_dict(
         "source": source,
         "inputs": [{"node": nd, "direction": dv} for nd, dv in inputs],
         "outputs": [[o.node, "xy"[o.component]] for o in outputs],
-        "input_scaling": {"force_N_per_unit": scale, "normalise": normalise},
+        "input_scaling": {"force_N_per_unit": scale, "normalise": normalise} if levels is None else None,
+        "regime": regime,
         "split": {"train": tr.tolist(), "test": te.tolist(), "seed": split_seed},
         "success": success,
     }
     if data_.classes:
         info["classes"] = data_.classes
+    if levels is not None:
+        info["load_levels"] = {lv: {"force_N_per_unit": v} for lv, v in levels.items()}
+        kw_levels = {
+            "train_levels": tuple(row_levels[i] for i in tr),
+            "test_levels": tuple(row_levels[i] for i in te),
+        }
+    else:
+        kw_levels = {}
     kw: dict[str, Any] = {}
     if kind == "mse":
         kw = {"train_targets": data_.targets[tr], "test_targets": data_.targets[te], "loss_si_scale": 1e-6}
@@ -323,8 +380,43 @@ def task_from_dict(
         info=info,
         success=success,
         train_settings=dict(train),
+        regime=regime,
+        margin=margin,
+        margin_sharpness=sharpness,
+        **kw_levels,
         **kw,
     )
+
+
+def _read_margin(rd: _Reader, d: dict, normalisation: str) -> tuple[float, float]:
+    """(margin, sharpness) of the contrast-margin loss (refused with another loss)."""
+    for key in ("margin", "margin_sharpness"):
+        if key in d and normalisation != "margin":
+            rd.fail("only with loss contrast-margin", key, d[key])
+    margin = rd.number(d.get("margin", 1.2), "margin")
+    if not margin > 1:
+        rd.fail("must be > 1 (a contrast)", "margin", d.get("margin"))
+    return margin, rd.number(d.get("margin_sharpness", 20.0), "margin_sharpness", positive=True)
+
+
+def _read_levels(rd: _Reader, spec: object) -> dict[str, float]:
+    """``load_levels``: level name -> force (N) per unit input value, in file order."""
+    levels: dict[str, float] = {}
+    for k, lv in enumerate(rd.lst(spec, "load_levels")):
+        fld = f"load_levels[{k}]"
+        lv = rd.obj(lv, fld, {"name", "force_N", "grams"}, ("name",))
+        name = rd.string(lv["name"], f"{fld}.name")
+        if not name or not all(ch.isalnum() or ch in "-_" for ch in name):
+            rd.fail("must be a non-empty name of letters, digits, - and _ (it names metrics)", f"{fld}.name", name)
+        if name in levels:
+            rd.fail("level given twice", f"{fld}.name", name)
+        if ("force_N" in lv) == ("grams" in lv):
+            rd.fail("give exactly one of force_N, grams", fld, lv, True)
+        if "grams" in lv:
+            levels[name] = float(gram_force(rd.number(lv["grams"], f"{fld}.grams", positive=True)))
+        else:
+            levels[name] = rd.number(lv["force_N"], f"{fld}.force_N", positive=True)
+    return levels
 
 
 def _read_inputs(rd: _Reader, specs: object, design: Design) -> list[tuple[int, list[float]]]:
@@ -403,6 +495,7 @@ class _Data(NamedTuple):
     forces_n: np.ndarray | None  # the generator's forces (N), exact bits
     train: np.ndarray | None
     test: np.ndarray | None
+    levels: list[str] | None = None  # the load level of every row (with load_levels)
 
 
 def _read_data(
@@ -414,19 +507,26 @@ def _read_data(
     scale: float,
     rng: np.random.Generator,
     base: Path | None,
+    with_levels: bool = False,
 ) -> _Data:
     """Input values x (n, n_inputs), targets (n, n_outputs) or labels (n,): generated, from a table, or inline."""
     dat = rd.obj(
         spec,
         "data",
         {"inputs", "targets", "labels", "table", "input_columns", "target_columns", "label_column", "classes",
-         "split_column", "sha256", "generate"},
+         "split_column", "sha256", "generate", "levels", "level_column"},
     )  # fmt: skip
+    for key in ("levels", "level_column"):
+        if key in dat and not with_levels:
+            rd.fail("a row's level needs the task's load_levels", f"data.{key}", dat[key])
     if "generate" in dat:
+        if with_levels:
+            rd.fail("the generator has no load levels: give the rows inline or in a table", "data.generate")
         return _generated(rd, dat, kind, n_in, n_out, scale, rng)
-    if "table" in dat:
-        return _tabled(rd, dat, kind, n_in, n_out, base)
-    return _inline(rd, dat, kind, n_in, n_out)
+    out = _tabled(rd, dat, kind, n_in, n_out, base) if "table" in dat else _inline(rd, dat, kind, n_in, n_out)
+    if with_levels and out.levels is None:
+        rd.fail("missing: the level of every row (levels inline, level_column in a table)", "data.levels")
+    return out
 
 
 def _generated(
@@ -492,7 +592,11 @@ def _tabled(rd: _Reader, dat: dict[str, Any], kind: str, n_in: int, n_out: int, 
                 rd.fail("split must be 'train' or 'test'", f"data.table row {r + 2}", m)
         tr = np.array([r for r, m in enumerate(marks) if m == "train"], dtype=int)
         te = np.array([r for r, m in enumerate(marks) if m == "test"], dtype=int)
-    return _Data(x, targets, labels, classes, None, tr, te)
+    levels = None
+    if "level_column" in dat:
+        (lv_i,) = _columns(rd, header, [dat["level_column"]], "data.level_column")
+        levels = [row[lv_i].strip() if lv_i < len(row) else "" for row in body]
+    return _Data(x, targets, labels, classes, None, tr, te, levels)
 
 
 def _inline(rd: _Reader, dat: dict[str, Any], kind: str, n_in: int, n_out: int) -> _Data:
@@ -509,13 +613,24 @@ def _inline(rd: _Reader, dat: dict[str, Any], kind: str, n_in: int, n_out: int) 
             rd.fail(f"needs one label per input row ({x.shape[0]})", "data.labels", labels.shape[0])
         if labels.min() < 0 or labels.max() >= n_out:
             rd.fail(f"labels index the outputs (0..{n_out - 1})", "data.labels", labels.tolist(), True)
-    return _Data(x, targets, labels, None, None, None, None)
+    levels = None
+    if "levels" in dat:
+        raw = rd.lst(dat["levels"], "data.levels")
+        levels = [rd.string(v, f"data.levels[{k}]") for k, v in enumerate(raw)]
+        if len(levels) != x.shape[0]:
+            rd.fail(f"needs one level per input row ({x.shape[0]})", "data.levels", len(levels))
+    return _Data(x, targets, labels, None, None, None, None, levels)
 
 
 def _input_forces(
-    rd: _Reader, data: _Data, inputs: list[tuple[int, list[float]]], design: Design, scale: float, normalise: str
+    rd: _Reader,
+    data: _Data,
+    inputs: list[tuple[int, list[float]]],
+    design: Design,
+    scale: float | np.ndarray,
+    normalise: str,
 ) -> np.ndarray:
-    """(n, n_nodes, 2) forces (N) on the input nodes."""
+    """(n, n_nodes, 2) forces (N) on the input nodes (``scale``: N per unit, one number or (n, 1) per row)."""
     x, forces_n = data.x, data.forces_n
     n = x.shape[0]
     # only nonzero direction components are written (no -0.0)

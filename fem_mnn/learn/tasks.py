@@ -35,13 +35,14 @@ from fem_mnn.contract import Loss
 from fem_mnn.core.errors import InputError
 from fem_mnn.design.builders import paper_sample
 from fem_mnn.design.records import Design
-from fem_mnn.learn.losses import MSE, CrossEntropy, Output
+from fem_mnn.learn.losses import MSE, ContrastMargin, CrossEntropy, Output
 
 __all__ = [
     "G",
     "IRIS_CLASSES",
     "IRIS_FEATURES",
     "IRIS_SHA256",
+    "REGIMES",
     "REGRESSION_COMPLIANCE",
     "TASK_NAMES",
     "Task",
@@ -54,6 +55,7 @@ __all__ = [
     "iris",
     "load_iris",
     "regression",
+    "require_regime",
     "split_indices",
 ]
 
@@ -67,6 +69,9 @@ IRIS_CLASSES = ("setosa", "versicolor", "virginica")
 IRIS_SHA256 = "9cc1c345c71bcc9b486b74cbf6063fa66f4bb5e0f603a4b3c3471ec2e5e8e355"
 #: Names accepted by :func:`build_task` (the CLI's --task).
 TASK_NAMES = ("behaviour", "behaviour-ce", "regression", "regression-noisy", "iris")
+#: The regimes a task may need (task file key ``regime``): ``linear`` tasks train on any model,
+#: ``nonlinear`` ones only on a model in large deformation (a linear model cannot do them).
+REGIMES = ("linear", "nonlinear")
 
 
 def gram_force(grams: float | np.ndarray) -> float | np.ndarray:
@@ -98,6 +103,11 @@ class Task:
             read from a task file (:mod:`fem_mnn.learn.taskfile`); None when not given.
             It does not change the task's numbers (not in :meth:`fingerprint`).
         train_settings: Training defaults from the task file (:class:`~fem_mnn.learn.config.TrainConfig` keys).
+        regime: ``"linear"`` or ``"nonlinear"`` (see :data:`REGIMES` and :func:`require_regime`).
+        train_levels: Load level name of every training case (``load_levels`` of a task file), or None.
+        test_levels: The same for the test cases.
+        margin: Contrast aimed at by the ``"margin"`` normalisation (:class:`~fem_mnn.learn.losses.ContrastMargin`).
+        margin_sharpness: Its hinge's sharpness.
     """
 
     name: str
@@ -115,6 +125,11 @@ class Task:
     info: dict[str, Any] = field(default_factory=dict)
     success: dict[str, Any] | None = None
     train_settings: dict[str, Any] = field(default_factory=dict)
+    regime: str = "linear"
+    train_levels: tuple[str, ...] | None = None
+    test_levels: tuple[str, ...] | None = None
+    margin: float = 1.2
+    margin_sharpness: float = 20.0
 
     def __post_init__(self) -> None:
         for name in ("train_loads", "test_loads", "train_targets", "test_targets", "train_labels", "test_labels"):
@@ -126,6 +141,15 @@ class Task:
         object.__setattr__(self, "outputs", tuple(Output(int(n), int(c)) for n, c in self.outputs))
         if self.kind not in ("mse", "cross_entropy"):
             raise InputError("must be 'mse' or 'cross_entropy'", field="kind", value=self.kind)
+        if self.regime not in REGIMES:
+            raise InputError(f"must be one of {', '.join(REGIMES)}", field="regime", value=self.regime)
+        for name, loads in (("train_levels", self.train_loads), ("test_levels", self.test_loads)):
+            v = getattr(self, name)
+            if v is not None:
+                v = tuple(str(x) for x in v)
+                if len(v) != loads.shape[0]:
+                    raise InputError("needs one level per case", field=name, value=len(v))
+                object.__setattr__(self, name, v)
 
     @property
     def n_nodes(self) -> int:
@@ -142,7 +166,19 @@ class Task:
             if v is not None:
                 h.update(repr(v.shape).encode())
                 h.update(np.ascontiguousarray(v).tobytes())
+        # added with the nonlinear tasks, only when used: the fingerprints of older tasks stay as they were
+        if self.regime != "linear":
+            h.update(f"regime={self.regime}".encode())
+        if self.train_levels is not None or self.test_levels is not None:
+            h.update(repr((self.train_levels, self.test_levels)).encode())
+        if self.normalisation == "margin":
+            h.update(f"margin={self.margin!r},{self.margin_sharpness!r}".encode())
         return h.hexdigest()[:16]
+
+    @property
+    def margin_loss(self) -> bool:
+        """Whether the loss is the contrast margin (its metric, the contrast, is then always reported)."""
+        return self.normalisation == "margin"
 
     def _split(self, split: str) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
         if split == "train":
@@ -160,6 +196,8 @@ class Task:
             for o, out in enumerate(self.outputs):
                 t[:, out.node, out.component] = targets[idx, o]
             return MSE(t)
+        if self.normalisation == "margin":
+            return ContrastMargin(self.outputs, labels[idx], margin=self.margin, sharpness=self.margin_sharpness)
         return CrossEntropy(self.outputs, labels[idx], normalisation=self.normalisation, scale=self.softmax_scale)
 
     def success_met(self, metrics: dict[str, float]) -> dict[str, Any] | None:
@@ -189,7 +227,9 @@ class Task:
         MSE tasks: ``rel_error``, the mean over cases of ||u_out - target|| / ||target||
         (the authors' accuracy measure). Cross-entropy tasks: ``accuracy``, the share
         of cases whose largest |output| is the label. With a single case, the
-        output values themselves are added (``u_<node><x|y>``, mm).
+        output values themselves are added (``u_<node><x|y>``, mm). A task with load
+        levels adds, per level, ``rel_error_<level>`` or ``accuracy_<level>`` and
+        ``contrast_<level>`` (the contrast of that level's cases).
         """
         _, targets, labels = self._split(split)
         vals = self.output_values(u)
@@ -203,8 +243,18 @@ class Task:
         else:
             pred = np.argmax(np.abs(vals), axis=1)
             out["accuracy"] = float(np.mean(pred == labels))
-            if self.success is not None and self.success["metric"].endswith("_contrast"):
+            if (self.success is not None and self.success["metric"].endswith("_contrast")) or self.margin_loss:
                 out["contrast"] = contrast(vals, labels)
+        levels = self.train_levels if split == "train" else self.test_levels
+        if levels is not None:
+            names = np.array(levels)
+            for level in dict.fromkeys(levels):  # first-seen order
+                sel = names == level
+                if self.kind == "mse":
+                    out[f"rel_error_{level}"] = float(np.nanmean(rel[sel])) if np.any(den[sel] > 0) else float("nan")
+                else:
+                    out[f"accuracy_{level}"] = float(np.mean(pred[sel] == labels[sel]))
+                    out[f"contrast_{level}"] = contrast(vals[sel], labels[sel])
         if vals.shape[0] == 1:
             for o, v in zip(self.outputs, vals[0], strict=True):
                 out[f"u_{o.node}{'xy'[o.component]}"] = float(v)
@@ -224,6 +274,26 @@ def contrast(values: np.ndarray, labels: np.ndarray) -> float:
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = own / other.max(axis=1)
     return float(np.min(ratio)) if ratio.size else float("nan")
+
+
+def require_regime(task: Task, regime: str, what: str = "a linear model") -> None:
+    """Refuse to train or evaluate a nonlinear task with a linear model (one line, the reason).
+
+    A linear lattice answers ``u = C f``: scaling a load scales every output by the same
+    factor, so which output dominates (and every contrast) is the same at a light and a heavy
+    load of the same pattern. A task whose labels change with the load level alone cannot be
+    learnt by it, whatever the widths: running it would only report a useless result.
+
+    Raises:
+        InputError: ``task.regime`` is ``"nonlinear"`` and ``regime`` is not.
+    """
+    if task.regime == "nonlinear" and regime != "nonlinear":
+        raise InputError(
+            f"task {task.name!r} needs the nonlinear regime, not {what}: a linear lattice scales every "
+            "output with the load, so what dominates cannot change between load levels; use --regime nonlinear",
+            field="regime",
+            value=regime,
+        )
 
 
 def check_paper_lattice(design: Design, nodes: np.ndarray, source: str | None, name: str) -> None:

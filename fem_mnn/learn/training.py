@@ -60,7 +60,7 @@ from fem_mnn.learn.config import TrainConfig, latent_gradient, paper_config, sig
 from fem_mnn.learn.evaluate import task_metrics
 from fem_mnn.learn.history import RunFiles
 from fem_mnn.learn.state import BEST_CRITERION, EpochRecord, TrainState, advance, check_stop, with_start
-from fem_mnn.learn.tasks import Task
+from fem_mnn.learn.tasks import Task, require_regime
 
 # TrainConfig, paper_config and load_checkpoint lived here before the split; they stay importable from
 # this module for code written against it (their homes: fem_mnn.learn.config, fem_mnn.learn.checkpoint)
@@ -237,6 +237,7 @@ def train(
     design = model.design
     w_min, w_max = float(design.geometry.width_min), float(design.geometry.width_max)
     w_init = _initial_widths(design, task, widths0)
+    require_regime(task, getattr(model, "regime", "linear"))
     meta = _run_meta(model, task, config, w_init)
     out = Path(out_dir) if out_dir is not None else None
     ckpt = out / "checkpoint.npz" if out is not None else None
@@ -276,6 +277,9 @@ def _run_meta(model: MechanicalModel, task: Task, config: TrainConfig, w_init: n
         "config": config.to_dict(),
         "initial_widths": w_init.tolist(),
     }
+    regime = getattr(model, "regime_info", None)
+    if regime:  # a large-deformation model (and its load stepping): part of the run's identity
+        meta["regime"] = dict(regime)
     robust = getattr(model, "robust", None)
     if robust:  # tolerance-aware training (fem_mnn.learn.robust): part of the run's identity
         meta["robust"] = dict(robust)

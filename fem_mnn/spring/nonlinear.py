@@ -35,6 +35,19 @@ adjoint is the tangent problem ``K_T v = -dL/du``, and with ``e = l - L`` and
 add a small adjoint load, measure the elongation increments. It is returned in the
 :class:`~fem_mnn.contract.Backprop` record of the linear model, so the learning stage
 can use either; ``grad_w = grad_k dk/dw`` through the same spring law.
+:meth:`NonlinearSpringOperator.finite_increment` is the physical protocol instead: the
+forward load stays on, a small adjoint load ``eps (-dL/du)`` is added, and the measured
+elongation increments divided by eps replace ``e_adj`` (error O(eps) against the exact rule).
+
+Learning (:mod:`fem_mnn.learn`) drives the nonlinear springs through the same contract as
+the linear ones: :meth:`NonlinearSpringOperator.solve` returns the equilibria of a batch of
+load cases (each followed from zero load, kept per case so that the end-of-epoch metrics
+and the next step's gradient at the same widths solve once), and
+:meth:`NonlinearSpringModel.backprop_operator` (which the training loop uses when a model
+has one, like :func:`fem_mnn.contract.backprop_operator` for an operator whose ``regime``
+is ``"nonlinear"``) returns the exact gradient above in the :class:`~fem_mnn.contract.Backprop`
+record. Every state starts from the unloaded lattice, so the same widths always give the
+same state, bit for bit (a resumed training needs no stored state).
 
 Units mm, N; ids 0-based. Pure numpy/scipy.
 """
@@ -50,7 +63,7 @@ import scipy.linalg
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
-from fem_mnn.contract import Backprop, Loss, SpringLaw, as_cases, nominal_stiffness
+from fem_mnn.contract import Backprop, Loss, Solution, SpringLaw, as_cases, nominal_stiffness
 from fem_mnn.core.errors import EngineError, InputError
 from fem_mnn.design.records import Design
 from fem_mnn.design.rigidity import factorize_spd, free_dofs, nested_dissection
@@ -283,9 +296,10 @@ class _Failure(Exception):
 class NonlinearSpringOperator:
     """The nonlinear spring network for one set of widths.
 
-    Deliberately not a :class:`~fem_mnn.contract.LinearOperator` (no ``solve``): the
-    linear in situ rule applies the adjoint load alone, while here it must be applied to
-    the tangent at the loaded state -- use :meth:`backprop`.
+    Not a linear operator: :meth:`solve` returns equilibria (not a superposition), and the
+    linear in situ rule, which applies the adjoint load alone, does not hold; the adjoint
+    is the tangent problem at the loaded state -- :meth:`backprop`.
+    :func:`fem_mnn.contract.backprop_operator` sees ``regime == "nonlinear"`` and calls it.
 
     Raises:
         InputError: widths of the wrong shape or non-positive spring constants.
@@ -313,6 +327,7 @@ class NonlinearSpringOperator:
         if solver not in ("auto", "dense", "sparse"):
             raise InputError("must be 'auto', 'dense' or 'sparse'", field="solver", value=solver)
         self.law = law
+        self._cache: dict[bytes, NonlinearSpringSolution] = {}
         self._free = free_dofs(design)
         nf = self._free.size
         self.dense = solver == "dense" or (solver == "auto" and nf <= _DENSE_NEWTON_LIMIT)
@@ -584,6 +599,31 @@ class NonlinearSpringOperator:
                 raise EngineError(f"load case {c}: {exc}") from None
         return out
 
+    #: Tells :func:`fem_mnn.contract.backprop_operator` (and the reader) that the in situ rule
+    #: of the linear model does not apply: the gradient is :meth:`backprop`.
+    regime = "nonlinear"
+
+    def states(self, loads: np.ndarray) -> list[NonlinearSpringSolution]:
+        """:meth:`equilibria` of ``loads``, each case solved once per operator (kept by its bytes)."""
+        f = as_cases(loads, self.design.n_nodes)
+        out = []
+        for c in range(f.shape[0]):
+            key = np.ascontiguousarray(f[c]).tobytes()
+            sol = self._cache.get(key)
+            if sol is None:
+                try:
+                    sol = self.equilibrium(f[c])
+                except EngineError as exc:
+                    raise EngineError(f"load case {c}: {exc}") from None
+                self._cache[key] = sol
+            out.append(sol)
+        return out
+
+    def solve(self, loads: np.ndarray) -> Solution:
+        """Equilibria of every load case: displacements and elongations e = l - L (not a linear solve)."""
+        sols = self.states(loads)
+        return Solution(u=np.stack([s.u for s in sols]), elongation=np.stack([s.elongation for s in sols]))
+
     # ---------------------------------------------------------------- gradient
 
     def adjoint(self, state: NonlinearSpringSolution, adjoint_load: np.ndarray) -> np.ndarray:
@@ -610,7 +650,7 @@ class NonlinearSpringOperator:
         :meth:`equilibria` for the same loads (e.g. to keep their Newton history).
         """
         f = as_cases(loads, self.design.n_nodes)
-        sols = list(states) if states is not None else self.equilibria(f)
+        sols = list(states) if states is not None else self.states(f)
         if len(sols) != f.shape[0]:
             raise InputError("one state per load case", field="states", value=len(sols))
         u = np.stack([s.u for s in sols])
@@ -629,6 +669,57 @@ class NonlinearSpringOperator:
             elongation=e,
             adjoint_load=adj_load,
             adjoint_u=v,
+            adjoint_elongation=e_adj,
+            grad_k=grad_k,
+            grad_w=grad_k * self.dk_dw,
+        )
+
+    def finite_increment(
+        self, loads: np.ndarray, loss: Loss, eps: float, states: Sequence[NonlinearSpringSolution] | None = None
+    ) -> Backprop:
+        """The physical in situ protocol at the loaded state: add ``eps`` times the adjoint load, measure.
+
+        For every case the forward load f stays on, ``f + eps f_adj`` (f_adj = -dL/du) is
+        solved by Newton from the loaded state, and ``e_adj = (l(f + eps f_adj) - l(f)) / eps``
+        replaces the exact ``n(u) . (v_b - v_a)``: what an experiment that hangs a small
+        adjoint weight on the loaded lattice measures. Its error against :meth:`backprop` is
+        O(eps) (the tangent's own change under the added load).
+
+        Raises:
+            InputError: eps not finite and > 0.
+            EngineError: Newton does not reach the incremented state.
+        """
+        if not (np.isfinite(eps) and eps > 0):
+            raise InputError("must be a finite number > 0", field="adjoint_increment", value=eps)
+        f = as_cases(loads, self.design.n_nodes)
+        sols = list(states) if states is not None else self.states(f)
+        u = np.stack([s.u for s in sols])
+        e = np.stack([s.elongation for s in sols])
+        case_loss, dldu = loss(u)
+        adj_load = -np.asarray(dldu, dtype=float)
+        e_adj = np.empty_like(e)
+        u_adj = np.empty_like(u)
+        for c, s in enumerate(sols):
+            x0 = s.u.ravel()[self._free]
+            try:
+                x, *_ = self._newton(x0, (f[c] + eps * adj_load[c]).ravel(), None)
+            except _Failure as fail:
+                raise EngineError(
+                    f"load case {c}: adjoint increment {eps:g} x (-dL/du) from the loaded state: {fail.reason}"
+                ) from None
+            du = np.zeros(2 * self.design.n_nodes)
+            du[self._free] = x
+            lng, _, _ = self._bonds(du)
+            e_adj[c] = (lng - self._L - s.elongation) / eps
+            u_adj[c] = (du.reshape(-1, 2) - s.u) / eps
+        grad_k = np.mean(e * e_adj, axis=0)
+        return Backprop(
+            loss=float(np.mean(case_loss)),
+            case_loss=np.asarray(case_loss, dtype=float),
+            u=u,
+            elongation=e,
+            adjoint_load=adj_load,
+            adjoint_u=u_adj,
             adjoint_elongation=e_adj,
             grad_k=grad_k,
             grad_w=grad_k * self.dk_dw,
@@ -666,9 +757,24 @@ class NonlinearSpringModel:
             self._node_order = op.node_order
         return op
 
+    #: The training loop records it with a run (a checkpoint of another regime is refused) and
+    #: refuses a nonlinear task with a model that does not say "nonlinear".
+    regime = "nonlinear"
+
+    @property
+    def regime_info(self) -> dict[str, object]:
+        """What sets this model's numbers beyond the design: recorded with a training run."""
+        o = self.options
+        return {"regime": "nonlinear", "model": "spring", "load_steps": int(o.steps), "rtol": float(o.rtol)}
+
     def backprop(self, widths: np.ndarray | None, loads: np.ndarray, loss: Loss) -> Backprop:
         """Shortcut: equilibria and exact gradient at ``widths``."""
         return self.operator(widths).backprop(loads, loss)
+
+    @staticmethod
+    def backprop_operator(op: NonlinearSpringOperator, loads: np.ndarray, loss: Loss) -> Backprop:
+        """The training loop's gradient: the exact tangent adjoint (equilibria reused from :meth:`~NonlinearSpringOperator.solve`)."""
+        return op.backprop(loads, loss)
 
     def linear(self) -> SpringModel:
         """The linear spring model with the same law (the small-load limit)."""
