@@ -331,8 +331,10 @@ def task_from_dict(
         if unknown:
             rd.fail(f"unknown level (load_levels: {', '.join(levels)})", "data.levels", unknown[0])
         # N per unit input value, row by row: the level's force
-        scale = np.array([levels[lv] for lv in row_levels])[:, None]
-    f = _input_forces(rd, data_, inputs, design, scale, normalise)
+        row_scale: float | np.ndarray = np.array([levels[lv] for lv in row_levels])[:, None]
+    else:
+        row_scale = scale
+    f = _input_forces(rd, data_, inputs, design, row_scale, normalise)
     n = data_.x.shape[0]
     tr, te = data_.train, data_.test
     if tr is None:
@@ -358,7 +360,7 @@ def task_from_dict(
         info["classes"] = data_.classes
     if levels is not None:
         info["load_levels"] = {lv: {"force_N_per_unit": v} for lv, v in levels.items()}
-        kw_levels = {
+        kw_levels: dict[str, Any] = {
             "train_levels": tuple(row_levels[i] for i in tr),
             "test_levels": tuple(row_levels[i] for i in te),
         }
@@ -388,7 +390,7 @@ def task_from_dict(
     )
 
 
-def _read_margin(rd: _Reader, d: dict, normalisation: str) -> tuple[float, float]:
+def _read_margin(rd: _Reader, d: dict[str, Any], normalisation: str) -> tuple[float, float]:
     """(margin, sharpness) of the contrast-margin loss (refused with another loss)."""
     for key in ("margin", "margin_sharpness"):
         if key in d and normalisation != "margin":
