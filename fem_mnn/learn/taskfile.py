@@ -106,6 +106,7 @@ PAPER_TASK_FILES = {
 #: Shipped tasks on the paper's lattice that need the nonlinear regime (issue 23; not the paper's):
 #: name -> file name (in ``fem_mnn/data/tasks``). Read by :func:`paper_task` like the paper's.
 NONLINEAR_TASK_FILES = {"load-switch": "load-switch.json", "load-and": "load-and.json"}
+#: Names of the shipped nonlinear tasks (``--task`` accepts them with ``--regime nonlinear``).
 NONLINEAR_TASK_NAMES = tuple(NONLINEAR_TASK_FILES)
 #: Metrics a success criterion may name (``train_`` or ``test_`` prefix): MSE tasks
 #: ``rel_error`` (mean ||u_out - target|| / ||target||) and ``loss``; classification
