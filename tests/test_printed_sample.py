@@ -97,3 +97,12 @@ def test_quick_headline_matches_committed():
     assert all(s > 0 for s in soft) and soft == sorted(soft, reverse=True)  # longer dwell, less softening
     assert res["calibration"]["fe_offset"]["correlation"][0][1] < -0.99
     assert all(c["converged"] for c in res["calibration"].values())
+
+
+def test_docs_page_holds_the_full_runs_block():
+    """docs/forecast.md's generated block is the committed full run's, not numbers typed by hand."""
+    import json
+
+    mod = study(NAME)
+    full = json.loads((Path(mod.ROOT) / "studies" / "results" / NAME / "results.json").read_text())
+    assert mod.docs_block(full) in mod.DOCS_PAGE.read_text(encoding="utf-8")

@@ -351,6 +351,8 @@ def _payload(
     }
     p["iterations"] = res.iterations
     p["converged"] = res.converged
+    p["stopped"] = res.stopped
+    p["n_model_failures"] = res.n_model_failures
     p["n_model_evaluations"] = res.n_evaluations
     p["history"] = res.history
     z = res.residual

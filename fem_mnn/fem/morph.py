@@ -74,7 +74,9 @@ class MorphingFemModel:
         self._op = None
         self._op_stale = False  # the mesh moved since self._op was assembled
         self._widths: np.ndarray | None = None
-        self._thin = 0.0  # thin-end offset (mm) of the current mesh: only a morph can make one
+        self._thin = 0.0  # thin-end offset (mm) the current mesh was morphed to
+        self.mesh_thin_end_ratio = float(design.geometry.thin_end_ratio)
+        """The thin-end ratio of the current reference mesh (another one after a remesh for a thin-end offset)."""
         self._theta: np.ndarray | None = None
         self._q_ref: np.ndarray | None = None
         self._det_sign: np.ndarray | None = None
@@ -97,14 +99,35 @@ class MorphingFemModel:
         """The width map of the current reference mesh."""
         return self._map
 
-    def _remesh(self, w: np.ndarray) -> None:
+    def _remesh(self, w: np.ndarray, thin: float = 0.0) -> None:
+        """A fresh mesh at ``w``; with a thin-end offset, at the thin-end ratio that carries its mean.
+
+        The geometry's thin ends are ``thin_end_ratio * w``: a mesh at ratio
+        ``r' = r + thin / mean(w)`` has the offset's mean thin end (all of it for equal widths),
+        and the width map morphs the rest (``(r - r') w_i + thin`` per bond).
+        """
+        g = self.design.geometry
+        ratio = g.thin_end_ratio
+        if thin != 0.0:
+            ratio = float(g.thin_end_ratio + thin / float(np.mean(w)))
+            if not 0.0 < ratio <= 1.0:
+                raise EngineError(
+                    f"a thin-end offset of {thin:+.4g} mm makes thin ends {'<= 0' if ratio <= 0 else 'wider than the bars'}"
+                    f" (thin_end_ratio {ratio:.4g} for the mean width): no mesh can carry it"
+                )
         self._fem._cache = None
-        disc, t_mesh = self._fem.discretisation(w)
+        if ratio != g.thin_end_ratio:
+            self._fem.design = dataclasses.replace(self.design, geometry=dataclasses.replace(g, thin_end_ratio=ratio))
+        try:
+            disc, t_mesh = self._fem.discretisation(w)
+        finally:
+            self._fem.design = self.design
         self._disc = disc
         self._t_mesh = t_mesh
         mesh = disc.mesh
         w_ref = np.array(disc.design.widths, dtype=float)  # rounded to GEOMETRY_RESOLUTION
-        self._map = WidthMap(self.design, mesh.geometry.x, w_ref)
+        self._map = WidthMap(self.design, mesh.geometry.x, w_ref, mesh_thin_end_ratio=ratio)
+        self.mesh_thin_end_ratio = ratio
         disc.width_map = self._map
         det, q = cell_quality(mesh)
         self._q_ref, self._det_sign = q, np.sign(det)
@@ -177,14 +200,14 @@ class MorphingFemModel:
         if not np.array_equal(w, self._widths) or thin != self._thin:
             if not self._morph(w, thin):
                 self.n_remeshes += 1
-                self._remesh(w)
+                self._remesh(w, thin)
                 t_mesh = self._t_mesh
-                # meshed at w rounded and without a thin-end offset: morph the last nanometre and the offset
+                # meshed at w rounded (and the offset's mean): morph the last nanometre and the rest of the offset
                 if (not np.array_equal(w, self._widths) or thin != self._thin) and not self._morph(w, thin):
                     if thin != 0.0:
                         raise EngineError(
                             f"a thin-end offset of {thin:+.4g} mm degrades or inverts cells even of a fresh mesh "
-                            "(the geometry cannot mesh thin ends apart from the widths)"
+                            f"made at its mean thin end (widths {float(np.min(w)):.3g}..{float(np.max(w)):.3g} mm)"
                         )
             else:
                 self.n_morphs += 1

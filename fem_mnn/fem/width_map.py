@@ -93,12 +93,23 @@ class WidthMap:
             this rank (``mesh.geometry.x``, owned and ghost rows).
         widths_ref: (n_bonds,) widths the reference mesh was made for.
         tol: Relative tolerance of the geometric classification (times the hub radius).
+        mesh_thin_end_ratio: The thin-end ratio the reference mesh was made with, when it is
+            not the design's (a mesh made for a large thin-end offset,
+            :class:`~fem_mnn.fem.morph.MorphingFemModel`); the map then still makes thin ends
+            ``design thin_end_ratio * w + thin_offset``.
 
     Raises:
         EngineError: a node lies in no bond and no hub (e.g. a beam-overlap piece).
     """
 
-    def __init__(self, design: Design, x_ref: np.ndarray, widths_ref: np.ndarray, tol: float = 1e-7) -> None:
+    def __init__(
+        self,
+        design: Design,
+        x_ref: np.ndarray,
+        widths_ref: np.ndarray,
+        tol: float = 1e-7,
+        mesh_thin_end_ratio: float | None = None,
+    ) -> None:
         from scipy.spatial import cKDTree
 
         self.design = design
@@ -109,7 +120,10 @@ class WidthMap:
         self.R = R
         self.s1 = R + lay.thin_length  # (n_bonds,) step positions from each hub centre
         self.length = lay.length
-        self.ratio = float(design.geometry.thin_end_ratio)
+        self.target_ratio = float(design.geometry.thin_end_ratio)
+        """The design's thin-end ratio (what :meth:`coordinates` makes)."""
+        self.ratio = self.target_ratio if mesh_thin_end_ratio is None else float(mesh_thin_end_ratio)
+        """The reference mesh's thin-end ratio (what its thin ends are)."""
         eps = tol * R
         n_nodes_pts = len(self.x_ref)
         nodes = design.nodes
@@ -236,9 +250,13 @@ class WidthMap:
         w = np.asarray(widths)
         rho_all = w / self.widths_ref
         # thin ends: half-width ratio w / 2 + delta / 2 = rho_t t_ref with t_ref = ratio w_ref / 2;
-        # at delta = 0 exactly this is rho to the bit, so the map without an offset is unchanged
+        # at delta = 0 exactly this is rho to the bit, so the map without an offset is unchanged.
+        # A mesh made at another ratio r' carries (r - r') w of the offset itself (per bond)
+        if self.ratio != self.target_ratio:
+            thin_offset = (self.target_ratio - self.ratio) * w + thin_offset
         t_ref_all = 0.5 * self.ratio * self.widths_ref
         rho_t_all = rho_all + thin_offset / (2.0 * t_ref_all)
+        thin_b = np.broadcast_to(np.asarray(thin_offset), rho_all.shape)  # per bond
         dtype = np.result_type(rho_t_all.dtype, float)
         X = self.x_ref.astype(dtype)
         R = self.R
@@ -254,7 +272,7 @@ class WidthMap:
         # the thin end's band |n| <= t_ref (the whole thin end, and the bar's core in line with
         # it), falling linearly to 0 at the bar's edge |n| = w_ref / 2, so the thin ends' edges
         # and the steps' inner corners move by delta / 2 and the bar's edges not at all
-        dn = (rho - 1.0) * n + (0.5 * thin_offset) * self._thin_share
+        dn = (rho - 1.0) * n + (0.5 * thin_b[bi]) * self._thin_share
         # written as displacements of the reference nodes: X(w_ref) is x_ref to the bit
         X[self._bsel] = self.x_ref[self._bsel] + ds[:, None] * self._u[bi] + dn[:, None] * self._n[bi]
         # hubs: angle increment chi (f(alpha) - alpha); the thin end's arc follows the thin end's width

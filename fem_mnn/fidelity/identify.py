@@ -359,6 +359,10 @@ class Identification:
     """(n_gradients,) the model's e e_adj at the optimum (mm^2), when gradients were fitted."""
     residual_gradients: np.ndarray | None = None
     """(n_gradients,) their residuals (model - measured) / sd."""
+    stopped: str = ""
+    """Why the solver stopped (:attr:`fem_mnn.fidelity.lsq.LsqResult.stopped`)."""
+    n_model_failures: int = 0
+    """Trial steps the model could not evaluate (rejected by the solver)."""
 
     def value(self, p: str) -> np.ndarray:
         sl = _Layout(self.fit, self.widths_eff.size).slices[p]
@@ -649,6 +653,8 @@ def identify(
         history=sol.history,
         predicted_gradients=None if gradients is None else y[obs.n : nd],
         residual_gradients=None if gradients is None else r[obs.n : nd],
+        stopped=sol.stopped,
+        n_model_failures=sol.n_model_failures,
     )
 
 

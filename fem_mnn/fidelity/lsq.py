@@ -14,13 +14,15 @@ parameter the residuals do not see, gets 1); the damped step solves
 ``min ||J step + r||^2 + lam ||sqrt(D) step||^2`` as one stacked least-squares problem (better
 conditioned than forming J^T J + lam D). A trial step is accepted when it is feasible (the
 caller's ``feasible``: physical bounds only) and does not raise the cost; otherwise lam grows
-tenfold. An accepted step divides lam by 10. Trials are evaluated without the Jacobian and the
+tenfold. A trial the model cannot evaluate (:class:`~fem_mnn.core.errors.EngineError`, e.g. a
+mesh that cannot be morphed that far) is rejected the same way and counted. An accepted step divides lam by 10. Trials are evaluated without the Jacobian and the
 accepted point re-evaluated with it, unless ``evaluate`` returns one anyway.
 
 **Stopping.** Converged when every parameter moved by less than ``step_in_sd`` times its
 posterior sd (the sd of :func:`covariance` at the new point: a change no measurement can see),
 or when no damping (lam up to 1e16) finds a step that lowers the cost (a minimum to round-off).
-Not converged after ``max_iter`` accepted steps.
+Not converged after ``max_iter`` accepted steps, nor when no trial of the last round could be
+evaluated at all (stopped at the edge of what the model can evaluate, not at a minimum).
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
+from fem_mnn.core.errors import EngineError
 
 __all__ = ["LsqResult", "covariance", "levenberg_marquardt"]
 
@@ -60,6 +64,10 @@ class LsqResult:
     n_evaluations: int
     history: list[dict]
     """Per accepted step: iteration, chi2, lambda (iteration 0: the start)."""
+    n_model_failures: int = 0
+    """Trial steps the model could not evaluate (rejected)."""
+    stopped: str = ""
+    """Why it stopped: ``small step``, ``no lower cost``, ``model limit`` or ``max_iter``."""
 
 
 def covariance(J: np.ndarray) -> np.ndarray:
@@ -113,24 +121,35 @@ def levenberg_marquardt(
     lam = LAMBDA_START
     history = [{"iteration": 0, "chi2": cost, "lambda": None}]
     converged = False
+    stopped = "max_iter"
+    failures = 0
     it = 0
     for it in range(1, max_iter + 1):
         D = np.einsum("ij,ij->j", J, J)
         D[D <= 0] = 1.0
         accepted = None
+        evaluated = False
         while lam < LAMBDA_MAX:
             aug = np.vstack([J, np.diag(np.sqrt(lam * D))])
             step = -np.linalg.lstsq(aug, np.concatenate([r, np.zeros(n)]), rcond=None)[0]
             trial = th + step
             if feasible is None or feasible(trial):
-                r_t, J_t, aux_t = ev(trial, False)
+                try:
+                    r_t, J_t, aux_t = ev(trial, False)
+                except EngineError:
+                    failures += 1
+                    lam *= 10.0
+                    continue
+                evaluated = True
                 c_t = float(r_t @ r_t)
                 if np.isfinite(c_t) and c_t <= cost:
                     accepted = (trial, r_t, J_t, aux_t, c_t)
                     break
             lam *= 10.0
         if accepted is None:
-            converged = True  # no step lowers the cost: a minimum to round-off
+            # no step lowers the cost: a minimum to round-off, unless no trial could even be evaluated
+            converged = evaluated
+            stopped = "no lower cost" if evaluated else "model limit"
             break
         th, r, J, aux, cost = accepted
         if J is None:
@@ -145,6 +164,7 @@ def levenberg_marquardt(
                 progress(f"iteration {it}: chi2 {cost:.6g}, largest step {np.max(np.abs(step) / sd):.3g} sd")
         if bool(np.all(np.abs(step) <= step_in_sd * sd)):
             converged = True
+            stopped = "small step"
             break
     return LsqResult(
         theta=th,
@@ -156,4 +176,6 @@ def levenberg_marquardt(
         converged=converged,
         n_evaluations=n_eval,
         history=history,
+        n_model_failures=failures,
+        stopped=stopped,
     )
