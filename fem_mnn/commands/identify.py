@@ -537,9 +537,10 @@ def _run(args: argparse.Namespace) -> int:
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "identify",
-        help="what was printed: fit E, widths or a width offset to measured displacements (or plan the measurements)",
-        description="Weighted least squares of the design's modulus, widths and/or a common width offset on measured "
-        "node displacements (CSV spreads, else --noise-sd), with a Gaussian prior on the widths around the design's; "
+        help="what was printed: fit E, widths, a width or thin-end offset to measured displacements and gradients "
+        "(or plan the measurements)",
+        description="Weighted least squares of the design's modulus, widths and/or a common width or thin-end offset "
+        "on measured node displacements (CSV spreads, else --noise-sd) and per-bond gradients (--gradients), with a Gaussian prior on the widths around the design's; "
         "Levenberg-Marquardt with exact Jacobians (springs: analytic; FE: shape derivatives). Writes "
         "DIR/identified.json (values, sd, correlation, chi2, singular values, residuals, findings), "
         "DIR/design_identified.json and DIR/identified_widths.png. With --plan K (no --measured): the K load cases "

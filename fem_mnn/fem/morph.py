@@ -100,21 +100,26 @@ class MorphingFemModel:
         return self._map
 
     def _remesh(self, w: np.ndarray, thin: float = 0.0) -> None:
-        """A fresh mesh at ``w``; with a thin-end offset, at the thin-end ratio that carries its mean.
+        """A fresh mesh at ``w``; with a thin-end offset, at a thin-end ratio that carries most of it.
 
-        The geometry's thin ends are ``thin_end_ratio * w``: a mesh at ratio
-        ``r' = r + thin / mean(w)`` has the offset's mean thin end (all of it for equal widths),
-        and the width map morphs the rest (``(r - r') w_i + thin`` per bond).
+        The geometry's thin ends are ``thin_end_ratio * w``; bond i needs ``a_i = r + thin / w_i``.
+        A mesh at ratio ``r' = sqrt(min a * max a)`` (exactly ``a`` for equal widths) leaves the
+        width map to morph the rest (``(r - r') w_i + thin`` per bond) by reciprocal factors at the
+        narrowest and widest bonds.
         """
         g = self.design.geometry
         ratio = g.thin_end_ratio
         if thin != 0.0:
-            ratio = float(g.thin_end_ratio + thin / float(np.mean(w)))
-            if not 0.0 < ratio <= 1.0:
+            # bond i needs the ratio a_i = r + thin / w_i; a mesh at the geometric mean of the extremes leaves
+            # reciprocal morph factors (a_i / r') at the narrowest and widest bonds (exact for equal widths)
+            a = g.thin_end_ratio + thin / np.asarray(w, dtype=float)
+            if np.min(a) <= 0.0 or np.max(a) > 1.0:
+                b = int(np.argmin(a) if np.min(a) <= 0.0 else np.argmax(a))
                 raise EngineError(
-                    f"a thin-end offset of {thin:+.4g} mm makes thin ends {'<= 0' if ratio <= 0 else 'wider than the bars'}"
-                    f" (thin_end_ratio {ratio:.4g} for the mean width): no mesh can carry it"
+                    f"a thin-end offset of {thin:+.4g} mm makes bond {b}'s thin end {a[b] * w[b]:.4g} mm wide "
+                    f"({'<= 0' if a[b] <= 0 else 'wider than its bar'}, width {w[b]:.4g} mm): no mesh can carry it"
                 )
+            ratio = float(np.sqrt(np.min(a) * np.max(a)))
         self._fem._cache = None
         if ratio != g.thin_end_ratio:
             self._fem.design = dataclasses.replace(self.design, geometry=dataclasses.replace(g, thin_end_ratio=ratio))
@@ -139,13 +144,17 @@ class MorphingFemModel:
         """Move the mesh to ``w`` (thin-end offset ``thin``) if the quality allows it; False if not (collective)."""
         from mpi4py import MPI
 
-        X = self._map.coordinates(w, thin)
+        with np.errstate(invalid="ignore"):  # a thin end pushed past the hub circle has no image (NaN): refused below
+            X = self._map.coordinates(w, thin)
+        # (collective) a map without an image anywhere: no quality to compute, remesh
+        if self.comm.allreduce(not bool(np.all(np.isfinite(X))), op=MPI.LOR):
+            return False
         mesh = self._disc.mesh
         gdim = mesh.geometry.dim
         x_new = np.array(mesh.geometry.x)
         x_new[:, :2] = X
         det, q = cell_quality(mesh, x_new[:, :gdim])
-        inverted = bool(np.any(np.sign(det) != self._det_sign)) or not bool(np.all(np.isfinite(X)))
+        inverted = bool(np.any(np.sign(det) != self._det_sign))
         qmin = float(q.min()) if q.size else 1.0
         ratio = float(np.min(q / self._q_ref)) if q.size else 1.0
         inverted = self.comm.allreduce(inverted, op=MPI.LOR)
