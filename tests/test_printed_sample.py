@@ -99,10 +99,20 @@ def test_quick_headline_matches_committed():
     assert all(c["converged"] for c in res["calibration"].values())
 
 
-def test_docs_page_holds_the_full_runs_block():
-    """docs/forecast.md's generated block is the committed full run's, not numbers typed by hand."""
+def test_docs_page_holds_the_committed_runs_block():
+    """docs/forecast.md's generated block is a committed run's (quick or full), not numbers typed by hand."""
     import json
 
     mod = study(NAME)
-    full = json.loads((Path(mod.ROOT) / "studies" / "results" / NAME / "results.json").read_text())
-    assert mod.docs_block(full) in mod.DOCS_PAGE.read_text(encoding="utf-8")
+    text = mod.DOCS_PAGE.read_text(encoding="utf-8")
+    runs = [committed_quick(NAME)]
+    full = Path(mod.ROOT) / "studies" / "results" / NAME / "results.json"
+    if full.exists():
+        runs.append(json.loads(full.read_text()))
+    blocks = []
+    for r in runs:
+        try:
+            blocks.append(mod.docs_block(r))
+        except KeyError:  # a run made before the page existed (older results layout)
+            continue
+    assert any(b in text for b in blocks)
