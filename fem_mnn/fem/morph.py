@@ -216,7 +216,7 @@ class MorphingFemModel:
                     if thin != 0.0:
                         raise EngineError(
                             f"a thin-end offset of {thin:+.4g} mm degrades or inverts cells even of a fresh mesh "
-                            f"made at its mean thin end (widths {float(np.min(w)):.3g}..{float(np.max(w)):.3g} mm)"
+                            f"made for it (thin_end_ratio {self.mesh_thin_end_ratio:.3g}; widths {float(np.min(w)):.3g}..{float(np.max(w)):.3g} mm)"
                         )
             else:
                 self.n_morphs += 1
