@@ -248,3 +248,27 @@ def test_fe_large_thin_end_offset_remeshes_at_its_ratio_and_stays_exact(fe_strip
     assert model.n_remeshes == 1
     with pytest.raises(Exception, match="no mesh can carry it"):
         resp(d.widths, F, dofs, False, thin_offset=-1.2)
+
+
+@pytest.mark.fem
+def test_plan_cli_with_thin_end_offset(tmp_path):
+    """--plan ranks load cases on the same Jacobians, thin-end column included (FE)."""
+    need_dolfinx()
+    import json
+
+    d = _strip()
+    design = save_design(d, tmp_path / "d.json")
+    out = tmp_path / "plan"
+    r = run_cli(
+        "identify", design, "--plan", "2", "--fit", "E,thin-end-offset", "--model", "fem", "--noise-sd", "0.01",
+        "--elements-across", "2", "--degree", "1", "--out", out,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr[-2000:]
+    data = json.loads((out / "plan.json").read_text())
+    assert data["fit"] == ["E", "thin-end-offset"] and len(data["steps"]) == 2
+    # each added case adds information: log det grows
+    assert (
+        data["steps"][1]["logdet_information"]
+        > data["steps"][0]["logdet_information"]
+        > data["logdet_information_before"]
+    )
