@@ -141,3 +141,17 @@ def test_scale_2d_plan_and_exponents(monkeypatch):
     res = scale.run_scale(dims=(2,))
     assert (981, "iterative", 1) in specs and (981, None, 2) in specs and 3979 not in [b for b, _, _ in specs]
     assert res["exponents_2d_serial_from_250"]["gradient_total_s"] == pytest.approx(1.0)
+
+
+def test_bench_identify_runs_on_a_tiny_design():
+    from fem_mnn.bench.identify import identify_table, run_identify_bench
+    from fem_mnn.design import triangular_strip
+    from fem_mnn.fem.linear import FemOptions
+    from fem_mnn.geometry.build import MeshOptions
+
+    d = triangular_strip(3, 2)
+    res = run_identify_bench(d, FemOptions(degree=1, mesh=MeshOptions(elements_across=2, size=0.6)))
+    assert res["n_bonds"] == d.n_bonds and res["converged"]
+    for key in ("identify_seconds", "morphed_response_with_jacobian_seconds", "mean_z2", "chi2_per_dof"):
+        assert math.isfinite(res[key]) and res[key] > 0, key
+    assert "identify_seconds" in identify_table(res)

@@ -97,3 +97,22 @@ def test_quick_headline_matches_committed():
     assert all(s > 0 for s in soft) and soft == sorted(soft, reverse=True)  # longer dwell, less softening
     assert res["calibration"]["fe_offset"]["correlation"][0][1] < -0.99
     assert all(c["converged"] for c in res["calibration"].values())
+
+
+def test_docs_page_holds_the_committed_runs_block():
+    """docs/forecast.md's generated block is a committed run's (quick or full), not numbers typed by hand."""
+    import json
+
+    mod = study(NAME)
+    text = mod.DOCS_PAGE.read_text(encoding="utf-8")
+    runs = [committed_quick(NAME)]
+    full = Path(mod.ROOT) / "studies" / "results" / NAME / "results.json"
+    if full.exists():
+        runs.append(json.loads(full.read_text()))
+    blocks = []
+    for r in runs:
+        try:
+            blocks.append(mod.docs_block(r))
+        except KeyError:  # a run made before the page existed (older results layout)
+            continue
+    assert any(b in text for b in blocks)

@@ -11,6 +11,15 @@ __all__ = ["register"]
 
 
 def _bench(args: argparse.Namespace) -> int:
+    if args.identify:
+        from fem_mnn.bench.identify import identify_table, run_identify_bench
+
+        res = run_identify_bench()
+        atomic_write_json(args.out, res)
+        print(identify_table(res))
+        print(f"FE identification of {res['n_bonds']} widths: {res['identify_seconds']:.1f} s")
+        print(f"wrote {args.out} ({res['seconds']:.0f} s)")
+        return 0
     if args.scale:
         from fem_mnn.bench.scale import run_scale, scale_table
 
@@ -48,6 +57,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="scaling benchmark instead: 2D P2 lattices of 28..1000 bonds (4000 with --scale-max-bonds), 3D of "
         "28..250, serial and mpiexec -n 2 (249 bonds): dofs, peak memory, time of every stage, exponents",
+    )
+    p.add_argument(
+        "--identify",
+        action="store_true",
+        help="identification benchmark instead: time fem-mnn identify --model fem --fit widths on the paper's "
+        "sample (28 bonds, 12 synthetic 10 g cases, noise 0.005 mm, prior 0.3 mm; target under 2 minutes)",
     )
     p.add_argument("--scale-max-bonds", type=count, default=1000, metavar="N", help="largest 2D row (default 1000)")
     p.add_argument("--scale-max-bonds-3d", type=count, default=249, metavar="N", help="largest 3D row (default 249)")

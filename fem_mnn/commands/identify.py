@@ -1,9 +1,10 @@
 """``fem-mnn identify``: what was printed, from measured node displacements; or which measurements to take.
 
-``fem-mnn identify DESIGN --measured D.csv --loads L.csv [--protocol P.csv] --fit PARAMS
+``fem-mnn identify DESIGN --measured D.csv --loads L.csv [--gradients G.csv] [--protocol P.csv] --fit PARAMS
 [--model spring|fem] [--noise-sd MM] [--prior-width-sd MM|none] --out DIR``
 
-Weighted least squares of PARAMS (``E``, ``widths``, ``width-offset``; comma list) on the
+Weighted least squares of PARAMS (``E``, ``widths``, ``width-offset``, ``thin-end-offset``
+(FE only); comma list) on the
 measured displacement components (weights: the CSV's spreads, else ``--noise-sd``), with a
 Gaussian prior on the widths centred on the design's; Levenberg-Marquardt with exact
 Jacobians (springs: analytic; FE: the shape derivative of every measured output, one adjoint
@@ -95,13 +96,12 @@ def _response(args: argparse.Namespace, design: Design) -> tuple[Any, dict, Any]
 
 
 def _check_fit(fit: tuple[str, ...], model: str) -> None:
-    if "thin-end-offset" in fit:
-        why = (
-            "the spring law k = E t w / L has no thin ends"
-            if model == "spring"
-            else "the FE geometry makes every thin end thin_end_ratio x its bond width (no separate thin-end width yet)"
+    if "thin-end-offset" in fit and model == "spring":
+        raise InputError(
+            "cannot be fitted with --model spring: the spring law k = E t w / L has no thin ends (use --model fem)",
+            source="--fit",
+            value="thin-end-offset",
         )
-        raise InputError(f"cannot be fitted with --model {model}: {why}", source="--fit", value="thin-end-offset")
 
 
 def _protocol_weights(args: argparse.Namespace, design: Design, labels: list[str]) -> tuple[dict | None, dict]:
@@ -136,7 +136,7 @@ def _identified_design(design: Design, widths: np.ndarray, s: float) -> Design:
     return dataclasses.replace(design, widths=np.asarray(widths, dtype=float), material=Material(m.E * s, m.nu, prony))
 
 
-def _figure(design: Design, w: np.ndarray, sd: np.ndarray | None, title: str) -> Any:
+def _figure(design: Design, w: np.ndarray, sd: np.ndarray | None, title: str, thin_offset: float = 0.0) -> Any:
     """Left: the lattice with the identified widths; right: every bond's width with its 1-sd bar."""
     from fem_mnn.viz.figure import subplots
     from fem_mnn.viz.training import draw_lattice
@@ -154,7 +154,10 @@ def _figure(design: Design, w: np.ndarray, sd: np.ndarray | None, title: str) ->
     else:
         a1.plot(b, w, "o", color="tab:blue", ms=4, label="identified")
     a1.axhspan(g.width_min, g.width_max, color="tab:green", alpha=0.08, label="printable range")
-    a1.axhline(g.min_feature / g.thin_end_ratio, color="tab:red", ls=":", lw=1, label="thin end = min_feature")
+    # the width at which a thin end (ratio w + thin offset) reaches the smallest printable feature
+    a1.axhline(
+        (g.min_feature - thin_offset) / g.thin_end_ratio, color="tab:red", ls=":", lw=1, label="thin end = min_feature"
+    )
     a1.set_xlabel("bond id")
     a1.set_ylabel("width (mm)")
     a1.legend(fontsize=7, loc="best")
@@ -164,11 +167,26 @@ def _figure(design: Design, w: np.ndarray, sd: np.ndarray | None, title: str) ->
 
 
 def _run_identify(args: argparse.Namespace) -> int:
-    from fem_mnn.fidelity.identify import check_determined, identify, observations, parse_fit
+    from fem_mnn.fidelity.identify import (
+        check_determined,
+        gradient_observations,
+        identify,
+        no_observations,
+        observations,
+        parse_fit,
+    )
 
     log = get_logger(__name__)
-    if not args.measured or not args.loads:
-        raise InputError("needs --measured and --loads (or --plan K to choose the measurements)", source="identify")
+    if not (args.measured or args.gradients) or not args.loads:
+        raise InputError(
+            "needs --loads and --measured and/or --gradients (or --plan K to choose the measurements)",
+            source="identify",
+        )
+    if args.gradients and args.protocol:
+        raise InputError(
+            "measured gradients are elastic (one weight each, the paper's Figure 1): drop --protocol or --gradients",
+            source="--gradients",
+        )
     fit = parse_fit(args.fit)
     _check_fit(fit, args.model)
     design = load_design(args.design)
@@ -181,21 +199,31 @@ def _run_identify(args: argparse.Namespace) -> int:
                 "load on a fixed node (it would only be a reaction)", source=args.loads, field=lab, value=hit[0]
             )
     labels = list(cases)
-    if ms.sniff(args.measured) != "displacement":
-        raise InputError("identify needs a displacements CSV (load_case,node,ux,uy,...)", source=args.measured)
-    records = ms.read_displacements(args.measured)
     weights, modulus = _protocol_weights(args, design, labels)
-    obs = observations(design, records, labels, args.noise_sd, args.measured, protocol=weights)
-    check_determined(design, obs, fit, args.prior_width_sd)
+    if args.measured:
+        if ms.sniff(args.measured) != "displacement":
+            raise InputError("identify needs a displacements CSV (load_case,node,ux,uy,...)", source=args.measured)
+        records = ms.read_displacements(args.measured)
+        obs = observations(design, records, labels, args.noise_sd, args.measured, protocol=weights)
+    else:
+        obs = no_observations(len(labels))
+    grads = None
+    if args.gradients:
+        if ms.sniff(args.gradients) != "gradient":
+            raise InputError("--gradients needs a gradients CSV (bond,grad,spread)", source=args.gradients)
+        grads = gradient_observations(design, ms.read_gradients(args.gradients), labels, args.gradients)
+    check_determined(design, obs, fit, args.prior_width_sd, 0 if grads is None else grads.n)
     response, model_record, comm = _response(args, design)
     rank0 = _rank(comm) == 0
     say = log.info if rank0 else (lambda _m: None)
     F = np.stack([cases[lab] for lab in labels])
     say(
-        f"{obs.n} measured numbers, {len(labels)} load case(s), fit {','.join(fit)} with the {args.model} model"
+        f"{obs.n} measured displacement(s)"
+        + ("" if grads is None else f" and {grads.n} gradient(s)")
+        + f", {len(labels)} load case(s), fit {','.join(fit)} with the {args.model} model"
         + ("" if args.prior_width_sd is None or "widths" not in fit else f", width prior sd {args.prior_width_sd} mm")
     )
-    res = identify(design, obs, F, response, fit, args.prior_width_sd, progress=say)
+    res = identify(design, obs, F, response, fit, args.prior_width_sd, progress=say, gradients=grads)
     fem_model = model_record.pop("_model", None)
     if fem_model is not None:
         model_record["n_meshes"] = fem_model.n_meshes
@@ -205,12 +233,13 @@ def _run_identify(args: argparse.Namespace) -> int:
 
     out = Path(args.out)
     corr = res.correlation()
-    payload = _payload(args, design, fit, obs, res, corr, modulus, model_record)
+    payload = _payload(args, design, fit, obs, res, corr, modulus, model_record, grads)
     fig = _figure(
         design,
         res.widths_eff,
         np.asarray(payload["widths_identified_sd"]),
         f"{args.model} model, fit {','.join(fit)}; chi2/dof {payload['chi2_per_dof']:.3g}",
+        payload.get("thin_end_offset", 0.0),
     )
     out.mkdir(parents=True, exist_ok=True)
     ident = _identified_design(design, res.widths_eff, float(res.value("E")[0]) if "E" in fit else 1.0)
@@ -236,6 +265,7 @@ def _payload(
     corr: np.ndarray,
     modulus: dict,
     model_record: dict,
+    grads: Any = None,
 ) -> dict:
     g = design.geometry
     p: dict[str, Any] = {
@@ -243,14 +273,21 @@ def _payload(
         "package_version": __version__,
         "design": str(args.design),
         "design_hash": design.hash(),
-        "measured": str(args.measured),
+        "measured": str(args.measured) if args.measured else None,
+        "gradients": str(args.gradients) if args.gradients else None,
         "loads": str(args.loads),
         "protocol": str(args.protocol) if args.protocol else None,
         "model": model_record.pop("model"),
         "fit": list(fit),
         "noise_sd_mm": args.noise_sd,
         "prior_width_sd_mm": args.prior_width_sd if "widths" in fit else None,
-        "units": {"E": "MPa", "widths": "mm", "offsets": "mm", "residuals": "mm; z = (model - measured) / sd"},
+        "units": {
+            "E": "MPa",
+            "widths": "mm",
+            "offsets": "mm",
+            "residuals": "mm; z = (model - measured) / sd",
+            "residuals_gradients": "mm^2",
+        },
         **modulus,
     }
     p[p["model"]] = model_record
@@ -275,9 +312,24 @@ def _payload(
             p["widths_data_share"] = (1 - (res.sd("widths") / args.prior_width_sd) ** 2).tolist()
     if "width-offset" in fit:
         p["width_offset"], p["width_offset_sd"] = float(res.value("width-offset")[0]), float(res.sd("width-offset")[0])
+    # thin ends ratio w_eff + thin offset, and their sd through the same linear map
+    Lt = g.thin_end_ratio * L
+    thin_off = 0.0
+    if "thin-end-offset" in fit:
+        thin_off = float(res.value("thin-end-offset")[0])
+        p["thin_end_offset"], p["thin_end_offset_sd"] = thin_off, float(res.sd("thin-end-offset")[0])
+        Lt[:, lay["thin-end-offset"]] = 1.0
+        p["thin_end_offset_note"] = (
+            "added to every thin end's width only (thin end = thin_end_ratio x width + offset); "
+            "design_identified.json cannot carry it (a design's thin ends are thin_end_ratio x width): it holds "
+            "the identified widths and E only"
+        )
+    cov_t = Lt @ res.cov @ Lt.T if np.all(np.isfinite(res.cov)) else np.full((design.n_bonds,) * 2, np.inf)
+    thin_sd = np.sqrt(np.diag(cov_t))
     p["widths_identified"] = res.widths_eff.tolist()
     p["widths_identified_sd"] = w_sd.tolist()
-    p["thin_ends_identified"] = (g.thin_end_ratio * res.widths_eff).tolist()
+    p["thin_ends_identified"] = (g.thin_end_ratio * res.widths_eff + thin_off).tolist()
+    p["thin_ends_identified_sd"] = thin_sd.tolist()
     p["parameters"] = res.names
     p["correlation"] = np.where(np.isfinite(corr), corr, None).tolist()
     p["chi2"] = res.chi2
@@ -299,6 +351,8 @@ def _payload(
     }
     p["iterations"] = res.iterations
     p["converged"] = res.converged
+    p["stopped"] = res.stopped
+    p["n_model_failures"] = res.n_model_failures
     p["n_model_evaluations"] = res.n_evaluations
     p["history"] = res.history
     z = res.residual
@@ -316,11 +370,26 @@ def _payload(
         }
         for m in range(obs.n)
     ]
+    if grads is not None:
+        p["residuals_gradients"] = [
+            {
+                "bond": int(grads.bond[k]),
+                "measured": float(grads.value[k]),
+                "predicted": float(res.predicted_gradients[k]),
+                "sd": float(grads.sd[k]),
+                "z": float(res.residual_gradients[k]),
+            }
+            for k in range(grads.n)
+        ]
+        p["gradients_model"] = (
+            "e_i(forward) e_i(adjoint) / s^2 (mm^2): the bond elongations of the model under the loads file's "
+            "'forward' and 'adjoint' cases, in the same fit as the displacements"
+        )
     findings = []
-    thin = g.thin_end_ratio * res.widths_eff
+    thin = np.asarray(p["thin_ends_identified"])
     for b in np.nonzero(thin < g.min_feature)[0]:
         findings.append(
-            f"bond {b}: identified thin end {thin[b]:.3f} ± {g.thin_end_ratio * w_sd[b]:.3f} mm is below min_feature "
+            f"bond {b}: identified thin end {thin[b]:.3f} ± {thin_sd[b]:.3f} mm is below min_feature "
             f"{g.min_feature:g} mm"
         )
     outside = np.nonzero((res.widths_eff < g.width_min) | (res.widths_eff > g.width_max))[0]
@@ -352,6 +421,8 @@ def _summary(p: dict) -> list[str]:
         out.append(f"E = {p['E']:.5g} ± {p['E_sd']:.2g} MPa")
     if "width_offset" in p:
         out.append(f"width offset = {p['width_offset']:+.4f} ± {p['width_offset_sd']:.2g} mm")
+    if "thin_end_offset" in p:
+        out.append(f"thin-end offset = {p['thin_end_offset']:+.4f} ± {p['thin_end_offset_sd']:.2g} mm")
     if "widths" in p:
         sd = np.asarray(p["widths_sd"])
         out.append(
@@ -467,9 +538,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     """Add this command's parser to ``fem-mnn``'s sub-commands."""
     p = sub.add_parser(
         "identify",
-        help="what was printed: fit E, widths or a width offset to measured displacements (or plan the measurements)",
-        description="Weighted least squares of the design's modulus, widths and/or a common width offset on measured "
-        "node displacements (CSV spreads, else --noise-sd), with a Gaussian prior on the widths around the design's; "
+        help="what was printed: fit E, widths, a width or thin-end offset to measured displacements and gradients "
+        "(or plan the measurements)",
+        description="Weighted least squares of the design's modulus, widths and/or a common width or thin-end offset "
+        "on measured node displacements (CSV spreads, else --noise-sd) and per-bond gradients (--gradients), with a Gaussian prior on the widths around the design's; "
         "Levenberg-Marquardt with exact Jacobians (springs: analytic; FE: shape derivatives). Writes "
         "DIR/identified.json (values, sd, correlation, chi2, singular values, residuals, findings), "
         "DIR/design_identified.json and DIR/identified_widths.png. With --plan K (no --measured): the K load cases "
@@ -478,6 +550,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("design", metavar="DESIGN", help="design JSON file")
     p.add_argument("--measured", metavar="D.csv", help="measured displacements (CSV: load_case,node,ux,uy,...)")
     p.add_argument("--loads", metavar="L.csv", help="the load cases of the measurement (CSV: load_case,node,fx,fy)")
+    p.add_argument(
+        "--gradients",
+        metavar="G.csv",
+        help="measured per-bond in situ gradients e e_adj (CSV: bond,grad,spread; mm^2, spreads required), "
+        "e.g. the paper's Figure 1: fitted with the displacements; the loads file names the cases 'forward' and "
+        "'adjoint'",
+    )
     p.add_argument(
         "--protocol",
         metavar="P.csv",
@@ -488,7 +567,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         required=True,
         metavar="PARAMS",
         help="comma list of E (one factor on the modulus and any Prony series), widths (one per bond), "
-        "width-offset (added to every width), thin-end-offset (refused: no model has separate thin ends yet)",
+        "width-offset (added to every width), thin-end-offset (added to every thin end's width only; "
+        "--model fem: the mesh morphs the thin ends; refused for springs, which have no thin ends)",
     )
     p.add_argument("--model", choices=("spring", "fem"), default="spring", help="spring network (default) or FE")
     p.add_argument(

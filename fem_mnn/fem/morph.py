@@ -9,13 +9,14 @@ only when a cell inverts or its quality drops below a stated bound.
 from __future__ import annotations
 
 import dataclasses
+import math
 import time
 from typing import Any
 
 import numpy as np
 
 from fem_mnn.contract import backprop_operator
-from fem_mnn.core.errors import InputError
+from fem_mnn.core.errors import EngineError, InputError
 from fem_mnn.design.records import Design
 from fem_mnn.fem.linear import FemModel, FemOperator
 from fem_mnn.fem.shape import shape_backprop
@@ -73,6 +74,9 @@ class MorphingFemModel:
         self._op = None
         self._op_stale = False  # the mesh moved since self._op was assembled
         self._widths: np.ndarray | None = None
+        self._thin = 0.0  # thin-end offset (mm) the current mesh was morphed to
+        self.mesh_thin_end_ratio = float(design.geometry.thin_end_ratio)
+        """The thin-end ratio of the current reference mesh (another one after a remesh for a thin-end offset)."""
         self._theta: np.ndarray | None = None
         self._q_ref: np.ndarray | None = None
         self._det_sign: np.ndarray | None = None
@@ -95,25 +99,56 @@ class MorphingFemModel:
         """The width map of the current reference mesh."""
         return self._map
 
-    def _remesh(self, w: np.ndarray) -> None:
+    def _remesh(self, w: np.ndarray, thin: float = 0.0) -> None:
+        """A fresh mesh at ``w``; with a thin-end offset, at a thin-end ratio that carries most of it.
+
+        The geometry's thin ends are ``thin_end_ratio * w``; bond i needs ``a_i = r + thin / w_i``.
+        A mesh at ratio ``r' = sqrt(min a * max a)`` (exactly ``a`` for equal widths) leaves the
+        width map to morph the rest (``(r - r') w_i + thin`` per bond) by reciprocal factors at the
+        narrowest and widest bonds.
+        """
+        g = self.design.geometry
+        ratio = g.thin_end_ratio
+        if thin != 0.0:
+            # bond i needs the ratio a_i = r + thin / w_i; a mesh at the geometric mean of the extremes leaves
+            # reciprocal morph factors (a_i / r') at the narrowest and widest bonds (exact for equal widths)
+            a = g.thin_end_ratio + thin / np.asarray(w, dtype=float)
+            if np.min(a) <= 0.0 or np.max(a) > 1.0:
+                b = int(np.argmin(a) if np.min(a) <= 0.0 else np.argmax(a))
+                raise EngineError(
+                    f"a thin-end offset of {thin:+.4g} mm makes bond {b}'s thin end {a[b] * w[b]:.4g} mm wide "
+                    f"({'<= 0' if a[b] <= 0 else 'wider than its bar'}, width {w[b]:.4g} mm): no mesh can carry it"
+                )
+            ratio = float(np.sqrt(np.min(a) * np.max(a)))
         self._fem._cache = None
-        disc, t_mesh = self._fem.discretisation(w)
+        if ratio != g.thin_end_ratio:
+            self._fem.design = dataclasses.replace(self.design, geometry=dataclasses.replace(g, thin_end_ratio=ratio))
+        try:
+            disc, t_mesh = self._fem.discretisation(w)
+        finally:
+            self._fem.design = self.design
         self._disc = disc
         self._t_mesh = t_mesh
         mesh = disc.mesh
         w_ref = np.array(disc.design.widths, dtype=float)  # rounded to GEOMETRY_RESOLUTION
-        self._map = WidthMap(self.design, mesh.geometry.x, w_ref)
+        self._map = WidthMap(self.design, mesh.geometry.x, w_ref, mesh_thin_end_ratio=ratio)
+        self.mesh_thin_end_ratio = ratio
         disc.width_map = self._map
         det, q = cell_quality(mesh)
         self._q_ref, self._det_sign = q, np.sign(det)
         self._op = None
         self._widths = w_ref
+        self._thin = 0.0
 
-    def _morph(self, w: np.ndarray) -> bool:
-        """Move the mesh to ``w`` if the quality allows it; False if a remesh is needed (collective)."""
+    def _morph(self, w: np.ndarray, thin: float = 0.0) -> bool:
+        """Move the mesh to ``w`` (thin-end offset ``thin``) if the quality allows it; False if not (collective)."""
         from mpi4py import MPI
 
-        X = self._map.coordinates(w)
+        with np.errstate(invalid="ignore"):  # a thin end pushed past the hub circle has no image (NaN): refused below
+            X = self._map.coordinates(w, thin)
+        # (collective) a map without an image anywhere: no quality to compute, remesh
+        if self.comm.allreduce(not bool(np.all(np.isfinite(X))), op=MPI.LOR):
+            return False
         mesh = self._disc.mesh
         gdim = mesh.geometry.dim
         x_new = np.array(mesh.geometry.x)
@@ -133,6 +168,8 @@ class MorphingFemModel:
         disc.design = dataclasses.replace(self.design, widths=np.array(w, dtype=float))
         _update_measures(disc)
         self._widths = np.array(w, dtype=float)
+        self._thin = float(thin)
+        disc.thin_offset = self._thin
         return True
 
     @property
@@ -140,40 +177,65 @@ class MorphingFemModel:
         """The spring law of the in situ estimate (the wrapped :class:`~fem_mnn.fem.linear.FemModel`'s)."""
         return self._fem.law
 
-    def discretisation(self, widths: np.ndarray | None = None) -> tuple[Any, float]:
+    @property
+    def thin_offset(self) -> float:
+        """The thin-end offset (mm) of the current mesh (0 on a fresh mesh)."""
+        return self._thin
+
+    def discretisation(self, widths: np.ndarray | None = None, thin_offset: float = 0.0) -> tuple[Any, float]:
         """The discretisation moved (or, if the mesh would be too poor, remeshed) to ``widths`` (collective).
 
         The same contract as :meth:`fem_mnn.fem.linear.FemModel.discretisation`: ``(disc,
         seconds spent meshing)``; nothing is assembled or factorised (the nonlinear model
         moves its mesh with this). A remesh returns a new discretisation object.
+
+        ``thin_offset`` (mm) is added to every thin end's width only
+        (:meth:`fem_mnn.fem.width_map.WidthMap.coordinates`). The geometry cannot mesh it, so
+        a remesh is made at ``widths`` without it and then morphed to it.
+
+        Raises:
+            EngineError: a thin-end offset that even a fresh mesh cannot be morphed to.
         """
         w = self._fem._widths(widths)
+        thin = float(thin_offset)
+        if not math.isfinite(thin):
+            raise InputError("must be finite (mm)", field="thin_offset", value=thin_offset)
         t_mesh = 0.0
         if self._disc is None:
             # the reference is the design's widths, whatever is asked first: a resumed
             # training run morphs from the same mesh as the run it continues
             self._remesh(self._fem._widths(None))
             t_mesh = self._t_mesh
-        if not np.array_equal(w, self._widths):
-            if not self._morph(w):
+        if not np.array_equal(w, self._widths) or thin != self._thin:
+            if not self._morph(w, thin):
                 self.n_remeshes += 1
-                self._remesh(w)
+                self._remesh(w, thin)
                 t_mesh = self._t_mesh
-                if not np.array_equal(w, self._widths):  # meshed at w rounded: morph the last nanometre
-                    self._morph(w)
+                # meshed at w rounded (and the offset's mean): morph the last nanometre and the rest of the offset
+                if (not np.array_equal(w, self._widths) or thin != self._thin) and not self._morph(w, thin):
+                    if thin != 0.0:
+                        raise EngineError(
+                            f"a thin-end offset of {thin:+.4g} mm degrades or inverts cells even of a fresh mesh "
+                            f"made for it (thin_end_ratio {self.mesh_thin_end_ratio:.3g}; widths {float(np.min(w)):.3g}..{float(np.max(w)):.3g} mm)"
+                        )
             else:
                 self.n_morphs += 1
             self._op_stale = True
         return self._disc, t_mesh
 
-    def operator(self, widths: np.ndarray | None = None, stiffness_factors: np.ndarray | None = None) -> Any:
-        """The factorised operator at ``widths`` on the morphed (or fresh) mesh (collective)."""
+    def operator(
+        self, widths: np.ndarray | None = None, stiffness_factors: np.ndarray | None = None, thin_offset: float = 0.0
+    ) -> Any:
+        """The factorised operator at ``widths`` (and thin-end offset, mm) on the morphed (or fresh) mesh (collective).
+
+        The operator carries ``thin_offset``, the offset its mesh was morphed to.
+        """
         w = self._fem._widths(widths)
         theta = np.ones(self.design.n_bonds) if stiffness_factors is None else np.array(stiffness_factors, float)
         if theta.shape != (self.design.n_bonds,) or not np.all(np.isfinite(theta)) or np.any(theta <= 0):
             raise InputError("needs one finite factor > 0 per bond", field="stiffness_factors", value=theta.tolist())
         t0 = time.perf_counter()
-        _, t_mesh = self.discretisation(w)
+        _, t_mesh = self.discretisation(w, thin_offset)
         if (
             not self._op_stale
             and self._op is not None
@@ -185,6 +247,7 @@ class MorphingFemModel:
         op = FemOperator(self._fem, self._disc, self._widths, theta, t_mesh, reuse=self._op)
         op.timings["morph"] = t_morph
         op.model = self
+        op.thin_offset = self._thin
         self._op, self._theta = op, theta
         self._op_stale = False
         return op

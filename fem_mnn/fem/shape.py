@@ -58,6 +58,7 @@ __all__ = [
     "Material",
     "ShapeGradient",
     "assemble_shape_vector",
+    "contract_thin_velocity",
     "contract_velocity",
     "disc_width_map",
     "output_jacobian",
@@ -368,12 +369,21 @@ def shape_vector(
 
 def _contract(op: Any, sf: _ShapeForms, gX: np.ndarray) -> np.ndarray:
     """(n_bonds,) <gX, V_i> summed over the owned dofs of every rank (collective)."""
-    return contract_velocity(width_map(op), np.asarray(op.widths, dtype=float), sf, gX, op.design.n_bonds)
+    return contract_velocity(
+        width_map(op), np.asarray(op.widths, dtype=float), sf, gX, op.design.n_bonds, _thin_offset(op)
+    )
 
 
-def contract_velocity(wm: Any, widths: np.ndarray, sf: _ShapeForms, gX: np.ndarray, n_bonds: int) -> np.ndarray:
+def _thin_offset(op: Any) -> float:
+    """The thin-end offset an operator's mesh was morphed to (0 unless a morphing model made one)."""
+    return float(getattr(op, "thin_offset", 0.0))
+
+
+def contract_velocity(
+    wm: Any, widths: np.ndarray, sf: _ShapeForms, gX: np.ndarray, n_bonds: int, thin_offset: float = 0.0
+) -> np.ndarray:
     """(n_bonds,) dL/dw_i = <gX, V_i> with the design velocities of ``wm`` at ``widths`` (collective)."""
-    bond, V = wm.velocity(np.asarray(widths, dtype=float))
+    bond, V = wm.velocity(np.asarray(widths, dtype=float), thin_offset)
     nodes = sf.node_of_dof[: sf.n_owned_dofs]
     b = bond[nodes]
     sel = b >= 0
@@ -384,6 +394,16 @@ def contract_velocity(wm: Any, widths: np.ndarray, sf: _ShapeForms, gX: np.ndarr
     out = np.empty_like(local)
     sf.mesh.comm.Allreduce(local, out, op=MPI.SUM)
     return out
+
+
+def contract_thin_velocity(wm: Any, widths: np.ndarray, sf: _ShapeForms, gX: np.ndarray, thin_offset: float) -> float:
+    """dL/d thin_offset = <gX, V_thin> with the thin-end offset's design velocity (collective)."""
+    V = wm.thin_velocity(np.asarray(widths, dtype=float), thin_offset)
+    nodes = sf.node_of_dof[: sf.n_owned_dofs]
+    local = np.array([float(np.einsum("pk,pk->", gX[:, :2], V[nodes]))])
+    out = np.empty_like(local)
+    sf.mesh.comm.Allreduce(local, out, op=MPI.SUM)
+    return float(out[0])
 
 
 def shape_width_gradient(
@@ -462,7 +482,7 @@ def shape_backprop(op: Any, loads: np.ndarray, loss: Any) -> Any:
 
 
 def output_jacobian(
-    op: Any, loads: np.ndarray, dofs: np.ndarray, jacobian: bool = True
+    op: Any, loads: np.ndarray, dofs: np.ndarray, jacobian: bool = True, thin_end: bool = False
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """Node displacements of chosen outputs and their exact width derivatives (collective).
 
@@ -479,9 +499,13 @@ def output_jacobian(
         loads: (n_cases, n_nodes, 2) nodal loads (N).
         dofs: (n_dofs, 2) ``(node, component)`` pairs.
         jacobian: Also compute dU/dw (else None).
+        thin_end: Also the derivative with respect to the common thin-end offset the operator's
+            mesh was morphed to (``op.thin_offset``), from the same shape vectors contracted with
+            :meth:`~fem_mnn.fem.width_map.WidthMap.thin_velocity`: one more column of dU.
 
     Returns:
-        ``(U, dU)``: U (n_cases, n_dofs) displacements (mm); dU (n_cases, n_dofs, n_bonds).
+        ``(U, dU)``: U (n_cases, n_dofs) displacements (mm); dU (n_cases, n_dofs, n_bonds
+        [+ 1 with ``thin_end``, last]).
     """
     if op.options.measure != "average":
         raise InputError("the output Jacobian needs measure='average'", field="measure", value=op.options.measure)
@@ -496,8 +520,9 @@ def output_jacobian(
     unit[np.arange(nd), dofs[:, 0], dofs[:, 1]] = -1.0  # the adjoint load -dl/du_bar of l = u_bar[node, comp]
     adj = op.solve_fields(unit)
     sf = _forms(op)
-    width_map(op)
-    dU = np.empty((nc, nd, op.design.n_bonds))
+    wm = width_map(op)
+    nb = op.design.n_bonds
+    dU = np.empty((nc, nd, nb + (1 if thin_end else 0)))
     g = np.zeros((op.design.n_nodes, 2))
     for d, (node, comp) in enumerate(dofs):
         g[:] = 0.0
@@ -505,7 +530,9 @@ def output_jacobian(
         for c in range(nc):
             sf.set_case(fwd.fields[c], adj.fields[d], g, fwd.u_average[c], f[c], adj.u_average[d])
             gX = sf.assemble_batch(sf.cell_average_P()) if sf.affine else sf.assemble(sf.case_form)
-            dU[c, d] = _contract(op, sf, gX)
+            dU[c, d, :nb] = _contract(op, sf, gX)
+            if thin_end:
+                dU[c, d, nb] = contract_thin_velocity(wm, np.asarray(op.widths, dtype=float), sf, gX, _thin_offset(op))
     return U, dU
 
 
@@ -517,11 +544,24 @@ def output_response(model: Any) -> Any:
     :class:`fem_mnn.fem.morph.MorphingFemModel` (moves one mesh: the response is then a smooth
     function of the widths, whose derivative this is). One factorisation per call. The
     operator is not destroyed here: a morphing model reuses its matrix for the next widths.
+
+    With a morphing model the response also takes ``thin_offset`` (mm, added to every thin
+    end's width only): then dU has one more column, dU/d thin_offset, last
+    (``response.thin_end_offset`` says whether the model can).
     """
+    morphing = hasattr(model, "thin_offset")
 
     def response(
-        widths: np.ndarray, loads: np.ndarray, dofs: np.ndarray, jacobian: bool
+        widths: np.ndarray, loads: np.ndarray, dofs: np.ndarray, jacobian: bool, thin_offset: float | None = None
     ) -> tuple[np.ndarray, np.ndarray | None]:
-        return output_jacobian(model.operator(np.asarray(widths, dtype=float)), loads, dofs, jacobian)
+        if thin_offset is None:
+            return output_jacobian(model.operator(np.asarray(widths, dtype=float)), loads, dofs, jacobian)
+        if not morphing:
+            raise InputError(
+                "a thin-end offset needs a mesh that morphs (the geometry cannot mesh it)", field="thin_offset"
+            )
+        op = model.operator(np.asarray(widths, dtype=float), thin_offset=float(thin_offset))
+        return output_jacobian(op, loads, dofs, jacobian, thin_end=True)
 
+    response.thin_end_offset = morphing  # type: ignore[attr-defined]
     return response

@@ -30,6 +30,18 @@ its owned and ghost copies of a node identically, whatever the partition):
   does not move, and the hub cells next to a thin end are not crushed.
 * every other node (none in a design without beam overlaps) does not move.
 
+**Thin-end offset.** ``coordinates(w, thin_offset)`` also makes every thin end
+``thin_end_ratio * w + thin_offset`` wide while the bars stay ``w`` (printers get the finest
+features most wrong). Laterally a bond node moves by ``(rho - 1) n + thin_offset / 2 g(n)``
+with ``g = n / t_ref`` in the band ``|n| <= t_ref`` (``t_ref`` the thin end's reference
+half-width: the thin ends and the bar's core in line with them) and ``g`` falling linearly
+to 0 at the bar's edge: the thin ends' edges and the steps' inner corners move by
+``thin_offset / 2``, the steps stay straight, the bar's edges do not move. The axial
+correction and the hub map use the thin end's own ratio ``rho_t = (ratio w + thin_offset) /
+(ratio w_ref)``. The geometry builder cannot mesh an offset (its thin ends are always
+``thin_end_ratio * w``): an offset exists only on a morphed mesh, whose reference is meshed
+without one. :meth:`WidthMap.thin_velocity` is its design velocity.
+
 The derivative ``V = dX/dw`` is evaluated by complex-step differentiation of the same
 map (exact to round-off, no hand-derived formula to drift from the map).
 
@@ -81,12 +93,23 @@ class WidthMap:
             this rank (``mesh.geometry.x``, owned and ghost rows).
         widths_ref: (n_bonds,) widths the reference mesh was made for.
         tol: Relative tolerance of the geometric classification (times the hub radius).
+        mesh_thin_end_ratio: The thin-end ratio the reference mesh was made with, when it is
+            not the design's (a mesh made for a large thin-end offset,
+            :class:`~fem_mnn.fem.morph.MorphingFemModel`); the map then still makes thin ends
+            ``design thin_end_ratio * w + thin_offset``.
 
     Raises:
         EngineError: a node lies in no bond and no hub (e.g. a beam-overlap piece).
     """
 
-    def __init__(self, design: Design, x_ref: np.ndarray, widths_ref: np.ndarray, tol: float = 1e-7) -> None:
+    def __init__(
+        self,
+        design: Design,
+        x_ref: np.ndarray,
+        widths_ref: np.ndarray,
+        tol: float = 1e-7,
+        mesh_thin_end_ratio: float | None = None,
+    ) -> None:
         from scipy.spatial import cKDTree
 
         self.design = design
@@ -97,7 +120,10 @@ class WidthMap:
         self.R = R
         self.s1 = R + lay.thin_length  # (n_bonds,) step positions from each hub centre
         self.length = lay.length
-        self.ratio = float(design.geometry.thin_end_ratio)
+        self.target_ratio = float(design.geometry.thin_end_ratio)
+        """The design's thin-end ratio (what :meth:`coordinates` makes)."""
+        self.ratio = self.target_ratio if mesh_thin_end_ratio is None else float(mesh_thin_end_ratio)
+        """The reference mesh's thin-end ratio (what its thin ends are)."""
         eps = tol * R
         n_nodes_pts = len(self.x_ref)
         nodes = design.nodes
@@ -150,6 +176,13 @@ class WidthMap:
         phi_b = np.clip((s1 - (L - s)) / (s1 - arc), 0.0, 1.0)
         self._bsel, self._bbond, self._bs, self._bn = sel, bi, s, n
         self._phi_a, self._phi_b = phi_a, phi_b
+        # the thin-end offset's lateral profile g(n) (see coordinates): n / t_ref in the thin band,
+        # then linear to 0 at the bar's edge (a bar as wide as its thin ends has no band beyond)
+        t_ref = 0.5 * self.ratio * self.widths_ref[bi]
+        b_ref = 0.5 * self.widths_ref[bi]
+        x = np.abs(n)
+        gap = np.where(b_ref - t_ref > 0, b_ref - t_ref, 1.0)
+        self._thin_share = np.where(x <= t_ref, n / t_ref, np.sign(n) * np.clip(1.0 - (x - t_ref) / gap, 0.0, 1.0))
 
         # ---- hub nodes: sector of an incident bond, polar coordinates
         self._hub_geometry(hub, kind)
@@ -208,25 +241,43 @@ class WidthMap:
         self._hub_node_bond = nb
 
     # ------------------------------------------------------------------ the map
-    def coordinates(self, widths: np.ndarray) -> np.ndarray:
-        """(n_local_nodes, 2) node coordinates for ``widths`` (complex-safe in ``widths``)."""
+    def coordinates(self, widths: np.ndarray, thin_offset: float | complex = 0.0) -> np.ndarray:
+        """(n_local_nodes, 2) node coordinates for ``widths`` (complex-safe in ``widths`` and ``thin_offset``).
+
+        ``thin_offset`` (mm) is added to every thin end's width only: the thin ends become
+        ``thin_end_ratio * w + thin_offset`` wide, the bars stay ``w`` (see :meth:`thin_velocity`).
+        """
         w = np.asarray(widths)
         rho_all = w / self.widths_ref
-        dtype = np.result_type(rho_all.dtype, float)
+        # thin ends: half-width ratio w / 2 + delta / 2 = rho_t t_ref with t_ref = ratio w_ref / 2;
+        # at delta = 0 exactly this is rho to the bit, so the map without an offset is unchanged.
+        # A mesh made at another ratio r' carries (r - r') w of the offset itself (per bond)
+        if self.ratio != self.target_ratio:
+            thin_offset = (self.target_ratio - self.ratio) * w + thin_offset
+        t_ref_all = 0.5 * self.ratio * self.widths_ref
+        rho_t_all = rho_all + thin_offset / (2.0 * t_ref_all)
+        thin_b = np.broadcast_to(np.asarray(thin_offset), rho_all.shape)  # per bond
+        dtype = np.result_type(rho_t_all.dtype, float)
         X = self.x_ref.astype(dtype)
         R = self.R
         # bond interior
         bi = self._bbond
         rho = rho_all[bi]
+        rho_t = rho_t_all[bi]
         n = self._bn
-        shift = np.sqrt(R * R - (rho * n) ** 2) - np.sqrt(R * R - n * n)
+        # the axial correction only acts on thin-end nodes (phi = 0 from the step on)
+        shift = np.sqrt(R * R - (rho_t * n) ** 2) - np.sqrt(R * R - n * n)
         ds = (self._phi_a - self._phi_b) * shift
-        dn = (rho - 1.0) * n
+        # lateral: n -> rho n, plus the thin-end offset's share delta/2 g(n): g = n / t_ref inside
+        # the thin end's band |n| <= t_ref (the whole thin end, and the bar's core in line with
+        # it), falling linearly to 0 at the bar's edge |n| = w_ref / 2, so the thin ends' edges
+        # and the steps' inner corners move by delta / 2 and the bar's edges not at all
+        dn = (rho - 1.0) * n + (0.5 * thin_b[bi]) * self._thin_share
         # written as displacements of the reference nodes: X(w_ref) is x_ref to the bit
         X[self._bsel] = self.x_ref[self._bsel] + ds[:, None] * self._u[bi] + dn[:, None] * self._n[bi]
-        # hubs: angle increment chi (f(alpha) - alpha)
+        # hubs: angle increment chi (f(alpha) - alpha); the thin end's arc follows the thin end's width
         hb = self._hbond
-        rho = rho_all[hb]
+        rho = rho_t_all[hb]
         al, at, Th = self._halpha, self._hat, self._hTheta
         sa, st = np.sin(al), np.sin(at)
         at_ref = np.arcsin(st)
@@ -242,16 +293,25 @@ class WidthMap:
         X[self._hsel, 1] = self.x_ref[self._hsel, 1] + r * (np.sin(ang + dal) - np.sin(ang))
         return X
 
-    def velocity(self, widths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Design velocity at ``widths``: ``(node_bond, V)``.
+    def velocity(self, widths: np.ndarray, thin_offset: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+        """Design velocity at ``widths`` (and ``thin_offset``): ``(node_bond, V)``.
 
         Every moving node depends on one width only, so all fields ``V_i = dX/dw_i``
         fit in one array: ``V[p] = dX_p/dw_{node_bond[p]}`` ((n_local_nodes, 2),
         zero where ``node_bond`` is -1).
         """
         w = np.asarray(widths, dtype=float)
-        X = self.coordinates(w + 1j * _COMPLEX_STEP)
+        X = self.coordinates(w + 1j * _COMPLEX_STEP, float(thin_offset))
         return self.moving_bond, X.imag / _COMPLEX_STEP
+
+    def thin_velocity(self, widths: np.ndarray, thin_offset: float = 0.0) -> np.ndarray:
+        """(n_local_nodes, 2) ``dX/d thin_offset``: the one design velocity of the common thin-end offset.
+
+        By complex step of the same map, like :meth:`velocity`; every thin end, the bar cores in
+        line with them and the thin ends' arcs in the hubs move.
+        """
+        X = self.coordinates(np.asarray(widths, dtype=float), float(thin_offset) + 1j * _COMPLEX_STEP)
+        return X.imag / _COMPLEX_STEP
 
     @property
     def moving_bond(self) -> np.ndarray:

@@ -12,8 +12,8 @@ The numerics of ``studies/printed_sample.py`` (no DOLFINx here: the FE model ent
   (the in situ gradient e_i e_adj,i of Figure 1; Figure 4's |u| / sum |u|) with their exact
   Jacobians by the chain rule from dU/dw.
 * :func:`calibrate`: weighted least squares of a modulus factor s and a common width offset
-  delta (either may be fixed) on displacement-like outputs y(w + delta) / s^p, by
-  Levenberg-Marquardt on the exact Jacobian; the covariance (J^T J)^-1 and the Birge ratio
+  delta (either may be fixed) on displacement-like outputs y(w + delta) / s^p, by the one
+  Levenberg-Marquardt of :mod:`fem_mnn.fidelity.lsq` (shared with ``identify``) on the exact Jacobian; the covariance (J^T J)^-1 and the Birge ratio
   chi2 / dof, by which the covariance is inflated when the model does not fit within the
   stated spreads (:attr:`Calibration.cov_inflated`).
 * :func:`forecast_band`: the linearised band sqrt(diag(G Sigma G^T)) a parameter covariance
@@ -34,6 +34,7 @@ from fem_mnn.contract import elongations
 from fem_mnn.core.errors import InputError
 from fem_mnn.design.records import Design
 from fem_mnn.design.viscoelastic import Prony, ProtocolEvent, protocol_response
+from fem_mnn.fidelity.lsq import covariance, levenberg_marquardt
 
 __all__ = [
     "Calibration",
@@ -47,7 +48,8 @@ __all__ = [
     "staircase_protocol",
 ]
 
-#: Levenberg-Marquardt stops when every parameter moved by less than this fraction of its sd.
+#: :func:`fem_mnn.fidelity.lsq.levenberg_marquardt` stops when every parameter moved by less than this
+#: fraction of its sd (tighter than identify's: two parameters, cheap evaluations).
 STEP_IN_SD = 1e-8
 MAX_ITER = 100
 
@@ -191,6 +193,8 @@ class CalibrationBlock:
         power: How the model value scales with the modulus factor s: 1 for displacements,
             2 for products of two displacements (e e_adj).
         model: widths -> (y0 (n,) at s = 1, dy0/dw (n, n_bonds)): the model at the design's E.
+            With a thin-end offset (``"thin"`` fitted, or ``thin_fixed != 0``) it is called as
+            ``model(widths, thin)`` and returns dy0 with one more column, d y0 / d thin, last.
     """
 
     name: str
@@ -202,10 +206,10 @@ class CalibrationBlock:
 
 @dataclass(frozen=True)
 class Calibration:
-    """The calibrated modulus factor s and width offset delta, and what the data say about them."""
+    """The calibrated modulus factor s, width offset delta and thin-end offset, and what the data say about them."""
 
     fit: tuple[str, ...]
-    """Fitted parameters among ``("s", "delta")``."""
+    """Fitted parameters among ``("s", "delta", "thin")``."""
     s: float
     delta: float
     cov: np.ndarray
@@ -218,6 +222,8 @@ class Calibration:
     """Block name -> (model - measured) / sd."""
     iterations: int
     converged: bool
+    thin: float = 0.0
+    """The thin-end offset (mm, added to every thin end's width only; 0 unless fitted or fixed)."""
 
     @property
     def birge(self) -> float:
@@ -245,27 +251,35 @@ def calibrate(
     fit: Sequence[str] = ("s", "delta"),
     s_fixed: float = 1.0,
     delta_fixed: float = 0.0,
+    thin_fixed: float = 0.0,
 ) -> Calibration:
-    """Weighted least squares of s (modulus factor) and delta (width offset) by Levenberg-Marquardt.
+    """Weighted least squares of s (modulus factor), delta (width offset) and thin (thin-end offset).
 
-    r = (y0(w + delta) / s^p - value) / sd over every block; dr/ds = -p y / s / sd and
-    dr/ddelta = sum_b dy0/dw_b / s^p / sd (exact, from each block's model). Steps that make s
-    or any width non-positive are rejected. Converged when every step is below 1e-8 of the
-    parameter's sd, or no step lowers the cost.
+    r = (y0(w + delta, thin) / s^p - value) / sd over every block; dr/ds = -p y / s / sd,
+    dr/ddelta = sum_b dy0/dw_b / s^p / sd and dr/dthin = dy0/dthin / s^p / sd (exact, from
+    each block's model), solved by
+    :func:`fem_mnn.fidelity.lsq.levenberg_marquardt`. Steps that make s or any width non-positive
+    are rejected. Converged when every step is below 1e-8 of the parameter's sd, or no step
+    lowers the cost.
 
     Args:
         blocks: The measured numbers and their models.
         widths: (n_bonds,) the design widths the offset is added to.
-        fit: Which of ``"s"``, ``"delta"`` to fit (the other is held at its fixed value).
-        s_fixed, delta_fixed: Values of parameters not fitted (and the start of fitted ones:
-            s starts at ``s_fixed``, delta at ``delta_fixed``).
+        fit: Which of ``"s"``, ``"delta"``, ``"thin"`` to fit (the others are held at their fixed values).
+        s_fixed, delta_fixed, thin_fixed: Values of parameters not fitted (and the start of fitted
+            ones). Steps that make a thin end (``thin_end_ratio * w + thin``) non-positive cannot
+            be checked here (the ratio is the blocks' business): the response refuses them.
 
     Raises:
         InputError: an unknown parameter, no parameter, a non-positive sd.
     """
-    fit = tuple(p for p in ("s", "delta") if p in fit)
-    if not fit or len(fit) != len(set(fit)):
-        raise InputError("fit one or both of s, delta", field="fit", value=fit)
+    known = ("s", "delta", "thin")
+    if any(p not in known for p in fit):
+        raise InputError("fit some of s, delta, thin", field="fit", value=tuple(fit))
+    fit = tuple(p for p in known if p in fit)
+    if not fit:
+        raise InputError("fit some of s, delta, thin", field="fit", value=fit)
+    thin_on = "thin" in fit or thin_fixed != 0.0
     for b in blocks:
         if np.any(np.asarray(b.sd) <= 0):
             raise InputError("every sd must be positive", field=f"{b.name}.sd")
@@ -277,11 +291,18 @@ def calibrate(
         d = float(th[fit.index("delta")]) if "delta" in fit else delta_fixed
         return s, d
 
+    def thin_of(th: np.ndarray) -> float:
+        return float(th[fit.index("thin")]) if "thin" in fit else thin_fixed
+
     def evaluate(th: np.ndarray) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+        # the blocks' models return their Jacobians anyway: always hand J to the solver
         s, d = split(th)
+        t = thin_of(th)
         rs, Js, pred = [], [], {}
+        nb = w0.size
         for b in blocks:
-            y0, dy0 = b.model(w0 + d)
+            y0, dy0 = b.model(w0 + d, t) if thin_on else b.model(w0 + d)
+            dy0 = np.asarray(dy0)
             y = np.asarray(y0) / s**b.power
             pred[b.name] = y
             sd = np.asarray(b.sd, dtype=float)
@@ -290,7 +311,9 @@ def calibrate(
             if "s" in fit:
                 cols.append(-b.power * y / s / sd)
             if "delta" in fit:
-                cols.append(np.asarray(dy0).sum(1) / s**b.power / sd)
+                cols.append(dy0[:, :nb].sum(1) / s**b.power / sd)
+            if "thin" in fit:
+                cols.append(dy0[:, nb] / s**b.power / sd)
             Js.append(np.stack(cols, axis=1))
         return np.concatenate(rs), np.vstack(Js), pred
 
@@ -298,35 +321,15 @@ def calibrate(
         s, d = split(th)
         return s > 0 and bool(np.all(w0 + d > 0))
 
-    th = np.array([s_fixed if p == "s" else delta_fixed for p in fit], dtype=float)
-    r, J, pred = evaluate(th)
-    cost = float(r @ r)
-    lam, converged, it = 1e-3, False, 0
-    for _ in range(MAX_ITER):
-        it += 1
-        D = np.maximum(np.diag(J.T @ J), 1e-300)
-        moved = False
-        while lam < 1e16:
-            aug = np.vstack([J, np.diag(np.sqrt(lam * D))])
-            step = -np.linalg.lstsq(aug, np.concatenate([r, np.zeros(len(fit))]), rcond=None)[0]
-            trial = th + step
-            if feasible(trial):
-                r_t, J_t, pred_t = evaluate(trial)
-                c_t = float(r_t @ r_t)
-                if np.isfinite(c_t) and c_t <= cost:
-                    moved = True
-                    break
-            lam *= 10.0
-        if not moved:
-            converged = True
-            break
-        th, r, J, pred, cost = trial, r_t, J_t, pred_t, c_t
-        lam = max(lam / 10.0, 1e-12)
-        sd = np.sqrt(np.diag(np.linalg.pinv(J.T @ J)))
-        if np.all(np.abs(step) <= STEP_IN_SD * sd):
-            converged = True
-            break
-    cov = np.linalg.inv(J.T @ J)
+    sol = levenberg_marquardt(
+        lambda th, _jac: evaluate(th),
+        np.array([{"s": s_fixed, "delta": delta_fixed, "thin": thin_fixed}[p] for p in fit], dtype=float),
+        feasible=feasible,
+        step_in_sd=STEP_IN_SD,
+        max_iter=MAX_ITER,
+    )
+    th, r, J, pred, cost, it, converged = sol.theta, sol.r, sol.J, sol.aux, sol.cost, sol.iterations, sol.converged
+    cov = covariance(J)
     s, d = split(th)
     res, k = {}, 0
     for b in blocks:
@@ -343,6 +346,7 @@ def calibrate(
         residual=res,
         iterations=it,
         converged=converged,
+        thin=thin_of(th),
     )
 
 

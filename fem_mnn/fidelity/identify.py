@@ -17,17 +17,20 @@ Prony material, the whole series times ``s``): in a linear model of one homogene
 material the displacements scale exactly with 1/s, so dy/ds = -y/s.
 
 **Parameters** (``fit``): ``E`` (the factor s; reported as E = s E0), ``widths`` (one per
-bond), ``width-offset`` (delta added to every width). ``thin-end-offset`` needs a model whose
-thin ends are separate from the widths; neither the spring law k = E t w / L nor the
-geometry (thin end = thin_end_ratio x width) has them, so it is refused by the command.
-``w_eff = (w if widths are fitted else w_design) + delta``.
+bond), ``width-offset`` (delta added to every width), ``thin-end-offset`` (delta_t added to
+every thin end's width only: thin ends ``thin_end_ratio * w_eff + delta_t``). ``w_eff = (w if
+widths are fitted else w_design) + delta``. Only a response that carries thin ends apart from
+the widths can fit delta_t: the FE model on a morphing mesh (:func:`fem_mnn.fem.shape.output_response`,
+whose ``thin_offset`` argument moves the thin ends and adds dU/d delta_t as a last Jacobian
+column); the spring law k = E t w / L has no thin ends and is refused.
 
 **Objective.** r = [(y - data) / sigma ; (w - w_design) / prior_sd] (the prior only on the
-fitted widths, none with ``prior_sd=None``); Levenberg-Marquardt with Marquardt's scaling
-and the exact Jacobian of the response, steps that would make a width or s non-positive
-rejected (the bounds are physical only: a width below the printable range is a finding).
-It stops when the last step is below 1e-6 of every parameter's posterior sd (a change no
-measurement can see) or the cost no longer decreases.
+fitted widths, none with ``prior_sd=None``); the one Levenberg-Marquardt of
+:mod:`fem_mnn.fidelity.lsq` (shared with the study's calibration) on the exact Jacobian of the
+response, steps that would make a width or s non-positive rejected (the bounds are physical
+only: a width below the printable range is a finding). It stops when the last step is below
+1e-6 of every parameter's posterior sd (a change no measurement can see) or the cost no
+longer decreases.
 
 **Uncertainty.** The covariance is (J^T J)^-1 of the weighted, prior-augmented Jacobian at the
 optimum (the Laplace approximation; exact for a linear model with Gaussian noise); chi2
@@ -51,19 +54,24 @@ import numpy as np
 from fem_mnn.contract import SpringLaw, nominal_stiffness
 from fem_mnn.core.errors import InputError
 from fem_mnn.design.records import Design
+from fem_mnn.fidelity.lsq import covariance, levenberg_marquardt
 from fem_mnn.spring.network import SpringModel
 
 __all__ = [
     "FIT_PARAMETERS",
+    "GradientObservations",
     "Identification",
     "Observations",
     "Plan",
     "ResponseFn",
     "check_determined",
+    "gradient_observations",
     "identify",
+    "no_observations",
     "observations",
     "parse_fit",
     "plan",
+    "require_thin_ends",
     "spring_response",
 ]
 
@@ -272,25 +280,30 @@ def spring_response(design: Design, law: SpringLaw = nominal_stiffness) -> Respo
 # ----------------------------------------------------------------------------- the fit
 
 
-def check_determined(design: Design, obs: Observations, fit: Sequence[str], prior_sd: float | None) -> None:
-    """Refuse a fit the data cannot determine: more parameters than measured numbers and no width prior.
-
-    Also refuses ``thin-end-offset`` (no model here has thin ends separate from the widths).
-    """
+def check_determined(
+    design: Design, obs: Observations, fit: Sequence[str], prior_sd: float | None, n_gradients: int = 0
+) -> None:
+    """Refuse a fit the data cannot determine: more parameters than measured numbers and no width prior."""
     fit = parse_fit(",".join(fit))
-    if "thin-end-offset" in fit:
-        raise InputError(
-            "thin-end-offset: this model has no thin ends separate from the widths",
-            source="--fit",
-            value="thin-end-offset",
-        )
     n = _Layout(fit, design.n_bonds).n
-    if n > obs.n and (prior_sd is None or "widths" not in fit):
+    n_data = obs.n + int(n_gradients)
+    if n > n_data and (prior_sd is None or "widths" not in fit):
         raise InputError(
-            f"{n} parameters but only {obs.n} measured numbers and no width prior: the fit is not determined "
+            f"{n} parameters but only {n_data} measured numbers and no width prior: the fit is not determined "
             "(measure more, fit fewer parameters, or give --prior-width-sd)",
             source="--fit",
             value=",".join(fit),
+        )
+
+
+def require_thin_ends(response: ResponseFn, fit: Sequence[str], source: str = "--fit") -> None:
+    """Refuse ``thin-end-offset`` with a response that has no thin ends apart from the widths (springs)."""
+    if "thin-end-offset" in fit and not getattr(response, "thin_end_offset", False):
+        raise InputError(
+            "this model has no thin ends separate from the widths (the spring law k = E t w / L has no thin ends; "
+            "the FE model needs a morphing mesh)",
+            source=source,
+            value="thin-end-offset",
         )
 
 
@@ -342,6 +355,14 @@ class Identification:
     converged: bool
     n_evaluations: int
     history: list[dict]
+    predicted_gradients: np.ndarray | None = None
+    """(n_gradients,) the model's e e_adj at the optimum (mm^2), when gradients were fitted."""
+    residual_gradients: np.ndarray | None = None
+    """(n_gradients,) their residuals (model - measured) / sd."""
+    stopped: str = ""
+    """Why the solver stopped (:attr:`fem_mnn.fidelity.lsq.LsqResult.stopped`)."""
+    n_model_failures: int = 0
+    """Trial steps the model could not evaluate (rejected by the solver)."""
 
     def value(self, p: str) -> np.ndarray:
         sl = _Layout(self.fit, self.widths_eff.size).slices[p]
@@ -357,8 +378,88 @@ class Identification:
             return self.cov / np.outer(d, d)
 
 
+@dataclass(frozen=True)
+class GradientObservations:
+    """Measured per-bond in situ gradients g_i = e_i(forward) e_i(adjoint) (mm^2), Figure 1's kind of data.
+
+    Attributes:
+        bond: (n,) bond ids.
+        value: (n,) measured e e_adj (mm^2).
+        sd: (n,) their sd (mm^2, the CSV spreads).
+        forward, adjoint: The load cases (columns of the loads array) of the two measurements.
+    """
+
+    bond: np.ndarray
+    value: np.ndarray
+    sd: np.ndarray
+    forward: int
+    adjoint: int
+
+    @property
+    def n(self) -> int:
+        return int(self.value.size)
+
+
+def gradient_observations(
+    design: Design, records: Sequence[Any], case_labels: Sequence[str], source: str
+) -> GradientObservations:
+    """Measured gradients (:class:`fem_mnn.io.measured.Gradient` rows) as :class:`GradientObservations`.
+
+    The loads file must name the two cases ``forward`` and ``adjoint`` (the gradients CSV's
+    convention); every row needs a spread > 0 (mm^2: ``--noise-sd`` is a displacement's sd and
+    does not apply to a product of two displacements).
+
+    Raises:
+        InputError: an unknown bond, a missing or zero spread, no ``forward``/``adjoint`` case, no row.
+    """
+    for lab in ("forward", "adjoint"):
+        if lab not in case_labels:
+            raise InputError(
+                f"gradients need the load cases 'forward' and 'adjoint' in the loads file (it has "
+                f"{', '.join(case_labels)})",
+                source=source,
+                value=lab,
+            )
+    bonds, vals, sds = [], [], []
+    for r, rec in enumerate(records):
+        where = f"record {r} (bond {rec.bond})"
+        if rec.bond >= design.n_bonds:
+            raise InputError(
+                f"unknown bond id (bonds are 0..{design.n_bonds - 1})", source=source, field=where, value=rec.bond
+            )
+        if math.isnan(rec.spread) or rec.spread <= 0:
+            raise InputError(
+                "a measured gradient needs a spread > 0 (mm^2; --noise-sd is for displacements)",
+                source=source,
+                field=where,
+                value=rec.spread,
+            )
+        bonds.append(rec.bond)
+        vals.append(rec.grad)
+        sds.append(rec.spread)
+    if not vals:
+        raise InputError("no measured gradient", source=source)
+    labels = list(case_labels)
+    return GradientObservations(
+        bond=np.array(bonds, dtype=np.int64),
+        value=np.array(vals, dtype=float),
+        sd=np.array(sds, dtype=float),
+        forward=labels.index("forward"),
+        adjoint=labels.index("adjoint"),
+    )
+
+
+def no_observations(n_cases: int) -> Observations:
+    """No measured displacement (a fit on gradients only)."""
+    z = np.zeros(0)
+    return Observations((), z, z.astype(np.int64), z.astype(np.int64), z, z, (), np.zeros((0, n_cases)))
+
+
 class _Problem:
-    """Residuals and Jacobian of the weighted, prior-augmented least squares."""
+    """Residuals and Jacobian of the weighted, prior-augmented least squares.
+
+    Rows: the measured displacements, then the measured gradients (if any), then the prior.
+    """
 
     def __init__(
         self,
@@ -368,13 +469,27 @@ class _Problem:
         response: ResponseFn,
         fit: tuple[str, ...],
         prior_sd: float | None,
+        grads: GradientObservations | None = None,
     ) -> None:
         self.design, self.obs, self.loads, self.response = design, obs, loads, response
+        self.grads = grads
         self.lay = _Layout(fit, design.n_bonds)
         self.w0 = np.asarray(design.widths, dtype=float)
         self.prior_sd = prior_sd if "widths" in fit else None
-        self.dofs, self.dof_of_obs = obs.dofs()
+        dofs, self.dof_of_obs = obs.dofs()
+        if grads is not None:
+            # e e_adj needs every free node's displacement: the measured dofs first, then the rest
+            fixed = set(int(n) for n in design.fixed)
+            every = [(n, c) for n in range(design.n_nodes) if n not in fixed for c in (0, 1)]
+            have = {tuple(x) for x in dofs.tolist()}
+            extra = np.array([x for x in every if x not in have], dtype=np.int64).reshape(-1, 2)
+            dofs = np.concatenate([dofs.reshape(-1, 2), extra])
+        self.dofs = dofs
         self.n_evaluations = 0
+
+    @property
+    def n_data(self) -> int:
+        return self.obs.n + (0 if self.grads is None else self.grads.n)
 
     def start(self) -> np.ndarray:
         th = np.zeros(self.lay.n)
@@ -390,57 +505,79 @@ class _Problem:
         off = float(th[sl["width-offset"]][0]) if "width-offset" in sl else 0.0
         return s, w, w + off
 
+    def thin(self, th: np.ndarray) -> float | None:
+        """The thin-end offset (None when not fitted: the response is then called without one)."""
+        sl = self.lay.slices.get("thin-end-offset")
+        return None if sl is None else float(th[sl][0])
+
     def feasible(self, th: np.ndarray) -> bool:
         s, _, w_eff = self.split(th)
-        return s > 0 and bool(np.all(w_eff > 0))
+        t = self.thin(th)
+        thin_ok = t is None or bool(np.all(self.design.geometry.thin_end_ratio * w_eff + t > 0))
+        return s > 0 and bool(np.all(w_eff > 0)) and thin_ok
 
     @property
     def n_prior(self) -> int:
         return self.design.n_bonds if self.prior_sd is not None else 0
 
     def evaluate(self, th: np.ndarray, jacobian: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-        """(predicted y (n_obs,), r (n_obs + n_prior,), J or None)."""
+        """(predicted data (n_obs [+ n_gradients],), r (data + prior rows), J or None)."""
+        from fem_mnn.fidelity.forecast import bond_products
+
         s, w, w_eff = self.split(th)
-        U, dU = self.response(w_eff, self.loads, self.dofs, jacobian)
+        t = self.thin(th)
+        if t is None:
+            U, dU = self.response(w_eff, self.loads, self.dofs, jacobian)
+        else:
+            U, dU = self.response(w_eff, self.loads, self.dofs, jacobian, thin_offset=t)
         self.n_evaluations += 1
         o = self.obs
         d = self.dof_of_obs
-        # y_m = (1/s) sum_c A[m, c] U[c, d_m]
-        y0 = np.einsum("mc,cm->m", o.mix, U[:, d])
-        y = y0 / s
-        r = [(y - o.value) / o.sd]
+        # displacements: y_m = (1/s) sum_c A[m, c] U[c, d_m]; gradients: g_b = e_b e_adj,b / s^2
+        y = np.einsum("mc,cm->m", o.mix, U[:, d]) / s
+        ys, sds, powers = [y], [o.sd], [np.ones(o.n)]
+        g = dg0 = None
+        if self.grads is not None:
+            gr = self.grads
+            g0, dg0 = bond_products(self.design, self.dofs, U, dU, gr.forward, gr.adjoint)
+            g = g0[gr.bond] / s**2
+            ys.append(g)
+            sds.append(gr.sd)
+            powers.append(np.full(gr.n, 2.0))
+            values = np.concatenate([o.value, gr.value])
+        else:
+            values = o.value
+        pred = np.concatenate(ys)
+        sd = np.concatenate(sds)
+        r = [(pred - values) / sd]
         if self.prior_sd is not None:
             r.append((w - self.w0) / self.prior_sd)
         r = np.concatenate(r)
         if not jacobian:
-            return y, r, None
+            return pred, r, None
         assert dU is not None
+        nd, nb = self.n_data, self.design.n_bonds
         J = np.zeros((r.size, self.lay.n))
-        dy_dw = np.einsum("mc,cmb->mb", o.mix, dU[:, d, :]) / s  # (n_obs, n_bonds)
+        # d(data)/d(effective widths [, thin-end offset]) at this s
+        dy_all = [np.einsum("mc,cmb->mb", o.mix, dU[:, d, :]) / s]  # (n_obs, n_bonds [+ 1: thin end])
+        if self.grads is not None:
+            assert dg0 is not None
+            dy_all.append(dg0[self.grads.bond] / s**2)
+        dy_all = np.concatenate(dy_all)
+        dy_dw = dy_all[:, :nb]
         sl = self.lay.slices
-        wt = 1.0 / o.sd[:, None]
+        wt = 1.0 / sd[:, None]
         if "E" in sl:
-            J[: o.n, sl["E"]] = (-y / s)[:, None] * wt
+            J[:nd, sl["E"]] = (-np.concatenate(powers) * pred / s)[:, None] * wt
         if "widths" in sl:
-            J[: o.n, sl["widths"]] = dy_dw * wt
+            J[:nd, sl["widths"]] = dy_dw * wt
             if self.prior_sd is not None:
-                J[o.n :, sl["widths"]] = np.eye(self.design.n_bonds) / self.prior_sd
+                J[nd:, sl["widths"]] = np.eye(nb) / self.prior_sd
         if "width-offset" in sl:
-            J[: o.n, sl["width-offset"]] = dy_dw.sum(1, keepdims=True) * wt
-        return y, r, J
-
-
-def _covariance(J: np.ndarray) -> np.ndarray:
-    """(J^T J)^-1 by the SVD (inf on the diagonal along a direction J does not see)."""
-    _, S, Vt = np.linalg.svd(J, full_matrices=False)
-    with np.errstate(divide="ignore"):
-        inv = np.where(S > 0, 1.0 / S**2, np.inf)
-    if np.all(np.isfinite(inv)):
-        return (Vt.T * inv) @ Vt
-    cov = (Vt.T * np.where(np.isfinite(inv), inv, 0.0)) @ Vt
-    free = Vt[~np.isfinite(inv)]
-    cov[np.abs(free).sum(0) > 0, :] = np.inf
-    return cov
+            J[:nd, sl["width-offset"]] = dy_dw.sum(1, keepdims=True) * wt
+        if "thin-end-offset" in sl:
+            J[:nd, sl["thin-end-offset"]] = dy_all[:, nb:] * wt
+        return pred, r, J
 
 
 def identify(
@@ -451,70 +588,41 @@ def identify(
     fit: Sequence[str],
     prior_sd: float | None,
     progress: Callable[[str], None] | None = None,
+    gradients: GradientObservations | None = None,
 ) -> Identification:
     """Weighted least squares with a Gaussian width prior, by Levenberg-Marquardt (exact Jacobians).
 
     Args:
         design: The designed lattice (the prior's centre and the starting point).
-        obs: The measured numbers.
+        obs: The measured displacements (:func:`no_observations` for none).
         loads: (n_cases, n_nodes, 2) the load cases of ``obs.mix``'s columns (N).
         response: The model (:func:`spring_response` or the FE one).
         fit: Parameter names (:func:`parse_fit`).
         prior_sd: sd (mm) of the Gaussian prior on each width around the design's, or None.
         progress: Called with one line per iteration.
+        gradients: Measured per-bond gradients e e_adj (Figure 1's kind), fitted with the
+            displacements: g = e(forward) e(adjoint) / s^2 from the same response, its exact
+            Jacobian by the chain rule (:func:`fem_mnn.fidelity.forecast.bond_products`).
 
     Raises:
         InputError: more parameters than measured numbers without a prior.
     """
     fit = parse_fit(",".join(fit))
-    pb = _Problem(design, obs, loads, response, fit, prior_sd)
-    check_determined(design, obs, fit, prior_sd)
-    th = pb.start()
-    y, r, J = pb.evaluate(th, True)
-    assert J is not None
-    cost = float(r @ r)
-    lam = 1e-3
-    history = [{"iteration": 0, "chi2": cost, "lambda": None}]
-    converged = False
-    it = 0
-    for it in range(1, MAX_ITER + 1):
-        A = J.T @ J
-        D = np.diag(A).copy()
-        D[D <= 0] = 1.0
-        moved = False
-        while lam < 1e16:
-            # the damped normal equations as a least-squares problem (better conditioned than forming A + lam D)
-            aug = np.vstack([J, np.diag(np.sqrt(lam * D))])
-            step = -np.linalg.lstsq(aug, np.concatenate([r, np.zeros(pb.lay.n)]), rcond=None)[0]
-            trial = th + step
-            if not pb.feasible(trial):
-                lam *= 10.0
-                continue
-            y_t, r_t, _ = pb.evaluate(trial, False)
-            c_t = float(r_t @ r_t)
-            if np.isfinite(c_t) and c_t <= cost:
-                moved = True
-                break
-            lam *= 10.0
-        if not moved:
-            converged = True  # no step lowers the cost: a minimum to round-off
-            break
-        th = trial
-        y, r, J = pb.evaluate(th, True)
-        assert J is not None
-        cost = float(r @ r)
-        lam = max(lam / 10.0, 1e-12)
-        history.append({"iteration": it, "chi2": cost, "lambda": lam})
-        sd = np.sqrt(np.abs(np.diag(_covariance(J))))
-        small = bool(np.all(np.abs(step) <= STEP_IN_SD * sd))
-        if progress is not None:
-            progress(f"iteration {it}: chi2 {cost:.6g}, largest step {np.max(np.abs(step) / sd):.3g} sd")
-        if small:
-            converged = True
-            break
-    cov = _covariance(J)
+    pb = _Problem(design, obs, loads, response, fit, prior_sd, gradients)
+    check_determined(design, obs, fit, prior_sd, 0 if gradients is None else gradients.n)
+    require_thin_ends(response, fit)
+
+    def evaluate(th: np.ndarray, jac: bool) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
+        y, r, J = pb.evaluate(th, jac)
+        return r, J, y
+
+    sol = levenberg_marquardt(
+        evaluate, pb.start(), feasible=pb.feasible, step_in_sd=STEP_IN_SD, max_iter=MAX_ITER, progress=progress
+    )
+    th, r, J, y, cost = sol.theta, sol.r, sol.J, sol.aux, sol.cost
+    cov = covariance(J)
     s, _, w_eff = pb.split(th)
-    nd = obs.n
+    nd = pb.n_data
     Jd = J[:nd]
     _, S, Vt = np.linalg.svd(Jd, full_matrices=False)
     if S.size < pb.lay.n:  # fewer data rows than parameters: the data leave a null space
@@ -531,18 +639,22 @@ def identify(
         cov=cov,
         E0=float(design.material.E),
         widths_eff=w_eff,
-        predicted=y,
-        residual=r[:nd],
+        predicted=y[: obs.n],
+        residual=r[: obs.n],
         chi2=cost,
         chi2_data=chi2_data,
         chi2_prior=cost - chi2_data,
         dof=int(nd + pb.n_prior - pb.lay.n),
         singular_values=S,
         least_determined=least * np.sign(least[np.argmax(np.abs(least))]),
-        iterations=it,
-        converged=converged,
-        n_evaluations=pb.n_evaluations,
-        history=history,
+        iterations=sol.iterations,
+        converged=sol.converged,
+        n_evaluations=sol.n_evaluations,
+        history=sol.history,
+        predicted_gradients=None if gradients is None else y[obs.n : nd],
+        residual_gradients=None if gradients is None else r[obs.n : nd],
+        stopped=sol.stopped,
+        n_model_failures=sol.n_model_failures,
     )
 
 
@@ -584,10 +696,15 @@ def plan(
     an infinite volume; it is reported.
     """
     fit = parse_fit(",".join(fit))
+    require_thin_ends(response, fit)
     lay = _Layout(fit, design.n_bonds)
     w0 = np.asarray(design.widths, dtype=float)
-    U, dU = response(w0, candidates, dofs, True)
-    assert dU is not None
+    if "thin-end-offset" in fit:
+        U, dU_all = response(w0, candidates, dofs, True, thin_offset=0.0)
+    else:
+        U, dU_all = response(w0, candidates, dofs, True)
+    assert dU_all is not None
+    dU = dU_all[..., : design.n_bonds]
     nc = candidates.shape[0]
     Js = np.zeros((nc, len(dofs), lay.n))
     sl = lay.slices
@@ -597,6 +714,8 @@ def plan(
         Js[:, :, sl["widths"]] = dU
     if "width-offset" in sl:
         Js[:, :, sl["width-offset"]] = dU.sum(2, keepdims=True)
+    if "thin-end-offset" in sl:
+        Js[:, :, sl["thin-end-offset"]] = dU_all[..., design.n_bonds :]
     Js /= noise_sd
     infos = np.einsum("cdp,cdq->cpq", Js, Js)
     P = np.zeros((lay.n, lay.n))
