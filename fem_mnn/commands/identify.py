@@ -387,7 +387,7 @@ def _payload(
         )
     findings = []
     thin = np.asarray(p["thin_ends_identified"])
-    for b in np.nonzero(thin < g.min_feature)[0]:
+    for b in map(int, np.nonzero(thin < g.min_feature)[0]):
         findings.append(
             f"bond {b}: identified thin end {thin[b]:.3f} ± {thin_sd[b]:.3f} mm is below min_feature "
             f"{g.min_feature:g} mm"

@@ -201,7 +201,7 @@ class CalibrationBlock:
     value: np.ndarray
     sd: np.ndarray
     power: int
-    model: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
+    model: Callable[..., tuple[np.ndarray, np.ndarray]]
 
 
 @dataclass(frozen=True)

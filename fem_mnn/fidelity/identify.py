@@ -80,8 +80,9 @@ FIT_PARAMETERS = ("E", "widths", "width-offset", "thin-end-offset")
 
 #: A response: (widths (n_bonds,), loads (n_cases, n_nodes, 2), dofs (n_dofs, 2) of (node,
 #: component), jacobian) -> (U (n_cases, n_dofs) at the design's E, dU/dw (n_cases, n_dofs,
-#: n_bonds) or None).
-ResponseFn = Callable[[np.ndarray, np.ndarray, np.ndarray, bool], tuple[np.ndarray, np.ndarray | None]]
+#: n_bonds) or None). A model with thin ends also takes ``thin_offset=`` (mm) and then returns one more
+#: Jacobian column, d/d(thin-end offset): hence ``...`` for the arguments.
+ResponseFn = Callable[..., tuple[np.ndarray, np.ndarray | None]]
 
 #: Stop when every parameter moved by less than this fraction of its posterior sd.
 STEP_IN_SD = 1e-6
@@ -559,11 +560,11 @@ class _Problem:
         nd, nb = self.n_data, self.design.n_bonds
         J = np.zeros((r.size, self.lay.n))
         # d(data)/d(effective widths [, thin-end offset]) at this s
-        dy_all = [np.einsum("mc,cmb->mb", o.mix, dU[:, d, :]) / s]  # (n_obs, n_bonds [+ 1: thin end])
+        parts = [np.einsum("mc,cmb->mb", o.mix, dU[:, d, :]) / s]  # (n_obs, n_bonds [+ 1: thin end])
         if self.grads is not None:
             assert dg0 is not None
-            dy_all.append(dg0[self.grads.bond] / s**2)
-        dy_all = np.concatenate(dy_all)
+            parts.append(dg0[self.grads.bond] / s**2)
+        dy_all = np.concatenate(parts)
         dy_dw = dy_all[:, :nb]
         sl = self.lay.slices
         wt = 1.0 / sd[:, None]
