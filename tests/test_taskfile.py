@@ -117,6 +117,26 @@ def test_strip_task_file_reads(strip_file, strip_task):
     assert np.all(task.train_loads[:, [19, 22], 1] <= 0) and task.success == {"metric": "test_rel_error", "max": 0.1}
 
 
+@pytest.mark.parametrize(
+    "where,typo,hint",
+    [
+        ((), "sucess", "did you mean 'success'?"),
+        (("data",), "input_colums", "did you mean 'input_columns'?"),
+        ((), "zzz", "known: "),  # nothing close: the list of known keys
+    ],
+)
+def test_unknown_task_key_gets_a_did_you_mean(strip_file, strip_task, where, typo, hint):
+    d = json.loads(strip_task.read_text())
+    obj = d
+    for k in where:
+        obj = obj[k]
+    obj[typo] = 1
+    with pytest.raises(InputError, match="unknown key") as exc:
+        task_from_dict(d, load_design(strip_file), source=str(strip_task), base=strip_task.parent)
+    msg = str(exc.value)
+    assert hint in msg and ".".join([*where, typo]) in msg, msg
+
+
 def test_strip_task_trains_with_springs(strip_file, strip_task, tmp_path):
     out = tmp_path / "run"
     r = run_cli("spring", "train", strip_file, "--task-file", strip_task, "--epochs", "120", "--out", out, "--quiet",

@@ -63,6 +63,7 @@ for success criteria on the contrast at every level.
 from __future__ import annotations
 
 import csv
+import difflib
 import hashlib
 import json
 import math
@@ -179,7 +180,10 @@ class _Reader:
             self.fail("must be an object", fld, x, True)
         unknown = sorted(set(x) - keys, key=str)
         if unknown:
-            self.fail(f"unknown key (known: {', '.join(sorted(keys))})", f"{fld}.{unknown[0]}" if fld else unknown[0])
+            # as design files do: the nearest known key when there is one, else the list
+            near = difflib.get_close_matches(str(unknown[0]), sorted(keys), n=1)
+            hint = f"did you mean {near[0]!r}?" if near else f"known: {', '.join(sorted(keys))}"
+            self.fail(f"unknown key ({hint})", f"{fld}.{unknown[0]}" if fld else unknown[0])
         for k in required:
             if k not in x:
                 self.fail("missing required key", f"{fld}.{k}" if fld else k)
