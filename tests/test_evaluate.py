@@ -91,6 +91,28 @@ def test_spring_evaluate_matches_the_hand_computed_truss(tmp_path):
     u = ev["outputs"]["train"][0][0]
     assert u == pytest.approx(hand_deflection(), rel=1e-10)
     assert ev["metrics"]["train_rel_error"] == pytest.approx(abs(u + 1.0), rel=1e-10)
+    # each case's target and error beside its output: the target of the task file, |u - t| / |t|
+    assert ev["targets"]["train"] == [[-1.0]]
+    assert ev["case_error"]["train"] == [pytest.approx(abs(u + 1.0), rel=1e-12)]
+
+
+def test_evaluation_writes_each_case_target_and_error(paper):
+    # MSE: the per-case errors average to the metric; classes: wrong-class flags average to 1 - accuracy
+    for name in ("regression", "iris"):
+        task = paper_task(name, paper)
+        ev = evaluate(SpringModel(paper), task)
+        for split in ("train", "test"):
+            err = ev.case_error[split]
+            assert err.shape == (ev.outputs[split].shape[0],)
+            if task.kind == "mse":
+                assert np.array_equal(ev.targets[split], getattr(task, f"{split}_targets"))
+                assert np.mean(err) == pytest.approx(ev.metrics[f"{split}_rel_error"], rel=1e-12)
+            else:
+                assert np.array_equal(ev.targets[split], getattr(task, f"{split}_labels"))
+                assert set(np.unique(err)) <= {0.0, 1.0}
+                assert 1.0 - np.mean(err) == pytest.approx(ev.metrics[f"{split}_accuracy"], abs=1e-15)
+        d = ev.to_dict()
+        assert len(d["case_error"]["test"]) == len(d["outputs"]["test"]) == len(d["targets"]["test"])
 
 
 @pytest.mark.fem

@@ -154,7 +154,12 @@ def _add(sub: argparse._SubParsersAction, model: str, what: str) -> argparse.Arg
         choices=TASK_NAMES + NONLINEAR_TASK_NAMES,
         help="a paper task or a shipped nonlinear one (load-switch, load-and: --regime nonlinear; the paper's lattice)",
     )
-    which.add_argument("--task-file", type=Path, metavar="FILE.json", help="your task file (schema: docs/workflow.md#task-files, or the fem_mnn.learn.taskfile docstring)")
+    which.add_argument(
+        "--task-file",
+        type=Path,
+        metavar="FILE.json",
+        help="your task file (schema: docs/workflow.md#task-files, or the fem_mnn.learn.taskfile docstring)",
+    )
     add_regime_arguments(p)
     p.add_argument("--seed", type=seed, default=None, help="seed of the data split/noise (default 0 / the file's)")
     p.add_argument("--out", type=Path, default=None, metavar="FILE.json", help="write the evaluation as JSON")

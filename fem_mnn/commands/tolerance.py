@@ -148,7 +148,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("design", metavar="DESIGN", help="design JSON file")
     which = p.add_mutually_exclusive_group(required=True)
     which.add_argument("--task", choices=TASK_NAMES, help="a paper task (shipped task file; the paper's lattice)")
-    which.add_argument("--task-file", type=Path, metavar="FILE.json", help="your task file (schema: docs/workflow.md#task-files)")
+    which.add_argument(
+        "--task-file", type=Path, metavar="FILE.json", help="your task file (schema: docs/workflow.md#task-files)"
+    )
     p.add_argument("--model", choices=("spring", "fem"), default="spring", help="model of the samples (default spring)")
     p.add_argument(
         "--width-sd", type=nonnegative, default=0.05, metavar="S", help="width sd per bond, mm (default 0.05)"

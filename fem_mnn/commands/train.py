@@ -289,7 +289,12 @@ def _add_train_parser(ssub: argparse._SubParsersAction, model: str, what: str) -
         help="a paper task or a shipped nonlinear one (load-switch, load-and: --regime nonlinear; shipped task "
         "files, the paper's lattice only)",
     )
-    which.add_argument("--task-file", type=Path, metavar="FILE.json", help="your task file (schema: docs/workflow.md#task-files, or the fem_mnn.learn.taskfile docstring)")
+    which.add_argument(
+        "--task-file",
+        type=Path,
+        metavar="FILE.json",
+        help="your task file (schema: docs/workflow.md#task-files, or the fem_mnn.learn.taskfile docstring)",
+    )
     add_regime_arguments(p)
     p.add_argument(
         "--epochs",

@@ -50,6 +50,11 @@ class Evaluation:
         case_loss: Per split, (n_cases,) loss of every case.
         success: The task's success criterion with ``value`` and ``met`` (None without one).
         output_names: ``u_<node><x|y>`` of each output.
+        targets: Per split, what each case should give, beside ``outputs``: (n_cases, n_outputs) target
+            displacements (mm) for an MSE task, (n_cases,) class labels for a classification.
+        case_error: Per split, each case's error: ||u_out - target|| / ||target|| for an MSE task
+            (NaN for a zero target), 0 (right class: largest |output| is the label) or 1 for a
+            classification.
     """
 
     task: str
@@ -59,6 +64,8 @@ class Evaluation:
     case_loss: dict[str, np.ndarray]
     success: dict[str, Any] | None
     output_names: tuple[str, ...] = field(default=())
+    targets: dict[str, np.ndarray] = field(default_factory=dict)
+    case_error: dict[str, np.ndarray] = field(default_factory=dict)
 
     def to_dict(self, with_u: bool | None = None) -> dict[str, Any]:
         """JSON-ready record; node displacements only for splits of at most MAX_CASES_WITH_U cases
@@ -71,6 +78,10 @@ class Evaluation:
             "output_names": list(self.output_names),
             "outputs": {s: v.tolist() for s, v in self.outputs.items()},
             "case_loss": {s: v.tolist() for s, v in self.case_loss.items()},
+            "targets": {s: v.tolist() for s, v in self.targets.items()},
+            "case_error": {
+                s: [None if not np.isfinite(e) else float(e) for e in v] for s, v in self.case_error.items()
+            },
         }
         keep = {s: (v.shape[0] <= MAX_CASES_WITH_U) if with_u is None else with_u for s, v in self.u.items()}
         out["u"] = {s: v.tolist() for s, v in self.u.items() if keep[s]}
@@ -113,6 +124,8 @@ def evaluate_operator(op: LinearOperator, task: Task) -> Evaluation:
     outputs: dict[str, np.ndarray] = {}
     us: dict[str, np.ndarray] = {}
     losses: dict[str, np.ndarray] = {}
+    targets: dict[str, np.ndarray] = {}
+    errors: dict[str, np.ndarray] = {}
     for split, u, case_loss in _solve_splits(op, task):
         metrics[f"{split}_loss"] = float(np.mean(case_loss))
         for k, v in task.metrics(split, u).items():
@@ -120,8 +133,24 @@ def evaluate_operator(op: LinearOperator, task: Task) -> Evaluation:
         outputs[split] = task.output_values(u)
         us[split] = np.asarray(u, dtype=float)
         losses[split] = case_loss
+        targets[split], errors[split] = _case_errors(task, split, outputs[split])
     names = tuple(f"u_{o.node}{'xy'[o.component]}" for o in task.outputs)
-    return Evaluation(task.name, metrics, outputs, us, losses, task.success_met(metrics), names)
+    return Evaluation(task.name, metrics, outputs, us, losses, task.success_met(metrics), names, targets, errors)
+
+
+def _case_errors(task: Task, split: str, vals: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(targets, per-case error) of ``split``, the quantities the task's metric averages."""
+    t = task.train_targets if split == "train" else task.test_targets
+    if task.kind == "mse" and t is not None:
+        num = np.linalg.norm(vals - t, axis=1)
+        den = np.linalg.norm(t, axis=1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.asarray(t, dtype=float), np.where(den > 0, num / np.where(den > 0, den, 1.0), np.nan)
+    labels = task.train_labels if split == "train" else task.test_labels
+    if labels is None:
+        return np.zeros((vals.shape[0], 0)), np.full(vals.shape[0], np.nan)
+    wrong = np.argmax(np.abs(vals), axis=1) != np.asarray(labels)
+    return np.asarray(labels, dtype=int), wrong.astype(float)
 
 
 def evaluate(model: MechanicalModel, task: Task, widths: np.ndarray | None = None) -> Evaluation:
