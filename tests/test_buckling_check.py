@@ -24,6 +24,12 @@ from fem_mnn.learn.tasks import gram_force  # noqa: E402
 pytestmark = pytest.mark.fem
 
 
+@pytest.fixture(autouse=True)
+def _buckling_check_on(monkeypatch):
+    # conftest skips the check suite-wide (cost); these tests are about it
+    monkeypatch.delenv("FEM_MNN_NO_BUCKLING_CHECK", raising=False)
+
+
 def heavy_task(tmp_path: Path, grams: float = 50.0) -> Path:
     """The behaviour task at ``grams`` instead of 5 g."""
     task = {
@@ -110,3 +116,14 @@ def test_fem_evaluate_and_tolerance_record_it(paper_file, tmp_path):
     r = run_cli("tolerance", paper_file, "--task", "behaviour", "--samples", "20", "--out", tmp_path / "tol.json")
     assert r.returncode == 0, r.stderr
     assert json.loads((tmp_path / "tol.json").read_text())["first_buckling_load_factor"]["start"] == b["start"]
+
+
+def test_environment_variable_skips_it_and_the_result_says_which(paper_file, tmp_path, monkeypatch):
+    monkeypatch.setenv("FEM_MNN_NO_BUCKLING_CHECK", "1")
+    r = run_cli("spring", "evaluate", paper_file, "--task", "behaviour", "--out", tmp_path / "ev.json")
+    assert r.returncode == 0, r.stderr
+    b = json.loads((tmp_path / "ev.json").read_text())["first_buckling_load_factor"]
+    assert b["skipped"] is True and b["reason"] == "$FEM_MNN_NO_BUCKLING_CHECK=1" and b["start"] is None
+    monkeypatch.setenv("FEM_MNN_NO_BUCKLING_CHECK", "0")  # 0 is "do not skip"
+    r = run_cli("spring", "evaluate", paper_file, "--task", "behaviour", "--out", tmp_path / "ev0.json")
+    assert json.loads((tmp_path / "ev0.json").read_text())["first_buckling_load_factor"]["skipped"] is False

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import sys
 from typing import Any
 
@@ -49,13 +50,20 @@ CHECK_ELEMENTS_ACROSS = 1
 _MEMO: dict[tuple, float] = {}
 
 
+#: Environment variable that skips the check like ``--no-buckling-check`` (read at each run, named in the result).
+#: The test suite sets it (``tests/conftest.py``): the check costs an FE buckling analysis (a few seconds)
+#: per command, and its own tests (``tests/test_buckling_check.py``) clear it.
+ENV_SKIP = "FEM_MNN_NO_BUCKLING_CHECK"
+
+
 def add_buckling_argument(parser: argparse.ArgumentParser) -> None:
     """Add ``--no-buckling-check`` to a linear ``train`` / ``evaluate`` / ``tolerance`` parser."""
     parser.add_argument(
         "--no-buckling-check",
         action="store_true",
         help="skip the first buckling load factor of the task's largest load case (FE linear buckling at the start "
-        "and final widths, written to the result as first_buckling_load_factor; a warning on stderr when below 1)",
+        "and final widths, written to the result as first_buckling_load_factor; a warning on stderr when below 1); "
+        f"${ENV_SKIP}=1 skips it too (batch runs of many small commands; the result names which skipped it)",
     )
 
 
@@ -138,6 +146,8 @@ def buckling_record(
     loads, case = largest_load_case(task)
     if skip:
         return {"skipped": True, "reason": "--no-buckling-check", "start": None, "final": None}
+    if os.environ.get(ENV_SKIP, "") not in ("", "0"):
+        return {"skipped": True, "reason": f"${ENV_SKIP}={os.environ[ENV_SKIP]}", "start": None, "final": None}
     missing = _dolfinx_missing()
     if missing is not None:
         if rank == 0:
