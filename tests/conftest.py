@@ -37,9 +37,10 @@ _SESSION_CACHE = tempfile.mkdtemp(prefix="fem-mnn-test-cache-")
 os.environ.setdefault("FEM_MNN_CACHE", _SESSION_CACHE)
 os.environ.pop("FEM_MNN_CALIBRATION", None)  # a user's calibration file is not the tests' to write
 # Linear train / evaluate / tolerance commands run an FE buckling analysis by default (issue 23 item 5;
-# a few seconds and a DOLFINx import per command): across the suite's ~150 such commands that was
-# about 12 of its 20 minutes (measured). The check has its own tests (test_buckling_check.py clears
-# this; test_validate_* and test_frame_buckling test the analysis); the others skip it, as a batch user may.
+# a few seconds and a DOLFINx import per command): the suite took 1192 s with it and 1029 s without
+# (two runs on this 2-core machine, the first beside light other work). The check has its own tests
+# (test_buckling_check.py clears this; test_validate_* and test_frame_buckling test the analysis); the
+# others skip it, as a batch user may.
 os.environ["FEM_MNN_NO_BUCKLING_CHECK"] = "1"
 
 from fem_mnn.design import Design, paper_sample, save_design  # noqa: E402
