@@ -23,6 +23,7 @@ from typing import NamedTuple, Protocol, runtime_checkable
 
 import numpy as np
 
+from fem_mnn.core.errors import EngineError
 from fem_mnn.design.records import Design
 
 __all__ = [
@@ -37,6 +38,8 @@ __all__ = [
     "backprop_operator",
     "elongations",
     "nominal_stiffness",
+    "paired_backprop",
+    "states_once",
 ]
 
 
@@ -142,6 +145,79 @@ class Backprop(NamedTuple):
     """(n_bonds,) dL/dw (mean over cases)."""
 
 
+def paired_backprop(
+    case_loss: np.ndarray,
+    u: np.ndarray,
+    elongation: np.ndarray,
+    adjoint_load: np.ndarray,
+    adjoint_u: np.ndarray,
+    adjoint_elongation: np.ndarray,
+    *,
+    dk_dw: np.ndarray | None = None,
+    grad_w: np.ndarray | None = None,
+) -> Backprop:
+    """The :class:`Backprop` of a forward and an adjoint response over a batch of load cases.
+
+    ``grad_k = mean_c e_c e_adj,c`` (the in situ rule: exact for springs, linear or in large
+    deformation, an estimate for a continuum), and ``grad_w`` either given (an exact shape
+    gradient) or ``grad_k dk_dw``. Every model's backpropagation ends here, so the batch
+    mean and the shapes are defined once.
+
+    Args:
+        case_loss: (n_cases,) loss of every case.
+        u: (n_cases, n_nodes, 2) forward displacements (mm).
+        elongation: (n_cases, n_bonds) forward elongations (mm).
+        adjoint_load: (n_cases, n_nodes, 2) f_adj = -dL_c/du.
+        adjoint_u: (n_cases, n_nodes, 2) adjoint displacements.
+        adjoint_elongation: (n_cases, n_bonds) adjoint elongations.
+        dk_dw: (n_bonds,) dk/dw, for ``grad_w = grad_k dk_dw``.
+        grad_w: (n_bonds,) the width gradient itself, when it is not the chain rule through k.
+
+    Raises:
+        ValueError: neither or both of ``dk_dw`` and ``grad_w`` given.
+    """
+    if (dk_dw is None) == (grad_w is None):
+        raise ValueError("give exactly one of dk_dw and grad_w")
+    grad_k = np.mean(elongation * adjoint_elongation, axis=0)
+    return Backprop(
+        loss=float(np.mean(case_loss)),
+        case_loss=np.asarray(case_loss, dtype=float),
+        u=u,
+        elongation=elongation,
+        adjoint_load=adjoint_load,
+        adjoint_u=adjoint_u,
+        adjoint_elongation=adjoint_elongation,
+        grad_k=grad_k,
+        grad_w=grad_k * dk_dw if grad_w is None else grad_w,
+    )
+
+
+def states_once[S](
+    cache: dict[bytes, S], loads: np.ndarray, n_nodes: int, solve_one: Callable[[np.ndarray], S]
+) -> list[S]:
+    """``solve_one`` of every load case of ``loads``, each distinct case solved once per ``cache``.
+
+    For operators whose solve is not a factorisation (large-deformation equilibria): the
+    end-of-epoch metrics and the next step's gradient at the same widths reuse one state.
+    Cases are keyed by their bytes, so only identical loads share a state. The caller owns
+    ``cache`` and clears it when its widths change.
+
+    Raises:
+        EngineError: ``solve_one`` failed; the message names the load case (0-based).
+    """
+    f = as_cases(loads, n_nodes)
+    out = []
+    for c in range(f.shape[0]):
+        key = np.ascontiguousarray(f[c]).tobytes()
+        if key not in cache:
+            try:
+                cache[key] = solve_one(f[c])
+            except EngineError as exc:
+                raise EngineError(f"load case {c}: {exc}") from None
+        out.append(cache[key])
+    return out
+
+
 def backprop_operator(op: LinearOperator, loads: np.ndarray, loss: Loss) -> Backprop:
     """In situ backpropagation: a forward and an adjoint solve give every bond's gradient.
 
@@ -169,19 +245,7 @@ def backprop_operator(op: LinearOperator, loads: np.ndarray, loss: Loss) -> Back
     case_loss, dldu = loss(fwd.u)
     adj_load = -dldu
     adj = op.solve(adj_load)
-    nc = f.shape[0]
-    grad_k = np.sum(fwd.elongation * adj.elongation, axis=0) / nc
-    return Backprop(
-        loss=float(np.mean(case_loss)),
-        case_loss=case_loss,
-        u=fwd.u,
-        elongation=fwd.elongation,
-        adjoint_load=adj_load,
-        adjoint_u=adj.u,
-        adjoint_elongation=adj.elongation,
-        grad_k=grad_k,
-        grad_w=grad_k * op.dk_dw,
-    )
+    return paired_backprop(case_loss, fwd.u, fwd.elongation, adj_load, adj.u, adj.elongation, dk_dw=op.dk_dw)
 
 
 def backprop(model: MechanicalModel, widths: np.ndarray, loads: np.ndarray, loss: Loss) -> Backprop:

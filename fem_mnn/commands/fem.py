@@ -246,25 +246,18 @@ def _gradient_nonlinear(args: argparse.Namespace, design, loads, targets, option
                 "delta_mm": args.delta,
             },
         }
-    from fem_mnn.contract import elongations, nominal_stiffness
+    from fem_mnn.contract import elongations, nominal_stiffness, paired_backprop
 
     case_loss, _ = loss(state.u[None])
-    e = elongations(state.u[None], design)
-    e_adj = elongations(adj_u, design)
     _, dk = nominal_stiffness(design, design.widths)
-    grad_k = np.mean(e * e_adj, axis=0)
-    from fem_mnn.contract import Backprop
-
-    bp = Backprop(
-        loss=float(np.mean(case_loss)),
-        case_loss=np.asarray(case_loss, dtype=float),
-        u=state.u[None],
-        elongation=e,
-        adjoint_load=adj_load,
-        adjoint_u=adj_u,
-        adjoint_elongation=e_adj,
-        grad_k=grad_k,
-        grad_w=grad_k * dk,
+    bp = paired_backprop(
+        case_loss,
+        state.u[None],
+        elongations(state.u[None], design),
+        adj_load,
+        adj_u,
+        elongations(adj_u, design),
+        dk_dw=dk,
     )
     payload: dict[str, Any] = gradient_payload(design, loads, targets, bp, model="fem")
     payload["units"].update(FEM_GRADIENT_UNITS)

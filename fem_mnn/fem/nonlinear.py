@@ -51,7 +51,16 @@ from typing import Any, Literal, NamedTuple
 
 import numpy as np
 
-from fem_mnn.contract import Backprop, Loss, Solution, as_cases, elongations, nominal_stiffness
+from fem_mnn.contract import (
+    Backprop,
+    Loss,
+    Solution,
+    as_cases,
+    elongations,
+    nominal_stiffness,
+    paired_backprop,
+    states_once,
+)
 from fem_mnn.core.errors import EngineError, InputError
 from fem_mnn.core.units import lame_parameters
 from fem_mnn.design.records import Design
@@ -972,17 +981,7 @@ class NonlinearModel:
         g = self.width_gradient(loads, loss, widths=widths, steps=steps, states=states)
         e = elongations(g.u, self.design)
         e_adj = elongations(g.adjoint_u, self.design)
-        return Backprop(
-            loss=g.loss,
-            case_loss=g.case_loss,
-            u=g.u,
-            elongation=e,
-            adjoint_load=g.adjoint_load,
-            adjoint_u=g.adjoint_u,
-            adjoint_elongation=e_adj,
-            grad_k=np.mean(e * e_adj, axis=0),
-            grad_w=g.grad_w,
-        )
+        return paired_backprop(g.case_loss, g.u, e, g.adjoint_load, g.adjoint_u, e_adj, grad_w=g.grad_w)
 
 
 class NonlinearFemOperator:
@@ -1017,19 +1016,7 @@ class NonlinearFemOperator:
     def states(self, loads: np.ndarray) -> list[NonlinearSolution]:
         """Equilibria of every case of ``loads`` (collective; each solved once per operator)."""
         self._at_widths()
-        f = as_cases(loads, self.design.n_nodes)
-        out = []
-        for c in range(f.shape[0]):
-            key = np.ascontiguousarray(f[c]).tobytes()
-            sol = self._cache.get(key)
-            if sol is None:
-                try:
-                    sol = self.model.nl.solve(f[c])
-                except EngineError as exc:
-                    raise EngineError(f"load case {c}: {exc}") from None
-                self._cache[key] = sol
-            out.append(sol)
-        return out
+        return states_once(self._cache, loads, self.design.n_nodes, self.model.nl.solve)
 
     def solve(self, loads: np.ndarray) -> Solution:
         """Node displacements and projected elongations of the equilibria (not a linear solve)."""

@@ -52,7 +52,7 @@ import dolfinx.la  # noqa: E402
 import ufl  # noqa: E402
 from mpi4py import MPI  # noqa: E402
 
-from fem_mnn.contract import Backprop, as_cases
+from fem_mnn.contract import as_cases, paired_backprop
 
 __all__ = [
     "Material",
@@ -466,19 +466,8 @@ def shape_backprop(op: Any, loads: np.ndarray, loss: Any) -> Any:
     """
     sg = shape_width_gradient(op, loads, loss)
     fwd, adj = sg.forward, sg.adjoint
-    nc = len(fwd.fields)
     _, dldu = loss(fwd.u)
-    return Backprop(
-        loss=sg.loss,
-        case_loss=sg.case_loss,
-        u=fwd.u,
-        elongation=fwd.elongation,
-        adjoint_load=-dldu,
-        adjoint_u=adj.u,
-        adjoint_elongation=adj.elongation,
-        grad_k=np.sum(fwd.elongation * adj.elongation, axis=0) / nc,
-        grad_w=sg.grad_w,
-    )
+    return paired_backprop(sg.case_loss, fwd.u, fwd.elongation, -dldu, adj.u, adj.elongation, grad_w=sg.grad_w)
 
 
 def output_jacobian(

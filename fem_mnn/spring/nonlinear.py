@@ -63,7 +63,16 @@ import scipy.linalg
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
-from fem_mnn.contract import Backprop, Loss, Solution, SpringLaw, as_cases, nominal_stiffness
+from fem_mnn.contract import (
+    Backprop,
+    Loss,
+    Solution,
+    SpringLaw,
+    as_cases,
+    nominal_stiffness,
+    paired_backprop,
+    states_once,
+)
 from fem_mnn.core.errors import EngineError, InputError
 from fem_mnn.design.records import Design
 from fem_mnn.design.rigidity import factorize_spd, free_dofs, nested_dissection
@@ -590,14 +599,8 @@ class NonlinearSpringOperator:
 
     def equilibria(self, loads: np.ndarray) -> list[NonlinearSpringSolution]:
         """:meth:`equilibrium` of every load case of ``loads`` (n_cases, n_nodes, 2); raises on failure."""
-        f = as_cases(loads, self.design.n_nodes)
-        out = []
-        for c in range(f.shape[0]):
-            try:
-                out.append(self.equilibrium(f[c]))
-            except EngineError as exc:
-                raise EngineError(f"load case {c}: {exc}") from None
-        return out
+        # a fresh cache: every call solves (identical cases once), unlike states()
+        return states_once({}, loads, self.design.n_nodes, self.equilibrium)
 
     #: Tells :func:`fem_mnn.contract.backprop_operator` (and the reader) that the in situ rule
     #: of the linear model does not apply: the gradient is :meth:`backprop`.
@@ -605,19 +608,7 @@ class NonlinearSpringOperator:
 
     def states(self, loads: np.ndarray) -> list[NonlinearSpringSolution]:
         """:meth:`equilibria` of ``loads``, each case solved once per operator (kept by its bytes)."""
-        f = as_cases(loads, self.design.n_nodes)
-        out = []
-        for c in range(f.shape[0]):
-            key = np.ascontiguousarray(f[c]).tobytes()
-            sol = self._cache.get(key)
-            if sol is None:
-                try:
-                    sol = self.equilibrium(f[c])
-                except EngineError as exc:
-                    raise EngineError(f"load case {c}: {exc}") from None
-                self._cache[key] = sol
-            out.append(sol)
-        return out
+        return states_once(self._cache, loads, self.design.n_nodes, self.equilibrium)
 
     def solve(self, loads: np.ndarray) -> Solution:
         """Equilibria of every load case: displacements and elongations e = l - L (not a linear solve)."""
@@ -661,18 +652,7 @@ class NonlinearSpringOperator:
         a, b = self.design.bonds[:, 0], self.design.bonds[:, 1]
         n = np.stack([s.direction for s in sols])
         e_adj = np.einsum("cbk,cbk->cb", v[:, b] - v[:, a], n)
-        grad_k = np.mean(e * e_adj, axis=0)
-        return Backprop(
-            loss=float(np.mean(case_loss)),
-            case_loss=np.asarray(case_loss, dtype=float),
-            u=u,
-            elongation=e,
-            adjoint_load=adj_load,
-            adjoint_u=v,
-            adjoint_elongation=e_adj,
-            grad_k=grad_k,
-            grad_w=grad_k * self.dk_dw,
-        )
+        return paired_backprop(case_loss, u, e, adj_load, v, e_adj, dk_dw=self.dk_dw)
 
     def finite_increment(
         self, loads: np.ndarray, loss: Loss, eps: float, states: Sequence[NonlinearSpringSolution] | None = None
@@ -712,18 +692,7 @@ class NonlinearSpringOperator:
             lng, _, _ = self._bonds(du)
             e_adj[c] = (lng - self._L - s.elongation) / eps
             u_adj[c] = (du.reshape(-1, 2) - s.u) / eps
-        grad_k = np.mean(e * e_adj, axis=0)
-        return Backprop(
-            loss=float(np.mean(case_loss)),
-            case_loss=np.asarray(case_loss, dtype=float),
-            u=u,
-            elongation=e,
-            adjoint_load=adj_load,
-            adjoint_u=u_adj,
-            adjoint_elongation=e_adj,
-            grad_k=grad_k,
-            grad_w=grad_k * self.dk_dw,
-        )
+        return paired_backprop(case_loss, u, e, adj_load, u_adj, e_adj, dk_dw=self.dk_dw)
 
 
 class NonlinearSpringModel:
