@@ -34,7 +34,7 @@ from unittest import mock
 
 import pytest
 from conftest import need_dolfinx
-from hypothesis import HealthCheck, example, given, settings
+from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
 from fem_mnn.cli import main
@@ -469,12 +469,28 @@ def test_tolerance_fem(files, samples):
 @example(option="--train-epochs", value="0")  # ran the default 2000 epochs; then IndexError
 @example(option="--train-epochs", value="-1")  # accepted before the fix
 def test_run_spring_stages(files, option, value):
+    # a cap above a few hundred epochs trains the authors' recipe for up to its 30000 epochs (75 s
+    # each): those caps are test_run_train_epochs_beyond_the_recipe's, in the slow suite
+    assume(not (option == "--train-epochs" and value.lstrip("-").isdigit() and int(value) > 500))
     with workdir(files) as d:
         stages = "train" if option == "--train-epochs" else "spring"  # finetune is FE: only its refusals here
         argv = ["run", str(files["paper"]), "--out", str(d / "o"), "--stages", stages, f"{option}={value}"]
         rc, _ = check(argv, {option: value}, d)
         if rc == 0 and stages == "train":
             assert _json(d / "o" / "train_spring.json")["epochs"] <= int(value)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("value", ["1000000", "100000000000000000000"])
+def test_run_train_epochs_beyond_the_recipe(files, value):
+    """A cap above the recipe's epochs is accepted and trains the recipe (30000 epochs, ~75 s each: slow)."""
+    from fem_mnn.learn import paper_config
+
+    with workdir(files) as d:
+        argv = ["run", str(files["paper"]), "--out", str(d / "o"), "--stages", "train", f"--train-epochs={value}"]
+        rc, _ = check(argv, {"--train-epochs": value}, d)
+        assert rc == 0
+        assert _json(d / "o" / "train_spring.json")["epochs"] <= paper_config("behaviour").epochs
 
 
 @pytest.mark.parametrize("value", ["-1", "x", "1.5", "-100000000000000000000"])
