@@ -17,8 +17,8 @@
 # computes through large deformation (springs and the neo-Hookean FE model of the printed
 # lattice) against finite differences, train the task with nonlinear springs and with the
 # FE model, and find that the heavy weight lies beyond the lattice's first buckling load.
-# Units mm, N, MPa; ids 0-based (paper node n = id n − 1). About 8 minutes on a busy
-# 2-core machine (5 of them the FE training); `FEM_MNN_QUICK=1` under a minute: fewer
+# Units mm, N, MPa; ids 0-based (paper node n = id n − 1). About 10 minutes on a busy
+# 2-core machine (4–5 of them the FE training); `FEM_MNN_QUICK=1` under a minute: fewer
 # spring epochs, P1 elements everywhere, and no FE training (the FE model then evaluates the
 # spring-trained widths).
 
@@ -106,8 +106,8 @@ assert worst <= bound
 
 # The uniform sample is mirror-symmetric about the vertical through id 10, so its two
 # outputs are equal (ratio 1) in both models; random widths break the symmetry, and only the
-# nonlinear springs let the ratio move with the load, by up to 1 % here. The
-# training must make that small effect large.
+# nonlinear springs let the ratio move with the load, by up to 1 % here. The training must
+# make that small effect large.
 
 # ## The exact gradient in large deformation: springs
 #
@@ -116,9 +116,10 @@ assert worst <= bound
 # deformation: with e = l − L and e_adj the elongation, along the *deformed* bond, of the
 # tangent response to the adjoint load −∂L/∂u at the loaded state, dL/dk_i = e_i e_adj,i
 # exactly (physically: keep the weight on, add a small adjoint weight, measure the
-# increment). We check it against central differences of the task's own loss at the heavy
-# level, on the bonds with the largest gradients, where the outputs are far from linear
-# (u_y of id 12: −8.2 mm against −10.5 mm with linear springs).
+# increment). We check it against central differences of the task's own loss (both levels),
+# on the bonds with the largest gradients, at widths off the symmetric point. The heavy level
+# is far from linear: on the uniform sample u_y of id 12 is −8.2 mm there, against −10.5 mm
+# with linear springs.
 
 # +
 loss = task.loss("train", [0, 1])  # the contrast-margin loss of both levels
@@ -162,16 +163,16 @@ spring_run = train(nonlinear_springs, task, TrainConfig(**settings), write=False
 sm = spring_run.best_metrics
 print(
     f"nonlinear springs, {spring_run.epochs} epochs ({time.perf_counter() - t0:.0f} s): contrast light "
-    f"{sm['train_contrast_light']:.4f}, heavy {sm['train_contrast_heavy']:.4f}; accuracy {sm['train_accuracy']:.2f}"
+    f"{sm['train_contrast_light']:.4f}, heavy {sm['train_contrast_heavy']:.4f}; accuracy {sm['train_accuracy']:.2f} "
+    f"(best epoch {spring_run.best_epoch})"
 )
 w_spring = spring_run.best_widths
 # -
 
 # The switch happens (each level's intended output dominates: accuracy 1) but only barely:
-# contrasts of 1.016 (light) and 1.029 (heavy) after 200 epochs, and the same after 600 (measured:
-# the best epoch is early). An
-# independent try with another loss and optimiser found at best 1.03 and 1.06 at 10 / 200 g
-# (`docs/training.md`). **The springs fail the criterion.** Central-force springs have no
+# contrasts of 1.016 (light) and 1.029 (heavy), measured, the same with 200 and 600 epochs
+# (the lowest loss is reached early). An independent try with another loss and optimiser
+# found at best 1.03 and 1.06 at 10 / 200 g (`docs/training.md`). **The springs fail the criterion.** Central-force springs have no
 # bending and cannot buckle; their only nonlinearity is the rotation of the bonds, and on
 # this lattice it moves the ratio by a few per cent at most.
 
@@ -375,8 +376,8 @@ else:
 fig_training  # noqa: B018  (the rendered page shows the figure; None in quick mode)
 # -
 
-# Measured (full mode): contrasts 1.111 (light) and 1.217 (heavy) after 20 epochs: the
-# criterion is met, in the FE model of the printed lattice, where the springs could not.
+# Measured (full mode): contrasts 1.111 (light) and 1.217 (heavy) after 20 epochs, the
+# criterion first met at epoch 16: it is met, in the FE model of the printed lattice, where the springs could not.
 # The beams bend, and the printed lattice has more ways than bond rotation to let the load
 # decide which output moves most. **What this does not show:** this is the coarse P1 mesh
 # (4.7k dofs); whether the default P2 mesh confirms the contrasts is open (it costs minutes
