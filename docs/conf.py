@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import os
 import sys
+import tempfile
 from pathlib import Path
 
 here = Path(__file__).resolve().parent
@@ -85,6 +86,18 @@ nb_execution_timeout = 600
 nb_execution_in_temp = True  # a tutorial that writes files writes them into a temporary folder
 nb_execution_excludepatterns: list[str] = []
 nb_merge_streams = True
+if nb_execution_mode == "force":
+    # The tutorials show matplotlib Figures that pyplot does not manage (fem_mnn.viz.figure), and
+    # IPython registers its image formatter for them only once matplotlib's inline backend module is
+    # imported, which nothing in a tutorial does: every figure came out as the text "<Figure size ...>"
+    # (checked with nbclient in the docs venv's kernel). A startup file in a private IPython directory,
+    # inherited by the executing kernel, imports it; nothing is written into the repository.
+    _ipython_dir = Path(tempfile.mkdtemp(prefix="fem-mnn-docs-ipython-"))
+    (_ipython_dir / "profile_default" / "startup").mkdir(parents=True)
+    (_ipython_dir / "profile_default" / "startup" / "00-inline-figures.py").write_text(
+        "import matplotlib_inline.backend_inline  # noqa: F401  (registers the image formatter)\n"
+    )
+    os.environ["IPYTHONDIR"] = str(_ipython_dir)
 
 autodoc_member_order = "bysource"
 autodoc_typehints = "signature"
