@@ -378,6 +378,6 @@ assert forecast[60.0] < min(measured) < max(measured) < forecast[10.0]
 # only (Figure 1's gradients and Figure 2's uniform outputs), adds width and thin-end
 # offsets and the Prony staircase, and forecasts every held-out number of Figures 2–4 with
 # the band the calibration's covariance propagates (`docs/forecast.md`): how much of Figure
-# 3's 30 % gap each effect explains, and which photographs would tell print from material.
-# `fem-mnn identify --model fem --fit thin-end-offset` fits the finest printed features,
-# which only the FE model has.
+# 3's 29–31 % compliance gap (FE with the uniform network's E) each effect explains, and
+# which photographs would tell print from material. `fem-mnn identify --model fem --fit
+# thin-end-offset` fits the finest printed features, which only the FE model has.
