@@ -209,7 +209,10 @@ def study_main(
 
 
 _MARKER = r"<!-- (?:if (?:not )?\w+|else|end) -->"
-_BLOCK = re.compile(r"<!-- if (not )?(\w+) -->(.*?)(?:<!-- else -->(.*?))?<!-- end -->", re.S)
+#: an innermost block (no ``<!-- if`` inside): blocks nest, the inner ones are chosen first
+_BLOCK = re.compile(
+    r"<!-- if (not )?(\w+) -->((?:(?!<!-- if ).)*?)(?:<!-- else -->((?:(?!<!-- if ).)*?))?<!-- end -->", re.S
+)
 _IMAGE = re.compile(r"!\[[^\]]*\]\(([^)\s]+)\)")
 
 
@@ -253,7 +256,7 @@ def fill_template(text: str, values: dict[str, Any], verdicts: dict[str, bool] |
     A marker alone on its line takes its line break with it. Raises ``ValueError`` when the
     template and the values disagree: a placeholder without a value or a value without a
     placeholder (counted over all branches), a verdict that is not a bool, asked but not
-    given, or given but never asked, a nested or unclosed block.
+    given, or given but never asked, an unclosed block. Blocks nest.
     """
     verdicts = dict(verdicts or {})
     problems = [f"verdict {k!r} is {v!r}, not a bool" for k, v in verdicts.items() if not isinstance(v, bool)]
@@ -268,11 +271,13 @@ def fill_template(text: str, values: dict[str, Any], verdicts: dict[str, bool] |
         asked.add(key)
         return yes if verdicts.get(key, False) != bool(negate) else (no or "")
 
-    text = _BLOCK.sub(choose, text)
+    n = 1
+    while n:
+        text, n = _BLOCK.subn(choose, text)
     problems += [f"verdict {k!r} is asked but not given" for k in sorted(asked - set(verdicts))]
     problems += [f"verdict {k!r} is given but never asked" for k in sorted(set(verdicts) - asked)]
     if re.search(_MARKER, text):
-        problems.append("an <!-- if --> block is nested or not closed")
+        problems.append("an <!-- if --> block is not closed, or an else/end has no if")
     if problems:
         raise ValueError("study template: " + "; ".join(problems))
     return text.format_map(values)

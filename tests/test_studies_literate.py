@@ -104,8 +104,11 @@ def test_fill_template_refuses_a_mismatch():
             _common.fill_template(text, values, verdicts)
     block = "<!-- if a -->\nyes\n<!-- else -->\nno\n<!-- end -->\nafter\n"
     assert _common.fill_template(block, {}, {"a": False}) == "no\nafter\n"
-    with pytest.raises(ValueError, match="nested"):
-        _common.fill_template("<!-- if a -->x<!-- if b -->y<!-- end --><!-- end -->", {}, {"a": True, "b": True})
+    nested = "<!-- if a -->x<!-- if b -->y<!-- else -->z<!-- end --><!-- else -->w<!-- end -->"
+    assert _common.fill_template(nested, {}, {"a": True, "b": False}) == "xz"
+    assert _common.fill_template(nested, {}, {"a": False, "b": True}) == "w"
+    with pytest.raises(ValueError, match="not closed"):
+        _common.fill_template("<!-- if a -->x", {}, {"a": True})
 
 
 def test_no_study_defines_a_class_or_imports_another():
