@@ -83,15 +83,16 @@ def test_committed_results_render_to_the_committed_page(
     """Rendering the committed results.json writes the committed results.md and results.json (provenance kept).
 
     The figures are drawn but not saved (saving is most of the time; test_studies_quick checks the
-    PNGs): the committed ones stand in for them, as they do for a figure whose data results.json
-    does not hold (agilus30_prony's master curve, not redistributed).
+    PNGs): the committed ones (or empty files: quick PNGs are not committed) stand in for them, as
+    they do for a figure whose data results.json does not hold (agilus30_prony's master curve,
+    not redistributed).
     """
     src = _common.RESULTS / name / sub
     if not (src / "results.json").is_file():
         pytest.skip(f"no committed {src / 'results.json'}")
     for png in src.glob("*.png"):
         shutil.copy(png, tmp_path / png.name)
-    monkeypatch.setattr(study(name), "save_figure", lambda fig, out, filename, dpi=150: out / filename)
+    monkeypatch.setattr(study(name), "save_figure", lambda fig, out, filename, dpi=150: (out / filename).touch())
     study(name).render(json.loads((src / "results.json").read_text()), tmp_path)
     assert (tmp_path / "results.json").read_text() == (src / "results.json").read_text()
     assert (tmp_path / "results.md").read_text() == (src / "results.md").read_text()
