@@ -217,8 +217,12 @@ _IMAGE = re.compile(r"!\[[^\]]*\]\(([^)\s]+)\)")
 
 
 def template_names() -> list[str]:
-    """The studies whose prose is a template (``studies/templates/<name>.md``), sorted."""
-    return sorted(p.stem for p in TEMPLATES.glob("*.md"))
+    """The studies whose prose is a template (``studies/templates/<name>.md``), sorted.
+
+    ``<name>.<part>.md`` is a fragment a study fills itself with :func:`fill_template` (a paragraph
+    two pages share, as printed_sample's verdict): not a study.
+    """
+    return sorted(p.stem for p in TEMPLATES.glob("*.md") if "." not in p.stem)
 
 
 def table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
