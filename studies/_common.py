@@ -4,11 +4,13 @@ Every study module has the same shape:
 
 * ``compute(quick, data_dir=None) -> dict``: numbers only (JSON-able), no files,
   no plots; the same inputs give the same numbers.
-* ``render(results, out) -> None``: the markdown tables, figures (matplotlib's
-  object API) and ``results.json`` (with a ``provenance`` block) in ``out``.
+* ``render(results, out) -> None``: the tables, the numbers the prose quotes, the
+  verdicts that choose its wording and the figures (matplotlib's object API);
+  :func:`write_report` writes ``results.md`` from ``studies/templates/<name>.md``
+  and ``results.json`` (with a ``provenance`` block) in ``out``.
 * ``headline(results) -> dict[str, float]``: the few numbers the tests assert
   and compare with the committed quick results.
-* ``main(argv)``: ``--quick --data --out``; calls :func:`study_main`.
+* ``main(argv)``: ``--quick --data --out --rerender``; calls :func:`study_main`.
 
 A study imports this module first: importing it pins the BLAS threads (before
 numpy is loaded, see :data:`BLAS_THREAD_VARIABLES`); :func:`study_main` pins them
@@ -20,15 +22,21 @@ Full runs write ``studies/results/<name>/``; quick runs default to
 
 Literate studies: the prose is a template, the numbers come from ``render``
 -------------------------------------------------------------------------------
-A converted study's words live in ``studies/templates/<name>.md``: the page as the site shows
+Every study's words live in ``studies/templates/<name>.md``: the page as the site shows
 it (``results.md``), title, paragraphs, conclusions, table captions and figure captions, with
 ``{placeholders}`` where numbers and tables go. ``render`` computes a flat dict of values
 (numbers, which the template formats, ``{E_fem:.4f}``; or Markdown tables from :func:`table`),
 a small dict of boolean verdicts computed from the numbers, saves its figures with
 :func:`save_figure`, and calls :func:`write_report`. A wording that depends on the result is
-written out in the template, both ways, and the verdict picks one::
+written out in the template, both ways, and the verdict picks one (blocks nest; a marker alone
+on its line takes its line break)::
 
     <!-- if fem_better -->the FE model<!-- else -->the spring model<!-- end --> predicts better
+
+A paragraph two pages share is a fragment, ``studies/templates/<name>.<part>.md``, that the
+study fills with :func:`fill_template` and passes as a value (printed_sample's verdict, also
+written into ``docs/forecast.md``). ``render`` holds no sentence: ``tests/test_studies_literate.py``
+fails on a string of more than 12 words, or a function over 60 lines, in what ``render`` reaches.
 
 Why a template file rather than Markdown cells in the study's ``.py`` (jupytext percent
 format): what a reader sees is ``results.md``, and the template *is* that page with holes, so
