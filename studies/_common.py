@@ -211,7 +211,10 @@ def study_main(
         return 2
     compute_s = time.perf_counter() - t0
     results.setdefault("timing", {})["compute_s"] = round(compute_s, 3)
-    render(results, out)
+    # render sees the results as results.json gives them back, so that --rerender writes the same page
+    from fem_mnn.core.files import to_jsonable
+
+    render(json.loads(json.dumps(to_jsonable(results))), out)
     log(name, f"computed in {compute_s:.1f} s, wrote {out}")
     return 0
 
@@ -270,7 +273,10 @@ def fill_template(text: str, values: dict[str, Any], verdicts: dict[str, bool] |
     placeholder (counted over all branches), a verdict that is not a bool, asked but not
     given, or given but never asked, an unclosed block. Blocks nest.
     """
-    verdicts = dict(verdicts or {})
+    # a numpy bool (a comparison of numpy numbers) is a bool; a number is not
+    verdicts = {
+        k: v.item() if hasattr(v, "item") and not isinstance(v, bool) else v for k, v in (verdicts or {}).items()
+    }
     problems = [f"verdict {k!r} is {v!r}, not a bool" for k, v in verdicts.items() if not isinstance(v, bool)]
     fields = template_fields(text)
     problems += [f"placeholder {{{k}}} has no value" for k in sorted(fields - set(values))]

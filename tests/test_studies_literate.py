@@ -19,6 +19,7 @@ import shutil
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from _studies import STUDIES, study
 
@@ -114,10 +115,12 @@ def test_fill_template_refuses_a_mismatch():
     text = "# T\n\n<!-- if good -->fine {x:.1f}<!-- else -->poor<!-- end -->\n"
     assert _common.fill_template(text, {"x": 1.25}, {"good": True}) == "# T\n\nfine 1.2\n"
     assert _common.fill_template(text, {"x": 1.25}, {"good": False}) == "# T\n\npoor\n"
+    assert _common.fill_template(text, {"x": 1.25}, {"good": np.float64(2) > 1}) == "# T\n\nfine 1.2\n"
     for values, verdicts, msg in (
         ({}, {"good": True}, "has no value"),
         ({"x": 1, "y": 2}, {"good": True}, "used by no placeholder"),
         ({"x": 1}, {"good": 1}, "not a bool"),
+        ({"x": 1}, {"good": np.float64(1.0)}, "not a bool"),
         ({"x": 1}, {}, "asked but not given"),
         ({"x": 1}, {"good": True, "other": False}, "never asked"),
     ):
