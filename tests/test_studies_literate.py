@@ -145,3 +145,15 @@ def test_no_study_defines_a_class_or_imports_another():
         imported |= {n.module.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
         others = {m for m in imported & names if not m.startswith("_")}
         assert not others, f"{path.name} imports the studies {sorted(others)}"
+
+
+def test_rerender_option_keeps_the_computing_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    """``--rerender`` writes the page from the results.json in ``--out``, which it leaves as it is; none is an error."""
+    src = _common.RESULTS / "geometry_refinement" / "quick"
+    shutil.copy(src / "results.json", tmp_path / "results.json")
+    mod = study("geometry_refinement")
+    assert mod.main(["--rerender", "--out", str(tmp_path)]) == 0
+    assert (tmp_path / "results.json").read_text() == (src / "results.json").read_text()
+    assert (tmp_path / "results.md").read_text() == (src / "results.md").read_text()
+    assert mod.main(["--rerender", "--out", str(tmp_path / "none")]) == 2
+    assert "--rerender needs" in capsys.readouterr().err
