@@ -44,6 +44,7 @@ for _v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):  # bef
 import argparse  # noqa: E402
 import hashlib  # noqa: E402
 import sys  # noqa: E402
+import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
@@ -54,7 +55,7 @@ for _p in (str(ROOT), str(ROOT / "studies")):
     if _p not in sys.path:
         sys.path.insert(0, _p)
 
-from _common import figure, log, study_main  # noqa: E402
+from _common import figure, log, save_figure, study_main, table, write_report  # noqa: E402
 
 from fem_mnn.core.errors import InputError  # noqa: E402
 from fem_mnn.core.files import atomic_write_text, compact_json  # noqa: E402
@@ -67,7 +68,6 @@ from fem_mnn.design.prony_fit import (  # noqa: E402
     reduce_series,
 )
 from fem_mnn.io.dma import read_master_curve, read_shift_factors  # noqa: E402
-from fem_mnn.io.report import StudyReport  # noqa: E402
 
 NAME = "agilus30_prony"
 DMA_ENV = "FEM_MNN_DMA_DATA"
@@ -307,125 +307,105 @@ def material_files(results: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return out
 
 
-def render(results: dict[str, Any], out: Path, write_materials: bool = False) -> None:
-    """results.md, results.json, fit.png; the named materials with ``write_materials``."""
-    from fem_mnn.design.prony_fit import SeriesFit as _SF
+def render(results: dict[str, Any], out: Path) -> None:
+    """results.md (``studies/templates/agilus30_prony.md``), results.json, fit.png.
 
-    rep = StudyReport(NAME, "Agilus30 at 20 deg C: a Prony series from the public DMA master curve", out_dir=out)
-    fit, bound, at = results["fit"], results["e_inf_bound"], results["at"]
-    rep.text(
-        f"Source: {results['source']['repository']}, `{results['source']['file']}` ({results['n_points']} points, "
-        f"{results['source']['licence']}). Relaxation times fixed {fit['per_decade']} per decade over t = 1/omega "
-        f"{fit['range_s'][0]:.3g}..{fit['range_s'][1]:.3g} s; E' and E'' fitted jointly in log-relative error."
-    )
-    rep.table(
-        "The fit",
-        ["series", "terms", "E_inf (MPa)", "E_0 (MPa)", "RMS ln error", "max", "RMS in 1-701 s", "data rounding RMS"],
-        [
-            [
-                "2 per decade",
-                fit["n_terms"],
-                f"{fit['series']['E_inf']:.4f}",
-                f"{fit['E0']:.1f}",
-                f"{fit['rms_log']:.4f}",
-                f"{fit['max_log']:.4f}",
-                f"{fit['rms_log_in_window']:.4f}",
-                f"{fit['data_rounding_rms']:.4f}",
-            ],
-            [
-                "1 per decade",
-                fit["one_per_decade"]["n_terms"],
-                "",
-                "",
-                f"{fit['one_per_decade']['rms_log']:.4f}",
-                f"{fit['one_per_decade']['max_log']:.4f}",
-                "",
-                "",
-            ],
-        ],
-    )
-    rep.table(
-        "E(t) and J(t) of the fitted series, with the range over every admissible E_inf / slow-tail fit",
-        ["t (s)", "E (MPa)", "1/J (MPa)", "admissible E range (MPa)", "inside the curve's range"],
-        [
-            [
-                k,
-                f"{v['E']:.4f}",
-                f"{1 / v['J']:.4f}",
-                "{:.3f}..{:.3f}".format(*bound["E_at_range"][k]),
-                "yes" if float(k) <= fit["range_s"][1] else "NO (extrapolation)",
-            ]
-            for k, v in at.items()
-        ],
-    )
-    rep.text(
-        f"E_inf: admissible {bound['E_inf_admissible'][0]:.2f}..{bound['E_inf_admissible'][1]:.2f} MPa "
-        f"(Delta chi^2 <= 4, N_eff = {bound['n_eff']:.0f}, lag-1 residual correlation {bound['lag1_correlation']:.2f}); "
-        f"refused from {bound['E_inf_refused_from']} MPa up. The data fix an upper bound only: relaxation slower "
-        "than the curve's 701 s can take any share of the plateau, so E_inf down to 0 fits as well."
-    )
-    red = results["reduced"]
-    rep.table(
-        "Reduction for FE use: max relative error against the full series on 1 s..1e4 s",
-        ["terms per decade", "from t_lo (s)", "terms", "max rel E", "max rel J"],
-        [
-            [r["per_decade"], f"{r['t_lo']:g}", r["n_terms"], f"{r['max_rel_E']:.2e}", f"{r['max_rel_J']:.2e}"]
-            for r in results["reductions"]
-        ],
-    )
-    if red is not None:
-        rep.text(
-            f"Kept: {red['n_terms']} terms ({red['per_decade']} per decade from {red['t_lo']:g} s), the fewest whose E "
-            f"and J stay within the full fit's own RMS error against the data in 1..701 s "
-            f"({results['reduction_threshold']:.4f}). One term per decade ripples by about 2.5 % in E; dropping the "
-            "terms faster than t_lo changes J(t) at 1 s and beyond (the fast terms act as viscosity)."
-        )
-    temp = results["temperature"]
-    rep.text(
-        "Temperature (shift factors of the same master curve): the modulus moves from its 60 s value to its "
-        + " and ".join(
-            f"{k.split('_to_')[1]} value ({v['E_ratio']:.3f} x) with a change of {v['delta_T_c']:+.1f} deg C"
-            for k, v in temp.items()
-        )
-        + "."
-    )
-    # ---- figure
+    The master curve is not in results.json (its licence keeps it out of the repository): a
+    re-render of the committed results keeps the committed fit.png.
+    """
+    started = time.time()
+    if "curve" in results:
+        _plot(results, out)
+    fit, red = results["fit"], results["reduced"]
+    fit_rows = [
+        ["2 per decade", fit["n_terms"], f"{fit['series']['E_inf']:.4f}", f"{fit['E0']:.1f}"]
+        + [f"{fit[k]:.4f}" for k in ("rms_log", "max_log", "rms_log_in_window", "data_rounding_rms")],
+        ["1 per decade", fit["one_per_decade"]["n_terms"], "", ""]
+        + [f"{fit['one_per_decade'][k]:.4f}" for k in ("rms_log", "max_log")]
+        + ["", ""],
+    ]
+    bound = results["e_inf_bound"]
+    at_rows = [
+        [k, f"{v['E']:.4f}", f"{1 / v['J']:.4f}", "{:.3f}..{:.3f}".format(*bound["E_at_range"][k])]
+        + ["yes" if float(k) <= fit["range_s"][1] else "NO (extrapolation)"]
+        for k, v in results["at"].items()
+    ]
+    red_rows = [
+        [r["per_decade"], f"{r['t_lo']:g}", r["n_terms"], f"{r['max_rel_E']:.2e}", f"{r['max_rel_J']:.2e}"]
+        for r in results["reductions"]
+    ]
+    values = {
+        "table_fit": table(
+            ["series", "terms", "E_inf (MPa)", "E_0 (MPa)", "RMS ln error", "max"]
+            + ["RMS in 1-701 s", "data rounding RMS"],
+            fit_rows,
+        ),
+        "table_at": table(
+            ["t (s)", "E (MPa)", "1/J (MPa)", "admissible E range (MPa)", "inside the curve's range"], at_rows
+        ),
+        "table_reductions": table(["terms per decade", "from t_lo (s)", "terms", "max rel E", "max rel J"], red_rows),
+        **_numbers(results),
+    }
+    verdicts = {"upper_bound_only": bound["E_inf_admissible"][0] == 0, "reduced": red is not None}
+    kept = {k: v for k, v in results.items() if k != "curve"}
+    write_report(NAME, out, {**kept, "headline": headline(results)}, values, verdicts, started)
+
+
+def write_materials(results: dict[str, Any]) -> None:
+    """Write the named materials (``fem_mnn/data/materials/agilus30-20C*.json``) of :func:`material_files`."""
+    folder = shipped_data("materials")
+    for name, data in material_files(results).items():
+        atomic_write_text(folder / f"{name}.json", compact_json(data) + "\n")
+        log(NAME, f"wrote {folder / name}.json")
+
+
+def _numbers(results: dict[str, Any]) -> dict[str, Any]:
+    fit, bound, red, src = results["fit"], results["e_inf_bound"], results["reduced"], results["source"]
+    one = [r for r in results["reductions"] if r["per_decade"] == 1]
+    fast = max(results["reductions"], key=lambda r: r["max_rel_J"])
+    temp = {k.split("_to_")[1]: v for k, v in results["temperature"].items()}
+    return {
+        "repository": src["repository"],
+        "file": src["file"],
+        "licence": src["licence"],
+        "n_points": results["n_points"],
+        "per_decade": fit["per_decade"],
+        "t_min": fit["range_s"][0],
+        "t_max": fit["range_s"][1],
+        "E_inf_lo": bound["E_inf_admissible"][0],
+        "E_inf_hi": bound["E_inf_admissible"][1],
+        "n_eff": bound["n_eff"],
+        "lag1": bound["lag1_correlation"],
+        "E_inf_refused_from": bound["E_inf_refused_from"],
+        "reduced_terms": red and red["n_terms"],
+        "reduced_per_decade": red and red["per_decade"],
+        "reduced_t_lo": red and red["t_lo"],
+        "threshold": results["reduction_threshold"],
+        "one_per_decade_best_E_pct": 100 * min(r["max_rel_E"] for r in one),
+        "dropped_fast_J_pct": 100 * fast["max_rel_J"],
+        "dropped_fast_t_lo": fast["t_lo"],
+        **{f"E_ratio_{t}": v["E_ratio"] for t, v in temp.items()},
+        **{f"dT_{t}": v["delta_T_c"] for t, v in temp.items()},
+    }
+
+
+def _plot(results: dict[str, Any], out: Path) -> None:
+    fit, red = results["fit"], results["reduced"]
     fig = figure(17, 4.6)
     ax1, ax3, ax2 = fig.subplots(1, 3)
     c = results["curve"]
     w = np.asarray(c["omega"])
     f_hz = w / (2 * np.pi)
-    full = _SF(
-        fit["series"]["E_inf"],
-        np.array([e for e, _ in fit["series"]["terms"]]),
-        np.array([t for _, t in fit["series"]["terms"]]),
-        np.zeros(1),
-    )
-    wt = w[:, None] * full.taus
-    Es_fit = full.E_inf + (wt**2 / (1 + wt**2)) @ full.moduli
-    El_fit = (wt / (1 + wt**2)) @ full.moduli
+    full = SeriesFit.from_record(fit["series"])
+    Es_fit, El_fit = full.storage(w), full.loss(w)
     ax1.loglog(f_hz, c["storage"], ".", ms=3, color="C0", label="E' data")
     ax1.loglog(f_hz, c["loss"], ".", ms=3, color="C1", label="E'' data")
     ax1.loglog(f_hz, Es_fit, "-", color="k", lw=1, label=f"fit, {fit['n_terms']} terms")
     ax1.loglog(f_hz, El_fit, "--", color="k", lw=1)
     if red is not None:
-        rs = _SF(
-            red["series"]["E_inf"],
-            np.array([e for e, _ in red["series"]["terms"]]),
-            np.array([t for _, t in red["series"]["terms"]]),
-            np.zeros(1),
-        )
-        sel = w <= 1 / 1e-2
-        wr = w[sel, None] * rs.taus
-        ax1.loglog(
-            f_hz[sel],
-            rs.E_inf + (wr**2 / (1 + wr**2)) @ rs.moduli,
-            "-",
-            color="C3",
-            lw=1,
-            label=f"reduced, {red['n_terms']} terms",
-        )
-        ax1.loglog(f_hz[sel], (wr / (1 + wr**2)) @ rs.moduli, "--", color="C3", lw=1)
+        rs, sel = SeriesFit.from_record(red["series"]), w <= 1 / 1e-2
+        ax1.loglog(f_hz[sel], rs.storage(w[sel]), "-", color="C3", lw=1, label=f"reduced, {red['n_terms']} terms")
+        ax1.loglog(f_hz[sel], rs.loss(w[sel]), "--", color="C3", lw=1)
     ax1.set_xlabel("frequency (Hz)")
     ax1.set_ylabel("modulus (MPa)")
     ax1.set_title("Agilus30 master curve, 20 deg C")
@@ -453,19 +433,7 @@ def render(results: dict[str, Any], out: Path, write_materials: bool = False) ->
     ax2.grid(True, which="both", alpha=0.3)
     ax2.legend(fontsize=8)
     fig.tight_layout()
-    rep.figure(
-        fig,
-        "fit.png",
-        "E', E'' data vs fit (left), the fit's log-relative residuals (middle), E(t) with the E(t) of every admissible E_inf / slow-tail fit (right)",
-    )
-    rep.data.update({k: v for k, v in results.items() if k != "curve"})
-    rep.data["headline"] = headline(results)
-    rep.write()
-    if write_materials:
-        folder = shipped_data("materials")
-        for name, data in material_files(results).items():
-            atomic_write_text(folder / f"{name}.json", compact_json(data) + "\n")
-            log(NAME, f"wrote {folder / name}.json")
+    save_figure(fig, out, "fit.png")
 
 
 def _options(p: argparse.ArgumentParser) -> None:
@@ -481,7 +449,9 @@ def main(argv: list[str] | None = None) -> int:
         return compute(quick, dma)
 
     def _render(results: dict[str, Any], out: Path) -> None:
-        render(results, out, state.get("write", False))
+        render(results, out)
+        if state.get("write", False):
+            write_materials(results)
 
     return study_main(NAME, __doc__, _compute, _render, argv, "a coarser E_inf scan", extra=_options, takes_data=False)
 

@@ -20,7 +20,7 @@ numbers, ``render(results, out)`` writes the report.
 from __future__ import annotations
 
 # _common first: importing it pins the BLAS threads before numpy loads
-from _common import figure, study_main
+from _common import figure, save_figure, study_main, table, write_report
 
 # isort: split
 
@@ -40,7 +40,6 @@ from fem_mnn.contract import elongations, nominal_stiffness
 from fem_mnn.design import paper_sample
 from fem_mnn.fidelity.compare import rel_l2
 from fem_mnn.io.paper_data import G
-from fem_mnn.io.report import StudyReport
 from fem_mnn.learn.losses import MSE
 
 NAME = "fem_convergence"
@@ -151,60 +150,7 @@ def headline(results: dict[str, Any]) -> dict[str, float]:
     return out
 
 
-def _render_tables(rep: StudyReport, r: dict[str, Any]) -> None:
-    ref, runs = r["reference"], r["runs"]
-    rep.text(
-        f"Reference: P{ref['degree']} at refinement {ref['refinement']:g} (h = {ref['h_mm']:.3f} mm, "
-        f"{ref['n_dofs']} dofs). Errors are relative L2 norms over the 28 bonds against the reference. t = mesh + "
-        "assemble + factorise + forward + adjoint + extraction (s, shared 2-core machine)."
-    )
-    rep.table(
-        "Convergence against the reference",
-        [
-            "element",
-            "refinement",
-            "h (mm)",
-            "dofs",
-            "t (s)",
-            "elongation",
-            "elong. (centre)",
-            "dL/dtheta",
-            "in situ (nominal)",
-            "beam-aware",
-            "loss",
-        ],
-        [
-            [f"P{x['degree']}", x["refinement"], x["h_mm"], x["n_dofs"], x["t_s"]]
-            + [x["errors"][k] for k in (*KEYS, "loss")]
-            for x in runs
-        ],
-    )
-    rows = []
-    for el, o in r["orders"].items():
-        for i in range(len(o["elong"])):
-            rows.append([el, i + 1] + [o[k][i] for k in (*KEYS, "loss")])
-    rep.table(
-        "Observed order in h, p = log(e_1 / e_2) / log(h_1 / h_2), between consecutive meshes of one degree "
-        "(pair 1 = the two coarsest); errors against the reference, so the finest pair is biased low",
-        ["element", "pair", "elongation", "elong. (centre)", "dL/dtheta", "in situ (nominal)", "beam-aware", "loss"],
-        rows,
-    )
-    if not r["quick"]:
-        rep.table(
-            f"Exact dL/dw by FD with remeshing (delta 0.05 mm) on bonds {tuple(r['fd_bonds'])} (N)",
-            ["element", "refinement", *[f"bond {b}" for b in r["fd_bonds"]]],
-            [
-                [
-                    f"P{x['degree']}",
-                    x["refinement"],
-                    *[x["fd"][str(b)] if str(b) in x["fd"] else x["fd"][b] for b in r["fd_bonds"]],
-                ]
-                for x in runs
-            ],
-        )
-
-
-def _plot(rep: StudyReport, r: dict[str, Any]) -> None:
+def _plot(out: Path, r: dict[str, Any]) -> None:
     fig = figure(10, 4)
     ax = fig.subplots(1, 2)
     for deg, mk in ((1, "o-"), (2, "s-")):
@@ -223,16 +169,42 @@ def _plot(rep: StudyReport, r: dict[str, Any]) -> None:
     ax[0].legend(fontsize=7)
     ax[1].legend(fontsize=7)
     fig.tight_layout()
-    rep.figure(fig, "convergence.png", "Relative error against the reference mesh.")
+    save_figure(fig, out, "convergence.png")
 
 
 def render(results: dict[str, Any], out: Path) -> None:
-    """results.md, results.json and the figure of ``compute``'s results in ``out``."""
-    rep = StudyReport(NAME, "Mesh convergence: elongations and gradients, P1 vs P2", out_dir=out)
-    _render_tables(rep, results)
-    _plot(rep, results)
-    rep.data.update(results)
-    rep.write()
+    """results.md (``studies/templates/fem_convergence.md``), results.json and the figure in ``out``."""
+    started = time.time()
+    _plot(out, results)
+    ref, runs = results["reference"], results["runs"]
+    conv = [
+        [f"P{x['degree']}", x["refinement"], x["h_mm"], x["n_dofs"], x["t_s"]]
+        + [x["errors"][k] for k in (*KEYS, "loss")]
+        for x in runs
+    ]
+    orders = [
+        [el, i + 1] + [o[k][i] for k in (*KEYS, "loss")]
+        for el, o in results["orders"].items()
+        for i in range(len(o["elong"]))
+    ]
+    bonds = results["fd_bonds"]
+    fd = [
+        [f"P{x['degree']}", x["refinement"], *[x["fd"][str(b)] if str(b) in x["fd"] else x["fd"][b] for b in bonds]]
+        for x in runs
+        if not results["quick"]
+    ]
+    errors = ["elongation", "elong. (centre)", "dL/dtheta", "in situ (nominal)", "beam-aware", "loss"]
+    values = {
+        "ref_degree": ref["degree"],
+        "ref_refinement": ref["refinement"],
+        "ref_h": ref["h_mm"],
+        "ref_dofs": ref["n_dofs"],
+        "table_convergence": table(["element", "refinement", "h (mm)", "dofs", "t (s)", *errors], conv),
+        "table_orders": table(["element", "pair", *errors], orders),
+        "fd_bonds": tuple(bonds),
+        "table_fd": table(["element", "refinement", *[f"bond {b}" for b in bonds]], fd),
+    }
+    write_report(NAME, out, results, values, {"has_fd": not results["quick"]}, started)
 
 
 def main(argv: list[str] | None = None) -> int:

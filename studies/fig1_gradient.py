@@ -14,7 +14,7 @@ returns the numbers, ``render(results, out)`` writes the report.
 from __future__ import annotations
 
 # _common first: importing it pins the BLAS threads before numpy loads
-from _common import close, figure, paper_data_dir, study_main
+from _common import figure, paper_data_dir, save_figure, study_main, table, write_report
 
 # isort: split
 
@@ -32,7 +32,6 @@ import numpy as np
 
 from fem_mnn.design import paper_sample
 from fem_mnn.io.paper_data import Figure1, G, load_figure1
-from fem_mnn.io.report import StudyReport
 from fem_mnn.spring.network import SpringModel
 from fem_mnn.spring.si import SISprings
 
@@ -358,199 +357,110 @@ def headline(results: dict[str, Any]) -> dict[str, float]:
 # ------------------------------------------------------------------ render
 
 
-def _render_grad_sim(rep: StudyReport, r: dict[str, Any]) -> None:
-    rep.text(
-        "Forward 10 g (0.098 N) downward at paper node 13 (id 12); loss L = (u_y,14 + 0.025 m)^2 on paper "
-        f"node 14 (id 13). Our u_y,14 = {r['case']['u_y14_mm']:.6f} mm. The adjoint load "
-        "-dL/du (SI) is 4.94 g; the paper's `grad_sim` is reproduced with an adjoint of exactly 5 g "
-        "(0.049 N) downward, i.e. the README's 'about 5 g' is 5 g, not the exact -dL/du. The remaining "
-        "deviation is the 3-significant-digit rounding of the published values. Bond mapping: "
-        "`bond-order-figure1.json` (paper index -> node pair -> our bond id)."
-    )
+def _grad_sim_tables(r: dict[str, Any]) -> dict[str, str]:
+    keys = ("adjoint_load_N", "adjoint_grams", "max_abs_dev_mm2", "max_dev_rel_to_largest", "sorted_max_dev_rel")
     rows = [
-        [
-            label,
-            c["adjoint_load_N"],
-            c["adjoint_grams"],
-            c["max_abs_dev_mm2"],
-            c["max_dev_rel_to_largest"],
-            c["sorted_max_dev_rel"],
-            c["best_fit_adjoint_grams"],
-        ]
-        for label, c in r["grad_sim_comparison"].items()
+        [label, *(c[k] for k in keys), c["best_fit_adjoint_grams"]] for label, c in r["grad_sim_comparison"].items()
     ]
-    rep.table(
-        "In situ gradient vs the paper's grad_sim (28 bonds, mm^2; 'rel' = divided by the largest |grad_sim|)",
-        [
-            "adjoint",
-            "f_adj (N)",
-            "f_adj (g)",
-            "max |dev| (mm^2)",
-            "max |dev| rel",
-            "sorted max |dev| rel",
-            "best-fit adjoint (g)",
-        ],
-        rows,
-    )
-    rep.text(
-        "README's recovery of the bond order quotes a max mismatch of 6e-4 of the largest value; the column "
-        "'best-fit adjoint' is the adjoint (g) that minimises the squared mismatch (scale fit)."
-    )
-
-
-def _render_measurement(rep: StudyReport, r: dict[str, Any]) -> None:
+    head = ["adjoint", "f_adj (N)", "f_adj (g)", "max |dev| (mm^2)", "max |dev| rel", "sorted max |dev| rel"]
     m = r["measurement"]
-    sizes = sorted((len(g) for g in r["tie_groups"]), reverse=True)
     err_exp = np.asarray(m["paper_err_exp"])
-    rep.text(
-        f"Bonds with equal simulated gradient form {len(sizes)} tie groups (sizes "
-        f"{sizes}); swapping bonds inside a group does not change `grad_sim`, so "
-        "the measurement is compared per group (group means) and as sorted values, which do not depend on the "
-        "choice; the per-bond numbers use the JSON mapping."
-    )
-    rep.table(
-        "Measured gradient (grad_exp) vs our in situ gradient (5 g adjoint); rel = ||diff|| / ||ours||; "
-        "'spread' is the paper's published ± of grad_exp (its definition is not given)",
-        ["comparison", "ours", "paper"],
-        [
-            ["rel. error, per bond (JSON mapping)", m["rel_error_mapped"], "-"],
-            ["rel. error, tie-group means (mapping-free)", m["rel_error_group_means"], "-"],
-            ["rel. error, sorted values (mapping-free)", m["rel_error_sorted"], "-"],
-            ["1 - cos(exp, ours), per bond (the paper's FD metric, see below)", m["one_minus_cos"], "-"],
-            ["correlation exp vs ours (per bond)", m["correlation"], "-"],
-            ["sign agreement (per bond)", m["sign_agreement"], "-"],
-            ["share of bonds with |exp - ours| <= spread", m["within_spread"], "-"],
-            [
-                "paper's err_exp, per trial (mean, min-max of its trials; definition not given)",
-                "-",
-                f"{np.mean(err_exp):.4f} (min-max {err_exp.min():.4f}-{err_exp.max():.4f})",
-            ],
-        ],
-    )
-    rep.table(
-        "Tie groups (our bond ids), largest |gradient| first (mm^2); last column: root sum of squares of the "
-        "paper's published ± over the group, divided by the group size",
-        ["bonds", "n", "ours", "grad_sim mean", "grad_exp mean", "grad_exp ± rss / n"],
-        [
-            [
-                ", ".join(str(b) for b in g["bonds"]),
-                len(g["bonds"]),
-                g["ours"],
-                g["grad_sim_mean"],
-                g["grad_exp_mean"],
-                g["grad_exp_spread_rss_over_n"],
-            ]
-            for g in r["tie_group_rows"]
-        ],
-    )
-    rep.text(
-        "Supplement's same-node case (20 g at a bottom node, loss on that node's u_y; bond order not "
-        "published): with the adjoint at the loaded node the gradient is (f_adj / f) e_i^2, so sorted values "
-        "can be compared and the adjoint size fitted."
-    )
-    rep.table(
-        "Same-node case: sorted e^2 * (f_adj/f) vs sorted grad_sim_SI",
-        ["id", "paper node", "fitted adjoint (g)", "max |dev| rel. to largest"],
-        [[s["id"], s["paper_node"], s["adjoint_g"], s["max_dev_rel"]] for s in r["same_node"]],
-    )
+    meas = [
+        ["rel. error, per bond (JSON mapping)", m["rel_error_mapped"], "-"],
+        ["rel. error, tie-group means (mapping-free)", m["rel_error_group_means"], "-"],
+        ["rel. error, sorted values (mapping-free)", m["rel_error_sorted"], "-"],
+        ["1 - cos(exp, ours), per bond (the paper's FD metric, see below)", m["one_minus_cos"], "-"],
+        ["correlation exp vs ours (per bond)", m["correlation"], "-"],
+        ["sign agreement (per bond)", m["sign_agreement"], "-"],
+        ["share of bonds with |exp - ours| <= spread", m["within_spread"], "-"],
+        ["paper's err_exp, per trial (mean, min-max of its trials; definition not given)", "-"]
+        + [f"{np.mean(err_exp):.4f} (min-max {err_exp.min():.4f}-{err_exp.max():.4f})"],
+    ]
+    gkeys = ("ours", "grad_sim_mean", "grad_exp_mean", "grad_exp_spread_rss_over_n")
+    groups = [
+        [", ".join(str(b) for b in g["bonds"]), len(g["bonds"]), *(g[k] for k in gkeys)] for g in r["tie_group_rows"]
+    ]
+    same = [[s["id"], s["paper_node"], s["adjoint_g"], s["max_dev_rel"]] for s in r["same_node"]]
+    return {
+        "table_grad_sim": table([*head, "best-fit adjoint (g)"], rows),
+        "table_measurement": table(["comparison", "ours", "paper"], meas),
+        "table_tie_groups": table(
+            ["bonds", "n", "ours", "grad_sim mean", "grad_exp mean", "grad_exp ± rss / n"], groups
+        ),
+        "table_same_node": table(["id", "paper node", "fitted adjoint (g)", "max |dev| rel. to largest"], same),
+    }
 
 
-def _render_fd(rep: StudyReport, r: dict[str, Any]) -> None:
+def _fd_tables(r: dict[str, Any]) -> dict[str, str]:
     fd, pd, pc = r["fd"], r["paper_fd_definition"], r["paper_curves"]
-    steps, err_c, err_f = (np.asarray(fd[k]) for k in ("steps_N_per_m", "error_central", "error_forward"))
+    err_c, err_f = (np.asarray(fd[k]) for k in ("error_central", "error_forward"))
     psteps, err_cos, perr = (np.asarray(pd[k]) for k in ("steps", "ours", "paper"))
     fd_error = np.asarray(pc["fd_error"])
-    L0 = fd["L0_m2"]
-    rep.text(
-        f"FD on k in SI units (k0 = {fd['k0_N_per_m']:.4g} N/m for every bond, L0 = {L0:.4e} m^2), error "
-        "||g_FD - g|| / ||g|| against the exact gradient (two solves). The V: truncation error falls as h^2 "
-        "(central) or h (forward) from the Taylor series of L(k); round-off grows as eps |L| / (h |dL/dk|) "
-        f"because L ~ {L0:.1e} m^2 is computed to ~eps relative accuracy and only its change h dL/dk "
-        "(~1e-8 h) carries the derivative. Their balance puts the optimum at h ~ (eps L/|L'''|)^(1/3) "
-        "(central) or ~ sqrt(eps L/|L''|) (forward)."
-    )
-    rep.table(
-        "Finite-difference error vs step (SI, step on k in N/m)",
-        ["curve", "best step (N/m)", "smallest error", "error at h = 1e-12", "error at h = 100"],
-        [
-            ["ours, central", *fd["best_central"], float(err_c[0]), float(err_c[-1])],
-            ["ours, forward", *fd["best_forward"], float(err_f[0]), float(err_f[-1])],
-            [
-                "paper (figure1.csv; its step is on w in mm, its error 1 - cos: see below)",
-                *fd["paper_best"],
-                float(fd_error[0]),
-                float(fd_error[-1]),
-            ],
-        ],
-    )
-    rep.table(
-        "Log-log slopes of the two arms of the V (least-squares fits over about three decades on each side)",
-        ["curve", "round-off arm", "truncation arm"],
-        fd["slopes"],
-    )
+    rows = [
+        ["ours, central", *fd["best_central"], float(err_c[0]), float(err_c[-1])],
+        ["ours, forward", *fd["best_forward"], float(err_f[0]), float(err_f[-1])],
+        ["paper (figure1.csv; step on w in mm, error 1 - cos: see below)", *fd["paper_best"]]
+        + [float(fd_error[0]), float(fd_error[-1])],
+    ]
     rows_p = []
     for h in (1e-11, 1e-9, 1e-7, 1e-6, 1e-5, 1e-3, 1e-1, 1.0, 10.0, 100.0):
         i = int(np.argmin(np.abs(np.log10(psteps) - np.log10(h))))
         rows_p.append([float(psteps[i]), float(err_cos[i]), float(perr[i]), float(err_cos[i] / perr[i])])
-    rep.text(
-        "The published curve is reproduced by a forward difference with the step h on every bond's width in "
-        "mm (k changes by E t h / L = 68.75 N/m per mm), with the error measured as 1 - cos(g_FD, g): the "
-        "data README's reading (a step on k in N/m, SI) does not fit, nor does a relative-norm error (tables "
-        "above and slopes). 1 - cos ~ |d_perp|^2 / (2 |g|^2) squares the part of the FD error perpendicular "
-        "to g: the forward difference's truncation error (proportional to h) gives slope +2, its round-off "
-        "(eps L / h) slope -2, and at large steps the FD direction tends to a fixed vector, so 1 - cos levels "
-        "off instead of reaching 1."
-    )
-    rep.table(
-        "The paper's FD curve: ours (forward FD on w in mm, 1 - cos) vs figure1.csv",
-        ["step h (mm of width)", "ours", "paper", "ours / paper"],
-        rows_p,
-    )
-    rep.text(
-        f"Over all {pd['n_valid']} published steps, log10(ours / paper): median {pd['log10_ratio_median']:+.3f}, "
-        f"90 % of |values| below {pd['log10_ratio_abs_q90']:.2f}; truncation side (h >= 1e-5 mm): "
-        f"median {pd['log10_ratio_truncation_side_median']:+.3f}, max |.| "
-        f"{pd['log10_ratio_truncation_side_max_abs']:.2f}; round-off side (h <= 1e-7 mm, "
-        f"noise of the last bits): median {pd['log10_ratio_roundoff_side_median']:+.3f}. At the largest steps ours "
-        f"is lower ({err_cos[-1]:.3g} vs {perr[-1]:.3g} at h = 100 mm); we have not traced this last difference."
-    )
-    p_step = fd["paper_best"][0]
-    rep.text(
-        f"In our own (relative-norm) measure the best central-difference step on k is {fd['best_central'][0]:.2g} "
-        f"N/m (error {fd['best_central'][1]:.1e}), the best forward step {fd['best_forward'][0]:.2g} N/m "
-        f"({fd['best_forward'][1]:.1e}); the paper's optimum step ({p_step:.2g}, i.e. "
-        f"{p_step * pd['dk_dw_N_per_m_per_mm']:.2g} N/m on k) gives a central "
-        f"error of {r['fd_at_paper_optimum_central']:.1e} here."
-    )
-    ae, ao = pc["adjoint_error"], pc["adjoint_offset"]
-    rep.text(
-        "Adjoint size (`adjoint`, `error_adj` of figure1.csv): the paper's in situ gradient error grows from "
-        f"{ae[-1]:.1e} to {ae[0]:.1e} as the loss offset grows from {ao[-1]:.2g} to {ao[0]:.3g} (mm), an effect of "
-        "nonlinearity. The spring model here is linear, so e * e_adj is the exact gradient for any adjoint size "
-        f"(finite differences agree with it to {fd['best_central'][1]:.0e}, their own truncation and round-off); "
-        "this curve needs a geometrically nonlinear model and is not reproduced."
-    )
-
-
-def _render_cost(rep: StudyReport, r: dict[str, Any]) -> None:
     c = r["cost"]
-    rep.table(
-        "Cost of a full gradient (28 bonds)",
-        ["method", "linear solves (experiments)", "factorisations", "wall time here (ms)"],
-        [
-            ["in situ (forward + adjoint)", 2, 1, c["in_situ_ms"]],
-            ["central differences", c["central_fd_solves"], c["central_fd_solves"], c["central_fd_ms"]],
-            ["forward differences", c["forward_fd_solves"], c["forward_fd_solves"], "-"],
-        ],
-    )
-    rep.text(
-        "In an experiment a 'solve' is one loading of the printed sample: the in situ method needs two "
-        "loadings whatever the number of bonds; central differences need 2 per bond, each on a re-printed "
-        "(or re-tuned) sample."
-    )
+    cost = [
+        ["in situ (forward + adjoint)", 2, 1, c["in_situ_ms"]],
+        ["central differences", c["central_fd_solves"], c["central_fd_solves"], c["central_fd_ms"]],
+        ["forward differences", c["forward_fd_solves"], c["forward_fd_solves"], "-"],
+    ]
+    head = ["curve", "best step (N/m)", "smallest error", "error at h = 1e-12", "error at h = 100"]
+    return {
+        "table_fd": table(head, rows),
+        "table_slopes": table(["curve", "round-off arm", "truncation arm"], fd["slopes"]),
+        "table_paper_fd": table(["step h (mm of width)", "ours", "paper", "ours / paper"], rows_p),
+        "table_cost": table(["method", "linear solves (experiments)", "factorisations", "wall time here (ms)"], cost),
+    }
 
 
-def _plot_gradient_bars(rep: StudyReport, r: dict[str, Any]) -> None:
+def _numbers(r: dict[str, Any]) -> dict[str, Any]:
+    fd, pd, pc, gs = r["fd"], r["paper_fd_definition"], r["paper_curves"], r["grad_sim_comparison"]
+    sizes = sorted((len(g) for g in r["tie_groups"]), reverse=True)
+    ae, ao = pc["adjoint_error"], pc["adjoint_offset"]
+    return {
+        "forward_grams": FORWARD_GRAMS,
+        "forward_N": FORWARD_GRAMS * GRAM,
+        "offset_m": OFFSET_M,
+        "u_y14_mm": r["case"]["u_y14_mm"],
+        "exact_adjoint_g": gs["exact adjoint -dL/du"]["adjoint_grams"],
+        "five_g_N": abs(gs["5 g adjoint"]["adjoint_load_N"]),
+        "five_g_dev_rel": gs["5 g adjoint"]["max_dev_rel_to_largest"],
+        "n_tie_groups": len(sizes),
+        "tie_sizes": str(sizes),
+        "k0": fd["k0_N_per_m"],
+        "L0": fd["L0_m2"],
+        "dk_dw": pd["dk_dw_N_per_m_per_mm"],
+        "n_valid": pd["n_valid"],
+        "ratio_median": pd["log10_ratio_median"],
+        "ratio_q90": pd["log10_ratio_abs_q90"],
+        "trunc_median": pd["log10_ratio_truncation_side_median"],
+        "trunc_max": pd["log10_ratio_truncation_side_max_abs"],
+        "roundoff_median": pd["log10_ratio_roundoff_side_median"],
+        "ours_last": pd["ours"][-1],
+        "paper_last": pd["paper"][-1],
+        "best_central_step": fd["best_central"][0],
+        "best_central_error": fd["best_central"][1],
+        "best_forward_step": fd["best_forward"][0],
+        "best_forward_error": fd["best_forward"][1],
+        "paper_step": fd["paper_best"][0],
+        "paper_step_k": fd["paper_best"][0] * pd["dk_dw_N_per_m_per_mm"],
+        "central_at_paper_step": r["fd_at_paper_optimum_central"],
+        "adj_err_lo": ae[-1],
+        "adj_err_hi": ae[0],
+        "offset_lo": ao[-1],
+        "offset_hi": ao[0],
+    }
+
+
+def _plot_gradient_bars(out: Path, r: dict[str, Any]) -> None:
     pc = r["paper_curves"]
     bond = np.asarray(pc["bond"])
     ours_p = np.asarray(r["grad_sim_comparison"]["5 g adjoint"]["grad_mm2_by_bond"])[bond]
@@ -575,10 +485,10 @@ def _plot_gradient_bars(rep: StudyReport, r: dict[str, Any]) -> None:
     ax.legend(fontsize=8)
     ax.set_title("In situ gradient per bond (paper's bond order)")
     fig.tight_layout()
-    rep.figure(fig, "gradient_bars.png", "Per-bond gradient: ours vs the paper's simulation and measurement.")
+    save_figure(fig, out, "gradient_bars.png")
 
 
-def _plot_fd(rep: StudyReport, r: dict[str, Any]) -> None:
+def _plot_fd(out: Path, r: dict[str, Any]) -> None:
     fd, pd, pc = r["fd"], r["paper_fd_definition"], r["paper_curves"]
     fig = figure(6.5, 4.5)
     ax = fig.subplots()
@@ -592,10 +502,10 @@ def _plot_fd(rep: StudyReport, r: dict[str, Any]) -> None:
     ax.legend(fontsize=8)
     ax.set_title("Finite differences: round-off vs truncation")
     fig.tight_layout()
-    rep.figure(fig, "fd_error_vs_step.png", "FD error vs step (log-log); the V of round-off and truncation.")
+    save_figure(fig, out, "fd_error_vs_step.png")
 
 
-def _plot_lattice(rep: StudyReport, r: dict[str, Any]) -> None:
+def _plot_lattice(out: Path, r: dict[str, Any]) -> None:
     from fem_mnn.viz.training import draw_lattice
 
     d = paper_sample()
@@ -614,22 +524,21 @@ def _plot_lattice(rep: StudyReport, r: dict[str, Any]) -> None:
     fig.colorbar(coll, ax=ax, label="dL/dk = e e_adj (mm^2)", shrink=0.8)
     ax.set_title("In situ gradient on the lattice (bond ids in white)")
     fig.tight_layout()
-    rep.figure(fig, "lattice_gradient.png", "The uniform sample coloured by the in situ gradient.")
-    close(fig)
+    save_figure(fig, out, "lattice_gradient.png")
 
 
 def render(results: dict[str, Any], out: Path) -> None:
-    """results.md, results.json and the figures of ``compute``'s results in ``out``."""
-    rep = StudyReport(NAME, "Figure 1: in situ gradient vs finite differences (uniform paper sample)", out_dir=out)
-    _render_grad_sim(rep, results)
-    _render_measurement(rep, results)
-    _render_fd(rep, results)
-    _render_cost(rep, results)
-    _plot_gradient_bars(rep, results)
-    _plot_fd(rep, results)
-    _plot_lattice(rep, results)
-    rep.data.update(results)
-    rep.write()
+    """results.md (``studies/templates/fig1_gradient.md``), results.json and the figures in ``out``."""
+    started = time.time()
+    for plot in (_plot_gradient_bars, _plot_fd, _plot_lattice):
+        plot(out, results)
+    values = {**_grad_sim_tables(results), **_fd_tables(results), **_numbers(results)}
+    gs, pd = results["grad_sim_comparison"]["5 g adjoint"], results["paper_fd_definition"]
+    verdicts = {
+        "five_grams_reproduces": gs["max_dev_rel_to_largest"] < 6e-4,
+        "ours_lower_at_largest": pd["ours"][-1] < pd["paper"][-1],
+    }
+    write_report(NAME, out, results, values, verdicts, started)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -20,17 +20,20 @@ from __future__ import annotations
 
 # _common first: importing it pins the BLAS threads before numpy loads
 from _common import (
-    close,
     curves_figure,
     figure,
     paper_data_dir,
     sampled_curve,
+    save_figure,
     study_main,
+    table,
+    write_report,
 )
 
 # isort: split
 
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +43,6 @@ from scipy.optimize import minimize
 from fem_mnn.contract import backprop
 from fem_mnn.design import paper_sample
 from fem_mnn.io.paper_data import load_figure2
-from fem_mnn.io.report import StudyReport
 from fem_mnn.learn import TrainResult, paper_config, train
 from fem_mnn.learn.tasks import behaviour_cross_entropy, behaviour_mse
 from fem_mnn.spring.network import SpringModel
@@ -190,92 +192,80 @@ def headline(results: dict[str, Any]) -> dict[str, float]:
 # ------------------------------------------------------------------ render
 
 
-def _render_cross_entropy(rep: StudyReport, r: dict[str, Any]) -> None:
-    ce, p = r["cross_entropy"], r["paper"]
-    ns = r["cross_entropy_no_stop"]
+def _tables(r: dict[str, Any]) -> dict[str, str]:
+    ce, p, ns, opt = r["cross_entropy"], r["paper"], r["cross_entropy_no_stop"], r["cross_entropy_bounded_optimum"]
     rows = [["u1 (uniform 2 mm)", *map(f6, p["u1"]), *map(f6, r["uniform"]["ours"]), "-", "-"]]
     for key in ("u2", "u3"):
         for grad in ("paper", "exact"):
             c = ce[f"{key}_{grad}"]
-            rows.append(
-                [f"{key} ({grad} gradient)", *map(f6, p[key]), *map(f6, c["ours"]), c["iterations"], c["stop_reason"]]
-            )
-    rows.append(
-        [
-            "u2, paper gradient, no k-change stop",
-            *map(f6, p["u2"]),
-            *map(f6, ns["ours"]),
-            ns["iterations"],
-            ns["stop_reason"],
-        ]
-    )
-    opt = r["cross_entropy_bounded_optimum"]
+            rows.append([f"{key} ({grad} gradient)", *map(f6, p[key]), *map(f6, c["ours"])])
+            rows[-1] += [c["iterations"], c["stop_reason"]]
+    rows.append(["u2, paper gradient, no k-change stop", *map(f6, p["u2"]), *map(f6, ns["ours"])])
+    rows[-1] += [ns["iterations"], ns["stop_reason"]]
     rows.append(["u2, bounded optimum (L-BFGS-B)", *map(f6, p["u2"]), *map(f6, opt["ours"]), "-", "-"])
-    rep.table(
-        "Output displacements u_y (mm) of paper nodes 13 and 14 under 5 g at node 11: paper (simulated) vs ours",
-        ["case", "paper node 13", "paper node 14", "ours node 13", "ours node 14", "iterations", "stopped by"],
-        rows,
-    )
-    r2, rx = ce["u2_paper"], ce["u2_exact"]
-    u2 = np.array(p["u2"])
-    err_u2 = float(np.max(np.abs(np.array(r2["ours"]) - u2)))
-    err_x = float(np.max(np.abs(np.array(rx["ours"]) - u2)))
-    w = np.array(opt["widths"])
-    n_bound = int(np.sum((w <= 1.5 + 1e-6) | (w >= 2.5 - 1e-6)))
-    moved = float(np.max(np.abs(np.array(ns["ours"]) - np.array(r2["ours"]))))
-    rep.text(
-        f"With the authors' gradient and stopping rule the cross-entropy run stops after {r2['iterations']} iterations "
-        f"(relative change of k per iteration <= 1e-8; the MATLAB loop counts one more, as it tests the change made "
-        f"by the previous step) and gives the paper's u2 to {err_u2:.1e} mm. The published u2 is the optimum of the "
-        f"bounded problem: L-BFGS-B over widths in [1.5, 2.5] mm finds the same outputs ({n_bound} of 28 widths on a "
-        f"bound), and running on without the k-change rule to {ns['iterations']} iterations changes them by "
-        f"{moved:.1e} mm. With the exact chain rule "
-        f"(dL/dz = dL/dw dw/dz) the sigmoid factor shrinks the gradient of the saturating bonds, so the run takes "
-        f"{rx['iterations']} iterations to meet the same stop and ends {err_x:.1e} mm from u2."
-    )
     meas = []
     for key in ("u1", "u2", "u3"):
         sim, exp, spread = p[key], r["measured"][f"{key}_exp"], r["measured_spread"][f"{key}_spread"]
         ours = r["uniform"]["ours"] if key == "u1" else ce[f"{key}_paper"]["ours"]
         for n in range(2):
             meas.append([f"{key} node {13 + n}", sim[n], ours[n], exp[n], spread[n], ours[n] - exp[n]])
-    rep.table(
-        "Measured outputs of the printed samples (u*_exp, mm) against the simulations; ± is the paper's published "
-        "spread of the measurement (its definition is not given). The trained widths of the printed samples are not "
-        "published: ours are reproductions with the authors' recipe",
-        ["case", "paper sim", "ours (paper gradient)", "measured", "±", "ours - measured"],
-        meas,
-    )
+    mse = [
+        [*key.split(" / "), *m["ours"], m["rel_error"], m["iterations"], m["stop_reason"]]
+        for key, m in r["mse"].items()
+    ]
+    head = ["case", "paper node 13", "paper node 14", "ours node 13", "ours node 14", "iterations", "stopped by"]
+    return {
+        "table_outputs": table(head, rows),
+        "table_measured": table(
+            ["case", "paper sim", "ours (paper gradient)", "measured", "±", "ours - measured"], meas
+        ),
+        "table_mse": table(
+            ["targets", "gradient", "u node 13", "u node 14", "relative error", "iterations", "stopped by"], mse
+        ),
+    }
 
 
-def _render_mse(rep: StudyReport, r: dict[str, Any]) -> None:
-    mse = r["mse"]
-    rows = []
-    for key, m in mse.items():
-        name, grad = key.split(" / ")
-        rows.append([name, grad, *m["ours"], m["rel_error"], m["iterations"], m["stop_reason"]])
-    rep.table(
-        "MSE behaviour learning (authors' Learningspring2D_MSE.m settings)",
-        ["targets", "gradient", "u node 13", "u node 14", "relative error", "iterations", "stopped by"],
-        rows,
-    )
+def _numbers(r: dict[str, Any]) -> dict[str, Any]:
+    ce, p, ns = r["cross_entropy"], r["paper"], r["cross_entropy_no_stop"]
+    r2, rx, mse = ce["u2_paper"], ce["u2_exact"], r["mse"]
+    u2, w = np.array(p["u2"]), np.array(r["cross_entropy_bounded_optimum"]["widths"])
+    fl = r["mse_script_targets_bounded_optimum"]
     pe, xe = mse[f"{MSE_SCRIPT} / paper"], mse[f"{MSE_SCRIPT} / exact"]
     pu, xu = mse[f"{MSE_U2} / paper"], mse[f"{MSE_U2} / exact"]
-    fl = r["mse_script_targets_bounded_optimum"]
-    rep.text(
-        f"The MSE script's targets (-0.5, -0.8) mm are out of reach of k = E t w / L with widths in 1.5-2.5 mm: the "
-        f"bounded optimum (L-BFGS-B) is u = ({fl['outputs'][0]:.4f}, {fl['outputs'][1]:.4f}) mm, a "
-        f"{100 * fl['rel_error']:.2f} % relative error. The exact chain rule reaches it "
-        f"({100 * xe['rel_error']:.2f} % after {xe['iterations']} iterations); the authors' gradient "
-        f"is still at {100 * pe['rel_error']:.2f} % after {pe['iterations']}: in SI units dL/dk of an "
-        "MSE in m^2 is ~1e-9 or less, below Adam's eps = 1.5e-8, so Adam's step is lr g / eps rather than ~lr and "
-        f"shrinks with the residual. The paper's u2 outputs given as MSE targets are reached with the exact chain "
-        f"rule ({100 * xu['rel_error']:.3f} % after {xu['iterations']} iterations, the u_conv stop) but "
-        f"not with the authors' gradient ({100 * pu['rel_error']:.2f} % after {pu['iterations']})."
-    )
+    return {
+        "ce_iterations": r2["iterations"],
+        "err_u2": float(np.max(np.abs(np.array(r2["ours"]) - u2))),
+        "n_bound": int(np.sum((w <= 1.5 + 1e-6) | (w >= 2.5 - 1e-6))),
+        "no_stop_iterations": ns["iterations"],
+        "moved": float(np.max(np.abs(np.array(ns["ours"]) - np.array(r2["ours"])))),
+        "exact_iterations": rx["iterations"],
+        "err_exact": float(np.max(np.abs(np.array(rx["ours"]) - u2))),
+        "floor_u13": fl["outputs"][0],
+        "floor_u14": fl["outputs"][1],
+        "floor_pct": 100 * fl["rel_error"],
+        "script_exact_pct": 100 * xe["rel_error"],
+        "script_exact_iterations": xe["iterations"],
+        "script_paper_pct": 100 * pe["rel_error"],
+        "script_paper_iterations": pe["iterations"],
+        "u2_exact_pct": 100 * xu["rel_error"],
+        "u2_exact_iterations": xu["iterations"],
+        "u2_paper_pct": 100 * pu["rel_error"],
+        "u2_paper_iterations": pu["iterations"],
+    }
 
 
-def _plot_training(rep: StudyReport, r: dict[str, Any]) -> None:
+def _verdicts(r: dict[str, Any]) -> dict[str, bool]:
+    """The wording the numbers choose (the words are in the template)."""
+    ce, mse, fl = r["cross_entropy"], r["mse"], r["mse_script_targets_bounded_optimum"]
+    return {
+        "ce_stopped": ce["u2_paper"]["stop_reason"] == "step_tol",
+        "exact_stopped": ce["u2_exact"]["stop_reason"] == "step_tol",
+        "exact_reaches_floor": abs(mse[f"{MSE_SCRIPT} / exact"]["rel_error"] - fl["rel_error"]) < 1e-3,
+        "u2_targets_reached": mse[f"{MSE_U2} / exact"]["stop_reason"] == "metric_tol",
+    }
+
+
+def _plot_training(out: Path, r: dict[str, Any]) -> None:
     ce = r["cross_entropy"]
     fig = curves_figure(
         [("u2, authors' gradient", ce["u2_paper"]["curve"]), ("u2, exact gradient", ce["u2_exact"]["curve"])],
@@ -288,7 +278,7 @@ def _plot_training(rep: StudyReport, r: dict[str, Any]) -> None:
     )
     for v in r["paper"]["u2"]:
         fig.axes[1].axhline(v, color="k", ls="--", lw=0.8)
-    rep.figure(fig, "training_ce.png", "Cross-entropy loss and the two outputs per iteration; dashed: the paper's u2.")
+    save_figure(fig, out, "training_ce.png")
     fig = curves_figure(
         [(key, m["curve"]) for key, m in r["mse"].items()],
         loss_key="loss",
@@ -298,10 +288,10 @@ def _plot_training(rep: StudyReport, r: dict[str, Any]) -> None:
         title="Figure 2: MSE behaviour learning",
         logx=True,
     )
-    rep.figure(fig, "training_mse.png", "MSE loss and relative output error per iteration.")
+    save_figure(fig, out, "training_mse.png")
 
 
-def _plot_lattices(rep: StudyReport, r: dict[str, Any]) -> None:
+def _plot_lattices(out: Path, r: dict[str, Any]) -> None:
     from fem_mnn.viz.training import compare_widths_figure, draw_lattice
 
     design = paper_sample()
@@ -318,8 +308,7 @@ def _plot_lattices(rep: StudyReport, r: dict[str, Any]) -> None:
         suptitle="Cross-entropy, authors' gradient: trained widths to scale",
         **kw,
     )
-    rep.figure(fig, "lattice_ce_paper.png", "Trained widths (mm) of the two mirror-image networks.")
-    close(fig)
+    save_figure(fig, out, "lattice_ce_paper.png")
     fig = figure(12, 4.8)
     axes = fig.subplots(1, 2)
     coll = None
@@ -328,18 +317,15 @@ def _plot_lattices(rep: StudyReport, r: dict[str, Any]) -> None:
         coll = draw_lattice(ax, design, w, displacement=u, disp_scale=10.0, **kw)
         ax.set_title(f"{t}: deformed x10 (dashed)")
     fig.colorbar(coll, ax=list(axes), label="bond width (mm)", shrink=0.8)
-    rep.figure(fig, "deformed.png", "Deformation under 5 g at id 10 (x10), before and after training.")
+    save_figure(fig, out, "deformed.png")
 
 
 def render(results: dict[str, Any], out: Path) -> None:
-    """results.md, results.json and the figures of ``compute``'s results in ``out``."""
-    rep = StudyReport(NAME, "Figure 2: behaviour learning (spring network)", out_dir=out)
-    _render_cross_entropy(rep, results)
-    _render_mse(rep, results)
-    _plot_training(rep, results)
-    _plot_lattices(rep, results)
-    rep.data.update(results)
-    rep.write()
+    """results.md (``studies/templates/fig2_behaviour.md``), results.json and the figures in ``out``."""
+    started = time.time()
+    _plot_training(out, results)
+    _plot_lattices(out, results)
+    write_report(NAME, out, results, {**_tables(results), **_numbers(results)}, _verdicts(results), started)
 
 
 def main(argv: list[str] | None = None) -> int:

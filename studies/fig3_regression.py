@@ -19,17 +19,20 @@ from __future__ import annotations
 
 # _common first: importing it pins the BLAS threads before numpy loads
 from _common import (
-    close,
     curves_figure,
     figure,
     paper_data_dir,
     sampled_curve,
+    save_figure,
     study_main,
+    table,
+    write_report,
 )
 
 # isort: split
 
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +42,6 @@ from scipy.optimize import brentq, minimize
 from fem_mnn.contract import backprop, nominal_stiffness
 from fem_mnn.design import Design, paper_sample
 from fem_mnn.io.paper_data import load_figure3
-from fem_mnn.io.report import StudyReport
 from fem_mnn.learn import paper_config, train
 from fem_mnn.learn.losses import MSE
 from fem_mnn.learn.tasks import REGRESSION_COMPLIANCE, gram_force, regression
@@ -251,119 +253,81 @@ def _spread(v: np.ndarray) -> str:
     return f"{100 * v.mean():.2f} ± {sd}"
 
 
-def _render_training(rep: StudyReport, r: dict[str, Any]) -> None:
+def _tables(r: dict[str, Any]) -> dict[str, str]:
     rows = []
     for key, rs in r["runs"].items():
         data, law_name, grad = key.split("/")
-        tr = np.array([x["train_rel_error"] for x in rs])
-        te = np.array([x["test_rel_error"] for x in rs])
-        rows.append(
-            [
-                data,
-                law_name,
-                grad,
-                len(rs),
-                r["paper"][f"final_loss_{data}_m2"],
-                float(np.mean([x["loss_paper_m2"] for x in rs])),
-                _spread(tr),
-                _spread(te),
-                np.array2string(np.array(rs[0]["compliance_mm_per_N"]), precision=2, separator=", "),
-            ]
-        )
-    epochs = next(iter(r["runs"].values()))[0]["epochs"]
-    rep.table(
-        f"Final epoch ({epochs} epochs): loss as the authors log it (m^2, sum over a batch / 16, mean over "
-        "batches) and the relative error ||u - t|| / ||t|| (mean over cases, %; ± is the sample standard deviation "
-        "over seeds, ddof 1); S = trained compliance (mm/N) of the first seed, target (0, 16, 4, 16)",
-        [
-            "data",
-            "spring law",
-            "gradient",
-            "runs",
-            "paper loss",
-            "our loss",
-            "train rel. err. %",
-            "test rel. err. %",
-            "S",
-        ],
-        rows,
-    )
-
-
-def _render_reachability(rep: StudyReport, r: dict[str, Any]) -> None:
-    re = r["reachability"]
-    paper_clean, paper_noisy = r["paper"]["final_loss_clean_m2"], r["paper"]["final_loss_noisy_m2"]
-    per_eps2, err_nom, err_thin = (
-        re["logged_loss_per_rel_error_squared_m2"],
-        re["best_rel_error_nominal"],
-        re["best_rel_error_thin_end"],
-    )
-    S_nom = re["best_S_nominal"]
-    rep.table(
-        f"Reachability: best compliance over all widths (L-BFGS-B, {re['starts']} starts) and the logged loss it "
-        "implies for X uniform in +-20 g",
-        ["case", "S (mm/N)", "relative error %", "logged loss (m^2)"],
-        [
-            [
-                "best S, k = E t w / L, widths 1.5-2.5",
-                np.array2string(np.array(S_nom), precision=3, separator=", "),
-                100 * err_nom,
-                per_eps2 * err_nom**2,
-            ],
-            [
-                "best S, thin-end law (k / 1.2), widths 1.5-2.5",
-                np.array2string(np.array(re["best_S_thin_end"]), precision=3, separator=", "),
-                100 * err_thin,
-                per_eps2 * err_thin**2,
-            ],
-            ["paper's final clean loss", "-", 100 * re["paper_loss_as_rel_error"], paper_clean],
-            ["noisy data: floor of the noise alone (1/2 * 4 sigma^2 * 70/80)", "-", "-", re["noise_floor_m2"]],
-            ["paper's final noisy loss", "-", "-", paper_noisy],
-        ],
-    )
-    s = re["softening_needed"]
-    rep.text(
-        f"With k = E t w / L and widths in 1.5-2.5 mm the best any widths can do is a {100 * err_nom:.2f} % "
-        f"relative error (u_y13 at most {S_nom[1]:.2f} mm/N against 16: even all-thin bonds are too stiff), "
-        f"a logged loss of {per_eps2 * err_nom**2:.2e} m^2; training ends on this floor (table above). The paper's "
-        f"{paper_clean:.3g} m^2 corresponds to a {100 * re['paper_loss_as_rel_error']:.2f} % error. To get there the "
-        f"printable range would have to reach down to w_min = {re['w_min_needed_nominal']:.2f} mm (w_max = 2.5 mm) "
-        "with the nominal law; with the thin-end law (the printed bonds' half-width ends in series, "
-        f"k = E t w / (1.2 L)) the floor in 1.5-2.5 mm is {100 * err_thin:.2f} % and w_min = "
-        f"{re['w_min_needed_thin_end']:.2f} mm suffices. Keeping widths 1.5-2.5 mm, bonds uniformly "
-        f"softer than the nominal law by a factor {s:.3f} (E = {0.55 / s:.3f} MPa, or a thin-end "
-        f"factor of {s:.3f} instead of 1.2) reach the paper's error. The noisy run's floor is set by the noise "
-        f"itself: {re['noise_floor_m2']:.3g} m^2 against the paper's {paper_noisy:.3g} m^2."
-    )
-
-
-def _render_measured(rep: StudyReport, r: dict[str, Any]) -> None:
+        tr, te = (np.array([x[k] for x in rs]) for k in ("train_rel_error", "test_rel_error"))
+        rows.append([data, law_name, grad, len(rs), r["paper"][f"final_loss_{data}_m2"]])
+        rows[-1] += [float(np.mean([x["loss_paper_m2"] for x in rs])), _spread(tr), _spread(te)]
+        rows[-1] += [np.array2string(np.array(rs[0]["compliance_mm_per_N"]), precision=2, separator=", ")]
+    head = ["data", "spring law", "gradient", "runs", "paper loss", "our loss", "train rel. err. %", "test rel. err. %"]
+    re, per_eps2 = r["reachability"], r["reachability"]["logged_loss_per_rel_error_squared_m2"]
+    err_nom, err_thin = re["best_rel_error_nominal"], re["best_rel_error_thin_end"]
+    a2s = lambda S: np.array2string(np.array(S), precision=3, separator=", ")  # noqa: E731
+    reach = [
+        ["best S, k = E t w / L, widths 1.5-2.5", a2s(re["best_S_nominal"]), 100 * err_nom, per_eps2 * err_nom**2],
+        ["best S, thin-end law (k / 1.2), widths 1.5-2.5", a2s(re["best_S_thin_end"]), 100 * err_thin]
+        + [per_eps2 * err_thin**2],
+        ["paper's final clean loss", "-", 100 * re["paper_loss_as_rel_error"], r["paper"]["final_loss_clean_m2"]],
+        ["noisy data: floor of the noise alone (1/2 * 4 sigma^2 * 70/80)", "-", "-", re["noise_floor_m2"]],
+        ["paper's final noisy loss", "-", "-", r["paper"]["final_loss_noisy_m2"]],
+    ]
     m = r["measured"]
-    S_meas = m["compliance_mm_per_N"]
     S_nom = np.array(r["runs"]["clean/nominal/paper"][0]["compliance_mm_per_N"])
     S_thin = np.array(r["runs"]["clean/thin-end/exact"][0]["compliance_mm_per_N"])
     rel = lambda S: 100 * np.linalg.norm(S - S_STAR) / np.linalg.norm(S_STAR)  # noqa: E731
-    rep.table(
-        "Compliance (mm/N) of (u_x13, u_y13, u_x14, u_y14): target, measured on the printed trained sample "
-        f"(least squares through the origin, {len(m['force_N'])} rows of figure3.csv), our trained networks (the "
-        "printed sample's trained widths are not published: ours are reproductions with the authors' recipe)",
-        ["", "u_x13", "u_y13", "u_x14", "u_y14", "relative error %"],
-        [
-            ["target", *S_STAR, 0.0],
-            ["measured (paper's print)", *S_meas, 100 * m["mean_rel_error"]],
-            ["ours, nominal law, paper gradient", *S_nom, rel(S_nom)],
-            ["ours, thin-end law, exact gradient", *S_thin, rel(S_thin)],
-        ],
-    )
-    rep.text(
-        f"The printed sample is softer than the target ({S_meas[1]:.1f} mm/N for u_y13 against 16): its measured "
-        f"outputs miss the targets by {100 * m['mean_rel_error']:.1f} % on average (mean of ||u - t|| / ||t|| over "
-        f"the {m['n_loaded_rows']} loaded rows). The trained widths of that sample are not published, so its design "
-        "cannot be simulated here."
-    )
+    comp = [
+        ["target", *S_STAR, 0.0],
+        ["measured (paper's print)", *m["compliance_mm_per_N"], 100 * m["mean_rel_error"]],
+        ["ours, nominal law, paper gradient", *S_nom, rel(S_nom)],
+        ["ours, thin-end law, exact gradient", *S_thin, rel(S_thin)],
+    ]
+    return {
+        "table_training": table([*head, "S"], rows),
+        "table_reachability": table(["case", "S (mm/N)", "relative error %", "logged loss (m^2)"], reach),
+        "table_compliance": table(["", "u_x13", "u_y13", "u_x14", "u_y14", "relative error %"], comp),
+    }
 
 
-def _plot_all(rep: StudyReport, r: dict[str, Any]) -> None:
+def _numbers(r: dict[str, Any]) -> dict[str, Any]:
+    re, m = r["reachability"], r["measured"]
+    err_nom = re["best_rel_error_nominal"]
+    nominal = r["runs"]["clean/nominal/paper"]
+    return {
+        "epochs": nominal[0]["epochs"],
+        "starts": re["starts"],
+        "floor_pct": 100 * err_nom,
+        "best_uy13": re["best_S_nominal"][1],
+        "floor_loss": re["logged_loss_per_rel_error_squared_m2"] * err_nom**2,
+        "train_pct": 100 * float(np.mean([x["train_rel_error"] for x in nominal])),
+        "paper_clean": r["paper"]["final_loss_clean_m2"],
+        "paper_pct": 100 * re["paper_loss_as_rel_error"],
+        "w_min_nominal": re["w_min_needed_nominal"],
+        "floor_thin_pct": 100 * re["best_rel_error_thin_end"],
+        "w_min_thin": re["w_min_needed_thin_end"],
+        "softening": re["softening_needed"],
+        "E_needed": 0.55 / re["softening_needed"],
+        "noise_floor": re["noise_floor_m2"],
+        "paper_noisy": r["paper"]["final_loss_noisy_m2"],
+        "n_rows": len(m["force_N"]),
+        "measured_uy13": m["compliance_mm_per_N"][1],
+        "measured_pct": 100 * m["mean_rel_error"],
+        "n_loaded_rows": m["n_loaded_rows"],
+    }
+
+
+def _verdicts(r: dict[str, Any]) -> dict[str, bool]:
+    """The wording the numbers choose (the words are in the template)."""
+    floor = r["reachability"]["best_rel_error_nominal"]
+    train = float(np.mean([x["train_rel_error"] for x in r["runs"]["clean/nominal/paper"]]))
+    return {
+        "training_on_floor": train <= floor * 1.001,
+        "measured_softer": bool(abs(r["measured"]["compliance_mm_per_N"][1]) > abs(S_STAR[1])),
+    }
+
+
+def _plot_all(out: Path, r: dict[str, Any]) -> None:
     from fem_mnn.viz.training import compare_widths_figure
 
     design = paper_sample()
@@ -379,7 +343,7 @@ def _plot_all(rep: StudyReport, r: dict[str, Any]) -> None:
         logx=True,
     )
     fig.axes[1].set_yscale("log")
-    rep.figure(fig, "training.png", "Logged loss (m^2) and test relative error against epoch; paper dashed.")
+    save_figure(fig, out, "training.png")
     unit_down = np.zeros((design.n_nodes, 2))
     unit_down[10, 1] = -1.0
     fig = compare_widths_figure(
@@ -391,8 +355,7 @@ def _plot_all(rep: StudyReport, r: dict[str, Any]) -> None:
         outputs=[(12, 0), (12, 1), (13, 0), (13, 1)],
         loads=unit_down,
     )
-    rep.figure(fig, "lattice.png", "Trained widths (mm); arrow: the input force at id 10, circles: outputs.")
-    close(fig)
+    save_figure(fig, out, "lattice.png")
     F, U = np.array(r["measured"]["force_N"]), np.array(r["measured"]["u_exp_mm"])
     S_nom = np.array(r["runs"]["clean/nominal/paper"][0]["compliance_mm_per_N"])
     fig = figure(6.5, 4.5)
@@ -408,18 +371,14 @@ def _plot_all(rep: StudyReport, r: dict[str, Any]) -> None:
     ax.set_title("measured (dots), target (dashed), ours nominal trained (dotted)")
     ax.legend(fontsize=7)
     ax.grid(alpha=0.3)
-    rep.figure(fig, "compliance.png", "Printed sample's outputs against the hanging force, with the target lines.")
+    save_figure(fig, out, "compliance.png")
 
 
 def render(results: dict[str, Any], out: Path) -> None:
-    """results.md, results.json and the figures of ``compute``'s results in ``out``."""
-    rep = StudyReport(NAME, "Figure 3: linear regression (spring network)", out_dir=out)
-    _render_training(rep, results)
-    _render_reachability(rep, results)
-    _render_measured(rep, results)
-    _plot_all(rep, results)
-    rep.data.update(results)
-    rep.write()
+    """results.md (``studies/templates/fig3_regression.md``), results.json and the figures in ``out``."""
+    started = time.time()
+    _plot_all(out, results)
+    write_report(NAME, out, results, {**_tables(results), **_numbers(results)}, _verdicts(results), started)
 
 
 def _options(p: Any) -> None:

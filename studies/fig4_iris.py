@@ -15,7 +15,7 @@ returns the numbers, ``render(results, out)`` writes the report.
 from __future__ import annotations
 
 # _common first: importing it pins the BLAS threads before numpy loads
-from _common import close, figure, paper_data_dir, study_main
+from _common import figure, paper_data_dir, save_figure, study_main, table, write_report
 
 # isort: split
 
@@ -30,7 +30,6 @@ from _training_runs import Run, Variant, iris_task, log, run_many, run_task, sum
 from fem_mnn.contract import backprop_operator
 from fem_mnn.design import paper_sample
 from fem_mnn.io.paper_data import load_figure4
-from fem_mnn.io.report import StudyReport
 from fem_mnn.learn.tasks import IRIS_CLASSES, load_iris, regression
 from fem_mnn.spring.network import SpringModel
 
@@ -299,200 +298,126 @@ def _variant_keys(r: dict[str, Any]) -> list[str]:
     return [v.key for v in VARIANTS if v.key in r["variants"]]
 
 
-def _render_main_table(rep: StudyReport, r: dict[str, Any]) -> None:
-    res, p, splits, epochs = r["variants"], r["paper"], r["splits"], r["epochs"]
+def _accuracy_tables(r: dict[str, Any]) -> dict[str, str]:
+    res, p = r["variants"], r["paper"]
     pc = p["curves"]
     rows = [
-        [
-            k,
-            res[k]["label"],
-            _pm(res[k]["train_acc"]),
-            _mm(res[k]["train_acc"]),
-            _pm(res[k]["test_acc"]),
-            _mm(res[k]["test_acc"]),
-            res[k]["stuck_below_60pct"],
-            res[k]["final_loss_paper_mean"],
-        ]
+        [k, res[k]["label"], _pm(res[k]["train_acc"]), _mm(res[k]["train_acc"]), _pm(res[k]["test_acc"])]
+        + [_mm(res[k]["test_acc"]), res[k]["stuck_below_60pct"], res[k]["final_loss_paper_mean"]]
         for k in _variant_keys(r)
     ]
     rows.append(
-        [
-            "paper",
-            "figure4.csv, epoch 100 (mean; min-max over its runs)",
-            f"{100 * p['train']:.2f}",
-            f"{100 * pc['acc_train_lower'][-1]:.2f}-{100 * pc['acc_train_upper'][-1]:.2f}",
-            f"{100 * p['test']:.2f}",
-            f"{100 * pc['acc_test_lower'][-1]:.2f}-{100 * pc['acc_test_upper'][-1]:.2f}",
-            "-",
-            p["loss"],
-        ]
+        ["paper", "figure4.csv, epoch 100 (mean; min-max over its runs)", f"{100 * p['train']:.2f}"]
+        + [f"{100 * pc['acc_train_lower'][-1]:.2f}-{100 * pc['acc_train_upper'][-1]:.2f}", f"{100 * p['test']:.2f}"]
+        + [f"{100 * pc['acc_test_lower'][-1]:.2f}-{100 * pc['acc_test_upper'][-1]:.2f}", "-", p["loss"]]
     )
-    rep.text(
-        f"Splits: seeds {splits[0]}-{splits[-1]} of numpy's PCG64 (the paper's MATLAB randperm splits are not "
-        f"published), {epochs} epochs, batch 16 (105 training / 45 test flowers, 7 batches per epoch), Adam "
-        "(0.9, 0.999, eps = sqrt(machine eps)), widths 1.5-2.5 mm through the sigmoid with beta = 5, starting "
-        "at 2 mm (z = 0) as the authors' code. Accuracy at the last epoch; ± is the population standard deviation "
-        "(ddof 0) over splits, min-max as the paper's bands (which are the min and max over its runs: 98/105-101/105 "
-        "train, 42/45-45/45 test at epoch 100); 'stuck' counts runs with training accuracy < 60 %."
-    )
-    rep.table(
-        "Iris accuracy at the last epoch, ours vs the paper (± population std over splits)",
-        [
-            "variant",
-            "what",
-            "train acc (%)",
-            "train min-max",
-            "test acc (%)",
-            "test min-max",
-            "stuck",
-            "final logged loss",
-        ],
-        rows,
-    )
-    ws = res["faithful"].get("without_stuck")
-    if ws:
-        n_ok = ws["train"]["n"]
-        rep.text(
-            f"The authors' code run by the data README (Octave, 10 seeds): 87 ± 13 % / 87 ± 13 %, one run stuck at "
-            f"51 %, the other nine 91 ± 2 % / 91 ± 3 % (the README does not say which standard deviation). Ours "
-            f"(faithful): {len(splits) - n_ok} run(s) stuck (train {100 * res['faithful']['train_acc']['min']:.1f} %); "
-            f"the other {n_ok}: {_pm(ws['train'])} % / {_pm(ws['test'])} % (population std)."
-        )
-    sn = res.get("split_noise")
-    if sn:
-        rep.table(
-            f"Split-to-split noise: '{BEST}' on ten more splits (± population std over splits)",
-            ["splits", "train acc (%)", "test acc (%)"],
-            [
-                ["0-9", _pm(res[BEST]["train_acc"]), _pm(res[BEST]["test_acc"])],
-                ["10-19", _pm(sn["splits_10_19"]["train"]), _pm(sn["splits_10_19"]["test"])],
-                ["0-19", _pm(sn["splits_0_19"]["train"]), _pm(sn["splits_0_19"]["test"])],
-            ],
-        )
-
-
-def _render_optima(rep: StudyReport, r: dict[str, Any]) -> None:
-    res, p, epochs = r["variants"], r["paper"], r["epochs"]
-    rows = []
+    head = ["variant", "what", "train acc (%)", "train min-max", "test acc (%)", "test min-max", "stuck"]
+    sn = res.get("split_noise") or {}
+    noise = [["0-9", _pm(res[BEST]["train_acc"]), _pm(res[BEST]["test_acc"])]] + [
+        [k.split("_", 1)[1].replace("_", "-"), _pm(v["train"]), _pm(v["test"])]
+        for k, v in sn.items()
+        if k.startswith("splits_")
+    ]
+    opt = []
     for norm, extra in (("linear", 0), ("softmax", 0), ("linear", 3)):
         o = res[f"optimum_{norm}" + (f"_best_of_{extra + 1}" if extra else "")]
-        rows.append(
-            [
-                f"{norm} CE"
-                + (f" (scale {SOFTMAX_SCALE} mm)" if norm == "softmax" else " (paper)")
-                + (f", best of 2 mm and {extra} random starts" if extra else ", from 2 mm"),
-                _pm(o["train"]),
-                _pm(o["test"]),
-                float(np.mean([x["loss"] for x in o["per_split"]])),
-                float(np.mean([x["at_bound"] for x in o["per_split"]])),
-            ]
-        )
-    rep.table(
-        "The converged optimum of each loss (bounded L-BFGS-B on all training flowers; same splits; ± population "
-        "std over splits)",
-        ["loss", "train acc (%)", "test acc (%)", "mean loss", "widths on a bound (of 28)"],
-        rows,
-    )
-    lin = res["optimum_linear"]
-    logged_floor = float(np.mean([x["loss"] for x in lin["per_split"]])) * 105 / 112  # last batch of 9 / 16
-    ends = [res[k]["final_loss_paper_mean"] for k in _variant_keys(r) if res[k]["normalisation"] == "linear"]
-    lin_tr = np.array([x["train"] for x in lin["per_split"]])
-    b4 = res["optimum_linear_best_of_4"]
-    text = (
-        "Reading: with the paper's linear normalisation p = |u| / sum |u| the converged optimum of the loss "
-        f"classifies {100 * lin['train']['mean']:.1f} % / {100 * lin['test']['mean']:.1f} % (train / test), "
-        f"below the paper's {100 * p['train']:.2f} / {100 * p['test']:.2f} % (best of four starts per split: "
-        f"{100 * b4['train']['mean']:.1f} % / {100 * b4['test']['mean']:.1f} %): better optimisation of this loss "
-        "does not close the gap. "
-    )
-    stuck = {k: res[k]["stuck_below_60pct"] for k in ("faithful", "chain") if k in res}
-    text += f"Runs stuck below 60 % after {epochs} epochs at step 6e-3: {stuck}. "
-    if "chain_lr2e-2" in res:
-        gap = np.abs(np.asarray(res["chain_lr2e-2"]["per_split_train"]) - lin_tr)
-        text += (
-            f"At step 2e-2 the chain-rule runs end within {gap.max() * 105:.0f} training flower(s) of the optimum "
-            "in every split. "
-        )
-    pc = p["curves"]
-    text += (
-        f"The paper's final logged loss is {p['loss']:.3f} (min-max {pc['loss_lower'][-1]:.3f}-"
-        f"{pc['loss_upper'][-1]:.3f}); this model's optimum, in the same logged units (mean loss x 105/112), is "
-        f"{logged_floor:.3f} and our linear runs end at {min(ends):.3f}-{max(ends):.3f}. The published curve is "
-        "therefore unlikely to come from exactly this model and loss; we did not find which change (inputs, outputs, "
-        "bounds) gives it. "
-    )
-    bt = res[BEST]
-    close_ = (
-        abs(bt["train_acc"]["mean"] - p["train"]) <= bt["train_acc"]["std"]
-        and abs(bt["test_acc"]["mean"] - p["test"]) <= bt["test_acc"]["std"]
-    )
-    text += (
-        f"With a softmax normalisation (scale {SOFTMAX_SCALE} mm) at step 2e-2: {100 * bt['train_acc']['mean']:.2f} % / "
-        f"{100 * bt['test_acc']['mean']:.2f} %"
-        + (", within one split-to-split (population) standard deviation of the paper's numbers." if close_ else ".")
-    )
-    rep.text(text)
+        label = f"{norm} CE" + (f" (scale {SOFTMAX_SCALE} mm)" if norm == "softmax" else " (paper)")
+        label += f", best of 2 mm and {extra} random starts" if extra else ", from 2 mm"
+        opt.append([label, _pm(o["train"]), _pm(o["test"])])
+        opt[-1] += [float(np.mean([x[k] for x in o["per_split"]])) for k in ("loss", "at_bound")]
+    return {
+        "table_accuracy": table([*head, "final logged loss"], rows),
+        "table_split_noise": table(["splits", "train acc (%)", "test acc (%)"], noise),
+        "table_optima": table(["loss", "train acc (%)", "test acc (%)", "mean loss", "widths on a bound (of 28)"], opt),
+    }
 
 
-def _render_curves_and_outputs(rep: StudyReport, r: dict[str, Any]) -> None:
+def _curve_tables(r: dict[str, Any]) -> dict[str, str]:
     res, pc = r["variants"], r["paper"]["curves"]
     ep = min(r["epochs"], len(pc["epoch"])) - 1
     pick = [e for e in (0, 1, 4, 19, 99) if e <= ep]
     rows = [[k] + [float(res[k]["mean_curves"]["loss_paper"][e]) for e in pick] for k in _variant_keys(r)]
     rows.append(["paper"] + [float(pc["loss_mean"][e]) for e in pick])
-    rep.table(
-        "Logged loss (authors' definition: batch sum / 16, mean over the epoch's batches; mean over splits) at epochs "
-        + ", ".join(str(e + 1) for e in pick),
-        ["variant"] + [f"epoch {e + 1}" for e in pick],
-        rows,
-    )
-    gs = res["gradient_sizes"]
-    rep.text(
-        f"Adam's eps = {gs['adam_eps']:.2e}. What the authors' code feeds Adam at the start: Iris |dL/dk| (SI, "
-        f"1/(N/m)) median {gs['iris_median_abs_dLdk_SI']:.2e}, smallest {gs['iris_min_abs_dLdk_SI']:.2e}, so eps "
-        f"plays no role for Iris; regression (MSE in m^2) median {gs['regression_median_abs_dLdk_SI']:.2e}, "
-        f"largest {gs['regression_max_abs_dLdk_SI']:.2e}: there sqrt(v) << eps and Adam becomes momentum descent "
-        "with step lr * m / eps (relevant to Figures 3 and 5, not to this one)."
-    )
-    sx = res["normalised_outputs"]
-    rep.text(
-        "Normalised outputs p = |u_x| / sum |u_x| (setosa, versicolor, virginica outputs) of the paper's three "
-        "physical tests. The trained widths and flowers are not published, so each case's species is taken as "
-        "the largest simulated output, and we give our networks' mean p over that species and the closest p of "
-        "any flower on any of our networks."
-    )
     a2s = lambda x: np.array2string(np.asarray(x), precision=3)  # noqa: E731
-    rep.table(
-        "Normalised outputs: paper's three test cases vs our trained networks",
-        [
-            "case",
-            "species",
-            "ours",
-            "paper sim",
-            "paper exp",
-            "ours: species mean",
-            "|diff|",
-            "closest flower (0-based)",
-            "|diff|",
-        ],
-        [
-            [
-                s["case"],
-                s["species"],
-                s["variant"],
-                a2s(s["paper_sim"]),
-                a2s(s["paper_exp"]),
-                a2s(s["ours_species_mean"]),
-                float(np.linalg.norm(np.asarray(s["ours_species_mean"]) - np.asarray(s["paper_sim"]))),
-                f"#{s['closest_flower']} ({s['closest_flower_species']})",
-                s["closest_distance"],
-            ]
-            for s in sorted(sx.values(), key=lambda s: (s["case"], s["variant"] != "faithful"))
-        ],
-    )
+    outs = [
+        [s["case"], s["species"], s["variant"], a2s(s["paper_sim"]), a2s(s["paper_exp"]), a2s(s["ours_species_mean"])]
+        + [float(np.linalg.norm(np.asarray(s["ours_species_mean"]) - np.asarray(s["paper_sim"])))]
+        + [f"#{s['closest_flower']} ({s['closest_flower_species']})", s["closest_distance"]]
+        for s in sorted(res["normalised_outputs"].values(), key=lambda s: (s["case"], s["variant"] != "faithful"))
+    ]
+    head = ["case", "species", "ours", "paper sim", "paper exp", "ours: species mean", "|diff|"]
+    return {
+        "loss_epochs": ", ".join(str(e + 1) for e in pick),
+        "table_loss": table(["variant"] + [f"epoch {e + 1}" for e in pick], rows),
+        "table_outputs": table([*head, "closest flower (0-based)", "|diff|"], outs),
+    }
 
 
-def _plot_curves(rep: StudyReport, r: dict[str, Any]) -> None:
+def _numbers(r: dict[str, Any]) -> dict[str, Any]:
+    res, p, splits = r["variants"], r["paper"], r["splits"]
+    lin, b4, bt, pc = res["optimum_linear"], res["optimum_linear_best_of_4"], res[BEST], p["curves"]
+    ws, gs = res["faithful"].get("without_stuck"), res["gradient_sizes"]
+    ends = [res[k]["final_loss_paper_mean"] for k in _variant_keys(r) if res[k]["normalisation"] == "linear"]
+    lin_tr = np.array([x["train"] for x in lin["per_split"]])
+    chain = res.get("chain_lr2e-2")
+    return {
+        "split_first": splits[0],
+        "split_last": splits[-1],
+        "epochs": r["epochs"],
+        "n_stuck": len(splits) - ws["train"]["n"] if ws else None,
+        "faithful_train_min": 100 * res["faithful"]["train_acc"]["min"],
+        "n_ok": ws and ws["train"]["n"],
+        "ok_train": ws and _pm(ws["train"]),
+        "ok_test": ws and _pm(ws["test"]),
+        "best": BEST,
+        "lin_train": 100 * lin["train"]["mean"],
+        "lin_test": 100 * lin["test"]["mean"],
+        "paper_train": 100 * p["train"],
+        "paper_test": 100 * p["test"],
+        "b4_train": 100 * b4["train"]["mean"],
+        "b4_test": 100 * b4["test"]["mean"],
+        "stuck": str({k: res[k]["stuck_below_60pct"] for k in ("faithful", "chain") if k in res}),
+        "chain_gap_flowers": chain and np.abs(np.asarray(chain["per_split_train"]) - lin_tr).max() * 105,
+        "paper_loss": p["loss"],
+        "paper_loss_lo": pc["loss_lower"][-1],
+        "paper_loss_hi": pc["loss_upper"][-1],
+        "logged_floor": _logged_floor(r),
+        "linear_end_lo": min(ends),
+        "linear_end_hi": max(ends),
+        "softmax_scale": SOFTMAX_SCALE,
+        "best_train": 100 * bt["train_acc"]["mean"],
+        "best_test": 100 * bt["test_acc"]["mean"],
+        "adam_eps": gs["adam_eps"],
+        "iris_median": gs["iris_median_abs_dLdk_SI"],
+        "iris_min": gs["iris_min_abs_dLdk_SI"],
+        "regression_median": gs["regression_median_abs_dLdk_SI"],
+        "regression_max": gs["regression_max_abs_dLdk_SI"],
+    }
+
+
+def _logged_floor(r: dict[str, Any]) -> float:
+    """The linear loss's converged optimum in the authors' logged units (last batch of 9 of 16: x 105/112)."""
+    return float(np.mean([x["loss"] for x in r["variants"]["optimum_linear"]["per_split"]])) * 105 / 112
+
+
+def _verdicts(r: dict[str, Any]) -> dict[str, bool]:
+    """The wording the numbers choose (the words are in the template)."""
+    res, p = r["variants"], r["paper"]
+    lin, b4, bt = res["optimum_linear"], res["optimum_linear_best_of_4"], res[BEST]
+    return {
+        "has_without_stuck": bool(res["faithful"].get("without_stuck")),
+        "has_split_noise": bool(res.get("split_noise")),
+        "optimum_below_paper": lin["train"]["mean"] < p["train"] and lin["test"]["mean"] < p["test"],
+        "restarts_below_paper": b4["train"]["mean"] < p["train"] and b4["test"]["mean"] < p["test"],
+        "has_chain_lr2e2": "chain_lr2e-2" in res,
+        "paper_loss_below_floor": p["loss"] < _logged_floor(r),
+        "best_within_std": abs(bt["train_acc"]["mean"] - p["train"]) <= bt["train_acc"]["std"]
+        and abs(bt["test_acc"]["mean"] - p["test"]) <= bt["test_acc"]["std"],
+        "has_outputs": bool(res["normalised_outputs"]),
+    }
+
+
+def _plot_curves(out: Path, r: dict[str, Any]) -> None:
     res, pc = r["variants"], r["paper"]["curves"]
     e_ours = np.arange(1, r["epochs"] + 1)
     fig = figure(16, 4.3)
@@ -515,7 +440,7 @@ def _plot_curves(rep: StudyReport, r: dict[str, Any]) -> None:
     axes[2].legend(fontsize=7, loc="lower right")
     fig.suptitle(f"Iris: mean over {len(r['splits'])} splits")
     fig.tight_layout()
-    rep.figure(fig, "iris_curves.png", "Loss and accuracies (mean over splits) vs the paper's curves.")
+    save_figure(fig, out, "iris_curves.png")
 
     keys = _variant_keys(r)
     n = len(r["splits"])
@@ -544,10 +469,10 @@ def _plot_curves(rep: StudyReport, r: dict[str, Any]) -> None:
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    rep.figure(fig, "iris_final_accuracy.png", "Final accuracy of every split, per variant.")
+    save_figure(fig, out, "iris_final_accuracy.png")
 
 
-def _plot_widths_and_outputs(rep: StudyReport, r: dict[str, Any]) -> None:
+def _plot_widths_and_outputs(out: Path, r: dict[str, Any]) -> None:
     from fem_mnn.viz.training import compare_widths_figure
 
     res = r["variants"]
@@ -559,8 +484,7 @@ def _plot_widths_and_outputs(rep: StudyReport, r: dict[str, Any]) -> None:
         titles=("faithful, split 0", f"{BEST}, split 0"),
         suptitle="Trained widths (to scale)",
     )
-    rep.figure(fig, "iris_widths.png", "Trained widths of split 0 (inputs ids 13, 11, 12, 9; outputs ids 7, 1, 2).")
-    close(fig)
+    save_figure(fig, out, "iris_widths.png")
     sx = res["normalised_outputs"]
     if not sx:
         return
@@ -592,19 +516,16 @@ def _plot_widths_and_outputs(rep: StudyReport, r: dict[str, Any]) -> None:
     axes[0].set_ylabel("normalised output p")
     axes[-1].legend(fontsize=7)
     fig.tight_layout()
-    rep.figure(fig, "iris_normalised_outputs.png", "Normalised outputs of the paper's three test cases vs ours.")
+    save_figure(fig, out, "iris_normalised_outputs.png")
 
 
 def render(results: dict[str, Any], out: Path) -> None:
-    """results.md, results.json and the figures of ``compute``'s results in ``out``."""
-    rep = StudyReport(NAME, "Figure 4: Iris classification (spring network, 10 random 70/30 splits)", out_dir=out)
-    _render_main_table(rep, results)
-    _render_optima(rep, results)
-    _render_curves_and_outputs(rep, results)
-    _plot_curves(rep, results)
-    _plot_widths_and_outputs(rep, results)
-    rep.data.update(results)
-    rep.write()
+    """results.md (``studies/templates/fig4_iris.md``), results.json and the figures in ``out``."""
+    started = time.time()
+    _plot_curves(out, results)
+    _plot_widths_and_outputs(out, results)
+    values = {**_accuracy_tables(results), **_curve_tables(results), **_numbers(results)}
+    write_report(NAME, out, results, values, _verdicts(results), started)
 
 
 def main(argv: list[str] | None = None) -> int:

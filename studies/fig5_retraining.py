@@ -21,7 +21,7 @@ returns the numbers, ``render(results, out)`` writes the report.
 from __future__ import annotations
 
 # _common first: importing it pins the BLAS threads before numpy loads
-from _common import close, figure, paper_data_dir, study_main
+from _common import figure, paper_data_dir, save_figure, study_main, table, write_report
 
 # isort: split
 
@@ -37,7 +37,6 @@ from fem_mnn.core.errors import InputError
 from fem_mnn.design import paper_sample, without_bonds
 from fem_mnn.design.rigidity import zero_modes
 from fem_mnn.io.paper_data import load_figure5
-from fem_mnn.io.report import StudyReport
 from fem_mnn.learn import TrainConfig
 from fem_mnn.learn.tasks import REGRESSION_COMPLIANCE, regression
 from fem_mnn.spring.network import SpringModel
@@ -285,174 +284,133 @@ def _last(band: dict[str, Any]) -> float:
     return float(band["mean"][-1])
 
 
-def _render_switching(rep: StudyReport, r: dict[str, Any]) -> None:
+def _switching_table(r: dict[str, Any]) -> str:
     ts, pc = r["task_switching"], r["paper_curves"]
     rows = [
-        [
-            k,
-            f"{pm(c['iris1_train'])} / {pm(c['iris1_test'])}",
-            f"{c['regression_loss_first']:.3e} -> {c['regression_loss_final']['mean']:.3e}",
-            f"{100 * c['regression_acc_first']:.1f} -> {pm(c['regression_acc_final'])}",
-            f"{100 * c['iris2_acc_first']:.1f} -> {pm(c['iris2_train'])} / {pm(c['iris2_test'])}",
-            c["iris2_loss_final"],
-            c["widths_on_bound_after_regression"],
-        ]
+        [k, f"{pm(c['iris1_train'])} / {pm(c['iris1_test'])}"]
+        + [f"{c['regression_loss_first']:.3e} -> {c['regression_loss_final']['mean']:.3e}"]
+        + [f"{100 * c['regression_acc_first']:.1f} -> {pm(c['regression_acc_final'])}"]
+        + [f"{100 * c['iris2_acc_first']:.1f} -> {pm(c['iris2_train'])} / {pm(c['iris2_test'])}"]
+        + [c["iris2_loss_final"], c["widths_on_bound_after_regression"]]
         for k, c in ts.items()
     ]
+    loss, acc2 = pc["loss_regression"]["mean"], pc["acc_iris2_train"]["mean"][0]
     rows.append(
-        [
-            "paper",
-            f"{100 * _last(pc['acc_iris1_train']):.2f} / {100 * _last(pc['acc_iris1_test']):.2f}",
-            f"{pc['loss_regression']['mean'][0] * 1e-6:.3e} -> {pc['loss_regression']['mean'][-1] * 1e-6:.3e}",
-            f"{100 * pc['acc_regression_train']['mean'][0]:.1f} -> {100 * _last(pc['acc_regression_train']):.2f}",
-            f"{100 * pc['acc_iris2_train']['mean'][0]:.1f} -> {100 * _last(pc['acc_iris2_train']):.2f} / "
-            f"{100 * _last(pc['acc_iris2_test']):.2f}",
-            _last(pc["loss_iris2"]),
-            "-",
-        ]
+        ["paper", f"{100 * _last(pc['acc_iris1_train']):.2f} / {100 * _last(pc['acc_iris1_test']):.2f}"]
+        + [f"{loss[0] * 1e-6:.3e} -> {loss[-1] * 1e-6:.3e}"]
+        + [f"{100 * pc['acc_regression_train']['mean'][0]:.1f} -> {100 * _last(pc['acc_regression_train']):.2f}"]
+        + [f"{100 * acc2:.1f} -> {100 * _last(pc['acc_iris2_train']):.2f} / {100 * _last(pc['acc_iris2_test']):.2f}"]
+        + [_last(pc["loss_iris2"]), "-"]
     )
-    rep.text(
-        f"{len(r['splits'])} splits; Iris phases {r['iris_epochs']} epochs, regression {r['regression_epochs']} epochs "
-        "(batch 16, 70 training samples, X uniform in +-20 g at paper node 11, outputs u_x, u_y of paper nodes 13 and "
-        "14). Each phase starts from the previous phase's widths with fresh Adam moments (the training engine maps "
-        "widths to the latent variable; widths on a bound map to 1e-9 of the span inside it). The regression "
-        "'accuracy' is 1 - mean relative error ||u - target|| / ||target||; its first-epoch value matches the "
-        "paper's (62 %), which supports this reading. Regression loss in the authors' logged units (m^2). "
-        f"Paper's target compliance (mm/N): {list(REGRESSION_COMPLIANCE)}; teacher lattice's (reachable): "
-        f"{np.round(np.asarray(r['teacher_compliance']), 3).tolist()}."
-    )
-    rep.table(
-        "Task switching Iris -> regression -> Iris (accuracy %, mean ± population std (ddof 0) over splits; "
-        "'a -> b' = first -> last epoch)",
-        [
-            "recipe",
-            "Iris 1 train / test",
-            "regression loss (m^2)",
-            "regression accuracy",
-            "Iris 2 train (first -> last) / test",
-            "Iris 2 final logged loss",
-            "widths on a bound after regression",
-        ],
-        rows,
-    )
-    fb = ts["faithful"]
+    head = ["recipe", "Iris 1 train / test", "regression loss (m^2)", "regression accuracy"]
+    head += ["Iris 2 train (first -> last) / test", "Iris 2 final logged loss", "widths on a bound after regression"]
+    return table(head, rows)
+
+
+def _switching_numbers(r: dict[str, Any]) -> dict[str, Any]:
+    ts, pc = r["task_switching"], r["paper_curves"]
+    fb, cs, rr = ts["faithful"], ts.get("clip+softmax"), ts.get("faithful, reachable regression")
     beta, lr, ie = r["iris_beta"], r["iris_lr"], r["iris_epochs"]
     n_steps = ie * int(np.ceil(105 / 16))
-    rep.text(
-        f"Why the faithful chain does not recover: the paper's regression target is out of reach (accuracy "
-        f"plateaus at {100 * fb['regression_acc_final']['mean']:.1f} %, loss {fb['regression_loss_final']['mean']:.2e} "
-        "m^2, as in the Figure 3 study), so the regression pushes widths onto the bounds "
-        f"({fb['widths_on_bound_after_regression']:.1f} of 28 on average). On a bound the sigmoid latent sits at "
-        f"|z| = ln(1e9) / beta = {float(np.log(1e9) / beta):.2f} (beta = {beta:g}) where the sigmoid is flat; Adam "
-        f"moves z by at most about the step per iteration, i.e. {n_steps} x {lr:g} = {n_steps * lr:.1f} over the "
-        f"{ie} Iris epochs, so the widths barely leave the bounds: Iris 2 ends at "
-        f"{100 * fb['iris2_train']['mean']:.1f} % (chance is about 33 %). The authors' code carries z itself; after "
-        "5000 regression epochs at step 0.1 it lies even deeper."
-    )
-    if "clip+softmax" in ts:
-        cs = ts["clip+softmax"]
-        rep.text(
-            "Projected Adam on the widths has no saturation: 'clip+softmax' goes from "
-            f"{100 * cs['iris1_train']['mean']:.2f} % (Iris 1) to {100 * cs['iris2_train']['mean']:.2f} % (Iris 2) "
-            f"train, {100 * cs['iris1_test']['mean']:.2f} % to {100 * cs['iris2_test']['mean']:.2f} % test, with "
-            f"{cs['widths_on_bound_after_regression']:.1f} widths on a bound after the regression (equal Iris-1 and "
-            "Iris-2 accuracies mean both phases reached the same corner of the width box, where the softmax optimum "
-            "lies: see the Figure 4 study)."
-        )
-    if "faithful, reachable regression" in ts:
-        rr = ts["faithful, reachable regression"]
-        rep.text(
-            "With a reachable regression target the faithful recipe fits it (accuracy "
-            f"{100 * rr['regression_acc_final']['mean']:.2f} %, loss {rr['regression_loss_final']['mean']:.1e} m^2), "
-            f"keeps the widths inside the range and retrains Iris to {100 * rr['iris2_train']['mean']:.2f} % / "
-            f"{100 * rr['iris2_test']['mean']:.2f} %: the paper's task switching needs a regression target the "
-            "lattice can reach, which is also what its regression curve (7.4e-10 m^2) implies."
-        )
+    return {
+        "n_splits": len(r["splits"]),
+        "iris_epochs": ie,
+        "regression_epochs": r["regression_epochs"],
+        "paper_regression_acc_first": 100 * pc["acc_regression_train"]["mean"][0],
+        "paper_compliance": str(list(REGRESSION_COMPLIANCE)),
+        "teacher_compliance": str(np.round(np.asarray(r["teacher_compliance"]), 3).tolist()),
+        "table_switching": _switching_table(r),
+        "faithful_regression_acc": 100 * fb["regression_acc_final"]["mean"],
+        "faithful_regression_loss": fb["regression_loss_final"]["mean"],
+        "faithful_on_bound": fb["widths_on_bound_after_regression"],
+        "z_bound": float(np.log(1e9) / beta),
+        "beta": beta,
+        "n_steps": n_steps,
+        "lr": lr,
+        "z_travel": n_steps * lr,
+        "faithful_iris2": 100 * fb["iris2_train"]["mean"],
+        **{f"clip_{k}": cs and 100 * cs[k]["mean"] for k in ("iris1_train", "iris2_train", "iris1_test", "iris2_test")},
+        "clip_on_bound": cs and cs["widths_on_bound_after_regression"],
+        "reachable_regression_acc": rr and 100 * rr["regression_acc_final"]["mean"],
+        "reachable_regression_loss": rr and rr["regression_loss_final"]["mean"],
+        "reachable_iris2_train": rr and 100 * rr["iris2_train"]["mean"],
+        "reachable_iris2_test": rr and 100 * rr["iris2_test"]["mean"],
+        "paper_regression_loss_last": pc["loss_regression"]["mean"][-1] * 1e-6,
+    }
 
 
-def _render_damage(rep: StudyReport, r: dict[str, Any]) -> None:
+def _damage_tables(r: dict[str, Any]) -> dict[str, str]:
     d0 = paper_sample()
     dm, pc, ts = r["damage"], r["paper_curves"], r["task_switching"]
     head = dm["headline_cut"][0]
-    floppy = dm["floppy_single_cuts"]
-    p_first = float(pc["loss_broken"]["mean"][0])
     rows = []
     for k, pcut in dm["per_cut"].items():
         x = pcut[str(head)]
-        rows.append(
-            [
-                k,
-                f"{d0.bonds[head].tolist()}",
-                x["first_loss"],
-                f"{100 * x['first_train']:.1f}",
-                f"{pm(x['final_train'])} / {pm(x['final_test'])}",
-                pm(ts[k]["iris1_train"]),
-            ]
-        )
-    rows.append(
-        [
-            "paper",
-            "not published",
-            p_first,
-            f"{100 * pc['acc_broken_train']['mean'][0]:.1f}",
-            f"{100 * _last(pc['acc_broken_train']):.2f} / {100 * _last(pc['acc_broken_test']):.2f}",
-            f"{100 * _last(pc['acc_iris1_train']):.2f}",
-        ]
-    )
-    rep.text(
-        f"Damage = cutting one bond of the Iris-trained network. Of the 28 single cuts, {len(dm['rigid_single_cuts'])} "
-        f"leave the lattice rigid (checked with `zero_modes`); cutting bond(s) {floppy} (nodes "
-        f"{[d0.bonds[b].tolist() for b in floppy]}) leaves a floppy mode and is refused. The damaged bonds "
-        "of the paper are not published, so every rigid single cut was retrained (below); the headline cut "
-        f"is the one whose first-epoch logged loss under the faithful recipe is closest to the paper's "
-        f"{p_first:.3f}: bond {head} (nodes {d0.bonds[head].tolist()}, 0-based; paper nodes "
-        f"{(d0.bonds[head] + 1).tolist()})."
-    )
-    rep.table(
-        f"Retraining after cutting bond {head} ({r['iris_epochs']} epochs; accuracy %, ± population std over splits)",
-        [
-            "recipe",
-            "cut (node ids)",
-            "first-epoch logged loss",
-            "first-epoch train acc",
-            "final train / test",
-            "before damage (train)",
-        ],
-        rows,
-    )
+        rows.append([k, f"{d0.bonds[head].tolist()}", x["first_loss"], f"{100 * x['first_train']:.1f}"])
+        rows[-1] += [f"{pm(x['final_train'])} / {pm(x['final_test'])}", pm(ts[k]["iris1_train"])]
+    rows.append(["paper", "not published", float(pc["loss_broken"]["mean"][0])])
+    rows[-1] += [f"{100 * pc['acc_broken_train']['mean'][0]:.1f}"]
+    rows[-1] += [f"{100 * _last(pc['acc_broken_train']):.2f} / {100 * _last(pc['acc_broken_test']):.2f}"]
+    rows[-1] += [f"{100 * _last(pc['acc_iris1_train']):.2f}"]
     hdr = ["bond", "nodes"]
     for k in dm["per_cut"]:
         hdr += [f"{k}: epoch-1 train", f"{k}: final train", f"{k}: final test"]
     sweep = []
     for b in dm["cuts"]:
-        row = [b, d0.bonds[b].tolist()]
+        sweep.append([b, d0.bonds[b].tolist()])
         for pcut in dm["per_cut"].values():
             x = pcut[str(b)]
-            row += [f"{100 * x['first_train']:.1f}", pm(x["final_train"]), pm(x["final_test"])]
-        sweep.append(row)
-    rep.table("Every rigid single cut, retrained (accuracy %, mean ± population std over splits)", hdr, sweep)
+            sweep[-1] += [f"{100 * x['first_train']:.1f}", pm(x["final_train"]), pm(x["final_test"])]
     finals = {k: np.asarray(v) for k, v in dm["final_train_mean_per_cut"].items()}
-    rep.table(
-        "Over all rigid single cuts: mean final train accuracy after retraining (%; worst and best cut = min-max)",
-        ["recipe", "mean over cuts", "worst cut", "best cut"],
-        [[k, f"{100 * v.mean():.2f}", f"{100 * v.min():.2f}", f"{100 * v.max():.2f}"] for k, v in finals.items()]
-        + [["paper (unknown cut)", f"{100 * _last(pc['acc_broken_train']):.2f}", "-", "-"]],
-    )
-    s = r["damage_summary"]
-    head_final = dm["per_cut"]["faithful"][str(head)]["final_train"]["mean"]
-    rep.text(
-        f"Which cuts hurt: {len(s['below_60pct'])} of {len(dm['cuts'])} rigid cuts leave the faithful recipe below "
-        f"60 % after retraining (bonds {s['below_60pct']}); {len(s['touching_outputs'])} of them touch an output node "
-        "(ids 7, 1, 2). Cutting a bond next to an output changes that node's compliance a lot, so one output can "
-        "dominate every flower and 100 epochs inside 1.5-2.5 mm do not rebalance it. Cuts the network absorbs (>= 85 % "
-        f"after retraining): bonds {s['above_85pct']} (nodes {[d0.bonds[b].tolist() for b in s['above_85pct']]}). The "
-        f"headline cut ends at {100 * head_final:.1f} % train against the paper's "
-        f"{100 * _last(pc['acc_broken_train']):.1f} %; the outcome depends mostly on which bond is cut, and the "
-        "paper's cut is not published."
-    )
+    over = [[k, f"{100 * v.mean():.2f}", f"{100 * v.min():.2f}", f"{100 * v.max():.2f}"] for k, v in finals.items()]
+    over.append(["paper (unknown cut)", f"{100 * _last(pc['acc_broken_train']):.2f}", "-", "-"])
+    head_h = ["recipe", "cut (node ids)", "first-epoch logged loss", "first-epoch train acc", "final train / test"]
+    return {
+        "table_headline_cut": table([*head_h, "before damage (train)"], rows),
+        "table_cuts": table(hdr, sweep),
+        "table_over_cuts": table(["recipe", "mean over cuts", "worst cut", "best cut"], over),
+    }
 
 
-def _plot_switching(rep: StudyReport, r: dict[str, Any]) -> None:
+def _damage_numbers(r: dict[str, Any]) -> dict[str, Any]:
+    d0 = paper_sample()
+    dm, pc, s = r["damage"], r["paper_curves"], r["damage_summary"]
+    head, floppy = dm["headline_cut"][0], dm["floppy_single_cuts"]
+    return {
+        "n_rigid": len(dm["rigid_single_cuts"]),
+        "floppy": str(floppy),
+        "floppy_nodes": str([d0.bonds[b].tolist() for b in floppy]),
+        "paper_first_loss": float(pc["loss_broken"]["mean"][0]),
+        "head": head,
+        "head_nodes": str(d0.bonds[head].tolist()),
+        "head_paper_nodes": str((d0.bonds[head] + 1).tolist()),
+        "n_below_60": len(s["below_60pct"]),
+        "n_cuts": len(dm["cuts"]),
+        "below_60": str(s["below_60pct"]),
+        "n_touching": len(s["touching_outputs"]),
+        "above_85": str(s["above_85pct"]),
+        "above_85_nodes": str([d0.bonds[b].tolist() for b in s["above_85pct"]]),
+        "head_final": 100 * dm["per_cut"]["faithful"][str(head)]["final_train"]["mean"],
+        "paper_broken_final": 100 * _last(pc["acc_broken_train"]),
+    }
+
+
+def _verdicts(r: dict[str, Any]) -> dict[str, bool]:
+    """The wording the numbers choose (the words are in the template)."""
+    ts, pc = r["task_switching"], r["paper_curves"]
+    fb, cs = ts["faithful"], ts.get("clip+softmax")
+    paper_first = pc["acc_regression_train"]["mean"][0]
+    return {
+        "regression_acc_first_matches": abs(fb["regression_acc_first"] - paper_first) < 0.02,
+        "faithful_stuck": fb["iris2_train"]["mean"] < 0.45 and fb["widths_on_bound_after_regression"] >= 14,
+        "has_clip": cs is not None,
+        "clip_same_corner": cs is not None and abs(cs["iris1_train"]["mean"] - cs["iris2_train"]["mean"]) < 0.005,
+        "has_reachable": "faithful, reachable regression" in ts,
+        "some_absorbed": bool(r["damage_summary"]["above_85pct"]),
+    }
+
+
+def _plot_switching(out: Path, r: dict[str, Any]) -> None:
     pc = r["paper_curves"]
     fig = figure(16, 7.5)
     axes = fig.subplots(2, 3)
@@ -483,10 +441,10 @@ def _plot_switching(rep: StudyReport, r: dict[str, Any]) -> None:
         ax.grid(alpha=0.3)
     axes[1, 2].legend(fontsize=7)
     fig.tight_layout()
-    rep.figure(fig, "task_switching.png", "Task switching, mean over splits, vs the paper's curves (band = min-max).")
+    save_figure(fig, out, "task_switching.png")
 
 
-def _plot_damage(rep: StudyReport, r: dict[str, Any]) -> None:
+def _plot_damage(out: Path, r: dict[str, Any]) -> None:
     from matplotlib import colormaps
 
     from fem_mnn.viz.training import draw_lattice
@@ -509,7 +467,7 @@ def _plot_damage(rep: StudyReport, r: dict[str, Any]) -> None:
         ax.grid(alpha=0.3)
     axes[1].legend(fontsize=8)
     fig.tight_layout()
-    rep.figure(fig, "damage_retraining.png", f"Retraining after cutting bond {head}, mean over splits.")
+    save_figure(fig, out, "damage_retraining.png")
 
     d0 = paper_sample()
     fig = figure(7, 5)
@@ -526,21 +484,16 @@ def _plot_damage(rep: StudyReport, r: dict[str, Any]) -> None:
     fig.colorbar(coll, ax=ax, label="train accuracy after retraining (%), faithful", shrink=0.8)
     ax.set_title("Which cut hurts: accuracy after retraining, per cut bond (grey: cut refused)")
     fig.tight_layout()
-    rep.figure(
-        fig, "damage_by_bond.png", "Each bond coloured by the retrained accuracy after cutting it (faithful recipe)."
-    )
-    close(fig)
+    save_figure(fig, out, "damage_by_bond.png")
 
 
 def render(results: dict[str, Any], out: Path) -> None:
-    """results.md, results.json and the figures of ``compute``'s results in ``out``."""
-    rep = StudyReport(NAME, "Figure 5: retraining (task switching and damage), spring network", out_dir=out)
-    _render_switching(rep, results)
-    _render_damage(rep, results)
-    _plot_switching(rep, results)
-    _plot_damage(rep, results)
-    rep.data.update(results)
-    rep.write()
+    """results.md (``studies/templates/fig5_retraining.md``), results.json and the figures in ``out``."""
+    started = time.time()
+    _plot_switching(out, results)
+    _plot_damage(out, results)
+    values = {**_switching_numbers(results), **_damage_tables(results), **_damage_numbers(results)}
+    write_report(NAME, out, results, values, _verdicts(results), started)
 
 
 def main(argv: list[str] | None = None) -> int:

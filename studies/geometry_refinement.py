@@ -13,7 +13,7 @@ returns the numbers, ``render(results, out)`` writes the report.
 from __future__ import annotations
 
 # _common first: importing it pins the BLAS threads before numpy loads
-from _common import log, study_main
+from _common import log, study_main, table, write_report
 
 # isort: split
 
@@ -32,7 +32,6 @@ from typing import Any
 from fem_mnn.design import paper_sample
 from fem_mnn.design.records import Design
 from fem_mnn.geometry.build import MeshOptions, build_model, gmsh_session
-from fem_mnn.io.report import StudyReport
 
 NAME = "geometry_refinement"
 
@@ -111,27 +110,21 @@ def headline(results: dict[str, Any]) -> dict[str, float]:
 
 
 def render(results: dict[str, Any], out: Path) -> None:
-    """results.md and results.json of ``compute``'s results in ``out``."""
-    rep = StudyReport(
-        NAME, f"Meshing the paper's sample ({results['design']}, hash {results['design_hash']})", out_dir=out
-    )
-    rep.text(
-        f"{results['machine']}. Serial. h = thinnest thin end (1 mm) / elements_across / refinement. "
-        "gmsh = geometry + fragment + tags + mesh (1 process, wall and CPU time: the CPU time is the better measure "
-        "on a shared machine); generate_mesh = gmsh + DOLFINx model_to_mesh (wall; '-' without DOLFINx)."
-    )
-    rep.table(
-        "Mesh size, element counts and meshing times per level",
-        ["dim", "elements across", "refinement", "h (mm)", "cells", "mesh nodes", "gmsh wall (s)", "gmsh CPU (s)"]
-        + ["generate_mesh wall (s)"],
-        [
-            [r["dim"], r["elements_across"], r["refinement"], r["h_mm"], r["cells"], r["vertices"], r["gmsh_s"]]
-            + [r["gmsh_cpu_s"], "-" if r["generate_mesh_s"] is None else r["generate_mesh_s"]]
-            for r in results["rows"]
-        ],
-    )
-    rep.data.update(results)
-    rep.write()
+    """results.md (``studies/templates/geometry_refinement.md``) and results.json in ``out``."""
+    started = time.time()
+    rows = [
+        [r["dim"], r["elements_across"], r["refinement"], r["h_mm"], r["cells"], r["vertices"], r["gmsh_s"]]
+        + [r["gmsh_cpu_s"], "-" if r["generate_mesh_s"] is None else r["generate_mesh_s"]]
+        for r in results["rows"]
+    ]
+    head = ["dim", "elements across", "refinement", "h (mm)", "cells", "mesh nodes", "gmsh wall (s)", "gmsh CPU (s)"]
+    values = {
+        "design": results["design"],
+        "design_hash": results["design_hash"],
+        "machine": results["machine"],
+        "table_levels": table([*head, "generate_mesh wall (s)"], rows),
+    }
+    write_report(NAME, out, results, values, None, started)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -36,7 +36,7 @@ numbers, ``render(results, out)`` writes the report.
 from __future__ import annotations
 
 # _common first: importing it pins the BLAS threads before numpy loads
-from _common import figure, log, study_main
+from _common import figure, log, save_figure, study_main, table, write_report
 
 # isort: split
 
@@ -58,7 +58,6 @@ from fem_mnn.design import paper_sample
 from fem_mnn.design.records import Design
 from fem_mnn.fidelity.compare import bond_rel_error, cosine, rel_l2, sign_agreement
 from fem_mnn.io.paper_data import G
-from fem_mnn.io.report import StudyReport
 from fem_mnn.learn.losses import MSE
 from fem_mnn.spring.frame import FrameModel, beam_gradient
 from fem_mnn.spring.network import SpringModel
@@ -271,55 +270,7 @@ def _metric_rows(ms: dict[str, Any]) -> list[list[Any]]:
     return [[e, *(m[k] for k in keys)] for e, m in ms.items()]
 
 
-def _render_tables(rep: StudyReport, r: dict[str, Any]) -> None:
-    rep.text(
-        f'**Reference ("exact")**: the {r["reference"]}, from one forward and one adjoint solve per design '
-        "(`fem_mnn.fem.shape.shape_width_gradient`). Remeshed central finite differences are a check, "
-        "not the reference: their agreement with it is a result (an O(delta^2) truncation bias, about 1 % of the "
-        "largest gradient at delta = 0.2 mm, and remeshing noise that grows as delta shrinks). "
-        f"Remeshed FD bonds: {r['fd_bonds']}."
-    )
-    rep.text(
-        "cosine, relative L2 error and max abs error / max abs exact are over all bonds an estimate covers; sign "
-        "agreement and per-bond relative errors over the bonds with |exact| > 5 % of the largest. `scale` = "
-        "least-squares factor s with s * estimate ~ exact. `nominal` is the in situ gradient, `calibrated` its "
-        "calibrated-law version, `beam-cal` the beam-aware estimate."
-    )
-    for name, d in r["designs"].items():
-        rep.table(
-            f"{name}: estimates vs the exact dL/dw (shape derivative; loss {d['loss']:.5g} mm^2, largest |dL/dw| "
-            f"{d['max_abs_exact']:.4g} N, {d['n_dofs']} dofs)",
-            _METRIC_HEADER,
-            _metric_rows(d["metrics"]),
-        )
-        rep.table(
-            f"{name}: remeshed finite differences vs the exact dL/dw (shape derivative)",
-            _METRIC_HEADER,
-            _metric_rows(d["fd_vs_exact"]),
-        )
-        if d["fd_pairs"]:
-            rep.table(
-                f"{name}: remeshed FD at different steps against each other (max relative to the largest exact)",
-                ["steps (mm)", "rel. L2 difference", "max abs difference / max abs exact"],
-                [[k, v["rel_l2"], v["max_abs_over_max"]] for k, v in d["fd_pairs"].items()],
-            )
-    rep.table(
-        "Cost per design (s, shared 2-core machine): one mesh + factorisation, the shape gradient on it, "
-        "remeshed FD per bond (2 remeshes)",
-        ["design", "mesh + factorise", "shape gradient", "remeshed FD per bond"],
-        [
-            [
-                n,
-                d["seconds"]["mesh_and_factorise"],
-                d["seconds"]["shape_gradient"],
-                d["seconds"]["remeshed_fd_per_bond"],
-            ]
-            for n, d in r["designs"].items()
-        ],
-    )
-
-
-def _plot_bars(rep: StudyReport, r: dict[str, Any]) -> None:
+def _plot_bars(out: Path, r: dict[str, Any]) -> None:
     p = r["designs"][PAPER]
     exact = np.asarray(p["exact"], float)
     idx = np.arange(exact.size)
@@ -336,13 +287,14 @@ def _plot_bars(rep: StudyReport, r: dict[str, Any]) -> None:
     ax.set_xlabel("bond id")
     ax.set_ylabel("dL/dw (N)")
     ax.legend(fontsize=7, ncol=3)
-    rep.figure(fig, "gradient_bars.png", "Paper sample: per-bond estimates and remeshed FD vs the exact gradient.")
+    save_figure(fig, out, "gradient_bars.png")
 
 
-def _plot_slenderness(rep: StudyReport, r: dict[str, Any]) -> None:
+def _plot_slenderness(out: Path, r: dict[str, Any]) -> bool:
+    """The estimates against w / L over the uniform designs; False (no figure) with fewer than two."""
     names = [n for n in r["designs"] if n.startswith(("uniform", "paper"))]
     if len(names) < 2:
-        return
+        return False
     wl = np.array([float(np.mean(r["designs"][n]["widths"])) / 16.0 for n in names])
     order = np.argsort(wl)
     fig = figure(10, 4)
@@ -356,17 +308,42 @@ def _plot_slenderness(rep: StudyReport, r: dict[str, Any]) -> None:
     ax[1].set_ylabel("rel. L2 error")
     ax[0].legend(fontsize=7)
     fig.tight_layout()
-    rep.figure(fig, "vs_slenderness.png", "Estimates vs the exact gradient against slenderness (uniform widths).")
+    save_figure(fig, out, "vs_slenderness.png")
+    return True
 
 
 def render(results: dict[str, Any], out: Path) -> None:
-    """results.md, results.json and the figures of ``compute``'s results in ``out``."""
-    rep = StudyReport(NAME, "In situ gradient estimates vs the exact FEM gradient (shape derivative)", out_dir=out)
-    _render_tables(rep, results)
-    _plot_bars(rep, results)
-    _plot_slenderness(rep, results)
-    rep.data.update(results)
-    rep.write()
+    """results.md (``studies/templates/insitu_vs_exact.md``), results.json and the figures in ``out``."""
+    started = time.time()
+    _plot_bars(out, results)
+    slender = _plot_slenderness(out, results)
+    ds = results["designs"]
+    fd02 = [m["max_abs_over_max"] for d in ds.values() for k, m in d["fd_vs_exact"].items() if k.endswith(" 0.2 mm")]
+    pairs = [[n, k, v["rel_l2"], v["max_abs_over_max"]] for n, d in ds.items() for k, v in d["fd_pairs"].items()]
+    cost = [
+        [n, *(d["seconds"][k] for k in ("mesh_and_factorise", "shape_gradient", "remeshed_fd_per_bond"))]
+        for n, d in ds.items()
+    ]
+    values = {
+        "reference": results["reference"],
+        "fd_02_error_pct": 100 * max(fd02, default=float("nan")),
+        "fd_bonds": results["fd_bonds"],
+        "table_designs": table(
+            ["design", "loss (mm^2)", "largest |dL/dw| (N)", "dofs"],
+            [[n, f"{d['loss']:.5g}", f"{d['max_abs_exact']:.4g}", d["n_dofs"]] for n, d in ds.items()],
+        ),
+        "table_estimates": table(
+            ["design", *_METRIC_HEADER], [[n, *row] for n, d in ds.items() for row in _metric_rows(d["metrics"])]
+        ),
+        "table_fd": table(
+            ["design", *_METRIC_HEADER], [[n, *row] for n, d in ds.items() for row in _metric_rows(d["fd_vs_exact"])]
+        ),
+        "table_fd_pairs": table(
+            ["design", "steps (mm)", "rel. L2 difference", "max abs difference / max abs exact"], pairs
+        ),
+        "table_cost": table(["design", "mesh + factorise", "shape gradient", "remeshed FD per bond"], cost),
+    }
+    write_report(NAME, out, results, values, {"has_fd_pairs": bool(pairs), "has_slenderness": slender}, started)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -27,7 +27,7 @@ Run: ``python studies/linear_regime.py [--quick] [--data DIR] [--out DIR] [--ref
 from __future__ import annotations
 
 # _common first: importing it pins the BLAS threads before numpy loads
-from _common import figure, log, paper_data_dir, study_main
+from _common import figure, log, paper_data_dir, save_figure, study_main, table, write_report
 
 # isort: split
 
@@ -46,7 +46,7 @@ import numpy as np
 
 from fem_mnn.design import paper_sample
 from fem_mnn.io.paper_data import G, load_figure1
-from fem_mnn.io.report import StudyReport, fmt
+from fem_mnn.io.report import fmt
 from fem_mnn.learn.losses import OffsetLoss
 
 if TYPE_CHECKING:
@@ -351,53 +351,7 @@ PROTOCOL_SERIES = {
 # ------------------------------------------------------------------ render
 
 
-def _render_sweep_forward(rep: StudyReport, r: dict[str, Any]) -> None:
-    d, rows = r["design"], r["sweep_forward"]["rows"]
-    last = rows[-1]["mass_g"]
-    rep.text(
-        f"Paper sample ({d['n_nodes']} nodes, {d['n_bonds']} bonds, w = 2 mm, E = {d['E']} MPa, "
-        f"nu = {d['nu']}), P2 plane stress, {r['n_dofs']} dofs; neo-Hookean with exact plane-stress "
-        "condensation (small-load limit = the linear solver). Forward: hanging weight at id 12 (paper node 13), "
-        "adjoint from L = (u_y,13 + 25 mm)^2 (SI), as in Figure 1. Deviation = ||x_nl - x_lin|| / ||x_lin|| over all "
-        "nodes (bonds)."
-    )
-
-    def at(x: float | None) -> object:
-        return f"> {last:g}" if x is None else x
-
-    rep.table(
-        "Load (g) at which the nonlinear model departs from the linear one by 1 % and 5 %",
-        ["quantity", "1 % at (g)", "5 % at (g)", "deviation at 10 g", f"deviation at {last:g} g"],
-        [
-            [t["quantity"], at(t["load_1pct_g"]), at(t["load_5pct_g"]), t["dev_10g"], t["dev_max"]]
-            for t in r["thresholds"]
-        ],
-    )
-    keys = ["mass_g", "u_max_mm", "u_y_out_mm", "adjoint_force_N", "dev_u", "dev_e", "dev_e_true"]
-    keys += ["dev_e_adj_tangent", "dev_grad_tangent", "cos_grad_tangent", "newton_iterations"]
-    rep.table(
-        "Sweep A: deviation from linear vs hanging weight",
-        ["m (g)", "max abs u (mm)", "u_y out (mm)", "f_adj (N)", "dev u", "dev e", "dev e true", "dev e_adj"]
-        + ["dev grad", "cos grad", "Newton its"],
-        [[x[k] for k in keys] for x in rows],
-    )
-    if "dev_grad_separate" in rows[0]:
-        keys = ["mass_g", "err_separate_vs_tangent", "err_superposed_vs_tangent"]
-        keys += ["dev_grad_separate", "dev_grad_superposed"]
-        rep.table(
-            "Sweep A: physical in situ protocols vs the exact (tangent) gradient of the nonlinear model",
-            ["m (g)", "adjoint alone vs tangent", "adjoint added vs tangent", "adjoint alone vs linear"]
-            + ["adjoint added vs linear"],
-            [[x[k] for k in keys] for x in rows],
-        )
-    rep.table(
-        "The paper's experiments: deviation of the nonlinear from the linear model at their loads",
-        ["case", "total (g)", "max abs u (mm)", "dev u", "dev e", "dev e true"],
-        [[x["case"], x["total_g"], x["u_max_mm"], x["dev_u"], x["dev_e"], x["dev_e_true"]] for x in r["paper_cases"]],
-    )
-
-
-def _plot_sweep_forward(rep: StudyReport, r: dict[str, Any]) -> None:
+def _plot_sweep_forward(out: Path, r: dict[str, Any]) -> None:
     rows = r["sweep_forward"]["rows"]
     ms = [x["mass_g"] for x in rows]
     series = dict(SERIES)
@@ -413,26 +367,10 @@ def _plot_sweep_forward(rep: StudyReport, r: dict[str, Any]) -> None:
     ax.set_ylabel("relative deviation from linear")
     ax.legend(fontsize=7)
     ax.grid(True, which="both", lw=0.3)
-    rep.figure(
-        fig,
-        "deviation_vs_load.png",
-        "Relative deviation of the nonlinear from the linear prediction (dotted 1 %, dashed 5 %).",
-    )
+    save_figure(fig, out, "deviation_vs_load.png")
 
 
-def _render_sweep_adjoint(rep: StudyReport, r: dict[str, Any]) -> None:
-    keys = ["offset_mm", "adjoint_mass_g", "rel_superposed", "one_minus_cos_superposed", "rel_separate"]
-    keys += ["one_minus_cos_separate", "rel_linear"]
-    rep.table(
-        "Sweep B (forward 10 g at id 12): error of the in situ gradient vs the exact gradient of the nonlinear "
-        "model, and the paper's error_adj",
-        ["offset c (mm)", "adjoint (g)", "rel, added", "1-cos, added", "rel, alone", "1-cos, alone"]
-        + ["rel, linear model", "paper error_adj"],
-        [[x[k] for k in keys] + [p] for x, p in zip(r["sweep_adjoint"], r["paper_error_adj_at_offsets"], strict=True)],
-    )
-
-
-def _plot_sweep_adjoint(rep: StudyReport, r: dict[str, Any]) -> None:
+def _plot_sweep_adjoint(out: Path, r: dict[str, Any]) -> None:
     B, pc, fits = r["sweep_adjoint"], r["paper_curve"], r["fem_loglog_slopes"]
     offs = [x["offset_mm"] for x in B]
     fig = figure(6.4, 4.4)
@@ -450,58 +388,101 @@ def _plot_sweep_adjoint(rep: StudyReport, r: dict[str, Any]) -> None:
     ax.set_ylabel("error of the in situ gradient")
     ax.legend(fontsize=7)
     ax.grid(True, which="both", lw=0.3)
-    rep.figure(
-        fig,
-        "adjoint_error_vs_paper.png",
-        "In situ gradient error from nonlinearity vs the adjoint size, FEM (neo-Hookean) beside the paper's "
-        "Figure 1 series.",
-    )
-
-
-def _render_mesh_check(rep: StudyReport, r: dict[str, Any]) -> None:
-    mc = r["mesh_check"]
-    if mc is None:
-        return
-    rows = {x["mass_g"]: x for x in r["sweep_forward"]["rows"]}
-    rep.table(
-        f"Mesh check: deviations on a finer mesh (refinement {mc['refinement']}, {mc['n_dofs']} dofs) vs the study "
-        "mesh",
-        ["m (g)", "dev u (study)", "dev u (fine)", "dev e (study)", "dev e (fine)"],
-        [
-            [m["mass_g"], rows[m["mass_g"]]["dev_u"], m["dev_u"], rows[m["mass_g"]]["dev_e"], m["dev_e"]]
-            for m in mc["rows"]
-        ],
-    )
-
-
-def _render_conclusion(rep: StudyReport, r: dict[str, Any]) -> None:
-    rows, B, C = r["sweep_forward"]["rows"], r["sweep_adjoint"], r["paper_cases"]
-    f1 = next((x for x in rows if x["mass_g"] == 10.0), rows[-1])
-    worst = max(C, key=lambda x: x["dev_e"])
-    rep.text(
-        "**Conclusion.** At the Figure 1 load (10 g) the nonlinear lattice departs from the linear one by "
-        f"{100 * f1['dev_u']:.1f} % (node displacements), {100 * f1['dev_e']:.1f} % (elongations) and "
-        f"{100 * f1['dev_grad_tangent']:.1f} % (in situ gradient); the paper's load cases range from "
-        f"{100 * min(x['dev_u'] for x in C):.1f} to {100 * max(x['dev_u'] for x in C):.1f} % in displacements and "
-        f"{100 * min(x['dev_e'] for x in C):.1f} to {100 * worst['dev_e']:.1f} % in elongations ({worst['case']}). "
-        "The experiments were therefore outside a 1 % linear regime and at the edge of a 5 % one; the error caused by "
-        "the adjoint's own size (the paper's Figure 1 series) is the smaller effect "
-        f"({100 * B[-1]['rel_superposed']:.2f} % relative, 1 - cos = {B[-1]['one_minus_cos_superposed']:.1e} at "
-        f"c = {B[-1]['offset_mm']:g} mm, against the paper's {r['paper_error_adj_at_offsets'][-1]:.2e})."
-    )
+    save_figure(fig, out, "adjoint_error_vs_paper.png")
 
 
 def render(results: dict[str, Any], out: Path) -> None:
-    """results.md, results.json and the figures of ``compute``'s results in ``out``."""
-    rep = StudyReport(NAME, "Where the linear regime of the paper's sample ends", out_dir=out)
-    _render_sweep_forward(rep, results)
-    _plot_sweep_forward(rep, results)
-    _render_sweep_adjoint(rep, results)
-    _plot_sweep_adjoint(rep, results)
-    _render_mesh_check(rep, results)
-    _render_conclusion(rep, results)
-    rep.data.update(results)
-    rep.write()
+    """results.md (``studies/templates/linear_regime.md``), results.json and the figures in ``out``."""
+    started = time.time()
+    _plot_sweep_forward(out, results)
+    _plot_sweep_adjoint(out, results)
+    values = {**_tables(results), **_numbers(results)}
+    rows, C, B = results["sweep_forward"]["rows"], results["paper_cases"], results["sweep_adjoint"]
+    f1 = next((x for x in rows if x["mass_g"] == 10.0), rows[-1])
+    verdicts = {
+        "has_protocols": "dev_grad_separate" in rows[0],
+        "has_mesh_check": results["mesh_check"] is not None,
+        "outside_1pct": min(x["dev_u"] for x in C) > 0.01,
+        "beyond_5pct": max(x["dev_e"] for x in C) > 0.05,
+        "adjoint_smaller": B[-1]["rel_superposed"] < f1["dev_grad_tangent"],
+    }
+    write_report(NAME, out, results, values, verdicts, started)
+
+
+def _tables(r: dict[str, Any]) -> dict[str, str]:
+    rows = r["sweep_forward"]["rows"]
+    last = rows[-1]["mass_g"]
+    at = lambda x: f"> {last:g}" if x is None else x  # noqa: E731
+    thresholds = [
+        [t["quantity"], at(t["load_1pct_g"]), at(t["load_5pct_g"]), t["dev_10g"], t["dev_max"]] for t in r["thresholds"]
+    ]
+    keys = ["mass_g", "u_max_mm", "u_y_out_mm", "adjoint_force_N", "dev_u", "dev_e", "dev_e_true"]
+    keys += ["dev_e_adj_tangent", "dev_grad_tangent", "cos_grad_tangent", "newton_iterations"]
+    pkeys = ["mass_g", "err_separate_vs_tangent", "err_superposed_vs_tangent", "dev_grad_separate"]
+    pkeys += ["dev_grad_superposed"]
+    bkeys = ["offset_mm", "adjoint_mass_g", "rel_superposed", "one_minus_cos_superposed", "rel_separate"]
+    bkeys += ["one_minus_cos_separate", "rel_linear"]
+    adj = [
+        [x[k] for k in bkeys] + [p] for x, p in zip(r["sweep_adjoint"], r["paper_error_adj_at_offsets"], strict=True)
+    ]
+    mc, by_mass = r["mesh_check"], {x["mass_g"]: x for x in rows}
+    mesh = [
+        [m["mass_g"], by_mass[m["mass_g"]]["dev_u"], m["dev_u"], by_mass[m["mass_g"]]["dev_e"], m["dev_e"]]
+        for m in (mc["rows"] if mc else [])
+    ]
+    cases = [
+        [x["case"], x["total_g"], x["u_max_mm"], x["dev_u"], x["dev_e"], x["dev_e_true"]] for x in r["paper_cases"]
+    ]
+    return {
+        "table_thresholds": table(
+            ["quantity", "1 % at (g)", "5 % at (g)", "deviation at 10 g", f"deviation at {last:g} g"], thresholds
+        ),
+        "table_sweep": table(
+            ["m (g)", "max abs u (mm)", "u_y out (mm)", "f_adj (N)", "dev u", "dev e", "dev e true", "dev e_adj"]
+            + ["dev grad", "cos grad", "Newton its"],
+            [[x[k] for k in keys] for x in rows],
+        ),
+        "table_protocols": table(
+            ["m (g)", "adjoint alone vs tangent", "adjoint added vs tangent", "adjoint alone vs linear"]
+            + ["adjoint added vs linear"],
+            [[x[k] for k in pkeys] for x in rows] if "dev_grad_separate" in rows[0] else [],
+        ),
+        "table_paper_cases": table(["case", "total (g)", "max abs u (mm)", "dev u", "dev e", "dev e true"], cases),
+        "table_sweep_adjoint": table(
+            ["offset c (mm)", "adjoint (g)", "rel, added", "1-cos, added", "rel, alone", "1-cos, alone"]
+            + ["rel, linear model", "paper error_adj"],
+            adj,
+        ),
+        "table_mesh_check": table(["m (g)", "dev u (study)", "dev u (fine)", "dev e (study)", "dev e (fine)"], mesh),
+    }
+
+
+def _numbers(r: dict[str, Any]) -> dict[str, Any]:
+    d, rows, B, C, mc = r["design"], r["sweep_forward"]["rows"], r["sweep_adjoint"], r["paper_cases"], r["mesh_check"]
+    f1 = next((x for x in rows if x["mass_g"] == 10.0), rows[-1])
+    worst = max(C, key=lambda x: x["dev_e"])
+    return {
+        "n_nodes": d["n_nodes"],
+        "n_bonds": d["n_bonds"],
+        "E": d["E"],
+        "nu": d["nu"],
+        "n_dofs": r["n_dofs"],
+        "mesh_refinement": mc and mc["refinement"],
+        "mesh_dofs": mc and mc["n_dofs"],
+        "f1_mass": f1["mass_g"],
+        "f1_dev_u": 100 * f1["dev_u"],
+        "f1_dev_e": 100 * f1["dev_e"],
+        "f1_dev_grad": 100 * f1["dev_grad_tangent"],
+        "cases_dev_u_lo": 100 * min(x["dev_u"] for x in C),
+        "cases_dev_u_hi": 100 * max(x["dev_u"] for x in C),
+        "cases_dev_e_lo": 100 * min(x["dev_e"] for x in C),
+        "cases_dev_e_hi": 100 * worst["dev_e"],
+        "worst_case": worst["case"],
+        "adj_rel": 100 * B[-1]["rel_superposed"],
+        "adj_cos": B[-1]["one_minus_cos_superposed"],
+        "adj_offset": B[-1]["offset_mm"],
+        "paper_error_adj": r["paper_error_adj_at_offsets"][-1],
+    }
 
 
 def _options(p: argparse.ArgumentParser) -> None:

@@ -21,7 +21,7 @@ across the thin ends, fewer epochs and load factors. Parts (iii)-(v) of the issu
 from __future__ import annotations
 
 # _common first: importing it pins the BLAS threads before numpy loads
-from _common import figure, log, study_main
+from _common import figure, log, save_figure, study_main, table, write_report
 
 # isort: split
 
@@ -35,7 +35,6 @@ import numpy as np
 
 from fem_mnn.core.errors import EngineError
 from fem_mnn.design import paper_sample
-from fem_mnn.io.report import StudyReport
 from fem_mnn.learn import TrainConfig, paper_config, train
 from fem_mnn.learn.taskfile import NONLINEAR_TASK_NAMES, paper_task
 from fem_mnn.spring.network import SpringModel
@@ -193,19 +192,9 @@ def _fmt(v: Any) -> str:
 
 
 def render(results: dict[str, Any], out: Path) -> None:
-    """results.md, results.json and the figure of ``compute``'s results in ``out``."""
-    rep = StudyReport(NAME, "Training beyond the linear regime: parts (i) and (ii)", out_dir=out)
+    """results.md (``studies/templates/nonlinear_training.md``), results.json (with the headline) and the figure."""
+    started = time.time()
     r1 = results["part_i"]
-    rep.text(
-        "**(i) The behaviour task's design (trained on linear springs) at growing loads.** Relative error "
-        "||u_out - s t|| / ||s t|| of the two outputs against the targets scaled with the load "
-        f"(success bound {r1['success_bound']:g}); FE: {r1['fem_path']}."
-    )
-    rep.table(
-        "relative error per load (g)",
-        ["model", *[f"{g:g} g" for g in r1["grams"]], "first load above the bound (x 5 g)"],
-        [[k, *[_fmt(e) for e in v], _fmt(r1["stops_at_factor"][k])] for k, v in r1["rel_error"].items()],
-    )
     fig = figure(6, 4)
     ax = fig.subplots()
     for k, v in r1["rel_error"].items():
@@ -214,7 +203,7 @@ def render(results: dict[str, Any], out: Path) -> None:
     ax.set_xlabel("load at id 10 (g)")
     ax.set_ylabel("relative error against scaled targets")
     ax.legend(fontsize=8)
-    rep.figure(fig, "behaviour_vs_load.png", "The linear-trained behaviour design at growing loads.")
+    save_figure(fig, out, "behaviour_vs_load.png")
     rows = []
     for name, r in results["part_ii"].items():
         for model in ("springs", "fem"):
@@ -223,17 +212,18 @@ def render(results: dict[str, Any], out: Path) -> None:
                 rows.append([name, model, "failed", m["failed"][:160], "", "", f"{m['seconds']:.0f}"])
                 continue
             per = ", ".join(f"{lv} {_fmt(v)}" for lv, v in m["contrast_per_level"].items())
-            rows.append(
-                [name, model, _fmt(m["train_contrast"]), per, m["success_met"], m["epochs"], f"{m['seconds']:.0f}"]
-            )
-    rep.text(
-        "**(ii) Nonlinear tasks from uniform 2 mm.** Smallest contrast over the cases (success: >= 1.1), "
-        "per level, at the best epoch (lowest training loss)."
-    )
-    rep.table("nonlinear tasks", ["task", "model", "contrast", "per level", "success", "epochs", "s"], rows)
-    rep.data.update(results)
-    rep.data["headline"] = headline(results)
-    rep.write()
+            rows.append([name, model, _fmt(m["train_contrast"]), per, m["success_met"], m["epochs"]])
+            rows[-1] += [f"{m['seconds']:.0f}"]
+    part_i = [[k, *[_fmt(e) for e in v], _fmt(r1["stops_at_factor"][k])] for k, v in r1["rel_error"].items()]
+    values = {
+        "success_bound": r1["success_bound"],
+        "fem_path": r1["fem_path"],
+        "table_part_i": table(
+            ["model", *[f"{g:g} g" for g in r1["grams"]], "first load above the bound (x 5 g)"], part_i
+        ),
+        "table_part_ii": table(["task", "model", "contrast", "per level", "success", "epochs", "s"], rows),
+    }
+    write_report(NAME, out, {**results, "headline": headline(results)}, values, None, started)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -38,11 +38,10 @@ for _p in (str(ROOT), str(ROOT / "studies")):
     if _p not in sys.path:
         sys.path.insert(0, _p)
 
-from _common import figure, log, study_main  # noqa: E402
+from _common import figure, log, save_figure, study_main, table, write_report  # noqa: E402
 
 from fem_mnn.core.metrics import cosine  # noqa: E402
 from fem_mnn.design import paper_sample  # noqa: E402
-from fem_mnn.io.report import StudyReport  # noqa: E402
 from fem_mnn.learn import paper_config, train  # noqa: E402
 from fem_mnn.learn.losses import MSE  # noqa: E402
 from fem_mnn.learn.tasks import behaviour_cross_entropy, gram_force  # noqa: E402
@@ -224,117 +223,88 @@ def _f(x: float, d: int = 4) -> str:
 
 
 def render(results: dict[str, Any], out: Path) -> None:
-    rep = StudyReport(NAME, "Plane stress vs 3D solid", out_dir=out)
-    runs = results["runs"]
+    """results.md from ``studies/templates/plane_stress_vs_3d.md``, and the figure."""
+    started = time.time()
+    _plot(results, out)
+    runs, comp = results["runs"], results["comparison"]
     rows = [
-        [
-            r["design"],
-            f"{r['dim']}D P{r['degree']}",
-            r["elements_across"],
-            r["refinement"],
-            r["n_dofs"],
-            *(_f(x, 6) for x in r["outputs"]),
-            _f(r["loss"], 6),
-            f"{r['solve_s']:.1f}",
-            f"{r['grad_s']:.1f}" if "grad_s" in r else "",
-        ]
+        [r["design"], f"{r['dim']}D P{r['degree']}", r["elements_across"], r["refinement"], r["n_dofs"]]
+        + [*(_f(x, 6) for x in r["outputs"]), _f(r["loss"], 6), f"{r['solve_s']:.1f}"]
+        + [f"{r['grad_s']:.1f}" if "grad_s" in r else ""]
         for r in runs
     ]
-    rep.table(
-        "Runs (E = 0.55 MPa, nu = 0.45; outputs u_y of ids 12, 13 under 5 g at id 10, mm; loss of the main job's case, mm^2)",
+    head = ["design", "model", "elements across", "refinement", "dofs", "u_y id 12", "u_y id 13", "loss", "solve s"]
+    conv_rows = [
+        [k, f"{v['dofs'][0]}, {v['dofs'][1]}", f"{100 * v['output_change']:.2f} %"]
+        + [f"{100 * v['elongation_change']:.2f} %"]
+        for k, v in comp["convergence"].items()
+    ]
+    comp_rows = [
         [
-            "design",
-            "model",
-            "elements across",
-            "refinement",
-            "dofs",
-            "u_y id 12",
-            "u_y id 13",
-            "loss",
-            "solve s",
-            "shape grad s",
-        ],
-        rows,
+            d,
+            " / ".join(_f(x, 4) for x in c["output_ratio_3d_over_2d"]),
+            f"{_f(c['contrast_2d'])} / {_f(c['contrast_3d'])}",
+        ]
+        + [f"{100 * c['elongation_rel_l2']:.2f} %", _f(c["elongation_scale_3d_over_2d"])]
+        + [f"{100 * c['elongation_rel_l2_after_scale']:.2f} %", _f(c.get("grad_cosine", float("nan")), 5)]
+        + [f"{100 * c.get('grad_rel_l2', float('nan')):.2f} %", _f(c.get("grad_scale_3d_over_2d", float("nan")))]
+        for d, c in comp["designs"].items()
+    ]
+    head_c = ["design", "outputs 3D / 2D", "contrast 2D / 3D", "elongation rel. diff", "elongation scale 3D/2D"]
+    head_c += ["elong. diff after scale", "gradient cosine", "gradient rel. diff", "gradient scale 3D/2D"]
+    fd = [(d, c["fd_check_3d"]) for d, c in comp["designs"].items() if "fd_check_3d" in c]
+    fd_rows = (
+        [[b, _f(v["shape"], 6), _f(v["fd"], 6), f"{100 * v['diff_rel_to_largest']:.2f} %"] for b, v in fd[0][1].items()]
+        if fd
+        else []
     )
-    conv = results["comparison"]["convergence"]
-    if conv:
-        rep.table(
-            "Mesh convergence on the paper sample: change of the outputs (max relative) and elongations (relative L2) "
-            "from the resolution used to one more refinement (2D: mesh size halved; 3D: 2 instead of 1 element across "
-            "the thinnest thin end, h = 0.5 instead of 1 mm)",
-            ["model", "dofs (used, refined)", "output change", "elongation change"],
-            [
-                [
-                    k,
-                    f"{v['dofs'][0]}, {v['dofs'][1]}",
-                    f"{100 * v['output_change']:.2f} %",
-                    f"{100 * v['elongation_change']:.2f} %",
-                ]
-                for k, v in conv.items()
-            ],
-        )
-    rows = []
-    for d, c in results["comparison"]["designs"].items():
-        rows.append(
-            [
-                d,
-                " / ".join(_f(x, 4) for x in c["output_ratio_3d_over_2d"]),
-                f"{_f(c['contrast_2d'])} / {_f(c['contrast_3d'])}",
-                f"{100 * c['elongation_rel_l2']:.2f} %",
-                _f(c["elongation_scale_3d_over_2d"]),
-                f"{100 * c['elongation_rel_l2_after_scale']:.2f} %",
-                _f(c.get("grad_cosine", float("nan")), 5),
-                f"{100 * c.get('grad_rel_l2', float('nan')):.2f} %",
-                _f(c.get("grad_scale_3d_over_2d", float("nan"))),
-            ]
-        )
-    rep.table(
-        "3D solid vs plane stress (each at its converged resolution)",
-        [
-            "design",
-            "outputs 3D / 2D",
-            "contrast 2D / 3D",
-            "elongation rel. diff",
-            "elongation scale 3D/2D",
-            "elong. diff after scale",
-            "gradient cosine",
-            "gradient rel. diff",
-            "gradient scale 3D/2D",
-        ],
-        rows,
-    )
-    for d, c in results["comparison"]["designs"].items():
-        if "fd_check_3d" in c:
-            rep.table(
-                f"3D exact gradient check ({d}): shape derivative vs central FD with remeshing, delta {FD_DELTA} mm",
-                ["bond", "shape (3D)", "FD (3D)", "|diff| / largest |grad|"],
-                [
-                    [b, _f(v["shape"], 6), _f(v["fd"], 6), f"{100 * v['diff_rel_to_largest']:.2f} %"]
-                    for b, v in c["fd_check_3d"].items()
-                ],
-            )
-    c = results["comparison"]["designs"].get("paper sample (uniform 2 mm)", {})
-    if conv and c:
-        rep.text(
-            "**Choice.** Resolutions used: 2D P2 with 3 elements across the thinnest thin end (h = 0.33 mm, the "
-            f"default; one refinement changes the outputs by {100 * conv['2d']['output_change']:.2f} %) and 3D P2 with 1 "
-            f"element across (h = 1 mm; {100 * conv['3d']['output_change']:.2f} % to h = 0.5 mm): both converged by the "
-            "1 % rule. The 3D solid is "
-            f"{100 * (1 - c['output_ratio_3d_over_2d'][0]):.1f} % stiffer than plane stress, almost uniformly: after one "
-            f"scale factor the elongations differ by {100 * c['elongation_rel_l2_after_scale']:.2f} %, the exact gradients "
-            f"point the same way (cosine {c['grad_cosine']:.5f}), the trained design's contrast is the same to 0.3 %. A "
-            "uniform factor is absorbed by the E fitted to the uniform network (studies/printed_predictions), so the 3D "
-            "solid would change no prediction of the studies by more than about 0.5 %, at 1.4-4x the dofs and 2-3x the "
-            "time. The studies use plane stress (P2, default mesh). The 3D gradient is the adjoint shape derivative "
-            "(fem/shape.py works in 3D), checked against central finite differences with remeshing at 0.2 mm on two bonds "
-            "(within 1.3 % of the largest gradient, the O(delta^2) truncation error of that step)."
-        )
-    _plot(rep, results)
-    rep.data.update(results)
-    rep.write()
+    values = {
+        "table_runs": table([*head, "shape grad s"], rows),
+        "table_convergence": table(["model", "dofs (used, refined)", "output change", "elongation change"], conv_rows),
+        "table_comparison": table(head_c, comp_rows),
+        "table_fd": table(["bond", "shape (3D)", "FD (3D)", "|diff| / largest |grad|"], fd_rows),
+        "fd_design": fd[0][0] if fd else None,
+        "fd_delta": FD_DELTA,
+        **_choice(results),
+    }
+    converged = bool(comp["convergence"]) and "paper sample (uniform 2 mm)" in comp["designs"]
+    verdicts = {"converged": converged, "fd_check": bool(fd)}
+    verdicts["both_converged"] = all(v["output_change"] < 0.01 for v in comp["convergence"].values())
+    write_report(NAME, out, results, values, verdicts, started)
 
 
-def _plot(rep: StudyReport, results: dict[str, Any]) -> None:
+def _choice(results: dict[str, Any]) -> dict[str, Any]:
+    """The numbers of the choice paragraph (None where the quick run has none)."""
+    runs, comp = results["runs"], results["comparison"]
+    conv, designs = comp["convergence"], comp["designs"]
+    c = designs.get("paper sample (uniform 2 mm)", {})
+    used = {dim: [_pick(runs, d, dim, 0) for d in designs] for dim in (2, 3)}
+    fd = [v for c2 in designs.values() for v in c2.get("fd_check_3d", {}).values()]
+    ratio = [b["n_dofs"] / a["n_dofs"] for a, b in zip(used[2], used[3], strict=True)]
+    times = [b["solve_s"] / a["solve_s"] for a, b in zip(used[2], used[3], strict=True)]
+    after = [100 * d["elongation_rel_l2_after_scale"] for d in designs.values()]
+    return {
+        "degree_2d": used[2][0]["degree"],
+        "degree_3d": used[3][0]["degree"],
+        "across_2d": used[2][0]["elements_across"],
+        "across_3d": used[3][0]["elements_across"],
+        "conv_2d_pct": 100 * conv["2d"]["output_change"] if conv else None,
+        "conv_3d_pct": 100 * conv["3d"]["output_change"] if conv else None,
+        "stiffer_pct": 100 * (1 - c["output_ratio_3d_over_2d"][0]) if c else None,
+        "after_scale_pct": 100 * c["elongation_rel_l2_after_scale"] if c else None,
+        "grad_cosine": c.get("grad_cosine"),
+        "contrast_change_pct": max(100 * abs(d["contrast_3d"] / d["contrast_2d"] - 1) for d in designs.values()),
+        "max_after_scale_pct": max(after),
+        "dofs_ratio_lo": min(ratio),
+        "dofs_ratio_hi": max(ratio),
+        "time_ratio_lo": min(times),
+        "time_ratio_hi": max(times),
+        "fd_bonds": len(fd),
+        "fd_max_pct": 100 * max((v["diff_rel_to_largest"] for v in fd), default=float("nan")),
+    }
+
+
+def _plot(results: dict[str, Any], out: Path) -> None:
     runs = results["runs"]
     designs = list(dict.fromkeys(r["design"] for r in runs))
     fig = figure(11, 3.6 * len(designs))
@@ -353,7 +323,7 @@ def _plot(rep: StudyReport, results: dict[str, Any]) -> None:
             ax[i, 1].set_title("exact dL/dw (shape derivative)", fontsize=8)
             ax[i, 1].set_xlabel("bond")
     fig.tight_layout()
-    rep.figure(fig, "plane_stress_vs_3d.png", "Per-bond elongations and exact gradients, plane stress vs 3D solid.")
+    save_figure(fig, out, "plane_stress_vs_3d.png")
 
 
 def main(argv: list[str] | None = None) -> int:

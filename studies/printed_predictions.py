@@ -32,6 +32,7 @@ for _v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):  # bef
 import dataclasses  # noqa: E402
 import functools  # noqa: E402
 import sys  # noqa: E402
+import time  # noqa: E402
 from collections.abc import Callable  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
@@ -43,12 +44,11 @@ for _p in (str(ROOT), str(ROOT / "studies")):
     if _p not in sys.path:
         sys.path.insert(0, _p)
 
-from _common import figure, log, paper_data_dir, study_main  # noqa: E402
+from _common import figure, log, paper_data_dir, save_figure, study_main, table, write_report  # noqa: E402
 
 from fem_mnn.design import paper_sample  # noqa: E402
 from fem_mnn.io.measured import load_cases, paper_records  # noqa: E402
 from fem_mnn.io.paper_data import load_figure1, load_figure2, load_figure3  # noqa: E402
-from fem_mnn.io.report import StudyReport  # noqa: E402
 from fem_mnn.learn import paper_config, train  # noqa: E402
 from fem_mnn.learn.tasks import behaviour_cross_entropy, gram_force, regression  # noqa: E402
 from fem_mnn.spring.network import SpringModel  # noqa: E402
@@ -387,224 +387,134 @@ def _f(x: float, d: int = 4) -> str:
 
 
 def render(results: dict[str, Any], out: Path) -> None:
-    rep = StudyReport(
-        NAME, "Predicting the printed trained networks (Figures 2 and 3) and Figure 1's error model", out_dir=out
-    )
-    E = results["E_fit"]
-    rep.text(
-        f"**Material, fitted once.** Each model's E is the least-squares fit to the two measured outputs of the "
-        f"*uniform* network of Figure 2 (u_y of ids 12, 13 under 5 g at id 10): FE (P{results['fe']['degree']} plane "
-        f"stress) E = {E['fem']:.4f} MPa, spring (k = E t w / L) E = {E['spring']:.4f} MPa. No other fitting below.\n\n"
-        "**The trained widths of the printed samples are not published.** Every prediction below uses widths "
-        "*reproduced* with the authors' recipe on the spring network (their settings and SI gradient): the printed "
-        "samples were trained this way, but round-off, the split seed (Figure 3) and the printer's width resolution "
-        "are unknown."
-    )
-    f2 = results["figure2"]
+    """results.md from ``studies/templates/printed_predictions.md``, and the figure."""
+    started = time.time()
+    _plot(results, out)
+    values = {**_tables(results), **_numbers(results)}
+    write_report(NAME, out, results, values, _verdicts(results), started)
+
+
+def _tables(results: dict[str, Any]) -> dict[str, str]:
+    E, f2, f3, f1 = results["E_fit"], results["figure2"], results["figure3"], results["figure1"]
     rows = []
     for key, lab in (("u2", "trained, id 12 dominant (u2)"), ("u3", "mirror, id 13 dominant (u3)")):
         r = f2[key]
         for i, node in enumerate((12, 13)):
-            rows.append(
-                [
-                    lab,
-                    f"u_y id {node}",
-                    f"{r['measured'][i]:.4f} ± {r['spread'][i]:.4f}",
-                    _f(r["paper_spring_E055"][i]),
-                    _f(r["spring"][i]),
-                    _f(r["fem"][i]),
-                    f"{100 * (r['spring'][i] / r['measured'][i] - 1):+.1f} %",
-                    f"{100 * (r['fem'][i] / r['measured'][i] - 1):+.1f} %",
-                ]
-            )
-        rows.append(
-            [
-                lab,
-                "contrast |dom| / |other|",
-                _f(r["contrast_measured"]),
-                _f(r["contrast_paper_spring_E055"]),
-                _f(r["contrast_spring"]),
-                _f(r["contrast_fem"]),
-                "",
-                "",
-            ]
-        )
-    rep.table(
-        "Figure 2: trained networks, predicted vs measured (mm; widths REPRODUCED with the authors' recipe, "
-        "not the published ones, which are unknown)",
-        [
-            "network",
-            "output",
-            "measured ± spread",
-            "paper spring (E 0.55)",
-            f"spring (E {E['spring']:.3f})",
-            f"FE (E {E['fem']:.3f})",
-            "spring error",
-            "FE error",
-        ],
-        rows,
-    )
-    f3 = results["figure3"]
-    m3 = f3["measured"]
-    rows = []
+            err = [f"{100 * (r[m][i] / r['measured'][i] - 1):+.1f} %" for m in MODELS]
+            meas = f"{r['measured'][i]:.4f} ± {r['spread'][i]:.4f}"
+            rows.append([lab, f"u_y id {node}", meas, *(_f(r[m][i]) for m in ("paper_spring_E055", *MODELS)), *err])
+        contrast = [_f(r[f"contrast_{m}"]) for m in ("measured", "paper_spring_E055", *MODELS)]
+        rows.append([lab, "contrast |dom| / |other|", *contrast, "", ""])
+    models = [f"spring (E {E['spring']:.3f})", f"FE (E {E['fem']:.3f})", "spring error", "FE error"]
+    fig2 = table(["network", "output", "measured ± spread", "paper spring (E 0.55)", *models], rows)
+    m3, rows3 = f3["measured"], []
     for c, name in enumerate(f3["outputs"]):
-        sp = [r["spring"][c] for r in f3["runs"]]
-        fe = [r["fem"][c] for r in f3["runs"]]
-        rows.append(
-            [
-                name,
-                f"{m3['slope'][c]:.3f} ± {m3['slope_std'][c]:.3f}",
-                _f(m3["slope_light_2_6g"][c]),
-                _f(m3["slope_heavy_8_12g"][c]),
-                _f(f3["target"][c]),
-                f"{np.mean(sp):.3f} ({min(sp):.3f}..{max(sp):.3f})",
-                f"{np.mean(fe):.3f} ({min(fe):.3f}..{max(fe):.3f})",
-            ]
+        per = {m: [r[m][c] for r in f3["runs"]] for m in MODELS}
+        rows3.append(
+            [name, f"{m3['slope'][c]:.3f} ± {m3['slope_std'][c]:.3f}", _f(m3["slope_light_2_6g"][c])]
+            + [_f(m3["slope_heavy_8_12g"][c]), _f(f3["target"][c])]
+            + [f"{np.mean(v):.3f} ({min(v):.3f}..{max(v):.3f})" for v in per.values()]
         )
-    rep.table(
-        "Figure 3: compliance of the printed regression sample (mm per N of hanging weight; widths REPRODUCED "
-        f"with the authors' recipe, split seeds {[r['seed'] for r in f3['runs']]}: mean (min..max))",
-        ["output", "measured slope ± std over 3 sweeps", "slope 2-6 g", "slope 8-12 g", "target", "spring", "FE"],
-        rows,
-    )
-    g = f3["gap"]
-    rep.text(
-        "**Gap analysis (vertical outputs, ids 12 and 13).** measured − spring = "
-        + ", ".join(f"{x:.2f}" for x in g["measured_minus_spring"])
-        + " mm/N; FE − spring = "
-        + ", ".join(f"{x:.2f}" for x in g["fem_minus_spring"])
-        + " mm/N: the FE model explains "
-        + ", ".join(f"{100 * x:.0f} %" for x in g["share_explained_by_fem"])
-        + " of the gap between the spring "
-        "prediction and the measurement; what remains (measured − FE) is "
-        + ", ".join(
+    head3 = ["output", "measured slope ± std over 3 sweeps", "slope 2-6 g", "slope 8-12 g", "target", "spring", "FE"]
+    nl = f3["nonlinear"]["rows"]
+    rows_nl = [[r["mass_g"], *(_f(v, 5) for v in r["secant_over_linear"].values())] for r in nl]
+    rows = []
+    for reading, rec in f1["readings"].items():
+        for m, v in rec["models"].items():
+            pct = f"{100 * v['percentile_under_perfect_model']:.1f}"
+            rows.append([reading, m, _f(v["chi2"]), pct, _f(v["median_abs_z"], 3)])
+            rows[-1] += [_f(v["model_error_tau_mm2"], 3), _f(v["rel_rms"], 3)]
+        pm = rec["perfect_model_chi2"]
+        chi2 = f"median {_f(pm['median'])}, 5-95 % {_f(pm['p5'])}..{_f(pm['p95'])}"
+        rows.append([reading, "perfect model (simulated)", chi2, "", "", "0", ""])
+    head1 = ["reading of the spreads", "model", "chi^2", "percentile vs perfect model", "median |z|"]
+    score_keys = ("fig2_rms_rel_error", "fig2_max_abs_z_spread", "fig3_rms_rel_error", "contrast_abs_error_mean")
+    rows_sc = [[m, *(_f(v[k], 3) for k in (*score_keys, "all_rms_rel_error"))] for m, v in results["score"].items()]
+    head_sc = ["model", "Fig. 2 RMS rel. error (4 outputs)", "Fig. 2 max |error| / spread"]
+    head_sc += ["Fig. 3 RMS rel. error (3 slopes)", "contrast mean |error|", "all 7: RMS rel. error"]
+    return {
+        "table_figure2": fig2,
+        "table_figure3": table(head3, rows3),
+        "table_nonlinear": table(["mass (g)", *nl[0]["secant_over_linear"].keys()], rows_nl),
+        "table_figure1": table([*head1, "tau ML (mm^2)", "rel. RMS"], rows),
+        "table_score": table(head_sc, rows_sc),
+    }
+
+
+def _numbers(results: dict[str, Any]) -> dict[str, Any]:
+    E, f2, f3, f1, sc = (results[k] for k in ("E_fit", "figure2", "figure3", "figure1", "score"))
+    g, u3 = f3["gap"], f2["u3"]
+    rec = list(f1["readings"].values())
+    pct = [v["percentile_under_perfect_model"] for r in rec for v in r["models"].values()]
+    tau = [v["model_error_tau_mm2"] for r in rec for v in r["models"].values()]
+    last = f3["nonlinear"]["rows"][-1]
+    below = [100 * (1 - x) for x in last["secant_over_linear"].values()]
+    slope = f3["measured"]
+    soft = [100 * (slope["slope_heavy_8_12g"][c] / slope["slope_light_2_6g"][c] - 1) for c in (1, 3)]
+    return {
+        "fe_degree": results["fe"]["degree"],
+        "E_fem": E["fem"],
+        "E_spring": E["spring"],
+        "seeds": str([r["seed"] for r in f3["runs"]]),
+        "measured_minus_spring": ", ".join(f"{x:.2f}" for x in g["measured_minus_spring"]),
+        "fem_minus_spring": ", ".join(f"{x:.2f}" for x in g["fem_minus_spring"]),
+        "share_explained_by_fem": ", ".join(f"{100 * x:.0f} %" for x in g["share_explained_by_fem"]),
+        "remaining": ", ".join(
             f"{x:.2f} mm/N ({100 * y:+.1f} %)"
             for x, y in zip(g["remaining_measured_minus_fem"], g["remaining_relative"], strict=True)
-        )
-        + f". The FE model would match with E = {g['E_fem_to_match_measurement']:.3f} MPa instead of the Figure 2 fit "
-        f"{E['fem']:.3f} MPa."
-    )
-    if "nonlinear" in f3:
-        nl = f3["nonlinear"]
-        rows = [[r["mass_g"], *(_f(v, 5) for v in r["secant_over_linear"].values())] for r in nl["rows"]]
-        rep.table(
-            "Geometric nonlinearity (neo-Hookean, same mesh and E): secant compliance / linear compliance of the "
-            "reproduced Figure 3 design",
-            ["mass (g)", *nl["rows"][0]["secant_over_linear"].keys()],
-            rows,
-        )
-    f1 = results["figure1"]
-    rows = []
-    for reading, rec in f1["readings"].items():
-        pm = rec["perfect_model_chi2"]
-        for m, v in rec["models"].items():
-            rows.append(
-                [
-                    reading,
-                    m,
-                    _f(v["chi2"]),
-                    f"{100 * v['percentile_under_perfect_model']:.1f}",
-                    _f(v["median_abs_z"], 3),
-                    _f(v["model_error_tau_mm2"], 3),
-                    _f(v["rel_rms"], 3),
-                ]
-            )
-        rows.append(
-            [
-                reading,
-                "perfect model (simulated)",
-                f"median {_f(pm['median'])}, 5-95 % {_f(pm['p5'])}..{_f(pm['p95'])}",
-                "",
-                "",
-                "0",
-                "",
-            ]
-        )
-    rep.table(
-        "Figure 1: per-bond e e_adj (28 bonds) under an explicit error model. Residual_i ~ N(0, sigma_i^2 + tau^2) "
-        "with sigma_i from the published spread s_i under each reading; the spreads are themselves estimates from "
-        "n = 3 trials (2 degrees of freedom), so a perfect model's chi^2 is heavy-tailed (simulated).",
-        [
-            "reading of the spreads",
-            "model",
-            "chi^2",
-            "percentile vs perfect model",
-            "median |z|",
-            "tau ML (mm^2)",
-            "rel. RMS",
-        ],
-        rows,
-    )
-    lines = []
-    for reading, rec in f1["readings"].items():
-        c = rec["spring_minus_fem_chi2"]
-        lines.append(
-            f"- {reading}: chi^2(spring) − chi^2(FE) = {c['value']:.1f}, bootstrap over bonds 90 % interval "
-            f"{c['ci90'][0]:.1f}..{c['ci90'][1]:.1f} (FE better in {100 * c['share_fem_better']:.0f} % of resamples); "
-            f"FE closer on {c['bonds_fem_closer']} of {f1['n_bonds']} bonds."
-        )
-    rep.text(
-        f"Three bonds carry {100 * f1['top3_share_of_summed_squared_spread']:.0f} % of the summed squared spread.\n\n"
-        + "\n".join(lines)
-    )
-    sc = results["score"]
-    rows = [
-        [
-            m,
-            _f(v["fig2_rms_rel_error"], 3),
-            _f(v["fig2_max_abs_z_spread"], 3),
-            _f(v["fig3_rms_rel_error"], 3),
-            _f(v["contrast_abs_error_mean"], 3),
-            _f(v["all_rms_rel_error"], 3),
-        ]
-        for m, v in sc.items()
-    ]
-    rep.table(
-        "Which model predicts the printed trained networks better (reproduced widths; one E per model from the "
-        "uniform network)",
-        [
-            "model",
-            "Fig. 2 RMS rel. error (4 outputs)",
-            "Fig. 2 max |error| / spread",
-            "Fig. 3 RMS rel. error (3 slopes)",
-            "contrast mean |error|",
-            "all 7: RMS rel. error",
-        ],
-        rows,
-    )
-    sp, fe = sc["spring"], sc["fem"]
-    g = results["figure3"]["gap"]
-    rep.text(
-        "**Conclusions.** Figure 2 (4 outputs of the trained network and its mirror): FE RMS relative error "
-        f"{100 * fe['fig2_rms_rel_error']:.1f} % vs spring {100 * sp['fig2_rms_rel_error']:.1f} %, and the contrast ratio "
-        f"is predicted to {fe['contrast_abs_error_mean']:.3f} (FE) vs {sp['contrast_abs_error_mean']:.3f} (spring) on "
-        "average: the FE model predicts the trained behaviour networks better, mainly their contrast (the printed beams "
-        "lose contrast the spring model does not see). Neither model reproduces the mirror network's weaker output "
-        "(u3, id 12: both 7-8 % low, 3 spreads off). Figure 3: both models miss the printed regression sample by about a "
-        f"third (spring {100 * sp['fig3_rms_rel_error']:.0f} %, FE {100 * fe['fig3_rms_rel_error']:.0f} %): with each model's "
-        "own E from the uniform network the FE model is slightly *stiffer* than the springs on this design, so it "
-        "explains none of the gap; geometric nonlinearity stiffens (secant compliance 3 % below linear at 12 g), the "
-        "wrong sign too. What remains (the sample is ~35 % softer than predicted, and 17-21 % softer at 8-12 g than at "
-        f"2-6 g) is material and print: an FE match needs E = {g['E_fem_to_match_measurement']:.3f} MPa instead of "
-        f"{E['fem']:.3f} MPa, consistent with Agilus30's rate and temperature dependence (a longer dwell or a warmer room "
-        "than in the Figure 2 test), and with printed widths that differ from the (unknown) trained ones. Over all 7 "
-        f"numbers: spring {100 * sp['all_rms_rel_error']:.1f} %, FE {100 * fe['all_rms_rel_error']:.1f} % RMS relative error: "
-        "Figure 3 dominates and favours neither model for a reason of mechanics.\n\n"
-        "**Figure 1: what the data can and cannot decide.** Under both readings every model's chi^2 lies at the "
-        "88th-97th percentile of a perfect model's (simulated with spreads estimated from 3 trials): read as per-trial "
-        "standard deviations, all models are marginally rejected (p about 0.03); read as standard deviations of the mean, "
-        "none is. The ML model error tau is 0.0023-0.0029 mm^2 for every model, the same within its uncertainty. The "
-        "chi^2 difference spring − FE is positive (FE better) but its 90 % bootstrap interval over bonds contains 0, and "
-        "the FE is closer on only 9 of 28 bonds (median |z| favours the springs): a few small-spread bonds decide "
-        "chi^2. The data cannot rank spring against FE; they can say that no model is within the measurement noise "
-        "if the spreads are per-trial."
-    )
-    _plot(rep, results)
-    rep.data.update(results)
-    rep.write()
+        ),
+        "E_fem_to_match": g["E_fem_to_match_measurement"],
+        "top3_share_pct": 100 * f1["top3_share_of_summed_squared_spread"],
+        **{f"reading_{i}": reading for i, reading in enumerate(f1["readings"])},
+        **{f"chi2_diff_{i}": r["spring_minus_fem_chi2"]["value"] for i, r in enumerate(rec)},
+        **{f"chi2_ci_lo_{i}": r["spring_minus_fem_chi2"]["ci90"][0] for i, r in enumerate(rec)},
+        **{f"chi2_ci_hi_{i}": r["spring_minus_fem_chi2"]["ci90"][1] for i, r in enumerate(rec)},
+        **{f"fem_better_share_{i}": 100 * r["spring_minus_fem_chi2"]["share_fem_better"] for i, r in enumerate(rec)},
+        **{f"bonds_fem_closer_{i}": r["spring_minus_fem_chi2"]["bonds_fem_closer"] for i, r in enumerate(rec)},
+        **{f"{m}_{k}_pct": 100 * sc[m][f"{k}_rms_rel_error"] for m in MODELS for k in ("fig2", "fig3", "all")},
+        **{f"{m}_contrast": sc[m]["contrast_abs_error_mean"] for m in MODELS},
+        **{f"u3_12_{m}_pct": 100 * (u3[m][0] / u3["measured"][0] - 1) for m in MODELS},
+        **{f"u3_12_{m}_z": abs(u3[m][0] - u3["measured"][0]) / u3["spread"][0] for m in MODELS},
+        "nl_mass": last["mass_g"],
+        "nl_below_lo": min(below),
+        "nl_below_hi": max(below),
+        "nl_above": max(-x for x in below),
+        "remaining_lo_pct": 100 * min(g["remaining_relative"]),
+        "remaining_hi_pct": 100 * max(g["remaining_relative"]),
+        "soft_lo_pct": min(soft),
+        "soft_hi_pct": max(soft),
+        "percentile_lo": 100 * min(pct),
+        "percentile_hi": 100 * max(pct),
+        "p_per_trial": 1 - float(np.mean([v["percentile_under_perfect_model"] for v in rec[0]["models"].values()])),
+        "tau_lo": min(tau),
+        "tau_hi": max(tau),
+        "n_bonds": f1["n_bonds"],
+    }
 
 
-def _plot(rep: StudyReport, r: dict[str, Any]) -> None:
+def _verdicts(results: dict[str, Any]) -> dict[str, bool]:
+    """The wording the numbers choose (each is one comparison; the words are in the template)."""
+    sc, f2, f3, f1 = results["score"], results["figure2"], results["figure3"], results["figure1"]
+    u3, rec = f2["u3"], list(f1["readings"].values())
+    diff = [r["spring_minus_fem_chi2"] for r in rec]
+    perc = [[v["percentile_under_perfect_model"] for v in r["models"].values()] for r in rec]
+    z = [[abs(v["median_abs_z"]) for k, v in r["models"].items() if k in MODELS] for r in rec]
+    return {
+        "fem_better_fig2": sc["fem"]["fig2_rms_rel_error"] < sc["spring"]["fig2_rms_rel_error"],
+        "fem_better_contrast": sc["fem"]["contrast_abs_error_mean"] < sc["spring"]["contrast_abs_error_mean"],
+        "mirror_weak_missed": all(abs(u3[m][0] - u3["measured"][0]) > 2 * u3["spread"][0] for m in MODELS),
+        "fem_stiffer_fig3": all(x < 0 for x in f3["gap"]["share_explained_by_fem"]),
+        "nonlinear_stiffens": all(x < 1 for x in f3["nonlinear"]["rows"][-1]["secant_over_linear"].values()),
+        "per_trial_rejects": min(perc[0]) > 0.95,
+        "of_mean_rejects_none": max(perc[1]) < 0.95,
+        "fem_chi2_better": all(d["value"] > 0 for d in diff),
+        "ci_contains_zero": all(d["ci90"][0] < 0 < d["ci90"][1] for d in diff),
+        "fem_closer_minority": 2 * diff[0]["bonds_fem_closer"] < f1["n_bonds"],
+        "median_z_favours_spring": all(a < b for a, b in z),
+    }
+
+
+def _plot(r: dict[str, Any], out: Path) -> None:
     fig = figure(11, 4)
     ax = fig.subplots(1, 2)
     f2 = r["figure2"]
@@ -634,7 +544,7 @@ def _plot(rep: StudyReport, r: dict[str, Any]) -> None:
     ax[1].set_title("Figure 3 regression sample (reproduced widths)", fontsize=9)
     ax[1].legend(fontsize=7)
     fig.tight_layout()
-    rep.figure(fig, "predictions.png", "Predicted vs measured, trained networks (widths reproduced, not published).")
+    save_figure(fig, out, "predictions.png")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -59,7 +59,17 @@ for _p in (str(ROOT), str(ROOT / "studies")):
     if _p not in sys.path:
         sys.path.insert(0, _p)
 
-from _common import figure, log, paper_data_dir, study_main  # noqa: E402
+from _common import (  # noqa: E402
+    TEMPLATES,
+    figure,
+    fill_template,
+    log,
+    paper_data_dir,
+    save_figure,
+    study_main,
+    table,
+    write_report,
+)
 
 from fem_mnn.core.errors import EngineError  # noqa: E402
 from fem_mnn.design import paper_sample  # noqa: E402
@@ -76,7 +86,6 @@ from fem_mnn.fidelity.forecast import (  # noqa: E402
 from fem_mnn.fidelity.identify import plan, spring_response  # noqa: E402
 from fem_mnn.io.measured import load_cases, paper_records  # noqa: E402
 from fem_mnn.io.paper_data import load_figure2, load_figure3, load_figure4  # noqa: E402
-from fem_mnn.io.report import StudyReport  # noqa: E402
 from fem_mnn.learn.tasks import behaviour_cross_entropy, gram_force, iris, load_iris, regression  # noqa: E402
 from fem_mnn.learn.training import paper_config, train  # noqa: E402
 from fem_mnn.spring.network import SpringModel  # noqa: E402
@@ -95,6 +104,8 @@ DOF3 = np.array([[12, 0], [12, 1], [13, 0], [13, 1]])
 DOF2 = np.array([[12, 1], [13, 1]])
 DOF4 = np.array([[7, 0], [1, 0], [2, 0]])
 REPRODUCED = "trained widths REPRODUCED with the authors' recipe (the printed widths are not published)"
+#: the paper sample's thin ends as a fraction of the width (a 2 mm bond's thin end is 1 mm)
+THIN_END_RATIO = paper_sample().geometry.thin_end_ratio
 
 
 # ------------------------------------------------------------------ models (responses)
@@ -716,189 +727,29 @@ def _pct(x: float) -> str:
 
 
 def render(results: dict[str, Any], out: Path) -> None:
-    rep = StudyReport(NAME, "Forecasting the printed sample: calibrate on the uniform network, predict the rest", out)
+    """results.md (``studies/templates/printed_sample.md``), results.json and the figure in ``out``.
+
+    A run into a default folder also rewrites the generated block of :data:`DOCS_PAGE`.
+    """
+    started = time.time()
     r = results
-    cal = r["calibration"]
-    rep.text(
-        "**A forecast, not a fit.** Calibration sees only the uniform 2 mm network: Figure 1's 28 per-bond "
-        f"gradients e e_adj and Figure 2's two uniform outputs (each published spread read as the sd of its "
-        "number). Everything below the calibration table is a forecast of data no parameter saw: Figure 2's trained "
-        "network and mirror, all 18 loaded rows of Figure 3's three sweeps, Figure 4's three normalised tests. "
-        f"**The printed samples' trained widths are not published**: {REPRODUCED} (behaviour cross-entropy; "
-        "regression split seed 0; Iris split seed 0, flowers picked by the paper's *simulated* outputs). "
-        f"FE: P{r['fe']['degree']} plane stress ({r['fe']['mesh']}). Prony material `{r['material']}`; "
-        f"{r['constant_nu']}."
-    )
-    rows = []
-    for k, lab in (
-        ("spring", "springs, E fitted"),
-        ("fe", "FE, E fitted"),
-        ("fe_offset", "FE, E and width offset fitted"),
-        ("fe_offset_prior", f"FE, E and offset fitted, offset prior sd {OFFSET_PRIOR_MM} mm"),
-        *((f"fe_offset_dmaE_{T:g}", f"FE, E = DMA 1/J({T:g} s), offset fitted") for T in DWELLS),
-        ("fe_thin", "FE, E and thin-end offset fitted"),
-        ("fe_offset_thin", "FE, E, width and thin-end offsets fitted"),
-        ("fe_offsets_prior", f"FE, E and both offsets fitted, offset priors sd {OFFSET_PRIOR_MM} mm"),
-        *((f"fe_thin_dmaE_{T:g}", f"FE, E = DMA 1/J({T:g} s), thin-end offset fitted") for T in DWELLS),
-    ):
-        c = cal[k]
-        fit = c["fit"]
-        corr = np.asarray(c["correlation"])
-        pairs = [("s", "delta", "E, w"), ("s", "thin", "E, t"), ("delta", "thin", "w, t")]
-        corr_txt = "; ".join(
-            f"{lab_}: {corr[fit.index(a), fit.index(b)]:+.4f}" for a, b, lab_ in pairs if a in fit and b in fit
-        )
-        rows.append(
-            [
-                lab,
-                f"{c['E']:.4f}" + (f" ± {c['sd_inflated']['s'] * r['E0']:.4f}" if "s" in fit else " (fixed)"),
-                f"{c['delta']:+.4f}" + (f" ± {c['sd_inflated']['delta']:.4f}" if "delta" in fit else ""),
-                f"{c['thin']:+.4f}" + (f" ± {c['sd_inflated']['thin']:.4f}" if "thin" in fit else ""),
-                corr_txt,
-                _f(c["chi2_figure1"], 4),
-                _f(c["chi2_figure2_uniform"], 3),
-                f"{_f(c['chi2'], 4)} / {c['dof']}",
-            ]
-        )
-    rep.table(
-        "Calibration on the uniform network (± = sd inflated by chi2/dof when above 1; with the offset prior this "
-        "inflates the prior's share too, so that ± overstates). Width offset w: added to every width; thin-end "
-        "offset t: added to every thin end's width only (thin end = 0.5 w + t; FE on a mesh morphed to it)",
-        [
-            "model",
-            "E (MPa)",
-            "width offset w (mm)",
-            "thin-end offset t (mm)",
-            "correlations",
-            "chi2 Fig. 1",
-            "chi2 Fig. 2 uniform",
-            "chi2 / dof",
-        ],
-        rows,
-    )
-    rows = [
-        [
-            f"{T} s",
-            f"{d['E_dma_single_step']:.3f}",
-            f"{d['series_factor_fe']:.3f}",
-            f"{d['series_factor_fe_offset']:.3f}",
-            ", ".join(f"{x:.3f}" for x in np.array(d["staircase_factor"]) / np.arange(1, 7)),
-        ]
-        for T, d in r["dma"].items()
-    ]
-    rep.table(
-        "The DMA curve at each dwell T: single-step modulus 1/J(T), the factor the calibration puts on the whole "
-        "series (1 = the test sees the DMA material), and the staircase's apparent compliance per weight "
-        "C_n / (n J(T)) for n = 1..6 weights",
-        ["dwell T", "1/J(T) (MPa)", "series factor (FE)", "series factor (FE+offset)", "apparent compliance n = 1..6"],
-        rows,
-    )
-    rows = []
-    for name, m in r["models"].items():
-        s = m["summary"]
-        ex = r["explain"][name]
-        rows.append(
-            [
-                name,
-                f"{s['fig2_rms_z']:.2f} / {s['fig2_max_abs_z']:.2f} / {100 * s['fig2_rms_rel']:.1f} %",
-                f"{s['fig3_rms_z']:.1f} / {s['fig3_max_abs_z']:.1f} / {100 * s['fig3_rms_rel']:.1f} %",
-                f"{s['fig4_rms_z']:.2f} / {s['fig4_max_abs_z']:.2f} / {100 * s['fig4_rms_rel']:.1f} %",
-                ", ".join(_pct(x) for x in ex["gap_remaining"]),
-                ", ".join(f"{100 * x:.0f} %" for x in ex["gap_share_explained"]),
-                ", ".join(_pct(x) for x in ex["softening"]),
-            ]
-        )
-    ms = r["measured"]["figure3_softening"]
-    rep.table(
-        "Forecast errors on held-out data: RMS |z| / max |z| / RMS relative error per figure (z = error / "
-        "measurement spread: Fig. 2 and 4 the published spreads, Fig. 3 the sd of the three repeats at each mass; "
-        "Fig. 3 % over u_y 12, u_x 13, u_y 13 only, u_x 12 being ~0), and Figure 3's compliance (vertical "
-        "outputs ids 12, 13): measured / forecast slope − 1, the share of the FE model's gap each model closes, "
-        f"and the forecast light-to-heavy softening (measured {_pct(ms[1])}, {_pct(ms[3])})",
-        [
-            "model",
-            "Fig. 2 (4)",
-            "Fig. 3 rows (72)",
-            "Fig. 4 (9)",
-            "Fig. 3 gap left",
-            "gap share closed",
-            "softening 8-12 g vs 2-6 g",
-        ],
-        rows,
-    )
-    if r.get("not_forecast"):
-        rep.text(
-            "**Models without a forecast** (their calibrated thin ends do not exist, or no mesh carries them, on "
-            "the reproduced trained widths): " + "; ".join(f"{name}: {why}" for name, why in r["not_forecast"].items())
-        )
-    # bands for the headline models
-    rows = []
-    for name in ("FE", "FE+offset", "FE+thin-end", "FE+offsets(prior)", "FE+Prony 60 s"):
-        if name not in r["models"]:
-            continue
-        m = r["models"][name]
-        for key in ("u2", "u3"):
-            f = m["figure2"][key]
-            for i, node in enumerate((12, 13)):
-                rows.append(
-                    [
-                        name,
-                        f"Fig. 2 {key} u_y id {node}",
-                        f"{f['forecast'][i]:.4f} ± {f['band'][i]:.4f}",
-                        f"{f['measured'][i]:.4f} ± {r['measured']['figure2_sd'][key][i]:.4f}",
-                    ]
-                )
-        f3 = m["figure3"]
-        for row in (5, 17):  # 12 g of the first and third sweeps
-            rows.append(
-                [
-                    name,
-                    f"Fig. 3 u_y id 13, sweep {row // 6 + 1}, {r['measured']['figure3_mass_g'][row]:g} g",
-                    f"{f3['forecast'][row][3]:.4f} ± {f3['band'][row][3]:.4f}",
-                    f"{r['measured']['figure3_rows'][row][3]:.4f} ± {r['measured']['figure3_sd'][row][3]:.4f}",
-                ]
-            )
-    rep.table(
-        "Forecast ± propagated band (linearised J Σ Jᵀ) vs measured ± spread (mm)",
-        ["model", "output", "forecast", "measured"],
-        rows,
-    )
+    _plot(out, r)
     pl = r["plan"]
-    rows = [
-        [st["cases"], f"{st['sd_E_rel']:.4f}", f"{st['sd_delta_mm']:.4f}", f"{st['corr_E_delta']:+.4f}"]
-        for st in pl["steps"]
-    ]
-    rep.table(
-        f"`identify --plan {PLAN_K}` (greedy D-optimal, FE, fit E,width-offset, noise {pl['noise_sd_mm']} mm, "
-        "every free node's two components photographed): the posterior of (E, offset) from the present "
-        f"calibration plus each added case. Chosen, in order: {'; '.join(pl['chosen'])}",
-        ["added cases", "sd of E / E", "sd of offset (mm)", "corr(E, offset)"],
-        rows,
-    )
-    pt = r["plan_thin"]
-    rows = [
-        [
-            st["cases"],
-            f"{st['sd_E_rel']:.4f}",
-            f"{st['sd_delta_mm']:.4f}",
-            f"{st['sd_thin_mm']:.4f}",
-            f"{st['corr_E_delta']:+.4f}",
-            f"{st['corr_E_thin']:+.4f}",
-            f"{st['corr_delta_thin']:+.4f}",
-        ]
-        for st in pt["steps"]
-    ]
-    rep.table(
-        f"`identify --plan {PLAN_K}` for E,width-offset,thin-end-offset (FE, noise {pt['noise_sd_mm']} mm): the "
-        "posterior from the three-parameter calibration plus each added case. Chosen, in order: "
-        f"{'; '.join(pt['chosen'])}",
-        ["added cases", "sd of E / E", "sd of w (mm)", "sd of t (mm)", "corr(E, w)", "corr(E, t)", "corr(w, t)"],
-        rows,
-    )
-    rep.text(verdict(r))
-    _plot(rep, r)
-    rep.data.update(results)
-    rep.write()
+    values = {
+        "reproduced": REPRODUCED,
+        "degree": r["fe"]["degree"],
+        "mesh": r["fe"]["mesh"],
+        "material": r["material"],
+        "constant_nu": r["constant_nu"],
+        **_tables(r),
+        "not_forecast": "; ".join(f"{name}: {why}" for name, why in r.get("not_forecast", {}).items()),
+        "plan2_noise": pl["noise_sd_mm"],
+        "plan2_chosen": "; ".join(pl["chosen"]),
+        "verdict": _verdict(r),
+    }
+    for k in ("soft_measured_0", "soft_measured_1", "plan_k", "plan_noise", "plan_chosen"):
+        values[k] = _verdict_numbers(r)[k]
+    write_report(NAME, out, r, values, {"has_not_forecast": bool(r.get("not_forecast"))}, started)
     # the page follows the committed run in a default folder (full, or quick when no full run was made with
     # this code: the full run takes longer than the study's budget on the shared machine)
     if Path(out).resolve() in (
@@ -906,6 +757,115 @@ def render(results: dict[str, Any], out: Path) -> None:
         (ROOT / "studies" / "results" / NAME / "quick").resolve(),
     ):
         write_docs_block(r, DOCS_PAGE)
+
+
+#: the calibrations of the first table: (key in ``calibration``, label)
+CALIBRATIONS = (
+    ("spring", "springs, E fitted"),
+    ("fe", "FE, E fitted"),
+    ("fe_offset", "FE, E and width offset fitted"),
+    ("fe_offset_prior", f"FE, E and offset fitted, offset prior sd {OFFSET_PRIOR_MM} mm"),
+    *((f"fe_offset_dmaE_{T:g}", f"FE, E = DMA 1/J({T:g} s), offset fitted") for T in DWELLS),
+    ("fe_thin", "FE, E and thin-end offset fitted"),
+    ("fe_offset_thin", "FE, E, width and thin-end offsets fitted"),
+    ("fe_offsets_prior", f"FE, E and both offsets fitted, offset priors sd {OFFSET_PRIOR_MM} mm"),
+    *((f"fe_thin_dmaE_{T:g}", f"FE, E = DMA 1/J({T:g} s), thin-end offset fitted") for T in DWELLS),
+)
+
+
+def _tables(r: dict[str, Any]) -> dict[str, str]:
+    rows = []
+    for k, lab in CALIBRATIONS:
+        c = r["calibration"][k]
+        fit, sd = c["fit"], c["sd_inflated"]
+        pairs = [("s", "delta", "E, w"), ("s", "thin", "E, t"), ("delta", "thin", "w, t")]
+        corr = "; ".join(f"{lab_}: {_corr(c, a, b):+.4f}" for a, b, lab_ in pairs if a in fit and b in fit)
+        rows.append([lab, f"{c['E']:.4f}" + (f" ± {sd['s'] * r['E0']:.4f}" if "s" in fit else " (fixed)")])
+        rows[-1] += [f"{c['delta']:+.4f}" + (f" ± {sd['delta']:.4f}" if "delta" in fit else "")]
+        rows[-1] += [f"{c['thin']:+.4f}" + (f" ± {sd['thin']:.4f}" if "thin" in fit else ""), corr]
+        rows[-1] += [_f(c["chi2_figure1"], 4), _f(c["chi2_figure2_uniform"], 3), f"{_f(c['chi2'], 4)} / {c['dof']}"]
+    head = ["model", "E (MPa)", "width offset w (mm)", "thin-end offset t (mm)", "correlations", "chi2 Fig. 1"]
+    dma = [
+        [
+            f"{T} s",
+            f"{d['E_dma_single_step']:.3f}",
+            f"{d['series_factor_fe']:.3f}",
+            f"{d['series_factor_fe_offset']:.3f}",
+        ]
+        + [", ".join(f"{x:.3f}" for x in np.array(d["staircase_factor"]) / np.arange(1, 7))]
+        for T, d in r["dma"].items()
+    ]
+    forecast = []
+    for name, m in r["models"].items():
+        s, ex = m["summary"], r["explain"][name]
+        forecast.append([name] + [_errors(s, f) for f in ("fig2", "fig3", "fig4")])
+        forecast[-1] += [", ".join(_pct(x) for x in ex["gap_remaining"]), _shares(ex)]
+        forecast[-1] += [", ".join(_pct(x) for x in ex["softening"])]
+    head_f = ["model", "Fig. 2 (4)", "Fig. 3 rows (72)", "Fig. 4 (9)", "Fig. 3 gap left", "gap share closed"]
+    return {
+        "table_calibration": table([*head, "chi2 Fig. 2 uniform", "chi2 / dof"], rows),
+        "table_dma": table(
+            [
+                "dwell T",
+                "1/J(T) (MPa)",
+                "series factor (FE)",
+                "series factor (FE+offset)",
+                "apparent compliance n = 1..6",
+            ],
+            dma,
+        ),
+        "table_forecast": table([*head_f, "softening 8-12 g vs 2-6 g"], forecast),
+        "table_bands": table(["model", "output", "forecast", "measured"], _band_rows(r)),
+        **_plan_tables(r),
+    }
+
+
+def _errors(s: dict[str, Any], fig: str) -> str:
+    """RMS |z| / max |z| / RMS relative error of one figure (two decimals, Figure 3 one)."""
+    d = 1 if fig == "fig3" else 2
+    return f"{s[f'{fig}_rms_z']:.{d}f} / {s[f'{fig}_max_abs_z']:.{d}f} / {100 * s[f'{fig}_rms_rel']:.1f} %"
+
+
+def _band_rows(r: dict[str, Any]) -> list[list[str]]:
+    meas, rows = r["measured"], []
+    for name in (
+        n for n in ("FE", "FE+offset", "FE+thin-end", "FE+offsets(prior)", "FE+Prony 60 s") if n in r["models"]
+    ):
+        m = r["models"][name]
+        for key in ("u2", "u3"):
+            f = m["figure2"][key]
+            rows += [
+                [name, f"Fig. 2 {key} u_y id {node}", f"{f['forecast'][i]:.4f} ± {f['band'][i]:.4f}"]
+                + [f"{f['measured'][i]:.4f} ± {meas['figure2_sd'][key][i]:.4f}"]
+                for i, node in enumerate((12, 13))
+            ]
+        f3 = m["figure3"]
+        rows += [
+            [name, f"Fig. 3 u_y id 13, sweep {row // 6 + 1}, {meas['figure3_mass_g'][row]:g} g"]
+            + [f"{f3['forecast'][row][3]:.4f} ± {f3['band'][row][3]:.4f}"]
+            + [f"{meas['figure3_rows'][row][3]:.4f} ± {meas['figure3_sd'][row][3]:.4f}"]
+            for row in (5, 17)  # 12 g of the first and third sweeps
+        ]
+    return rows
+
+
+def _plan_tables(r: dict[str, Any]) -> dict[str, str]:
+    steps = r["plan"]["steps"]
+    rows = [
+        [st["cases"], f"{st['sd_E_rel']:.4f}", f"{st['sd_delta_mm']:.4f}", f"{st['corr_E_delta']:+.4f}"] for st in steps
+    ]
+    thin = [
+        [st["cases"], f"{st['sd_E_rel']:.4f}", f"{st['sd_delta_mm']:.4f}", f"{st['sd_thin_mm']:.4f}"]
+        + [f"{st[k]:+.4f}" for k in ("corr_E_delta", "corr_E_thin", "corr_delta_thin")]
+        for st in r["plan_thin"]["steps"]
+    ]
+    return {
+        "table_plan": table(["added cases", "sd of E / E", "sd of offset (mm)", "corr(E, offset)"], rows),
+        "table_plan_thin": table(
+            ["added cases", "sd of E / E", "sd of w (mm)", "sd of t (mm)", "corr(E, w)", "corr(E, t)", "corr(w, t)"],
+            thin,
+        ),
+    }
 
 
 #: The study page whose generated block :func:`write_docs_block` rewrites (runs into a default folder).
@@ -930,32 +890,29 @@ PAGE_MODELS = (
 
 
 def docs_block(r: dict[str, Any]) -> str:
-    """The generated part of the study page: Figure 3's gap and softening per model, and the verdict."""
+    """The generated part of the study page (``studies/templates/printed_sample.docs.md``): Figure 3's gap and
+    softening per model, and the verdict."""
     ms = r["measured"]["figure3_softening"]
-    lines = [
-        BLOCK_BEGIN,
-        "",
-        f"Computed by `python studies/printed_sample.py` ({'quick' if r['quick'] else 'full'} run, P{r['fe']['degree']} "
-        f"FE, {r['fe']['mesh']}); every model calibrated on the uniform network only (Figure 1's 28 gradients and "
-        "Figure 2's two uniform outputs), every number below a forecast of held-out data.",
-        "",
-        "| model | Fig. 3 gap left (u_y 12, 13) | share of the FE gap closed | softening 8–12 g vs 2–6 g "
-        f"(measured {_pct(ms[1])}, {_pct(ms[3])}) | Fig. 2 / 3 / 4 RMS error |",
-        "|---|---|---|---|---|",
-    ]
+    rows = []
     for name in PAGE_MODELS:
         if name not in r["models"]:
-            lines.append(f"| {name} | no forecast: {r['not_forecast'].get(name, '?')} | | | |")
+            rows.append([name, f"no forecast: {r['not_forecast'].get(name, '?')}", "", "", ""])
             continue
         ex, sm = r["explain"][name], r["models"][name]["summary"]
-        lines.append(
-            f"| {name} | {', '.join(_pct(x) for x in ex['gap_remaining'])} | "
-            f"{', '.join(f'{100 * x:.0f} %' for x in ex['gap_share_explained'])} | "
-            f"{', '.join(_pct(x) for x in ex['softening'])} | "
-            f"{100 * sm['fig2_rms_rel']:.1f} % / {100 * sm['fig3_rms_rel']:.1f} % / {100 * sm['fig4_rms_rel']:.1f} % |"
-        )
-    lines += ["", verdict(r), "", BLOCK_END]
-    return "\n".join(lines)
+        rows.append([name, ", ".join(_pct(x) for x in ex["gap_remaining"]), _shares(ex)])
+        rows[-1] += [", ".join(_pct(x) for x in ex["softening"])]
+        rows[-1] += [" / ".join(f"{100 * sm[f'{f}_rms_rel']:.1f} %" for f in ("fig2", "fig3", "fig4"))]
+    head = ["model", "Fig. 3 gap left (u_y 12, 13)", "share of the FE gap closed"]
+    head += [f"softening 8–12 g vs 2–6 g (measured {_pct(ms[1])}, {_pct(ms[3])})", "Fig. 2 / 3 / 4 RMS error"]
+    values = {
+        "run": "quick" if r["quick"] else "full",
+        "degree": r["fe"]["degree"],
+        "mesh": r["fe"]["mesh"],
+        "table_models": table(head, rows),
+        "verdict": _verdict(r),
+    }
+    body = fill_template((TEMPLATES / f"{NAME}.docs.md").read_text(), values)
+    return f"{BLOCK_BEGIN}\n\n{body.strip()}\n\n{BLOCK_END}"
 
 
 def write_docs_block(r: dict[str, Any], page: Path) -> None:
@@ -970,15 +927,9 @@ def write_docs_block(r: dict[str, Any], page: Path) -> None:
     log(NAME, f"wrote the generated block of {page}")
 
 
-def _shares(ex: dict[str, Any], name: str, key: str = "gap_share_explained", why: dict | None = None) -> str:
-    if name not in ex:
-        reason = (why or {}).get(name, "")
-        if "<= 0" in reason:
-            return "— no forecast: its thin ends are <= 0 on the narrowest trained bond —"
-        if "wider than its bar" in reason:
-            return "— no forecast: its thin ends are wider than the narrowest trained bond's bar —"
-        return "— no forecast: no mesh carries its thin ends on the trained widths —"
-    return ", ".join(f"{100 * x:.0f} %" for x in ex[name][key])
+def _shares(ex: dict[str, Any] | None, key: str = "gap_share_explained") -> str | None:
+    """A model's shares (%, ids 12 and 13) of ``key``; None for a model without a forecast."""
+    return None if ex is None else ", ".join(f"{100 * x:.0f} %" for x in ex[key])
 
 
 def _corr(c: dict[str, Any], a: str, b: str) -> float:
@@ -986,102 +937,127 @@ def _corr(c: dict[str, Any], a: str, b: str) -> float:
     return float(np.asarray(c["correlation"])[fit.index(a), fit.index(b)])
 
 
-def verdict(r: dict[str, Any]) -> str:
-    """The study's answer, every number from ``r``."""
-    cal = r["calibration"]
-    ex = r["explain"]
-    c3 = r["fig3_chi2_by_dwell"]
-    best_T = min(c3, key=c3.get)
-    fe, fo = cal["fe"], cal["fe_offset"]
-    ft, fot, fop = cal["fe_thin"], cal["fe_offset_thin"], cal["fe_offsets_prior"]
-    dma60 = cal["fe_offset_dmaE_60"]
-    ms = r["measured"]["figure3_softening"]
-    pl, pt = r["plan"]["steps"], r["plan_thin"]["steps"]
-    g = ex["FE"]["gap_remaining"]
-    sm = r["models"]
-    # the offsets' significance: the chi2 drop against the E-only fit, in units of the Birge-scaled noise
+def _verdict(r: dict[str, Any]) -> str:
+    """The study's answer: ``studies/templates/printed_sample.verdict.md`` filled from ``r``."""
+    ex, cal, sm = r["explain"], r["calibration"], r["models"]
+    fe, ft, fo = cal["fe"], cal["fe_thin"], cal["fe_offset"]
     dchi = (fe["chi2"] - fo["chi2"]) / max(1.0, fo["chi2_per_dof"])
     dchi_t = (fe["chi2"] - ft["chi2"]) / max(1.0, ft["chi2_per_dof"])
-    worse = all(
-        sm["FE+offset"]["summary"][f"{f}_rms_rel"] > sm["FE"]["summary"][f"{f}_rms_rel"]
-        for f in ("fig2", "fig3", "fig4")
-    )
-    wmin = min(r["offset_min_width"].values())
-    thin_dma = {T: cal[f"fe_thin_dmaE_{T:g}"] for T in DWELLS}
-    ratio = 0.5  # the paper sample's thin_end_ratio: a 2 mm bond's thin end is 1 mm
-    nf = r.get("not_forecast", {})
+    pt = r["plan_thin"]["steps"][-1]
     narrowest = min(min(w) for w in r["widths"].values())
-    return (
-        "**Verdict.** "
-        f"(i) *Figure 3's gap.* With E from the uniform network the FE model forecasts a compliance of the "
-        f"regression sample {100 * g[0] / (1 + g[0]):.1f} %, {100 * g[1] / (1 + g[1]):.1f} % below the measured one "
-        f"(measured / forecast − 1 = {_pct(g[0])}, {_pct(g[1])}; u_y of ids 12, 13, all 19 rows). Share of that gap "
-        "each effect closes, calibrated on the uniform network only (100 % = all, above 100 % = overshoot): "
-        f"a thin-end offset {_shares(ex, 'FE+thin-end', why=nf)} (t = {ft['thin']:+.3f} ± {ft['sd_inflated']['thin']:.3f} mm, "
-        f"E {ft['E']:.3f} MPa; thin end {ratio * narrowest + ft['thin']:.2f} mm on the narrowest trained bond); a width offset {_shares(ex, 'FE+offset')} (w = {fo['delta']:+.2f} mm, E {fo['E']:.2f} "
-        f"MPa); both offsets {_shares(ex, 'FE+offsets', why=nf)} (w = {fot['delta']:+.2f}, t = {fot['thin']:+.2f} mm); both "
-        f"within the printer-tolerance prior (sd {OFFSET_PRIOR_MM} mm) {_shares(ex, 'FE+offsets(prior)')} (w = "
-        f"{fop['delta']:+.3f}, t = {fop['thin']:+.3f} mm); the Prony staircase "
-        + "; ".join(f"{_shares(ex, f'FE+Prony {T:g} s')} at {T:g} s" for T in DWELLS)
-        + "; the staircase with the prior-bounded offsets "
-        + "; ".join(f"{_shares(ex, f'FE+offsets(prior)+Prony {T:g} s')} at {T:g} s" for T in DWELLS)
-        + "; the DMA material itself (E = 1/J(T)) with the thin-end offset that makes it fit the uniform network "
-        + "; ".join(
-            f"{_shares(ex, f'FE+thin-end, DMA E+Prony {T:g} s', why=nf)} at {T:g} s (t = {thin_dma[T]['thin']:+.3f} mm)"
-            for T in DWELLS
-        )
-        + ". "
-        f"(ii) *The light-to-heavy softening* (measured {_pct(ms[1])}, {_pct(ms[3])}): every elastic model, with or "
-        "without offsets, forecasts 0 (linear); only the Prony staircase has it, "
-        + "; ".join(f"{', '.join(_pct(x) for x in ex[f'FE+Prony {T:g} s']['softening'])} at {T:g} s" for T in DWELLS)
-        + f", i.e. {'; '.join(f'{_shares(ex, f"FE+Prony {T:g} s", "softening_share")} of it at {T:g} s' for T in DWELLS)}"
-        f" — the right sign; the offsets change none of it (the staircase factor is the material's). The held-out "
-        f"rows prefer T = {best_T} s (chi2 "
-        + ", ".join(f"{v:.0f} at {T} s" for T, v in c3.items())
-        + "; choosing T this way is a post-hoc fit of one discrete parameter to held-out data, not a forecast). "
-        f"(iii) *What the paper's data cannot tell apart.* On the uniform network E correlates with a width offset "
-        f"at {_corr(fo, 's', 'delta'):+.4f} and with a thin-end offset at {_corr(ft, 's', 'thin'):+.4f}; fitting all "
-        f"three gives corr(E, w) {_corr(fot, 's', 'delta'):+.4f}, corr(E, t) {_corr(fot, 's', 'thin'):+.4f}, corr(w, t) "
-        f"{_corr(fot, 'delta', 'thin'):+.4f}: a uniform lattice of one width sees one stiffness per beam, so a softer "
-        "material, narrower beams and narrower thin ends are one direction in its data. The thin-end offset lowers "
-        f"chi2 by {fe['chi2'] - ft['chi2']:.1f} against E alone ({dchi_t:.1f} after scaling by chi2/dof "
-        f"{ft['chi2_per_dof']:.1f}: {'below' if dchi_t < 4 else 'above'} the 4 of a 2-sd change); the width offset by "
-        f"{fe['chi2'] - fo['chi2']:.0f} ({dchi:.1f} scaled), and its forecasts of "
-        f"{'every held-out figure are' if worse else 'the held-out figures are not all'} worse (Fig. 2 RMS "
-        f"{100 * sm['FE+offset']['summary']['fig2_rms_rel']:.0f} % vs {100 * sm['FE']['summary']['fig2_rms_rel']:.1f} %: "
-        f"at that offset the narrowest reproduced trained bond is {wmin:.2f} mm wide). The DMA discrepancy "
-        f"resolved by the print alone: E held at 1/J(60 s) = {r['dma']['60']['E_dma_single_step']:.2f} MPa needs a "
-        f"width offset of {dma60['delta']:+.2f} mm (chi2 {dma60['chi2']:.0f}) or a thin-end offset of "
-        f"{thin_dma[60.0]['thin']:+.3f} mm (thin ends {ratio * 2 + thin_dma[60.0]['thin']:.2f} mm instead of 1 mm on "
-        f"the uniform network; chi2 {thin_dma[60.0]['chi2']:.0f} vs {fe['chi2']:.0f} with E fitted and no offset), "
-        f"and at 300 s a thin-end offset of {thin_dma[300.0]['thin']:+.3f} mm. On the uniform network alone a test "
-        f"material {1 / r['dma']['60']['series_factor_fe']:.1f}x more compliant than the DMA specimen at 60 s (chi2 "
-        f"{fe['chi2']:.0f}) and the DMA material with thin ends that thin (chi2 {thin_dma[60.0]['chi2']:.0f}) both "
-        "fit; those data cannot say which. The trained networks can: a common thin-end offset that large leaves the "
-        f"narrowest reproduced trained bond ({narrowest:.2f} mm) a thin end of "
-        f"{ratio * narrowest + thin_dma[60.0]['thin']:+.2f} mm at 60 s — no thin end at all (the width offset leaves "
-        f"it {narrowest + dma60['delta']:.2f} mm wide), yet the printed trained samples held their weights. So the "
-        f"factor of {1 / r['dma']['60']['series_factor_fe']:.1f} between the DMA curve at 60 s and the tests is not a "
-        "common under-sizing of the thin ends or of the widths; it is the material state (print, cure, "
-        "temperature) or the time scale of the test. The dwell T is not identifiable from the "
-        "calibration data (each test hangs one weight once: T only rescales E). "
-        f"(iv) *What would tell them apart.* {PLAN_K} extra photographs chosen by `identify --plan` for E and both "
-        f"offsets ({'; '.join(r['plan_thin']['chosen'])}; {r['plan_thin']['noise_sd_mm']} mm noise, the uniform "
-        f"network) take the thin-end offset's sd from {pt[0]['sd_thin_mm']:.3f} to {pt[-1]['sd_thin_mm']:.3f} mm and "
-        f"the width offset's from {pt[0]['sd_delta_mm']:.3f} to {pt[-1]['sd_delta_mm']:.3f} mm (unscaled), with "
-        f"corr(E, t) {pt[0]['corr_E_thin']:+.3f} → {pt[-1]['corr_E_thin']:+.3f} and corr(E, w) "
-        f"{pt[0]['corr_E_delta']:+.3f} → {pt[-1]['corr_E_delta']:+.3f}, corr(w, t) {pt[0]['corr_delta_thin']:+.4f} → "
-        f"{pt[-1]['corr_delta_thin']:+.4f} (for E and the width offset alone, {PLAN_K} "
-        f"cases leave corr(E, w) at {pl[-1]['corr_E_delta']:+.4f}): loads on the uniform network "
-        + (
-            "do not break the degeneracy; "
-            if max(abs(pt[-1]["corr_E_thin"]), abs(pt[-1]["corr_E_delta"]), abs(pt[-1]["corr_delta_thin"])) > 0.95
-            else "reduce it but "
-        )
-        + "a network of unequal widths (the trained ones, whose printed widths are unpublished), a direct "
-        "measurement of the thin ends (a micrograph), or a DMA test on a printed beam would separate print from "
-        "material. Separating the dwell needs photographs at two or more times after one hanging."
-    )
+    verdicts = {
+        "fc_thin": "FE+thin-end" in ex,
+        "fc_offsets": "FE+offsets" in ex,
+        **{f"fc_dma_thin_{T:g}": f"FE+thin-end, DMA E+Prony {T:g} s" in ex for T in DWELLS},
+        "prony_right_sign": all(x > 0 for T in DWELLS for x in ex[f"FE+Prony {T:g} s"]["softening"]),
+        "thin_significant": dchi_t >= 4,
+        "offset_worse": all(
+            sm["FE+offset"]["summary"][f"{f}_rms_rel"] > sm["FE"]["summary"][f"{f}_rms_rel"]
+            for f in ("fig2", "fig3", "fig4")
+        ),
+        "no_thin_end": THIN_END_RATIO * narrowest + cal["fe_thin_dmaE_60"]["thin"] <= 0,
+        "degenerate": max(abs(pt["corr_E_thin"]), abs(pt["corr_E_delta"]), abs(pt["corr_delta_thin"])) > 0.95,
+    }
+    values = {**_verdict_numbers(r), "dchi2_thin_scaled": dchi_t, "dchi2_offset_scaled": dchi}
+    text = fill_template((TEMPLATES / f"{NAME}.verdict.md").read_text(), values, verdicts)
+    return text.strip()
+
+
+def _verdict_numbers(r: dict[str, Any]) -> dict[str, Any]:
+    """Parts (i) and (ii) of the verdict: what closes Figure 3's gap, and its softening."""
+    ex, cal, ms, c3 = r["explain"], r["calibration"], r["measured"]["figure3_softening"], r["fig3_chi2_by_dwell"]
+    ft, fo, fot, fop = (cal[k] for k in ("fe_thin", "fe_offset", "fe_offset_thin", "fe_offsets_prior"))
+    g = ex["FE"]["gap_remaining"]
+    narrowest = min(min(w) for w in r["widths"].values())
+    out = {
+        "below_0": 100 * g[0] / (1 + g[0]),
+        "below_1": 100 * g[1] / (1 + g[1]),
+        "gap_0": _pct(g[0]),
+        "gap_1": _pct(g[1]),
+        "share_thin": _shares(ex.get("FE+thin-end")),
+        "thin_t": ft["thin"],
+        "thin_sd": ft["sd_inflated"]["thin"],
+        "thin_E": ft["E"],
+        "thin_end_narrowest": THIN_END_RATIO * narrowest + ft["thin"],
+        "share_offset": _shares(ex["FE+offset"]),
+        "offset_w": fo["delta"],
+        "offset_E": fo["E"],
+        "share_offsets": _shares(ex.get("FE+offsets")),
+        "offsets_w": fot["delta"],
+        "offsets_t": fot["thin"],
+        "prior_sd": OFFSET_PRIOR_MM,
+        "share_offsets_prior": _shares(ex["FE+offsets(prior)"]),
+        "prior_w": fop["delta"],
+        "prior_t": fop["thin"],
+        "soft_measured_0": _pct(ms[1]),
+        "soft_measured_1": _pct(ms[3]),
+        "best_T": min(c3, key=c3.get),
+        "chi2_by_dwell": ", ".join(f"{v:.0f} at {T} s" for T, v in c3.items()),
+        **_verdict_numbers_iii(r),
+        **_verdict_numbers_iv(r),
+    }
+    for T in DWELLS:
+        t = f"{T:g}"
+        out[f"share_prony_{t}"] = _shares(ex[f"FE+Prony {t} s"])
+        out[f"share_prior_prony_{t}"] = _shares(ex[f"FE+offsets(prior)+Prony {t} s"])
+        out[f"share_dma_thin_{t}"] = _shares(ex.get(f"FE+thin-end, DMA E+Prony {t} s"))
+        out[f"dma_thin_t_{t}"] = cal[f"fe_thin_dmaE_{t}"]["thin"]
+        out[f"soft_prony_{t}"] = ", ".join(_pct(x) for x in ex[f"FE+Prony {t} s"]["softening"])
+        out[f"soft_share_{t}"] = _shares(ex[f"FE+Prony {t} s"], "softening_share")
+    return out
+
+
+def _verdict_numbers_iii(r: dict[str, Any]) -> dict[str, Any]:
+    """Part (iii) of the verdict: what the calibration data cannot tell apart."""
+    cal = r["calibration"]
+    fe, ft, fo, fot = (cal[k] for k in ("fe", "fe_thin", "fe_offset", "fe_offset_thin"))
+    dma60, thin60 = cal["fe_offset_dmaE_60"], cal["fe_thin_dmaE_60"]
+    narrowest = min(min(w) for w in r["widths"].values())
+    return {
+        "corr_E_w": _corr(fo, "s", "delta"),
+        "corr_E_t": _corr(ft, "s", "thin"),
+        "corr3_E_w": _corr(fot, "s", "delta"),
+        "corr3_E_t": _corr(fot, "s", "thin"),
+        "corr3_w_t": _corr(fot, "delta", "thin"),
+        "dchi2_thin": fe["chi2"] - ft["chi2"],
+        "thin_chi2_per_dof": ft["chi2_per_dof"],
+        "dchi2_offset": fe["chi2"] - fo["chi2"],
+        "offset_fig2": 100 * r["models"]["FE+offset"]["summary"]["fig2_rms_rel"],
+        "fe_fig2": 100 * r["models"]["FE"]["summary"]["fig2_rms_rel"],
+        "offset_narrowest": min(r["offset_min_width"].values()),
+        "E_dma_60": r["dma"]["60"]["E_dma_single_step"],
+        "dma60_w": dma60["delta"],
+        "dma60_chi2": dma60["chi2"],
+        "dma60_thin_end": THIN_END_RATIO * 2 + thin60["thin"],
+        "uniform_thin_end": THIN_END_RATIO * 2,
+        "dma_thin60_chi2": thin60["chi2"],
+        "fe_chi2": fe["chi2"],
+        "compliant_factor": 1 / r["dma"]["60"]["series_factor_fe"],
+        "narrowest": narrowest,
+        "narrowest_thin_end": THIN_END_RATIO * narrowest + thin60["thin"],
+        "narrowest_offset": narrowest + dma60["delta"],
+    }
+
+
+def _verdict_numbers_iv(r: dict[str, Any]) -> dict[str, Any]:
+    """Part (iv) of the verdict: what the planned photographs would tell apart."""
+    pl, pt = r["plan"]["steps"], r["plan_thin"]["steps"]
+    return {
+        "plan_k": PLAN_K,
+        "plan_chosen": "; ".join(r["plan_thin"]["chosen"]),
+        "plan_noise": r["plan_thin"]["noise_sd_mm"],
+        "sd_t_0": pt[0]["sd_thin_mm"],
+        "sd_t_1": pt[-1]["sd_thin_mm"],
+        "sd_w_0": pt[0]["sd_delta_mm"],
+        "sd_w_1": pt[-1]["sd_delta_mm"],
+        "c_Et_0": pt[0]["corr_E_thin"],
+        "c_Et_1": pt[-1]["corr_E_thin"],
+        "c_Ew_0": pt[0]["corr_E_delta"],
+        "c_Ew_1": pt[-1]["corr_E_delta"],
+        "c_wt_0": pt[0]["corr_delta_thin"],
+        "c_wt_1": pt[-1]["corr_delta_thin"],
+        "plan2_corr": pl[-1]["corr_E_delta"],
+    }
 
 
 def _limits(values: Any, spread: Any) -> tuple[float, float]:
@@ -1092,7 +1068,7 @@ def _limits(values: Any, spread: Any) -> tuple[float, float]:
     return lo - pad, hi + pad
 
 
-def _plot(rep: StudyReport, r: dict[str, Any]) -> None:
+def _plot(out: Path, r: dict[str, Any]) -> None:
     fig = figure(13, 4.2)
     ax = fig.subplots(1, 3)
     # the free-offset model is off every scale (tables); the plot shows the offset within the printer-tolerance prior
@@ -1137,26 +1113,15 @@ def _plot(rep: StudyReport, r: dict[str, Any]) -> None:
     )
     for j, (name, col, mk) in enumerate([show[0], show[1], show[3]]):
         f4 = r["models"][name]["figure4"]
-        ax[2].errorbar(
-            x + 0.15 * (j + 1),
-            np.ravel(f4["forecast"]),
-            yerr=np.ravel(f4["band"]),
-            fmt=col + mk,
-            ms=4,
-            capsize=2,
-            label=name,
-        )
+        kw = {"fmt": col + mk, "ms": 4, "capsize": 2, "label": name}
+        ax[2].errorbar(x + 0.15 * (j + 1), np.ravel(f4["forecast"]), yerr=np.ravel(f4["band"]), **kw)
     ax[2].set_xticks(x, [f"c{k + 1} o{o + 1}" for k in range(3) for o in range(3)], fontsize=7)
     ax[2].set_ylim(-0.05, 1.05)  # normalised outputs lie in [0, 1]; the offset model's bands leave it
     ax[2].set_ylabel("normalised |u_x|")
     ax[2].set_title("Fig. 4 normalised tests", fontsize=9)
     ax[2].legend(fontsize=6)
     fig.tight_layout()
-    rep.figure(
-        fig,
-        "forecast.png",
-        "Forecasts (with propagated bands) vs measured (with spreads), held-out data only; the free-offset model is off scale (see the tables).",
-    )
+    save_figure(fig, out, "forecast.png")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -18,7 +18,7 @@ numbers, ``render(results, out)`` writes the report.
 from __future__ import annotations
 
 # _common first: importing it pins the BLAS threads before numpy loads
-from _common import figure, log, study_main
+from _common import figure, log, save_figure, study_main, table, write_report
 
 # isort: split
 
@@ -29,6 +29,7 @@ for _v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):  # bef
 
 import dataclasses
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +40,6 @@ from fem_mnn.design import paper_sample
 from fem_mnn.design.records import Design
 from fem_mnn.fidelity.compare import rel_l2
 from fem_mnn.io.paper_data import G
-from fem_mnn.io.report import StudyReport
 from fem_mnn.spring.frame import FrameModel
 from fem_mnn.spring.network import SpringModel
 
@@ -154,54 +154,7 @@ def headline(results: dict[str, Any]) -> dict[str, float]:
     return out
 
 
-def _render_tables(rep: StudyReport, r: dict[str, Any]) -> None:
-    results = r["results"]
-    rows = [
-        [name, x["n_dofs"]]
-        + [x[m]["elong_rel_l2"] for m in MODELS]
-        + [x["spring"]["u_out_ratio"], x["spring-cal"]["u_out_ratio"], x["fem_centre_vs_average_elong"]]
-        for name, x in results.items()
-    ]
-    rep.text(
-        "Relative L2 error of bond elongations against FEM (junction-average node displacements), over the two "
-        "load cases (10 g at id 12; 5 g at id 10). `u ratio` = mean model/FEM ratio of the output displacements "
-        "u_y of ids 12, 13 (<1: the model is too stiff). `centre vs avg` = FEM elongations from node-centre "
-        "values vs junction averages."
-    )
-    rep.text(
-        "At w = 4 mm (w = 2R) neighbouring beams overlap outside the hubs: the junctions grow into solid "
-        "blocks (overlap regions belong to the node), which the spring and frame idealisations do not have, so "
-        "FEM is stiffer there and every model's error jumps."
-    )
-    rep.table(
-        "Elongation error vs FEM",
-        [
-            "design",
-            "FEM dofs",
-            *[f"{m} e err" for m in MODELS],
-            "spring u ratio",
-            "spring-cal u ratio",
-            "centre vs avg",
-        ],
-        rows,
-    )
-    rep.table(
-        "Node displacements: best overall scale s (s * model ~ FEM) and the error left after scaling (shape error)",
-        ["design"] + [f"{m} {q}" for m in MODELS for q in ("scale", "shape err")],
-        [
-            [name] + [v for m in MODELS for v in (x[m]["u_best_scale"], x[m]["u_shape_rel_l2"])]
-            for name, x in results.items()
-        ],
-    )
-    L = r["L"]
-    rep.table(
-        "Calibrated k / nominal E t w / L (default law: mean compliance of the single-bond and chain boundary conditions)",
-        ["w (mm)", "w/L", "k_cal / k_nom"],
-        [[w, w / L, k] for w, k in zip(r["sweep_widths"], r["k_cal_over_nominal"], strict=True)],
-    )
-
-
-def _plot_slenderness(rep: StudyReport, r: dict[str, Any]) -> None:
+def _plot_slenderness(out: Path, r: dict[str, Any]) -> None:
     sw = r["sweep_widths"]
     sweep = [r["results"][f"uniform {w:g}"] for w in sw]
     fig = figure(10, 4)
@@ -217,12 +170,10 @@ def _plot_slenderness(rep: StudyReport, r: dict[str, Any]) -> None:
     ax[0].legend()
     ax[1].axhline(1.0, color="k", lw=0.6)
     fig.tight_layout()
-    rep.figure(
-        fig, "error_vs_slenderness.png", "Spring and frame models vs FEM against slenderness w/L (uniform widths)."
-    )
+    save_figure(fig, out, "error_vs_slenderness.png")
 
 
-def _plot_parity(rep: StudyReport, r: dict[str, Any]) -> None:
+def _plot_parity(out: Path, r: dict[str, Any]) -> None:
     e = r["results"]["paper 2 mm"]["elongations"]
     fig = figure(5, 5)
     ax = fig.subplots()
@@ -234,17 +185,55 @@ def _plot_parity(rep: StudyReport, r: dict[str, Any]) -> None:
     ax.set_ylabel("model elongation (mm)")
     ax.set_title("paper sample, 10 g at id 12")
     ax.legend()
-    rep.figure(fig, "parity_paper.png", "Bond elongations, paper sample, Figure 1 forward load.")
+    save_figure(fig, out, "parity_paper.png")
 
 
 def render(results: dict[str, Any], out: Path) -> None:
-    """results.md, results.json and the figures of ``compute``'s results in ``out``."""
-    rep = StudyReport(NAME, "Spring and frame models vs FEM elongations", out_dir=out)
-    _render_tables(rep, results)
-    _plot_slenderness(rep, results)
-    _plot_parity(rep, results)
-    rep.data.update(results)
-    rep.write()
+    """results.md (``studies/templates/spring_vs_fem.md``), results.json and the figures in ``out``."""
+    started = time.time()
+    _plot_slenderness(out, results)
+    _plot_parity(out, results)
+    res, L, sw = results["results"], results["L"], results["sweep_widths"]
+    rows = [
+        [name, x["n_dofs"], *(x[m]["elong_rel_l2"] for m in MODELS)]
+        + [x["spring"]["u_out_ratio"], x["spring-cal"]["u_out_ratio"], x["fem_centre_vs_average_elong"]]
+        for name, x in res.items()
+    ]
+    scale = [
+        [name] + [v for m in MODELS for v in (x[m]["u_best_scale"], x[m]["u_shape_rel_l2"])] for name, x in res.items()
+    ]
+    # w = 2R: beams overlap outside the hubs (R = the junction radius of the paper sample)
+    overlap = 2 * paper_sample().geometry.junction_radius
+    has_overlap = overlap in sw and sw.index(overlap) > 0
+    prev = sw[sw.index(overlap) - 1] if has_overlap else None
+    changes = (
+        ", ".join(
+            f"{m} {_f(res[f'uniform {prev:g}'][m]['elong_rel_l2'])} -> {_f(res[f'uniform {overlap:g}'][m]['elong_rel_l2'])}"
+            for m in MODELS
+        )
+        if has_overlap
+        else None
+    )
+    values = {
+        "overlap_w": overlap,
+        "previous_w": prev,
+        "overlap_changes": changes,
+        "table_elongation": table(
+            ["design", "FEM dofs", *[f"{m} e err" for m in MODELS], "spring u ratio", "spring-cal u ratio"]
+            + ["centre vs avg"],
+            rows,
+        ),
+        "table_scale": table(["design"] + [f"{m} {q}" for m in MODELS for q in ("scale", "shape err")], scale),
+        "table_calibration": table(
+            ["w (mm)", "w/L", "k_cal / k_nom"],
+            [[w, w / L, k] for w, k in zip(sw, results["k_cal_over_nominal"], strict=True)],
+        ),
+    }
+    write_report(NAME, out, results, values, {"has_overlap": has_overlap}, started)
+
+
+def _f(x: float) -> str:
+    return f"{x:.3g}"
 
 
 def main(argv: list[str] | None = None) -> int:

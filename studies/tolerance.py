@@ -30,7 +30,7 @@ Run: ``python studies/tolerance.py [--quick] [--out DIR]``.
 from __future__ import annotations
 
 # _common first: importing it pins the BLAS threads before numpy loads
-from _common import figure, log, study_main
+from _common import figure, log, save_figure, study_main, table, write_report
 
 # isort: split
 
@@ -43,7 +43,6 @@ import numpy as np
 from _training_runs import fe_config, fe_models
 
 from fem_mnn.design import paper_sample
-from fem_mnn.io.report import StudyReport
 from fem_mnn.learn import paper_config, train
 from fem_mnn.learn.robust import RobustModel, WidthNoise
 from fem_mnn.learn.taskfile import paper_task
@@ -63,7 +62,6 @@ TASKS = {
     "regression": (1000, 100, None),
     "iris": (100, 30, None),
 }
-STUDY_CRITERIA_WHY: dict[str, str] = {}
 #: Designs in table order; ``LONGER`` only for the tasks in ``LONGER_TASKS``.
 DESIGNS = ("nominal", "robust", "nominal_long", "robust_warm", "fe")
 LONGER_TASKS = ("iris",)
@@ -273,79 +271,59 @@ def _rows(results: dict[str, Any]) -> list[list[Any]]:
 
 
 def render(results: dict[str, Any], out: Path) -> None:
-    rep = StudyReport(
-        NAME, "Print tolerance: probability of success of nominal, FE-trained and tolerance-aware designs", out_dir=out
-    )
+    """results.md (``studies/templates/tolerance.md``), results.json and the figure."""
+    started = time.time()
+    _plot(out, results)
     n, p = results["n_samples"], results["plan"]
-    fe_n = ", ".join(f"{v} at S = {k} mm" for k, v in p["fe_samples"].items())
-    fe_ep = ", ".join(f"{k} {v}" for k, v in p["fe_epochs"].items())
-    rep.text(
-        f"Paper's lattice. Noise: each bond's width normal with sd S (thin ends follow), a common modulus factor "
-        f"with sd R = {100 * results['E_sd']:g} %, no truncation. Spring model: N = {n} samples; FE model "
-        f"(P{p['degree']} plane stress, {p['elements_across']} elements across the thinnest thin end, the mesh "
-        f"morphed per sample, E = 0.55 MPa as the springs): {fe_n}; seed 0 for both, so every design sees the "
-        "same draws (paired). MC error of p: sqrt(p (1 - p) / N). The paper gives no tolerance numbers: every "
-        f"number here is ours. Tolerance-aware training: S = {results['robust']['width_sd_mm']:g} mm, "
-        f"{results['robust']['samples_per_step']} perturbations per step in antithetic pairs, same settings and "
-        "epochs as the nominal run. FE-trained: transfer's workflow (b), FE fine-tuning from the nominal design with "
-        f"the exact gradient (Adam on the widths, step 0.02 mm, clip to 1.5-2.5 mm), epochs {fe_ep}. The 'nominal "
-        "metric' is the design's metric without noise under the row's model; 'vs nominal' is its difference from "
-        "the nominal design's under the same model (what the design gives up, or gains)."
-    )
-    for name, why in STUDY_CRITERIA_WHY.items():
-        rep.text(f"Study criterion for {name}: {why}.")
-    rep.table(
-        "p_success at S = 0.05 and 0.1 mm (R = 5 %), per design and model",
-        ["task", "design", "model", "criterion", "N", "nominal metric", "vs nominal", "p (S 0.05)", "p (S 0.1)",
-         "metric mean (S 0.1)", "metric sd (S 0.1)", "dominant bond (spring)"],
-        _rows(results),
-    )  # fmt: skip
-    rows = []
-    for name, row in results["tasks"].items():
-        for which in _designs(row):
-            r = row[which]
-            tm = r.get("train_metrics") or r.get("metrics_fem", {})
-            keys = [k for k in ("train_accuracy", "test_accuracy", "train_contrast", "test_rel_error") if k in tm]
-            curve = r.get("loss_curve_fem")
-            rows.append([
-                name, LABELS[which], "fem" if which == "fe" else "spring", f"{r['train_s']:.1f}",
-                ", ".join(f"{k} {tm[k]:.4g}" for k in keys),
-                "" if not curve else f"{curve[0]:.5g} -> {curve[-1]:.5g} ({len(curve)} epochs)",
-            ])  # fmt: skip
-    rep.table(
-        "Training runs (metrics at the end of training, under the training model)",
-        ["task", "design", "trained with", "seconds", "end metrics", "FE train loss first -> last epoch"],
-        rows,
-    )
-    rows = []
-    for name, row in results["tasks"].items():
-        for which in _designs(row):
-            for S, r in row[which].get("sd_ratio_width_only", {}).items():
-                rows.append([name, which, float(S), r["median"], r["min"], r["max"]])
-    rep.table(
-        "Sampled / linearised sd of the outputs (spring, width noise only, R = 0), where they part as S grows "
-        f"({4 * n} samples, seed 1; MC error of a sampled sd: {100 / np.sqrt(2 * (4 * n - 1)):.1f} %)",
-        ["task", "design", "S (mm)", "median", "min", "max"],
-        rows,
-    )
     per = [
         (name, which, fe["S0.1"]["per_sample_s"]["total"], fe["S0.1"]["remeshes"])
         for name, row in results["tasks"].items()
         for which in _designs(row)
         if (fe := row[which].get("fem"))
     ]
-    rep.text(
-        f"1000 spring samples of the paper's sample on the Iris test set (45 cases): "
-        f"{results['seconds_1000_spring_samples_iris']:.2f} s. FE sample (median, S = 0.1 mm): "
-        + ", ".join(f"{a} {b} {c:.2f} s" for a, b, c, _ in per)
-        + f"; remeshes: {sum(x[3] for x in per)}."
-    )
-    _plot(rep, results)
-    rep.data.update(results)
-    rep.write()
+    head = ["task", "design", "model", "criterion", "N", "nominal metric", "vs nominal", "p (S 0.05)", "p (S 0.1)"]
+    head += ["metric mean (S 0.1)", "metric sd (S 0.1)", "dominant bond (spring)"]
+    values = {
+        "E_sd_pct": 100 * results["E_sd"],
+        "n_samples": n,
+        "degree": p["degree"],
+        "elements_across": p["elements_across"],
+        "fe_samples": ", ".join(f"{v} at S = {k} mm" for k, v in p["fe_samples"].items()),
+        "robust_S": results["robust"]["width_sd_mm"],
+        "robust_samples": results["robust"]["samples_per_step"],
+        "fe_epochs": ", ".join(f"{k} {v}" for k, v in p["fe_epochs"].items()),
+        "table_p_success": table(head, _rows(results)),
+        **_run_tables(results),
+        "n_sd_samples": 4 * n,
+        "sd_mc_error_pct": 100 / np.sqrt(2 * (4 * n - 1)),
+        "seconds_1000_spring": results["seconds_1000_spring_samples_iris"],
+        "fe_sample_seconds": ", ".join(f"{a} {b} {c:.2f} s" for a, b, c, _ in per),
+        "remeshes": sum(x[3] for x in per),
+    }
+    write_report(NAME, out, results, values, None, started)
 
 
-def _plot(rep: StudyReport, results: dict[str, Any]) -> None:
+def _run_tables(results: dict[str, Any]) -> dict[str, str]:
+    rows, sd_rows = [], []
+    for name, row in results["tasks"].items():
+        for which in _designs(row):
+            r = row[which]
+            tm = r.get("train_metrics") or r.get("metrics_fem", {})
+            keys = [k for k in ("train_accuracy", "test_accuracy", "train_contrast", "test_rel_error") if k in tm]
+            curve = r.get("loss_curve_fem")
+            rows.append([name, LABELS[which], "fem" if which == "fe" else "spring", f"{r['train_s']:.1f}"])
+            rows[-1] += [", ".join(f"{k} {tm[k]:.4g}" for k in keys)]
+            rows[-1] += ["" if not curve else f"{curve[0]:.5g} -> {curve[-1]:.5g} ({len(curve)} epochs)"]
+            for S, x in r.get("sd_ratio_width_only", {}).items():
+                sd_rows.append([name, which, float(S), x["median"], x["min"], x["max"]])
+    head = ["task", "design", "trained with", "seconds", "end metrics", "FE train loss first -> last epoch"]
+    return {
+        "table_training": table(head, rows),
+        "table_sd_ratio": table(["task", "design", "S (mm)", "median", "min", "max"], sd_rows),
+    }
+
+
+def _plot(out: Path, results: dict[str, Any]) -> None:
     fig = figure(6 * len(results["tasks"]), 4)
     axes = fig.subplots(1, len(results["tasks"]), squeeze=False)[0]
     for ax, (name, row) in zip(axes, results["tasks"].items(), strict=True):
@@ -366,7 +344,7 @@ def _plot(rep: StudyReport, results: dict[str, Any]) -> None:
         ax.set_ylim(-0.05, 1.05)
         ax.legend(fontsize=7)
     fig.tight_layout()
-    rep.figure(fig, "p_success.png", "Probability of success against the width sd, per design (spring and FE model).")
+    save_figure(fig, out, "p_success.png")
 
 
 def main(argv: list[str] | None = None) -> int:

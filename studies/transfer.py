@@ -54,11 +54,10 @@ for _p in (str(ROOT), str(ROOT / "studies")):
     if _p not in sys.path:
         sys.path.insert(0, _p)
 
-from _common import figure, log, study_main  # noqa: E402
+from _common import figure, log, save_figure, study_main, table, write_report  # noqa: E402
 from _training_runs import CHAINS, FE_LR, fe_config, fe_models, iris_task  # noqa: E402
 
 from fem_mnn.design import paper_sample, without_bonds  # noqa: E402
-from fem_mnn.io.report import StudyReport  # noqa: E402
 from fem_mnn.learn import TrainConfig, paper_config, train  # noqa: E402
 from fem_mnn.learn.evaluate import evaluate  # noqa: E402
 from fem_mnn.learn.taskfile import paper_task  # noqa: E402
@@ -424,136 +423,101 @@ def _fmt(x: float) -> str:
 
 
 def render(results: dict[str, Any], out: Path) -> None:
-    p = results["plan"]
-    rep = StudyReport(NAME, "Transfer: spring-trained designs in the FE model of the printed lattice", out_dir=out)
-    s = summary(results)
-    fe_ep = ", ".join(f"{k} {v}" for k, v in p["fe_epochs"].items() if k in p["tasks"])
-    cap = "" if p["spring_cap"] is None else f", capped at {p['spring_cap']} epochs"
+    """results.md (``studies/templates/transfer.md``), results.json (with the summary) and the figures."""
+    started = time.time()
+    p, s = results["plan"], summary(results)
+    _plot_widths(out, results)
+    _plot_curves(out, results)
     f5 = p.get("fig5_spring_epochs", {})
-    rep.text(
-        f"FE model: P{p['degree']} plane stress, {p['elements_across']} elements across the thinnest thin end, mesh "
-        f"moved with the widths (remeshes: {results['fe']['remeshes']}). Spring: the authors' recipe "
-        f"(paper settings, their SI gradient{cap}). "
-        f"FE workflows (b)-(d): Adam on the widths, step {p['fe_lr_mm']} mm, projected on 1.5-2.5 mm, the task's batch "
-        f"size, epochs: {fe_ep} (fewer than the spring recipe: an FE step costs 0.2-0.7 s). Iris: spring and (a) on "
-        f"splits {p['iris_splits_eval']}, (b)-(d) on splits {p['iris_splits_fe']} (k = {len(p['iris_splits_fe'])}), "
-        "means over splits. Losses are the mean training-case loss under the FE model (spring rows: under springs)."
-    )
-    if "fig5_splits" in p:
-        rep.text(
-            f"Figure 5 rows (splits {p['fig5_splits']}, means over them): the task switch of `fig5_retraining` with the "
-            f"authors' recipe on springs (Iris {f5.get('iris')} epochs -> regression {f5.get('regression')} epochs, "
-            f"the paper's target -> Iris {f5.get('iris')} epochs); (a) each phase's spring widths in FE; (b) the switch "
-            f"retrained in FE from the spring-trained Iris-1 widths: regression ({p['fe_epochs']['regression']} FE "
-            f"epochs), then Iris 2 from the FE regression widths ({p['fe_epochs']['iris']} FE epochs). Damage: bond "
-            f"{DAMAGE_BOND} (nodes {DAMAGE_NODES[0]}-{DAMAGE_NODES[1]}, `fig5_retraining`'s headline cut) removed "
-            "from the design, the FE mesh made without it at the intact lattice's element size; 'before retraining' "
-            f"= the Iris-1 widths on the cut lattice; spring retraining {f5.get('iris')} epochs (authors' recipe); "
-            f"(b) FE retraining from the Iris-1 widths ({p['fe_epochs']['iris']} FE epochs, exact gradient)."
-        )
-    rows = []
-    for name, row in s.items():
-        keys = metric_keys(name)
-        for wf in WORKFLOWS:
-            if wf not in row:
-                continue
-            r = row[wf]
-            vals = [_fmt(r[k]) if k in r else "" for k in keys] + [""] * (3 - len(keys))
-            fe_run = wf in ("b", "c", "d")
-            rows.append(
-                [
-                    name,
-                    label(name, wf),
-                    _fmt(r["train_loss"]),
-                    *vals,
-                    f"{r['epochs']:.0f}" if "epochs" in r else "",
-                    f"{r['steps']:.0f}" if "epochs" in r else "",
-                    f"{r['seconds']:.1f}",
-                    "–" if r["success_met"] is None else f"{r['success_met']:.2f}",
-                    f"{100 * r['loss_drop_last']:.2f}" if fe_run and "loss_drop_last" in r else "",
-                    _fmt(r["projected_grad_rel"]) if "projected_grad_rel" in r else "",
-                ]
-            )
-    header = [
-        "task",
-        "workflow",
-        "train loss",
-        "metric 1",
-        "metric 2",
-        "metric 3",
-        "epochs",
-        "steps",
-        "wall s",
-        "success",
-        f"loss drop, last {CONVERGENCE_EPOCHS} ep. (%)",
-        "|P grad| rel",
-    ]
-    rep.table("Transfer table (task x workflow)", header, rows)
-    rep.text(
-        "Metrics: behaviour u_12y, u_13y (mm) and train relative error (MSE) or contrast |u_dominant| / |u_other| "
-        "(cross-entropy); regression train / test relative error; Iris train / test accuracy. epochs, steps (Adam "
-        "steps), wall s: per run, mean over splits. success = share of runs meeting the task file's criterion "
-        "(– = the task has none). loss "
-        f"drop = relative decrease of the FE training loss over the last {CONVERGENCE_EPOCHS} epochs, the largest over "
-        "the splits (blank for runs of at most that many epochs): small = the curve has flattened. |P grad| rel = "
-        "norm of the exact FE gradient with bound-active components removed, relative to its value at the 2 mm "
-        "start (0 = a stationary point of the FE loss)."
-    )
     keys = list(dict.fromkeys(k for row in s.values() for k in row.get("distances_mm", {})))
     drows = [
         [name, *(_fmt(row["distances_mm"][k]) if k in row["distances_mm"] else "" for k in keys)]
         for name, row in s.items()
         if "distances_mm" in row
     ]
-    if drows:
-        rep.table("Largest per-bond width difference between workflows (mm)", ["task", *keys], drows)
-    rep.text(_conclusions(s))
-    _plot_widths(rep, results)
-    _plot_curves(rep, results)
-    rep.data.update(results)
-    rep.data["summary"] = s
-    rep.write()
+    values = {
+        "degree": p["degree"],
+        "elements_across": p["elements_across"],
+        "remeshes": results["fe"]["remeshes"],
+        "spring_cap": p["spring_cap"],
+        "fe_lr_mm": p["fe_lr_mm"],
+        "fe_epochs": ", ".join(f"{k} {v}" for k, v in p["fe_epochs"].items() if k in p["tasks"]),
+        "iris_splits_eval": p["iris_splits_eval"],
+        "iris_splits_fe": p["iris_splits_fe"],
+        "n_iris_splits_fe": len(p["iris_splits_fe"]),
+        "fig5_splits": p.get("fig5_splits"),
+        "fig5_iris_epochs": f5.get("iris"),
+        "fig5_regression_epochs": f5.get("regression"),
+        "fe_regression_epochs": p["fe_epochs"].get("regression"),
+        "fe_iris_epochs": p["fe_epochs"].get("iris"),
+        "damage_bond": DAMAGE_BOND,
+        "damage_nodes": f"{DAMAGE_NODES[0]}-{DAMAGE_NODES[1]}",
+        "convergence_epochs": CONVERGENCE_EPOCHS,
+        "table_transfer": _transfer_table(s),
+        "table_distances": table(["task", *keys], drows),
+        **_reading_tables(s),
+    }
+    verdicts = {
+        "spring_capped": p["spring_cap"] is not None,
+        "has_fig5": "fig5_splits" in p,
+        "has_distances": bool(drows),
+        "has_iris_accuracy": "iris" in s and "c" in s["iris"],
+    }
+    write_report(NAME, out, {**results, "summary": s}, values, verdicts, started)
 
 
-def _conclusions(s: dict[str, Any]) -> str:
-    """What the table says: the gap (a), whether (b) and (c) close it, whether (d) reaches the exact optimum."""
-    out = [
-        "**Reading the table.** Both models use the design's E = 0.55 MPa here (no fit): at equal E the FE "
-        "lattice is about 15 % softer than the nominal springs, so the gap (a) has the sign the task gives softness."
-    ]
+def _transfer_table(s: dict[str, Any]) -> str:
+    rows = []
+    for name, row in s.items():
+        keys = metric_keys(name)
+        for wf in (w for w in WORKFLOWS if w in row):
+            r = row[wf]
+            vals = [_fmt(r[k]) if k in r else "" for k in keys] + [""] * (3 - len(keys))
+            fe_run = wf in ("b", "c", "d")
+            rows.append([name, label(name, wf), _fmt(r["train_loss"]), *vals])
+            rows[-1] += [f"{r['epochs']:.0f}" if "epochs" in r else "", f"{r['steps']:.0f}" if "epochs" in r else ""]
+            rows[-1] += [f"{r['seconds']:.1f}", "–" if r["success_met"] is None else f"{r['success_met']:.2f}"]
+            rows[-1] += [f"{100 * r['loss_drop_last']:.2f}" if fe_run and "loss_drop_last" in r else ""]
+            rows[-1] += [_fmt(r["projected_grad_rel"]) if "projected_grad_rel" in r else ""]
+    header = ["task", "workflow", "train loss", "metric 1", "metric 2", "metric 3", "epochs", "steps", "wall s"]
+    header += ["success", f"loss drop, last {CONVERGENCE_EPOCHS} ep. (%)", "|P grad| rel"]
+    return table(header, rows)
+
+
+def _reading_tables(s: dict[str, Any]) -> dict[str, str]:
+    """The gap (a), whether (b) and (c) close it, whether (d) reaches the exact optimum; Iris and Figure 5 rows."""
+    rows = []
     for name, row in s.items():
         if "a" not in row or name in FIG5_TASKS:
             continue
         la, ls = row["a"]["train_loss"], row["spring"]["train_loss"]
-        txt = f"- {name}: (a) FE loss {la:.4g} vs springs {ls:.4g} ({100 * (la / ls - 1):+.0f} %)"
+        rows.append([name, f"{la:.4g}", f"{ls:.4g}", f"{100 * (la / ls - 1):+.0f} %"])
         if "b" in row:
             lb, lc, ld = row["b"]["train_loss"], row["c"]["train_loss"], row["d"]["train_loss"]
-            txt += (
-                f"; (b) fine-tuning {lb:.4g} ({100 * (lb / la - 1):+.0f} % from (a)); (c) {lc:.4g}; (d) in situ {ld:.4g} "
-                f"({100 * (ld / lc - 1):+.1f} % from (c)); widths (c) vs (d) differ by up to "
-                f"{row['distances_mm']['c-d']:.2f} mm"
-            )
-        out.append(txt + ".")
-    if "iris" in s and "c" in s["iris"]:
-        ir = s["iris"]
-        out.append(
-            "- iris accuracy (train / test): springs "
-            + "; ".join(
-                f"{w} {100 * ir[w]['train_accuracy']:.1f} / {100 * ir[w]['test_accuracy']:.1f} %"
-                for w in ("spring", "a", "b", "c", "d")
-            )
-            + "."
-        )
-    for name in FIG5_TASKS:
-        if name not in s:
-            continue
-        row = s[name]
+            rows[-1] += [f"{lb:.4g}", f"{100 * (lb / la - 1):+.0f} %", f"{lc:.4g}", f"{ld:.4g}"]
+            rows[-1] += [f"{100 * (ld / lc - 1):+.1f} %", f"{row['distances_mm']['c-d']:.2f}"]
+        else:
+            rows[-1] += [""] * 6
+    head = ["task", "(a) FE loss", "springs", "(a) vs springs", "(b) fine-tuning", "(b) vs (a)", "(c)", "(d) in situ"]
+    ir = s.get("iris", {})
+    acc = [
+        [w, f"{100 * ir[w]['train_accuracy']:.1f}", f"{100 * ir[w]['test_accuracy']:.1f}"]
+        for w in ("spring", "a", "b", "c", "d")
+        if w in ir
+    ]
+    fig5 = []
+    for name in (n for n in FIG5_TASKS if n in s):
         k = metric_keys(name)[0]
-        parts = [
-            f"{label(name, w)}: loss {row[w]['train_loss']:.4g}, {k} {row[w][k]:.4g}" for w in WORKFLOWS if w in row
+        fig5 += [
+            [name, label(name, w), f"{s[name][w]['train_loss']:.4g}", k, f"{s[name][w][k]:.4g}"]
+            for w in WORKFLOWS
+            if w in s[name]
         ]
-        out.append(f"- {name}: " + "; ".join(parts) + ".")
-    return "\n".join(out)
+    return {
+        "table_reading": table([*head, "(d) vs (c)", "widths (c) vs (d), max (mm)"], rows),
+        "table_iris_accuracy": table(["workflow", "train", "test"], acc),
+        "table_fig5": table(["task", "workflow", "loss", "metric", "value"], fig5),
+    }
 
 
 def _first_fe_runs(results: dict[str, Any]) -> list[dict[str, Any]]:
@@ -567,7 +531,7 @@ def _first_fe_runs(results: dict[str, Any]) -> list[dict[str, Any]]:
     return runs
 
 
-def _plot_widths(rep: StudyReport, results: dict[str, Any]) -> None:
+def _plot_widths(out: Path, results: dict[str, Any]) -> None:
     runs = _first_fe_runs(results)
     if not runs:
         return
@@ -591,10 +555,10 @@ def _plot_widths(rep: StudyReport, results: dict[str, Any]) -> None:
         ax.legend(fontsize=6, loc="upper left", bbox_to_anchor=(1.005, 1.0))
     axes[-1].set_xlabel("bond id")
     fig.tight_layout()
-    rep.figure(fig, "widths.png", "Per-bond widths: spring-trained vs FE-trained (b, c, d), first FE split per task.")
+    save_figure(fig, out, "widths.png")
 
 
-def _plot_curves(rep: StudyReport, results: dict[str, Any]) -> None:
+def _plot_curves(out: Path, results: dict[str, Any]) -> None:
     """FE training loss against epoch for the Iris and Figure 5 rows (every split): has it flattened?"""
     names = [n for n in ("iris", *FIG5_TASKS) if any(r["task"] == n and "b" in r for r in results["runs"])]
     if not names:
@@ -616,7 +580,7 @@ def _plot_curves(rep: StudyReport, results: dict[str, Any]) -> None:
         ax.set_ylabel("train loss (FE)")
         ax.grid(alpha=0.3)
     fig.tight_layout()
-    rep.figure(fig, "loss_curves.png", "FE training loss per epoch, every split (Iris and Figure 5 rows).")
+    save_figure(fig, out, "loss_curves.png")
 
 
 def main(argv: list[str] | None = None) -> int:

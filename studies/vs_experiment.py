@@ -26,7 +26,7 @@ returns the numbers, ``render(results, out)`` writes the report.
 from __future__ import annotations
 
 # _common first: importing it pins the BLAS threads before numpy loads
-from _common import figure, log, paper_data_dir, study_main
+from _common import figure, log, paper_data_dir, save_figure, study_main, table, write_report
 
 # isort: split
 
@@ -37,6 +37,7 @@ for _v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):  # bef
 
 import dataclasses
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -54,7 +55,6 @@ from fem_mnn.fidelity.compare import (
     parity_figure,
 )
 from fem_mnn.io.measured import load_cases, paper_records
-from fem_mnn.io.report import StudyReport
 
 NAME = "vs_experiment"
 MODELS = ("spring", "spring-calibrated", "frame", "fem", "fem-centre")
@@ -236,104 +236,7 @@ def comparison(d: dict[str, Any]) -> Comparison:
     )
 
 
-def _render_material(rep: StudyReport, r: dict[str, Any]) -> None:
-    rep.text(
-        f"**Material.** E = {r['E']:.4f} MPa, chosen once as the least-squares fit of the FEM (P2 plane stress, "
-        f"nu = {r['nu']}, junction-average node displacements) to the two measured outputs of the uniform "
-        "network in Figure 2 (u_y of ids 12, 13 under 5 g at id 10); FEM displacements scale exactly as 1/E. Every "
-        "model below uses this E. For information only, the E each model would need on the same data: "
-        + ", ".join(f"{m} {v:.4f} MPa" for m, v in r["E_fit"].items())
-        + f" (the paper's spring model uses {r['E0']} MPa)."
-    )
-
-
-def _render_figure1(rep: StudyReport, r: dict[str, Any]) -> None:
-    rep.text(
-        "**Errors of each model against the measurements** (same E for all). rel. RMS = RMS error / RMS of the "
-        "measured values; best scale = the factor s minimising |s * prediction - measurement| (1 = right overall "
-        "stiffness; e e_adj scales as 1/E^2, displacements as 1/E); within spread = fraction of rows whose error "
-        "is within the measured spread (the paper's published ±, used as published: the paper does not say "
-        "whether it is a standard deviation or a range)."
-    )
-    rows = []
-    for label, key in (
-        ("Fig. 1 e e_adj (28 bonds)", "figure1"),
-        ("Fig. 2 uniform u_y (2 outputs, the E fit)", "figure2"),
-    ):
-        for m, s in r[key]["summary"].items():
-            rows.append(
-                [
-                    label,
-                    m,
-                    s["rms"],
-                    s["max_abs"],
-                    s["rel_rms"],
-                    s["within_spread"],
-                    s["best_scale"],
-                    s["rel_rms_scaled"],
-                ]
-            )
-    rep.table(
-        "Errors vs measurement",
-        ["data", "model", "RMS", "max abs err", "rel. RMS", "within spread", "best scale", "rel. RMS scaled"],
-        rows,
-    )
-    rep.table(
-        "Figure 1 by groups of bonds of equal simulated value (independent of the bond mapping)",
-        ["model", "groups", "RMS (mm^2)", "rel. RMS", "best scale", "rel. RMS scaled"],
-        r["figure1_groups"],
-    )
-    rep.text(
-        f"**Noise floor of Figure 1.** RMS of the published spreads / RMS of the measured values = "
-        f"{r['figure1_noise_floor']:.3f}: shape errors (rel. RMS scaled) below this cannot tell the models apart."
-    )
-    if r["figure1_hub_radius"]:
-        rep.table(
-            "Sensitivity of the FEM to the (unpublished) hub radius, Figure 1, E fixed at the fit",
-            ["hub radius (mm)", "rel. RMS", "best scale", "rel. RMS scaled"],
-            r["figure1_hub_radius"],
-        )
-    rep.text(comparison(r["figure1"]).markdown())
-
-
-def _render_figure2(rep: StudyReport, r: dict[str, Any]) -> None:
-    rep.table(
-        "Figure 2: measured / paper-simulated outputs (spring model, E = 0.55 MPa)",
-        ["network", "u_y id 12", "u_y id 13"],
-        r["figure2_ratios"],
-    )
-    fos = r["figure2_fem_over_spring_uniform"]
-    rep.text(
-        "The trained widths of Figure 2 are not published, so no model here can predict u2, u3. What can be said: "
-        f"on the uniform network FEM / spring (same E) = {fos[0]:.3f}, {fos[1]:.3f} for the two "
-        "outputs, and the spring model's displacement error against FEM is mostly a global factor (shape error "
-        "~2 %, studies/spring_vs_fem). If the trained networks behave like the uniform one, their measured/"
-        "simulated ratios should equal the uniform one's; the table shows how far they do."
-    )
-
-
-def _render_figure3(rep: StudyReport, r: dict[str, Any]) -> None:
-    f3 = r["figure3"]
-    rep.table(
-        "Figure 3: measured compliance of the printed trained network (slope of u vs hanging force, mm/N), "
-        "its linearity, the task's target, and uniform (untrained) networks predicted by spring and FEM",
-        ["output", "measured slope", "R^2", "slope 2-6 g", "slope 8-12 g", "target"]
-        + [f"{m} uniform {w:g}" for m in ("spring", "fem") for w in f3["widths"]],
-        f3["rows"],
-    )
-    rep.text(
-        "Signs: our y points up and a hanging weight of magnitude X pulls with F_y = -X. The published target "
-        "(0, 0.016, 0.004, 0.016) m/N relates the outputs to the signed force component, u = c F_y = -c X, so it is "
-        "compared here as -(0, 16, 4, 16) mm/N per newton of X (the measured slopes carry that sign, and the "
-        "uniform models' u_x of id 13 has it too). The trained widths are not published: spring and FEM "
-        "columns are *uniform* networks (all bonds 1.5, 2 or 2.5 mm), the reference band a width-independent "
-        "prediction can give; the measured trained network's compliance is compared with that band, not with a "
-        "prediction of it."
-    )
-    rep.text(comparison(r["figure3_untrained_vs_trained"]).markdown())
-
-
-def _plot_figure3(rep: StudyReport, r: dict[str, Any]) -> None:
+def _plot_figure3(out: Path, r: dict[str, Any]) -> None:
     f3 = r["figure3"]
     X, u_raw = np.asarray(f3["force_N"]), np.asarray(f3["u_measured"])
     fig = figure(15, 3.6)
@@ -352,28 +255,56 @@ def _plot_figure3(rep: StudyReport, r: dict[str, Any]) -> None:
     ax[0].set_ylabel("displacement (mm)")
     ax[0].legend(fontsize=6)
     fig.tight_layout()
-    rep.figure(
-        fig,
-        "figure3_compliance.png",
-        "Figure 3: measured outputs of the trained network vs load, target, uniform-network band.",
-    )
+    save_figure(fig, out, "figure3_compliance.png")
 
 
 def render(results: dict[str, Any], out: Path) -> None:
-    """results.md, results.json and the figures of ``compute``'s results in ``out``."""
-    rep = StudyReport(NAME, "Models vs the paper's measurements (Li & Mao 2024)", out_dir=out)
-    _render_material(rep, results)
-    _render_figure1(rep, results)
-    _render_figure2(rep, results)
-    _render_figure3(rep, results)
+    """results.md (``studies/templates/vs_experiment.md``), results.json and the figures in ``out``."""
+    started = time.time()
+    r = results
     fig = parity_figure(
-        [comparison(results["figure1"]), comparison(results["figure2"])],
-        f"Models vs measurement, E = {results['E']:.3f} MPa",
+        [comparison(r["figure1"]), comparison(r["figure2"])], f"Models vs measurement, E = {r['E']:.3f} MPa"
     )
-    rep.figure(fig, "parity.png", "Parity: Figure 1 per-bond e e_adj and Figure 2 uniform outputs.")
-    _plot_figure3(rep, results)
-    rep.data.update(results)
-    rep.write()
+    save_figure(fig, out, "parity.png")
+    _plot_figure3(out, r)
+    rows = [
+        [label, m, *(s[k] for k in ("rms", "max_abs", "rel_rms", "within_spread", "best_scale", "rel_rms_scaled"))]
+        for label, key in (
+            ("Fig. 1 e e_adj (28 bonds)", "figure1"),
+            ("Fig. 2 uniform u_y (2 outputs, the E fit)", "figure2"),
+        )
+        for m, s in r[key]["summary"].items()
+    ]
+    f3, fos = r["figure3"], r["figure2_fem_over_spring_uniform"]
+    w = f3["widths"]
+    values = {
+        "E": r["E"],
+        "nu": r["nu"],
+        "E_fit": ", ".join(f"{m} {v:.4f} MPa" for m, v in r["E_fit"].items()),
+        "E0": r["E0"],
+        "table_errors": table(
+            ["data", "model", "RMS", "max abs err", "rel. RMS", "within spread", "best scale", "rel. RMS scaled"], rows
+        ),
+        "table_groups": table(
+            ["model", "groups", "RMS (mm^2)", "rel. RMS", "best scale", "rel. RMS scaled"], r["figure1_groups"]
+        ),
+        "noise_floor": r["figure1_noise_floor"],
+        "table_hub_radius": table(
+            ["hub radius (mm)", "rel. RMS", "best scale", "rel. RMS scaled"], r["figure1_hub_radius"]
+        ),
+        "comparison_figure1": comparison(r["figure1"]).markdown().strip(),
+        "table_figure2_ratios": table(["network", "u_y id 12", "u_y id 13"], r["figure2_ratios"]),
+        "fem_over_spring_12": fos[0],
+        "fem_over_spring_13": fos[1],
+        "table_figure3": table(
+            ["output", "measured slope", "R^2", "slope 2-6 g", "slope 8-12 g", "target"]
+            + [f"{m} uniform {x:g}" for m in ("spring", "fem") for x in w],
+            f3["rows"],
+        ),
+        "uniform_widths": ", ".join(f"{x:g}" for x in w[:-1]) + f" or {w[-1]:g}" if len(w) > 1 else f"{w[0]:g}",
+        "comparison_figure3": comparison(r["figure3_untrained_vs_trained"]).markdown().strip(),
+    }
+    write_report(NAME, out, results, values, {"has_hub_radius": bool(r["figure1_hub_radius"])}, started)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -368,7 +368,7 @@ def test_named_agilus30_material():
 
 
 def test_fit_recovers_a_series_exactly():
-    from fem_mnn.design.prony_fit import fit_master_curve, log_spaced_taus, reduce_series
+    from fem_mnn.design.prony_fit import SeriesFit, fit_master_curve, log_spaced_taus, reduce_series
 
     taus = log_spaced_taus(1e-3, 1e2, 2)
     rng = np.random.default_rng(3)
@@ -382,6 +382,12 @@ def test_fit_recovers_a_series_exactly():
     assert held.E_inf == 0.3 and held.rms_log > 1e-3  # a wrong E_inf cannot fit
     red = reduce_series(true, taus, np.geomspace(1e-4, 1e3, 200))
     assert red.rms_log < 1e-8
+    # the fit's own E'(omega), E''(omega), and from its JSON record, are the series' (the study plots them)
+    assert np.allclose(fit.storage(w), true.storage(w), rtol=1e-8) and np.allclose(fit.loss(w), true.loss(w), rtol=1e-8)
+    rec = SeriesFit.from_record(
+        {"E_inf": fit.E_inf, "terms": [[e, t] for e, t in zip(fit.moduli, fit.taus, strict=True)]}
+    )
+    assert np.array_equal(rec.storage(w), fit.storage(w)) and np.array_equal(rec.relaxation(w), fit.relaxation(w))
 
 
 def test_dma_reader_errors(tmp_path):

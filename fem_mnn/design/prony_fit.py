@@ -19,7 +19,7 @@ Units: MPa, s, rad/s.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 from scipy.optimize import least_squares, nnls
@@ -58,6 +58,22 @@ class SeriesFit(NamedTuple):
     def relaxation(self, t: np.ndarray | float) -> np.ndarray:
         """E(t) (MPa)."""
         return self.E_inf + np.exp(-np.asarray(t, float)[..., None] / self.taus) @ self.moduli
+
+    def storage(self, omega: np.ndarray | float) -> np.ndarray:
+        """Storage modulus E'(omega) (MPa) at angular frequencies omega (rad/s)."""
+        wt = np.asarray(omega, dtype=float)[..., None] * self.taus
+        return self.E_inf + (wt**2 / (1 + wt**2)) @ self.moduli
+
+    def loss(self, omega: np.ndarray | float) -> np.ndarray:
+        """Loss modulus E''(omega) (MPa) at angular frequencies omega (rad/s)."""
+        wt = np.asarray(omega, dtype=float)[..., None] * self.taus
+        return (wt / (1 + wt**2)) @ self.moduli
+
+    @classmethod
+    def from_record(cls, series: dict[str, Any]) -> SeriesFit:
+        """A series from its JSON record ``{"E_inf": MPa, "terms": [[E_i, tau_i], ...]}`` (no residuals)."""
+        terms = np.asarray(series["terms"], dtype=float).reshape(-1, 2)
+        return cls(float(series["E_inf"]), terms[:, 0], terms[:, 1], np.zeros(1))
 
     def prony(self, name: str = "", range_s: tuple[float, float] | None = None) -> Prony:
         """The fit as a :class:`Prony` record (needs E_inf > 0)."""
