@@ -1,4 +1,4 @@
-"""Training beyond the linear regime (issue 23), parts (i) and (ii).
+"""Training beyond the linear regime (issue 23, item 4), parts (i)-(v).
 
 (i) A linear-trained design at growing loads: the paper's behaviour task (5 g at paper node
 11 = id 10, targets u_y = -0.5 / -0.8 mm at ids 12 / 13) trained on linear springs with the
@@ -14,8 +14,26 @@ contrast, the contrast per level, success, widths. An FE run whose load path sto
 reported with the load factor reached (no arc-length continuation: the equilibrium is the
 state on the path from zero load, and a limit point ends it).
 
+(iii) Transfer: (ii)'s spring-trained ``load-switch`` design evaluated in nonlinear FE, then
+fine-tuned by a few epochs of nonlinear FE training (the Python API of ``fem train --regime
+nonlinear``) from the spring widths: contrast per level before and after.
+
+(iv) The in situ rule at a loaded state: uniform 2 mm, the load-switch task's heavy case (100 g
+at id 10; full mode adds 10 g), the paper's Figure 1 loss on u_y of id 13. The tangent protocol
+(e e_adj with the adjoint on the consistent tangent, ``grad_k`` of
+``NonlinearFemOperator.backprop``), the finite-increment protocols (FE: forward + adjoint weight,
+``NonlinearModel.backprop(adjoint="superposed")``, and the adjoint weight alone; springs:
+``NonlinearSpringOperator.finite_increment``) and the linear models' gradients against the exact
+FE width gradient through the nonlinear solve: cosine, relative L2 (the metrics of
+``studies/insitu_vs_exact.py``, from :mod:`fem_mnn.fidelity.compare`).
+
+(v) Buckling as activation: for (ii)'s FE-trained designs, the first linear buckling load factor
+of the task's largest case (validate's check mesh), the bonds that bow in the first mode
+(:func:`fem_mnn.fem.buckling.bond_mode_amplitude`), and the case's contrast along its nonlinear
+load path from zero, below and past that load (the path's 0.1 is the light level of both tasks).
+
 Run: ``python studies/nonlinear_training.py [--quick] [--out DIR]``. Quick: P1, one element
-across the thin ends, fewer epochs and load factors. Parts (iii)-(v) of the issue are not done.
+across the thin ends, fewer epochs and load factors, and only the heavy case in (iv).
 """
 
 from __future__ import annotations
@@ -167,9 +185,283 @@ def part_ii(quick: bool) -> dict[str, Any]:
     return out
 
 
+def _levels(task: Any, metrics: dict[str, float] | None) -> dict[str, float | None]:
+    m = metrics or {}
+    return {lv: m.get(f"train_contrast_{lv}") for lv in dict.fromkeys(task.train_levels or ())}
+
+
+def part_iii(quick: bool, part2: dict[str, Any]) -> dict[str, Any]:
+    """Transfer: part (ii)'s spring-trained load-switch design in nonlinear FE, then FE fine-tuning from it."""
+    from mpi4py import MPI
+
+    from fem_mnn.fem.nonlinear import NonlinearFemModel, NonlinearOptions
+
+    d = paper_sample()
+    name = "load-switch"
+    task = paper_task(name, d)
+    spring = part2[name]["springs"]
+    w0 = np.array(spring["widths"], dtype=float)
+    t0 = time.perf_counter()
+    epochs = 2 if quick else 10
+    cfg = TrainConfig(**{**dict(task.train_settings), "epochs": epochs})
+    model = NonlinearFemModel(d, _fem_options(quick), NonlinearOptions(steps=10), MPI.COMM_SELF)
+    out: dict[str, Any] = {
+        "task": name,
+        "success": task.success,
+        "spring_widths": w0.tolist(),
+        "springs": {"contrast": spring["train_contrast"], "per_level": spring["contrast_per_level"]},
+        "fine_tune_epochs": epochs,
+    }
+    try:
+        res = train(model, task, cfg, widths0=w0)
+    except EngineError as exc:
+        out["failed"] = str(exc)
+        out["seconds"] = time.perf_counter() - t0
+        return out
+    init = res.initial_metrics or {}
+    best = res.best_metrics or {}
+    out["fem_before"] = {
+        "contrast": init.get("train_contrast"),
+        "per_level": _levels(task, init),
+        "loss": init.get("train_loss"),
+    }
+    out["fem_after"] = {
+        "contrast": best.get("train_contrast"),
+        "loss": best.get("train_loss"),
+        "per_level": _levels(task, best),
+        "best_epoch": res.best_epoch,
+        "epochs": res.epochs,
+        "widths": None if res.best_widths is None else res.best_widths.tolist(),
+        "success_met": bool(best.get("train_contrast", -math.inf) >= task.success["min"]),
+    }
+    out["seconds"] = time.perf_counter() - t0
+    log(
+        NAME,
+        f"(iii) spring design in FE: contrast {out['fem_before']['contrast']:.4f}, after {res.epochs} FE epochs "
+        f"{out['fem_after']['contrast']:.4f} ({out['seconds']:.0f} s)",
+    )
+    return out
+
+
+#: Part (iv)'s load: the load-switch task's heavy case (100 g down at id 10); full mode adds the light one
+IV_NODE, IV_OUTPUT, IV_OFFSET_MM = 10, 13, 25.0
+IV_INSITU = ("FE tangent (in situ)", "FE superposed (finite increment)", "FE separate (adjoint alone)")
+IV_SPRING = ("springs exact (tangent)", "springs finite increment")
+IV_LINEAR = ("FE linear exact", "FE linear in situ", "springs linear")
+
+
+def _gradient_metrics(g: np.ndarray, exact: np.ndarray) -> dict[str, float]:
+    from fem_mnn.fidelity.compare import bond_rel_error, cosine, rel_l2, sign_agreement
+
+    med, mx = bond_rel_error(g, exact)
+    err = np.abs(g - exact)
+    worst = int(np.argmax(err))
+    rest = np.arange(exact.size) != worst
+    return {
+        "cosine": cosine(g, exact),
+        "rel_l2": rel_l2(g, exact),
+        "sign": sign_agreement(g, exact),
+        "median_rel": med,
+        "max_rel": mx,
+        "worst_bond": worst,
+        "worst_share": float(err[worst] ** 2 / max(float(err @ err), 1e-300)),
+        # without the worst bond: is the error one bond's or everyone's?
+        "rel_l2_without_worst": rel_l2(g[rest], exact[rest]),
+        "cosine_without_worst": cosine(g[rest], exact[rest]),
+    }
+
+
+def part_iv(quick: bool) -> dict[str, Any]:
+    """The in situ rule at loaded states: tangent and finite-increment protocols against the exact FE gradient."""
+    from mpi4py import MPI
+
+    from fem_mnn.contract import backprop, nominal_stiffness
+    from fem_mnn.fem.linear import FemModel, stiffness_factor_gradient
+    from fem_mnn.fem.nonlinear import NonlinearFemModel, NonlinearOptions
+    from fem_mnn.fem.shape import shape_width_gradient
+    from fem_mnn.io.paper_data import G
+    from fem_mnn.learn.losses import OffsetLoss
+
+    d = paper_sample()
+    w = np.array(d.widths, dtype=float)
+    _, dk_dw = nominal_stiffness(d, w)
+    # the paper's Figure 1 loss in SI: its adjoint load -dL/du = -2 (u_y + 25 mm) / 1000 N is a few grams,
+    # the size of weight the physical protocol hangs (finite increment eps = 1 = that weight)
+    loss = OffsetLoss(IV_OUTPUT, IV_OFFSET_MM)
+    grams = [100.0] if quick else [10.0, 100.0]
+    model = NonlinearFemModel(d, _fem_options(quick), NonlinearOptions(steps=10), MPI.COMM_SELF)
+    lin = FemModel(d, _fem_options(quick), comm=MPI.COMM_SELF).operator()
+    sop = NonlinearSpringModel(d).operator(w)
+    out: dict[str, Any] = {
+        "design": "paper sample, uniform 2 mm",
+        "load_node": IV_NODE,
+        "loss": f"(u_y(id {IV_OUTPUT}) + {IV_OFFSET_MM:g} mm)^2 in m^2 (the paper's Figure 1 loss)",
+        "cases": {},
+    }
+    for g in grams:
+        t0 = time.perf_counter()
+        F = np.zeros((d.n_nodes, 2))
+        F[IV_NODE, 1] = -g * G * 1e-3
+        op = model.operator(w)
+        bp = op.backprop(F[None], loss)  # exact grad_w through the nonlinear solve; grad_k = in situ (tangent)
+        state = op.states(F[None])[0]
+        t_exact = time.perf_counter() - t0
+        nl = model.nl
+        sup = nl.backprop(F, loss, adjoint="superposed", state=state)
+        sep = nl.backprop(F, loss, adjoint="separate", state=state)
+        exact = np.asarray(bp.grad_w, dtype=float)
+        lin_exact = shape_width_gradient(lin, F[None], loss).grad_w
+        th = stiffness_factor_gradient(lin, F[None], loss)
+        lin_insitu = dk_dw * (th.forward.elongation * th.adjoint.elongation).mean(0)
+        sbp = sop.backprop(F[None], loss)
+        sfi = sop.finite_increment(F[None], loss, 1.0)
+        est = {
+            IV_INSITU[0]: bp.grad_k * dk_dw,
+            IV_INSITU[1]: sup.grad_k * dk_dw,
+            IV_INSITU[2]: sep.grad_k * dk_dw,
+            IV_SPRING[0]: sbp.grad_w,
+            IV_SPRING[1]: sfi.grad_w,
+            IV_LINEAR[0]: lin_exact,
+            IV_LINEAR[1]: lin_insitu,
+            IV_LINEAR[2]: backprop(SpringModel(d), w, F[None], loss).grad_w,
+        }
+        adj_g = float(np.linalg.norm(bp.adjoint_load[0]) / (G * 1e-3))
+        case = {
+            "grams": g,
+            "u_output_mm": float(bp.u[0][IV_OUTPUT, 1]),
+            "adjoint_load_grams": adj_g,
+            "exact": exact.tolist(),
+            # bond-average axial strain (true length change / length) of the loaded state
+            "bond_strain": (state.true_elongation / d.lengths).tolist(),
+            "estimates": {k: np.asarray(v, float).tolist() for k, v in est.items()},
+            "metrics": {k: _gradient_metrics(np.asarray(v, float), exact) for k, v in est.items()},
+            # the in situ rule's own error in the linear regime, same mesh: the baseline to compare with
+            "linear_insitu_vs_linear_exact": _gradient_metrics(lin_insitu, lin_exact),
+            "seconds": {"exact_and_tangent": t_exact, "all": time.perf_counter() - t0},
+        }
+        out["cases"][f"{g:g} g"] = case
+        m = case["metrics"]
+        log(
+            NAME,
+            f"(iv) {g:g} g: nonlinear vs linear exact rel L2 {m[IV_LINEAR[0]]['rel_l2']:.3f}; tangent in situ cos "
+            f"{m[IV_INSITU[0]]['cosine']:.4f} rel L2 {m[IV_INSITU[0]]['rel_l2']:.3f} ({case['seconds']['all']:.0f} s)",
+        )
+    lin.destroy()
+    return out
+
+
+#: Load factors of part (v)'s path through the largest case (fractions of it), besides 0.9 and 1.1 x buckling
+V_FACTORS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
+
+
+def part_v(quick: bool, part2: dict[str, Any]) -> dict[str, Any]:
+    """Buckling as activation: first buckling load of the FE-trained designs, which bonds, and the task along the path."""
+    from mpi4py import MPI
+
+    from fem_mnn.fem.buckling import BucklingOptions, bond_mode_amplitude, buckling_analysis
+    from fem_mnn.fem.linear import FemModel, FemOptions
+    from fem_mnn.fem.nonlinear import NonlinearModel, NonlinearOptions, PathStopped
+    from fem_mnn.geometry.build import MeshOptions
+    from fem_mnn.io.paper_data import G
+    from fem_mnn.learn.tasks import contrast
+
+    d = paper_sample()
+    out: dict[str, Any] = {}
+    for name in NONLINEAR_TASK_NAMES:
+        fem = part2[name]["fem"]
+        if fem.get("widths") is None:
+            out[name] = {"skipped": "the FE training of part (ii) failed"}
+            continue
+        t0 = time.perf_counter()
+        task = paper_task(name, d)
+        w = np.array(fem["widths"], dtype=float)
+        dw = d.with_widths(w)
+        totals = np.abs(task.train_loads).sum(axis=(1, 2))
+        c = int(np.argmax(totals))
+        F = np.array(task.train_loads[c])
+        # the validate check's model: P2, one element across the thinnest thin end
+        check = FemModel(dw, FemOptions(mesh=MeshOptions(elements_across=1)), comm=MPI.COMM_SELF)
+        bk = buckling_analysis(dw, F, options=BucklingOptions(n_modes=3), model=check)
+        lam = bk.first
+        amp, bow = bond_mode_amplitude(bk, check) if bk.modes else (np.zeros(d.n_bonds), np.zeros(d.n_bonds))
+        buckled = [int(b) for b in np.argsort(-bow) if bow[b] >= 0.5]
+        # the largest case's label and contrast along its load path (study mesh), below and past buckling
+        factors = sorted(
+            {*V_FACTORS, *([round(0.9 * lam, 4), round(1.1 * lam, 4)] if math.isfinite(lam) and lam < 1 else [])}
+        )
+        factors = [s for s in factors if 0 < s <= 1.0]
+        nl = NonlinearModel(dw, _fem_options(quick), NonlinearOptions(steps=10), comm=MPI.COMM_SELF)
+        stop = ""
+        try:
+            sols = nl.solve_path(F, factors)
+        except PathStopped as exc:
+            sols, stop = exc.solutions, f"path stopped at load factor {exc.reached:.4g}: {exc.reason}"
+        label = np.array([int(task.train_labels[c])])
+        vals = [task.output_values(s.u[None])[0] for s in sols]
+        path_contrast = [contrast(v[None], label) for v in vals]
+        reached = factors[: len(sols)]
+        flip = next((s for s, k in zip(reached, path_contrast, strict=True) if k > 1.0), None)
+        below = [i for i, s in enumerate(reached) if math.isfinite(lam) and s < lam]
+        # bond-average axial strain (true length change / length) of the most strained bond at the full load:
+        # the local peak at the thin ends is larger (validate's strain check); this is the lattice-level number
+        strains = np.abs(sols[-1].true_elongation) / d.lengths if sols else np.full(d.n_bonds, np.nan)
+        out[name] = {
+            "largest_case": c,
+            "largest_case_grams": float(totals[c] / (G * 1e-3)),
+            "label": int(label[0]),
+            "first_buckling_load_factor": None if not math.isfinite(lam) else lam,
+            "load_factors": bk.load_factors.tolist(),
+            "buckled_bonds": buckled,
+            "bond_bowing": bow.tolist(),
+            "bond_amplitude": amp.tolist(),
+            "path_factors": reached,
+            "path_outputs_mm": [v.tolist() for v in vals],
+            "path_contrast": path_contrast,
+            "label_dominant_from": flip,
+            # the smallest factor (0.1) is the light level of both tasks (10 g of 100 g per input)
+            "contrast_lightest": path_contrast[0] if path_contrast else None,
+            "contrast_below_buckling": path_contrast[below[-1]] if below else None,
+            "factor_below_buckling": reached[below[-1]] if below else None,
+            "contrast_full_load": path_contrast[-1] if len(sols) == len(factors) else None,
+            "max_bond_axial_strain": float(np.max(strains)),
+            "max_strain_bond": int(np.argmax(strains)) if sols else None,
+            "path": stop or "reached every load factor",
+            "trained_contrast": fem.get("train_contrast"),
+            "widths_at_bounds": int(np.sum((w <= d.geometry.width_min + 1e-9) | (w >= d.geometry.width_max - 1e-9))),
+            "check_dofs": int(bk.n_dofs),
+            "seconds": time.perf_counter() - t0,
+        }
+        log(NAME, f"(v) {name}: first buckling load factor {lam:.4g}, bonds {buckled}, label from {flip}")
+    return out
+
+
 def compute(quick: bool, data_dir: str | Path | None = None) -> dict[str, Any]:
-    """Parts (i) and (ii) (numbers only; ``data_dir`` unused: no paper data is read)."""
-    return {"quick": quick, "part_i": part_i(quick), "part_ii": part_ii(quick)}
+    """Parts (i)-(v) (numbers only; ``data_dir`` unused: no paper data is read)."""
+    seconds: dict[str, float] = {}
+    t0 = time.perf_counter()
+    r1 = part_i(quick)
+    seconds["i"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    r2 = part_ii(quick)
+    seconds["ii"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    r3 = part_iii(quick, r2)
+    seconds["iii"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    r4 = part_iv(quick)
+    seconds["iv"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    r5 = part_v(quick, r2)
+    seconds["v"] = time.perf_counter() - t0
+    return {
+        "quick": quick,
+        "part_i": r1,
+        "part_ii": r2,
+        "part_iii": r3,
+        "part_iv": r4,
+        "part_v": r5,
+        "seconds": seconds,
+    }
 
 
 def headline(results: dict[str, Any]) -> dict[str, Any]:
@@ -183,7 +475,35 @@ def headline(results: dict[str, Any]) -> dict[str, Any]:
         out[f"ii_{name}_springs_contrast"] = float(r["springs"]["train_contrast"])
         fem = r["fem"].get("train_contrast")
         out[f"ii_{name}_fem_contrast"] = -math.inf if fem is None else float(fem)
+    r3 = results["part_iii"]
+    out["iii_spring_design_fem_contrast"] = _num(r3.get("fem_before", {}).get("contrast"))
+    out["iii_fine_tuned_fem_contrast"] = _num(r3.get("fem_after", {}).get("contrast"))
+    for label, case in results["part_iv"]["cases"].items():
+        g = label.replace(" ", "")
+        m = case["metrics"]
+        for key, est in (
+            ("tangent", IV_INSITU[0]),
+            ("superposed", IV_INSITU[1]),
+            ("separate", IV_INSITU[2]),
+            ("springs_exact", IV_SPRING[0]),
+            ("springs_increment", IV_SPRING[1]),
+            ("linear_exact", IV_LINEAR[0]),
+        ):
+            out[f"iv_{g}_{key}_cosine"] = float(m[est]["cosine"])
+            out[f"iv_{g}_{key}_rel_l2"] = float(m[est]["rel_l2"])
+        out[f"iv_{g}_linear_insitu_rel_l2"] = float(case["linear_insitu_vs_linear_exact"]["rel_l2"])
+    for name, r in results["part_v"].items():
+        if "skipped" in r:
+            continue
+        out[f"v_{name}_buckling_factor"] = _num(r["first_buckling_load_factor"], math.inf)
+        out[f"v_{name}_contrast_below_buckling"] = _num(r["contrast_below_buckling"])
+        out[f"v_{name}_contrast_full_load"] = _num(r["contrast_full_load"])
     return out
+
+
+def _num(v: Any, missing: float = -math.inf) -> float:
+    """A headline number: ``missing`` where the value does not exist (a failed or stopped run)."""
+    return missing if v is None else float(v)
 
 
 def _fmt(v: Any) -> str:
@@ -194,7 +514,7 @@ def _fmt(v: Any) -> str:
 
 def render(results: dict[str, Any], out: Path) -> None:
     """results.md, results.json and the figure of ``compute``'s results in ``out``."""
-    rep = StudyReport(NAME, "Training beyond the linear regime: parts (i) and (ii)", out_dir=out)
+    rep = StudyReport(NAME, "Training beyond the linear regime (issue 23, item 4)", out_dir=out)
     r1 = results["part_i"]
     rep.text(
         "**(i) The behaviour task's design (trained on linear springs) at growing loads.** Relative error "
@@ -231,9 +551,175 @@ def render(results: dict[str, Any], out: Path) -> None:
         "per level, at the best epoch (lowest training loss)."
     )
     rep.table("nonlinear tasks", ["task", "model", "contrast", "per level", "success", "epochs", "s"], rows)
+    _render_iii(rep, results["part_iii"])
+    _render_iv(rep, results["part_iv"])
+    _render_v(rep, results["part_v"])
+    if "seconds" in results:
+        rep.text("Wall time per part (s): " + ", ".join(f"({k}) {v:.0f}" for k, v in results["seconds"].items()) + ".")
     rep.data.update(results)
     rep.data["headline"] = headline(results)
     rep.write()
+
+
+def _per_level(per: dict[str, Any]) -> str:
+    return ", ".join(f"{lv} {_fmt(v)}" for lv, v in per.items())
+
+
+def _render_iii(rep: StudyReport, r3: dict[str, Any]) -> None:
+    rep.text(
+        f"**(iii) Transfer.** Part (ii)'s design trained with nonlinear springs on `{r3['task']}`, evaluated in "
+        f"nonlinear FE (the same widths), then fine-tuned by {r3['fine_tune_epochs']} epochs of FE training "
+        "from those widths (best epoch). Smallest contrast and per level (success: >= 1.1)."
+    )
+    if "failed" in r3:
+        rep.text(f"The FE run failed: {r3['failed']}")
+        return
+    after = r3["fem_after"]
+    rep.table(
+        "transfer of the spring-trained load-switch design",
+        ["model", "contrast", "per level", "success"],
+        [
+            [
+                "nonlinear springs (trained)",
+                _fmt(r3["springs"]["contrast"]),
+                _per_level(r3["springs"]["per_level"]),
+                bool(r3["springs"]["contrast"] >= r3["success"]["min"]),
+            ],
+            [
+                "nonlinear FE, same widths",
+                _fmt(r3["fem_before"]["contrast"]),
+                _per_level(r3["fem_before"]["per_level"]),
+                bool((r3["fem_before"]["contrast"] or -1) >= r3["success"]["min"]),
+            ],
+            [
+                f"nonlinear FE, fine-tuned (best epoch {after['best_epoch']} of {after['epochs']})",
+                _fmt(after["contrast"]),
+                _per_level(after["per_level"]),
+                after["success_met"],
+            ],
+        ],
+    )
+
+
+def _render_iv(rep: StudyReport, r4: dict[str, Any]) -> None:
+    rep.text(
+        f"**(iv) The in situ rule in large deformation.** {r4['design']}, weight at id {r4['load_node']}, loss "
+        f"{r4['loss']}. Reference: the exact FE width gradient through the nonlinear solve (`grad_w` of "
+        "`NonlinearFemOperator.backprop`). In situ estimates use the nominal law dk/dw = E t / L: "
+        "*FE tangent* = e e_adj with the adjoint on the consistent tangent at the loaded state "
+        "(`grad_k` of the same backprop); *FE superposed* = the finite-increment protocol that exists for FE "
+        "(`NonlinearModel.backprop(adjoint='superposed')`: forward + adjoint weight solved from zero load, "
+        "e_adj = the difference of elongations; the adjoint weight is the loss's own, eps = 1); *FE separate* = "
+        "the adjoint weight alone on the unloaded lattice (the linear-regime protocol); *springs* = the nonlinear "
+        "spring model's exact gradient and its `finite_increment` (eps = 1); the linear rows are the linear "
+        "models' gradients at the same load (how far the linear regime is)."
+    )
+    for label, c in r4["cases"].items():
+        base = c["linear_insitu_vs_linear_exact"]
+        rep.text(
+            f"{label}: u_y(id {IV_OUTPUT}) = {c['u_output_mm']:.4g} mm, adjoint weight {c['adjoint_load_grams']:.3g} g. "
+            f"Baseline, linear regime on the same mesh: the in situ rule against the linear exact gradient, "
+            f"cosine {base['cosine']:.4f}, rel. L2 {base['rel_l2']:.3f}."
+        )
+        rep.table(
+            f"in situ estimates against the exact nonlinear FE gradient, {label}",
+            [
+                "estimate",
+                "cosine",
+                "rel. L2",
+                "sign agreement",
+                "median bond rel. error",
+                "max bond rel. error",
+                "worst bond (share of the squared error)",
+                "cosine / rel. L2 without it",
+            ],
+            [
+                [
+                    k,
+                    _fmt(m["cosine"]),
+                    _fmt(m["rel_l2"]),
+                    _fmt(m["sign"]),
+                    _fmt(m["median_rel"]),
+                    _fmt(m["max_rel"]),
+                    f"{m['worst_bond']} ({100 * m['worst_share']:.0f} %, strain {100 * c['bond_strain'][m['worst_bond']]:.3g} %)",
+                    f"{_fmt(m['cosine_without_worst'])} / {_fmt(m['rel_l2_without_worst'])}",
+                ]
+                for k, m in c["metrics"].items()
+            ],
+        )
+    label, c = list(r4["cases"].items())[-1]
+    fig = figure(8, 3.5)
+    ax = fig.subplots()
+    b = np.arange(len(c["exact"]))
+    shown = (("exact", c["exact"]), *((k, c["estimates"][k]) for k in (IV_INSITU[0], IV_INSITU[1], IV_LINEAR[0])))
+    wbar = 0.8 / len(shown)
+    for i, (k, g) in enumerate(shown):
+        ax.bar(b + (i - (len(shown) - 1) / 2) * wbar, g, wbar, label=k)
+    ax.set_xlabel("bond id")
+    ax.set_ylabel("dL/dw (m^2 / mm)")
+    ax.legend(fontsize=7)
+    rep.figure(fig, "insitu_large_deformation.png", f"Width gradients at {label}: exact nonlinear FE and estimates.")
+
+
+def _render_v(rep: StudyReport, r5: dict[str, Any]) -> None:
+    rep.text(
+        "**(v) Buckling as activation.** Part (ii)'s FE-trained designs under their task's largest load case: the "
+        "first linear buckling load factor (validate's check: P2, one element across the thinnest thin end), the "
+        "bonds that bow in the first mode (bowing = a bond's largest |phi| minus its junctions', mode normalised "
+        "to 1; listed when >= 0.5), and the case's contrast (its label's output over the other) along the "
+        "nonlinear FE load path from zero: at 0.1 (= the light level of both tasks), at the last factor below "
+        "the buckling factor, and at the full load. Strain: bond-average axial strain of the most strained bond "
+        "at the full load (the thin ends' local peak is larger)."
+    )
+    rows = []
+    for name, r in r5.items():
+        if "skipped" in r:
+            rows.append([name, r["skipped"], *[""] * 8])
+            continue
+        lam = r["first_buckling_load_factor"]
+        rows.append(
+            [
+                name,
+                f"{r['largest_case_grams']:.4g}",
+                "—" if lam is None else f"{lam:.4g} ({lam * r['largest_case_grams']:.3g} g)",
+                ", ".join(str(b) for b in r["buckled_bonds"]) or "none",
+                _fmt(r["contrast_lightest"]),
+                f"{_fmt(r['contrast_below_buckling'])} (at {_fmt(r['factor_below_buckling'])})",
+                _fmt(r["contrast_full_load"]),
+                _fmt(r["label_dominant_from"]),
+                f"{100 * r['max_bond_axial_strain']:.3g} % (bond {r['max_strain_bond']})",
+                r["widths_at_bounds"],
+            ]
+        )
+    rep.table(
+        "first buckling load and the task along the load path",
+        [
+            "task",
+            "largest case (g)",
+            "first buckling factor",
+            "bonds bowing",
+            "contrast at 0.1",
+            "below buckling",
+            "at full load",
+            "label dominant from",
+            "max bond strain",
+            "widths at bounds",
+        ],
+        rows,
+    )
+    fig = figure(6, 4)
+    ax = fig.subplots()
+    for name, r in r5.items():
+        if "skipped" in r:
+            continue
+        (line,) = ax.plot(r["path_factors"], r["path_contrast"], "o-", ms=3, label=name)
+        if r["first_buckling_load_factor"] is not None:
+            ax.axvline(r["first_buckling_load_factor"], color=line.get_color(), ls=":", lw=1)
+    ax.axhline(1.0, color="k", lw=0.6)
+    ax.set_xlabel("load factor of the largest case (dotted: first buckling factor)")
+    ax.set_ylabel("contrast of the case's label")
+    ax.legend(fontsize=8)
+    rep.figure(fig, "buckling_path.png", "The largest case's contrast along its load path, and the buckling load.")
 
 
 def main(argv: list[str] | None = None) -> int:
