@@ -75,3 +75,12 @@ def test_buckling_of_the_fe_trained_designs():
         assert x["path"] == "reached every load factor", name
         assert x["path_factors"][0] == pytest.approx(0.1) and x["path_factors"][-1] == pytest.approx(1.0)
         assert x["factor_below_buckling"] < lam
+        # the check on a mesh generated for the widths answers too (a number, compared with the training mesh's)
+        assert math.isfinite(x["contrast_full_load_remeshed"]), name
+    # load-switch: below buckling the heavy case's output ratio is the light level's (no switch: a linear
+    # response would keep it); the change comes past the first buckling load
+    ls = r["load-switch"]
+    assert abs(ls["contrast_below_buckling"] - ls["contrast_lightest"]) < 1e-3
+    assert abs(ls["contrast_full_load"] - ls["contrast_lightest"]) > 10 * abs(
+        ls["contrast_below_buckling"] - ls["contrast_lightest"]
+    )
