@@ -678,7 +678,7 @@ def _render_iv(rep: StudyReport, r4: dict[str, Any]) -> None:
     for i, (k, g) in enumerate(shown):
         ax.bar(b + (i - (len(shown) - 1) / 2) * wbar, g, wbar, label=k)
     ax.set_xlabel("bond id")
-    ax.set_ylabel("dL/dw (m^2 / mm)")
+    ax.set_ylabel("dL/dw (all bars in the same units)")
     ax.legend(fontsize=7)
     rep.figure(fig, "insitu_large_deformation.png", f"Width gradients at {label}: exact nonlinear FE and estimates.")
 

@@ -9,7 +9,9 @@ state what the quick numbers show, with the bound each claim needs.
 
 from __future__ import annotations
 
+import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -84,3 +86,18 @@ def test_buckling_of_the_fe_trained_designs():
     assert abs(ls["contrast_full_load"] - ls["contrast_lightest"]) > 10 * abs(
         ls["contrast_below_buckling"] - ls["contrast_lightest"]
     )
+
+
+def test_render_writes_the_tables_and_figures(tmp_path: Path):
+    """``render`` of the quick results (as JSON gives them back): results.md shows every figure and table."""
+    out = tmp_path / NAME
+    study(NAME).render(_results(), out)
+    md = (out / "results.md").read_text()
+    data = json.loads((out / "results.json").read_text())
+    assert data["quick"] is True and {"version", "commit", "clean", "libraries"} <= set(data["provenance"])
+    pngs = sorted(p.name for p in out.glob("*.png"))
+    assert pngs == ["behaviour_vs_load.png", "buckling_path.png", "insitu_large_deformation.png"]
+    for p in pngs:
+        assert p in md
+    for part in ("(i)", "(ii)", "(iii) Transfer", "(iv) The in situ rule", "(v) Buckling as activation"):
+        assert part in md, part
