@@ -32,8 +32,10 @@ of the task's largest case (validate's check mesh), the bonds that bow in the fi
 (:func:`fem_mnn.fem.buckling.bond_mode_amplitude`), and the case's contrast along its nonlinear
 load path from zero, below and past that load (the path's 0.1 is the light level of both tasks).
 
-Run: ``python studies/nonlinear_training.py [--quick] [--out DIR]``. Quick: P1, one element
-across the thin ends, fewer epochs and load factors, and only the heavy case in (iv).
+Run: ``python studies/nonlinear_training.py [--quick] [--out DIR]``. Both modes: FE at P1, one
+element across the thin ends (P2 with three is unaffordable for nonlinear training: see
+``_fem_options``). Quick: fewer epochs (200 spring, 2 FE, 2 fine-tuning) and load factors, and only
+the heavy case in (iv); full: 600 spring and 20 FE epochs, 10 fine-tuning epochs, 10 g and 100 g in (iv).
 """
 
 from __future__ import annotations
@@ -63,10 +65,17 @@ NAME = "nonlinear_training"
 
 
 def _fem_options(quick: bool) -> Any:
+    """P1, one element across the thin ends, in both modes: the discretisation nonlinear FE training is affordable on.
+
+    At P2 with three elements across (86 814 dofs) one nonlinear solve of a 100 g case took more than 20 min
+    on a loaded 2-core machine (part (iv) did not finish its 100 g case in 22 min); every FE training epoch
+    solves such cases from zero load, so 20 epochs would take days. The two modes differ in epochs, load
+    factors and cases; part (v) checks how much the post-buckling answers depend on the mesh.
+    """
     from fem_mnn.fem.linear import FemOptions
     from fem_mnn.geometry.build import MeshOptions
 
-    return FemOptions(degree=1 if quick else 2, mesh=MeshOptions(elements_across=1 if quick else 3))
+    return FemOptions(degree=1, mesh=MeshOptions(elements_across=1))
 
 
 def _rel_errors(values: np.ndarray, targets: np.ndarray, factors: np.ndarray) -> list[float | None]:
@@ -171,8 +180,8 @@ def part_ii(quick: bool) -> dict[str, Any]:
         spring = _summary(res, task) | {"seconds": time.perf_counter() - t0}
         log(NAME, f"(ii) {name}, nonlinear springs: contrast {spring['train_contrast']:.4f}")
         t0 = time.perf_counter()
-        # quick: a smoke run (2 epochs); 20 epochs took load-switch past its criterion with P1, one element
-        # across (docs/training.md, about 10 min on a loaded 2-core machine); full: P2, 20 epochs
+        # quick: a smoke run (2 epochs); full: 20 epochs, which took load-switch past its criterion
+        # (docs/training.md: 14-45 s per epoch on a loaded 2-core machine, 140 s in all on a quieter one)
         cfg = TrainConfig(**{**settings, "epochs": 2 if quick else 20})
         model = NonlinearFemModel(d, _fem_options(quick), NonlinearOptions(steps=10), MPI.COMM_SELF)
         try:
@@ -749,7 +758,7 @@ def _render_v(rep: StudyReport, r5: dict[str, Any]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    return study_main(NAME, __doc__, compute, render, argv, "P1 meshes, few epochs and loads", takes_data=False)
+    return study_main(NAME, __doc__, compute, render, argv, "few epochs and loads", takes_data=False)
 
 
 if __name__ == "__main__":
