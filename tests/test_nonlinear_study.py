@@ -101,3 +101,16 @@ def test_render_writes_the_tables_and_figures(tmp_path: Path):
         assert p in md
     for part in ("(i)", "(ii)", "(iii) Transfer", "(iv) The in situ rule", "(v) Buckling as activation"):
         assert part in md, part
+
+
+def test_committed_full_results_answer_item_4():
+    """The committed full run (no compute): load-switch succeeds in FE, and only past buckling."""
+    r = json.loads((Path(__file__).resolve().parents[1] / "studies/results" / NAME / "results.json").read_text())
+    assert r["quick"] is False and r["provenance"]["clean"] is True
+    h = study(NAME).headline(r)
+    assert h["ii_load-switch_fem_contrast"] >= 1.1 > h["ii_load-switch_springs_contrast"]
+    assert h["iii_spring_design_fem_contrast"] < 1.0
+    assert h["iv_100g_linear_exact_rel_l2"] > 0.1 and h["iv_10g_tangent_cosine"] > 0.99
+    v = r["part_v"]["load-switch"]
+    assert v["first_buckling_load_factor"] < v["label_dominant_from"] <= 1.0
+    assert v["contrast_full_load"] >= 1.1 and v["contrast_full_load_remeshed"] >= 1.1
