@@ -81,3 +81,25 @@ def test_paper_sample_passes_under_the_figure1_load(paper):
     # measured: 4.0 (a compressed bond near the left clamp buckles between its junctions)
     assert 3.0 < res.first < 5.0
     assert buckling_check(res, safety=2.0).status == "pass"
+
+
+def test_bond_mode_amplitude_names_the_bond_that_bows(paper):
+    from fem_mnn.core.errors import InputError
+    from fem_mnn.fem.buckling import bond_mode_amplitude
+    from fem_mnn.fem.linear import FemModel
+
+    F = np.zeros((paper.n_nodes, 2))
+    F[12, 1] = -10e-3 * 9.8
+    model = FemModel(paper, FemOptions(mesh=MeshOptions(elements_across=1)))
+    res = buckling_analysis(paper, F, options=BucklingOptions(n_modes=1), model=model)
+    amp, bow = bond_mode_amplitude(res, model)
+    assert amp.shape == bow.shape == (paper.n_bonds,)
+    # the first mode is local: one bond bows between its junctions (the mode's peak is in it), the others
+    # are at most carried along by their junctions
+    top = int(np.argmax(bow))
+    assert amp[top] == pytest.approx(np.max(amp))
+    assert bow[top] > 0.5
+    assert np.sort(bow)[-2] < 0.5 * bow[top]
+    assert np.all(bow <= amp + 1e-12) and np.all(bow >= 0)
+    with pytest.raises(InputError, match="mode"):
+        bond_mode_amplitude(res, model, index=5)

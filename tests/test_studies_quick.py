@@ -431,8 +431,8 @@ FE_QUICK = [
     pytest.param("geometry_refinement", False, id="geometry_refinement"),
     pytest.param("insitu_vs_exact", False, id="insitu_vs_exact", marks=pytest.mark.slow),
     pytest.param("linear_regime", True, id="linear_regime", marks=pytest.mark.slow),
-    pytest.param("nonlinear_training", False, id="nonlinear_training", marks=pytest.mark.slow),
 ]
+# nonlinear_training: compared in tests/test_nonlinear_study.py, beside the asserts on the same quick compute
 
 
 @pytest.mark.fem

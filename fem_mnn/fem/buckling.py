@@ -44,6 +44,7 @@ from slepc4py import SLEPc
 __all__ = [
     "BucklingOptions",
     "BucklingResult",
+    "bond_mode_amplitude",
     "buckling_analysis",
     "euler_cantilever_load",
 ]
@@ -210,3 +211,45 @@ def buckling_analysis(
         prestress_field=u0,
         n_dofs=op.n_dofs,
     )
+
+
+def bond_mode_amplitude(result: BucklingResult, model: FemModel, index: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Which bonds a buckling mode bends: per-bond amplitude, and how much of it is bowing (collective).
+
+    The mode is normalised to max nodal |phi| = 1. ``amplitude[b]`` is the largest |phi| at
+    the dofs of bond b's cells; ``bowing[b]`` is that minus the larger junction-average |phi|
+    of its two end nodes (clipped at 0): a bond that buckles between its junctions bows far
+    more than its ends move (a local mode: bowing near 1), a bond carried along by a global
+    mode does not.
+
+    Args:
+        result: :func:`buckling_analysis` on ``model`` (same mesh).
+        model: The linear model whose mesh the modes live on.
+        index: Which mode (0 = the first).
+
+    Returns:
+        ``(amplitude, bowing)``, each (n_bonds,).
+
+    Raises:
+        InputError: ``index`` is not a computed mode.
+    """
+    from mpi4py import MPI
+
+    if not 0 <= index < len(result.modes):
+        raise InputError(f"only {len(result.modes)} mode(s) computed", field="index", value=index)
+    disc, _ = model.discretisation()
+    design = model.design
+    f = result.modes[index]
+    bs = f.function_space.dofmap.index_map_bs
+    dof_amp = np.linalg.norm(f.x.array.reshape(-1, bs)[:, :2], axis=1)
+    bond_of_cell = disc.regions.bond_of_cell
+    cells = f.function_space.dofmap.list[: bond_of_cell.size]
+    cell_amp = dof_amp[cells].max(axis=1) if cells.size else np.zeros(0)
+    local = np.zeros(design.n_bonds)
+    sel = bond_of_cell >= 0
+    np.maximum.at(local, bond_of_cell[sel], cell_amp[sel])
+    amplitude = np.empty_like(local)
+    disc.comm.Allreduce(local, amplitude, op=MPI.MAX)
+    node_amp = np.hypot(*result.mode_node_u[index].T)
+    ends = np.maximum(node_amp[design.bonds[:, 0]], node_amp[design.bonds[:, 1]])
+    return amplitude, np.clip(amplitude - ends, 0.0, None)
