@@ -53,6 +53,32 @@ def pytest_sessionfinish(session, exitstatus):
     shutil.rmtree(_SESSION_CACHE, ignore_errors=True)
 
 
+#: Wall seconds of the longest test files (fast suite, one process, 2026-12-06/07, plus the two new
+#: tutorials). ``./run tests`` hands whole files to its pytest-xdist workers in collection order, and
+#: these sort alphabetically late (studies, tutorials): collected last, the longest file ran alone at
+#: the end while the other worker idled (tests 808 s against 607 s). Longest first is the classic
+#: remedy (LPT scheduling); a stale figure here costs only balance, never a result. Stable sort: the
+#: order inside a file is kept (test_cli_sweep's last test reads the whole file's outcomes).
+_LONG_FILES = {
+    "test_studies_quick.py": 164,
+    "test_tutorials.py": 140,
+    "test_cli_sweep.py": 60,
+    "test_nonlinear_gradient.py": 52,
+    "test_fuzz.py": 52,
+    "test_resume.py": 36,
+    "test_identify.py": 32,
+    "test_shape.py": 31,
+    "test_fem_train.py": 28,
+    "test_taskfile.py": 25,
+    "test_cli.py": 23,
+    "test_studies_literate.py": 20,
+}
+
+
+def pytest_collection_modifyitems(session, config, items):
+    items.sort(key=lambda item: -_LONG_FILES.get(item.path.name, 0))
+
+
 # ------------------------------------------------------------------------- DOLFINx
 
 
