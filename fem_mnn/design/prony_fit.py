@@ -25,7 +25,7 @@ import numpy as np
 from scipy.optimize import least_squares, nnls
 
 from fem_mnn.core.errors import InputError
-from fem_mnn.design.viscoelastic import Prony
+from fem_mnn.design.viscoelastic import Prony, prony_moduli
 
 __all__ = ["SeriesFit", "e_inf_scan", "fit_master_curve", "log_spaced_taus", "reduce_series"]
 
@@ -61,13 +61,11 @@ class SeriesFit(NamedTuple):
 
     def storage(self, omega: np.ndarray | float) -> np.ndarray:
         """Storage modulus E'(omega) (MPa) at angular frequencies omega (rad/s)."""
-        wt = np.asarray(omega, dtype=float)[..., None] * self.taus
-        return self.E_inf + (wt**2 / (1 + wt**2)) @ self.moduli
+        return prony_moduli(self.E_inf, self.moduli, self.taus, omega)[0]
 
     def loss(self, omega: np.ndarray | float) -> np.ndarray:
         """Loss modulus E''(omega) (MPa) at angular frequencies omega (rad/s)."""
-        wt = np.asarray(omega, dtype=float)[..., None] * self.taus
-        return (wt / (1 + wt**2)) @ self.moduli
+        return prony_moduli(self.E_inf, self.moduli, self.taus, omega)[1]
 
     @classmethod
     def from_record(cls, series: dict[str, Any]) -> SeriesFit:

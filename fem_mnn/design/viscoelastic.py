@@ -65,6 +65,7 @@ __all__ = [
     "named_materials",
     "named_prony",
     "parse_prony",
+    "prony_moduli",
     "protocol_delays",
     "protocol_extrapolation",
     "protocol_response",
@@ -82,6 +83,18 @@ CONSTANT_NU_NOTE = (
 _TAU_DISTINCT = 1e-9
 #: Folder of the shipped named materials (``fem_mnn/data/materials/NAME.json``).
 _NAMED_DIR = "materials"
+
+
+def prony_moduli(
+    E_inf: float, moduli: np.ndarray, taus: np.ndarray, omega: np.ndarray | float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Storage and loss moduli E'(omega), E''(omega) (MPa) of the series E_inf + sum E_i e^(-t/tau_i).
+
+    At angular frequencies omega (rad/s). Shared by :class:`Prony` and the fit's
+    :class:`~fem_mnn.design.prony_fit.SeriesFit` (whose E_inf may be 0).
+    """
+    wt = np.asarray(omega, dtype=float)[..., None] * np.asarray(taus, dtype=float)
+    return E_inf + (wt**2 / (1 + wt**2)) @ moduli, (wt / (1 + wt**2)) @ moduli
 
 
 class Retardation(NamedTuple):
@@ -173,13 +186,11 @@ class Prony:
 
     def storage(self, omega: np.ndarray | float) -> np.ndarray:
         """Storage modulus E'(omega) (MPa) at angular frequencies omega (rad/s)."""
-        wt = np.asarray(omega, dtype=float)[..., None] * self.taus
-        return self.E_inf + (wt**2 / (1 + wt**2)) @ self.moduli
+        return prony_moduli(self.E_inf, self.moduli, self.taus, omega)[0]
 
     def loss(self, omega: np.ndarray | float) -> np.ndarray:
         """Loss modulus E''(omega) (MPa) at angular frequencies omega (rad/s)."""
-        wt = np.asarray(omega, dtype=float)[..., None] * self.taus
-        return (wt / (1 + wt**2)) @ self.moduli
+        return prony_moduli(self.E_inf, self.moduli, self.taus, omega)[1]
 
     @cached_property
     def retardation(self) -> Retardation:
