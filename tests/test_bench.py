@@ -155,3 +155,24 @@ def test_bench_identify_runs_on_a_tiny_design():
     for key in ("identify_seconds", "morphed_response_with_jacobian_seconds", "mean_z2", "chi2_per_dof"):
         assert math.isfinite(res[key]) and res[key] > 0, key
     assert "identify_seconds" in identify_table(res)
+
+
+def test_bench_nonlinear_step_on_a_tiny_design(tmp_path, monkeypatch, capsys):
+    import functools
+
+    from fem_mnn.bench import fem as fb
+    from fem_mnn.cli import main
+
+    case = _tiny_case()
+    tiny = functools.partial(fb.nonlinear_step_cost, case.design, case.options, repeats=1)
+    monkeypatch.setattr(fb, "nonlinear_step_cost", lambda grams: tiny(grams=grams))
+    out = tmp_path / "nl.json"
+    assert main(["bench", "--nonlinear", "--nonlinear-grams", "2", "--out", str(out)]) == 0
+    res = json.loads(out.read_text())
+    med = res["median"]
+    # the ratio is the two timed quantities' quotient, the budget the Newton count + 2
+    assert res["ratio"] == pytest.approx(med["step"] / med["factorise"])
+    assert res["budget"] == med["newton_iterations"] + 2 and med["newton_iterations"] >= 2
+    assert res["within_budget"] == (res["ratio"] <= res["budget"]) and res["grams"] == 2
+    assert "step / factorisation" in capsys.readouterr().out
+    assert main(["bench", "--nonlinear", "--nonlinear-grams", "-1", "--out", str(out)]) == 2

@@ -32,6 +32,7 @@ __all__ = [
     "machine",
     "mpi_difference",
     "nonlinear_step_cost",
+    "nonlinear_step_table",
     "paper_case",
     "random_case",
     "speedup",
@@ -384,6 +385,7 @@ def nonlinear_step_cost(
     from fem_mnn.fem.nonlinear import NonlinearModel
     from fem_mnn.geometry.build import MeshOptions, mesh_size
 
+    t_start = time.perf_counter()
     d = design if design is not None else paper_sample()
     if options is None:
         options = FemOptions(mesh=MeshOptions(size=mesh_size(d, MeshOptions())))
@@ -446,7 +448,27 @@ def nonlinear_step_cost(
         "n_dofs": int(nl.disc.V.dofmap.index_map.size_global * nl.disc.V.dofmap.index_map_bs),
         "grams": grams,
         "n_remeshes": nl.fem.n_remeshes,
+        "machine": machine(),
+        "seconds": time.perf_counter() - t_start,
     }
+
+
+def nonlinear_step_table(res: dict) -> str:
+    """The step's ratio against its budget, and where the time goes (in factorisations)."""
+    med = res["median"]
+    rows = [
+        ("step / factorisation", res["ratio"], f"<= {res['budget']:g}"),
+        ("Newton iterations (median)", med["newton_iterations"], ""),
+        ("one Newton iteration / factorisation", res["newton_iteration_over_factor"], "<= 1"),
+        ("tangent assembly / factorisation", res["tangent_assembly_over_factor"], ""),
+        ("gradient part / factorisation", res["gradient_over_factor"], "<= 2"),
+        ("factorisation (s)", med["factorise"], ""),
+        ("step (s)", med["step"], ""),
+    ]
+    lines = [f"{'key':40s} {'value':>10s} {'budget':>8s}"]
+    lines += [f"{k:40s} {v:10.4g} {b:>8s}" for k, v, b in rows]
+    lines.append(f"{res['n_dofs']} dofs, {res['grams']:g} g; within budget: {'yes' if res['within_budget'] else 'no'}")
+    return "\n".join(lines)
 
 
 # ------------------------------------------------------------------ serial vs mpiexec -n 2

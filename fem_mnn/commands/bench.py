@@ -4,13 +4,21 @@ from __future__ import annotations
 
 import argparse
 
-from fem_mnn.commands._common import count
+from fem_mnn.commands._common import count, positive_float
 from fem_mnn.core.files import atomic_write_json
 
 __all__ = ["register"]
 
 
 def _bench(args: argparse.Namespace) -> int:
+    if args.nonlinear:
+        from fem_mnn.bench.fem import nonlinear_step_cost, nonlinear_step_table
+
+        res = nonlinear_step_cost(grams=args.nonlinear_grams)
+        atomic_write_json(args.out, res)
+        print(nonlinear_step_table(res))
+        print(f"wrote {args.out} ({res['seconds']:.0f} s)")
+        return 0
     if args.identify:
         from fem_mnn.bench.identify import identify_table, run_identify_bench
 
@@ -63,6 +71,20 @@ def register(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="identification benchmark instead: time fem-mnn identify --model fem --fit widths on the paper's "
         "sample (28 bonds, 12 synthetic 10 g cases, noise 0.005 mm, prior 0.3 mm; target under 2 minutes)",
+    )
+    p.add_argument(
+        "--nonlinear",
+        action="store_true",
+        help="nonlinear training step benchmark instead: one step of the paper's sample (morph, Newton from zero "
+        "load, tangent adjoint, exact width gradient) in numeric factorisations of the tangent, against the "
+        "budget (Newton iterations + 2)",
+    )
+    p.add_argument(
+        "--nonlinear-grams",
+        type=positive_float,
+        default=10.0,
+        metavar="G",
+        help="the weight of the --nonlinear case, hung at id 12 (default 10 g)",
     )
     p.add_argument("--scale-max-bonds", type=count, default=1000, metavar="N", help="largest 2D row (default 1000)")
     p.add_argument("--scale-max-bonds-3d", type=count, default=249, metavar="N", help="largest 3D row (default 249)")
