@@ -465,30 +465,20 @@ def part_v(quick: bool, part2: dict[str, Any]) -> dict[str, Any]:
 def compute(quick: bool, data_dir: str | Path | None = None) -> dict[str, Any]:
     """Parts (i)-(v) (numbers only; ``data_dir`` unused: no paper data is read)."""
     seconds: dict[str, float] = {}
-    t0 = time.perf_counter()
-    r1 = part_i(quick)
-    seconds["i"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    r2 = part_ii(quick)
-    seconds["ii"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    r3 = part_iii(quick, r2)
-    seconds["iii"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    r4 = part_iv(quick)
-    seconds["iv"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    r5 = part_v(quick, r2)
-    seconds["v"] = time.perf_counter() - t0
-    return {
-        "quick": quick,
-        "part_i": r1,
-        "part_ii": r2,
-        "part_iii": r3,
-        "part_iv": r4,
-        "part_v": r5,
-        "seconds": seconds,
-    }
+    out: dict[str, Any] = {}
+    # (iii) and (v) start from (ii)'s designs
+    parts = (
+        ("i", lambda: part_i(quick)),
+        ("ii", lambda: part_ii(quick)),
+        ("iii", lambda: part_iii(quick, out["ii"])),
+        ("iv", lambda: part_iv(quick)),
+        ("v", lambda: part_v(quick, out["ii"])),
+    )
+    for name, run in parts:
+        t0 = time.perf_counter()
+        out[name] = run()
+        seconds[name] = time.perf_counter() - t0
+    return {"quick": quick, **{f"part_{name}": out[name] for name, _ in parts}, "seconds": seconds}
 
 
 def headline(results: dict[str, Any]) -> dict[str, Any]:
