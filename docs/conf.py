@@ -12,7 +12,7 @@ Choices, and why:
   failing the build on any error (``nb_execution_raise_on_error``), so the rendered outputs are
   always those of the code as committed. ``tests/test_tutorials.py`` runs the same files in
   quick mode (``FEM_MNN_QUICK=1``) under pytest; the site runs them at full size.
-  ``.ci/run`` builds the site with ``FEM_MNN_DOCS_EXECUTE=off`` right after the tests ran them.
+  ``.ci/run`` builds the site with ``FEM_MNN_DOCS_EXECUTE=off``: its tests run them (quick mode).
 - The command-line page is generated from ``fem_mnn.cli.build_parser`` at every build
   (``_ext/cli_page.py``) rather than sphinx-argparse: one extension of 60 lines that prints
   each sub-command's own ``--help``, so the page is exactly what a user sees.
@@ -76,8 +76,8 @@ myst_enable_extensions = ["dollarmath", "colon_fence", "deflist"]
 myst_heading_anchors = 3
 
 nb_custom_formats = {".py": ["jupytext.reads", {"fmt": "py:light"}]}
-# FEM_MNN_DOCS_EXECUTE=off builds the pages without running the tutorials: .ci/run does, right after
-# ./run tests ran every tutorial (quick mode, tests/test_tutorials.py), so CI does not pay for them twice
+# FEM_MNN_DOCS_EXECUTE=off builds the pages without running the tutorials: .ci/run does, and its
+# ./run tests runs every tutorial (quick mode, tests/test_tutorials.py), so CI does not pay for them twice
 nb_execution_mode = os.environ.get("FEM_MNN_DOCS_EXECUTE", "force")
 if nb_execution_mode not in ("force", "off"):
     raise ValueError(f"FEM_MNN_DOCS_EXECUTE={nb_execution_mode!r}: must be 'force' or 'off'")
