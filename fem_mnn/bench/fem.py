@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from fem_mnn.core.errors import InputError
 from fem_mnn.core.files import atomic_write_text
 from fem_mnn.design import paper_sample
 from fem_mnn.learn.losses import MSE
@@ -179,6 +180,8 @@ def speedup(case: BenchCase, fd_bonds: int | None = None, repeats: int = 3) -> d
         grad_only.append(t2 - t1)
         g = sg.grad_w
         op.destroy()
+    if g is None:
+        raise InputError("must be >= 1", field="repeats", value=repeats)
     n = d.n_bonds
     if fd_bonds is None or fd_bonds >= n:
         bonds = list(range(n))

@@ -41,7 +41,7 @@ from fem_mnn.commands._common import (
     positive_float,
 )
 from fem_mnn.commands._solver import add_fem_arguments, solver_options
-from fem_mnn.contract import Solution, as_cases, backprop_operator
+from fem_mnn.contract import LinearOperator, Solution, as_cases, backprop_operator
 from fem_mnn.core.errors import InputError
 from fem_mnn.core.files import atomic_write_json
 from fem_mnn.design.files import load_design
@@ -61,13 +61,17 @@ FEM_GRADIENT_UNITS = {
 
 
 class _Solved:
-    """Replays forward and adjoint solutions already computed (so the in situ estimate costs no solve)."""
+    """Replays forward and adjoint solutions already computed (so the in situ estimate costs no solve).
 
-    def __init__(self, op: Any, pairs: list) -> None:
-        self.dk_dw = op.dk_dw
+    A :class:`~fem_mnn.contract.LinearOperator` of ``op``'s widths whose ``solve`` answers from
+    ``pairs``: (loads, solution with ``u`` and ``elongation``).
+    """
+
+    def __init__(self, op: LinearOperator, pairs: list[tuple[np.ndarray, Any]]) -> None:
+        self.widths, self.k, self.dk_dw = op.widths, op.k, op.dk_dw
         self._pairs = pairs
 
-    def solve(self, loads: Any) -> Any:
+    def solve(self, loads: np.ndarray) -> Solution:
 
         for f, s in self._pairs:
             if np.array_equal(np.asarray(loads, dtype=float).reshape(f.shape), f):

@@ -331,7 +331,10 @@ def _payload(
     p["thin_ends_identified"] = (g.thin_end_ratio * res.widths_eff + thin_off).tolist()
     p["thin_ends_identified_sd"] = thin_sd.tolist()
     p["parameters"] = res.names
-    p["correlation"] = np.where(np.isfinite(corr), corr, None).tolist()
+    # JSON has no NaN: an undefined correlation (a parameter with no variance) is null
+    p["correlation"] = [
+        [v if math.isfinite(v) else None for v in row] for row in np.asarray(corr, dtype=float).tolist()
+    ]
     p["chi2"] = res.chi2
     p["chi2_data"] = res.chi2_data
     p["chi2_prior"] = res.chi2_prior

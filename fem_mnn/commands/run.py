@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable
 from dataclasses import replace as dataclasses_replace
 from pathlib import Path
-from typing import Literal, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 import numpy as np
 
@@ -100,8 +100,15 @@ class StageResult(NamedTuple):
     line: str
     figures: tuple[str, ...] = ()
     backprop: Backprop | None = None
-    data: dict | None = None
+    data: dict[str, Any] | None = None
     """Numbers for later stages and the summary (design stages)."""
+
+    @property
+    def numbers(self) -> dict[str, Any]:
+        """``data`` of a design stage (which always records it)."""
+        if self.data is None:
+            raise RuntimeError(f"the stage recorded no numbers: {self.line}")
+        return self.data
 
 
 def _spring_backprop(case: RunCase) -> Backprop:
@@ -250,11 +257,11 @@ def _stage_train(case: RunCase, done: dict[str, StageResult]) -> StageResult:
 
 def _trained_widths(case: RunCase, done: dict[str, StageResult]) -> np.ndarray:
     if "train" in done:
-        return np.array(done["train"].data["widths"])
+        return np.array(done["train"].numbers["widths"])
     path = case.out / "design_spring_trained.json"
     if path.exists():
         return np.array(load_design(path).widths)
-    return np.array(_stage_train(case, done).data["widths"])
+    return np.array(_stage_train(case, done).numbers["widths"])
 
 
 def _stage_transfer(case: RunCase, done: dict[str, StageResult]) -> StageResult:
@@ -281,7 +288,7 @@ def _stage_finetune(case: RunCase, done: dict[str, StageResult]) -> StageResult:
 
     task = _task(case)
     w0 = _trained_widths(case, done)
-    model = done["transfer"].data["model"] if "transfer" in done else _fe_model(case)
+    model = done["transfer"].numbers["model"] if "transfer" in done else _fe_model(case)
     steps = (
         case.finetune_steps if case.finetune_steps is not None else FINETUNE_STEPS["quick" if case.quick else "full"]
     )
@@ -328,7 +335,7 @@ def _stage_print(case: RunCase, done: dict[str, StageResult]) -> StageResult:
 
     path = case.out / "design_finetuned.json"
     if "finetune" in done:
-        tuned = case.design.with_widths(np.array(done["finetune"].data["widths"]))
+        tuned = case.design.with_widths(np.array(done["finetune"].numbers["widths"]))
     elif path.exists():
         tuned = load_design(path)
     else:
@@ -416,11 +423,11 @@ def _design_summary(done: dict[str, StageResult]) -> list[str]:
     lines: list[str] = []
     rows = []
     if "train" in done:
-        rows.append(("springs, spring-trained widths", done["train"].data["metrics"]))
+        rows.append(("springs, spring-trained widths", done["train"].numbers["metrics"]))
     if "transfer" in done:
-        rows.append(("FE, spring-trained widths (transfer)", done["transfer"].data["fem"]))
+        rows.append(("FE, spring-trained widths (transfer)", done["transfer"].numbers["fem"]))
     if "finetune" in done:
-        rows.append(("FE, fine-tuned widths", done["finetune"].data["metrics"]))
+        rows.append(("FE, fine-tuned widths", done["finetune"].numbers["metrics"]))
     if rows:
         keys = sorted({k for _, m in rows for k in m if k != "train_loss"})
         lines += ["", "## Transfer gap", "", "| model, widths | loss | " + " | ".join(k[6:] for k in keys) + " |"]
@@ -432,7 +439,7 @@ def _design_summary(done: dict[str, StageResult]) -> list[str]:
                 + " |"
             )
     if "finetune" in done:
-        d = done["finetune"].data
+        d = done["finetune"].numbers
         lines += [
             "",
             "## Widths (mm) before / after FE fine-tuning",

@@ -30,9 +30,11 @@ from fem_mnn.commands._common import (
     seed,
 )
 from fem_mnn.commands._solver import add_solver_arguments, solver_options
+from fem_mnn.contract import MechanicalModel
 from fem_mnn.core.errors import InputError
 from fem_mnn.core.files import atomic_savefig, atomic_write_json, to_jsonable
 from fem_mnn.design.files import load_design, save_design
+from fem_mnn.design.records import Design
 from fem_mnn.learn import TrainConfig, paper_config, train
 from fem_mnn.learn.robust import RobustModel
 from fem_mnn.learn.taskfile import NONLINEAR_TASK_NAMES, load_task_file, paper_task
@@ -70,7 +72,7 @@ class _RecordingMesher:
         return {"mesh": first, "n_meshes": len(self.infos), "keys": sorted({i.key for i in self.infos})}
 
 
-def _model(args: argparse.Namespace, design) -> tuple[object, int]:
+def _model(args: argparse.Namespace, design: Design) -> tuple[MechanicalModel, int]:
     """(model, MPI rank) for ``args.model``: the spring network or the FE continuum.
 
     The FE model's mesher is a :class:`_RecordingMesher`, kept in ``args.meshes`` (its mesh
@@ -167,9 +169,11 @@ def run_train(args: argparse.Namespace) -> int:
     if getattr(args, "robust", None):  # before any meshing
         check_sample_memory("--robust-samples", args.robust_samples, 2 * design.n_bonds)
     model, rank = _model(args, design)
+    robust = None  # the tolerance-aware training's record
     if getattr(args, "robust", None):
         robust_seed = config.seed if args.robust_seed is None else args.robust_seed
-        model = RobustModel(model, args.robust, n_samples=args.robust_samples, seed=robust_seed)
+        robust_model = RobustModel(model, args.robust, n_samples=args.robust_samples, seed=robust_seed)
+        model, robust = robust_model, robust_model.robust
     result = train(
         model,
         task,
@@ -227,9 +231,9 @@ def run_train(args: argparse.Namespace) -> int:
     atomic_savefig(fig, out / "training.png", dpi=130, bbox_inches="tight")
 
     extra: dict = {} if buckling is None else {"first_buckling_load_factor": buckling}
-    if getattr(model, "robust", None):
-        extra["robust"] = model.robust
-        print(f"tolerance-aware: {model.robust['method']}, S {args.robust:g} mm, {args.robust_samples} per step")
+    if robust is not None:
+        extra["robust"] = robust
+        print(f"tolerance-aware: {robust['method']}, S {args.robust:g} mm, {args.robust_samples} per step")
     if getattr(args, "meshes", None) is not None:
         # the FE meshes: the first is the design file's own (the mesh `fem evaluate` makes, same key)
         extra["fem"] = {"dim": args.dim, "degree": args.degree, **args.meshes.record(args.mesh_options)}

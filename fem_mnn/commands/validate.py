@@ -73,7 +73,7 @@ def _validate(args: argparse.Namespace) -> int:
                 f"{case['total_force_N']:.4g} N in all)"
             )
         if rep.ok:
-            mech = run_from_args(args, design, loads)
+            mech = _mechanical_report(args, design, loads)
             say(mech.to_text(), end="")
         else:
             say("mechanical checks skipped: fix the geometric problems first")
@@ -160,11 +160,12 @@ def run_tolerance(args: argparse.Namespace, design: Design, printable: bool) -> 
             raise
         raise InputError(
             err.reason,
-            source=names.get(err.source, err.source),
-            field=names.get(err.field, err.field),
+            source=None if err.source is None else names.get(err.source, err.source),
+            field=None if err.field is None else names.get(err.field, err.field),
             value=err.value,
             has_value=err.value is not None,
         ) from None
+    assert res is not None  # None only off the root rank of a communicator, and none is given here
     res.pop("samples", None)
     say("print tolerance (spring model, noise model as in fem-mnn tolerance --help):")
     for line in summary_lines(res, max_outputs=4):
@@ -296,10 +297,14 @@ def run_from_args(args: argparse.Namespace, design: Design, loads: np.ndarray | 
     """Mechanical report under ``loads`` (default: the parsed ``--loads``); None when no load was given."""
     if loads is None and not getattr(args, "loads", None):
         return None
-    from fem_mnn.core.signals import StopOnSignal
-
     if loads is None:
         loads = parse_loads_option(args.loads, design)
+    return _mechanical_report(args, design, loads)
+
+
+def _mechanical_report(args: argparse.Namespace, design: Design, loads: np.ndarray) -> MechanicalReport:
+    from fem_mnn.core.signals import StopOnSignal
+
     budget = getattr(args, "check_budget", DEFAULT_CHECK_BUDGET)
     opts = CheckOptions(
         limits=MaterialLimits(working_strain=args.strain_limit),

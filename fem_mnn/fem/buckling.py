@@ -185,7 +185,9 @@ def buckling_analysis(
 
     scale = max([abs(e) for e in etas] + [1e-300])
     keep = sorted((i for i, e in enumerate(etas) if e > 1e-10 * scale), key=lambda i: -etas[i])
-    factors, modes, node_u = [], [], []
+    factors: list[float] = []
+    modes: list[dolfinx.fem.Function] = []
+    node_u: list[np.ndarray] = []
     for i in keep:
         f = dolfinx.fem.Function(V, name=f"buckling_mode_{len(modes)}")
         vecs[i].copy(f.x.petsc_vec)

@@ -199,7 +199,6 @@ class WidthMap:
             ang = float(np.arctan2(self._u[i, 1], self._u[i, 0]))
             inc.setdefault(int(a), []).append((i, ang))
             inc.setdefault(int(b), []).append((i, ang + np.pi))
-        self._theta = {}
         sel = np.nonzero(kind == _KIND_HUB)[0]
         hj = hub[sel]
         rel = self.x_ref[sel] - d.nodes[hj]

@@ -31,7 +31,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from fem_mnn.contract import elongations
+from fem_mnn.contract import LinearOperator, elongations
 from fem_mnn.core.errors import InputError
 from fem_mnn.core.files import atomic_path, atomic_write_json, atomic_write_text
 from fem_mnn.core.metrics import cosine, rel_l2, sign_agreement, significant
@@ -150,14 +150,12 @@ def make_predictors(
         say("calibrating k(w) (cached)")
         law = calibrated_law(design, options=fem_options, cache=calibration_cache, comm=comm)
     if "spring" in models:
-        op = SpringModel(design).operator()
-        out["spring"] = lambda f, op=op: op.solve(f).u
+        out["spring"] = _displacements(SpringModel(design).operator())
     if "spring-calibrated" in models:
-        opc = SpringModel(design, law).operator()
-        out["spring-calibrated"] = lambda f, op=opc: op.solve(f).u
+        assert law is not None  # calibrated above
+        out["spring-calibrated"] = _displacements(SpringModel(design, law).operator())
     if "frame" in models:
-        opf = FrameModel(design, law=law).operator()
-        out["frame"] = lambda f, op=opf: op.solve(f).u
+        out["frame"] = _displacements(FrameModel(design, law=law).operator())
     if "fem" in models or "fem-centre" in models:
         from fem_mnn.fem.linear import FemModel, FemOptions
 
@@ -178,6 +176,11 @@ def make_predictors(
         if "fem-centre" in models:
             out["fem-centre"] = lambda f: fem_solve(f, True)
     return {m: out[m] for m in models}
+
+
+def _displacements(op: LinearOperator) -> Predictor:
+    """The predictor of one operator: forces (n_cases, n_nodes, 2) (N) -> displacements (mm)."""
+    return lambda f: op.solve(f).u
 
 
 # ---------------------------------------------------------------------- comparisons

@@ -550,10 +550,10 @@ class _Problem:
             values = o.value
         pred = np.concatenate(ys)
         sd = np.concatenate(sds)
-        r = [(pred - values) / sd]
+        blocks = [(pred - values) / sd]
         if self.prior_sd is not None:
-            r.append((w - self.w0) / self.prior_sd)
-        r = np.concatenate(r)
+            blocks.append((w - self.w0) / self.prior_sd)
+        r = np.concatenate(blocks)
         if not jacobian:
             return pred, r, None
         assert dU is not None

@@ -34,8 +34,14 @@ __all__ = ["DEFAULT_ROOT", "REFERENCE", "cache_paths", "ensure_mesh", "main", "r
 
 log = get_logger(__name__)
 
+
+def _default_root() -> Path:
+    root = checkout_root()
+    return (root / "meshes") if root else cache_dir("meshes")
+
+
 #: The cache folder: ``meshes/`` of a source checkout, else ``meshes`` in the user cache directory.
-DEFAULT_ROOT = (checkout_root() / "meshes") if checkout_root() else cache_dir("meshes")
+DEFAULT_ROOT = _default_root()
 
 #: Reference designs and the mesh options cached for each.
 REFERENCE: dict[str, tuple[Callable[[], Design], tuple[MeshOptions, ...]]] = {

@@ -390,7 +390,7 @@ def paper_records(figure: int, data_dir: str | Path | None = None) -> PaperRecor
         bond_val = f1.by_bond(f1.grad_exp)
         bond_spr = f1.by_bond(f1.grad_exp_spread)
         bond_sim = f1.by_bond(f1.grad_sim)
-        recs = [Gradient(int(b), float(bond_val[b]), abs(float(bond_spr[b]))) for b in range(len(bond_val))]
+        grads = [Gradient(int(b), float(bond_val[b]), abs(float(bond_spr[b]))) for b in range(len(bond_val))]
         loads = [Load("forward", 12, 0.0, -10 * G * 1e-3), Load("adjoint", 13, 0.0, -5 * G * 1e-3)]
         notes = [
             "Figure 1 main experiment, uniform 2 mm network: forward 10 g down at id 12 (paper node 13), adjoint "
@@ -398,7 +398,7 @@ def paper_records(figure: int, data_dir: str | Path | None = None) -> PaperRecor
             "Bond order: bond-order-figure1.json (recovered from grad_sim); bonds with equal simulated values may be "
             "swapped within their group.",
         ]
-        return PaperRecords(1, "gradient", recs, loads, notes, {"grad_sim": bond_sim})
+        return PaperRecords(1, "gradient", grads, loads, notes, {"grad_sim": bond_sim})
     if figure == 2:
         f2 = pd.load_figure2(data_dir)
         recs = [

@@ -70,6 +70,11 @@ class StudyReport:
             self.out_dir = Path("studies") / "results" / self.name
         self.out_dir = Path(self.out_dir)
 
+    @property
+    def _folder(self) -> Path:
+        assert self.out_dir is not None  # set by __post_init__
+        return self.out_dir
+
     def text(self, md: str) -> None:
         """Add a paragraph of markdown."""
         self.sections.append(md.strip() + "\n")
@@ -80,7 +85,7 @@ class StudyReport:
 
     def figure(self, fig: Any, filename: str, caption: str = "", dpi: int = 150) -> Path:
         """Save a matplotlib figure as PNG (atomically) and reference it in results.md."""
-        path = self.out_dir / filename
+        path = self._folder / filename
         with atomic_path(path) as tmp:
             fig.savefig(tmp, dpi=dpi, bbox_inches="tight")
         self.figures.append(filename)
@@ -102,6 +107,6 @@ class StudyReport:
             "" if prov["clean"] in (True, None) else ", modified tree"
         )
         header = f"# {self.title}\n\nMade by `{command}` (fem_mnn {__version__}, commit {commit}, {meta['wall_time_s']} s).\n"
-        atomic_write_text(self.out_dir / "results.md", header + "\n" + "\n".join(self.sections))
-        atomic_write_json(self.out_dir / "results.json", {"meta": meta, **self.data, "provenance": prov})
-        return self.out_dir
+        atomic_write_text(self._folder / "results.md", header + "\n" + "\n".join(self.sections))
+        atomic_write_json(self._folder / "results.json", {"meta": meta, **self.data, "provenance": prov})
+        return self._folder

@@ -119,7 +119,7 @@ def _with_best(state: TrainState, header: dict[str, Any], best_widths: np.ndarra
     best = (state.epoch, state.widths, math.nan)
     for rec in state.history:
         value = rec.metrics.get(BEST_CRITERION)
-        if rec.widths and better(value, best[2]):
+        if rec.widths and value is not None and better(value, best[2]):
             best = (rec.epoch, np.array(rec.widths), float(value))
     return dataclasses.replace(state, best_epoch=best[0], best_widths=best[1], best_value=best[2])
 
@@ -153,7 +153,7 @@ def start_state(
         latent=latent,
         widths=widths,
         adam=Adam.init(w_init.size),
-        rng_state=rng.bit_generator.state,
+        rng_state=dict(rng.bit_generator.state),
         history=(),
         best_loss=math.inf,
         since_best=0,

@@ -169,29 +169,28 @@ class RobustModel:
     def perturbations(self, widths: np.ndarray) -> np.ndarray:
         """(K, n_bonds) width changes (mm) for a step at ``widths``, in antithetic pairs (drawn on rank 0, broadcast)."""
         comm = self.comm
-        parallel = comm is not None and hasattr(comm, "bcast") and getattr(comm, "size", 1) > 1
-        dw = None
-        if not parallel or comm.rank == 0:
-            rng = np.random.default_rng(_draw_seed(self.seed, widths))
-            half, _ = self.noise.draw(rng, (self.n_samples + 1) // 2, self.design.n_bonds)
-            # antithetic pairs, interleaved (+z1, -z1, +z2, -z2, ...): see the module docstring
-            dw = np.stack([half, -half], axis=1).reshape(-1, self.design.n_bonds)[: self.n_samples]
-        if parallel:
-            dw = comm.bcast(dw, root=0)
-        return dw
+        if comm is not None and hasattr(comm, "bcast") and getattr(comm, "size", 1) > 1:
+            dw = self._draw(widths) if comm.rank == 0 else None
+            return np.asarray(comm.bcast(dw, root=0))
+        return self._draw(widths)
+
+    def _draw(self, widths: np.ndarray) -> np.ndarray:
+        """The perturbations of a step at ``widths`` on this rank (seeded by the widths)."""
+        rng = np.random.default_rng(_draw_seed(self.seed, widths))
+        half, _ = self.noise.draw(rng, (self.n_samples + 1) // 2, self.design.n_bonds)
+        # antithetic pairs, interleaved (+z1, -z1, +z2, -z2, ...): see the module docstring
+        return np.stack([half, -half], axis=1).reshape(-1, self.design.n_bonds)[: self.n_samples]
 
     def backprop_operator(self, op: LinearOperator, loads: np.ndarray, loss: Any) -> Backprop:
         w = np.array(op.widths, dtype=float)
         dw = self.perturbations(w)
-        total = None
-        for k in range(self.n_samples):
+        first = self._base_gradient(self.base.operator(w + dw[0]), loads, loss)
+        total = [first.case_loss.copy(), first.grad_k.copy(), first.grad_w.copy()]
+        for k in range(1, self.n_samples):
             bp = self._base_gradient(self.base.operator(w + dw[k]), loads, loss)
-            if total is None:
-                first, total = bp, [bp.case_loss.copy(), bp.grad_k.copy(), bp.grad_w.copy()]
-            else:
-                total[0] += bp.case_loss
-                total[1] += bp.grad_k
-                total[2] += bp.grad_w
+            total[0] += bp.case_loss
+            total[1] += bp.grad_k
+            total[2] += bp.grad_w
         if hasattr(self.base, "n_morphs"):  # operators share a moving mesh: move it back to the nominal widths
             self.base.operator(w)
         case_loss, grad_k, grad_w = (t / self.n_samples for t in total)

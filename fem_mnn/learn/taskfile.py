@@ -330,8 +330,10 @@ def task_from_dict(
     fraction, split_seed = _read_split(rd, d.get("split", "all-train"), seed)
     rng = np.random.default_rng(split_seed)
     data_ = _read_data(rd, d["data"], kind, len(inputs), len(outputs), scale, rng, base, levels is not None)
-    row_levels = data_.levels
+    row_levels: list[str] = []
     if levels is not None:
+        assert data_.levels is not None  # _read_data refuses rows without a level when load_levels is given
+        row_levels = data_.levels
         unknown = [lv for lv in row_levels if lv not in levels]
         if unknown:
             rd.fail(f"unknown level (load_levels: {', '.join(levels)})", "data.levels", unknown[0])
@@ -341,12 +343,12 @@ def task_from_dict(
         row_scale = scale
     f = _input_forces(rd, data_, inputs, design, row_scale, normalise)
     n = data_.x.shape[0]
-    tr, te = data_.train, data_.test
-    if tr is None:
-        if fraction is None:
-            tr, te = np.arange(n), np.zeros(0, dtype=int)
-        else:
-            tr, te = split_indices(n, fraction, rng)
+    if data_.train is not None and data_.test is not None:  # a table's split column (sets both)
+        tr, te = data_.train, data_.test
+    elif fraction is None:
+        tr, te = np.arange(n), np.zeros(0, dtype=int)
+    else:
+        tr, te = split_indices(n, fraction, rng)
     if tr.size == 0:
         rd.fail("the split leaves no training case", "split", {"n": n, "train_fraction": fraction}, True)
 
@@ -372,9 +374,12 @@ def task_from_dict(
     else:
         kw_levels = {}
     kw: dict[str, Any] = {}
+    # every reader of _read_data gives targets to an MSE task and labels to a cross-entropy one
     if kind == "mse":
+        assert data_.targets is not None
         kw = {"train_targets": data_.targets[tr], "test_targets": data_.targets[te], "loss_si_scale": 1e-6}
     else:
+        assert data_.labels is not None
         kw = {"train_labels": data_.labels[tr], "test_labels": data_.labels[te], "loss_si_scale": 1.0}
     return Task(
         name=name,

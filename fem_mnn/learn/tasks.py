@@ -187,15 +187,30 @@ class Task:
             return self.test_loads, self.test_targets, self.test_labels
         raise InputError("must be 'train' or 'test'", field="split", value=split)
 
+    def _targets(self, split: str) -> np.ndarray:
+        """The targets of ``split`` of an MSE task (a clear error when the task has none)."""
+        targets = self._split(split)[1]
+        if targets is None:
+            raise InputError("an MSE task needs targets", field=f"{split}_targets", value=None)
+        return targets
+
+    def _labels(self, split: str) -> np.ndarray:
+        """The labels of ``split`` of a cross-entropy task (a clear error when the task has none)."""
+        labels = self._split(split)[2]
+        if labels is None:
+            raise InputError("a cross-entropy task needs labels", field=f"{split}_labels", value=None)
+        return labels
+
     def loss(self, split: str, indices: Sequence[int] | np.ndarray) -> Loss:
         """The loss of the cases ``indices`` of ``split`` (called on their displacements)."""
-        loads, targets, labels = self._split(split)
         idx = np.asarray(indices, dtype=int)
         if self.kind == "mse":
+            targets = self._targets(split)
             t = np.full((idx.size, self.n_nodes, 2), np.nan)
             for o, out in enumerate(self.outputs):
                 t[:, out.node, out.component] = targets[idx, o]
             return MSE(t)
+        labels = self._labels(split)
         if self.normalisation == "margin":
             return ContrastMargin(self.outputs, labels[idx], margin=self.margin, sharpness=self.margin_sharpness)
         return CrossEntropy(self.outputs, labels[idx], normalisation=self.normalisation, scale=self.softmax_scale)
@@ -231,16 +246,17 @@ class Task:
         levels adds, per level, ``rel_error_<level>`` or ``accuracy_<level>`` and
         ``contrast_<level>`` (the contrast of that level's cases).
         """
-        _, targets, labels = self._split(split)
         vals = self.output_values(u)
         out: dict[str, float] = {}
         if self.kind == "mse":
+            targets = self._targets(split)
             num = np.linalg.norm(vals - targets, axis=1)
             den = np.linalg.norm(targets, axis=1)
             with np.errstate(divide="ignore", invalid="ignore"):
                 rel = np.where(den > 0, num / np.where(den > 0, den, 1.0), np.nan)
             out["rel_error"] = float(np.nanmean(rel)) if np.any(den > 0) else float("nan")
         else:
+            labels = self._labels(split)
             pred = np.argmax(np.abs(vals), axis=1)
             out["accuracy"] = float(np.mean(pred == labels))
             if (self.success is not None and self.success["metric"].endswith("_contrast")) or self.margin_loss:
@@ -462,15 +478,15 @@ def regression(
     """
     _check_nodes(design, [input_node], "input_node")
     _check_nodes(design, output_nodes, "output_nodes")
-    compliance = np.asarray(compliance, dtype=float)
-    if compliance.shape != (2 * len(output_nodes),):
-        raise InputError("needs (x, y) per output node", field="compliance", value=compliance.tolist())
+    dudx = np.asarray(compliance, dtype=float)
+    if dudx.shape != (2 * len(output_nodes),):
+        raise InputError("needs (x, y) per output node", field="compliance", value=dudx.tolist())
     if noise < 0:
         raise InputError("must be >= 0", field="noise", value=noise)
     rng = np.random.default_rng(seed)
     fmax = gram_force(max_grams)
     X = -fmax + 2.0 * fmax * rng.random(n_samples)
-    y = X[:, None] * compliance[None, :]
+    y = X[:, None] * dudx[None, :]
     if noise > 0:
         y = y + noise * rng.standard_normal(y.shape)
     tr, te = split_indices(n_samples, train_fraction, rng)
@@ -489,7 +505,7 @@ def regression(
         info={
             "input": {"node": input_node, "direction": "y", "X_range_N": [-fmax, fmax]},
             "outputs": [list(o) for o in outputs],
-            "compliance_mm_per_N": compliance.tolist(),
+            "compliance_mm_per_N": dudx.tolist(),
             "noise_mm": noise,
             "seed": seed,
             "n_samples": n_samples,

@@ -452,7 +452,7 @@ class _Epochs:
             metrics=self.ev.metrics(task, widths),
             widths=tuple(widths.tolist()) if config.record_widths else (),
         )
-        return advance(st, rec, config, latent, widths, adam_state, self.rng.bit_generator.state)
+        return advance(st, rec, config, latent, widths, adam_state, dict(self.rng.bit_generator.state))
 
 
 def _batches(n: int, batch_size: int | None, order: np.ndarray) -> list[np.ndarray]:

@@ -339,9 +339,9 @@ class FrameOperator:
         rhs[:, :, :2] = f
         rhs = rhs.reshape(nc, -1)[:, self._free].T
         x = self._lu.solve(np.ascontiguousarray(rhs))
-        d = np.zeros((nc, 3 * nn))
-        d[:, self._free] = x.T
-        d = d.reshape(nc, nn, 3)
+        flat = np.zeros((nc, 3 * nn))
+        flat[:, self._free] = x.T
+        d = flat.reshape(nc, nn, 3)
         u = d[:, :, :2].copy()
 
         return FrameSolution(u=u, elongation=elongations(u, self.design), rotation=d[:, :, 2].copy())

@@ -331,8 +331,8 @@ class NonlinearSpringOperator:
         k, dk = law(design, self.widths)
         self.k, self.dk_dw = np.asarray(k, dtype=float), np.asarray(dk, dtype=float)
         if np.any(~np.isfinite(self.k)) or np.any(self.k <= 0):
-            b = int(np.argmax(~np.isfinite(self.k) | (self.k <= 0)))
-            raise InputError("spring constant must be finite and > 0", field=f"k[{b}]", value=float(self.k[b]))
+            bad = int(np.argmax(~np.isfinite(self.k) | (self.k <= 0)))
+            raise InputError("spring constant must be finite and > 0", field=f"k[{bad}]", value=float(self.k[bad]))
         if solver not in ("auto", "dense", "sparse"):
             raise InputError("must be 'auto', 'dense' or 'sparse'", field="solver", value=solver)
         self.law = law

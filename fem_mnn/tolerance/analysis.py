@@ -138,10 +138,10 @@ def linearised(
     u = op.solve(loads).u
     y0 = task.output_values(u)  # (n_cases, n_out)
     nc, no = y0.shape
-    J = np.zeros((nc, no, model.design.n_bonds))
+    J_cases = np.zeros((nc, no, model.design.n_bonds))
     for o, out in enumerate(task.outputs):
-        J[:, o, :] = jacobian(op, loads, OutputLoss(out.node, out.component))
-    J = J.reshape(nc * no, -1)
+        J_cases[:, o, :] = jacobian(op, loads, OutputLoss(out.node, out.component))
+    J = J_cases.reshape(nc * no, -1)
     y = y0.reshape(-1)
     var_b = (J * noise.width_sd) ** 2
     var_e = (y * noise.E_sd) ** 2

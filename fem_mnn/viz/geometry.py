@@ -16,10 +16,11 @@ from pathlib import Path
 import gmsh
 import matplotlib
 import numpy as np
+from matplotlib.artist import Artist
 from matplotlib.axes import Axes
 from matplotlib.cm import ScalarMappable
 from matplotlib.collections import PolyCollection
-from matplotlib.colors import Normalize
+from matplotlib.colors import ListedColormap, Normalize
 from matplotlib.lines import Line2D
 from matplotlib.patches import Circle, Patch, Polygon
 
@@ -32,8 +33,15 @@ from fem_mnn.viz.figure import Figure, subplots
 
 __all__ = ["plot_geometry", "plot_mesh"]
 
-# tab20 without its greys (the hubs are grey)
-_BOND_COLOURS = [c for k, c in enumerate(matplotlib.colormaps["tab20"].colors) if k not in (14, 15)]
+
+def _bond_colours() -> list[tuple[float, ...]]:
+    """tab20 without its greys (the hubs are grey), as RGB tuples."""
+    tab20 = matplotlib.colormaps["tab20"]
+    assert isinstance(tab20, ListedColormap)  # a qualitative map: a list of colours
+    return [tuple(c) for k, c in enumerate(np.asarray(tab20.colors, dtype=float).tolist()) if k not in (14, 15)]
+
+
+_BOND_COLOURS = _bond_colours()
 _NC = len(_BOND_COLOURS)
 
 
@@ -145,7 +153,7 @@ def plot_geometry(
         )
     _labels(ax, design)
     fig.colorbar(ScalarMappable(norm=norm, cmap=colours), ax=ax, label="bond width (mm)", shrink=0.8, pad=0.02)
-    handles = [Patch(fc="dimgray", ec="k", hatch="////", label="clamped node")] if design.fixed else []
+    handles: list[Artist] = [Patch(fc="dimgray", ec="k", hatch="////", label="clamped node")] if design.fixed else []
     a = float(np.median(design.lengths))
     if loads is not None:
         f = np.asarray(loads, dtype=float).reshape(-1, design.n_nodes, 2)[0]
@@ -173,7 +181,7 @@ def plot_geometry(
             handles.append(Line2D([], [], marker=r"$\rightarrow$", ms=12, ls="", color="tab:red", label="load"))
     if targets is not None:
         t = np.asarray(targets, dtype=float).reshape(-1, design.n_nodes, 2)[0]
-        for j in np.nonzero(np.any(~np.isnan(t), axis=1))[0]:
+        for j in np.nonzero(np.any(~np.isnan(t), axis=1))[0].tolist():
             x, y = design.nodes[j]
             ax.add_patch(Circle((x, y), 1.35 * lay.radius, fill=False, ec="tab:blue", lw=1.8, zorder=5))
             text = ", ".join(f"u{'xy'[c]} {t[j, c]:.3g}" for c in range(2) if not np.isnan(t[j, c]))
@@ -217,15 +225,15 @@ def plot_mesh(
         x = np.asarray(coords).reshape(-1, 3)[:, :2]
         index = np.full(int(node_tags.max()) + 1, -1, dtype=np.int64)
         index[node_tags.astype(np.int64)] = np.arange(len(node_tags))
-        polys, region = [], []
+        polys, regions = [], []
         for _, ptag in gmsh.model.getPhysicalGroups(2):
             for ent in gmsh.model.getEntitiesForPhysicalGroup(2, ptag):
                 _, _, en = gmsh.model.mesh.getElements(2, int(ent))
                 tri = index[np.asarray(en[0], dtype=np.int64)].reshape(-1, 3)
                 polys.append(x[tri])
-                region.append(np.full(len(tri), ptag))
+                regions.append(np.full(len(tri), ptag))
     verts = np.concatenate(polys)
-    region = np.concatenate(region)
+    region = np.concatenate(regions)
     colours = []
     for t in region.tolist():
         kind, i = tags.decode(t)

@@ -153,11 +153,11 @@ def compare_widths_figure(
 ) -> Any:
     """Two lattices side by side on one colour scale (e.g. before/after training)."""
     fig, axes = subplots(1, 2, figsize=(12, 4.8))
-    coll = None
+    colls = []
     for ax, w, t in zip(axes, (before, after), titles, strict=True):
-        coll = draw_lattice(ax, design, w, **kwargs)
+        colls.append(draw_lattice(ax, design, w, **kwargs))
         ax.set_title(t)
-    fig.colorbar(coll, ax=list(axes), label="bond width (mm)", shrink=0.8)
+    fig.colorbar(colls[-1], ax=list(axes), label="bond width (mm)", shrink=0.8)
     if suptitle:
         fig.suptitle(suptitle)
     return fig
