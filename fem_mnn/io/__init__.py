@@ -24,7 +24,7 @@ if TYPE_CHECKING:  # the public names; imported on first use by __getattr__ (fem
         write_loads,
     )
     from fem_mnn.io.paper_data import PaperData, load_all
-    from fem_mnn.io.report import StudyReport, markdown_table
+    from fem_mnn.io.report import fmt, markdown_table
 
 __all__ = [
     "Displacement",
@@ -32,7 +32,7 @@ __all__ = [
     "Load",
     "PaperData",
     "PaperRecords",
-    "StudyReport",
+    "fmt",
     "load_all",
     "load_cases",
     "markdown_table",

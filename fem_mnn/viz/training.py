@@ -2,7 +2,7 @@
 
 Every function returns a :class:`matplotlib.figure.Figure` made through
 :func:`fem_mnn.viz.figure.subplots` (object API: no pyplot, no global backend switch);
-save it with ``fig.savefig`` or :meth:`fem_mnn.io.report.StudyReport.figure`.
+save it with ``fig.savefig``.
 Bonds are drawn as rectangles of their real width (mm) along the node-to-node
 line, coloured by width on the printable range; node ids are 0-based.
 """
