@@ -341,10 +341,10 @@ def write_report(
         }
         prov = provenance()
     commit = (prov["commit"] or "no git checkout")[:12] + ("" if prov["clean"] in (True, None) else ", modified tree")
-    header = (
-        f"{title}\n\nMade by `{meta['command']}` (fem_mnn {meta['package_version']}, commit {commit}, "
-        f"{meta['wall_time_s']} s).\n\n"
-    )
+    # the compute's wall time (study_main's timing), not the render's (meta's wall_time_s: seconds)
+    compute_s = data.get("timing", {}).get("compute_s")
+    took = f", computed in {compute_s:.0f} s" if isinstance(compute_s, (int, float)) else ""
+    header = f"{title}\n\nMade by `{meta['command']}` (fem_mnn {meta['package_version']}, commit {commit}{took}).\n\n"
     atomic_write_text(out / "results.md", header + rest.lstrip("\n"))
     atomic_write_json(out / "results.json", {"meta": meta, **data, "provenance": prov})
     return out

@@ -750,12 +750,10 @@ def render(results: dict[str, Any], out: Path) -> None:
     for k in ("soft_measured_0", "soft_measured_1", "plan_k", "plan_noise", "plan_chosen"):
         values[k] = _verdict_numbers(r)[k]
     write_report(NAME, out, r, values, {"has_not_forecast": bool(r.get("not_forecast"))}, started)
-    # the page follows the committed run in a default folder (full, or quick when no full run was made with
-    # this code: the full run takes longer than the study's budget on the shared machine)
-    if Path(out).resolve() in (
-        (ROOT / "studies" / "results" / NAME).resolve(),
-        (ROOT / "studies" / "results" / NAME / "quick").resolve(),
-    ):
+    # the page follows the committed full run (the quick run only where there is none)
+    full = (ROOT / "studies" / "results" / NAME).resolve()
+    where = Path(out).resolve()
+    if where == full or (where == full / "quick" and not (full / "results.json").is_file()):
         write_docs_block(r, DOCS_PAGE)
 
 

@@ -28,10 +28,7 @@ import _common  # noqa: E402
 
 CONVERTED = _common.template_names()
 #: committed results the present render cannot read, and why (each is a result to recompute, not a page to fix)
-STALE = {
-    ("printed_sample", ""): "the committed full run is the previous code's, without the thin-end models "
-    "(docs/forecast.md, 'Not done here'); its quick run is the current code's",
-}
+STALE: dict[tuple[str, str], str] = {}
 #: a function ``render`` reaches may have this many lines (tables of several columns need some)
 MAX_LINES = 60
 #: a string literal (an f-string's literal parts joined) of more words (of two letters or more) than this is prose
