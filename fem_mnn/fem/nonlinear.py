@@ -64,6 +64,7 @@ from fem_mnn.contract import (
 from fem_mnn.core.errors import EngineError, InputError
 from fem_mnn.core.units import lame_parameters
 from fem_mnn.design.records import Design
+from fem_mnn.fem import solvers as _solvers
 from fem_mnn.fem._dolfinx import import_dolfinx
 from fem_mnn.fem.linear import FemModel, FemOperator, FemOptions
 from fem_mnn.fem.shape import Material, assemble_shape_vector, contract_velocity, disc_width_map, shape_forms
@@ -308,12 +309,11 @@ class TangentOperator:
             d.set_force(f[c])
             with self._b.localForm() as loc:
                 loc.set(0.0)
-            dolfinx.fem.petsc.assemble_vector(self._b, d.L_form)
-            self._b.ghostUpdate(addv=PETSc.InsertMode.ADD, mode=PETSc.ScatterMode.REVERSE)
+            _solvers.assemble_vector_into(self._b, d.L_form)
             dolfinx.fem.petsc.set_bc(self._b, [d.bc])
             w = dolfinx.fem.Function(d.V)
             self.ksp.solve(self._b, w.x.petsc_vec)
-            if self.ksp.getConvergedReason() < 0:
+            if self.ksp.is_diverged:  # a negative converged reason
                 raise EngineError(f"tangent solve failed (KSP reason {self.ksp.getConvergedReason()})")
             w.x.scatter_forward()
             out[c] = d.extractor.node_quantities(w)[0][:, :2]
@@ -382,8 +382,8 @@ class NonlinearModel:
         d = self.disc
         mesh = d.mesh
         mu, lam = lame_3d(self.design.material.E, self.design.material.nu)
-        self.mu = dolfinx.fem.Constant(mesh, PETSc.ScalarType(mu))
-        self.lam = dolfinx.fem.Constant(mesh, PETSc.ScalarType(lam))
+        self.mu = dolfinx.fem.Constant(mesh, dolfinx.default_scalar_type(mu))
+        self.lam = dolfinx.fem.Constant(mesh, dolfinx.default_scalar_type(lam))
         self._u = dolfinx.fem.Function(d.V, name="u")
         self._f = dolfinx.fem.Function(d.Qv, name="dead_load")
         v = ufl.TestFunction(d.V)
@@ -843,7 +843,7 @@ class NonlinearModel:
         problem = self._snes()
         A = problem.A
         A.zeroEntries()
-        dolfinx.fem.petsc.assemble_matrix(A, self._J_form, bcs=[d.bc])
+        _solvers.assemble_matrix_into(A, self._J_form, [d.bc])
         A.assemble()
         ksp = problem.solver.getKSP()
         ksp.setOperators(A, A)
