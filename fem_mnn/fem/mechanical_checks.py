@@ -64,7 +64,7 @@ if TYPE_CHECKING:
     from fem_mnn.fem.linear import Discretisation
     from fem_mnn.fem.nonlinear import NonlinearModel
 
-from fem_mnn.core.errors import InputError
+from fem_mnn.core.errors import EngineError, InputError
 from fem_mnn.core.files import atomic_savefig, atomic_write_json, atomic_write_text, to_jsonable
 from fem_mnn.core.log import get_logger
 from fem_mnn.core.version import __version__
@@ -326,6 +326,8 @@ def _cell_fields(
     gdim = disc.gdim
     Id = ufl.Identity(gdim)
     if nonlinear:
+        if not isinstance(model, NonlinearModel):
+            raise EngineError("the nonlinear stretches and stresses need a NonlinearModel")
         Fd = Id + ufl.grad(u)
         C = Fd.T * Fd
         if gdim == 2:
@@ -709,7 +711,7 @@ def linear_regime_check(
         f" (elongations {100 * rows[-1]['dev_e']:.2f} % from linear there)" if rows else ""
     )
     if at_one is None:
-        if stop_reason == "budget":
+        if stopped is not None and stop_reason == "budget":
             msg = f"{stopped.reason} before the design loads: {at}; the loads are too large for this check or the budget too small"
         elif stop_reason == "newton":
             msg = f"Newton does not converge beyond the load factor reached: {at}; the design loads are too large"
@@ -805,9 +807,9 @@ def _draw(
     if loads is not None:
         span = float(np.ptp(design.nodes, axis=0).max()) or 1.0
         fmax = float(np.abs(loads).max()) or 1.0
-        for j in np.nonzero(np.any(loads != 0, axis=1))[0]:
-            x, y = design.nodes[j]
-            fx, fy = loads[j] / fmax * 0.15 * span
+        for jl in np.nonzero(np.any(loads != 0, axis=1))[0]:
+            x, y = design.nodes[jl]
+            fx, fy = loads[jl] / fmax * 0.15 * span
             ax.annotate(
                 "", xy=(x + fx, y + fy), xytext=(x, y), arrowprops={"color": "red", "width": 1.2, "headwidth": 6}
             )
@@ -902,7 +904,7 @@ def mechanical_report(
         nl = None
         lr, sol_nl, lin = None, None, fem.operator().solve_fields(F)
     budget.checkpoint()
-    if sol_nl is not None:
+    if sol_nl is not None and nl is not None:  # set together
         fields = _cell_fields(nl, sol_nl.field, nonlinear=True)
         which, u_show = "neo-Hookean", sol_nl.field
     else:
@@ -945,7 +947,7 @@ def _write_pictures(
     t_u = _triangulation(disc, u_show, comm)
     cells = _gather_cells(np.maximum(fields[0], -fields[1]), comm)
     t_m = _triangulation(disc, bk.modes[0], comm) if bk.modes else None
-    if comm.rank != 0 or t_u is None:
+    if comm.rank != 0 or t_u is None or cells is None:  # the figures are drawn on rank 0, which has them all
         return ()
     xy, du = t_u
     mag = np.hypot(du[..., 0], du[..., 1])

@@ -47,7 +47,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, NamedTuple
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 import numpy as np
 
@@ -66,7 +66,7 @@ from fem_mnn.core.units import lame_parameters
 from fem_mnn.design.records import Design
 from fem_mnn.fem import solvers as _solvers
 from fem_mnn.fem._dolfinx import import_dolfinx
-from fem_mnn.fem.linear import FemModel, FemOperator, FemOptions
+from fem_mnn.fem.linear import FemModel, FemOperator, FemOptions, Mesher
 from fem_mnn.fem.shape import Material, assemble_shape_vector, contract_velocity, disc_width_map, shape_forms
 
 import_dolfinx()  # dolfinx_solver's PETSc before petsc4py
@@ -76,6 +76,11 @@ import dolfinx.fem
 import dolfinx.fem.petsc
 import ufl
 from petsc4py import PETSc
+
+if TYPE_CHECKING:
+    from mpi4py import MPI
+
+    from fem_mnn.fem.morph import MorphingFemModel
 
 __all__ = [
     "NonlinearBackprop",
@@ -297,7 +302,9 @@ class TangentOperator:
         self.ksp = ksp
         self._b = dolfinx.fem.petsc.create_vector(d.V)
         self.widths = d.design.widths.copy()
-        self.k, self.dk_dw = model.fem.law(self.design, self.widths)
+        k, dk_dw = model.fem.law(self.design, self.widths)
+        self.k: np.ndarray = k
+        self.dk_dw: np.ndarray = dk_dw
 
     def solve_fields(self, loads: np.ndarray) -> tuple[np.ndarray, list]:
         """Node displacements (n_cases, n_nodes, 2) and Functions of K_T du = f (collective)."""
@@ -353,18 +360,18 @@ class NonlinearModel:
         design: Design,
         fem_options: FemOptions | None = None,
         options: NonlinearOptions | None = None,
-        comm: Any = None,
-        fem: FemModel | Any | None = None,
-        mesher: Any = None,
+        comm: MPI.Comm | None = None,
+        fem: FemModel | MorphingFemModel | None = None,
+        mesher: Mesher | None = None,
     ) -> None:
-        self.fem = fem or FemModel(design, fem_options, comm=comm, mesher=mesher)
+        self.fem: FemModel | MorphingFemModel = fem or FemModel(design, fem_options, comm=comm, mesher=mesher)
         self.design = self.fem.design
         self.options = options or NonlinearOptions()
-        self._problem = None
+        self._problem: dolfinx.fem.petsc.NonlinearProblem | None = None
         self._last_reason = 0
         self._should_stop: Callable[[], str | None] | None = None
         self.n_solves = 0
-        self._Kt = None  # exact tangent at the converged state, for the adjoint (SNES sparsity)
+        self._Kt: PETSc.Mat | None = None  # exact tangent at the converged state, for the adjoint (SNES sparsity)
         self._factor_ready = False  # the SNES's KSP holds a numeric factor of a recent Newton tangent
         self.last_adjoint_residual = float("nan")
         disc, _ = self.fem.discretisation()
@@ -479,7 +486,7 @@ class NonlinearModel:
             # MUMPS may underestimate its work array (INFOG(1) = -9) on small or odd meshes;
             # the factor reads its options at factorisation time, after NonlinearProblem has
             # removed the petsc_options, so this one stays in the options database (own prefix)
-            PETSc.Options()[f"{prefix}mat_mumps_icntl_14"] = 200
+            PETSc.Options().setValue(f"{prefix}mat_mumps_icntl_14", 200)
             self._factor_ready = False
             self._problem = dolfinx.fem.petsc.NonlinearProblem(
                 self._R,
@@ -813,7 +820,7 @@ class NonlinearModel:
                 self._Kt = dolfinx.fem.petsc.create_matrix(self._J_form)
             Kt = self._Kt
             Kt.zeroEntries()
-            dolfinx.fem.petsc.assemble_matrix(Kt, self._J_form, bcs=[d.bc])
+            _solvers.assemble_matrix_into(Kt, self._J_form, [d.bc])
             Kt.assemble()
             ksp = problem.solver.getKSP()
             r = b.copy()
@@ -907,7 +914,7 @@ class NonlinearModel:
         F = as_cases(loads, self.design.n_nodes)
         nc = F.shape[0]
         given = states is not None
-        if given:
+        if states is not None:
             states = list(states)
             if len(states) != nc:
                 raise InputError("one state per load case", field="states", value=len(states))
@@ -1055,8 +1062,8 @@ class NonlinearFemModel:
         design: Design,
         fem_options: FemOptions | None = None,
         options: NonlinearOptions | None = None,
-        comm: Any = None,
-        mesher: Any = None,
+        comm: MPI.Comm | None = None,
+        mesher: Mesher | None = None,
     ) -> None:
         from fem_mnn.fem.morph import MorphingFemModel
 

@@ -195,7 +195,7 @@ class _ShapeForms:
             # the residual's own rule (nonlinear), else one exact for the polynomial integrand
             qdeg = qd if qd is not None else max(2 * (k - 1), k)
             ct = basix.CellType.triangle if gdim == 2 else basix.CellType.tetrahedron
-            pts, wts = basix.make_quadrature(ct, qdeg)
+            pts, wts = (np.asarray(a) for a in basix.make_quadrature(ct, qdeg))
             self.q_weights = wts / wts.sum()
             self.nq = len(wts)
             self.P_expr = dolfinx.fem.Expression(P, pts)
@@ -305,24 +305,26 @@ def assemble_shape_vector(sf: _ShapeForms, cases: list, method: str = "auto", pe
         raise InputError("the batched shape assembly needs straight-sided (affine) cells", field="method")
     if method not in ("batched", "ufl"):
         raise InputError("must be 'auto', 'batched' or 'ufl'", field="method", value=method)
+    if not cases:
+        raise InputError("needs at least one load case", field="cases")
     vecs = []
     if method == "ufl":
-        total = None
-        for case in cases:
+        sf.set_case(*cases[0])
+        total = sf.assemble(sf.case_form)
+        if per_case:
+            vecs.append(total)
+        for case in cases[1:]:
             sf.set_case(*case)
             v = sf.assemble(sf.case_form)
             if per_case:
                 vecs.append(v)
-            total = v if total is None else total + v
+            total = total + v  # a new array: vecs[0] stays the first case's
         return total / nc, (vecs if per_case else None), method
-    acc = None
-    for case in cases:
+    sf.set_case(*cases[0])
+    acc = sf.P_at_points()
+    for case in cases[1:]:
         sf.set_case(*case)
-        vals = sf.P_at_points()
-        if acc is None:
-            acc = vals
-        else:
-            acc += vals  # sum over the cases at the quadrature points, average once
+        acc += sf.P_at_points()  # sum over the cases at the quadrature points, average once
     return sf.assemble_batch(sf.cell_average(acc) / nc), None, method
 
 
