@@ -32,6 +32,8 @@ from fem_mnn.geometry import tags as _tags
 
 if TYPE_CHECKING:  # pragma: no cover
     import dolfinx
+    import dolfinx.fem
+    import dolfinx.mesh
 
 __all__ = [
     "CellIntegrator",

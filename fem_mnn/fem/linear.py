@@ -79,8 +79,9 @@ from fem_mnn.geometry.build import GEOMETRY_DECIMALS, GEOMETRY_RESOLUTION, geome
 
 if TYPE_CHECKING:
     from fem_mnn.fem.morph import MorphingFemModel
+    from fem_mnn.fem.shape import _ShapeForms
     from fem_mnn.fem.width_map import WidthMap
-    from fem_mnn.geometry.build import MeshOptions
+    from fem_mnn.geometry.build import GeometryInfo, MeshOptions
 
 __all__ = [
     "Discretisation",
@@ -345,6 +346,7 @@ class Discretisation:
         self._region_matrices: RegionMatrices | None = None
         self._rm_version = -1
         self._bc_rows: np.ndarray | None = None
+        self._shape_forms_by_law: dict[str, _ShapeForms] = {}  # fem_mnn.fem.shape.shape_forms, per material
         self.thin_offset = 0.0
         """Thin-end offset (mm) the mesh was morphed to (:mod:`fem_mnn.fem.morph`)."""
         self.geometry_version = 0
@@ -405,7 +407,7 @@ class Discretisation:
         self.extractor = Extractor(self.V, self.regions, design.nodes, z_mid=z_mid)
         self.measure = self.extractor.measure
 
-    def _clamp(self, design: Design) -> Any:
+    def _clamp(self, design: Design) -> dolfinx.fem.DirichletBC:
         """Zero displacement on every dof of the junction cells (ghosts included) of the fixed nodes."""
         clamp_tags = [_tags.node_tag(j) for j in design.fixed] + [_tags.overlap_tag(j) for j in design.fixed]
         cells = np.unique(np.concatenate([self.cell_tags.find(tg) for tg in clamp_tags])).astype(np.int32)
@@ -499,7 +501,7 @@ class Discretisation:
         arr[self._cell_dof_v] = dens
         self.force.x.scatter_forward()
 
-    def load_vector(self, F: np.ndarray) -> Any:
+    def load_vector(self, F: np.ndarray) -> PETSc.Vec:
         """Assembled load vector (PETSc Vec) of nodal forces F (n_nodes, 2), zero on clamped dofs.
 
         Collective. The caller owns (and destroys) the vector.
@@ -512,7 +514,7 @@ class Discretisation:
         dolfinx.fem.petsc.set_bc(b, [self.bc])
         return b
 
-    def energy_per_cell(self, u: Any, v: Any) -> np.ndarray:
+    def energy_per_cell(self, u: dolfinx.fem.Function, v: dolfinx.fem.Function) -> np.ndarray:
         self._eu.x.array[:] = u.x.array
         self._ev.x.array[:] = v.x.array
         return self._energy.per_cell()[:, 0]
@@ -638,27 +640,27 @@ class FemOperator:
         return self._disc
 
     @property
-    def mesh(self) -> Any:
+    def mesh(self) -> dolfinx.mesh.Mesh:
         """The dolfinx mesh."""
         return self._disc.mesh
 
     @property
-    def cell_tags(self) -> Any:
+    def cell_tags(self) -> dolfinx.mesh.MeshTags:
         """Cell tags of the mesh (:mod:`fem_mnn.geometry.tags`)."""
         return self._disc.cell_tags
 
     @property
-    def facet_tags(self) -> Any:
+    def facet_tags(self) -> dolfinx.mesh.MeshTags | None:
         """Facet tags of the mesh, as returned by the mesher."""
         return self._disc.facet_tags
 
     @property
-    def mesh_info(self) -> Any:
+    def mesh_info(self) -> GeometryInfo:
         """The mesher's ``info`` record."""
         return self._disc.info
 
     @property
-    def V(self) -> Any:
+    def V(self) -> dolfinx.fem.FunctionSpace:
         """The displacement function space."""
         return self._disc.V
 
@@ -794,7 +796,7 @@ class FemOperator:
         for b in rhs:
             b.destroy()
 
-    def _ksp_solve(self, b: Any, uh: Any) -> None:
+    def _ksp_solve(self, b: PETSc.Vec, uh: dolfinx.fem.Function) -> None:
         """One right-hand side through the KSP into ``uh`` (collective); a failed solve raises."""
         self.ksp.solve(b, uh.x.petsc_vec)
         _solvers.check_converged(self.ksp)
@@ -822,7 +824,9 @@ class FemOperator:
         s = self.solve_fields(loads)
         return Solution(u=s.u, elongation=s.elongation)
 
-    def energy_product(self, u_fields: Sequence[Any], v_fields: Sequence[Any]) -> EnergyProducts:
+    def energy_product(
+        self, u_fields: Sequence[dolfinx.fem.Function], v_fields: Sequence[dolfinx.fem.Function]
+    ) -> EnergyProducts:
         """Per-bond and per-junction integrals of sigma_E(u) : eps(v) (collective).
 
         With the base modulus E (no stiffness factor) and the thickness factor in
@@ -845,7 +849,7 @@ class FemOperator:
             junc[c] = region_sums(per_cell, d.regions.node_of_cell, self.design.n_nodes, d.comm)[:, 0]
         return EnergyProducts(bond=bond, junction=junc)
 
-    def compliance(self, u_fields: Sequence[Any]) -> np.ndarray:
+    def compliance(self, u_fields: Sequence[dolfinx.fem.Function]) -> np.ndarray:
         """(n_cases,) u^T K u for each field, including the stiffness factors (collective)."""
         e = self.energy_product(u_fields, u_fields)
         return e.bond @ self.stiffness_factors + e.junction.sum(axis=1)
