@@ -66,8 +66,15 @@ from fem_mnn.core.units import lame_parameters
 from fem_mnn.design.records import Design
 from fem_mnn.fem import solvers as _solvers
 from fem_mnn.fem._dolfinx import import_dolfinx
-from fem_mnn.fem.linear import FemModel, FemOperator, FemOptions, Mesher
-from fem_mnn.fem.shape import Material, assemble_shape_vector, contract_velocity, disc_width_map, shape_forms
+from fem_mnn.fem.linear import Discretisation, FemModel, FemOperator, FemOptions, Mesher
+from fem_mnn.fem.shape import (
+    Material,
+    _ShapeForms,
+    assemble_shape_vector,
+    contract_velocity,
+    disc_width_map,
+    shape_forms,
+)
 
 import_dolfinx()  # dolfinx_solver's PETSc before petsc4py
 
@@ -79,6 +86,7 @@ from petsc4py import PETSc
 
 if TYPE_CHECKING:
     from mpi4py import MPI
+    from ufl.core.expr import Expr
 
     from fem_mnn.fem.morph import MorphingFemModel
 
@@ -172,7 +180,7 @@ class NonlinearSolution(NamedTuple):
     """(n_bonds,) change of node distance (mm)."""
     rotation: np.ndarray
     """(n_nodes,) junction-average infinitesimal rotation of the field (rad)."""
-    field: Any
+    field: dolfinx.fem.Function
     """The displacement Function (a copy; ghosts updated)."""
     load_factor: float
     """Load factor reached (1 = the given loads)."""
@@ -278,7 +286,7 @@ class TangentOperator:
     :meth:`NonlinearModel.tangent` (collective).
     """
 
-    def __init__(self, model: NonlinearModel, state: Any) -> None:
+    def __init__(self, model: NonlinearModel, state: dolfinx.fem.Function) -> None:
         self.model = model
         self.design = model.design
         d = model.disc
@@ -377,7 +385,7 @@ class NonlinearModel:
         disc, _ = self.fem.discretisation()
         self._build_forms(disc)
 
-    def _build_forms(self, disc: Any) -> None:
+    def _build_forms(self, disc: Discretisation) -> None:
         """Compile the residual and tangent on a discretisation (collective)."""
         if self._problem is not None:
             self._drop_snes()
@@ -426,11 +434,11 @@ class NonlinearModel:
         return new_mesh
 
     # ----------------------------------------------------------------- physics
-    def energy_density(self, u: Any) -> Any:
+    def energy_density(self, u: dolfinx.fem.Function) -> Expr:
         """UFL strain energy per unit reference volume of the displacement ``u`` (plane stress condensed in 2D)."""
         return self.energy_density_of_F(ufl.Identity(self.disc.gdim) + ufl.grad(u))
 
-    def energy_density_of_F(self, F: Any) -> Any:
+    def energy_density_of_F(self, F: Expr) -> Expr:
         """UFL strain energy of the deformation gradient ``F`` (2x2: exact plane stress; 3x3: solid).
 
         Differentiate it with respect to a ``ufl.variable(F)`` for the first
@@ -449,19 +457,19 @@ class NonlinearModel:
         lnJ = 0.5 * ufl.ln(J2)
         return mu / 2 * (I1 - 3) - mu * lnJ + lam / 4 * (J2 - 1 - 2 * lnJ)
 
-    def first_piola(self, u: Any) -> Any:
+    def first_piola(self, u: dolfinx.fem.Function) -> Expr:
         """UFL first Piola-Kirchhoff stress dW/dF of the displacement ``u`` (in-plane block in 2D)."""
         F = ufl.variable(ufl.Identity(self.disc.gdim) + ufl.grad(u))
         return ufl.diff(self.energy_density_of_F(F), F)
 
-    def tangent_action(self, u: Any, w: Any) -> Any:
+    def tangent_action(self, u: dolfinx.fem.Function, w: dolfinx.fem.Function) -> Expr:
         """UFL ``A(u)[grad w]`` with A = d^2W/dF^2 (the consistent tangent's material part)."""
         F = ufl.variable(ufl.Identity(self.disc.gdim) + ufl.grad(u))
         A = ufl.diff(ufl.diff(self.energy_density_of_F(F), F), F)
         i, j, k, m = ufl.indices(4)
         return ufl.as_tensor(A[i, j, k, m] * ufl.grad(w)[k, m], (i, j))
 
-    def stretch_33(self, u: Any) -> Any:
+    def stretch_33(self, u: dolfinx.fem.Function) -> Expr:
         """UFL out-of-plane stretch lambda_3 = sqrt(C33) of the plane-stress model (2D only)."""
         F = ufl.Identity(2) + ufl.grad(u)
         c = ufl.det(F.T * F)
@@ -729,7 +737,7 @@ class NonlinearModel:
         """The linear solver's factorised operator on the same mesh (collective)."""
         return self.fem.operator()
 
-    def tangent(self, state: NonlinearSolution | Any) -> TangentOperator:
+    def tangent(self, state: NonlinearSolution | dolfinx.fem.Function) -> TangentOperator:
         """Factorised consistent tangent at a solved state (collective)."""
         field = state.field if isinstance(state, NonlinearSolution) else state
         return TangentOperator(self, field)
@@ -777,13 +785,15 @@ class NonlinearModel:
         )
 
     # ------------------------------------------------------- exact gradient
-    def _shape_forms(self) -> Any:
+    def _shape_forms(self) -> _ShapeForms:
         """Shape-derivative forms of the neo-Hookean residual (the linear path's code, this material)."""
         q = self.quadrature_degree
         mat = Material(stress=self.first_piola, tangent=self.tangent_action, quadrature_degree=q)
         return shape_forms(self.disc, mat, key=f"neo-hookean-{self.disc.gdim}d-q{q}")
 
-    def _adjoint(self, state: NonlinearSolution, f_adj: np.ndarray, reuse: bool) -> tuple[Any, int, int]:
+    def _adjoint(
+        self, state: NonlinearSolution, f_adj: np.ndarray, reuse: bool
+    ) -> tuple[dolfinx.fem.Function, int, int]:
         """Solve ``K_T(u) lambda = f_adj`` at a converged state (collective).
 
         With ``reuse`` (``state`` is the state the last Newton solve converged to), the
@@ -803,7 +813,7 @@ class NonlinearModel:
         b = self.disc.load_vector(f_adj)
         lam = dolfinx.fem.Function(d.V, name="adjoint")
         x = lam.x.petsc_vec
-        nb = b.norm()
+        nb = _solvers.norm2(b)
         # accepted at the Newton tolerance (the forward state is no more accurate than that),
         # but refined while it still contracts, down to round-off: serial and parallel runs
         # then agree to the solver's backward error, not to the tolerance
@@ -835,7 +845,7 @@ class NonlinearModel:
                 x.axpy(1.0, dx)
                 Kt.mult(x, r)
                 r.aypx(-1.0, b)  # r = b - K_T(u_n) x
-                nr = r.norm()
+                nr = _solvers.norm2(r)
                 if nr <= floor or nr > 0.5 * prev:  # round-off reached, or no longer contracting
                     break
                 prev = nr
@@ -864,7 +874,7 @@ class NonlinearModel:
         r = b.duplicate()
         A.mult(x, r)
         r.aypx(-1.0, b)
-        self.last_adjoint_residual = float(r.norm() / nb)
+        self.last_adjoint_residual = float(_solvers.norm2(r) / nb)
         r.destroy()
         b.destroy()
         lam.x.scatter_forward()

@@ -70,6 +70,7 @@ __all__ = [
     "assemble_vector_into",
     "choose",
     "make_ksp",
+    "norm2",
     "parse_petsc_options",
     "preconditioner",
     "refresh_ksp",
@@ -98,6 +99,13 @@ def assemble_vector_into(b: PETSc.Vec, form: dolfinx.fem.Form) -> None:
 def assemble_matrix_into(A: PETSc.Mat, form: dolfinx.fem.Form, bcs: list[dolfinx.fem.DirichletBC]) -> None:
     """Add the bilinear ``form`` to ``A`` with the rows and columns of ``bcs`` as identity (collective; not assembled)."""
     _assemble_matrix_into(A, form, bcs=bcs)
+
+
+def norm2(v: PETSc.Vec) -> float:
+    """The 2-norm of ``v`` (collective)."""
+    n = v.norm()
+    # the default NORM_2 is one float; petsc4py's stub also admits NORM_1_AND_2's (1-norm, 2-norm) pair
+    return n if isinstance(n, float) else n[1]
 
 
 #: The values of ``--solver``: ``auto`` picks direct or iterative by size (see :func:`choose`).
