@@ -167,7 +167,7 @@ def buckling_analysis(
     ksp.setType("preonly")
     ksp.getPC().setType("cholesky")
     ksp.getPC().setFactorSolverType("mumps")
-    PETSc.Options()[f"{eps.getOptionsPrefix()}st_mat_mumps_icntl_14"] = 200  # MUMPS work-array margin
+    PETSc.Options().setValue(f"{eps.getOptionsPrefix()}st_mat_mumps_icntl_14", 200)  # MUMPS work-array margin
     eps.setFromOptions()
     try:
         eps.solve()

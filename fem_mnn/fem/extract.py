@@ -32,6 +32,8 @@ from fem_mnn.geometry import tags as _tags
 
 if TYPE_CHECKING:  # pragma: no cover
     import dolfinx
+    import dolfinx.fem
+    import dolfinx.mesh
 
 __all__ = [
     "CellIntegrator",
@@ -431,14 +433,15 @@ def region_expression(V: Any) -> tuple:
     import basix
     import dolfinx.fem
     import ufl
+    from ufl.algebra import Abs
 
     mesh = V.mesh
     gdim = mesh.geometry.dim
     v = ufl.TrialFunction(V)
-    detJ = abs(ufl.JacobianDeterminant(mesh))
+    detJ = Abs(ufl.JacobianDeterminant(mesh))  # what abs() builds (ufl adds Expr.__abs__ untyped)
     omega = 0.5 * (v[1].dx(0) - v[0].dx(1))
     comps = [v[c] * detJ for c in range(gdim)] + [omega * detJ]
     k = V.ufl_element().embedded_superdegree
     ct = basix.CellType.triangle if mesh.topology.dim == 2 else basix.CellType.tetrahedron
-    pts, wts = basix.make_quadrature(ct, max(k, 1))
-    return dolfinx.fem.Expression(ufl.as_vector(comps), pts), np.asarray(wts)
+    pts, wts = (np.asarray(a) for a in basix.make_quadrature(ct, max(k, 1)))
+    return dolfinx.fem.Expression(ufl.as_vector(comps), pts), wts

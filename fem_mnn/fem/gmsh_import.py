@@ -148,9 +148,13 @@ def to_dolfinx(
     ctype, ftype, kc, kf = comm.bcast(head, root=root)
 
     def scatter(a: np.ndarray | None, shape: tuple[int, ...], dtype: type) -> np.ndarray:
-        if size == 1:
-            return a
-        parts = _blocks(a, size) if comm.rank == root else None
+        parts = None
+        if comm.rank == root:
+            if a is None:
+                raise EngineError("the root rank has no mesh arrays to distribute")
+            if size == 1:
+                return a
+            parts = _blocks(a, size)
         got = comm.scatter(parts, root=root)  # pickled: blocks stay far below MPI's 2 GB message limit
         return np.asarray(got, dtype=dtype).reshape((-1, *shape))
 

@@ -40,9 +40,9 @@ import contextlib
 import dataclasses
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, NamedTuple
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple, Protocol
 
 import numpy as np
 
@@ -74,8 +74,14 @@ from mpi4py import MPI
 from petsc4py import PETSc
 
 from fem_mnn.fem import solvers as _solvers
-from fem_mnn.fem.meshing import generate_mesh
+from fem_mnn.fem.meshing import MeshData, generate_mesh
 from fem_mnn.geometry.build import GEOMETRY_DECIMALS, GEOMETRY_RESOLUTION, geometry_widths  # noqa: F401 (re-exported)
+
+if TYPE_CHECKING:
+    from fem_mnn.fem.morph import MorphingFemModel
+    from fem_mnn.fem.shape import _ShapeForms
+    from fem_mnn.fem.width_map import WidthMap
+    from fem_mnn.geometry.build import GeometryInfo, MeshOptions
 
 __all__ = [
     "Discretisation",
@@ -90,8 +96,13 @@ __all__ = [
 ]
 
 
-#: A mesher returns a NamedTuple (mesh, cell_tags, facet_tags, info) for a design (collective).
-Mesher = Callable[[Design, Any, Any], Any]
+class Mesher(Protocol):
+    """What :class:`FemModel` calls to mesh a design: ``mesher(design, mesh_options, comm)`` (collective)."""
+
+    def __call__(self, design: Design, mesh_options: MeshOptions, comm: MPI.Comm, /) -> MeshData:
+        """The tagged DOLFINx mesh of ``design`` (:class:`~fem_mnn.fem.meshing.MeshData`), on ``comm``."""
+        ...
+
 
 log = get_logger(__name__)
 
@@ -145,11 +156,11 @@ class FemOptions:
 
     dim: int = 2
     degree: int = 2
-    mesh: Any = None
+    mesh: MeshOptions | None = None
     measure: Literal["average", "centre"] = "average"
     solver: Literal["cholesky", "lu"] = "cholesky"
     linear_solver: Literal["auto", "direct", "iterative"] = "auto"
-    petsc_options: tuple = ()
+    petsc_options: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self) -> None:
         if self.dim not in (2, 3):
@@ -164,15 +175,13 @@ class FemOptions:
             raise InputError("must be 'auto', 'direct' or 'iterative'", field="linear_solver", value=self.linear_solver)
         object.__setattr__(self, "petsc_options", tuple((str(k), str(v)) for k, v in self.petsc_options))
 
-    def mesh_options(self) -> Any:
+    def mesh_options(self) -> MeshOptions:
         """The mesh options to pass to the mesher, with ``dim`` set to :attr:`dim`."""
         if self.mesh is None:
             from fem_mnn.geometry.build import MeshOptions
 
             return MeshOptions(dim=self.dim)
-        if dataclasses.is_dataclass(self.mesh) and hasattr(self.mesh, "dim"):
-            return dataclasses.replace(self.mesh, dim=self.dim)
-        return self.mesh
+        return dataclasses.replace(self.mesh, dim=self.dim)
 
 
 class FemSolution(NamedTuple):
@@ -214,12 +223,12 @@ class ThetaGradient(NamedTuple):
     """The adjoint solution under -dL/du (fields included)."""
 
 
-def _geometry_degree(mesh: Any) -> int:
+def _geometry_degree(mesh: dolfinx.mesh.Mesh) -> int:
     g = mesh.geometry
     return int((g.cmaps[0] if hasattr(g, "cmaps") else g.cmap).degree)
 
 
-def _default_mesher(design: Design, mesh_options: Any, comm: Any) -> Any:
+def _default_mesher(design: Design, mesh_options: MeshOptions, comm: MPI.Comm, /) -> MeshData:
 
     return generate_mesh(design, mesh_options, comm)
 
@@ -268,7 +277,9 @@ def _resource_estimate(options: FemOptions, n_cells: int, ranks: int, n_dofs: in
     return est
 
 
-def _estimate_before_meshing(design: Design, options: FemOptions, mesh_options: Any, ranks: int) -> FeEstimate | None:
+def _estimate_before_meshing(
+    design: Design, options: FemOptions, mesh_options: MeshOptions, ranks: int
+) -> FeEstimate | None:
     """The resource estimate from the predicted cell count, so an impossible problem is refused before meshing.
 
     None for a foreign mesher (or no gmsh), and for a design the prediction cannot handle:
@@ -312,44 +323,54 @@ class Discretisation:
         t_mesh, t_setup: wall seconds spent meshing and building the forms.
     """
 
-    def __init__(self, design: Design, options: FemOptions, comm: Any, mesher: Mesher, loud: bool = True) -> None:
+    def __init__(self, design: Design, options: FemOptions, comm: MPI.Comm, mesher: Mesher, loud: bool = True) -> None:
         _check_clamped(design)
         mesh_options = options.mesh_options()
         self.design = design
         self.loud = loud
         self._n_operators = 0
-        self.estimate: FeEstimate | None = _estimate_before_meshing(design, options, mesh_options, comm.size)
-        """Memory and size estimate (:mod:`fem_mnn.core.resources`), with the mesh's dofs once meshed."""
+        predicted = _estimate_before_meshing(design, options, mesh_options, comm.size)
         t0 = time.perf_counter()
-        md = self._mesh(design, options, mesh_options, comm, mesher)
+        md = self._mesh(design, options, mesh_options, comm, mesher, predicted)
         self.t_mesh = time.perf_counter() - t0
         t0 = time.perf_counter()
         self._take_mesh(md, options)
         self.V = dolfinx.fem.functionspace(self.mesh, ("Lagrange", options.degree, (self.gdim,)))
         self.estimate = self._estimate_of_mesh(options)  # before assembly and factorisation: the mesh's own dofs
+        """Memory and size estimate (:mod:`fem_mnn.core.resources`) with the mesh's dofs."""
         self._map_regions(design)
         self.bc = self._clamp(design)
         self._make_coefficients(design)
         self._compile_forms()
-        self.width_map = None  # fem_mnn.fem.width_map.WidthMap of this mesh, made on demand (fem_mnn.fem.shape)
-        self._region_matrices = None
+        self.width_map: WidthMap | None = None  # of this mesh, made on demand (fem_mnn.fem.shape)
+        self._region_matrices: RegionMatrices | None = None
         self._rm_version = -1
-        self._bc_rows = None
+        self._bc_rows: np.ndarray | None = None
+        self._shape_forms_by_law: dict[str, _ShapeForms] = {}  # fem_mnn.fem.shape.shape_forms, per material
+        self.thin_offset = 0.0
+        """Thin-end offset (mm) the mesh was morphed to (:mod:`fem_mnn.fem.morph`)."""
         self.geometry_version = 0
         """Incremented whenever the mesh nodes move (:mod:`fem_mnn.fem.morph`): caches of geometry-dependent data key on it."""
         self.t_setup = time.perf_counter() - t0
 
     # -------------------------------------------------------------- construction steps
-    def _mesh(self, design: Design, options: FemOptions, mesh_options: Any, comm: Any, mesher: Mesher) -> Any:
-        """The mesher's output for ``design`` (collective), announced when predicted to be long."""
-        est = self.estimate
+    def _mesh(
+        self,
+        design: Design,
+        options: FemOptions,
+        mesh_options: MeshOptions,
+        comm: MPI.Comm,
+        mesher: Mesher,
+        est: FeEstimate | None,
+    ) -> MeshData:
+        """The mesher's output for ``design`` (collective), announced when predicted (``est``) to be long."""
         what = f"meshing {design.name or 'the design'} ({options.dim}D" + (
             f", about {est.n_cells:.2g} cells)" if est else ")"
         )
         with _step(what, _predicted_seconds("mesh", est) if est else 0.0, self.loud):
             return mesher(design, mesh_options, comm)
 
-    def _take_mesh(self, md: Any, options: FemOptions) -> None:
+    def _take_mesh(self, md: MeshData, options: FemOptions) -> None:
         """Keep the mesh, its tags and sizes; refuse a mesh of the wrong dimension."""
         self.mesh, self.cell_tags, self.facet_tags, self.info = md.mesh, md.cell_tags, md.facet_tags, md.info
         self.comm = self.mesh.comm
@@ -386,7 +407,7 @@ class Discretisation:
         self.extractor = Extractor(self.V, self.regions, design.nodes, z_mid=z_mid)
         self.measure = self.extractor.measure
 
-    def _clamp(self, design: Design) -> Any:
+    def _clamp(self, design: Design) -> dolfinx.fem.DirichletBC:
         """Zero displacement on every dof of the junction cells (ghosts included) of the fixed nodes."""
         clamp_tags = [_tags.node_tag(j) for j in design.fixed] + [_tags.overlap_tag(j) for j in design.fixed]
         cells = np.unique(np.concatenate([self.cell_tags.find(tg) for tg in clamp_tags])).astype(np.int32)
@@ -404,10 +425,10 @@ class Discretisation:
         self._cell_dof = self.Q.dofmap.list[: self.n_owned_cells, 0]
         self._cell_dof_v = self.Qv.dofmap.list[: self.n_owned_cells, 0]
         mu, lam = lame_parameters(design.material.E, design.material.nu, plane_stress=self.gdim == 2)
-        self.mu = dolfinx.fem.Constant(mesh, PETSc.ScalarType(mu))
-        self.lam = dolfinx.fem.Constant(mesh, PETSc.ScalarType(lam))
+        self.mu = dolfinx.fem.Constant(mesh, dolfinx.default_scalar_type(mu))
+        self.lam = dolfinx.fem.Constant(mesh, dolfinx.default_scalar_type(lam))
         # thickness factor of the plane-stress weak form (loads carry it implicitly)
-        self.tfac = dolfinx.fem.Constant(mesh, PETSc.ScalarType(design.thickness if self.gdim == 2 else 1.0))
+        self.tfac = dolfinx.fem.Constant(mesh, dolfinx.default_scalar_type(design.thickness if self.gdim == 2 else 1.0))
 
     def _compile_forms(self) -> None:
         """The stiffness and load forms, and the per-cell energy product sigma_E(u):eps(w) (base modulus, no theta)."""
@@ -441,10 +462,11 @@ class Discretisation:
 
     def bc_rows(self) -> np.ndarray:
         """Owned (unrolled) dof indices of the clamp."""
-        if self._bc_rows is None:
+        rows = self._bc_rows
+        if rows is None:
             dofs, first_ghost = self.bc.dof_indices()
-            self._bc_rows = np.asarray(dofs[:first_ghost], dtype=np.int64)
-        return self._bc_rows
+            rows = self._bc_rows = np.asarray(dofs[:first_ghost], dtype=np.int64)
+        return rows
 
     def _global_ids(self, ids: np.ndarray) -> np.ndarray:
         local = np.unique(ids[ids >= 0])
@@ -479,7 +501,7 @@ class Discretisation:
         arr[self._cell_dof_v] = dens
         self.force.x.scatter_forward()
 
-    def load_vector(self, F: np.ndarray) -> Any:
+    def load_vector(self, F: np.ndarray) -> PETSc.Vec:
         """Assembled load vector (PETSc Vec) of nodal forces F (n_nodes, 2), zero on clamped dofs.
 
         Collective. The caller owns (and destroys) the vector.
@@ -488,12 +510,11 @@ class Discretisation:
         b = dolfinx.fem.petsc.create_vector(self.V)
         with b.localForm() as loc:
             loc.set(0.0)
-        dolfinx.fem.petsc.assemble_vector(b, self.L_form)
-        b.ghostUpdate(addv=PETSc.InsertMode.ADD, mode=PETSc.ScatterMode.REVERSE)
+        _solvers.assemble_vector_into(b, self.L_form)
         dolfinx.fem.petsc.set_bc(b, [self.bc])
         return b
 
-    def energy_per_cell(self, u: Any, v: Any) -> np.ndarray:
+    def energy_per_cell(self, u: dolfinx.fem.Function, v: dolfinx.fem.Function) -> np.ndarray:
         self._eu.x.array[:] = u.x.array
         self._ev.x.array[:] = v.x.array
         return self._energy.per_cell()[:, 0]
@@ -518,6 +539,11 @@ class FemOperator:
             ``factorise``, ``solve`` (cumulative), ``extract`` (cumulative).
     """
 
+    # set up by _assemble_and_factorise or _refactorise
+    A: PETSc.Mat
+    ksp: PETSc.KSP
+    linear_solver: str
+
     def __init__(
         self,
         model: FemModel,
@@ -527,7 +553,10 @@ class FemOperator:
         mesh_time: float,
         reuse: FemOperator | None = None,
     ) -> None:
-        self.model = model
+        self.model: FemModel | MorphingFemModel = model
+        """The model that built it (a :class:`~fem_mnn.fem.morph.MorphingFemModel` sets itself)."""
+        self.thin_offset = 0.0
+        """Thin-end offset (mm) the mesh was morphed to (set by :class:`~fem_mnn.fem.morph.MorphingFemModel`)."""
         self.design = disc.design  # the model's design with these widths
         self.options = model.options
         self._disc = disc
@@ -564,7 +593,7 @@ class FemOperator:
         t0 = time.perf_counter()
         A = reuse.A
         A.zeroEntries()
-        dolfinx.fem.petsc.assemble_matrix(A, disc.a_form, bcs=[disc.bc])
+        _solvers.assemble_matrix_into(A, disc.a_form, [disc.bc])
         A.assemble()
         self.A = A
         self.timings["assemble"] = time.perf_counter() - t0
@@ -611,27 +640,27 @@ class FemOperator:
         return self._disc
 
     @property
-    def mesh(self) -> Any:
+    def mesh(self) -> dolfinx.mesh.Mesh:
         """The dolfinx mesh."""
         return self._disc.mesh
 
     @property
-    def cell_tags(self) -> Any:
+    def cell_tags(self) -> dolfinx.mesh.MeshTags:
         """Cell tags of the mesh (:mod:`fem_mnn.geometry.tags`)."""
         return self._disc.cell_tags
 
     @property
-    def facet_tags(self) -> Any:
+    def facet_tags(self) -> dolfinx.mesh.MeshTags | None:
         """Facet tags of the mesh, as returned by the mesher."""
         return self._disc.facet_tags
 
     @property
-    def mesh_info(self) -> Any:
+    def mesh_info(self) -> GeometryInfo:
         """The mesher's ``info`` record."""
         return self._disc.info
 
     @property
-    def V(self) -> Any:
+    def V(self) -> dolfinx.fem.FunctionSpace:
         """The displacement function space."""
         return self._disc.V
 
@@ -748,7 +777,7 @@ class FemOperator:
             b = dolfinx.fem.petsc.create_vector(d.V)
             with b.localForm() as loc:
                 loc.array[:] = B[:, c]
-            b.ghostUpdate(addv=PETSc.InsertMode.ADD, mode=PETSc.ScatterMode.REVERSE)
+            _solvers.accumulate_ghosts(b)
             b.array[bc] = 0.0
             self._ksp_solve(b, uh)
             b.destroy()
@@ -767,7 +796,7 @@ class FemOperator:
         for b in rhs:
             b.destroy()
 
-    def _ksp_solve(self, b: Any, uh: Any) -> None:
+    def _ksp_solve(self, b: PETSc.Vec, uh: dolfinx.fem.Function) -> None:
         """One right-hand side through the KSP into ``uh`` (collective); a failed solve raises."""
         self.ksp.solve(b, uh.x.petsc_vec)
         _solvers.check_converged(self.ksp)
@@ -795,7 +824,9 @@ class FemOperator:
         s = self.solve_fields(loads)
         return Solution(u=s.u, elongation=s.elongation)
 
-    def energy_product(self, u_fields: Sequence[Any], v_fields: Sequence[Any]) -> EnergyProducts:
+    def energy_product(
+        self, u_fields: Sequence[dolfinx.fem.Function], v_fields: Sequence[dolfinx.fem.Function]
+    ) -> EnergyProducts:
         """Per-bond and per-junction integrals of sigma_E(u) : eps(v) (collective).
 
         With the base modulus E (no stiffness factor) and the thickness factor in
@@ -818,7 +849,7 @@ class FemOperator:
             junc[c] = region_sums(per_cell, d.regions.node_of_cell, self.design.n_nodes, d.comm)[:, 0]
         return EnergyProducts(bond=bond, junction=junc)
 
-    def compliance(self, u_fields: Sequence[Any]) -> np.ndarray:
+    def compliance(self, u_fields: Sequence[dolfinx.fem.Function]) -> np.ndarray:
         """(n_cases,) u^T K u for each field, including the stiffness factors (collective)."""
         e = self.energy_product(u_fields, u_fields)
         return e.bond @ self.stiffness_factors + e.junction.sum(axis=1)
@@ -851,7 +882,7 @@ class FemModel:
         self,
         design: Design,
         options: FemOptions | None = None,
-        comm: Any = None,
+        comm: MPI.Comm | None = None,
         law: SpringLaw = nominal_stiffness,
         mesher: Mesher | None = None,
     ) -> None:

@@ -61,10 +61,14 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import numpy as np
 
 if TYPE_CHECKING:
-    from fem_mnn.fem.linear import Discretisation
-    from fem_mnn.fem.nonlinear import NonlinearModel
+    import dolfinx.fem
+    from mpi4py import MPI
 
-from fem_mnn.core.errors import InputError
+    from fem_mnn.fem.buckling import BucklingResult
+    from fem_mnn.fem.linear import Discretisation, FemOptions
+    from fem_mnn.fem.nonlinear import NonlinearModel, NonlinearSolution
+
+from fem_mnn.core.errors import EngineError, InputError
 from fem_mnn.core.files import atomic_savefig, atomic_write_json, atomic_write_text, to_jsonable
 from fem_mnn.core.log import get_logger
 from fem_mnn.core.version import __version__
@@ -154,7 +158,7 @@ class CheckOptions:
     linear_tolerance: float = 0.05
     margin_factors: tuple[float, ...] = (0.25, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0)
     nonlinear: bool = True
-    fem: Any = None
+    fem: FemOptions | None = None
     n_modes: int = 4
     pictures: bool = True
     budget: float = DEFAULT_CHECK_BUDGET
@@ -308,7 +312,7 @@ def rigidity_check(design: Design) -> Check:
 
 
 def _cell_fields(
-    model: NonlinearModel | Discretisation, u: Any, nonlinear: bool
+    model: NonlinearModel | Discretisation, u: dolfinx.fem.Function, nonlinear: bool
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(strain_max, strain_min, von_mises) per owned cell at the cell centre (collective).
 
@@ -326,6 +330,8 @@ def _cell_fields(
     gdim = disc.gdim
     Id = ufl.Identity(gdim)
     if nonlinear:
+        if not isinstance(model, NonlinearModel):
+            raise EngineError("the nonlinear stretches and stresses need a NonlinearModel")
         Fd = Id + ufl.grad(u)
         C = Fd.T * Fd
         if gdim == 2:
@@ -377,7 +383,7 @@ def _cell_fields(
     return out[0], out[1], out[2]
 
 
-def _peak(values: np.ndarray, disc: Any, comm: Any, sign: float = 1.0) -> PeakValue:
+def _peak(values: np.ndarray, disc: Discretisation, comm: MPI.Comm, sign: float = 1.0) -> PeakValue:
     """Largest sign*value over all ranks, with its region and cell centre (collective)."""
     import dolfinx.mesh
 
@@ -411,7 +417,9 @@ def _bond_part(design: Design, b: int, point: np.ndarray) -> str:
     return "bar"
 
 
-def _region_max(values: np.ndarray, disc: Any, comm: Any, design: Design) -> tuple[np.ndarray, np.ndarray]:
+def _region_max(
+    values: np.ndarray, disc: Discretisation, comm: MPI.Comm, design: Design
+) -> tuple[np.ndarray, np.ndarray]:
     """Per-bond and per-junction maxima of a cell field (collective)."""
     from mpi4py import MPI
 
@@ -430,11 +438,11 @@ def _region_max(values: np.ndarray, disc: Any, comm: Any, design: Design) -> tup
 
 def strain_check(
     design: Design,
-    disc: Any,
+    disc: Discretisation,
     fields: tuple[np.ndarray, np.ndarray, np.ndarray],
     limits: MaterialLimits,
     which: str,
-    comm: Any,
+    comm: MPI.Comm,
 ) -> Check:
     """Peak principal strain and von Mises stress against the limits (collective)."""
     smax, smin, vm = fields
@@ -478,7 +486,7 @@ def strain_check(
     return Check("strain", PASS, msg + f"; working limit {100 * limits.working_strain:.0f} %", vals)
 
 
-def buckling_check(result: Any, safety: float, regime: str = "linear") -> Check:
+def buckling_check(result: BucklingResult, safety: float, regime: str = "linear") -> Check:
     """Status of the first buckling load factor (below 1: fail in the linear regime, warn in the nonlinear)."""
     lf = result.first
     vals = {"load_factors": result.load_factors, "safety_factor": safety}
@@ -500,7 +508,7 @@ def buckling_check(result: Any, safety: float, regime: str = "linear") -> Check:
     return Check("buckling", PASS, msg + f" >= safety factor {safety:g}", vals)
 
 
-def _displacement_at(u: Any, points: np.ndarray, comm: Any) -> np.ndarray:
+def _displacement_at(u: dolfinx.fem.Function, points: np.ndarray, comm: MPI.Comm) -> np.ndarray:
     """(m, 2) values of the displacement field ``u`` at (m, 2) reference points, on every rank (collective).
 
     NaN where no rank's cells hold the point.
@@ -529,7 +537,7 @@ def _displacement_at(u: Any, points: np.ndarray, comm: Any) -> np.ndarray:
         return np.where(cnt[:, None] > 0, tot / cnt[:, None], np.nan)
 
 
-def contact_check(design: Design, u: Any, comm: Any) -> Check:
+def contact_check(design: Design, u: dolfinx.fem.Function | None, comm: MPI.Comm) -> Check:
     """Self-contact of the deformed lattice (:mod:`fem_mnn.design.contact`): fail when two unjoined parts overlap."""
     from fem_mnn.design.contact import find_contacts, part_outlines
 
@@ -571,7 +579,7 @@ def contact_check(design: Design, u: Any, comm: Any) -> Check:
 class _Budget:
     """The checks' clock and stop request, answered alike on every rank (collective polls)."""
 
-    def __init__(self, seconds: float, comm: Any, stop: Callable[[], bool] | None) -> None:
+    def __init__(self, seconds: float, comm: MPI.Comm, stop: Callable[[], bool] | None) -> None:
         self.seconds = float(seconds)
         self.t0 = time.monotonic()
         self.comm = comm
@@ -601,7 +609,7 @@ def _mpi_max() -> Any:
 
 
 def linear_regime_check(
-    nl: Any,
+    nl: NonlinearModel,
     loads: np.ndarray,
     factors: tuple[float, ...],
     tol: float,
@@ -610,7 +618,7 @@ def linear_regime_check(
     buckling_fraction: float = BUCKLING_FRACTION,
     should_stop: Callable[[], str | None] | None = None,
     elapsed: Callable[[], float] | None = None,
-) -> tuple[Check, Any, Any]:
+) -> tuple[Check, NonlinearSolution | None, Any]:
     """Load factor where nonlinear departs from linear by more than ``tol`` (collective).
 
     The neo-Hookean path visits ``factors`` (and 1) below ``buckling_fraction *
@@ -709,7 +717,7 @@ def linear_regime_check(
         f" (elongations {100 * rows[-1]['dev_e']:.2f} % from linear there)" if rows else ""
     )
     if at_one is None:
-        if stop_reason == "budget":
+        if stopped is not None and stop_reason == "budget":
             msg = f"{stopped.reason} before the design loads: {at}; the loads are too large for this check or the budget too small"
         elif stop_reason == "newton":
             msg = f"Newton does not converge beyond the load factor reached: {at}; the design loads are too large"
@@ -750,7 +758,9 @@ def linear_regime_check(
 # ---------------------------------------------------------------------- pictures
 
 
-def _triangulation(disc: Any, u: Any, comm: Any) -> tuple[np.ndarray, np.ndarray] | None:
+def _triangulation(
+    disc: Discretisation, u: dolfinx.fem.Function, comm: MPI.Comm
+) -> tuple[np.ndarray, np.ndarray] | None:
     """Owned cells' vertex coordinates (n, 3, 2) and P1 values of ``u`` (n, 3, 2) gathered on rank 0 (collective)."""
     import dolfinx.fem
 
@@ -766,14 +776,14 @@ def _triangulation(disc: Any, u: Any, comm: Any) -> tuple[np.ndarray, np.ndarray
     xy = X[dofs]
     vals = u1.x.array.reshape(-1, 2)[dofs]
     g = comm.gather((xy, vals), root=0)
-    if comm.rank != 0:
+    if comm.rank != 0 or g is None:  # only the root gets the list
         return None
     return np.concatenate([a for a, _ in g]), np.concatenate([b for _, b in g])
 
 
-def _gather_cells(values: np.ndarray, comm: Any) -> np.ndarray | None:
+def _gather_cells(values: np.ndarray, comm: MPI.Comm) -> np.ndarray | None:
     g = comm.gather(values, root=0)
-    return np.concatenate(g) if comm.rank == 0 else None
+    return np.concatenate(g) if comm.rank == 0 and g is not None else None  # only the root gets the list
 
 
 def _draw(
@@ -805,9 +815,9 @@ def _draw(
     if loads is not None:
         span = float(np.ptp(design.nodes, axis=0).max()) or 1.0
         fmax = float(np.abs(loads).max()) or 1.0
-        for j in np.nonzero(np.any(loads != 0, axis=1))[0]:
-            x, y = design.nodes[j]
-            fx, fy = loads[j] / fmax * 0.15 * span
+        for jl in np.nonzero(np.any(loads != 0, axis=1))[0]:
+            x, y = design.nodes[jl]
+            fx, fy = loads[jl] / fmax * 0.15 * span
             ax.annotate(
                 "", xy=(x + fx, y + fy), xytext=(x, y), arrowprops={"color": "red", "width": 1.2, "headwidth": 6}
             )
@@ -828,7 +838,7 @@ def mechanical_report(
     design: Design,
     loads: np.ndarray,
     options: CheckOptions | None = None,
-    comm: Any = None,
+    comm: MPI.Comm | None = None,
     out_dir: str | Path | None = None,
     stop: Callable[[], bool] | None = None,
 ) -> MechanicalReport:
@@ -902,7 +912,7 @@ def mechanical_report(
         nl = None
         lr, sol_nl, lin = None, None, fem.operator().solve_fields(F)
     budget.checkpoint()
-    if sol_nl is not None:
+    if sol_nl is not None and nl is not None:  # set together
         fields = _cell_fields(nl, sol_nl.field, nonlinear=True)
         which, u_show = "neo-Hookean", sol_nl.field
     else:
@@ -937,7 +947,15 @@ def _check_loads(loads: np.ndarray, design: Design) -> np.ndarray:
 
 
 def _write_pictures(
-    out: Path, design: Design, F: np.ndarray, disc: Any, u_show: Any, fields: tuple, bk: Any, which: str, comm: Any
+    out: Path,
+    design: Design,
+    F: np.ndarray,
+    disc: Discretisation,
+    u_show: dolfinx.fem.Function,
+    fields: tuple,
+    bk: BucklingResult,
+    which: str,
+    comm: MPI.Comm,
 ) -> tuple[str, ...]:
     """Deformed shape, strain map and first buckling mode as PNGs (collective; rank 0 writes)."""
     if comm.rank == 0:
@@ -945,7 +963,7 @@ def _write_pictures(
     t_u = _triangulation(disc, u_show, comm)
     cells = _gather_cells(np.maximum(fields[0], -fields[1]), comm)
     t_m = _triangulation(disc, bk.modes[0], comm) if bk.modes else None
-    if comm.rank != 0 or t_u is None:
+    if comm.rank != 0 or t_u is None or cells is None:  # the figures are drawn on rank 0, which has them all
         return ()
     xy, du = t_u
     mag = np.hypot(du[..., 0], du[..., 1])

@@ -11,16 +11,19 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from fem_mnn.contract import backprop_operator
+from fem_mnn.contract import Backprop, Loss, Solution, SpringLaw, backprop_operator, nominal_stiffness
 from fem_mnn.core.errors import EngineError, InputError
 from fem_mnn.design.records import Design
-from fem_mnn.fem.linear import FemModel, FemOperator
+from fem_mnn.fem.linear import Discretisation, FemModel, FemOperator, FemOptions, Mesher
 from fem_mnn.fem.shape import shape_backprop
 from fem_mnn.fem.width_map import MIN_QUALITY, MIN_QUALITY_RATIO, WidthMap, cell_quality
+
+if TYPE_CHECKING:
+    from mpi4py import MPI
 
 __all__ = ["MorphingFemModel"]
 
@@ -53,25 +56,24 @@ class MorphingFemModel:
     def __init__(
         self,
         design: Design,
-        options: Any = None,
-        comm: Any = None,
-        law: Any = None,
-        mesher: Any = None,
+        options: FemOptions | None = None,
+        comm: MPI.Comm | None = None,
+        law: SpringLaw | None = None,
+        mesher: Mesher | None = None,
         gradient: str = "exact",
     ) -> None:
         if gradient not in ("exact", "insitu"):
             raise InputError("must be 'exact' or 'insitu'", field="gradient", value=gradient)
-        kw = {} if law is None else {"law": law}
-        self._fem = FemModel(design, options, comm, mesher=mesher, **kw)
+        self._fem = FemModel(design, options, comm, law=nominal_stiffness if law is None else law, mesher=mesher)
         if self._fem.options.measure != "average":
             raise InputError("mesh morphing needs measure='average'", field="measure", value=self._fem.options.measure)
         self.design = design
         self.options = self._fem.options
         self.comm = self._fem.comm
         self.gradient = gradient
-        self._disc = None
+        self._disc: Discretisation | None = None
         self._map: WidthMap | None = None
-        self._op = None
+        self._op: FemOperator | None = None
         self._op_stale = False  # the mesh moved since self._op was assembled
         self._widths: np.ndarray | None = None
         self._thin = 0.0  # thin-end offset (mm) the current mesh was morphed to
@@ -144,12 +146,15 @@ class MorphingFemModel:
         """Move the mesh to ``w`` (thin-end offset ``thin``) if the quality allows it; False if not (collective)."""
         from mpi4py import MPI
 
+        disc, wmap = self._disc, self._map
+        if disc is None or wmap is None:
+            raise EngineError("no reference mesh to morph (mesh first)")
         with np.errstate(invalid="ignore"):  # a thin end pushed past the hub circle has no image (NaN): refused below
-            X = self._map.coordinates(w, thin)
+            X = wmap.coordinates(w, thin)
         # (collective) a map without an image anywhere: no quality to compute, remesh
         if self.comm.allreduce(not bool(np.all(np.isfinite(X))), op=MPI.LOR):
             return False
-        mesh = self._disc.mesh
+        mesh = disc.mesh
         gdim = mesh.geometry.dim
         x_new = np.array(mesh.geometry.x)
         x_new[:, :2] = X
@@ -164,7 +169,6 @@ class MorphingFemModel:
             return False
         mesh.geometry.x[:, :2] = X
         self.last_quality = (qmin, ratio)
-        disc = self._disc
         disc.design = dataclasses.replace(self.design, widths=np.array(w, dtype=float))
         _update_measures(disc)
         self._widths = np.array(w, dtype=float)
@@ -173,7 +177,7 @@ class MorphingFemModel:
         return True
 
     @property
-    def law(self) -> Any:
+    def law(self) -> SpringLaw:
         """The spring law of the in situ estimate (the wrapped :class:`~fem_mnn.fem.linear.FemModel`'s)."""
         return self._fem.law
 
@@ -182,7 +186,9 @@ class MorphingFemModel:
         """The thin-end offset (mm) of the current mesh (0 on a fresh mesh)."""
         return self._thin
 
-    def discretisation(self, widths: np.ndarray | None = None, thin_offset: float = 0.0) -> tuple[Any, float]:
+    def discretisation(
+        self, widths: np.ndarray | None = None, thin_offset: float = 0.0
+    ) -> tuple[Discretisation, float]:
         """The discretisation moved (or, if the mesh would be too poor, remeshed) to ``widths`` (collective).
 
         The same contract as :meth:`fem_mnn.fem.linear.FemModel.discretisation`: ``(disc,
@@ -201,18 +207,18 @@ class MorphingFemModel:
         if not math.isfinite(thin):
             raise InputError("must be finite (mm)", field="thin_offset", value=thin_offset)
         t_mesh = 0.0
-        if self._disc is None:
+        if self._disc is None or self._widths is None:
             # the reference is the design's widths, whatever is asked first: a resumed
             # training run morphs from the same mesh as the run it continues
             self._remesh(self._fem._widths(None))
             t_mesh = self._t_mesh
-        if not np.array_equal(w, self._widths) or thin != self._thin:
+        if not np.array_equal(w, self._reference()[1]) or thin != self._thin:
             if not self._morph(w, thin):
                 self.n_remeshes += 1
                 self._remesh(w, thin)
                 t_mesh = self._t_mesh
                 # meshed at w rounded (and the offset's mean): morph the last nanometre and the rest of the offset
-                if (not np.array_equal(w, self._widths) or thin != self._thin) and not self._morph(w, thin):
+                if (not np.array_equal(w, self._reference()[1]) or thin != self._thin) and not self._morph(w, thin):
                     if thin != 0.0:
                         raise EngineError(
                             f"a thin-end offset of {thin:+.4g} mm degrades or inverts cells even of a fresh mesh "
@@ -221,11 +227,17 @@ class MorphingFemModel:
             else:
                 self.n_morphs += 1
             self._op_stale = True
-        return self._disc, t_mesh
+        return self._reference()[0], t_mesh
+
+    def _reference(self) -> tuple[Discretisation, np.ndarray]:
+        """The current discretisation and the widths its mesh is at (after the first mesh)."""
+        if self._disc is None or self._widths is None:
+            raise EngineError("no mesh yet: call discretisation() or operator() first")
+        return self._disc, self._widths
 
     def operator(
         self, widths: np.ndarray | None = None, stiffness_factors: np.ndarray | None = None, thin_offset: float = 0.0
-    ) -> Any:
+    ) -> FemOperator:
         """The factorised operator at ``widths`` (and thin-end offset, mm) on the morphed (or fresh) mesh (collective).
 
         The operator carries ``thin_offset``, the offset its mesh was morphed to.
@@ -235,7 +247,7 @@ class MorphingFemModel:
         if theta.shape != (self.design.n_bonds,) or not np.all(np.isfinite(theta)) or np.any(theta <= 0):
             raise InputError("needs one finite factor > 0 per bond", field="stiffness_factors", value=theta.tolist())
         t0 = time.perf_counter()
-        _, t_mesh = self.discretisation(w, thin_offset)
+        disc, t_mesh = self.discretisation(w, thin_offset)
         if (
             not self._op_stale
             and self._op is not None
@@ -244,7 +256,7 @@ class MorphingFemModel:
         ):
             return self._op
         t_morph = time.perf_counter() - t0 - t_mesh
-        op = FemOperator(self._fem, self._disc, self._widths, theta, t_mesh, reuse=self._op)
+        op = FemOperator(self._fem, disc, self._reference()[1], theta, t_mesh, reuse=self._op)
         op.timings["morph"] = t_morph
         op.model = self
         op.thin_offset = self._thin
@@ -252,18 +264,18 @@ class MorphingFemModel:
         self._op_stale = False
         return op
 
-    def solve(self, loads: np.ndarray, widths: np.ndarray | None = None) -> Any:
+    def solve(self, loads: np.ndarray, widths: np.ndarray | None = None) -> Solution:
         """Shortcut: build the operator and solve once (collective)."""
         return self.operator(widths).solve(loads)
 
-    def backprop_operator(self, op: Any, loads: np.ndarray, loss: Any) -> Any:
+    def backprop_operator(self, op: FemOperator, loads: np.ndarray, loss: Loss) -> Backprop:
         """Forward + adjoint on ``op``; ``grad_w`` exact (shape derivative) or the in situ estimate."""
         if self.gradient == "insitu":
             return backprop_operator(op, loads, loss)
         return shape_backprop(op, loads, loss)
 
 
-def _update_measures(disc: Any) -> None:
+def _update_measures(disc: Discretisation) -> None:
     """Recompute the junction areas of a discretisation after its mesh moved (collective)."""
     from fem_mnn.fem.extract import region_sums
 

@@ -47,7 +47,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, NamedTuple
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 import numpy as np
 
@@ -64,9 +64,17 @@ from fem_mnn.contract import (
 from fem_mnn.core.errors import EngineError, InputError
 from fem_mnn.core.units import lame_parameters
 from fem_mnn.design.records import Design
+from fem_mnn.fem import solvers as _solvers
 from fem_mnn.fem._dolfinx import import_dolfinx
-from fem_mnn.fem.linear import FemModel, FemOperator, FemOptions
-from fem_mnn.fem.shape import Material, assemble_shape_vector, contract_velocity, disc_width_map, shape_forms
+from fem_mnn.fem.linear import Discretisation, FemModel, FemOperator, FemOptions, Mesher
+from fem_mnn.fem.shape import (
+    Material,
+    _ShapeForms,
+    assemble_shape_vector,
+    contract_velocity,
+    disc_width_map,
+    shape_forms,
+)
 
 import_dolfinx()  # dolfinx_solver's PETSc before petsc4py
 
@@ -75,6 +83,12 @@ import dolfinx.fem
 import dolfinx.fem.petsc
 import ufl
 from petsc4py import PETSc
+
+if TYPE_CHECKING:
+    from mpi4py import MPI
+    from ufl.core.expr import Expr
+
+    from fem_mnn.fem.morph import MorphingFemModel
 
 __all__ = [
     "NonlinearBackprop",
@@ -166,7 +180,7 @@ class NonlinearSolution(NamedTuple):
     """(n_bonds,) change of node distance (mm)."""
     rotation: np.ndarray
     """(n_nodes,) junction-average infinitesimal rotation of the field (rad)."""
-    field: Any
+    field: dolfinx.fem.Function
     """The displacement Function (a copy; ghosts updated)."""
     load_factor: float
     """Load factor reached (1 = the given loads)."""
@@ -272,7 +286,7 @@ class TangentOperator:
     :meth:`NonlinearModel.tangent` (collective).
     """
 
-    def __init__(self, model: NonlinearModel, state: Any) -> None:
+    def __init__(self, model: NonlinearModel, state: dolfinx.fem.Function) -> None:
         self.model = model
         self.design = model.design
         d = model.disc
@@ -296,7 +310,9 @@ class TangentOperator:
         self.ksp = ksp
         self._b = dolfinx.fem.petsc.create_vector(d.V)
         self.widths = d.design.widths.copy()
-        self.k, self.dk_dw = model.fem.law(self.design, self.widths)
+        k, dk_dw = model.fem.law(self.design, self.widths)
+        self.k: np.ndarray = k
+        self.dk_dw: np.ndarray = dk_dw
 
     def solve_fields(self, loads: np.ndarray) -> tuple[np.ndarray, list]:
         """Node displacements (n_cases, n_nodes, 2) and Functions of K_T du = f (collective)."""
@@ -308,12 +324,11 @@ class TangentOperator:
             d.set_force(f[c])
             with self._b.localForm() as loc:
                 loc.set(0.0)
-            dolfinx.fem.petsc.assemble_vector(self._b, d.L_form)
-            self._b.ghostUpdate(addv=PETSc.InsertMode.ADD, mode=PETSc.ScatterMode.REVERSE)
+            _solvers.assemble_vector_into(self._b, d.L_form)
             dolfinx.fem.petsc.set_bc(self._b, [d.bc])
             w = dolfinx.fem.Function(d.V)
             self.ksp.solve(self._b, w.x.petsc_vec)
-            if self.ksp.getConvergedReason() < 0:
+            if self.ksp.is_diverged:  # a negative converged reason
                 raise EngineError(f"tangent solve failed (KSP reason {self.ksp.getConvergedReason()})")
             w.x.scatter_forward()
             out[c] = d.extractor.node_quantities(w)[0][:, :2]
@@ -353,24 +368,24 @@ class NonlinearModel:
         design: Design,
         fem_options: FemOptions | None = None,
         options: NonlinearOptions | None = None,
-        comm: Any = None,
-        fem: FemModel | Any | None = None,
-        mesher: Any = None,
+        comm: MPI.Comm | None = None,
+        fem: FemModel | MorphingFemModel | None = None,
+        mesher: Mesher | None = None,
     ) -> None:
-        self.fem = fem or FemModel(design, fem_options, comm=comm, mesher=mesher)
+        self.fem: FemModel | MorphingFemModel = fem or FemModel(design, fem_options, comm=comm, mesher=mesher)
         self.design = self.fem.design
         self.options = options or NonlinearOptions()
-        self._problem = None
+        self._problem: dolfinx.fem.petsc.NonlinearProblem | None = None
         self._last_reason = 0
         self._should_stop: Callable[[], str | None] | None = None
         self.n_solves = 0
-        self._Kt = None  # exact tangent at the converged state, for the adjoint (SNES sparsity)
+        self._Kt: PETSc.Mat | None = None  # exact tangent at the converged state, for the adjoint (SNES sparsity)
         self._factor_ready = False  # the SNES's KSP holds a numeric factor of a recent Newton tangent
         self.last_adjoint_residual = float("nan")
         disc, _ = self.fem.discretisation()
         self._build_forms(disc)
 
-    def _build_forms(self, disc: Any) -> None:
+    def _build_forms(self, disc: Discretisation) -> None:
         """Compile the residual and tangent on a discretisation (collective)."""
         if self._problem is not None:
             self._drop_snes()
@@ -382,8 +397,8 @@ class NonlinearModel:
         d = self.disc
         mesh = d.mesh
         mu, lam = lame_3d(self.design.material.E, self.design.material.nu)
-        self.mu = dolfinx.fem.Constant(mesh, PETSc.ScalarType(mu))
-        self.lam = dolfinx.fem.Constant(mesh, PETSc.ScalarType(lam))
+        self.mu = dolfinx.fem.Constant(mesh, dolfinx.default_scalar_type(mu))
+        self.lam = dolfinx.fem.Constant(mesh, dolfinx.default_scalar_type(lam))
         self._u = dolfinx.fem.Function(d.V, name="u")
         self._f = dolfinx.fem.Function(d.Qv, name="dead_load")
         v = ufl.TestFunction(d.V)
@@ -419,11 +434,11 @@ class NonlinearModel:
         return new_mesh
 
     # ----------------------------------------------------------------- physics
-    def energy_density(self, u: Any) -> Any:
+    def energy_density(self, u: dolfinx.fem.Function) -> Expr:
         """UFL strain energy per unit reference volume of the displacement ``u`` (plane stress condensed in 2D)."""
         return self.energy_density_of_F(ufl.Identity(self.disc.gdim) + ufl.grad(u))
 
-    def energy_density_of_F(self, F: Any) -> Any:
+    def energy_density_of_F(self, F: Expr) -> Expr:
         """UFL strain energy of the deformation gradient ``F`` (2x2: exact plane stress; 3x3: solid).
 
         Differentiate it with respect to a ``ufl.variable(F)`` for the first
@@ -442,19 +457,19 @@ class NonlinearModel:
         lnJ = 0.5 * ufl.ln(J2)
         return mu / 2 * (I1 - 3) - mu * lnJ + lam / 4 * (J2 - 1 - 2 * lnJ)
 
-    def first_piola(self, u: Any) -> Any:
+    def first_piola(self, u: dolfinx.fem.Function) -> Expr:
         """UFL first Piola-Kirchhoff stress dW/dF of the displacement ``u`` (in-plane block in 2D)."""
         F = ufl.variable(ufl.Identity(self.disc.gdim) + ufl.grad(u))
         return ufl.diff(self.energy_density_of_F(F), F)
 
-    def tangent_action(self, u: Any, w: Any) -> Any:
+    def tangent_action(self, u: dolfinx.fem.Function, w: dolfinx.fem.Function) -> Expr:
         """UFL ``A(u)[grad w]`` with A = d^2W/dF^2 (the consistent tangent's material part)."""
         F = ufl.variable(ufl.Identity(self.disc.gdim) + ufl.grad(u))
         A = ufl.diff(ufl.diff(self.energy_density_of_F(F), F), F)
         i, j, k, m = ufl.indices(4)
         return ufl.as_tensor(A[i, j, k, m] * ufl.grad(w)[k, m], (i, j))
 
-    def stretch_33(self, u: Any) -> Any:
+    def stretch_33(self, u: dolfinx.fem.Function) -> Expr:
         """UFL out-of-plane stretch lambda_3 = sqrt(C33) of the plane-stress model (2D only)."""
         F = ufl.Identity(2) + ufl.grad(u)
         c = ufl.det(F.T * F)
@@ -479,7 +494,7 @@ class NonlinearModel:
             # MUMPS may underestimate its work array (INFOG(1) = -9) on small or odd meshes;
             # the factor reads its options at factorisation time, after NonlinearProblem has
             # removed the petsc_options, so this one stays in the options database (own prefix)
-            PETSc.Options()[f"{prefix}mat_mumps_icntl_14"] = 200
+            PETSc.Options().setValue(f"{prefix}mat_mumps_icntl_14", 200)
             self._factor_ready = False
             self._problem = dolfinx.fem.petsc.NonlinearProblem(
                 self._R,
@@ -722,7 +737,7 @@ class NonlinearModel:
         """The linear solver's factorised operator on the same mesh (collective)."""
         return self.fem.operator()
 
-    def tangent(self, state: NonlinearSolution | Any) -> TangentOperator:
+    def tangent(self, state: NonlinearSolution | dolfinx.fem.Function) -> TangentOperator:
         """Factorised consistent tangent at a solved state (collective)."""
         field = state.field if isinstance(state, NonlinearSolution) else state
         return TangentOperator(self, field)
@@ -770,13 +785,15 @@ class NonlinearModel:
         )
 
     # ------------------------------------------------------- exact gradient
-    def _shape_forms(self) -> Any:
+    def _shape_forms(self) -> _ShapeForms:
         """Shape-derivative forms of the neo-Hookean residual (the linear path's code, this material)."""
         q = self.quadrature_degree
         mat = Material(stress=self.first_piola, tangent=self.tangent_action, quadrature_degree=q)
         return shape_forms(self.disc, mat, key=f"neo-hookean-{self.disc.gdim}d-q{q}")
 
-    def _adjoint(self, state: NonlinearSolution, f_adj: np.ndarray, reuse: bool) -> tuple[Any, int, int]:
+    def _adjoint(
+        self, state: NonlinearSolution, f_adj: np.ndarray, reuse: bool
+    ) -> tuple[dolfinx.fem.Function, int, int]:
         """Solve ``K_T(u) lambda = f_adj`` at a converged state (collective).
 
         With ``reuse`` (``state`` is the state the last Newton solve converged to), the
@@ -796,7 +813,7 @@ class NonlinearModel:
         b = self.disc.load_vector(f_adj)
         lam = dolfinx.fem.Function(d.V, name="adjoint")
         x = lam.x.petsc_vec
-        nb = b.norm()
+        nb = _solvers.norm2(b)
         # accepted at the Newton tolerance (the forward state is no more accurate than that),
         # but refined while it still contracts, down to round-off: serial and parallel runs
         # then agree to the solver's backward error, not to the tolerance
@@ -813,7 +830,7 @@ class NonlinearModel:
                 self._Kt = dolfinx.fem.petsc.create_matrix(self._J_form)
             Kt = self._Kt
             Kt.zeroEntries()
-            dolfinx.fem.petsc.assemble_matrix(Kt, self._J_form, bcs=[d.bc])
+            _solvers.assemble_matrix_into(Kt, self._J_form, [d.bc])
             Kt.assemble()
             ksp = problem.solver.getKSP()
             r = b.copy()
@@ -828,7 +845,7 @@ class NonlinearModel:
                 x.axpy(1.0, dx)
                 Kt.mult(x, r)
                 r.aypx(-1.0, b)  # r = b - K_T(u_n) x
-                nr = r.norm()
+                nr = _solvers.norm2(r)
                 if nr <= floor or nr > 0.5 * prev:  # round-off reached, or no longer contracting
                     break
                 prev = nr
@@ -843,7 +860,7 @@ class NonlinearModel:
         problem = self._snes()
         A = problem.A
         A.zeroEntries()
-        dolfinx.fem.petsc.assemble_matrix(A, self._J_form, bcs=[d.bc])
+        _solvers.assemble_matrix_into(A, self._J_form, [d.bc])
         A.assemble()
         ksp = problem.solver.getKSP()
         ksp.setOperators(A, A)
@@ -857,7 +874,7 @@ class NonlinearModel:
         r = b.duplicate()
         A.mult(x, r)
         r.aypx(-1.0, b)
-        self.last_adjoint_residual = float(r.norm() / nb)
+        self.last_adjoint_residual = float(_solvers.norm2(r) / nb)
         r.destroy()
         b.destroy()
         lam.x.scatter_forward()
@@ -907,7 +924,7 @@ class NonlinearModel:
         F = as_cases(loads, self.design.n_nodes)
         nc = F.shape[0]
         given = states is not None
-        if given:
+        if states is not None:
             states = list(states)
             if len(states) != nc:
                 raise InputError("one state per load case", field="states", value=len(states))
@@ -1055,8 +1072,8 @@ class NonlinearFemModel:
         design: Design,
         fem_options: FemOptions | None = None,
         options: NonlinearOptions | None = None,
-        comm: Any = None,
-        mesher: Any = None,
+        comm: MPI.Comm | None = None,
+        mesher: Mesher | None = None,
     ) -> None:
         from fem_mnn.fem.morph import MorphingFemModel
 

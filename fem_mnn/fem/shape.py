@@ -35,7 +35,8 @@ on every rank.
 from __future__ import annotations
 
 import time
-from typing import Any, Literal, NamedTuple
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 import numpy as np
 
@@ -53,6 +54,12 @@ import ufl  # noqa: E402
 from mpi4py import MPI  # noqa: E402
 
 from fem_mnn.contract import as_cases, paired_backprop
+
+if TYPE_CHECKING:
+    from ufl.core.expr import Expr
+
+    from fem_mnn.fem.linear import Discretisation, FemSolution
+    from fem_mnn.fem.width_map import WidthMap
 
 __all__ = [
     "Material",
@@ -82,26 +89,27 @@ class ShapeGradient(NamedTuple):
     """(n_bonds,) dL/dw of the mean loss (N, with L in mm^2)."""
     per_case: np.ndarray | None
     """(n_cases, n_bonds) dl_c/dw of every case (with ``per_case=True``), else None."""
-    forward: Any
+    forward: FemSolution
     """Forward :class:`fem_mnn.fem.FemSolution` (fields included)."""
-    adjoint: Any
+    adjoint: FemSolution
     """Adjoint :class:`fem_mnn.fem.FemSolution` under -dl/du."""
     timings: dict
     """Seconds: ``solve`` (forward + adjoint), ``shape`` (dL/dX), ``velocity``, ``contract``."""
 
 
-def width_map(op: Any) -> Any:
+def width_map(op: Any) -> WidthMap:
     """The :class:`fem_mnn.fem.width_map.WidthMap` of an operator's mesh (made once per mesh, collective-free)."""
     return disc_width_map(op._disc)
 
 
-def disc_width_map(disc: Any) -> Any:
+def disc_width_map(disc: Discretisation) -> WidthMap:
     """The :class:`fem_mnn.fem.width_map.WidthMap` of a discretisation's mesh (made once per mesh, collective-free)."""
     from fem_mnn.fem.width_map import WidthMap
 
-    if getattr(disc, "width_map", None) is None:
-        disc.width_map = WidthMap(disc.design, disc.mesh.geometry.x, np.asarray(disc.design.widths, dtype=float))
-    return disc.width_map
+    wm = disc.width_map
+    if wm is None:
+        wm = disc.width_map = WidthMap(disc.design, disc.mesh.geometry.x, np.asarray(disc.design.widths, dtype=float))
+    return wm
 
 
 class Material(NamedTuple):
@@ -116,8 +124,8 @@ class Material(NamedTuple):
     discrete residual as assembled.
     """
 
-    stress: Any
-    tangent: Any
+    stress: Callable[[dolfinx.fem.Function], Expr]
+    tangent: Callable[[dolfinx.fem.Function, dolfinx.fem.Function], Expr]
     quadrature_degree: int | None = None
 
 
@@ -130,7 +138,7 @@ class _ShapeForms:
     discretisation's Hooke law).
     """
 
-    def __init__(self, disc: Any, material: Material | None = None) -> None:
+    def __init__(self, disc: Discretisation, material: Material | None = None) -> None:
         self.disc = disc
         mesh = disc.mesh
         self.mesh = mesh
@@ -195,7 +203,7 @@ class _ShapeForms:
             # the residual's own rule (nonlinear), else one exact for the polynomial integrand
             qdeg = qd if qd is not None else max(2 * (k - 1), k)
             ct = basix.CellType.triangle if gdim == 2 else basix.CellType.tetrahedron
-            pts, wts = basix.make_quadrature(ct, qdeg)
+            pts, wts = (np.asarray(a) for a in basix.make_quadrature(ct, qdeg))
             self.q_weights = wts / wts.sum()
             self.nq = len(wts)
             self.P_expr = dolfinx.fem.Expression(P, pts)
@@ -207,7 +215,7 @@ class _ShapeForms:
             self._pbar_dof = self.Qt.dofmap.list[:n_owned, 0]
 
     # ------------------------------------------------------------------ helpers
-    def _fill(self, fn: Any, per_node: np.ndarray) -> None:
+    def _fill(self, fn: dolfinx.fem.Function, per_node: np.ndarray) -> None:
         """DG0 ``fn`` = per_node[j] on the owned cells of junction region j, 0 elsewhere."""
         if not hasattr(self, "_region_cells"):
             d = self.disc
@@ -223,7 +231,13 @@ class _ShapeForms:
         fn.x.scatter_forward()
 
     def set_case(
-        self, u_field: Any, lam_field: Any, g: np.ndarray, u_bar: np.ndarray, F: np.ndarray, lam_bar: np.ndarray
+        self,
+        u_field: dolfinx.fem.Function,
+        lam_field: dolfinx.fem.Function,
+        g: np.ndarray,
+        u_bar: np.ndarray,
+        F: np.ndarray,
+        lam_bar: np.ndarray,
     ) -> None:
         """Coefficients of case c: fields, dl/du_bar g, averages and nodal loads (n_nodes, 2)."""
         A = self.disc.measure
@@ -234,7 +248,7 @@ class _ShapeForms:
         self._fill(self.fden, F / A[:, None])
         self._fill(self.eta, np.sum(F * lam_bar, axis=1) / A)
 
-    def assemble(self, form: Any) -> np.ndarray:
+    def assemble(self, form: dolfinx.fem.Form) -> np.ndarray:
         """(n_owned_dofs, gdim) assembled dL/dX on the owned geometry dofs of this rank."""
         vec = dolfinx.fem.assemble_vector(form)
         vec.scatter_reverse(dolfinx.la.InsertMode.add)
@@ -269,15 +283,12 @@ def _forms(op: Any) -> _ShapeForms:
     return shape_forms(op._disc)
 
 
-def shape_forms(disc: Any, material: Material | None = None, key: str = "linear") -> _ShapeForms:
+def shape_forms(disc: Discretisation, material: Material | None = None, key: str = "linear") -> _ShapeForms:
     """The (cached) shape-derivative forms of a discretisation for a material (collective on first use).
 
     ``key`` names the material in the cache (one set of compiled forms per mesh and law).
     """
-    cache = getattr(disc, "_shape_forms_by_law", None)
-    if cache is None:
-        cache = {}
-        disc._shape_forms_by_law = cache
+    cache = disc._shape_forms_by_law
     sf = cache.get(key)
     if sf is None:
         sf = _ShapeForms(disc, material)
@@ -305,24 +316,26 @@ def assemble_shape_vector(sf: _ShapeForms, cases: list, method: str = "auto", pe
         raise InputError("the batched shape assembly needs straight-sided (affine) cells", field="method")
     if method not in ("batched", "ufl"):
         raise InputError("must be 'auto', 'batched' or 'ufl'", field="method", value=method)
+    if not cases:
+        raise InputError("needs at least one load case", field="cases")
     vecs = []
     if method == "ufl":
-        total = None
-        for case in cases:
+        sf.set_case(*cases[0])
+        total = sf.assemble(sf.case_form)
+        if per_case:
+            vecs.append(total)
+        for case in cases[1:]:
             sf.set_case(*case)
             v = sf.assemble(sf.case_form)
             if per_case:
                 vecs.append(v)
-            total = v if total is None else total + v
+            total = total + v  # a new array: vecs[0] stays the first case's
         return total / nc, (vecs if per_case else None), method
-    acc = None
-    for case in cases:
+    sf.set_case(*cases[0])
+    acc = sf.P_at_points()
+    for case in cases[1:]:
         sf.set_case(*case)
-        vals = sf.P_at_points()
-        if acc is None:
-            acc = vals
-        else:
-            acc += vals  # sum over the cases at the quadrature points, average once
+        acc += sf.P_at_points()  # sum over the cases at the quadrature points, average once
     return sf.assemble_batch(sf.cell_average(acc) / nc), None, method
 
 
@@ -380,7 +393,7 @@ def _thin_offset(op: Any) -> float:
 
 
 def contract_velocity(
-    wm: Any, widths: np.ndarray, sf: _ShapeForms, gX: np.ndarray, n_bonds: int, thin_offset: float = 0.0
+    wm: WidthMap, widths: np.ndarray, sf: _ShapeForms, gX: np.ndarray, n_bonds: int, thin_offset: float = 0.0
 ) -> np.ndarray:
     """(n_bonds,) dL/dw_i = <gX, V_i> with the design velocities of ``wm`` at ``widths`` (collective)."""
     bond, V = wm.velocity(np.asarray(widths, dtype=float), thin_offset)
@@ -396,7 +409,9 @@ def contract_velocity(
     return out
 
 
-def contract_thin_velocity(wm: Any, widths: np.ndarray, sf: _ShapeForms, gX: np.ndarray, thin_offset: float) -> float:
+def contract_thin_velocity(
+    wm: WidthMap, widths: np.ndarray, sf: _ShapeForms, gX: np.ndarray, thin_offset: float
+) -> float:
     """dL/d thin_offset = <gX, V_thin> with the thin-end offset's design velocity (collective)."""
     V = wm.thin_velocity(np.asarray(widths, dtype=float), thin_offset)
     nodes = sf.node_of_dof[: sf.n_owned_dofs]

@@ -51,6 +51,8 @@ from fem_mnn.fem._dolfinx import import_dolfinx
 
 import_dolfinx()
 
+import dolfinx.fem  # noqa: E402
+import dolfinx.fem.petsc  # noqa: E402
 import numpy as np  # noqa: E402
 from mpi4py import MPI  # noqa: E402
 from petsc4py import PETSc  # noqa: E402
@@ -63,13 +65,48 @@ __all__ = [
     "PREFIX",
     "RTOL",
     "SOLVERS",
+    "accumulate_ghosts",
+    "assemble_matrix_into",
+    "assemble_vector_into",
     "choose",
     "make_ksp",
+    "norm2",
     "parse_petsc_options",
     "preconditioner",
     "refresh_ksp",
     "rigid_body_modes",
 ]
+
+# dolfinx's assemble_vector / assemble_matrix are singledispatch functions: the variants that assemble into an
+# existing PETSc Vec / Mat are picked here by name, so they are called (and type-checked) with their own signatures
+_assemble_vector_into = dolfinx.fem.petsc.assemble_vector.dispatch(PETSc.Vec)
+_assemble_matrix_into = dolfinx.fem.petsc.assemble_matrix.dispatch(PETSc.Mat)
+
+
+def accumulate_ghosts(b: PETSc.Vec) -> None:
+    """Add the ghost entries of an assembled vector to their owners (ADD_VALUES, SCATTER_REVERSE; collective)."""
+    # petsc4py's spelling of the two modes: its stubs type InsertMode.ADD and ScatterMode.REVERSE as int,
+    # which ghostUpdate's signature does not take; True and "reverse" are the documented equivalents
+    b.ghostUpdate(addv=True, mode="reverse")
+
+
+def assemble_vector_into(b: PETSc.Vec, form: dolfinx.fem.Form) -> None:
+    """Add the linear ``form`` to ``b`` and its ghost entries to their owners (collective; ``b`` zeroed by the caller)."""
+    _assemble_vector_into(b, form)
+    accumulate_ghosts(b)
+
+
+def assemble_matrix_into(A: PETSc.Mat, form: dolfinx.fem.Form, bcs: list[dolfinx.fem.DirichletBC]) -> None:
+    """Add the bilinear ``form`` to ``A`` with the rows and columns of ``bcs`` as identity (collective; not assembled)."""
+    _assemble_matrix_into(A, form, bcs=bcs)
+
+
+def norm2(v: PETSc.Vec) -> float:
+    """The 2-norm of ``v`` (collective)."""
+    n = v.norm()
+    # the default NORM_2 is one float; petsc4py's stub also admits NORM_1_AND_2's (1-norm, 2-norm) pair
+    return n if isinstance(n, float) else n[1]
+
 
 #: The values of ``--solver``: ``auto`` picks direct or iterative by size (see :func:`choose`).
 SOLVERS = ("auto", "direct", "iterative")
@@ -103,7 +140,7 @@ PMG_DEFAULTS = (
 )
 
 
-def preconditioner(V: Any, petsc_options: Iterable[tuple[str, str]] = ()) -> str:
+def preconditioner(V: dolfinx.fem.FunctionSpace, petsc_options: Iterable[tuple[str, str]] = ()) -> str:
     """The iterative path's preconditioner: ``"pmg"`` (degree >= 2), ``"gamg"`` or another ``pc_type``.
 
     A ``pc_type`` given in ``petsc_options`` (or ``PETSC_OPTIONS``) wins; ``pc_type=mg``
@@ -147,7 +184,7 @@ def parse_petsc_options(items: Iterable[str] | None) -> tuple[tuple[str, str], .
     return tuple(out)
 
 
-def rigid_body_modes(V: Any, A: Any) -> list:
+def rigid_body_modes(V: dolfinx.fem.FunctionSpace, A: PETSc.Mat) -> list[PETSc.Vec]:
     """Orthonormal rigid-body modes of the vector space V (3 in 2D, 6 in 3D) as PETSc vectors like A's columns."""
     gdim = V.mesh.geometry.dim
     n = V.dofmap.index_map.size_local
@@ -181,7 +218,7 @@ def rigid_body_modes(V: Any, A: Any) -> list:
     return vecs
 
 
-def _near_nullspace(A: Any, V: Any) -> None:
+def _near_nullspace(A: PETSc.Mat, V: dolfinx.fem.FunctionSpace) -> None:
     modes = rigid_body_modes(V, A)
     ns = PETSc.NullSpace().create(vectors=modes, comm=A.getComm())
     A.setNearNullSpace(ns)
@@ -196,7 +233,7 @@ def _options(options: Iterable[tuple[str, str]]) -> Iterator[None]:
     in ``KSPSetUp``.
     """
     opts = PETSc.Options()
-    old = {}
+    old: dict[str, str | None] = {}
     for k, v in options:
         full = PREFIX + k
         if full not in old:
@@ -205,14 +242,14 @@ def _options(options: Iterable[tuple[str, str]]) -> Iterator[None]:
     try:
         yield
     finally:
-        for full, v in old.items():
-            if v is None:
+        for full, prev in old.items():
+            if prev is None:
                 opts.delValue(full)
             else:
-                opts.setValue(full, v)
+                opts.setValue(full, prev)
 
 
-def _check_mumps(ksp: Any) -> None:
+def _check_mumps(ksp: PETSc.KSP) -> None:
     pc = ksp.getPC()
     if pc.getType() in ("lu", "cholesky") and pc.getFactorSolverType() == "mumps":
         info = pc.getFactorMatrix().getMumpsInfog(1)
@@ -220,16 +257,13 @@ def _check_mumps(ksp: Any) -> None:
             raise EngineError(f"MUMPS factorisation failed (INFOG(1) = {info})")
 
 
-def _setup_pmg(ksp: Any, A: Any, V: Any) -> None:
+def _setup_pmg(ksp: PETSc.KSP, A: PETSc.Mat, V: dolfinx.fem.FunctionSpace) -> None:
     """Two-level p-multigrid on ``ksp``: P2 (V) smoothed, Galerkin P1 coarse operator on the same mesh.
 
     The interpolation and the coarse operator are kept on the KSP (``fem_mnn_pmg``) for
     :func:`refresh_ksp`. With the symmetric clamp (identity rows and columns) ``P^T A P``
     is SPD; it is not the clamped P1 operator, only a preconditioner for it.
     """
-    import dolfinx
-    import dolfinx.fem.petsc
-
     gdim = V.mesh.geometry.dim
     V1 = dolfinx.fem.functionspace(V.mesh, ("Lagrange", 1, (gdim,)))
     P = dolfinx.fem.petsc.interpolation_matrix(V1, V)
@@ -246,13 +280,19 @@ def _setup_pmg(ksp: Any, A: Any, V: Any) -> None:
     ksp.setAttr("fem_mnn_pmg", (P, Ac, V1))
 
 
-def _coarse_setup(Ac: Any, V1: Any, gdim: int) -> None:
+def _coarse_setup(Ac: PETSc.Mat, V1: dolfinx.fem.FunctionSpace, gdim: int) -> None:
     Ac.setBlockSize(gdim)
     Ac.setOption(PETSc.Mat.Option.SPD, True)
     _near_nullspace(Ac, V1)  # for a GAMG coarse solve, if asked for
 
 
-def make_ksp(A: Any, V: Any, kind: str, factor: str = "cholesky", petsc_options: Iterable = ()) -> Any:
+def make_ksp(
+    A: PETSc.Mat,
+    V: dolfinx.fem.FunctionSpace,
+    kind: str,
+    factor: str = "cholesky",
+    petsc_options: Iterable[tuple[str, str]] = (),
+) -> PETSc.KSP:
     """A set-up KSP for the assembled stiffness ``A`` on space ``V`` (collective).
 
     Args:
@@ -278,7 +318,7 @@ def make_ksp(A: Any, V: Any, kind: str, factor: str = "cholesky", petsc_options:
         ksp.setNormType(PETSc.KSP.NormType.UNPRECONDITIONED)
         ksp.setTolerances(rtol=RTOL, atol=0.0, max_it=2000)
         which = preconditioner(V, petsc_options)
-        defaults: tuple = ()
+        defaults: tuple[tuple[str, str], ...] = ()
         if which == "pmg":
             _setup_pmg(ksp, A, V)
             defaults = PMG_DEFAULTS
@@ -306,7 +346,7 @@ def make_ksp(A: Any, V: Any, kind: str, factor: str = "cholesky", petsc_options:
     return ksp
 
 
-def refresh_ksp(ksp: Any, A: Any, V: Any) -> None:
+def refresh_ksp(ksp: PETSc.KSP, A: PETSc.Mat, V: dolfinx.fem.FunctionSpace) -> None:
     """Set ``ksp`` up again after ``A``'s values changed, same sparsity (collective).
 
     Direct: a numeric refactorisation (MUMPS keeps its analysis). Iterative: the
@@ -317,7 +357,9 @@ def refresh_ksp(ksp: Any, A: Any, V: Any) -> None:
         A.setOption(PETSc.Mat.Option.SPD, True)
         _near_nullspace(A, V)
         pmg = ksp.getAttr("fem_mnn_pmg")
-        if pmg is not None:  # new Galerkin coarse operator, same interpolation (same mesh topology)
+        if isinstance(
+            pmg, tuple
+        ):  # (P, Ac, V1) of _setup_pmg: new Galerkin coarse operator, same interpolation (same mesh topology)
             P, Ac, V1 = pmg
             A.ptap(P, result=Ac)
             _coarse_setup(Ac, V1, V.mesh.geometry.dim)
@@ -330,22 +372,22 @@ def refresh_ksp(ksp: Any, A: Any, V: Any) -> None:
     _check_mumps(ksp)
 
 
-def is_direct(ksp: Any) -> bool:
+def is_direct(ksp: PETSc.KSP) -> bool:
     """True for a ``preonly`` + factorisation KSP (MatMatSolve batches are possible)."""
     return ksp.getType() == "preonly" and ksp.getPC().getType() in ("lu", "cholesky")
 
 
-def check_converged(ksp: Any) -> None:
+def check_converged(ksp: PETSc.KSP) -> None:
     """Raise if the last solve did not converge."""
-    reason = ksp.getConvergedReason()
-    if reason < 0:
+    if ksp.is_diverged:  # a negative converged reason
+        reason = ksp.getConvergedReason()
         raise EngineError(f"linear solve failed (KSP reason {reason}, {ksp.getIterationNumber()} iterations)")
 
 
-def summary(ksp: Any) -> dict:
+def summary(ksp: PETSc.KSP) -> dict[str, Any]:
     """JSON-ready description of a KSP."""
     pc = ksp.getPC()
-    d = {"ksp": ksp.getType(), "pc": pc.getType()}
+    d: dict[str, Any] = {"ksp": ksp.getType(), "pc": pc.getType()}
     if is_direct(ksp):
         d["factor_package"] = pc.getFactorSolverType()
     else:

@@ -54,13 +54,16 @@ or when ``min_cell q/q_ref < MIN_QUALITY_RATIO`` or ``min q < MIN_QUALITY``.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from fem_mnn.core.errors import EngineError
 from fem_mnn.design.outline import beam_layout
 from fem_mnn.design.records import Design
+
+if TYPE_CHECKING:
+    import dolfinx.mesh
 
 __all__ = [
     "HUB_INNER",
@@ -150,14 +153,14 @@ class WidthMap:
         for k, p in enumerate(rest):
             for i in cand[k]:
                 d = self.x_ref[p] - nodes[a[i]]
-                s, n = float(d @ u[i]), float(d @ nrm[i])
-                if not (0.0 < s < self.length[i]):
+                s_p, n_p = float(d @ u[i]), float(d @ nrm[i])  # axial and lateral position of node p in bond i
+                if not (0.0 < s_p < self.length[i]):
                     continue
                 half = 0.5 * self.widths_ref[i]
-                if s < self.s1[i] - eps or s > self.length[i] - self.s1[i] + eps:
+                if s_p < self.s1[i] - eps or s_p > self.length[i] - self.s1[i] + eps:
                     half *= self.ratio
-                if abs(n) <= half + eps:
-                    kind[p], bond[p], s_all[p], n_all[p] = _KIND_BOND, i, s, n
+                if abs(n_p) <= half + eps:
+                    kind[p], bond[p], s_all[p], n_all[p] = _KIND_BOND, i, s_p, n_p
                     break
         lost = np.nonzero(kind == _KIND_NONE)[0]
         if lost.size:
@@ -251,11 +254,10 @@ class WidthMap:
         # thin ends: half-width ratio w / 2 + delta / 2 = rho_t t_ref with t_ref = ratio w_ref / 2;
         # at delta = 0 exactly this is rho to the bit, so the map without an offset is unchanged.
         # A mesh made at another ratio r' carries (r - r') w of the offset itself (per bond)
-        if self.ratio != self.target_ratio:
-            thin_offset = (self.target_ratio - self.ratio) * w + thin_offset
+        offset = (self.target_ratio - self.ratio) * w + thin_offset if self.ratio != self.target_ratio else thin_offset
         t_ref_all = 0.5 * self.ratio * self.widths_ref
-        rho_t_all = rho_all + thin_offset / (2.0 * t_ref_all)
-        thin_b = np.broadcast_to(np.asarray(thin_offset), rho_all.shape)  # per bond
+        rho_t_all = rho_all + offset / (2.0 * t_ref_all)
+        thin_b = np.broadcast_to(np.asarray(offset), rho_all.shape)  # per bond
         dtype = np.result_type(rho_t_all.dtype, float)
         X = self.x_ref.astype(dtype)
         R = self.R
@@ -320,13 +322,13 @@ class WidthMap:
         return out
 
 
-def geometry_dofmap(mesh: Any) -> np.ndarray:
+def geometry_dofmap(mesh: dolfinx.mesh.Mesh) -> np.ndarray:
     """(n_local_cells, nodes_per_cell) geometry nodes of every local cell (rows of ``mesh.geometry.x``)."""
     g = mesh.geometry
     return np.asarray(g.dofmaps[0] if hasattr(g, "dofmaps") else g.dofmap)
 
 
-def geometry_degree(mesh: Any) -> int:
+def geometry_degree(mesh: dolfinx.mesh.Mesh) -> int:
     """Degree of the coordinate element."""
     g = mesh.geometry
     return int((g.cmaps[0] if hasattr(g, "cmaps") else g.cmap).degree)
@@ -336,7 +338,7 @@ def _wrap(a: np.ndarray) -> np.ndarray:
     return (np.asarray(a) + np.pi) % (2 * np.pi) - np.pi
 
 
-def cell_quality(mesh: Any, x: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+def cell_quality(mesh: dolfinx.mesh.Mesh, x: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Signed Jacobian determinant and scaled quality of every local cell (no communication).
 
     Uses the cell vertices (the first ``tdim + 1`` geometry nodes of a cell). Quality
