@@ -90,6 +90,7 @@ __all__ = [
     "FemOperator",
     "FemOptions",
     "FemSolution",
+    "Mesher",
     "ThetaGradient",
     "fd_width_gradient",
     "stiffness_factor_gradient",
