@@ -124,3 +124,17 @@ def test_committed_full_results_answer_item_4():
     v = r["part_v"]["load-switch"]
     assert v["first_buckling_load_factor"] < v["label_dominant_from"] <= 1.0
     assert v["contrast_full_load"] >= 1.1 and v["contrast_full_load_remeshed"] >= 1.1
+
+
+def test_committed_full_p2_check_of_the_switch():
+    """The committed full run's P2 check (no compute): the light case keeps its contrast; the heavy case
+    switches past buckling and its path ends at a limit point short of the full load (docs/nonlinear.md 7)."""
+    r = json.loads((Path(__file__).resolve().parents[1] / "studies/results" / NAME / "results.json").read_text())
+    p2 = r["part_v"]["load-switch"]["p2_check"]
+    light, heavy = p2["cases"]
+    assert light["factors"][-1] == 1.0 and light["stopped"] is None and light["contrast"][-1] >= 1.1
+    assert heavy["stopped"] and heavy["factors"][-1] < 1.0
+    lam = r["part_v"]["load-switch"]["first_buckling_load_factor"]
+    below = [k for f, k in zip(heavy["factors"], heavy["contrast"], strict=True) if f < lam]
+    past = [k for f, k in zip(heavy["factors"], heavy["contrast"], strict=True) if f >= 0.4]
+    assert max(below) < 1.0 and min(past) >= 1.1
