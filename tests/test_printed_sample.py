@@ -78,7 +78,7 @@ def test_held_out_inputs_do_read_the_perturbed_columns(tmp_path: Path):
 @pytest.mark.slow
 @pytest.mark.fem
 def test_quick_headline_matches_committed():
-    """The quick run (about 8 min: spring training, P1 FE) against the committed quick results.
+    """The quick run (about 3 min on an idle machine: spring training, P1 FE) against the committed quick results.
 
     FE numbers go through gmsh and MUMPS: 1e-6 relative, as the other FE studies.
     """
