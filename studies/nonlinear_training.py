@@ -97,7 +97,7 @@ def part_i(quick: bool) -> dict[str, Any]:
     """The behaviour task's linear-spring-trained design at growing loads."""
     from mpi4py import MPI
 
-    from fem_mnn.fem.nonlinear import NonlinearModel, PathStopped
+    from fem_mnn.fem.nonlinear import NonlinearModel
 
     d = paper_sample()
     task = paper_task("behaviour", d)
@@ -114,11 +114,7 @@ def part_i(quick: bool) -> dict[str, Any]:
     lin_vals = sw.linear_values[:, 0, :]
     nl = NonlinearModel(d.with_widths(w), fem_options=_fem_options(quick), comm=MPI.COMM_SELF)
     fem_vals = np.full((len(factors), len(outs)), np.nan)
-    stop = ""
-    try:
-        sols = nl.solve_path(task.train_loads[0], factors)
-    except PathStopped as exc:
-        sols, stop = exc.solutions, f"path stopped at load factor {exc.reached:.4g}: {exc.reason}"
+    sols, stop = _follow(nl, task.train_loads[0], factors)
     for i, s in enumerate(sols):
         fem_vals[i] = [s.u[n, c] for n, c in outs]
     lin_fem = nl.linear_operator().solve(task.train_loads).u[0]
@@ -370,6 +366,19 @@ def part_iv(quick: bool) -> dict[str, Any]:
 V_FACTORS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
 
 
+def _follow(nl: Any, F: np.ndarray, factors: Any, what: str = "path stopped") -> tuple[list[Any], str]:
+    """The states of ``nl`` along the load path of ``F`` at ``factors``; a path that stops keeps those it reached.
+
+    Returns ``(states, "")``, or ``(states reached, "<what> at load factor ...: <reason>")``.
+    """
+    from fem_mnn.fem.nonlinear import PathStopped
+
+    try:
+        return nl.solve_path(F, factors), ""
+    except PathStopped as exc:
+        return exc.solutions, f"{what} at load factor {exc.reached:.4g}: {exc.reason}"
+
+
 #: load factors of the P2 check (0.95 and 0.975: the heavy case's path may end at a limit point just below 1)
 P2_FACTORS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.975, 1.0)
 
@@ -385,7 +394,7 @@ def p2_check(task: Any, dw: Any) -> dict[str, Any]:
     from mpi4py import MPI
 
     from fem_mnn.fem.linear import FemOptions
-    from fem_mnn.fem.nonlinear import NonlinearModel, NonlinearOptions, PathStopped
+    from fem_mnn.fem.nonlinear import NonlinearModel, NonlinearOptions
     from fem_mnn.io.paper_data import G
     from fem_mnn.learn.tasks import contrast
 
@@ -395,11 +404,7 @@ def p2_check(task: Any, dw: Any) -> dict[str, Any]:
         t0 = time.perf_counter()
         F = np.array(task.train_loads[c])
         label = np.array([int(task.train_labels[c])])
-        stop = None
-        try:
-            sols = model.solve_path(F, P2_FACTORS)
-        except PathStopped as exc:
-            sols, stop = exc.solutions, f"stopped at load factor {exc.reached:.4g}: {exc.reason}"
+        sols, stop = _follow(model, F, P2_FACTORS, "stopped")
         vals = [task.output_values(sol.u[None])[0] for sol in sols]
         strains = np.abs(sols[-1].true_elongation) / dw.lengths if sols else np.full(dw.n_bonds, np.nan)
         cases.append(
@@ -410,7 +415,7 @@ def p2_check(task: Any, dw: Any) -> dict[str, Any]:
                 "factors": list(P2_FACTORS[: len(sols)]),
                 "contrast": [contrast(v[None], label) for v in vals],
                 "outputs_mm": [v.tolist() for v in vals],
-                "stopped": stop,
+                "stopped": stop or None,
                 "max_bond_axial_strain": float(np.max(strains)),
                 "newton_iterations": int(sum(sol.newton_iterations for sol in sols)),
                 "seconds": time.perf_counter() - t0,
@@ -425,7 +430,7 @@ def part_v(quick: bool, part2: dict[str, Any]) -> dict[str, Any]:
 
     from fem_mnn.fem.buckling import BucklingOptions, bond_mode_amplitude, buckling_analysis
     from fem_mnn.fem.linear import FemModel, FemOptions
-    from fem_mnn.fem.nonlinear import NonlinearFemModel, NonlinearModel, NonlinearOptions, PathStopped
+    from fem_mnn.fem.nonlinear import NonlinearFemModel, NonlinearModel, NonlinearOptions
     from fem_mnn.geometry.build import MeshOptions
     from fem_mnn.io.paper_data import G
     from fem_mnn.learn.tasks import contrast
@@ -459,11 +464,7 @@ def part_v(quick: bool, part2: dict[str, Any]) -> dict[str, Any]:
         model = NonlinearFemModel(d, _fem_options(quick), NonlinearOptions(steps=10), MPI.COMM_SELF)
         nl = model.nl
         nl.set_widths(w)
-        stop = ""
-        try:
-            sols = nl.solve_path(F, factors)
-        except PathStopped as exc:
-            sols, stop = exc.solutions, f"path stopped at load factor {exc.reached:.4g}: {exc.reason}"
+        sols, stop = _follow(nl, F, factors)
         label = np.array([int(task.train_labels[c])])
         vals = [task.output_values(s.u[None])[0] for s in sols]
         path_contrast = [contrast(v[None], label) for v in vals]
