@@ -389,22 +389,28 @@ def p2_check(task: Any, dw: Any) -> dict[str, Any]:
     The mesh is generated for the widths of ``dw`` (not morphed). SNES line search ``basic`` (full
     Newton steps) instead of the default backtracking: on this mesh backtracking stalled the uniform
     sample's 100 g case at load factor 0.35 where full steps reached 1.0 (docs/nonlinear.md, section 7).
-    A path that stops (a limit point the load stepping cannot pass) keeps the factors it reached.
+    Where the load stepping meets a limit point, pseudo-arclength continuation follows the path on
+    (``continuation="arclength"``); a path that still ends keeps the factors it reached and
+    records where the continuation went (``continuation``: highest, lowest and last load factor).
     """
     from mpi4py import MPI
 
     from fem_mnn.fem.linear import FemOptions
-    from fem_mnn.fem.nonlinear import NonlinearModel, NonlinearOptions
+    from fem_mnn.fem.nonlinear import NonlinearModel, NonlinearOptions, PathStopped
     from fem_mnn.io.paper_data import G
     from fem_mnn.learn.tasks import contrast
 
-    model = NonlinearModel(dw, FemOptions(), NonlinearOptions(steps=10, linesearch="basic"), comm=MPI.COMM_SELF)
+    options = NonlinearOptions(steps=10, linesearch="basic", continuation="arclength")
+    model = NonlinearModel(dw, FemOptions(), options, comm=MPI.COMM_SELF)
     cases = []
     for c in range(task.train_loads.shape[0]):
         t0 = time.perf_counter()
         F = np.array(task.train_loads[c])
         label = np.array([int(task.train_labels[c])])
-        sols, stop = _follow(model, F, P2_FACTORS, "stopped")
+        try:
+            sols, stop, cont = model.solve_path(F, P2_FACTORS), "", None
+        except PathStopped as exc:
+            sols, stop, cont = exc.solutions, f"stopped at load factor {exc.reached:.4g}: {exc}", exc.continuation
         vals = [task.output_values(sol.u[None])[0] for sol in sols]
         strains = np.abs(sols[-1].true_elongation) / dw.lengths if sols else np.full(dw.n_bonds, np.nan)
         cases.append(
@@ -416,6 +422,7 @@ def p2_check(task: Any, dw: Any) -> dict[str, Any]:
                 "contrast": [contrast(v[None], label) for v in vals],
                 "outputs_mm": [v.tolist() for v in vals],
                 "stopped": stop or None,
+                "continuation": cont,
                 "max_bond_axial_strain": float(np.max(strains)),
                 "newton_iterations": int(sum(sol.newton_iterations for sol in sols)),
                 "seconds": time.perf_counter() - t0,
@@ -727,6 +734,13 @@ def _table_p2(r5: dict[str, Any]) -> str:
         for case in p2["cases"]:
             path = ", ".join(f"{f:g}: {k:.3f}" for f, k in zip(case["factors"], case["contrast"], strict=True))
             end = case["stopped"] or "reached 1.0"
+            cont = case.get("continuation")
+            if cont:
+                end = (
+                    f"limit point at load factor {cont['highest']:.4g}; the continuation past it goes down "
+                    f"to {cont['lowest']:.4g} and ends at {cont['last']:.4g} ({cont['steps']} steps) "
+                    "without coming back up"
+                )
             strain = f"{100 * case['max_bond_axial_strain']:.3g} %"
             rows.append([name, f"{case['grams']:.4g} g (label {case['label']})", path, end, strain])
             rows[-1] += [case["newton_iterations"], f"{case['seconds']:.0f}", p2["dofs"]]

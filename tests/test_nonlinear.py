@@ -12,6 +12,7 @@ need_dolfinx()
 
 from fem_mnn.core.errors import EngineError  # noqa: E402
 from fem_mnn.design import triangular_patch  # noqa: E402
+from fem_mnn.design.records import Design, Material  # noqa: E402
 from fem_mnn.fem.linear import FemOptions  # noqa: E402
 from fem_mnn.fem.nonlinear import NonlinearModel, NonlinearOptions, relative_deviation, true_elongations  # noqa: E402
 from fem_mnn.geometry.build import MeshOptions  # noqa: E402
@@ -89,16 +90,24 @@ _MPI_SCRIPT = """
 import json, sys
 import numpy as np
 from fem_mnn.design import triangular_patch
+from fem_mnn.design.records import Design, Material
 from fem_mnn.fem.linear import FemOptions
 from fem_mnn.geometry.build import MeshOptions
-from fem_mnn.fem.nonlinear import NonlinearModel
+from fem_mnn.fem.nonlinear import NonlinearModel, NonlinearOptions
 d = triangular_patch(top=3, rows=2)
 nl = NonlinearModel(d, FemOptions(mesh=MeshOptions(elements_across=2)))
 F = np.zeros((d.n_nodes, 2)); F[4] = (0.02, -0.196)
 s = nl.solve(F, steps=2)
+# the arch of test_arclength_passes_the_snap_of_an_arch_to_the_hanging_state, through its snap
+a = Design(nodes=[[-20, 0], [20, 0], [0, 6]], bonds=[[0, 2], [1, 2]], widths=[2.5, 2.5], thickness=2.0,
+           material=Material(E=0.55), fixed=(0, 1))
+Fa = np.zeros((3, 2)); Fa[2, 1] = -0.04
+o = NonlinearOptions(steps=4, max_bisections=4, continuation="arclength")
+sa = NonlinearModel(a, FemOptions(mesh=MeshOptions(elements_across=1)), o).solve(Fa)
 from mpi4py import MPI
 if MPI.COMM_WORLD.rank == 0:
-    print(json.dumps({"u": s.u.tolist(), "e": s.elongation.tolist(), "size": MPI.COMM_WORLD.size}))
+    print(json.dumps({"u": s.u.tolist(), "e": s.elongation.tolist(), "size": MPI.COMM_WORLD.size,
+                      "arch": sa.u.tolist()}))
 """
 
 
@@ -115,6 +124,11 @@ def test_two_ranks_equal_serial(tmp_path):
     u1, u2 = np.array(out[1]["u"]), np.array(out[2]["u"])
     assert np.abs(u1).max() > 0.1  # a large-deformation case, not a trivial one
     assert np.abs(u1 - u2).max() <= 1e-8 * np.abs(u1).max()
+    # the continuation's decisions (step lengths, the crossing) use reduced norms and dot
+    # products, the same on every rank: both runs follow the same path to the same state
+    a1, a2 = np.array(out[1]["arch"]), np.array(out[2]["arch"])
+    assert a1[2, 1] < -6.0  # past the snap: the apex below its supports
+    assert np.abs(a1 - a2).max() <= 1e-8 * np.abs(a1).max()
 
 
 @pytest.mark.slow
@@ -203,3 +217,77 @@ def test_bisection_is_bounded_and_reports_what_it_reached():
     assert stop.newton_iterations == sum(s.newton_iterations for s in steps)
     with pytest.raises(Exception, match="max_bisections"):
         NonlinearOptions(max_bisections=-1)
+
+
+def _arch(w: float = 2.5, A: float = 20.0, H: float = 6.0) -> Design:
+    """Two beams clamped at (+-A, 0) meeting at an apex (0, H): a shallow arch that snaps through."""
+    return Design(
+        nodes=[[-A, 0], [A, 0], [0, H]],
+        bonds=[[0, 2], [1, 2]],
+        widths=[w, w],
+        thickness=2.0,
+        material=Material(E=0.55),
+        fixed=(0, 1),
+    )
+
+
+ARCH_MESH = FemOptions(mesh=MeshOptions(elements_across=1))
+
+
+def test_arclength_passes_the_snap_of_an_arch_to_the_hanging_state():
+    """Past the limit load, load stepping stops; the continuation follows the path down and back up.
+
+    The arch under about 2.7 times its snap load: the state at the full load hangs below the
+    supports. Three load-stepping routes (3, 4, 7 increments) start the continuation at different
+    points and take different steps, yet must end in the same equilibrium: the states differ by
+    at most what their residuals allow, 2 tau times the largest compliance of the loaded node.
+    """
+    from fem_mnn.fem.nonlinear import PathStopped
+
+    d, H = _arch(), 6.0
+    F = np.zeros((3, 2))
+    F[2, 1] = -0.04
+    with pytest.raises(PathStopped, match="increment halved 4 times") as info:
+        NonlinearModel(d, ARCH_MESH, NonlinearOptions(steps=4, max_bisections=4)).solve(F)
+    snap = info.value.reached
+    assert 0.2 < snap < 0.5  # the load stepping stops below the snap load
+    with pytest.raises(Exception, match="continuation"):
+        NonlinearOptions(continuation="jump")  # type: ignore[arg-type]
+
+    nl = NonlinearModel(d, ARCH_MESH, NonlinearOptions(steps=4, max_bisections=4, continuation="arclength"))
+    path: list = []
+    (sol,) = nl.solve_path(F, [1.0], monitor=path.append)
+    lam = np.array([p.load_factor for p in path if p.converged])
+    top = int(np.argmax(np.diff(lam) < 0))  # the first fold: the load turns down
+    # the path rises past where the load stepping stopped, then the load falls, below zero:
+    # between the flat and the inverted arch the compressed beams push the apex down, so
+    # holding it there takes a pull; then it rises again to the full load
+    assert lam[top] >= snap and lam[top:].min() < 0 and lam[-1] == 1.0
+    assert sol.load_factor == 1.0 and sol.u[2, 1] < -H  # the apex hangs below the supports
+
+    states, tau = [], []
+    for steps in (3, 4, 7):
+        o = NonlinearOptions(steps=steps, max_bisections=4, continuation="arclength")
+        m = NonlinearModel(d, ARCH_MESH, o)
+        s = m.solve(F)
+        states.append(s.u)
+        tau.append(max(o.atol, o.atol_load * np.abs(F).sum()))
+    op = nl.tangent(sol)
+    try:
+        unit = np.zeros((2, 3, 2))
+        unit[0, 2, 0] = unit[1, 2, 1] = 1.0
+        c = op.solve(unit).u[:, 2, :]  # the apex's 2 x 2 compliance (mm/N)
+    finally:
+        op.destroy()
+    bound = 2 * max(tau) * float(np.abs(np.linalg.eigvalsh(0.5 * (c + c.T))).max())
+    for u in states:
+        assert np.abs(u - sol.u).max() <= bound, (np.abs(u - sol.u).max(), bound)
+
+
+def test_arclength_leaves_a_path_without_a_limit_point_as_it_was():
+    """The continuation starts only where the load stepping would stop: elsewhere bit for bit."""
+    d = small_design()
+    F = _pull(d, -0.2)
+    a = NonlinearModel(d, COARSE, NonlinearOptions(steps=2)).solve(F)
+    b = NonlinearModel(d, COARSE, NonlinearOptions(steps=2, continuation="arclength")).solve(F)
+    assert np.array_equal(a.u, b.u) and a.newton_iterations == b.newton_iterations

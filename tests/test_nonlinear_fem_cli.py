@@ -116,3 +116,19 @@ def test_fem_evaluate_and_train_nonlinear_resume_bit_for_bit(patch_file: Path, t
     np.testing.assert_array_equal(resumed.widths, full.widths)
     assert [r.to_dict() for r in resumed.history] == [r.to_dict() for r in full.history]
     assert full.history[-1].metrics["train_loss"] < full.initial_metrics["train_loss"]
+
+
+def test_continuation_is_recorded_and_refused_where_it_would_be_ignored(patch_file: Path, tmp_path: Path):
+    arc = _gradient(patch_file, tmp_path / "arc.json", 1.0, "--regime", "nonlinear", "--continuation", "arclength")
+    ref = _gradient(patch_file, tmp_path / "ref.json", 1.0, "--regime", "nonlinear")
+    assert arc["regime"]["continuation"] == "arclength" and "continuation" not in ref["regime"]
+    # no limit point on this path: the continuation never starts, the numbers are the same bit for bit
+    assert arc["grad_w_exact"] == ref["grad_w_exact"] and arc["u"] == ref["u"]
+    for argv, why in (
+        (("fem", "gradient", patch_file, *_case(1.0), *MESH, "--continuation", "arclength"), "only with --regime"),
+        (("spring", "gradient", patch_file, *_case(1.0), "--regime", "nonlinear", "--continuation", "stop"), "FE only"),
+    ):
+        r = run_cli(*argv)
+        assert r.returncode == 2, r.stderr
+        lines = r.stderr.strip().splitlines()
+        assert len(lines) == 1 and why in lines[0] and "--continuation" in lines[0]

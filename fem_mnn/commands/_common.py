@@ -26,6 +26,7 @@ __all__ = [
     "add_case_arguments",
     "add_memory_argument",
     "add_regime_arguments",
+    "check_regime_options",
     "check_sample_memory",
     "count",
     "natural",
@@ -34,6 +35,7 @@ __all__ = [
     "seed",
     "gradient_payload",
     "gradient_table",
+    "nonlinear_fem_options",
     "nonlinear_spring_model",
     "parse_loads",
     "parse_targets",
@@ -233,6 +235,35 @@ def add_regime_arguments(p: argparse.ArgumentParser) -> None:
         help="with --regime nonlinear: equal load increments from zero (default 10 for springs, 2 for FE); "
         "a failed increment is bisected",
     )
+    p.add_argument(
+        "--continuation",
+        choices=("stop", "arclength"),
+        default=None,
+        help="with --regime nonlinear, FE only: where the load stepping meets a limit point, stop (default: "
+        "the run ends with the load factor reached) or follow the path on by pseudo-arclength continuation "
+        "until the load comes back up (the state a slow snap-through lands on)",
+    )
+
+
+def check_regime_options(args: argparse.Namespace, model: str) -> None:
+    """Refuse ``--load-steps`` / ``--continuation`` where they would be ignored (linear regime, springs)."""
+    if args.regime == "linear":
+        for opt, val in (("--load-steps", args.load_steps), ("--continuation", args.continuation)):
+            if val is not None:
+                raise InputError("only with --regime nonlinear", source=opt, value=val)
+    if model == "spring" and args.continuation is not None:
+        raise InputError(
+            "FE only: nonlinear springs end their path at a limit point (reported with its load factor)",
+            source="--continuation",
+            value=args.continuation,
+        )
+
+
+def nonlinear_fem_options(args: argparse.Namespace):  # noqa: ANN201 - NonlinearOptions (fem imported lazily)
+    """The FE model's Newton options from ``--load-steps`` and ``--continuation``."""
+    from fem_mnn.fem.nonlinear import NonlinearOptions
+
+    return NonlinearOptions(steps=args.load_steps or NonlinearOptions().steps, continuation=args.continuation or "stop")
 
 
 def nonlinear_spring_model(design, load_steps: int):  # noqa: ANN001, ANN201 - Design in, NonlinearSpringModel out

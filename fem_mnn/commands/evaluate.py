@@ -18,7 +18,15 @@ from pathlib import Path
 from typing import Any
 
 from fem_mnn.commands._buckling import add_buckling_argument, buckling_record, is_linear
-from fem_mnn.commands._common import add_regime_arguments, natural, nonlinear_spring_model, positive_float, seed
+from fem_mnn.commands._common import (
+    add_regime_arguments,
+    check_regime_options,
+    natural,
+    nonlinear_fem_options,
+    nonlinear_spring_model,
+    positive_float,
+    seed,
+)
 from fem_mnn.core.errors import InputError
 from fem_mnn.core.files import atomic_write_json
 from fem_mnn.design.files import load_design
@@ -57,8 +65,7 @@ def print_evaluation(ev: Evaluation, model: str, out=None, max_cases: int = 5) -
 def _run(args: argparse.Namespace) -> int:
     design = load_design(args.design)
     task = _task(args, design)
-    if args.regime == "linear" and args.load_steps is not None:
-        raise InputError("only with --regime nonlinear", source="--load-steps", value=args.load_steps)
+    check_regime_options(args, args.model)
     require_regime(
         task, args.regime, what="the linear model (--regime linear, the default)"
     )  # before anything is meshed
@@ -96,9 +103,9 @@ def _run(args: argparse.Namespace) -> int:
         mo = MeshOptions(dim=args.dim, elements_across=args.elements_across, refinement=args.refinement)
         options = FemOptions(dim=args.dim, degree=args.degree, mesh=mo)
         if args.regime == "nonlinear":
-            from fem_mnn.fem.nonlinear import NonlinearFemModel, NonlinearOptions
+            from fem_mnn.fem.nonlinear import NonlinearFemModel
 
-            nl_options = NonlinearOptions(steps=args.load_steps or NonlinearOptions().steps)
+            nl_options = nonlinear_fem_options(args)
             model = NonlinearFemModel(design, options, nl_options, comm)
             op = model.operator()
             ev = evaluate_operator(op, task)

@@ -34,8 +34,10 @@ from fem_mnn.commands._common import (
     add_case_arguments,
     add_memory_argument,
     add_regime_arguments,
+    check_regime_options,
     gradient_payload,
     gradient_table,
+    nonlinear_fem_options,
     parse_loads,
     parse_targets,
     positive_float,
@@ -98,10 +100,9 @@ def _gradient(args: argparse.Namespace) -> int:
     comm = MPI.COMM_WORLD
     mesh_opts = MeshOptions(dim=args.dim, elements_across=args.elements_across, refinement=args.refinement)
     options = FemOptions(dim=args.dim, degree=args.degree, mesh=mesh_opts, measure=args.measure, **solver_options(args))
+    check_regime_options(args, "fem")
     if args.regime == "nonlinear":
         return _gradient_nonlinear(args, design, loads, targets, options, comm)
-    if args.load_steps is not None:
-        raise InputError("only with --regime nonlinear", source="--load-steps", value=args.load_steps)
     model = FemModel(design, options, comm=comm)
     loss = MSE(targets)
     op = model.operator()
@@ -201,14 +202,14 @@ def _gradient(args: argparse.Namespace) -> int:
 def _gradient_nonlinear(args: argparse.Namespace, design, loads, targets, options, comm) -> int:  # noqa: ANN001
     """``fem gradient --regime nonlinear``: the neo-Hookean lattice on the load path from zero (collective)."""
     from fem_mnn.fem.linear import FemModel
-    from fem_mnn.fem.nonlinear import NonlinearModel, NonlinearOptions
+    from fem_mnn.fem.nonlinear import NonlinearModel
     from fem_mnn.geometry.build import mesh_record
 
     if args.fields:
         raise InputError("not available with --regime nonlinear", source="--fields", value=args.fields)
     if options.measure != "average" and args.exact:
         raise InputError("the shape gradient needs the junction-average measure", source="--measure")
-    nl_options = NonlinearOptions(steps=args.load_steps or NonlinearOptions().steps)
+    nl_options = nonlinear_fem_options(args)
     fem = FemModel(design, options, comm=comm)
     nl = NonlinearModel(design, options=nl_options, fem=fem)
     loss = MSE(targets)
@@ -274,6 +275,7 @@ def _gradient_nonlinear(args: argparse.Namespace, design, loads, targets, option
         "material": "compressible neo-Hookean",
         "load_steps": nl_options.steps,
         "path": "from zero load, equal increments, bisection on failure",
+        **({"continuation": "arclength"} if nl_options.continuation == "arclength" else {}),
     }
     payload["newton"] = {
         "load_factor": state.load_factor,

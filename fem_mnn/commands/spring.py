@@ -18,6 +18,7 @@ import numpy as np
 from fem_mnn.commands._common import (
     add_case_arguments,
     add_regime_arguments,
+    check_regime_options,
     gradient_payload,
     gradient_table,
     nonlinear_spring_model,
@@ -52,10 +53,10 @@ def _gradient(args: argparse.Namespace) -> int:
     design = load_design(args.design)
     loads = parse_loads(args.load, design)
     targets = parse_targets(args.target, design)
+    check_regime_options(args, "spring")
     if args.regime == "linear":
-        for opt, val in (("--load-steps", args.load_steps), ("--adjoint-increment", args.adjoint_increment)):
-            if val is not None:
-                raise InputError("only with --regime nonlinear", source=opt, value=val)
+        if args.adjoint_increment is not None:
+            raise InputError("only with --regime nonlinear", source="--adjoint-increment", value=args.adjoint_increment)
         bp = backprop(SpringModel(design), design.widths, loads, MSE(targets))
         if args.out:
             atomic_write_json(args.out, gradient_payload(design, loads, targets, bp, model="spring"))

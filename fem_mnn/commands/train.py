@@ -21,9 +21,11 @@ from fem_mnn.commands._buckling import add_buckling_argument, buckling_record, i
 from fem_mnn.commands._common import (
     add_memory_argument,
     add_regime_arguments,
+    check_regime_options,
     check_sample_memory,
     count,
     natural,
+    nonlinear_fem_options,
     nonlinear_spring_model,
     positive_float,
     rate,
@@ -96,10 +98,10 @@ def _model(args: argparse.Namespace, design: Design) -> tuple[MechanicalModel, i
             raise InputError(
                 "--regime nonlinear trains with the exact gradient only", source="--gradient", value=args.gradient
             )
-        from fem_mnn.fem.nonlinear import NonlinearFemModel, NonlinearOptions
+        from fem_mnn.fem.nonlinear import NonlinearFemModel
 
         # every state on the load path from zero (no warm start), on a mesh morphing with the widths
-        nl_options = NonlinearOptions(steps=args.load_steps or NonlinearOptions().steps)
+        nl_options = nonlinear_fem_options(args)
         return NonlinearFemModel(design, options, nl_options, comm, mesher=args.meshes), comm.rank
     if getattr(args, "gradient", "insitu") == "exact":
         # the mesh moves with the widths (no remeshing) and dL/dw is the exact shape gradient
@@ -155,8 +157,7 @@ def run_train(args: argparse.Namespace) -> int:
     if args.checkpoint_every is None:
         args.checkpoint_every = DEFAULT_CHECKPOINT_EVERY[args.model]
     task, config = _task_and_config(args, design)
-    if args.regime == "linear" and args.load_steps is not None:
-        raise InputError("only with --regime nonlinear", source="--load-steps", value=args.load_steps)
+    check_regime_options(args, args.model)
     require_regime(
         task, args.regime, what="the linear model (--regime linear, the default)"
     )  # before anything is meshed or written

@@ -39,6 +39,14 @@ on a large mesh still long, which is why :meth:`NonlinearModel.solve_path` also 
 ``should_stop`` poll (a time budget, a signal) checked between Newton iterations and a
 ``monitor`` called after every increment (progress lines).
 
+Limit points: with ``NonlinearOptions(continuation="arclength")`` an interval the bisections
+cannot pass is followed on by pseudo-arclength continuation (load factor and displacement
+together, tangent predictor, bordered corrector on the same MUMPS factor) until the load
+factor comes back up to the interval's end; the state there is polished by Newton at that
+load. The path is still the one from zero, so the same widths and options give the same state;
+where the path passes close to a bifurcation (a symmetric lattice, a mesh that is nearly
+symmetric), which branch a continuation step lands on can depend on the step lengths.
+
 Every method that touches the mesh is collective over the model's communicator.
 """
 
@@ -158,6 +166,12 @@ class NonlinearOptions:
     max_it: int = 30
     linesearch: Literal["bt", "basic", "l2", "cp"] = "bt"
     quadrature_degree: int | None = None
+    continuation: Literal["stop", "arclength"] = "stop"
+    """Where load stepping fails after its bisections (a limit point): ``"stop"`` ends the path
+    there (:class:`PathStopped`); ``"arclength"`` follows it on by pseudo-arclength continuation
+    until the load factor comes back up to the target (the state a slow snap-through lands on)."""
+    arclength_steps: int = 200
+    """Continuation steps allowed per stop of the load stepping before the path ends anyway."""
 
     def __post_init__(self) -> None:
         if not isinstance(self.steps, int) or self.steps < 1:
@@ -167,6 +181,10 @@ class NonlinearOptions:
             raise InputError("must be an integer in 0..30", field="max_bisections", value=self.max_bisections)
         if self.linesearch not in ("bt", "basic", "l2", "cp"):
             raise InputError("unknown SNES line search", field="linesearch", value=self.linesearch)
+        if self.continuation not in ("stop", "arclength"):
+            raise InputError("must be stop or arclength", field="continuation", value=self.continuation)
+        if not isinstance(self.arclength_steps, int) or not 1 <= self.arclength_steps <= 100_000:
+            raise InputError("must be an integer in 1..100000", field="arclength_steps", value=self.arclength_steps)
 
 
 class NonlinearSolution(NamedTuple):
@@ -219,6 +237,8 @@ class PathStopped(EngineError):
         solutions: Solutions at the requested load factors reached before the stop.
         last: The last converged state (at ``reached``; None if nothing converged).
         newton_iterations: Newton iterations spent on the whole path, the failed solves included.
+        continuation: Where an arclength continuation went before it stopped (load factors
+            ``from``, ``highest``, ``lowest``, ``last``; ``steps``, ``rejected``), else None.
     """
 
     def __init__(self, message: str, reason: str, reached: float, newton_iterations: int = 0) -> None:
@@ -228,6 +248,12 @@ class PathStopped(EngineError):
         self.newton_iterations = int(newton_iterations)
         self.solutions: list[NonlinearSolution] = []
         self.last: NonlinearSolution | None = None
+        self.continuation: dict[str, float | int] | None = None
+
+
+#: rejected continuation steps before a continuation is given up (halving and regrowing the step
+#: at a point it cannot pass, a bifurcation say, would otherwise spend all its steps there)
+_ARC_REJECTIONS = 25
 
 
 class _Stop(Exception):
@@ -409,9 +435,12 @@ class NonlinearModel:
         self.quadrature_degree = qdeg
         dx = ufl.dx(domain=mesh, metadata={"quadrature_degree": qdeg})
         Pi = d.tfac * d.theta * psi * dx
-        self._R = ufl.derivative(Pi, self._u, v) - ufl.inner(self._f, v) * dx
+        self._Fint = ufl.derivative(Pi, self._u, v)
+        self._Fext = ufl.inner(self._f, v) * dx
+        self._R = self._Fint - self._Fext
         self._J = ufl.derivative(self._R, self._u, du)
         self._J_form = dolfinx.fem.form(self._J)
+        self._arc_forms: tuple[dolfinx.fem.Form, dolfinx.fem.Form] | None = None  # compiled on first use
 
     @property
     def widths(self) -> np.ndarray:
@@ -590,6 +619,7 @@ class NonlinearModel:
         res = 0.0
         halvings = 0
         backup = self._u.x.array.copy()
+        prev: tuple[np.ndarray, float] | None = None  # the converged state before ``backup`` (secant)
         while s < s1 - 1e-14 * max(1.0, abs(s1)):
             target = min(s + ds, s1)
             try:
@@ -609,6 +639,7 @@ class NonlinearModel:
             if monitor is not None:
                 monitor(PathStep(target, ok, its, res, target if ok else s, time.monotonic() - t0))
             if ok:
+                prev = (backup, s)
                 s = target
                 n_inc += 1
                 backup = self._u.x.array.copy()
@@ -618,6 +649,9 @@ class NonlinearModel:
             # state that would fail every later solve: start from a fresh SNES
             self._problem = None
             halvings += 1
+            if halvings > o.max_bisections and o.continuation == "arclength":
+                its, steps, res = self._arclength(loads, s, s1, prev, monitor, t0, its_total)
+                return its_total + its, n_inc + steps, res
             if halvings > o.max_bisections:
                 raise PathStopped(
                     f"Newton did not converge for design {self.design.name or self.design.hash()}: "
@@ -629,6 +663,251 @@ class NonlinearModel:
                 )
             ds = (target - s) / 2
         return its_total, n_inc, res
+
+    def _arclength(
+        self,
+        loads: np.ndarray,
+        s: float,
+        target: float,
+        prev: tuple[np.ndarray, float] | None,
+        monitor: Callable[[PathStep], None] | None,
+        t0: float,
+        its_before: int,
+    ) -> tuple[int, int, float]:
+        """Follow the path from the state at load factor ``s`` to ``target`` past a limit point (collective).
+
+        Keller's pseudo-arclength continuation: (u, lambda) are the unknowns, and each step stays on
+        the hyperplane at distance ``ds`` along the secant of the last two path points (the
+        first step: along the tangent K_T du = q). Distances are measured with the displacement
+        divided by the secant compliance ``|u_s| / s`` of the state reached, so that the load
+        factor and the displacement count alike. The bordered corrector costs one numeric
+        factorisation (the SNES's matrix and MUMPS factor; symbolic analysis kept) and two
+        solves per iteration. When a step crosses ``target`` with the load factor rising, the
+        state is interpolated there and Newton at that fixed load (the SNES, same tolerances as
+        load stepping) finishes it: the state returned is an equilibrium at ``target`` exactly.
+
+        Returns:
+            ``(iterations, steps, residual norm)``; the state is at ``target``.
+
+        Raises:
+            PathStopped: ``arclength_steps`` steps did not bring the load factor back up to
+                ``target``, a step could not be corrected even at ``1e-6`` of its first length,
+                or ``should_stop`` answered; the state is restored to the one at ``s``.
+        """
+        o = self.options
+        d = self.disc
+        u = self._u.x.petsc_vec
+        start = self._u.x.array.copy()
+        self._set_load(np.asarray(loads, dtype=float))  # _f = the reference load q (factor 1)
+        if self._arc_forms is None:
+            self._arc_forms = (dolfinx.fem.form(self._Fint), dolfinx.fem.form(self._Fext))
+        fint_form, fext_form = self._arc_forms
+        problem = self._snes()
+        A = problem.A
+        ksp = problem.solver.getKSP()
+        self._factor_ready = False  # the factor will be of a continuation point, not of a Newton tangent
+
+        def zeros() -> PETSc.Vec:
+            v = dolfinx.fem.petsc.create_vector(d.V)
+            with v.localForm() as loc:
+                loc.set(0.0)
+            return v
+
+        q, R, a, b, tu, uk = zeros(), zeros(), zeros(), zeros(), zeros(), zeros()
+        _solvers.assemble_vector_into(q, fext_form)
+        dolfinx.fem.petsc.set_bc(q, [d.bc])
+        its_total = steps = rejected = 0
+        lam_lo, lam_hi, lam_k = s, s, s
+
+        def stopped(message: str, reason: str) -> PathStopped:
+            self._u.x.array[:] = start
+            for v in (q, R, a, b, tu, uk):
+                v.destroy()
+            self._problem = None  # its factor is of a continuation point
+            exc = PathStopped(message, reason=reason, reached=s, newton_iterations=its_before + its_total)
+            exc.continuation = {
+                "from": float(s),
+                "highest": float(lam_hi),
+                "lowest": float(lam_lo),
+                "last": float(lam_k),
+                "steps": int(steps),
+                "rejected": int(rejected),
+            }
+            return exc
+
+        def dot(x: PETSc.Vec, y: PETSc.Vec) -> float:
+            return float(x.dot(y).real)  # collective; a real build
+
+        def residual(lam: float) -> float:
+            with R.localForm() as loc:
+                loc.set(0.0)
+            _solvers.assemble_vector_into(R, fint_form)
+            R.axpy(-lam, q)
+            dolfinx.fem.petsc.set_bc(R, [d.bc])
+            return _solvers.norm2(R)
+
+        def factorise() -> bool:
+            A.zeroEntries()
+            _solvers.assemble_matrix_into(A, self._J_form, [d.bc])
+            A.assemble()
+            ksp.setOperators(A, A)
+            try:
+                ksp.solve(q, b)  # K b = q
+            except PETSc.Error:
+                return False
+            return ksp.getConvergedReason() > 0
+
+        # the metric: u scaled by the secant compliance, so both parts of a step count alike
+        nu = _solvers.norm2(u)
+        scale = nu / s if s > 0 and nu > 0 else 0.0
+        if scale == 0.0:  # no state yet: the compliance of the tangent
+            if not factorise():
+                raise stopped(f"the tangent at load factor {s:.6g} could not be factorised", "newton")
+            scale = _solvers.norm2(b)
+        inv2 = 1.0 / scale**2
+
+        def tangent(ref: PETSc.Vec | None, ref_l: float) -> float | None:
+            # the path's tangent (K^-1 q, 1) at the current state, normalised, pointing along
+            # (ref, ref_l): a tangent predictor follows sharp turns that a secant cuts across
+            if not factorise():
+                return None
+            b.copy(tu)
+            t_l = 1.0
+            n = float(np.sqrt(dot(tu, tu) * inv2 + t_l * t_l))
+            sign = 1.0
+            if ref is not None and dot(tu, ref) * inv2 + t_l * ref_l < 0:
+                sign = -1.0
+            tu.scale(sign / n)
+            return sign * t_l / n
+
+        if prev is not None:  # oriented along the last increment of the load stepping
+            prev_u, prev_s = prev
+            R.array_w[:] = self._u.x.array[: len(R.array_w)] - prev_u[: len(R.array_w)]
+            t0_l = tangent(R, s - prev_s)
+        else:
+            t0_l = tangent(None, 1.0)
+        if t0_l is None:
+            raise stopped(f"the tangent at load factor {s:.6g} could not be factorised", "newton")
+        tl = t0_l
+        # the first step a twentieth of the target load in this metric; at most a quarter
+        ds = 0.05 * target
+        ds_max, ds_min = 0.25 * target, 1e-6 * 0.05 * target
+        lam_k = s
+        tol = max(o.atol, o.atol_load * float(np.abs(loads).sum()) * target)
+        # a corrector that needs many iterations has wandered: near a sharp turn of the path
+        # the hyperplane meets it twice, and a far landing can go back along it
+        max_corr = min(o.max_it, 10)
+        while steps < o.arclength_steps:
+            u.copy(uk)
+            lam = lam_k + ds * tl
+            u.axpy(ds, tu)
+            self._u.x.scatter_forward()
+            converged, its, nr = False, 0, float("nan")
+            for its in range(max_corr + 1):
+                if self._should_stop is not None:
+                    why = self._should_stop()
+                    if why:
+                        raise stopped(f"load path stopped in arclength continuation at {lam:.6g}: {why}", str(why))
+                nr = residual(lam)
+                if not np.isfinite(nr):
+                    break
+                if nr <= tol:
+                    converged = True
+                    break
+                if its == max_corr or not factorise():
+                    break
+                R.scale(-1.0)
+                ksp.solve(R, a)  # K a = -R
+                u.copy(R)
+                R.axpy(-1.0, uk)
+                g = dot(R, tu) * inv2 + tl * (lam - lam_k) - ds  # 0 up to round-off: the constraint is linear
+                dlam = -(g + dot(a, tu) * inv2) / (dot(b, tu) * inv2 + tl)
+                u.axpy(1.0, a)
+                u.axpy(dlam, b)
+                self._u.x.scatter_forward()
+                lam += dlam
+            its_total += its
+            converged = converged and bool(np.all(np.isfinite(self._u.x.array)))
+            if converged:
+                # the step must go on along the path, not back: the new secant at less than
+                # 60 degrees from the last one (a reversal lands on the part already followed)
+                u.copy(R)
+                R.axpy(-1.0, uk)
+                forward = dot(R, tu) * inv2 + tl * (lam - lam_k)
+                length = float(np.sqrt(dot(R, R) * inv2 + (lam - lam_k) ** 2))
+                converged = forward > 0.5 * length
+            if monitor is not None:
+                monitor(PathStep(lam, converged, its, nr, lam if converged else lam_k, time.monotonic() - t0))
+            if not converged:
+                uk.copy(u)
+                self._u.x.scatter_forward()
+                ds /= 2
+                rejected += 1
+                if rejected > _ARC_REJECTIONS:
+                    raise stopped(
+                        f"arclength continuation from load factor {s:.6g} stalled at load factor {lam_k:.6g} "
+                        f"after {steps} steps and {rejected} rejected ones (a bifurcation or a turn it cannot "
+                        f"follow); load factor between {lam_lo:.6g} and {lam_hi:.6g} on the way",
+                        "newton",
+                    )
+                if ds < ds_min:
+                    raise stopped(
+                        f"arclength continuation from load factor {s:.6g} failed: no converged step of "
+                        f"length {ds * 2:.3g} at load factor {lam_k:.6g}",
+                        "newton",
+                    )
+                continue
+            steps += 1
+            lam_lo, lam_hi = min(lam_lo, lam), max(lam_hi, lam)
+            if lam_k < target <= lam:
+                # crossed the target with the load rising: interpolate, then Newton at that load
+                alpha = (target - lam_k) / (lam - lam_k)
+                u.scale(alpha)
+                u.axpy(1.0 - alpha, uk)
+                self._u.x.scatter_forward()
+                try:
+                    ok, its, res = self._newton(target * np.asarray(loads, dtype=float))
+                except _Stop as stop:
+                    its_total += stop.iterations
+                    raise stopped(f"load path stopped at load factor {target:.6g}: {stop}", str(stop)) from None
+                its_total += its
+                if monitor is not None:
+                    monitor(PathStep(target, ok, its, res, target if ok else lam, time.monotonic() - t0))
+                if ok:
+                    for v in (q, R, a, b, tu, uk):
+                        v.destroy()
+                    return its_total, steps, res
+                # Newton from the interpolated state failed: back to the point before the
+                # crossing with a shorter step, so the next crossing interpolates closer (a
+                # fresh SNES: its factor may have failed)
+                self._problem = None
+                problem = self._snes()
+                A, ksp = problem.A, problem.solver.getKSP()
+                uk.copy(u)
+                self._u.x.scatter_forward()
+                ds /= 4
+                rejected += 1
+                if ds < ds_min:
+                    raise stopped(
+                        f"arclength continuation crossed load factor {target:.6g} but Newton at that load "
+                        "did not converge from the interpolated state",
+                        "newton",
+                    )
+                continue
+            # the tangent at the new point along this step (R = u - u_k), and a longer step after
+            # an easy correction
+            t_l = tangent(R, lam - lam_k)
+            if t_l is None:
+                raise stopped(f"the tangent at load factor {lam:.6g} could not be factorised", "newton")
+            tl = t_l
+            lam_k = lam
+            if its <= 3:
+                ds = min(1.5 * ds, ds_max)
+        raise stopped(
+            f"arclength continuation from load factor {s:.6g} did not come back up to {target:.6g} in "
+            f"{o.arclength_steps} steps (load factor between {lam_lo:.6g} and {lam_hi:.6g} on the way)",
+            "newton",
+        )
 
     def _solution(self, s: float, its: int, n_inc: int, res: float) -> NonlinearSolution:
         d = self.disc
@@ -1095,6 +1374,8 @@ class NonlinearFemModel:
             "max_bisections": int(o.max_bisections),
             "rtol": float(o.rtol),
             "path": "every state followed from zero load (no warm start)",
+            # only when set: results and checkpoints written before the option existed stay comparable
+            **({"continuation": "arclength"} if o.continuation == "arclength" else {}),
         }
 
     def operator(self, widths: np.ndarray | None = None) -> NonlinearFemOperator:
