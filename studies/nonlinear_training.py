@@ -738,8 +738,10 @@ def _table_p2(r5: dict[str, Any]) -> str:
             if cont:
                 end = (
                     f"limit point at load factor {cont['highest']:.4g}; the continuation past it goes down "
-                    f"to {cont['lowest']:.4g} and ends at {cont['last']:.4g} ({cont['steps']} steps) "
-                    "without coming back up"
+                    f"to {cont['lowest']:.4g}, "
+                    + (f"back up to {cont['last']:.4g} " if cont["last"] > cont["lowest"] else "")
+                    + f"and stalls there ({cont['steps']} steps, {cont['rejected']} rejected) "
+                    f"short of the limit point's load"
                 )
             strain = f"{100 * case['max_bond_axial_strain']:.3g} %"
             rows.append([name, f"{case['grams']:.4g} g (label {case['label']})", path, end, strain])
