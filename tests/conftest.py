@@ -171,6 +171,24 @@ def run_cli(
     return subprocess.CompletedProcess(["fem-mnn", *argv], code, out.getvalue(), err.getvalue())
 
 
+def arch_design(widths: tuple[float, float] = (2.5, 2.5), A: float = 20.0, H: float = 6.0) -> Design:
+    """Two beams clamped at (+-A, 0) meeting at an apex (0, H): a shallow arch that snaps through.
+
+    Id 2 is the apex. With 2 mm thickness and E = 0.55 MPa it snaps at about 0.015 N (the
+    continuation tests of ``test_nonlinear.py`` and ``test_nonlinear_gradient.py``).
+    """
+    from fem_mnn.design.records import Material
+
+    return Design(
+        nodes=[[-A, 0], [A, 0], [0, H]],
+        bonds=[[0, 2], [1, 2]],
+        widths=list(widths),
+        thickness=2.0,
+        material=Material(E=0.55),
+        fixed=(0, 1),
+    )
+
+
 # ------------------------------------------------------------------------ fixtures
 
 

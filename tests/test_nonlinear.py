@@ -6,13 +6,12 @@ import json
 
 import numpy as np
 import pytest
-from conftest import need_dolfinx, run_python
+from conftest import arch_design, need_dolfinx, run_python
 
 need_dolfinx()
 
 from fem_mnn.core.errors import EngineError  # noqa: E402
 from fem_mnn.design import triangular_patch  # noqa: E402
-from fem_mnn.design.records import Design, Material  # noqa: E402
 from fem_mnn.fem.linear import FemOptions  # noqa: E402
 from fem_mnn.fem.nonlinear import NonlinearModel, NonlinearOptions, relative_deviation, true_elongations  # noqa: E402
 from fem_mnn.geometry.build import MeshOptions  # noqa: E402
@@ -219,18 +218,6 @@ def test_bisection_is_bounded_and_reports_what_it_reached():
         NonlinearOptions(max_bisections=-1)
 
 
-def _arch(w: float | tuple[float, float] = 2.5, A: float = 20.0, H: float = 6.0) -> Design:
-    """Two beams clamped at (+-A, 0) meeting at an apex (0, H): a shallow arch that snaps through."""
-    return Design(
-        nodes=[[-A, 0], [A, 0], [0, H]],
-        bonds=[[0, 2], [1, 2]],
-        widths=list(w) if isinstance(w, tuple) else [w, w],
-        thickness=2.0,
-        material=Material(E=0.55),
-        fixed=(0, 1),
-    )
-
-
 ARCH_MESH = FemOptions(mesh=MeshOptions(elements_across=1))
 
 
@@ -238,13 +225,13 @@ def test_arclength_passes_the_snap_of_an_arch_to_the_hanging_state():
     """Past the limit load, load stepping stops; the continuation follows the path down and back up.
 
     The arch under about 2.7 times its snap load: the state at the full load hangs below the
-    supports. Three load-stepping routes (3, 4, 7 increments) start the continuation at different
+    supports. Three load-stepping routes (1, 3, 7 increments) start the continuation at different
     points and take different steps, yet must end in the same equilibrium: the states differ by
     at most what their residuals allow, 2 tau times the largest compliance of the loaded node.
     """
     from fem_mnn.fem.nonlinear import PathStopped
 
-    d, H = _arch(), 6.0
+    d, H = arch_design(), 6.0
     F = np.zeros((3, 2))
     F[2, 1] = -0.04
     with pytest.raises(PathStopped, match="increment halved 4 times") as info:
@@ -265,8 +252,9 @@ def test_arclength_passes_the_snap_of_an_arch_to_the_hanging_state():
     assert lam[top] >= snap and lam[top:].min() < 0 and lam[-1] == 1.0
     assert sol.load_factor == 1.0 and sol.u[2, 1] < -H  # the apex hangs below the supports
 
-    states, tau = [], []
-    for steps in (3, 4, 7):
+    # two more routes; with the one above (a single increment, bisected) three in all
+    states, tau = [], [max(nl.options.atol, nl.options.atol_load * np.abs(F).sum())]
+    for steps in (3, 7):
         o = NonlinearOptions(steps=steps, max_bisections=4, continuation="arclength")
         m = NonlinearModel(d, ARCH_MESH, o)
         s = m.solve(F)
@@ -281,6 +269,7 @@ def test_arclength_passes_the_snap_of_an_arch_to_the_hanging_state():
         op.destroy()
     bound = 2 * max(tau) * float(np.abs(np.linalg.eigvalsh(0.5 * (c + c.T))).max())
     for u in states:
+        print(f"route vs route: {np.abs(u - sol.u).max():.2e} mm, bound {bound:.2e} mm")
         assert np.abs(u - sol.u).max() <= bound, (np.abs(u - sol.u).max(), bound)
 
 
@@ -291,41 +280,3 @@ def test_arclength_leaves_a_path_without_a_limit_point_as_it_was():
     a = NonlinearModel(d, COARSE, NonlinearOptions(steps=2)).solve(F)
     b = NonlinearModel(d, COARSE, NonlinearOptions(steps=2, continuation="arclength")).solve(F)
     assert np.array_equal(a.u, b.u) and a.newton_iterations == b.newton_iterations
-
-
-def test_exact_width_gradient_past_the_snap_equals_central_differences():
-    """The state the continuation returns is an ordinary equilibrium: the gradient applies unchanged.
-
-    An arch with unequal beams (2.6 and 2.4 mm: away from the symmetric arch's bifurcation, where
-    the branch after the snap need not depend smoothly on the widths, docs/nonlinear.md section 9)
-    on a morphing mesh, loaded past its snap; MSE on both components of the apex. The adjoint
-    reuses the factor of the final Newton solve at the target. Central differences on morphed
-    meshes, with the bound of the gradient before any limit point (test_nonlinear_gradient.py: the
-    Newton stopping error of two losses over 2h, ~1e-7 of the gradient at h = 1e-4 mm); with two
-    widths they check every component.
-    """
-    from mpi4py import MPI
-
-    from fem_mnn.fem.morph import MorphingFemModel
-    from fem_mnn.learn.losses import MSE
-
-    w0 = np.array([2.6, 2.4])
-    d = _arch((2.6, 2.4))
-    o = NonlinearOptions(steps=4, max_bisections=2, continuation="arclength")
-    nl = NonlinearModel(d, fem=MorphingFemModel(d, ARCH_MESH, comm=MPI.COMM_SELF), options=o)
-    F = np.zeros((1, 3, 2))
-    F[0, 2, 1] = -0.04
-    t = np.full((1, 3, 2), np.nan)
-    t[0, 2] = (0.5, -12.0)
-    loss = MSE(t)
-
-    def L(w: np.ndarray) -> float:
-        nl.set_widths(w)
-        return float(loss(nl.solve(F[0]).u[None])[0].mean())
-
-    g = nl.width_gradient(F, loss, widths=w0)
-    assert g.states[0].u[2, 1] < -6.0  # past the snap: the apex hangs below the supports
-    assert g.counts["adjoint_factorisations"] == 0 and g.counts["adjoint_residual"] < 1e-10
-    h = 1e-4
-    fd = np.array([(L(w0 + h * e) - L(w0 - h * e)) / (2 * h) for e in np.eye(2)])
-    assert np.abs(fd - g.grad_w).max() / np.abs(g.grad_w).max() < 1e-6, (fd, g.grad_w)
