@@ -736,12 +736,10 @@ def _table_p2(r5: dict[str, Any]) -> str:
             end = case["stopped"] or "reached 1.0"
             cont = case.get("continuation")
             if cont:
+                # the template says what the numbers mean
                 end = (
-                    f"limit point at load factor {cont['highest']:.4g}; the continuation past it goes down "
-                    f"to {cont['lowest']:.4g}, "
-                    + (f"back up to {cont['last']:.4g} " if cont["last"] > cont["lowest"] else "")
-                    + f"and stalls there ({cont['steps']} steps, {cont['rejected']} rejected) "
-                    f"short of the limit point's load"
+                    f"limit point {cont['highest']:.4g}; continuation: lowest {cont['lowest']:.4g}, "
+                    f"last {cont['last']:.4g} ({cont['steps']} steps, {cont['rejected']} rejected)"
                 )
             strain = f"{100 * case['max_bond_axial_strain']:.3g} %"
             rows.append([name, f"{case['grams']:.4g} g (label {case['label']})", path, end, strain])
