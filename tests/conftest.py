@@ -64,6 +64,7 @@ _LONG_FILES = {
     "test_tutorials.py": 140,
     "test_cli_sweep.py": 60,
     "test_nonlinear_gradient.py": 52,
+    "test_nonlinear.py": 35,
     "test_fuzz.py": 52,
     "test_resume.py": 36,
     "test_identify.py": 32,

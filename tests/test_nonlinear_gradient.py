@@ -53,19 +53,42 @@ def _rel(a, b) -> float:
     return float(np.linalg.norm(np.asarray(a) - b) / np.linalg.norm(b))
 
 
-def test_central_differences_and_taylor_on_morphed_meshes(patch):
+@pytest.fixture(scope="module")
+def one_case(patch):
+    """The one-case loss at GRAMS, its exact gradient and the Taylor losses along a random direction.
+
+    One case: the adjoint reuses the Newton factor. Computed once for the Taylor test and for
+    the check that the same test rejects a wrong gradient.
+    """
     d, nl = patch
     w0 = d.widths.copy()
-    f, loss = case.case_loads(d, GRAMS)[:1], case.case_loss(d)  # one case: the adjoint reuses the Newton factor
-    loss1 = MSE(loss.targets[:1])
+    f = case.case_loads(d, GRAMS)[:1]
+    loss1 = MSE(case.case_loss(d).targets[:1])
     g = nl.width_gradient(f, loss1, widths=w0, steps=2)
+    dw = np.random.default_rng(3).normal(size=d.n_bonds)
+    hs = np.array([4e-2, 2e-2, 1e-2, 5e-3])
+    L0 = _loss(nl, w0, f, loss1)
+    Lh = np.array([_loss(nl, w0 + hh * dw, f, loss1) for hh in hs])
+    return f, loss1, g, dw, hs, L0, Lh
+
+
+def _taylor_rates(g, dw, hs, L0, Lh, scale: float = 1.0) -> np.ndarray:
+    rem = np.abs(Lh - L0 - hs * scale * (g.grad_w @ dw))
+    print("Taylor remainders", rem)
+    return np.log2(rem[:-1] / rem[1:])
+
+
+def test_central_differences_and_taylor_on_morphed_meshes(patch, one_case):
+    d, nl = patch
+    w0 = d.widths.copy()
+    f, loss1, g, dw, hs, L0, Lh = one_case
     assert g.counts["adjoint_factorisations"] == 0 and g.counts["adjoint_refinements"] >= 1
     assert g.counts["adjoint_residual"] < 1e-10
     lin = shape_width_gradient(nl.fem.operator(w0), f, loss1)
     diff = _rel(lin.grad_w, g.grad_w)
     print(f"{GRAMS} g: linear vs nonlinear exact gradient, relative L2 {diff:.3f}")
     assert diff > 0.10
-    assert _loss(nl, w0, f, loss1) == pytest.approx(g.loss, rel=1e-12)
+    assert L0 == pytest.approx(g.loss, rel=1e-12)
     # central differences on morphed meshes; their error is h^2 L'''/6 (~1e-10 relative at
     # h = 1e-4 mm on mm-sized bars) plus the Newton stopping error of the two losses over 2h
     # (rtol 1e-10 on residuals of order the load: ~1e-7 of the gradient at most)
@@ -76,28 +99,16 @@ def test_central_differences_and_taylor_on_morphed_meshes(patch):
     err = np.max(np.abs(fd - g.grad_w)) / np.max(np.abs(g.grad_w))
     print("nonlinear shape gradient vs central differences on morphed meshes: max rel err", err)
     assert err < 1e-6
-    rng = np.random.default_rng(3)
-    dw = rng.normal(size=d.n_bonds)
-    L0, slope = _loss(nl, w0, f, loss1), g.grad_w @ dw
-    hs = (4e-2, 2e-2, 1e-2, 5e-3)
-    rem = np.array([abs(_loss(nl, w0 + hh * dw, f, loss1) - L0 - hh * slope) for hh in hs])
-    rates = np.log2(rem[:-1] / rem[1:])
-    print("Taylor remainders", rem, "rates", rates)
+    rates = _taylor_rates(g, dw, hs, L0, Lh)
+    print("rates", rates)
     assert np.all(np.abs(rates - 2) < 0.1)
     assert nl.fem.n_meshes == 1 and nl.fem.n_remeshes == 0  # morphed, never remeshed
 
 
-def test_a_wrong_gradient_fails_the_taylor_check(patch):
+def test_a_wrong_gradient_fails_the_taylor_check(one_case):
     """The same check rejects a gradient 1 % off: the remainder then falls at rate 1."""
-    d, nl = patch
-    w0 = d.widths.copy()
-    f, loss = case.case_loads(d, GRAMS), case.case_loss(d)
-    g = nl.width_gradient(f, loss, widths=w0, steps=2)
-    dw = np.random.default_rng(3).normal(size=d.n_bonds)
-    L0, slope = _loss(nl, w0, f, loss), 1.01 * (g.grad_w @ dw)
-    hs = (4e-2, 2e-2, 1e-2, 5e-3)
-    rem = np.array([abs(_loss(nl, w0 + hh * dw, f, loss) - L0 - hh * slope) for hh in hs])
-    rates = np.log2(rem[:-1] / rem[1:])
+    _, _, g, dw, hs, L0, Lh = one_case
+    rates = _taylor_rates(g, dw, hs, L0, Lh, scale=1.01)
     assert not np.all(np.abs(rates - 2) < 0.1), rates
 
 
