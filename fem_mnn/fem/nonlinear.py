@@ -677,8 +677,9 @@ class NonlinearModel:
         """Follow the path from the state at load factor ``s`` to ``target`` past a limit point (collective).
 
         Keller's pseudo-arclength continuation: (u, lambda) are the unknowns, and each step stays on
-        the hyperplane at distance ``ds`` along the secant of the last two path points (the
-        first step: along the tangent K_T du = q). Distances are measured with the displacement
+        the hyperplane at distance ``ds`` along the path's tangent (K_T t = q at the last
+        converged point, oriented along the step that reached it; the first step: along the last
+        increment of the load stepping). Distances are measured with the displacement
         divided by the secant compliance ``|u_s| / s`` of the state reached, so that the load
         factor and the displacement count alike. The bordered corrector costs one numeric
         factorisation (the SNES's matrix and MUMPS factor; symbolic analysis kept) and two
